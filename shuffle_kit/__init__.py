@@ -1,0 +1,16 @@
+"""shuffle_kit: shuffle DataFrames by key, in memory or out of core.
+
+Layers, each usable on its own: ``stores`` (appendable key -> bytes), ``codecs``
+(objects, arrays and frames on top of any store), ``shuffle`` (partition frames by key).
+"""
+
+import logging
+
+from .errors import CodecError, CorruptionError
+from .stores import Buffer, Dict, File, Store
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+__all__ = ["Store", "File", "Dict", "Buffer", "CorruptionError", "CodecError"]

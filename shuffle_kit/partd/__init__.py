@@ -1,0 +1,14 @@
+"""partd 1.4's public layout on top of shuffle_kit, so partd programs run unchanged::
+
+    import sys, shuffle_kit.partd
+    sys.modules["partd"] = shuffle_kit.partd
+
+Only names and module paths live here; every class is shuffle_kit's own.
+"""
+
+from . import buffer, core, dict, file, utils
+from .buffer import Buffer
+from .dict import Dict
+from .file import File
+
+__version__ = "1.4.2"

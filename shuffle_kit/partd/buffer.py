@@ -1,0 +1,5 @@
+"""partd.buffer"""
+
+from ..stores.buffer import Buffer
+
+__all__ = ["Buffer"]

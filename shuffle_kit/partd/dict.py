@@ -1,0 +1,5 @@
+"""partd.dict"""
+
+from ..stores.dict import Dict
+
+__all__ = ["Dict"]

@@ -1,0 +1,233 @@
+"""The byte-store interface every store implements, with partd 1.4's semantics.
+
+A store maps keys to the ordered list of byte strings appended to them (records).
+``get`` joins a key's records; codecs read the records themselves through
+``get_records`` so that nothing is framed twice.
+
+Subclasses implement the underscore methods, which take encoded keys (see
+:mod:`shuffle_kit.stores.keys`) and run with ``self.lock`` already held.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Union
+
+from .keys import Key, encode_key
+
+Record = Union[bytes, memoryview]
+Item = tuple[bytes, Record]  # (encoded key, value)
+
+
+class ReentrantLock:
+    """A lock that the holding thread may take again, optionally wrapping an outer lock.
+
+    The outer lock (for a ``File`` store, a ``locket`` file lock shared across
+    processes) is taken once, when the first level is entered, so that
+    ``with store.lock: store.get(key)`` never deadlocks.
+    """
+
+    def __init__(self, outer: Any = None):
+        self._outer = outer
+        self._local = threading.RLock()
+        self._depth = 0
+
+    def acquire(self) -> bool:
+        self._local.acquire()
+        if self._depth == 0 and self._outer is not None:
+            try:
+                self._outer.acquire()
+            except BaseException:
+                self._local.release()
+                raise
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._outer is not None:
+            self._outer.release()
+        self._local.release()
+
+    def __enter__(self) -> "ReentrantLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
+def as_record(key: object, value: object) -> Record:
+    """Return ``value`` as a flat byte view, or raise TypeError naming ``key``.
+
+    >>> bytes(as_record('k', bytearray(b'ab')))
+    b'ab'
+    >>> as_record('k', 'text')
+    Traceback (most recent call last):
+    TypeError: value for key 'k' is str, not a bytes-like object
+    """
+    if type(value) is bytes:
+        return value
+    try:
+        view = memoryview(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"value for key {key!r:.80} is {type(value).__name__}, not a bytes-like object"
+        ) from None
+    if not view.c_contiguous:
+        raise TypeError(f"value for key {key!r:.80} is not a contiguous buffer")
+    return view if view.ndim == 1 and view.format == "B" else view.cast("B")
+
+
+def flatten(keys: Iterable) -> Iterator:
+    """Yield the keys of arbitrarily nested lists (tuples are keys, not nesting).
+
+    >>> list(flatten([1, [2, ('a', 3)], [[4]]]))
+    [1, 2, ('a', 3), 4]
+    """
+    for k in keys:
+        if isinstance(k, list):
+            yield from flatten(k)
+        else:
+            yield k
+
+
+def nested_get(keys: Any, lookup: Mapping) -> Any:
+    """Rebuild the nesting of ``keys`` with values from ``lookup``.
+
+    >>> nested_get([1, [2, 1]], {1: 'a', 2: 'b'})
+    ['a', ['b', 'a']]
+    """
+    if isinstance(keys, list):
+        return [nested_get(k, lookup) for k in keys]
+    return lookup[keys]
+
+
+def get_nested(keys: Any, fetch: Any) -> Any:
+    """partd's key shapes: one key -> one value, a list -> a list, nesting kept.
+
+    ``fetch(flat_keys)`` returns one value per key.
+    """
+    if not isinstance(keys, list):
+        return fetch([keys])[0]
+    if not any(isinstance(k, list) for k in keys):
+        return fetch(keys)
+    flat = list(flatten(keys))
+    return nested_get(keys, dict(zip(flat, fetch(flat))))
+
+
+def _as_key_list(keys: Any) -> list:
+    return list(flatten(keys)) if isinstance(keys, list) else [keys]
+
+
+class Store(ABC):
+    """Appendable key -> bytes store.
+
+    >>> from shuffle_kit import Dict
+    >>> s = Dict()
+    >>> s.append({'x': b'ab', ('y', 1): b'c'})
+    >>> s.append({'x': b'cd'})
+    >>> s.get('x'), s.get([('y', 1), 'never'])
+    (b'abcd', [b'c', b''])
+    """
+
+    lock: ReentrantLock
+
+    # -- to implement: encoded keys, lock held -------------------------------------------
+    @abstractmethod
+    def _append(self, items: list[Item], batch_id: bytes | None) -> None: ...
+
+    @abstractmethod
+    def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]: ...
+
+    @abstractmethod
+    def _iset(self, kb: bytes, value: Record) -> None: ...
+
+    @abstractmethod
+    def _delete(self, kbs: Sequence[bytes]) -> None: ...
+
+    @abstractmethod
+    def _drop(self) -> None: ...
+
+    # -- public API ---------------------------------------------------------------------
+    def _locked(self, lock: bool) -> Any:
+        return self.lock if lock else _NO_LOCK
+
+    def append(
+        self, data: Mapping[Key, Any], lock: bool = True, *, batch_id: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Append each value's bytes to its key, all or nothing.
+
+        ``batch_id``: a store ignores a second batch with the same id (until ``drop``),
+        so a retried writer cannot duplicate its data.
+        """
+        items = [(encode_key(k), as_record(k, v)) for k, v in data.items()]
+        if batch_id is not None and not isinstance(batch_id, bytes):
+            raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
+        if not items:
+            return
+        with self._locked(lock):
+            self._append(items, batch_id)
+
+    def get_records(self, keys: Sequence[Key], lock: bool = True) -> list[list[Record]]:
+        """The records appended to each of ``keys``, in append order."""
+        kbs = [encode_key(k) for k in keys]
+        with self._locked(lock):
+            return self._records(kbs)
+
+    def get(self, keys: Any, lock: bool = True, **kwargs: Any) -> Any:
+        """All bytes appended to a key (``b''`` if none); lists of keys give lists."""
+        return get_nested(
+            keys, lambda flat: [b"".join(r) for r in self.get_records(flat, lock=lock)]
+        )
+
+    def iset(self, key: Key, value: Any, lock: bool = True, **kwargs: Any) -> None:
+        """Set ``key`` once; later ``iset`` calls for it do nothing until it is deleted."""
+        kb = encode_key(key)
+        record = as_record(key, value)
+        with self._locked(lock):
+            self._iset(kb, record)
+
+    def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
+        """Remove keys entirely (a later ``iset`` sets them again)."""
+        kbs = [encode_key(k) for k in _as_key_list(keys)]
+        with self._locked(lock):
+            self._delete(kbs)
+
+    def pop(self, keys: Any, **kwargs: Any) -> Any:
+        """``get`` then ``delete``, atomically."""
+        with self.lock:
+            result = self.get(keys, lock=False)
+            self.delete(keys, lock=False)
+        return result
+
+    def iget(self, key: Key) -> bytes:
+        return self.get(key, lock=False)
+
+    def drop(self) -> None:
+        """Remove every key; the store stays usable."""
+        with self.lock:
+            self._drop()
+
+    def close(self) -> None:
+        """Release resources held by this handle (data stays)."""
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+        self.close()

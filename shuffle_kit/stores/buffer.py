@@ -1,0 +1,130 @@
+"""A store that keeps recent appends in a fast store and spills to a slow one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import Item, Record, ReentrantLock, Store
+from .keys import encode_key
+
+
+class Buffer(Store):
+    """Hold appends in ``fast`` until ``available_memory`` bytes, then move the largest
+    keys to ``slow``. Reads return each key's records in append order (spilled first).
+
+    >>> from shuffle_kit import Dict
+    >>> b = Buffer(Dict(), Dict(), available_memory=4)
+    >>> b.append({'a': b'123'}); b.append({'a': b'45', 'b': b'6'})   # 'a' spills
+    >>> b.get(['a', 'b']), b.memory_usage
+    ([b'12345', b'6'], 1)
+    """
+
+    def __init__(self, fast: Store, slow: Store, available_memory: float = 1e9):
+        self.fast = fast
+        self.slow = slow
+        self.available_memory = available_memory
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self.lock = ReentrantLock()
+        self.lengths: dict[bytes, int] = {}  # bytes held in fast, per key
+        self.memory_usage = 0
+        self._iset_seen: set[bytes] = set()
+        self._batch_ids: set[bytes] = set()
+
+    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
+        if batch_id is not None:
+            if batch_id in self._batch_ids:
+                return
+            self._batch_ids.add(batch_id)
+        with self.fast.lock:
+            self.fast._append(items, None)
+        lengths = self.lengths
+        for kb, value in items:
+            n = len(value)
+            lengths[kb] = lengths.get(kb, 0) + n
+            self.memory_usage += n
+        if self.memory_usage > self.available_memory:
+            self._spill_largest()
+
+    def _spill_largest(self) -> None:
+        # free at least a tenth of the budget, so a key at the limit does not spill
+        # on every append
+        target = min(self.memory_usage - self.available_memory * 0.9, self.memory_usage)
+        chosen, freed = [], 0
+        for kb in sorted(self.lengths, key=self.lengths.__getitem__, reverse=True):
+            if freed >= target:
+                break
+            chosen.append(kb)
+            freed += self.lengths[kb]
+        self._flush(chosen)
+
+    def flush(self, keys: Sequence[Any] | None = None) -> None:
+        """Move keys (default: all) from fast to slow."""
+        with self.lock:
+            self._flush(list(self.lengths) if keys is None else [encode_key(k) for k in keys])
+
+    def _flush(self, kbs: Sequence[bytes]) -> None:
+        kbs = [kb for kb in kbs if kb in self.lengths]
+        if not kbs:
+            return
+        with self.fast.lock:
+            records = self.fast._records(kbs)
+        # one slow record per fast record: codecs read record boundaries
+        with self.slow.lock:
+            self.slow._append([(kb, r) for kb, rs in zip(kbs, records) for r in rs], None)
+        with self.fast.lock:
+            self.fast._delete(kbs)
+        for kb in kbs:
+            self.memory_usage -= self.lengths.pop(kb)
+
+    def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
+        with self.slow.lock:
+            slow = self.slow._records(kbs)
+        with self.fast.lock:
+            fast = self.fast._records(kbs)
+        return [s + f for s, f in zip(slow, fast)]
+
+    def _iset(self, kb: bytes, value: Record) -> None:
+        if kb in self._iset_seen:
+            return
+        self._iset_seen.add(kb)
+        self._delete_everywhere([kb])
+        self._append([(kb, value)], None)
+
+    def _delete(self, kbs: Sequence[bytes]) -> None:
+        self._delete_everywhere(kbs)
+        for kb in kbs:
+            self._iset_seen.discard(kb)
+
+    def _delete_everywhere(self, kbs: Sequence[bytes]) -> None:
+        with self.fast.lock:
+            self.fast._delete(kbs)
+        with self.slow.lock:
+            self.slow._delete(kbs)
+        for kb in kbs:
+            self.memory_usage -= self.lengths.pop(kb, 0)
+
+    def _drop(self) -> None:
+        self.fast.drop()
+        self.slow.drop()
+        lock = self.lock
+        self._init_state()
+        self.lock = lock
+
+    def close(self) -> None:
+        self.fast.close()
+        self.slow.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.lock = ReentrantLock()
+
+    def __repr__(self) -> str:
+        return f"Buffer({self.fast!r}, {self.slow!r}, available_memory={self.available_memory:g})"

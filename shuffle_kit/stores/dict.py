@@ -1,0 +1,70 @@
+"""An in-memory store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import Item, Record, ReentrantLock, Store
+
+
+class Dict(Store):
+    """Keep every record in a Python dict; fast, and gone with the process.
+
+    >>> d = Dict()
+    >>> d.append({'a': b'1'}); d.append({'a': b'2'})
+    >>> d.get('a')
+    b'12'
+    """
+
+    def __init__(self) -> None:
+        self.lock = ReentrantLock()
+        self._data: dict[bytes, list[Record]] = {}
+        self._iset_seen: set[bytes] = set()
+        self._batch_ids: set[bytes] = set()
+
+    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
+        if batch_id is not None:
+            if batch_id in self._batch_ids:
+                return
+            self._batch_ids.add(batch_id)
+        data = self._data
+        for kb, value in items:
+            # copy: the caller may reuse its buffer after append returns
+            record = value if type(value) is bytes else bytes(value)
+            data.setdefault(kb, []).append(record)
+
+    def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
+        data = self._data
+        return [list(data.get(kb, ())) for kb in kbs]
+
+    def _iset(self, kb: bytes, value: Record) -> None:
+        if kb in self._iset_seen:
+            return
+        self._iset_seen.add(kb)
+        self._data[kb] = [bytes(value)]
+
+    def _delete(self, kbs: Sequence[bytes]) -> None:
+        for kb in kbs:
+            self._data.pop(kb, None)
+            self._iset_seen.discard(kb)
+
+    def _drop(self) -> None:
+        self._data.clear()
+        self._iset_seen.clear()
+        self._batch_ids.clear()
+
+    def nbytes(self, kb: bytes) -> int:
+        return sum(len(r) for r in self._data.get(kb, ()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"data": self._data, "iset_seen": self._iset_seen, "batch_ids": self._batch_ids}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.lock = ReentrantLock()
+        self._data = state["data"]
+        self._iset_seen = state["iset_seen"]
+        self._batch_ids = state["batch_ids"]
+
+    def __repr__(self) -> str:
+        return f"Dict(<{len(self._data)} keys>)"

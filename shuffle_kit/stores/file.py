@@ -1,0 +1,416 @@
+"""A store on disk: one append-only log of checksummed batches (see ``logformat``).
+
+Why a log and not partd's file per key: one positioned write per ``append`` call is
+fast for many small values, no file name is ever derived from a key (so no key can
+escape the directory or collide with another), and checksums let a reader tell a
+torn write (ignored) from corruption (raised).
+
+Every process keeps its own index (key -> list of (offset, length, crc)), extended by
+scanning the batches other processes appended since it last looked. The log is the
+only state that matters, so any process can open the store by its path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import weakref
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import locket
+
+from ..errors import CorruptionError
+from .base import Item, Record, ReentrantLock, Store
+from .keys import decode_key
+from .logformat import (
+    APPEND,
+    BATCH_HEADER,
+    DELETE,
+    FILE_HEADER,
+    FILE_MAGIC,
+    ISET,
+    Damaged,
+    encode_batch,
+    new_file_header,
+    parse_header,
+    parse_table,
+)
+
+logger = logging.getLogger(__name__)
+
+LOG_NAME = "data.sklog"
+LOCK_NAME = ".lock"
+USERS_NAME = ".users"  # every open handle holds a shared flock on it
+ORPHAN_NAME = ".orphaned"  # the creator is gone; the last handle to close removes the store
+_OWN_FILES = (LOG_NAME, LOCK_NAME, USERS_NAME, ORPHAN_NAME)
+
+_SCAN_READ = 1 << 16  # bytes read per batch header: usually covers the table too
+_GAP = 1 << 16  # read two records in one call when at most this far apart
+_MAX_SPAN = 1 << 26
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+_temporary_handles: "weakref.WeakSet[File]" = weakref.WeakSet()
+
+
+class File(Store):
+    """Appendable key -> bytes store in a directory, safe across processes.
+
+    ``File()`` makes a temporary store (removed at interpreter exit, or when its
+    creator drops it, but never while a handle in another process still has it open).
+    ``fsync=True`` makes every write durable before it returns.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), 'store')
+    >>> s = File(path)
+    >>> s.append({'x': b'hello '}); s.append({'x': b'world'})
+    >>> File(path).get('x')      # any process can reopen it by path
+    b'hello world'
+    >>> s.drop()
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, dir: str | None = None, *, fsync: bool = False):
+        if path is None:
+            path = tempfile.mkdtemp(prefix="shuffle_kit-", suffix=".store", dir=dir)
+            self._temporary = True
+        else:
+            path = os.fspath(path)
+            os.makedirs(path, exist_ok=True)
+            self._temporary = False
+        self.path = os.path.abspath(path)
+        self._fsync = fsync
+        self._creator_pid: int | None = os.getpid()
+        self._open()
+
+    # -- handles and lifetime -----------------------------------------------------------
+    def _open(self) -> None:
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(f"File store {self.path!r} does not exist (was it removed?)")
+        self.lock = ReentrantLock(locket.lock_file(os.path.join(self.path, LOCK_NAME)))
+        self._log_path = os.path.join(self.path, LOG_NAME)
+        self._fd: int | None = None
+        self._users_fd: int | None = None
+        self._reset_index(None)
+        self._users_fd = os.open(os.path.join(self.path, USERS_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._users_fd, fcntl.LOCK_SH)
+        with self.lock:
+            self._refresh(repair=True)
+        if self._temporary:
+            _temporary_handles.add(self)
+
+    @property
+    def _is_creator(self) -> bool:
+        return self._creator_pid == os.getpid()
+
+    def _log_fd(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self._log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def close(self) -> None:
+        """Close this handle's files; the data stays on disk."""
+        for name in ("_fd", "_users_fd"):
+            fd = getattr(self, name, None)
+            if fd is not None:
+                setattr(self, name, None)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _remove_if_unused(self) -> bool:
+        """Close, then remove the store unless a handle elsewhere still has it open."""
+        self.close()
+        try:
+            fd = os.open(os.path.join(self.path, USERS_NAME), os.O_RDWR)
+        except FileNotFoundError:
+            return True
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # someone still uses it: leave it to the last handle to close
+                open(os.path.join(self.path, ORPHAN_NAME), "w").close()
+                return False
+            if self._temporary:
+                shutil.rmtree(self.path, ignore_errors=True)
+            else:  # a directory the user named: remove only our own files
+                for name in _OWN_FILES:
+                    try:
+                        os.unlink(os.path.join(self.path, name))
+                    except FileNotFoundError:
+                        pass
+                try:
+                    os.rmdir(self.path)
+                except OSError:
+                    pass
+            return True
+        finally:
+            os.close(fd)
+
+    def _cleanup_at_exit(self) -> None:
+        if not self._temporary:
+            return
+        if self._is_creator or os.path.exists(os.path.join(self.path, ORPHAN_NAME)):
+            self._remove_if_unused()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        try:
+            if getattr(self, "_temporary", False) and self._is_creator:
+                self._remove_if_unused()
+            else:
+                self.close()
+        except Exception:  # interpreter shutdown: modules may be half gone
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+        self._remove_if_unused()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "fsync": self._fsync, "temporary": self._temporary}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self._fsync = state["fsync"]
+        self._temporary = state["temporary"]
+        self._creator_pid = None  # a copy never removes the data when collected
+        self._open()
+
+    def __repr__(self) -> str:
+        return f"File({self.path!r})"
+
+    # -- reading the log ----------------------------------------------------------------
+    def _reset_index(self, epoch: bytes | None) -> None:
+        self._epoch = epoch
+        self._end = FILE_HEADER.size
+        self._index: dict[bytes, list[tuple[int, int, int]]] = {}
+        self._iset_seen: set[bytes] = set()
+        self._batch_ids: set[bytes] = set()
+
+    def _refresh(self, repair: bool) -> None:
+        """Index the batches appended since the last look; with ``repair`` (lock held),
+        initialise an empty log and cut away a torn tail left by a crashed writer."""
+        fd = self._log_fd()
+        head = os.pread(fd, FILE_HEADER.size, 0)
+        if len(head) < FILE_HEADER.size:
+            # new, or a crash cut the very first write: there is no data either way
+            if repair:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, new_file_header(), 0)
+                head = os.pread(fd, FILE_HEADER.size, 0)
+            else:
+                self._reset_index(None)
+                return
+        magic, epoch = FILE_HEADER.unpack(head)
+        if magic != FILE_MAGIC:
+            raise CorruptionError(f"{self._log_path} is not a shuffle_kit store log")
+        if epoch != self._epoch:  # first look, or another handle dropped the store
+            self._reset_index(epoch)
+        size = os.fstat(fd).st_size
+        if size < self._end:
+            raise CorruptionError(
+                f"{self._log_path} is shorter ({size} bytes) than the {self._end} bytes already indexed"
+            )
+        pos = self._end
+        while pos < size:
+            length = self._scan_batch(fd, pos, size)
+            if length is None:
+                break
+            pos += length
+        self._end = pos
+        if pos < size and repair:
+            logger.warning("%s: removing a torn write of %d bytes at offset %d", self._log_path, size - pos, pos)
+            os.ftruncate(fd, pos)
+
+    def _scan_batch(self, fd: int, pos: int, size: int) -> int | None:
+        """Index the batch at ``pos``; return its length, or None if it is a torn tail."""
+        if size - pos < BATCH_HEADER.size:
+            return None
+        chunk = os.pread(fd, min(size - pos, _SCAN_READ), pos)
+        try:
+            header = parse_header(chunk)
+        except Damaged:
+            if not any(chunk[: BATCH_HEADER.size]):
+                return None  # zero-filled tail: a crash after the file grew, before data landed
+            raise CorruptionError(f"{self._log_path}: damaged batch header at byte {pos}") from None
+        if pos + header.size > size:
+            return None
+        table_end = BATCH_HEADER.size + header.table_len
+        table = chunk[BATCH_HEADER.size : table_end] if len(chunk) >= table_end else os.pread(
+            fd, header.table_len, pos + BATCH_HEADER.size
+        )
+        try:
+            batch_id, entries = parse_table(header, table)
+        except Damaged as e:
+            raise CorruptionError(f"{self._log_path}: damaged batch table at byte {pos}: {e}") from None
+        self._apply(header.kind, entries, pos + table_end, batch_id)
+        return header.size
+
+    def _apply(self, kind: int, entries: list[tuple[bytes, int, int, int]], body: int, batch_id: bytes | None) -> None:
+        if batch_id is not None:
+            if batch_id in self._batch_ids:
+                return  # a retried writer's duplicate
+            self._batch_ids.add(batch_id)
+        index = self._index
+        if kind == APPEND:
+            for kb, offset, length, crc in entries:
+                records = index.get(kb)
+                if records is None:
+                    index[kb] = records = []
+                records.append((body + offset, length, crc))
+        elif kind == ISET:
+            for kb, offset, length, crc in entries:
+                if kb not in self._iset_seen:
+                    self._iset_seen.add(kb)
+                    index[kb] = [(body + offset, length, crc)]
+        elif kind == DELETE:
+            for kb, *_ in entries:
+                index.pop(kb, None)
+                self._iset_seen.discard(kb)
+
+    def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
+        self._refresh(repair=False)
+        wanted = [self._index.get(kb, ()) for kb in kbs]
+        views = self._read([r for records in wanted for r in records if r[1]])
+        out = []
+        crc32 = zlib.crc32
+        for kb, records in zip(kbs, wanted):
+            got = []
+            for offset, length, crc in records:
+                view = views[offset] if length else memoryview(b"")
+                if crc32(view) != crc:
+                    raise CorruptionError(
+                        f"data for key {decode_key(kb)!r:.80} in {self._log_path} fails its checksum "
+                        f"(record at byte {offset})"
+                    )
+                got.append(view)
+            out.append(got)
+        return out
+
+    def _read(self, records: list[tuple[int, int, int]]) -> dict[int, memoryview]:
+        """Read the records with few large reads: offset -> view of the record's bytes."""
+        if not records:
+            return {}
+        lo = min(r[0] for r in records)
+        hi = max(r[0] + r[1] for r in records)
+        total = sum(r[1] for r in records)
+        if hi - lo <= min(2 * total + _GAP, _MAX_SPAN):
+            spans = [(lo, hi, records)]  # dense: one read, no sort
+        else:
+            spans = _coalesce(sorted(set(records)))
+        fd = self._log_fd()
+        views: dict[int, memoryview] = {}
+        for start, end, members in spans:
+            buf = memoryview(os.pread(fd, end - start, start))
+            if len(buf) < end - start:
+                raise CorruptionError(
+                    f"{self._log_path} ended at byte {start + len(buf)}, inside indexed data; "
+                    "was it dropped by another process during an unlocked read?"
+                )
+            for offset, length, _ in members:
+                views[offset] = buf[offset - start : offset - start + length]
+        return views
+
+    # -- writing ------------------------------------------------------------------------
+    def _write(self, kind: int, items: Sequence[Item], batch_id: bytes | None = None) -> None:
+        self._refresh(repair=True)
+        if batch_id is not None and batch_id in self._batch_ids:
+            return
+        buffers, entries = encode_batch(kind, items, batch_id)
+        fd = self._log_fd()
+        start = self._end
+        try:
+            _pwrite_all(fd, buffers, start)
+            if self._fsync:
+                os.fsync(fd)
+        except BaseException:
+            # leave nothing of a failed call behind (disk full, interrupt, ...)
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise
+        table_len = len(buffers[1])
+        self._apply(kind, entries, start + BATCH_HEADER.size + table_len, batch_id)
+        self._end = start + sum(len(b) for b in buffers)
+
+    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
+        self._write(APPEND, items, batch_id)
+
+    def _iset(self, kb: bytes, value: Record) -> None:
+        self._refresh(repair=True)
+        if kb not in self._iset_seen:
+            self._write(ISET, [(kb, value)])
+
+    def _delete(self, kbs: Sequence[bytes]) -> None:
+        self._refresh(repair=True)
+        present = [kb for kb in dict.fromkeys(kbs) if kb in self._index or kb in self._iset_seen]
+        if present:
+            self._write(DELETE, [(kb, b"") for kb in present])
+
+    def _drop(self) -> None:
+        fd = self._log_fd()
+        header = new_file_header()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, header, 0)
+        if self._fsync:
+            os.fsync(fd)
+        self._reset_index(header[8:])
+
+    def nbytes(self) -> int:
+        """Bytes the log occupies on disk."""
+        return os.fstat(self._log_fd()).st_size
+
+
+def _coalesce(records: list[tuple[int, int, int]]) -> list[tuple[int, int, list]]:
+    """Group offset-sorted records into read spans, joining neighbours at most _GAP apart."""
+    spans = []
+    start, end, members = records[0][0], records[0][0] + records[0][1], [records[0]]
+    for r in records[1:]:
+        if r[0] - end <= _GAP and r[0] + r[1] - start <= _MAX_SPAN:
+            members.append(r)
+            end = max(end, r[0] + r[1])
+        else:
+            spans.append((start, end, members))
+            start, end, members = r[0], r[0] + r[1], [r]
+    spans.append((start, end, members))
+    return spans
+
+
+def _pwrite_all(fd: int, buffers: list, offset: int) -> None:
+    """Write every buffer at ``offset`` with as few system calls as the OS allows."""
+    views = [memoryview(b) for b in buffers if len(b)]
+    i = 0
+    while i < len(views):
+        written = os.pwritev(fd, views[i : i + _IOV_MAX], offset)
+        if written <= 0:
+            raise OSError(f"pwritev wrote {written} bytes")
+        offset += written
+        while written:
+            n = len(views[i])
+            if written >= n:
+                written -= n
+                i += 1
+            else:
+                views[i] = views[i][written:]
+                written = 0
+
+
+def remove_temporary_stores() -> None:
+    """Remove the temporary stores this process created (registered to run at exit)."""
+    for handle in list(_temporary_handles):
+        try:
+            handle._cleanup_at_exit()
+        except Exception:
+            logger.debug("could not clean up %r", handle, exc_info=True)
+
+
+atexit.register(remove_temporary_stores)
