@@ -33,6 +33,7 @@ class ReentrantLock:
         self._outer = outer
         self._local = threading.RLock()
         self._depth = 0
+        self._owner: int | None = None
 
     def acquire(self) -> bool:
         self._local.acquire()
@@ -43,13 +44,20 @@ class ReentrantLock:
                 self._local.release()
                 raise
         self._depth += 1
+        self._owner = threading.get_ident()
         return True
 
     def release(self) -> None:
         self._depth -= 1
-        if self._depth == 0 and self._outer is not None:
-            self._outer.release()
+        if self._depth == 0:
+            self._owner = None
+            if self._outer is not None:
+                self._outer.release()
         self._local.release()
+
+    def held(self) -> bool:
+        """Whether the calling thread holds this lock."""
+        return self._owner == threading.get_ident()
 
     def __enter__(self) -> "ReentrantLock":
         self.acquire()
@@ -90,6 +98,15 @@ def as_record(key: object, value: object) -> Record:
     if not view.c_contiguous:
         raise TypeError(f"value for key {key!r:.80} is not a contiguous buffer")
     return view if view.ndim == 1 and view.format == "B" else view.cast("B")
+
+
+def _items(data: Mapping[Key, Any]) -> list[Item]:
+    """Encoded keys and checked values of an append, validated before anything is stored."""
+    kbs = list(map(encode_key, data))
+    values = list(data.values())
+    if not set(map(type, values)) <= {bytes}:  # all bytes is the common case; skip the checks
+        values = [as_record(k, v) for k, v in zip(data, values)]
+    return list(zip(kbs, values))
 
 
 def flatten(keys: Iterable) -> Iterator:
@@ -174,7 +191,7 @@ class Store(ABC):
         ``batch_id``: a store ignores a second batch with the same id (until ``drop``),
         so a retried writer cannot duplicate its data.
         """
-        items = [(encode_key(k), as_record(k, v)) for k, v in data.items()]
+        items = _items(data)
         if batch_id is not None and not isinstance(batch_id, bytes):
             raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
         if not items:
@@ -188,11 +205,19 @@ class Store(ABC):
         with self._locked(lock):
             return self._records(kbs)
 
+    def _joined(self, kbs: Sequence[bytes]) -> list[bytes]:
+        """Each key's records joined; stores that can join without copying twice override."""
+        return [b"".join(r) for r in self._records(kbs)]
+
     def get(self, keys: Any, lock: bool = True, **kwargs: Any) -> Any:
         """All bytes appended to a key (``b''`` if none); lists of keys give lists."""
-        return get_nested(
-            keys, lambda flat: [b"".join(r) for r in self.get_records(flat, lock=lock)]
-        )
+
+        def fetch(flat: list) -> list[bytes]:
+            kbs = [encode_key(k) for k in flat]
+            with self._locked(lock):
+                return self._joined(kbs)
+
+        return get_nested(keys, fetch)
 
     def iset(self, key: Key, value: Any, lock: bool = True, **kwargs: Any) -> None:
         """Set ``key`` once; later ``iset`` calls for it do nothing until it is deleted."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import logging
+import mmap
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import locket
+import numpy as np
 
 from ..errors import CorruptionError
 from .base import Item, Record, ReentrantLock, Store
@@ -41,6 +43,7 @@ from .logformat import (
     parse_header,
     parse_table,
 )
+from .logindex import LogIndex, Selection
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +54,7 @@ ORPHAN_NAME = ".orphaned"  # the creator is gone; the last handle to close remov
 _OWN_FILES = (LOG_NAME, LOCK_NAME, USERS_NAME, ORPHAN_NAME)
 
 _SCAN_READ = 1 << 16  # bytes read per batch header: usually covers the table too
-_GAP = 1 << 16  # read two records in one call when at most this far apart
-_MAX_SPAN = 1 << 26
+_SMALL_BODY = 1 << 16  # batch bodies this small are always read whole
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 _temporary_handles: "weakref.WeakSet[File]" = weakref.WeakSet()
@@ -187,13 +189,12 @@ class File(Store):
     def __repr__(self) -> str:
         return f"File({self.path!r})"
 
+
     # -- reading the log ----------------------------------------------------------------
     def _reset_index(self, epoch: bytes | None) -> None:
         self._epoch = epoch
         self._end = FILE_HEADER.size
-        self._index: dict[bytes, list[tuple[int, int, int]]] = {}
-        self._iset_seen: set[bytes] = set()
-        self._batch_ids: set[bytes] = set()
+        self._index = LogIndex()
 
     def _refresh(self, repair: bool) -> None:
         """Index the batches appended since the last look; with ``repair`` (lock held),
@@ -202,16 +203,15 @@ class File(Store):
         head = os.pread(fd, FILE_HEADER.size, 0)
         if len(head) < FILE_HEADER.size:
             # new, or a crash cut the very first write: there is no data either way
-            if repair:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, new_file_header(), 0)
-                head = os.pread(fd, FILE_HEADER.size, 0)
-            else:
+            if not repair:
                 self._reset_index(None)
                 return
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, new_file_header(), 0)
+            head = os.pread(fd, FILE_HEADER.size, 0)
         magic, epoch = FILE_HEADER.unpack(head)
         if magic != FILE_MAGIC:
-            raise CorruptionError(f"{self._log_path} is not a shuffle_kit store log")
+            raise CorruptionError(f"{self._log_path} is not a shuffle_kit store log (or another version)")
         if epoch != self._epoch:  # first look, or another handle dropped the store
             self._reset_index(epoch)
         size = os.fstat(fd).st_size
@@ -248,83 +248,112 @@ class File(Store):
             fd, header.table_len, pos + BATCH_HEADER.size
         )
         try:
-            batch_id, entries = parse_table(header, table)
+            batch = parse_table(header, table)
         except Damaged as e:
             raise CorruptionError(f"{self._log_path}: damaged batch table at byte {pos}: {e}") from None
-        self._apply(header.kind, entries, pos + table_end, batch_id)
+        self._index.apply(batch, pos + table_end)
         return header.size
 
-    def _apply(self, kind: int, entries: list[tuple[bytes, int, int, int]], body: int, batch_id: bytes | None) -> None:
-        if batch_id is not None:
-            if batch_id in self._batch_ids:
-                return  # a retried writer's duplicate
-            self._batch_ids.add(batch_id)
-        index = self._index
-        if kind == APPEND:
-            for kb, offset, length, crc in entries:
-                records = index.get(kb)
-                if records is None:
-                    index[kb] = records = []
-                records.append((body + offset, length, crc))
-        elif kind == ISET:
-            for kb, offset, length, crc in entries:
-                if kb not in self._iset_seen:
-                    self._iset_seen.add(kb)
-                    index[kb] = [(body + offset, length, crc)]
-        elif kind == DELETE:
-            for kb, *_ in entries:
-                index.pop(kb, None)
-                self._iset_seen.discard(kb)
-
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
-        self._refresh(repair=False)
-        wanted = [self._index.get(kb, ()) for kb in kbs]
-        views = self._read([r for records in wanted for r in records if r[1]])
-        out = []
-        crc32 = zlib.crc32
-        for kb, records in zip(kbs, wanted):
-            got = []
-            for offset, length, crc in records:
-                view = views[offset] if length else memoryview(b"")
-                if crc32(view) != crc:
-                    raise CorruptionError(
-                        f"data for key {decode_key(kb)!r:.80} in {self._log_path} fails its checksum "
-                        f"(record at byte {offset})"
-                    )
-                got.append(view)
-            out.append(got)
-        return out
+        # owned buffers (pread): the views may outlive the lock
+        return _split(*self._gather(kbs, mapped=False))
 
-    def _read(self, records: list[tuple[int, int, int]]) -> dict[int, memoryview]:
-        """Read the records with few large reads: offset -> view of the record's bytes."""
-        if not records:
-            return {}
-        lo = min(r[0] for r in records)
-        hi = max(r[0] + r[1] for r in records)
-        total = sum(r[1] for r in records)
-        if hi - lo <= min(2 * total + _GAP, _MAX_SPAN):
-            spans = [(lo, hi, records)]  # dense: one read, no sort
-        else:
-            spans = _coalesce(sorted(set(records)))
+    def _joined(self, kbs: Sequence[bytes]) -> list[bytes]:
+        # while this thread holds the lock no process can truncate the log, so reading
+        # through a map is safe and saves a copy; the views die with the join
+        return [b"".join(v) for v in _split(*self._gather(kbs, mapped=self.lock.held()))]
+
+    def _gather(self, kbs: Sequence[bytes], mapped: bool) -> tuple[list[int], list[memoryview]]:
+        """Checked views of every live record of ``kbs`` (key by key), and counts per key."""
+        self._refresh(repair=False)
+        index = self._index
+        sel = index.select(kbs)
+        if not len(sel.batch):
+            return sel.counts, []
+        numbers, where = np.unique(sel.batch, return_inverse=True)
+        wanted = np.bincount(where, weights=sel.length, minlength=len(numbers))
+        starts = index.body_start.values[numbers]
+        lengths = index.body_len.values[numbers]
+        whole = (4 * wanted >= lengths) | (lengths <= _SMALL_BODY)  # read and check these bodies whole
         fd = self._log_fd()
-        views: dict[int, memoryview] = {}
-        for start, end, members in spans:
-            buf = memoryview(os.pread(fd, end - start, start))
-            if len(buf) < end - start:
-                raise CorruptionError(
-                    f"{self._log_path} ended at byte {start + len(buf)}, inside indexed data; "
-                    "was it dropped by another process during an unlocked read?"
-                )
-            for offset, length, _ in members:
-                views[offset] = buf[offset - start : offset - start + length]
+        if mapped:
+            base, data = 0, memoryview(mmap.mmap(fd, self._end, prot=mmap.PROT_READ))
+        elif whole.all() and (span := int(starts[-1] + lengths[-1] - starts[0])) <= 2 * int(lengths.sum()):
+            base, data = int(starts[0]), self._pread(int(starts[0]), span)
+        else:
+            return sel.counts, self._gather_pieces(sel, kbs, numbers, whole)
+        for number, start, length in zip(numbers[whole].tolist(), starts[whole].tolist(), lengths[whole].tolist()):
+            self._check(data[start - base : start - base + length], number, 0, sel, kbs)
+        firsts = (starts[where] + sel.offset - base).tolist()
+        ends = (starts[where] + sel.offset + sel.length - base).tolist()
+        if not whole.all():
+            for i in np.flatnonzero(~whole[where]).tolist():
+                self._check_value(data, base, sel, i, kbs)
+        return sel.counts, [data[a:b] for a, b in zip(firsts, ends)]
+
+    def _gather_pieces(self, sel: Selection, kbs: Sequence[bytes], numbers: np.ndarray, whole: np.ndarray) -> list[memoryview]:
+        """Like _gather, reading whole bodies or single values with separate reads."""
+        index = self._index
+        bodies = {}
+        for number in numbers[whole].tolist():
+            start, length = index.body(number)
+            bodies[number] = body = self._pread(start, length)
+            self._check(body, number, 0, sel, kbs)
+        views = []
+        for i, (number, offset, length) in enumerate(zip(sel.batch.tolist(), sel.offset.tolist(), sel.length.tolist())):
+            body = bodies.get(number)
+            if body is not None:
+                views.append(body[offset : offset + length])
+            else:
+                start, _ = index.body(number)
+                lo, hi = self._blocks_around(number, offset, length)
+                piece = self._pread(start + lo, hi - lo)
+                self._check(piece, number, lo >> index.block_shift[number], sel, kbs)
+                views.append(piece[offset - lo : offset - lo + length])
         return views
 
+    def _check_value(self, data: memoryview, base: int, sel: Selection, i: int, kbs: Sequence[bytes]) -> None:
+        """Check the blocks under selected value ``i`` (``data`` holds the file from ``base``)."""
+        number = int(sel.batch[i])
+        start, _ = self._index.body(number)
+        lo, hi = self._blocks_around(number, int(sel.offset[i]), int(sel.length[i]))
+        self._check(data[start + lo - base : start + hi - base], number, lo >> self._index.block_shift[number], sel, kbs)
+
+    def _blocks_around(self, number: int, offset: int, length: int) -> tuple[int, int]:
+        """The checksum blocks of a batch's body that hold bytes [offset, offset + length)."""
+        shift = self._index.block_shift[number]
+        _, body_len = self._index.body(number)
+        return offset >> shift << shift, min(-(-(offset + length) >> shift) << shift, body_len)
+
+    def _pread(self, start: int, length: int) -> memoryview:
+        data = os.pread(self._log_fd(), length, start)
+        if len(data) < length:
+            raise CorruptionError(
+                f"{self._log_path} ended at byte {start + len(data)}, inside indexed data; "
+                "was it dropped by another process during an unlocked read?"
+            )
+        return memoryview(data)
+
+    def _check(self, data: memoryview, number: int, first_block: int, sel: Selection, kbs: Sequence[bytes]) -> None:
+        shift = self._index.block_shift[number]
+        crcs = self._index.block_crcs[number]
+        block = 1 << shift
+        crc32 = zlib.crc32
+        for j in range(-(-len(data) >> shift)):
+            if crc32(data[j * block : (j + 1) * block]) != crcs[first_block + j]:
+                lo = (first_block + j) * block
+                key = decode_key(sel.key_at(kbs, number, lo, lo + block))
+                raise CorruptionError(
+                    f"data for key {key!r:.80} in {self._log_path} fails its checksum "
+                    f"(batch {number}, bytes {lo}-{lo + block} of its body)"
+                )
+
     # -- writing ------------------------------------------------------------------------
-    def _write(self, kind: int, items: Sequence[Item], batch_id: bytes | None = None) -> None:
+    def _write(self, kind: int, keys: Sequence[bytes], values: Sequence, batch_id: bytes | None = None) -> None:
         self._refresh(repair=True)
-        if batch_id is not None and batch_id in self._batch_ids:
+        if batch_id is not None and batch_id in self._index.batch_ids:
             return
-        buffers, entries = encode_batch(kind, items, batch_id)
+        buffers, batch = encode_batch(kind, keys, values, batch_id)
         fd = self._log_fd()
         start = self._end
         try:
@@ -338,23 +367,22 @@ class File(Store):
             except OSError:
                 pass
             raise
-        table_len = len(buffers[1])
-        self._apply(kind, entries, start + BATCH_HEADER.size + table_len, batch_id)
+        self._index.apply(batch, start + BATCH_HEADER.size + len(buffers[1]))
         self._end = start + sum(len(b) for b in buffers)
 
     def _append(self, items: list[Item], batch_id: bytes | None) -> None:
-        self._write(APPEND, items, batch_id)
+        self._write(APPEND, [kb for kb, _ in items], [v for _, v in items], batch_id)
 
     def _iset(self, kb: bytes, value: Record) -> None:
         self._refresh(repair=True)
-        if kb not in self._iset_seen:
-            self._write(ISET, [(kb, value)])
+        if not self._index.was_iset(kb):
+            self._write(ISET, [kb], [value])
 
     def _delete(self, kbs: Sequence[bytes]) -> None:
         self._refresh(repair=True)
-        present = [kb for kb in dict.fromkeys(kbs) if kb in self._index or kb in self._iset_seen]
+        present = [kb for kb in dict.fromkeys(kbs) if self._index.known(kb)]
         if present:
-            self._write(DELETE, [(kb, b"") for kb in present])
+            self._write(DELETE, present, [b""] * len(present))
 
     def _drop(self) -> None:
         fd = self._log_fd()
@@ -370,19 +398,12 @@ class File(Store):
         return os.fstat(self._log_fd()).st_size
 
 
-def _coalesce(records: list[tuple[int, int, int]]) -> list[tuple[int, int, list]]:
-    """Group offset-sorted records into read spans, joining neighbours at most _GAP apart."""
-    spans = []
-    start, end, members = records[0][0], records[0][0] + records[0][1], [records[0]]
-    for r in records[1:]:
-        if r[0] - end <= _GAP and r[0] + r[1] - start <= _MAX_SPAN:
-            members.append(r)
-            end = max(end, r[0] + r[1])
-        else:
-            spans.append((start, end, members))
-            start, end, members = r[0], r[0] + r[1], [r]
-    spans.append((start, end, members))
-    return spans
+def _split(counts: list[int], views: list[memoryview]) -> list[list[Record]]:
+    out, pos = [], 0
+    for n in counts:
+        out.append(views[pos : pos + n])
+        pos += n
+    return out
 
 
 def _pwrite_all(fd: int, buffers: list, offset: int) -> None:

@@ -1,19 +1,21 @@
 """The on-disk format of a ``File`` store: one log of checksummed batches.
 
     file    := FILE_HEADER batch*
-    FILE_HEADER (16 bytes): magic b"SKLOG\\0\\0\\1", epoch (8 random bytes, new on every drop)
-    batch   := BATCH_HEADER table payload*
+    FILE_HEADER (16 bytes): magic b"SKLOG\\0\\0\\2", epoch (8 random bytes, new on every drop)
+    batch   := BATCH_HEADER table body
     BATCH_HEADER (32 bytes, little-endian):
-        magic b"SKB\\1" | kind u8 | flags u8 | reserved u16 | n u32 | table_len u32
-        | body_len u64 | table_crc u32 | header_crc u32 (crc32 of the 28 bytes before it)
-    table   := [batch_id_len u16, batch_id] if flags & FLAG_BATCH_ID
-               n * ENTRY(key_len u32, value_len u64, value_crc u32)
-               the n encoded keys, back to back
-    payload := the n values, back to back, in entry order
+        magic b"SKB\\2" | kind u8 | flags u8 | block_shift u8 | reserved u8 | n u32
+        | table_len u32 | body_len u64 | table_crc u32 | header_crc u32 (of the 28 bytes before)
+    table   := [batch_id_len u16, batch_id]      if flags & FLAG_BATCH_ID
+               key_len u32 * n, value_len u64 * n, the n encoded keys back to back,
+               crc32 u32 of each (1 << block_shift)-byte block of the body
+    body    := the n values back to back, in table order
 
-Every append is one batch written with one positioned write, so a crash leaves either
-the whole batch or a prefix of it. A prefix at the end of the file is a torn write and
-is ignored; a complete batch whose checksums fail is corruption.
+Every append is one batch written at the end of the log under the store's lock, so a
+crash leaves the whole batch or a prefix of it. A prefix at the end of the log is a
+torn write and is ignored; a complete batch whose checksums fail is corruption.
+Checksums cover blocks of the body rather than each value, so many small values cost
+a few checksum calls, not one each.
 """
 
 from __future__ import annotations
@@ -24,24 +26,27 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-FILE_MAGIC = b"SKLOG\x00\x00\x01"
+import numpy as np
+
+FILE_MAGIC = b"SKLOG\x00\x00\x02"
 FILE_HEADER = struct.Struct("<8s8s")
-BATCH_MAGIC = b"SKB\x01"
-BATCH_HEADER = struct.Struct("<4sBBHIIQII")
-_HEADER_BODY = struct.Struct("<4sBBHIIQI")  # the part that header_crc covers
-ENTRY = struct.Struct("<IQI")
+BATCH_MAGIC = b"SKB\x02"
+BATCH_HEADER = struct.Struct("<4sBBBBIIQII")
+_HEADER_BODY = struct.Struct("<4sBBBBIIQI")  # what header_crc covers
 BATCH_ID_LEN = struct.Struct("<H")
 
 APPEND, ISET, DELETE = 1, 2, 3
 KINDS = (APPEND, ISET, DELETE)
 FLAG_BATCH_ID = 1
 MAX_BATCH_ID = 1 << 12
+BLOCK_SHIFT = 16  # 64 KiB checksum blocks
 
 
 @dataclass(frozen=True)
 class BatchHeader:
     kind: int
     flags: int
+    block_shift: int
     n: int
     table_len: int
     body_len: int
@@ -52,20 +57,68 @@ class BatchHeader:
         return BATCH_HEADER.size + self.table_len + self.body_len
 
 
+@dataclass
+class Batch:
+    """A parsed batch table: what the index needs."""
+
+    kind: int
+    batch_id: bytes | None
+    keys: list[bytes]
+    offsets: np.ndarray  # int64, of each value within the body
+    lengths: np.ndarray  # int64
+    block_crcs: np.ndarray  # uint32
+    block_shift: int
+    body_len: int
+
+
 class Damaged(Exception):
     """A batch header or table fails its checks (the caller decides: torn or corrupt)."""
 
 
-def encode_batch(
-    kind: int, items: Sequence[tuple[bytes, object]], batch_id: bytes | None = None
-) -> tuple[list, list[tuple[bytes, int, int, int]]]:
-    """The buffers of one batch, ready for one vectored write, and its table entries.
+def block_crcs(values: Sequence, body_len: int, shift: int = BLOCK_SHIFT) -> np.ndarray:
+    """crc32 of each 1 << shift block of the concatenation of ``values``, without
+    concatenating them.
 
-    Entries are (key, value offset within the batch's payloads, value length, value crc),
-    as :func:`parse_table` returns them.
+    >>> import zlib
+    >>> block_crcs([b'ab', b'cde'], 5, shift=2).tolist() == [zlib.crc32(b'abcd'), zlib.crc32(b'e')]
+    True
     """
+    block = 1 << shift
+    crcs = np.empty((body_len + block - 1) >> shift, np.uint32)
     crc32 = zlib.crc32
-    pack = ENTRY.pack
+    i = 0
+    running = 0
+    filled = 0
+    for value in values:
+        view = memoryview(value)
+        n = len(view)
+        pos = 0
+        while pos < n:
+            take = min(block - filled, n - pos)
+            running = crc32(view[pos : pos + take] if take < n else view, running)
+            filled += take
+            pos += take
+            if filled == block:
+                crcs[i] = running
+                i += 1
+                running = filled = 0
+    if filled:
+        crcs[i] = running
+    return crcs
+
+
+def encode_batch(
+    kind: int, keys: Sequence[bytes], values: Sequence, batch_id: bytes | None = None
+) -> tuple[list, Batch]:
+    """The buffers of one batch, ready for one vectored write, and its parsed table."""
+    n = len(keys)
+    key_lens = np.fromiter(map(len, keys), np.uint32, n)
+    value_lens = np.fromiter(map(len, values), np.int64, n)
+    body_len = int(value_lens.sum())
+    if n > 4 and body_len < n << (BLOCK_SHIFT - 2):
+        # many small values: one copy is cheaper than a checksum call per value
+        values = [b"".join(values)]
+    crcs = block_crcs(values, body_len)
     parts = []
     flags = 0
     if batch_id is not None:
@@ -73,51 +126,55 @@ def encode_batch(
             raise ValueError(f"batch_id is {len(batch_id)} bytes; the limit is {MAX_BATCH_ID}")
         flags |= FLAG_BATCH_ID
         parts.append(BATCH_ID_LEN.pack(len(batch_id)) + batch_id)
-    body_len = 0
-    entries = []
-    for kb, value in items:
-        n = len(value)  # type: ignore[arg-type]
-        crc = crc32(value)  # type: ignore[arg-type]
-        parts.append(pack(len(kb), n, crc))
-        entries.append((kb, body_len, n, crc))
-        body_len += n
-    parts.extend(kb for kb, _ in items)
+    parts += [key_lens.astype("<u4").tobytes(), value_lens.astype("<u8").tobytes(), *keys, crcs.astype("<u4").tobytes()]
     table = b"".join(parts)
-    head = _HEADER_BODY.pack(BATCH_MAGIC, kind, flags, 0, len(items), len(table), body_len, zlib.crc32(table))
+    head = _HEADER_BODY.pack(BATCH_MAGIC, kind, flags, BLOCK_SHIFT, 0, n, len(table), body_len, zlib.crc32(table))
     header = head + zlib.crc32(head).to_bytes(4, "little")
-    return [header, table, *(v for _, v in items)], entries
+    offsets = np.zeros(n, np.int64)
+    np.cumsum(value_lens[:-1], out=offsets[1:])
+    batch = Batch(kind, batch_id, list(keys), offsets, value_lens, crcs, BLOCK_SHIFT, body_len)
+    return [header, table, *values], batch
 
 
 def parse_header(buf: bytes | memoryview) -> BatchHeader:
     """Parse and check a batch header; raise ``Damaged`` if it is not one."""
-    magic, kind, flags, _, n, table_len, body_len, table_crc, header_crc = BATCH_HEADER.unpack_from(buf)
-    if magic != BATCH_MAGIC or zlib.crc32(buf[: _HEADER_BODY.size]) != header_crc or kind not in KINDS:
+    magic, kind, flags, shift, _, n, table_len, body_len, table_crc, header_crc = BATCH_HEADER.unpack_from(buf)
+    if magic != BATCH_MAGIC or zlib.crc32(buf[: _HEADER_BODY.size]) != header_crc:
         raise Damaged("batch header fails its checksum")
-    return BatchHeader(kind, flags, n, table_len, body_len, table_crc)
+    if kind not in KINDS or not 9 <= shift <= 30:
+        raise Damaged("batch header has an unknown kind or block size")
+    return BatchHeader(kind, flags, shift, n, table_len, body_len, table_crc)
 
 
-def parse_table(
-    header: BatchHeader, table: bytes | memoryview
-) -> tuple[bytes | None, list[tuple[bytes, int, int, int]]]:
-    """Return (batch_id, [(key, value offset within body, value length, value crc)])."""
+def parse_table(header: BatchHeader, table: bytes | memoryview) -> Batch:
+    """Check and parse a batch table; raise ``Damaged`` if it is not one."""
     if zlib.crc32(table) != header.table_crc:
         raise Damaged("batch table fails its checksum")
+    table = memoryview(table)
     pos = 0
     batch_id = None
     if header.flags & FLAG_BATCH_ID:
         (m,) = BATCH_ID_LEN.unpack_from(table, 0)
         batch_id = bytes(table[2 : 2 + m])
         pos = 2 + m
-    entries = []
-    key_pos = pos + header.n * ENTRY.size
-    offset = 0
-    for key_len, value_len, crc in ENTRY.iter_unpack(table[pos:key_pos]):
-        entries.append((bytes(table[key_pos : key_pos + key_len]), offset, value_len, crc))
-        key_pos += key_len
-        offset += value_len
-    if key_pos != len(table) or offset != header.body_len:
+    n = header.n
+    n_blocks = (header.body_len + (1 << header.block_shift) - 1) >> header.block_shift
+    try:
+        key_lens = np.frombuffer(table, "<u4", n, pos).astype(np.int64)
+        value_lens = np.frombuffer(table, "<u8", n, pos + 4 * n).astype(np.int64)
+    except ValueError:
+        raise Damaged("batch table is too short") from None
+    pos += 12 * n
+    key_end = pos + int(key_lens.sum())
+    if key_end + 4 * n_blocks != len(table) or int(value_lens.sum()) != header.body_len:
         raise Damaged("batch table lengths disagree")
-    return batch_id, entries
+    blob = bytes(table[pos:key_end])
+    ends = np.cumsum(key_lens).tolist()
+    keys = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+    crcs = np.frombuffer(table, "<u4", n_blocks, key_end).astype(np.uint32)
+    offsets = np.zeros(n, np.int64)
+    np.cumsum(value_lens[:-1], out=offsets[1:])
+    return Batch(header.kind, batch_id, keys, offsets, value_lens, crcs, header.block_shift, header.body_len)
 
 
 def new_file_header() -> bytes:
