@@ -8,6 +8,8 @@ import logging
 
 from .errors import CodecError, CorruptionError
 from .stores import Buffer, Dict, File, Store
+from .codecs import *  # noqa: F401,F403  (Encode, Pickle, Numpy, Pandas*, ArrowIPC, compressors)
+from .codecs import __all__ as _codecs_all
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -1,0 +1,451 @@
+"""Exact conversion between pandas DataFrames and Arrow tables, and ``concat`` of pieces.
+
+``frame_to_table`` turns a DataFrame into an Arrow table that ``tables_to_frame``
+turns back into an equal DataFrame: same values, dtypes, index and column labels.
+pyarrow's own pandas metadata restores most dtypes exactly; this module fixes what
+it does not (checked dtype by dtype against pandas 3):
+
+* column labels of any type and duplicates: kept in our own metadata, the Arrow
+  names are the labels as strings when those are unique, else positions;
+* the row index: a RangeIndex is metadata only; other indexes become
+  ``__index_level_<i>__`` columns (pyarrow's convention) converted like data;
+* ``pd.ArrowDtype`` columns (lists, structs, decimals, ...): wrapped back as is;
+* object columns: str/bytes/None values go as Arrow strings/binary and come back as
+  objects; anything else is pickled value by value (the only use of pickle:
+  reading it trusts whoever wrote the store);
+* ``string[python]``: Arrow restores the pyarrow storage, so the dtype is reset;
+* sparse columns: stored dense, with the fill value in the metadata;
+* DatetimeIndex/TimedeltaIndex frequency.
+
+Our metadata lives in two schema metadata entries: ``shuffle_kit.schema`` (JSON, equal
+for pieces with the same layout, which may then be converted in one go) and
+``shuffle_kit.piece`` (JSON, per piece: row count, RangeIndex bounds).
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({1: [1.5, 2.5], 'b': pd.Categorical(['x', 'y'])}, index=['r', 's'])
+>>> back = tables_to_frame([frame_to_table(df), frame_to_table(df)])
+>>> back.equals(pd.concat([df, df])), list(back.columns)
+(True, [1, 'b'])
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+SCHEMA_KEY = b"shuffle_kit.schema"
+PIECE_KEY = b"shuffle_kit.piece"
+PANDAS_KEY = b"pandas"
+INDEX_NAME = "__index_level_{}__"
+FORMAT = 1
+
+_STRINGISH = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.null())
+
+
+# -- labels and names as JSON ------------------------------------------------------------
+def _label_to_json(x: Any) -> Any:
+    """JSON for a column/index name, keeping its type (1, 1.0, '1', True, ('a', 1) differ)."""
+    if x is None or isinstance(x, (str, bool)):
+        return x
+    if isinstance(x, (int, np.integer)) and not isinstance(x, np.bool_):
+        return int(x) if isinstance(x, int) else {"np": str(np.asarray(x).dtype), "v": int(x)}
+    if isinstance(x, np.bool_):
+        return {"np": "bool", "v": bool(x)}
+    if isinstance(x, (float, np.floating)):
+        v = float(x)
+        if not math.isfinite(v):
+            return {"f": repr(v)}
+        return v if isinstance(x, float) else {"np": str(np.asarray(x).dtype), "v": v}
+    if isinstance(x, tuple):
+        return {"t": [_label_to_json(v) for v in x]}
+    if isinstance(x, bytes):
+        return {"b": x.hex()}
+    raise TypeError(f"name {x!r:.60} of type {type(x).__name__} cannot be stored")
+
+
+def _label_from_json(j: Any) -> Any:
+    if not isinstance(j, dict):
+        return j
+    if "t" in j:
+        return tuple(_label_from_json(v) for v in j["t"])
+    if "f" in j:
+        return float(j["f"])
+    if "b" in j:
+        return bytes.fromhex(j["b"])
+    return np.dtype(j["np"]).type(j["v"])
+
+
+def _arrow_names(labels: pd.Index, index_names: list[str]) -> list[str]:
+    # Readable names for as_arrow users when the labels allow it; positions otherwise.
+    names = [str(x) for x in labels]
+    if len(set(names)) != len(names) or set(names) & set(index_names):
+        names = [f"__column_{i}__" for i in range(len(labels))]
+    return names
+
+
+# -- the column Index, which may be anything -----------------------------------------------
+def _index_to_json(idx: pd.Index) -> dict:
+    if type(idx) is pd.RangeIndex:
+        return {"kind": "range", "start": idx.start, "stop": idx.stop, "step": idx.step,
+                "name": _label_to_json(idx.name)}
+    if (
+        not isinstance(idx, pd.MultiIndex)
+        and idx.dtype == pd.StringDtype(na_value=np.nan)
+        and idx.dtype.storage == "pyarrow"
+        and not idx.hasnans
+        and (idx.name is None or isinstance(idx.name, str))
+    ):  # the common case, cheap
+        return {"kind": "str", "labels": idx.tolist(), "name": idx.name}
+    frame = pd.DataFrame({i: idx.get_level_values(i) for i in range(idx.nlevels)})
+    frame.index = pd.RangeIndex(len(idx))
+    frame.columns = pd.RangeIndex(idx.nlevels)  # a RangeIndex ends the recursion
+    ipc = _table_bytes(frame_to_table(frame))
+    return {
+        "kind": "frame",
+        "multi": isinstance(idx, pd.MultiIndex),
+        "names": [_label_to_json(n) for n in idx.names],
+        "freq": _freq(idx),
+        "ipc": base64.b64encode(ipc).decode("ascii"),
+    }
+
+
+def _index_from_json(j: dict) -> pd.Index:
+    kind = j["kind"]
+    if kind == "range":
+        return pd.RangeIndex(j["start"], j["stop"], j["step"], name=_label_from_json(j["name"]))
+    if kind == "str":
+        return pd.Index(j["labels"], dtype=pd.StringDtype(na_value=np.nan), name=j["name"])
+    table = pa.ipc.open_stream(pa.py_buffer(base64.b64decode(j["ipc"]))).read_all()
+    frame = tables_to_frame([table])
+    return _levels_to_index([frame.iloc[:, i] for i in range(frame.shape[1])], j)
+
+
+def _freq(idx: pd.Index) -> str | None:
+    freq = getattr(idx, "freq", None)
+    return None if freq is None or isinstance(idx, pd.PeriodIndex) else idx.freqstr
+
+
+def _levels_to_index(levels: list[pd.Series], j: dict) -> pd.Index:
+    names = [_label_from_json(n) for n in j["names"]]
+    if j["multi"]:
+        # set_names: a None in ``names`` would otherwise keep the Series' own name
+        return pd.MultiIndex.from_arrays([pd.Index(s, copy=False) for s in levels]).set_names(names)
+    (s,) = levels
+    idx = pd.Index(s, copy=False).rename(names[0])
+    if j.get("freq"):
+        idx = type(idx)(idx, freq=j["freq"])
+    return idx
+
+
+# -- columns pyarrow does not round-trip on its own ----------------------------------------
+def _fill_to_json(fill: Any) -> Any:
+    if isinstance(fill, (bool, np.bool_)):
+        return {"bool": bool(fill)}
+    if isinstance(fill, (int, np.integer)):
+        return {"int": int(fill)}
+    if isinstance(fill, (float, np.floating)):
+        return {"float": repr(float(fill))}
+    raise TypeError(f"sparse fill value {fill!r:.40} is not a number or bool")
+
+
+def _fill_from_json(j: dict) -> Any:
+    if "bool" in j:
+        return j["bool"]
+    if "int" in j:
+        return j["int"]
+    return float(j["float"])
+
+
+def _prepare(values: Any, label: Any) -> tuple[dict | None, Any]:
+    """How to store one column: (fixup spec or None, replacement values or None)."""
+    dt = values.dtype
+    if isinstance(dt, pd.ArrowDtype):
+        return {"k": "arrow"}, None
+    if isinstance(dt, pd.SparseDtype):
+        try:
+            fill = _fill_to_json(dt.fill_value)
+        except TypeError as e:
+            raise TypeError(f"column {label!r:.60} ({dt}): {e}") from None
+        dense = np.asarray(values)
+        return {"k": "sparse", "subtype": np.dtype(dt.subtype).str, "fill": fill}, dense
+    if isinstance(dt, pd.StringDtype) and dt.storage == "python":
+        return {"k": "string_python", "na": "nan" if dt.na_value is not pd.NA else "NA"}, None
+    if isinstance(dt, np.dtype) and dt.kind == "O":
+        arr = np.asarray(values)
+        try:
+            # strict (from_pandas=False): NaN in a str column must not become a null
+            typ = pa.array(arr, from_pandas=False).type
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            typ = None
+        if typ in _STRINGISH:
+            return {"k": "object"}, None
+        dumps = pickle.dumps
+        return {"k": "pickle"}, np.array([dumps(v, protocol=5) for v in arr], dtype=object)
+    if isinstance(dt, np.dtype) and dt.kind == "f" and dt.itemsize == 2:
+        # pyarrow cannot convert numpy float16: keep the bits
+        return {"k": "view", "dtype": dt.str}, np.asarray(values).view(np.uint16)
+    return None, None
+
+
+def _restore(spec: dict, column: pa.ChunkedArray | None, converted: Any) -> Any:
+    """Undo ``_prepare``: the column as Arrow data or as converted by to_pandas."""
+    k = spec["k"]
+    if k == "arrow":
+        return pd.arrays.ArrowExtensionArray(column)
+    if k == "object":
+        return column.to_numpy(zero_copy_only=False)
+    if k == "pickle":
+        out = np.empty(len(column), dtype=object)
+        loads = pickle.loads
+        for i, v in enumerate(column.to_pylist()):
+            out[i] = loads(v)  # one by one: numpy would nest lists given all at once
+        return out
+    if k == "sparse":
+        fill = _fill_from_json(spec["fill"])
+        dtype = pd.SparseDtype(np.dtype(spec["subtype"]), fill)
+        return pd.arrays.SparseArray(np.asarray(converted), fill_value=fill, dtype=dtype)
+    if k == "string_python":
+        na = np.nan if spec["na"] == "nan" else pd.NA
+        return converted.astype(pd.StringDtype("python", na_value=na))
+    if k == "view":
+        return np.asarray(converted).view(np.dtype(spec["dtype"]))
+    raise ValueError(f"unknown column fixup {k!r}")
+
+
+_PULLED = {"arrow", "object", "pickle"}  # converted from Arrow by us, not by to_pandas
+
+
+# -- DataFrame -> Table -----------------------------------------------------------------------
+def frame_to_table(df: pd.DataFrame) -> pa.Table:
+    """An Arrow table holding ``df`` exactly (see the module docstring).
+
+    Raise TypeError naming the column if a column cannot be stored.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    labels = df.columns
+    ncols = df.shape[1]
+    idx = df.index
+    range_index = type(idx) is pd.RangeIndex
+    index_names = [] if range_index else [INDEX_NAME.format(i) for i in range(idx.nlevels)]
+    names = _arrow_names(labels, index_names)
+
+    flat = df.set_axis(pd.RangeIndex(ncols), axis=1)  # shallow; positions avoid duplicates
+    flat.index = pd.RangeIndex(len(df))
+    fix: dict[str, dict] = {}
+    dtypes = []
+    columns = [flat.iloc[:, i] for i in range(ncols)]
+    if not range_index:
+        columns += [idx.get_level_values(i) for i in range(idx.nlevels)]
+    for pos, values in enumerate(columns):
+        label = labels[pos] if pos < ncols else f"index level {pos - ncols}"
+        spec, replacement = _prepare(values, label)
+        dtypes.append(_dtype_key(values.dtype))
+        if spec is not None:
+            fix[str(pos)] = spec
+        if pos >= ncols:
+            flat[pos] = replacement if replacement is not None else values.array
+        elif replacement is not None:
+            flat.isetitem(pos, replacement)
+    all_names = names + index_names
+    flat.columns = pd.Index(all_names, dtype=object)
+    try:
+        table = pa.Table.from_pandas(flat, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as e:
+        raise _which_column(flat, list(labels) + index_names, e) from e
+
+    schema_meta = {
+        "v": FORMAT,
+        "columns": _index_to_json(labels),
+        "index": {"kind": "range", "name": _label_to_json(idx.name)}
+        if range_index
+        else {
+            "kind": "levels",
+            "multi": isinstance(idx, pd.MultiIndex),
+            "names": [_label_to_json(n) for n in idx.names],
+            "freq": _freq(idx),
+            "categorical": any(isinstance(idx.get_level_values(i).dtype, pd.CategoricalDtype)
+                               for i in range(idx.nlevels)),
+        },
+        "ncols": ncols,
+        "fix": fix,
+        "dtypes": dtypes,
+    }
+    piece = {"rows": len(df)}
+    if range_index:
+        piece.update(start=idx.start, stop=idx.stop, step=idx.step)
+    meta = dict(table.schema.metadata or {})
+    if fix:
+        # pyarrow's metadata would make to_pandas fail on (or mangle) columns we convert
+        pandas_meta = json.loads(meta[PANDAS_KEY])
+        pulled = {all_names[int(p)] for p, s in fix.items() if s["k"] in _PULLED}
+        pandas_meta["columns"] = [c for c in pandas_meta["columns"] if c.get("name") not in pulled]
+        meta[PANDAS_KEY] = json.dumps(pandas_meta).encode()
+    meta[SCHEMA_KEY] = json.dumps(schema_meta, separators=(",", ":")).encode()
+    meta[PIECE_KEY] = json.dumps(piece, separators=(",", ":")).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def _dtype_key(dt: Any) -> str:
+    if isinstance(dt, pd.StringDtype):
+        return f"string[{dt.storage},{'NA' if dt.na_value is pd.NA else 'nan'}]"
+    if isinstance(dt, pd.CategoricalDtype):
+        return f"category[{dt.ordered}]"
+    return str(dt)
+
+
+def _which_column(flat: pd.DataFrame, labels: list, error: Exception) -> TypeError:
+    for i, label in enumerate(labels):
+        try:
+            pa.Table.from_pandas(flat.iloc[:, [i]], preserve_index=False)
+        except Exception as e:
+            return TypeError(f"column {label!r:.60} ({flat.dtypes.iloc[i]}) cannot be stored: {e}")
+    return TypeError(f"frame cannot be stored: {error}")
+
+
+# -- Tables -> DataFrame ----------------------------------------------------------------------
+def _metas(table: pa.Table) -> tuple[bytes | None, dict | None]:
+    meta = table.schema.metadata or {}
+    s, p = meta.get(SCHEMA_KEY), meta.get(PIECE_KEY)
+    return s, (json.loads(p) if p is not None else None)
+
+
+def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
+    """One DataFrame from a table of one or more pieces sharing ``schema``."""
+    ncols = schema["ncols"]
+    fix = {int(p): s for p, s in schema["fix"].items()}
+    names = table.column_names
+    pulled = {p: table.column(p) for p, s in fix.items() if s["k"] in _PULLED}
+    rest = table.drop_columns([names[p] for p in pulled]) if pulled else table
+    nrows = sum(p["rows"] for p in pieces)
+    if rest.num_columns:
+        df = rest.to_pandas()
+    else:
+        df = pd.DataFrame(index=pd.RangeIndex(nrows))
+    for p in sorted(pulled):
+        values = _restore(fix[p], pulled[p], None)
+        if isinstance(values, np.ndarray):  # keep object dtype: insert would infer str
+            values = pd.Series(values, index=df.index, dtype=object, copy=False)
+        df.insert(p, names[p], values, allow_duplicates=True)
+    for p, spec in fix.items():
+        if p not in pulled:
+            df.isetitem(p, _restore(spec, None, df.iloc[:, p]))
+
+    ispec = schema["index"]
+    if ispec["kind"] == "range":
+        name = _label_from_json(ispec["name"])
+        ranges = [pd.RangeIndex(p["start"], p["stop"], p["step"], name=name) for p in pieces]
+        index = ranges[0].append(ranges[1:]) if len(ranges) > 1 else ranges[0]
+    else:
+        index = _levels_to_index([df.iloc[:, p] for p in range(ncols, df.shape[1])], ispec)
+        df = df.iloc[:, :ncols]
+    df.index = index
+    df.columns = _index_from_json(schema["columns"])
+    return df
+
+
+def _unify_categoricals(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Give categorical columns of the same label the union of their categories.
+
+    pandas.concat turns categoricals with different categories into objects; a
+    shuffled categorical should stay categorical. Union in order of first appearance;
+    ordered only if every piece is ordered.
+    """
+    if any(not f.columns.is_unique for f in frames):
+        return frames
+    by_label: dict[Any, list[pd.CategoricalDtype]] = {}
+    for f in frames:
+        for label, dt in f.dtypes.items():
+            by_label.setdefault(label, []).append(dt)
+    target = {}
+    for label, dts in by_label.items():
+        if not all(isinstance(d, pd.CategoricalDtype) for d in dts) or all(d == dts[0] for d in dts):
+            continue
+        cats = [d.categories for d in dts]
+        if any(c.dtype != cats[0].dtype for c in cats):
+            continue
+        union = cats[0].append(cats[1:]).unique() if len(cats) > 1 else cats[0]
+        target[label] = pd.CategoricalDtype(union, ordered=all(d.ordered for d in dts))
+    if not target:
+        return frames
+    out = []
+    for f in frames:
+        f = f.copy(deep=False)
+        for label, dt in target.items():
+            if label in f.columns:
+                f[label] = f[label].cat.set_categories(dt.categories, ordered=dt.ordered)
+        out.append(f)
+    return out
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pandas.concat``, except that categorical columns keep being categorical.
+
+    >>> a = pd.DataFrame({'c': pd.Categorical(['x'])})
+    >>> b = pd.DataFrame({'c': pd.Categorical(['y'])})
+    >>> concat_frames([a, b])['c'].cat.categories.tolist()
+    ['x', 'y']
+    """
+    if not frames:
+        return pd.DataFrame()
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(_unify_categoricals(frames))
+
+
+def write_table(writer: pa.ipc.RecordBatchStreamWriter, table: pa.Table) -> None:
+    """Write ``table``, keeping the dictionaries (categories) of an empty table."""
+    if table.num_rows or not table.num_columns:
+        writer.write_table(table)
+        return
+    # write_table skips empty batches, and with them the dictionaries of categoricals
+    arrays = [c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in table.columns]
+    writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=table.schema))
+
+
+def _table_bytes(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        write_table(writer, table)
+    return sink.getvalue()
+
+
+def tables_to_frame(tables: list[pa.Table]) -> pd.DataFrame:
+    """The DataFrame of each table, concatenated as :func:`concat_frames` does.
+
+    Pieces with the same layout are concatenated as Arrow and converted once.
+    """
+    if not tables:
+        return pd.DataFrame()
+    metas = [_metas(t) for t in tables]
+    first_schema = metas[0][0]
+    if first_schema is None:
+        # plain Arrow tables (appended as tables): pyarrow's conversion
+        if len(tables) > 1 and all(m[0] is None for m in metas) and all(
+            t.schema.equals(tables[0].schema) for t in tables[1:]
+        ):
+            return pa.concat_tables(tables).to_pandas()
+        if len(tables) == 1:
+            return tables[0].to_pandas()
+    same = all(m[0] == first_schema for m in metas) and all(
+        t.schema.equals(tables[0].schema) for t in tables[1:]
+    )
+    if same:
+        schema = json.loads(first_schema)
+        ispec = schema["index"]
+        # a frequency or a categorical index level would come out differently from concat
+        if len(tables) == 1 or (ispec["kind"] == "range" or not (ispec["freq"] or ispec["categorical"])):
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+            return _convert(table, schema, [m[1] for m in metas])
+    frames = [
+        _convert(t, json.loads(s), [p]) if s is not None else t.to_pandas()
+        for t, (s, p) in zip(tables, metas)
+    ]
+    return concat_frames(frames)
