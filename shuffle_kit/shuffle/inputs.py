@@ -1,0 +1,357 @@
+"""Readers of shuffle inputs: everything becomes a stream of bounded chunks.
+
+``open_source(data)`` accepts a pandas DataFrame, an iterable of DataFrames / Arrow
+tables / record batches, a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or
+dataset, or a path, glob or list of paths of Parquet, CSV or Arrow IPC files. It checks
+what it can without reading data (paths exist, formats are known, file schemas
+concatenate) and returns a :class:`Source` whose ``chunks()`` yields pandas DataFrames
+or Arrow tables of about ``chunk_bytes`` each: files are read in batches, never whole.
+
+>>> import pandas as pd
+>>> src = open_source(pd.DataFrame({'a': range(10)}), chunk_bytes=120)
+>>> [len(c) for c in src.chunks()], src.nrows
+([5, 5], 10)
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import itertools
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+import pandas as pd
+import pyarrow as pa
+
+Chunk = Union[pd.DataFrame, pa.Table]
+
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+_PARQUET = (".parquet", ".parq", ".pq")
+_CSV = (".csv", ".tsv", ".csv.gz", ".csv.bz2", ".tsv.gz")
+_ARROW = (".arrow", ".feather", ".ipc", ".arrows")
+
+
+@dataclass
+class Source:
+    """A shuffle input: what is known up front, and a one-shot chunk iterator."""
+
+    description: str
+    make_chunks: Callable[[], Iterator[Chunk]]
+    schema: pa.Schema | None = None  # Arrow schema, when known before reading
+    columns: list | None = None  # column and index names, when known before reading
+    nrows: int | None = None
+    nbytes: int | None = None  # estimated in-memory size
+    paths: list[str] = field(default_factory=list)
+
+    def chunks(self) -> Iterator[Chunk]:
+        return self.make_chunks()
+
+
+def _frame_nbytes(df: pd.DataFrame) -> int:
+    return int(df.memory_usage(deep=True, index=True).sum())
+
+
+def _rows_per_chunk(nrows: int, nbytes: int, chunk_bytes: int) -> int:
+    return max(1, int(chunk_bytes // max(1, nbytes // max(1, nrows))))
+
+
+def _slices(obj: Any, n: int, step: int, take: Callable[[Any, int, int], Chunk]) -> Iterator[Chunk]:
+    if n == 0:
+        yield take(obj, 0, 0)
+    for start in range(0, n, step):
+        yield take(obj, start, min(step, n - start))
+
+
+def _frame_source(df: pd.DataFrame, chunk_bytes: int) -> Source:
+    nbytes = _frame_nbytes(df)
+    step = _rows_per_chunk(len(df), nbytes, chunk_bytes)
+    columns = list(df.columns) + [n for n in df.index.names if n is not None]
+    return Source(
+        "DataFrame", lambda: _slices(df, len(df), step, lambda d, s, k: d.iloc[s : s + k]),
+        columns=columns, nrows=len(df), nbytes=nbytes,
+    )
+
+
+def _table_source(table: pa.Table, chunk_bytes: int, description: str = "Arrow Table") -> Source:
+    step = _rows_per_chunk(table.num_rows, table.nbytes, chunk_bytes)
+    return Source(
+        description, lambda: _slices(table, table.num_rows, step, lambda t, s, k: t.slice(s, k)),
+        schema=table.schema, columns=_arrow_columns(table.schema), nrows=table.num_rows, nbytes=table.nbytes,
+    )
+
+
+def _arrow_columns(schema: pa.Schema) -> list:
+    """Column names as pandas will see them (index columns under their index names)."""
+    names = list(schema.names)
+    meta = schema.pandas_metadata or {}
+    for col in meta.get("columns", []):
+        field_name, name = col.get("field_name"), col.get("name")
+        if field_name in names and name is not None and name not in names:
+            names.append(name)
+    return names
+
+
+def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, chunk_bytes: int) -> Iterator[pa.Table]:
+    """Regroup a stream of batches into tables of about ``chunk_bytes``.
+
+    Small batches are joined (per-chunk costs are paid per partition, so tiny chunks are
+    slow); large ones are sliced (memory holds one chunk).
+
+    >>> import pyarrow as pa
+    >>> b = pa.record_batch({'x': list(range(4))})
+    >>> [t.num_rows for t in coalesce([b] * 5, b.schema, chunk_bytes=64)]
+    [8, 8, 4]
+    """
+    pending: list = []
+    size = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        nbytes = batch.nbytes
+        if nbytes > chunk_bytes:
+            if pending:
+                yield _join(pending)
+                pending, size = [], 0
+            table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            step = _rows_per_chunk(table.num_rows, nbytes, chunk_bytes)
+            for start in range(0, table.num_rows, step):
+                yield table.slice(start, step)
+            continue
+        pending.append(batch)
+        size += nbytes
+        if size >= chunk_bytes:
+            yield _join(pending)
+            pending, size = [], 0
+    if pending:
+        yield _join(pending)
+
+
+def _join(pieces: list) -> pa.Table:
+    tables = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p]) for p in pieces]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+
+
+def _reader_source(reader: pa.RecordBatchReader, chunk_bytes: int) -> Source:
+    used = []
+
+    def chunks() -> Iterator[Chunk]:
+        if used:
+            raise RuntimeError("a RecordBatchReader can be read only once")
+        used.append(True)
+        yield from coalesce(reader, reader.schema, chunk_bytes)
+
+    return Source("RecordBatchReader", chunks, schema=reader.schema, columns=_arrow_columns(reader.schema))
+
+
+def _dataset_source(dataset: Any, chunk_bytes: int, description: str = "Arrow dataset") -> Source:
+    schema = dataset.schema
+    try:
+        nrows = dataset.count_rows()  # Parquet: metadata only
+    except Exception:
+        nrows = None
+
+    def chunks() -> Iterator[Chunk]:
+        # batch_readahead/fragment_readahead bound what the scanner holds in memory
+        batches = dataset.to_batches(batch_size=64 * 1024, batch_readahead=2, fragment_readahead=1)
+        yield from coalesce(batches, schema, chunk_bytes)
+
+    return Source(description, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows)
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def _file_format(path: str) -> str:
+    low = path.lower()
+    if low.endswith(_PARQUET):
+        return "parquet"
+    if low.endswith(_CSV):
+        return "csv"
+    if low.endswith(_ARROW):
+        return "arrow"
+    raise ValueError(
+        f"cannot tell the format of {path!r} from its name; expected one of "
+        f"{', '.join(_PARQUET + _CSV + _ARROW)}"
+    )
+
+
+def expand_paths(data: str | os.PathLike | list) -> list[str]:
+    """Expand globs and directories into a sorted list of existing files (or raise)."""
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    paths: list[str] = []
+    for item in items:
+        p = os.fspath(item)
+        if any(ch in p for ch in "*?["):
+            found = sorted(globmod.glob(p, recursive=True))
+            if not found:
+                raise FileNotFoundError(f"no file matches {p!r}")
+            paths.extend(f for f in found if os.path.isfile(f))
+        elif os.path.isdir(p):
+            found = sorted(
+                os.path.join(root, f)
+                for root, _, files in os.walk(p)
+                for f in files
+                if not f.startswith((".", "_"))
+            )
+            if not found:
+                raise FileNotFoundError(f"directory {p!r} holds no data files")
+            paths.extend(found)
+        elif os.path.isfile(p):
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"no such input file: {p!r}")
+    return paths
+
+
+def _file_schema(path: str, fmt: str) -> pa.Schema:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path)
+    if fmt == "arrow":
+        return _open_ipc(path).schema
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(path)  # reads the first block to infer types
+    try:
+        return reader.schema
+    finally:
+        reader.close()
+
+
+def _open_ipc(path: str) -> Any:
+    import pyarrow.ipc as ipc
+
+    try:
+        return ipc.open_file(path)
+    except pa.ArrowInvalid:
+        return ipc.open_stream(pa.OSFile(path))
+
+
+def _file_batches(path: str, fmt: str, batch_rows: int, chunk_bytes: int) -> Iterator[pa.RecordBatch]:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path) as f:
+            yield from f.iter_batches(batch_size=batch_rows)
+    elif fmt == "arrow":
+        reader = _open_ipc(path)
+        if hasattr(reader, "num_record_batches"):
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+        else:
+            yield from reader
+    else:
+        import pyarrow.csv as pacsv
+
+        block = int(min(max(chunk_bytes // 4, 1 << 20), 64 << 20))
+        yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block))
+
+
+def _paths_source(data: Any, chunk_bytes: int) -> Source:
+    paths = expand_paths(data)
+    if not paths:
+        raise FileNotFoundError(f"no input files in {data!r}")
+    formats = [_file_format(p) for p in paths]
+    schemas = [_file_schema(p, f) for p, f in zip(paths, formats)]
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ValueError(f"the input files' schemas cannot be concatenated: {e}") from None
+    nrows = None
+    disk = sum(os.path.getsize(p) for p in paths)
+    if all(f == "parquet" for f in formats):
+        import pyarrow.parquet as pq
+
+        metas = [pq.read_metadata(p) for p in paths]
+        nrows = sum(m.num_rows for m in metas)
+        nbytes = sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
+    else:
+        nbytes = disk
+    row_bytes = max(1, nbytes // max(1, nrows or 1)) if nrows else 100
+    batch_rows = max(1024, min(1 << 20, chunk_bytes // row_bytes))
+
+    def chunks() -> Iterator[Chunk]:
+        batches = itertools.chain.from_iterable(
+            _file_batches(p, f, batch_rows, chunk_bytes) for p, f in zip(paths, formats)
+        )
+        yield from coalesce(batches, schema, chunk_bytes)
+
+    kinds = sorted(set(formats))
+    desc = f"{len(paths)} {'/'.join(kinds)} file{'s' if len(paths) > 1 else ''}"
+    return Source(desc, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows, nbytes=nbytes, paths=paths)
+
+
+# -- iterables -----------------------------------------------------------------------------
+
+_CHUNK_TYPES = (pd.DataFrame, pa.Table, pa.RecordBatch)
+
+
+def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
+    it = iter(data)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise ValueError("the input iterable is empty: nothing to shuffle (and no columns to check)") from None
+    if not isinstance(first, _CHUNK_TYPES):
+        raise TypeError(
+            f"an iterable input must yield pandas DataFrames, pyarrow Tables or RecordBatches, "
+            f"not {type(first).__name__}"
+        )
+    try:
+        n = len(data)  # type: ignore[arg-type]
+    except TypeError:
+        n = None
+    first_bytes = _frame_nbytes(first) if isinstance(first, pd.DataFrame) else first.nbytes
+    if isinstance(first, pd.DataFrame):
+        columns = list(first.columns) + [c for c in first.index.names if c is not None]
+        schema = None
+    else:
+        schema = first.schema
+        columns = _arrow_columns(schema)
+
+    def chunks() -> Iterator[Chunk]:
+        for i, chunk in enumerate(itertools.chain([first], it)):
+            if isinstance(chunk, pa.RecordBatch):
+                chunk = pa.Table.from_batches([chunk])
+            elif not isinstance(chunk, _CHUNK_TYPES):
+                raise TypeError(f"chunk {i} of the input is a {type(chunk).__name__}, not a DataFrame or Arrow table")
+            yield chunk
+
+    return Source(
+        "iterable of frames" if n is None else f"{n} frames", chunks,
+        schema=schema, columns=columns,
+        nrows=None, nbytes=None if n is None else first_bytes * n,
+    )
+
+
+def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Source:
+    """Recognise ``data`` and return its :class:`Source` (raise TypeError if unsupported)."""
+    if isinstance(data, pd.DataFrame):
+        return _frame_source(data, chunk_bytes)
+    if isinstance(data, pa.Table):
+        return _table_source(data, chunk_bytes)
+    if isinstance(data, pa.RecordBatch):
+        return _table_source(pa.Table.from_batches([data]), chunk_bytes, "RecordBatch")
+    if isinstance(data, pa.RecordBatchReader):
+        return _reader_source(data, chunk_bytes)
+    if isinstance(data, (str, os.PathLike)):
+        return _paths_source(data, chunk_bytes)
+    try:
+        import pyarrow.dataset as ds
+
+        if isinstance(data, ds.Dataset):
+            return _dataset_source(data, chunk_bytes)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(data, (pd.Series, dict, bytes, bytearray, memoryview)) or not isinstance(data, Iterable):
+        raise TypeError(
+            f"cannot shuffle a {type(data).__name__}: expected a pandas DataFrame, an iterable of "
+            "DataFrames, a pyarrow Table, RecordBatchReader or dataset, or Parquet/CSV/Arrow paths"
+        )
+    if isinstance(data, (list, tuple)) and data and all(isinstance(x, (str, os.PathLike)) for x in data):
+        return _paths_source(list(data), chunk_bytes)
+    return _iterable_source(data, chunk_bytes)

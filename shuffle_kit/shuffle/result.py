@@ -1,0 +1,211 @@
+"""The result of a shuffle: a lazy sequence of partitions read from a store."""
+
+from __future__ import annotations
+
+import html
+import os
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+
+def _release(cleanups: list[Callable[[], None]]) -> None:
+    # runs at close() or when the result is collected; each step at most once
+    while cleanups:
+        step = cleanups.pop()
+        try:
+            step()
+        except Exception:  # a store already removed is not an error here
+            pass
+
+
+class ShuffleResult(Sequence):
+    """``npartitions`` DataFrames, read from the store one at a time when asked for.
+
+    Partition ``i`` holds every row whose key hashes to ``i``, in input order.
+    Use it as a context manager (or call :meth:`close`) to remove a temporary store;
+    it is also removed when the result is garbage collected.
+
+    >>> import pandas as pd, shuffle_kit
+    >>> df = pd.DataFrame({'k': [1, 2, 1, 3], 'v': [10, 20, 30, 40]})
+    >>> with shuffle_kit.shuffle(df, 'k', 2, progress=False) as parts:
+    ...     len(parts), sum(parts.sizes), sorted(parts.to_pandas()['v'])
+    (2, 4, [10, 20, 30, 40])
+    """
+
+    def __init__(
+        self,
+        codec: Any,
+        npartitions: int,
+        sizes: np.ndarray,
+        nbytes: np.ndarray,
+        *,
+        on: list,
+        empty: pd.DataFrame,
+        schema: pa.Schema | None,
+        source: str,
+        frames: bool = False,
+        cleanups: list[Callable[[], None]] | None = None,
+        owns_store: bool = False,
+    ):
+        self.codec = codec
+        self.npartitions = npartitions
+        self._sizes = sizes
+        self._nbytes = nbytes
+        self.on = on
+        self._empty = empty
+        self._schema = schema
+        self.source = source
+        self._frames = frames  # the codec stores DataFrames (not Arrow tables)
+        self.owns_store = owns_store
+        self._cleanups = list(cleanups or [])
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _release, self._cleanups)
+
+    # -- the sequence ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.npartitions
+
+    @overload
+    def __getitem__(self, i: int) -> pd.DataFrame: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[pd.DataFrame]: ...
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self.partition(j) for j in range(*i.indices(self.npartitions))]
+        return self.partition(i)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for i in range(self.npartitions):
+            yield self.partition(i)
+
+    def _index(self, i: Any) -> int:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"partition index must be an int, not {type(i).__name__}")
+        j = int(i) + self.npartitions if i < 0 else int(i)
+        if not 0 <= j < self.npartitions:
+            raise IndexError(f"partition {i} out of range for {self.npartitions} partitions")
+        if self._closed:
+            raise ValueError("this shuffle result is closed; its store was removed")
+        return j
+
+    def partition(self, i: int, as_arrow: bool = False) -> pd.DataFrame | pa.Table:
+        """Partition ``i`` as a DataFrame, or as a ``pyarrow.Table`` with ``as_arrow=True``."""
+        j = self._index(i)
+        if self._sizes[j] == 0:
+            if as_arrow:
+                return self._schema.empty_table() if self._schema is not None else pa.Table.from_pandas(self._empty)
+            return self._empty.copy()
+        if self._frames:
+            df = self.codec.get(j)
+            return pa.Table.from_pandas(df) if as_arrow else df
+        return self.codec.get(j, as_arrow=as_arrow)
+
+    # -- sizes ----------------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        """Rows in each partition."""
+        return [int(s) for s in self._sizes]
+
+    @property
+    def nbytes(self) -> list[int]:
+        """Approximate in-memory bytes of each partition (Arrow's sizes of the input rows)."""
+        return [int(b) for b in self._nbytes]
+
+    # -- whole-result conversions -----------------------------------------------------------
+    def to_pandas(self) -> pd.DataFrame:
+        """All partitions, one after another, as one DataFrame (needs it all in memory)."""
+        frames = [self.partition(i) for i in range(self.npartitions) if self._sizes[i]]
+        if not frames:
+            return self._empty.copy()
+        if len(frames) == 1:
+            return frames[0]
+        keep_index = not isinstance(frames[0].index, pd.RangeIndex)
+        return pd.concat(frames, ignore_index=not keep_index)
+
+    def to_arrow(self) -> pa.Table:
+        """All partitions, one after another, as one ``pyarrow.Table``."""
+        tables = [self.partition(i, as_arrow=True) for i in range(self.npartitions) if self._sizes[i]]
+        if not tables:
+            return self.partition(0, as_arrow=True)
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def write_parquet(self, directory: str | os.PathLike, **kwargs: Any) -> list[str]:
+        """Write partition ``i`` to ``directory/part-{i:05d}.parquet`` (one at a time, so
+        memory holds one partition); return the paths. ``kwargs`` go to ``pq.write_table``."""
+        import pyarrow.parquet as pq
+
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        paths = []
+        for i in range(self.npartitions):
+            path = os.path.join(directory, f"part-{i:05d}.parquet")
+            pq.write_table(self.partition(i, as_arrow=True), path, **kwargs)
+            paths.append(path)
+        return paths
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove the temporary store (if this result made it); a user's store stays."""
+        self._closed = self._closed or self.owns_store
+        self._finalizer()
+
+    def __enter__(self) -> "ShuffleResult":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- display --------------------------------------------------------------------------
+    def _summary(self) -> dict[str, Any]:
+        sizes = self._sizes
+        return {
+            "partitions": self.npartitions,
+            "rows": int(sizes.sum()),
+            "bytes": int(self._nbytes.sum()),
+            "empty": int((sizes == 0).sum()),
+            "largest": int(sizes.max()) if len(sizes) else 0,
+            "on": self.on,
+            "store": "closed" if self._closed else repr(getattr(self.codec, "store", self.codec)),
+            "input": self.source,
+        }
+
+    def __repr__(self) -> str:
+        s = self._summary()
+        return (
+            f"<ShuffleResult on={s['on']!r}: {s['partitions']} partitions, {s['rows']:,} rows, "
+            f"{_fmt_bytes(s['bytes'])}, in {s['store']}>"
+        )
+
+    def _repr_html_(self) -> str:
+        s = self._summary()
+        rows = [
+            ("Partitions", f"{s['partitions']:,} ({s['empty']:,} empty)"),
+            ("Rows", f"{s['rows']:,} (largest partition {s['largest']:,})"),
+            ("Bytes", _fmt_bytes(s["bytes"])),
+            ("Key", ", ".join(map(str, s["on"]))),
+            ("Input", s["input"]),
+            ("Store", s["store"]),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        return f"<div><strong>shuffle_kit.ShuffleResult</strong><table>{body}</table></div>"
+
+
+def _fmt_bytes(n: float) -> str:
+    """Human-readable size.
+
+    >>> _fmt_bytes(1536), _fmt_bytes(3 * 2**30)
+    ('1.5 KiB', '3.0 GiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover

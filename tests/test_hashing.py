@@ -1,0 +1,185 @@
+"""The documented partition hash: pinned values, dtype coverage, a reference model."""
+
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shuffle_kit.shuffle.hashing import (
+    NULL_HASH,
+    UnhashableKeyError,
+    check_hashable,
+    dask_partition_ids,
+    hash_array,
+    hash_columns,
+    partition_ids,
+)
+
+M = (1 << 64) - 1
+
+
+# -- a pure-Python model of the documented hash ---------------------------------------------
+def mix(x):
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & M
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & M
+    x ^= x >> 33
+    return x
+
+
+def ref_bytes(b):
+    h = mix(len(b) ^ 0x73747267)
+    for k in range(0, len(b), 8):
+        w = int.from_bytes(b[k : k + 8].ljust(8, b"\0"), "little")
+        h = mix(h ^ w)
+    return h
+
+
+def ref_number(v):
+    if v != v:
+        return int(NULL_HASH)
+    bits = struct.unpack("<Q", struct.pack("<d", float(v) + 0.0))[0]
+    return mix(bits ^ 0x6E756D62)
+
+
+def test_pinned_values():
+    # changing these changes every user's partitions: bump HASH_VERSION and say so
+    assert hex(int(NULL_HASH)) == "0x5fe540fb58480581"
+    assert [hex(int(h)) for h in hash_array(pa.array([0, 1, -1]))] == [
+        "0xc198c70a3bffba22", "0xb5886ced61d2a3b3", "0xf9568b5113da6f12",
+    ]
+    assert [hex(int(h)) for h in hash_array(pa.array(["", "a", "user_12345"]))] == [
+        "0x28aebcd214b6e58a", "0xab408cb7c4eda03d", "0xcb4aad94e4ebfb7c",
+    ]
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=70)), max_size=40), st.integers(0, 5))
+def test_strings_match_reference(values, cut):
+    arr = pa.array(values, type=pa.large_string())
+    expect = [int(NULL_HASH) if v is None else ref_bytes(v.encode("utf-8")) for v in values]
+    assert hash_array(arr).tolist() == expect
+    # sliced arrays (non-zero offsets) and other string types agree
+    assert hash_array(arr.slice(cut)).tolist() == expect[cut:]
+    assert hash_array(pa.array(values, type=pa.string())).tolist() == expect
+    assert hash_array(pa.array(values, type=pa.string_view())).tolist() == expect
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.floats()), max_size=40))
+def test_numbers_match_reference(values):
+    arr = pa.array([float(v) if v is not None else None for v in values], type=pa.float64())
+    expect = [int(NULL_HASH) if v is None else ref_number(v) for v in values]
+    assert hash_array(arr).tolist() == expect
+
+
+def _same(*arrays):
+    hs = [hash_array(a).tolist() for a in arrays]
+    assert all(h == hs[0] for h in hs), hs
+
+
+def test_values_hash_alike_across_dtypes():
+    _same(*(pa.array(pd.Series([1, 2, None], dtype=d)) for d in ["Int8", "Int64", "UInt16", "Float32", "float64"]))
+    _same(pa.array([True, False]), pa.array([1, 0]), pa.array([1.0, -0.0]))
+    strs = ["x", None, "yy"]
+    _same(*(pa.array(pd.Series(strs, dtype=d), from_pandas=True) for d in ["str", "string[python]", "string[pyarrow]", object]))
+    _same(pa.array(pd.Categorical(strs)), pa.array(strs))
+    _same(pa.array(pd.Categorical([3, None, 3])), pa.array([3.0, None, 3.0]))
+
+
+def test_datetimes_by_instant():
+    t = pd.Series(pd.to_datetime(["2024-03-01 12:00", None]).tz_localize("UTC"))
+    _same(
+        pa.array(t), pa.array(t.dt.tz_convert("Asia/Tokyo")), pa.array(t.astype("datetime64[s, UTC]")),
+        pa.array(t.dt.tz_convert("America/New_York").astype("datetime64[ms, America/New_York]")),
+    )
+    assert hash_array(pa.array(t))[1] == NULL_HASH
+    td = pd.Series(pd.to_timedelta([1, None], unit="s"))
+    _same(pa.array(td), pa.array(td.astype("timedelta64[ms]")))
+
+
+def test_nulls_of_every_kind_share_one_hash():
+    for arr in [
+        pa.array([None, float("nan")], from_pandas=False), pa.array(pd.Series([pd.NA], dtype="Int64")),
+        pa.array(pd.Series([None], dtype="str")), pa.array(pd.Categorical([None, "a"])),
+        pa.array([None], type=pa.null()), pa.array(pd.Series([pd.NaT], dtype="datetime64[ns]")),
+    ]:
+        assert hash_array(arr)[0] == NULL_HASH, arr.type
+
+
+def test_structs_periods_intervals_decimals():
+    df = pd.DataFrame({
+        "p": pd.period_range("2000", periods=3, freq="D"),
+        "i": pd.interval_range(0, 3),
+        "d": pd.Series([1, 2, 1], dtype=pd.ArrowDtype(pa.decimal128(10, 2))),
+    })
+    t = pa.Table.from_pandas(df)
+    for name in ["p", "i", "d"]:
+        h = hash_array(t.column(name))
+        assert len(set(h.tolist())) == len(set(df[name].astype(str)))
+
+
+def test_unhashable_types_raise():
+    with pytest.raises(UnhashableKeyError, match="'L'"):
+        check_hashable(pa.list_(pa.int64()), "L")
+    with pytest.raises(UnhashableKeyError):
+        hash_array(pa.array([[1], [2]]))
+    check_hashable(pa.dictionary(pa.int8(), pa.string()), "ok")
+
+
+def test_multi_column_and_partition_ids():
+    t = pa.table({"a": [1, 1, 2, 1], "b": ["x", "y", "x", "x"]})
+    h = hash_columns([t["a"], t["b"]])
+    assert h[0] == h[3] and len(set(h.tolist())) == 3
+    ids = partition_ids(t, ["a", "b"], 1000, block=2)  # blocks smaller than the table
+    assert ids.dtype == np.uint16
+    assert ids.tolist() == (h % np.uint64(1000)).astype(np.uint16).tolist()
+    assert partition_ids(t.slice(0, 0), ["a"], 3).tolist() == []
+
+
+def test_long_and_skewed_strings():
+    values = ["a" * 1000, "", "b", "a" * 1000, "c" * 17, None] * 3
+    h = hash_array(pa.array(values))
+    assert h.tolist() == [int(NULL_HASH) if v is None else ref_bytes(v.encode()) for v in values]
+
+
+def test_dask_partition_ids_match_dask():
+    from dask.dataframe.shuffle import partitioning_index
+
+    df = pd.DataFrame({"a": [1, 2, 3, 4, None], "b": list("vwxyz")})
+    for cols in (["a"], ["b"], ["a", "b"]):
+        keys = df[cols].astype({"a": "float64"}) if "a" in cols else df[cols]
+        assert dask_partition_ids(df[cols], 7).tolist() == partitioning_index(keys, 7).tolist()
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import pandas as pd, numpy as np, shuffle_kit
+    from shuffle_kit.shuffle.hashing import partition_ids
+    import pyarrow as pa
+    df = pd.DataFrame({
+        'i': np.arange(200) % 17, 's': [f'key{i % 23}' for i in range(200)],
+        'o': pd.Series([('x' * (i % 5)) if i % 7 else None for i in range(200)], dtype=object),
+        'c': pd.Categorical([f'c{i % 3}' for i in range(200)]),
+        't': pd.date_range('2020', periods=200, freq='h', tz='Europe/Paris'),
+        'f': np.where(np.arange(200) % 9 == 0, np.nan, np.arange(200) / 3),
+    })
+    res = shuffle_kit.shuffle(df, ['s', 'o', 'c', 't', 'f', 'i'], 13, progress=False)
+    print([p.index.tolist() for p in res], [sorted(p['i'].tolist()) for p in res])
+    """
+)
+
+
+def test_independent_of_pythonhashseed():
+    outs = []
+    for seed in ("1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.append(subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True).stdout)
+    assert outs[0] == outs[1] and len(outs[0]) > 100
