@@ -3,7 +3,9 @@
     import sys, shuffle_kit.partd
     sys.modules["partd"] = shuffle_kit.partd
 
-Only names and module paths live here; every class is shuffle_kit's own.
+Only names and module paths live here; every class is shuffle_kit's own. The
+submodules import shuffle_kit absolutely, because under that alias Python loads
+``partd.file`` and friends as modules of a package named ``partd``.
 """
 
 from . import buffer, core, dict, file, utils

@@ -1,5 +1,5 @@
 """partd.buffer"""
 
-from ..stores.buffer import Buffer
+from shuffle_kit.stores.buffer import Buffer
 
 __all__ = ["Buffer"]

@@ -1,5 +1,5 @@
 """partd.core: the interface every store shares."""
 
-from ..stores.base import Store as Interface
+from shuffle_kit.stores.base import Store as Interface
 
 __all__ = ["Interface"]

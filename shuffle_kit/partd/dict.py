@@ -1,5 +1,5 @@
 """partd.dict"""
 
-from ..stores.dict import Dict
+from shuffle_kit.stores.dict import Dict
 
 __all__ = ["Dict"]

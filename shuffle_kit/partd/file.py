@@ -4,7 +4,7 @@ import atexit
 import os
 import shutil
 
-from ..stores.file import File, remove_temporary_stores
+from shuffle_kit.stores.file import File, remove_temporary_stores
 
 # partd programs may append paths here to have them removed at exit
 cleanup_files: list[str] = []

@@ -1,5 +1,5 @@
 """partd.utils: the helpers partd programs import."""
 
-from ..stores.base import flatten, nested_get
+from shuffle_kit.stores.base import flatten, nested_get
 
 __all__ = ["flatten", "nested_get"]

@@ -98,9 +98,8 @@ class File(Store):
         self._fd: int | None = None
         self._users_fd: int | None = None
         self._reset_index(None)
-        self._users_fd = os.open(os.path.join(self.path, USERS_NAME), os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._users_fd, fcntl.LOCK_SH)
         with self.lock:
+            self._attach(create=True)
             self._refresh(repair=True)
         if self._temporary:
             _temporary_handles.add(self)
@@ -109,10 +108,24 @@ class File(Store):
     def _is_creator(self) -> bool:
         return self._creator_pid == os.getpid()
 
+    def _attach(self, create: bool) -> None:
+        """Open the log, and announce this handle as a user of the store."""
+        # only a new handle creates files: a log removed behind our back is an error,
+        # not a new empty store
+        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+        users = os.open(os.path.join(self.path, USERS_NAME), flags, 0o644)
+        fcntl.flock(users, fcntl.LOCK_SH)
+        try:
+            self._fd = os.open(self._log_path, flags, 0o644)
+        except BaseException:
+            os.close(users)
+            raise
+        self._users_fd = users
+
     def _log_fd(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self._log_path, os.O_RDWR | os.O_CREAT, 0o644)
-        return self._fd
+        if self._fd is None:  # closed earlier: reopen
+            self._attach(create=False)
+        return self._fd  # type: ignore[return-value]
 
     def close(self) -> None:
         """Close this handle's files; the data stays on disk."""

@@ -1,0 +1,125 @@
+"""A stateful hypothesis test that holds any store to a plain dict-of-bytes model.
+
+``store_machine(factory)`` returns a RuleBasedStateMachine class; a test module turns it
+into a test case with ``.TestCase``. ``factory()`` returns ``(store, reopen)`` where
+``reopen()`` gives a fresh handle on the same data (or None if the store cannot be
+reopened).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+KEYS = st.sampled_from(["a", "b", 1, b"a", ("a",), ("a", 1), "", "../x", "a/b", 0, -5])
+VALUES = st.binary(max_size=64)
+BAD_VALUES = st.sampled_from(["text", 3, None, 1.5, [b"x"], object()])
+
+
+class Model:
+    """What every store must look like: key -> bytes, plus partd's set-once iset."""
+
+    def __init__(self) -> None:
+        self.data: dict[object, bytes] = {}
+        self.iset_seen: set[object] = set()
+        self.batch_ids: set[bytes] = set()
+
+    def append(self, batch: dict, batch_id: bytes | None = None) -> None:
+        if not batch:
+            return  # an empty append is no batch at all, batch_id included
+        if batch_id is not None:
+            if batch_id in self.batch_ids:
+                return
+            self.batch_ids.add(batch_id)
+        for k, v in batch.items():
+            self.data[k] = self.data.get(k, b"") + v
+
+    def iset(self, key: object, value: bytes) -> None:
+        if key not in self.iset_seen:
+            self.iset_seen.add(key)
+            self.data[key] = value
+
+    def delete(self, keys: list) -> None:
+        for k in keys:
+            self.data.pop(k, None)
+            self.iset_seen.discard(k)
+
+    def drop(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+def store_machine(factory: Callable[[], tuple[object, Callable[[], object] | None]]) -> type:
+    class StoreMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.store, self.reopen = factory()
+            self.model = Model()
+
+        def teardown(self) -> None:
+            self.store.__exit__(None, None, None)  # drops, and removes what is on disk
+
+        @rule(batch=st.dictionaries(KEYS, VALUES, max_size=5), batch_id=st.none() | st.sampled_from([b"p1", b"p2"]))
+        def append(self, batch: dict, batch_id: bytes | None) -> None:
+            self.store.append(batch, batch_id=batch_id)
+            self.model.append(batch, batch_id)
+
+        @rule(batch=st.dictionaries(KEYS, VALUES, min_size=1, max_size=4), key=KEYS, bad=BAD_VALUES)
+        def append_bad_value(self, batch: dict, key: object, bad: object) -> None:
+            batch = {**batch, key: bad}
+            with pytest.raises(TypeError, match="value for key"):
+                self.store.append(batch)  # all or nothing: the model does not change
+
+        @rule(key=KEYS, value=VALUES)
+        def iset(self, key: object, value: bytes) -> None:
+            self.store.iset(key, value)
+            self.model.iset(key, value)
+
+        @rule(keys=st.lists(KEYS, max_size=3))
+        def delete(self, keys: list) -> None:
+            self.store.delete(keys)
+            self.model.delete(keys)
+
+        @rule(key=KEYS)
+        def delete_one(self, key: object) -> None:
+            self.store.delete(key)
+            self.model.delete([key])
+
+        @precondition(lambda self: self.model.data)
+        @rule()
+        def drop(self) -> None:
+            self.store.drop()
+            self.model.drop()
+
+        @rule(key=KEYS)
+        def get_one(self, key: object) -> None:
+            assert self.store.get(key) == self.model.data.get(key, b"")
+
+        @rule(keys=st.lists(KEYS | st.lists(KEYS, max_size=2), max_size=4))
+        def get_nested(self, keys: list) -> None:
+            def expect(k: object) -> object:
+                return [expect(i) for i in k] if isinstance(k, list) else self.model.data.get(k, b"")
+
+            assert self.store.get(keys) == expect(keys)
+
+        @precondition(lambda self: self.reopen is not None)
+        @rule()
+        def reopen_handle(self) -> None:
+            # another handle (as another process would open it) sees the same data,
+            # and writes through it are seen by the first handle
+            other = self.reopen()
+            keys = list(self.model.data)
+            assert other.get(keys) == [self.model.data[k] for k in keys]
+            other.append({"via-other": b"!"})
+            self.model.append({"via-other": b"!"})
+            other.close()
+
+        @invariant()
+        def records_join_to_values(self) -> None:
+            keys = list(self.model.data)
+            records = self.store.get_records(keys)
+            assert [b"".join(bytes(r) for r in rs) for rs in records] == [self.model.data[k] for k in keys]
+
+    return StoreMachine

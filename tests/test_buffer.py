@@ -1,0 +1,34 @@
+"""Buffer: spills the largest keys to the slow store and keeps append order."""
+
+import shuffle_kit as sk
+
+
+def test_spills_largest_keys_and_keeps_order(tmp_path):
+    slow = sk.File(tmp_path / "slow")
+    buf = sk.Buffer(sk.Dict(), slow, available_memory=1000)
+    expected = {}
+    for i in range(50):
+        batch = {"big": bytes([i]) * 90, f"small-{i % 3}": bytes([i]) * 5}
+        buf.append(batch)
+        for k, v in batch.items():
+            expected[k] = expected.get(k, b"") + v
+        assert buf.memory_usage <= 1000
+    assert slow.get("big"), "the largest key went to the slow store"
+    assert buf.get(list(expected)) == list(expected.values())
+    # records keep their boundaries across the spill
+    assert [bytes(r) for r in buf.get_records(["big"])[0]] == [bytes([i]) * 90 for i in range(50)]
+
+
+def test_flush_moves_everything(tmp_path):
+    buf = sk.Buffer(sk.Dict(), sk.File(tmp_path / "slow"), available_memory=10**6)
+    buf.append({"a": b"1", "b": b"2"})
+    buf.flush()
+    assert buf.memory_usage == 0 and buf.fast.get(["a", "b"]) == [b"", b""]
+    assert buf.get(["a", "b"]) == [b"1", b"2"]
+
+
+def test_logger_has_only_a_null_handler():
+    import logging
+
+    handlers = logging.getLogger("shuffle_kit").handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
