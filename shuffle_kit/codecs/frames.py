@@ -163,9 +163,11 @@ def _fill_from_json(j: dict) -> Any:
     return float(j["float"])
 
 
-def _prepare(values: Any, label: Any) -> tuple[dict | None, Any]:
-    """How to store one column: (fixup spec or None, replacement values or None)."""
-    dt = values.dtype
+def _prepare(dt: Any, get_values: Any, label: Any) -> tuple[dict | None, Any]:
+    """How to store one column: (fixup spec or None, replacement values or None).
+
+    ``get_values()`` gives the column; called only for the dtypes that need it.
+    """
     if isinstance(dt, pd.ArrowDtype):
         return {"k": "arrow"}, None
     if isinstance(dt, pd.SparseDtype):
@@ -173,12 +175,12 @@ def _prepare(values: Any, label: Any) -> tuple[dict | None, Any]:
             fill = _fill_to_json(dt.fill_value)
         except TypeError as e:
             raise TypeError(f"column {label!r:.60} ({dt}): {e}") from None
-        dense = np.asarray(values)
+        dense = np.asarray(get_values())
         return {"k": "sparse", "subtype": np.dtype(dt.subtype).str, "fill": fill}, dense
     if isinstance(dt, pd.StringDtype) and dt.storage == "python":
         return {"k": "string_python", "na": "nan" if dt.na_value is not pd.NA else "NA"}, None
     if isinstance(dt, np.dtype) and dt.kind == "O":
-        arr = np.asarray(values)
+        arr = np.asarray(get_values(), dtype=object)
         try:
             # strict (from_pandas=False): NaN in a str column must not become a null
             typ = pa.array(arr, from_pandas=False).type
@@ -190,7 +192,7 @@ def _prepare(values: Any, label: Any) -> tuple[dict | None, Any]:
         return {"k": "pickle"}, np.array([dumps(v, protocol=5) for v in arr], dtype=object)
     if isinstance(dt, np.dtype) and dt.kind == "f" and dt.itemsize == 2:
         # pyarrow cannot convert numpy float16: keep the bits
-        return {"k": "view", "dtype": dt.str}, np.asarray(values).view(np.uint16)
+        return {"k": "view", "dtype": dt.str}, np.asarray(get_values()).view(np.uint16)
     return None, None
 
 
@@ -230,6 +232,107 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    plan = _fast_plan(df)
+    if plan is not None:
+        return plan.table(df)
+    return _general_frame_to_table(df)
+
+
+# -- the fast path for the common dtypes ------------------------------------------------------
+# A shuffle appends many small pieces of frames with one layout. pyarrow's from_pandas
+# spends most of its time per call (metadata, dtype inspection), not per row, so for
+# frames with a RangeIndex and common dtypes we convert the empty head once through the
+# general path, keep its schema, and convert each piece's columns directly.
+_PLANS: dict[tuple, "_Plan | None"] = {}
+_MAX_PLANS = 512
+
+
+def _fast_kind(dt: Any) -> Any:
+    """A hashable description of a dtype the fast path handles, or None."""
+    if isinstance(dt, np.dtype):
+        if dt.kind in "biumM" or (dt.kind == "f" and dt.itemsize > 2):
+            return dt.str
+        return None
+    if isinstance(dt, pd.StringDtype):
+        return ("string", dt.storage, dt.na_value is pd.NA) if dt.storage == "pyarrow" else None
+    if isinstance(dt, pd.CategoricalDtype):
+        cats = dt.categories
+        if cats.dtype.kind in "iuf" or (isinstance(cats.dtype, pd.StringDtype) and cats.dtype.storage == "pyarrow"):
+            # the order of the categories matters even when unordered (dtype == ignores it)
+            return ("category", dt.ordered, str(cats.dtype), tuple(cats.tolist()))
+    return None
+
+
+def _fast_plan(df: pd.DataFrame) -> "_Plan | None":
+    idx, labels = df.index, df.columns
+    if isinstance(labels, pd.MultiIndex) or isinstance(idx, pd.MultiIndex) or _freq(idx):
+        return None
+    kinds = tuple(_fast_kind(dt) for dt in df.dtypes)
+    if type(idx) is not pd.RangeIndex:
+        kinds += ("index", _fast_kind(idx.dtype))
+    if None in kinds:
+        return None
+    try:
+        # types with the values: 1, 1.0 and True are equal keys but different labels
+        signature = (
+            type(labels), str(labels.dtype), tuple((type(x), x) for x in labels),
+            _label_key(labels.name), _label_key(idx.name), kinds,
+        )
+        hash(signature)
+    except TypeError:
+        return None
+    plan = _PLANS.get(signature)
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[signature] = _Plan(df.iloc[:0])
+    return plan
+
+
+def _label_key(x: Any) -> tuple:
+    return (type(x), x)
+
+
+class _Plan:
+    """The schema of frames with one layout, and how to convert each of their columns."""
+
+    def __init__(self, head: pd.DataFrame):
+        table = _general_frame_to_table(head)
+        self.schema = table.schema
+        self.meta = dict(table.schema.metadata)
+        self.dictionaries = [
+            table.column(i).chunk(0).dictionary if pa.types.is_dictionary(f.type) else None
+            for i, f in enumerate(self.schema)
+        ]
+
+    def table(self, df: pd.DataFrame) -> pa.Table:
+        idx = df.index
+        columns = [s.array for _, s in df.items()]
+        if type(idx) is pd.RangeIndex:
+            piece = {"rows": len(df), "start": idx.start, "stop": idx.stop, "step": idx.step}
+        else:
+            piece = {"rows": len(df)}
+            columns.append(idx.array)
+        arrays = []
+        for values, field, dictionary in zip(columns, self.schema, self.dictionaries):
+            if dictionary is not None:
+                codes = values.codes
+                indices = pa.array(codes, mask=codes < 0)
+                arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=field.type.ordered)
+            elif isinstance(values.dtype, np.dtype):
+                # from_pandas=True: NaN and NaT become nulls, as pyarrow's from_pandas does
+                arr = pa.array(values.to_numpy(), type=field.type, from_pandas=True)
+            else:
+                arr = pa.array(values)
+                if arr.type != field.type:
+                    arr = arr.cast(field.type)
+            arrays.append(arr)
+        meta = dict(self.meta)
+        meta[PIECE_KEY] = json.dumps(piece, separators=(",", ":")).encode()
+        return pa.Table.from_arrays(arrays, schema=self.schema.with_metadata(meta))
+
+
+def _general_frame_to_table(df: pd.DataFrame) -> pa.Table:
     labels = df.columns
     ncols = df.shape[1]
     idx = df.index
@@ -237,27 +340,35 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
     index_names = [] if range_index else [INDEX_NAME.format(i) for i in range(idx.nlevels)]
     names = _arrow_names(labels, index_names)
 
-    flat = df.set_axis(pd.RangeIndex(ncols), axis=1)  # shallow; positions avoid duplicates
-    flat.index = pd.RangeIndex(len(df))
+    levels = [] if range_index else [idx.get_level_values(i) for i in range(idx.nlevels)]
+    dtypes_all = list(df.dtypes) + [v.dtype for v in levels]
     fix: dict[str, dict] = {}
-    dtypes = []
-    columns = [flat.iloc[:, i] for i in range(ncols)]
-    if not range_index:
-        columns += [idx.get_level_values(i) for i in range(idx.nlevels)]
-    for pos, values in enumerate(columns):
-        label = labels[pos] if pos < ncols else f"index level {pos - ncols}"
-        spec, replacement = _prepare(values, label)
-        dtypes.append(_dtype_key(values.dtype))
+    replace: dict[int, Any] = {}
+    for pos, dt in enumerate(dtypes_all):
+        if pos < ncols:
+            spec, replacement = _prepare(dt, lambda pos=pos: df.iloc[:, pos], labels[pos])
+        else:
+            spec, replacement = _prepare(dt, lambda pos=pos: levels[pos - ncols], f"index level {pos - ncols}")
         if spec is not None:
             fix[str(pos)] = spec
-        if pos >= ncols:
-            flat[pos] = replacement if replacement is not None else values.array
-        elif replacement is not None:
-            flat.isetitem(pos, replacement)
+        if replacement is not None:
+            replace[pos] = replacement
+    dtypes = [_dtype_key(dt) for dt in dtypes_all]
+
+    # shallow: new labels over the same column data, copied only where replaced
+    flat = df.set_axis(pd.RangeIndex(ncols), axis=1)
+    if not range_index:
+        flat.index = pd.RangeIndex(len(df))
+        for i, values in enumerate(levels):
+            flat[ncols + i] = replace.get(ncols + i, values.array)
+    for pos, values in replace.items():
+        if pos < ncols:
+            flat.isetitem(pos, values)
     all_names = names + index_names
     flat.columns = pd.Index(all_names, dtype=object)
     try:
-        table = pa.Table.from_pandas(flat, preserve_index=False)
+        # nthreads=1: for pieces of a shuffle a thread pool per call costs more than it saves
+        table = pa.Table.from_pandas(flat, preserve_index=False, nthreads=1)
     except (pa.ArrowException, TypeError, ValueError) as e:
         raise _which_column(flat, list(labels) + index_names, e) from e
 
@@ -317,14 +428,11 @@ def _metas(table: pa.Table) -> tuple[bytes | None, dict | None]:
     return s, (json.loads(p) if p is not None else None)
 
 
-def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
-    """One DataFrame from a table of one or more pieces sharing ``schema``."""
-    ncols = schema["ncols"]
-    fix = {int(p): s for p, s in schema["fix"].items()}
+def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int) -> pd.DataFrame:
+    """Columns of ``table`` as a DataFrame, with the fixups ``fix`` (by position) applied."""
     names = table.column_names
     pulled = {p: table.column(p) for p, s in fix.items() if s["k"] in _PULLED}
     rest = table.drop_columns([names[p] for p in pulled]) if pulled else table
-    nrows = sum(p["rows"] for p in pieces)
     if rest.num_columns:
         df = rest.to_pandas()
     else:
@@ -337,15 +445,36 @@ def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
     for p, spec in fix.items():
         if p not in pulled:
             df.isetitem(p, _restore(spec, None, df.iloc[:, p]))
+    return df
 
+
+_PLAIN = {np.dtype(t).str: np.dtype(t) for t in "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float32 float64".split()}
+_PLAIN_KEYS = {str(dt): dt for dt in _PLAIN.values()}
+
+
+def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
+    """One DataFrame from a table of one or more pieces sharing ``schema``."""
+    ncols = schema["ncols"]
+    fix = {int(p): s for p, s in schema["fix"].items()}
+    nrows = sum(p["rows"] for p in pieces)
     ispec = schema["index"]
     if ispec["kind"] == "range":
+        df = _to_pandas(table, fix, nrows)
         name = _label_from_json(ispec["name"])
         ranges = [pd.RangeIndex(p["start"], p["stop"], p["step"], name=name) for p in pieces]
         index = ranges[0].append(ranges[1:]) if len(ranges) > 1 else ranges[0]
     else:
-        index = _levels_to_index([df.iloc[:, p] for p in range(ncols, df.shape[1])], ispec)
-        df = df.iloc[:, :ncols]
+        # data and index apart: selecting columns of a converted frame would copy them
+        df = _to_pandas(table.select(range(ncols)), {p: s for p, s in fix.items() if p < ncols}, nrows)
+        levels = []
+        for p in range(ncols, table.num_columns):
+            column, plain = table.column(p), _PLAIN_KEYS.get(schema["dtypes"][p])
+            if plain is not None and p not in fix and column.null_count == 0:
+                levels.append(pd.Series(column.to_numpy(), dtype=plain, copy=False))  # common: cheap
+            else:
+                level = _to_pandas(table.select([p]), {0: fix[p]} if p in fix else {}, nrows)
+                levels.append(level.iloc[:, 0])
+        index = _levels_to_index(levels, ispec)
     df.index = index
     df.columns = _index_from_json(schema["columns"])
     return df
