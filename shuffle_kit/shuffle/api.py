@@ -188,13 +188,13 @@ def to_table(chunk: Chunk, on: list, keep_index: bool | None = None) -> tuple[pa
 def _renumber(pieces: dict[int, pa.Table], before: np.ndarray) -> dict[int, pa.Table]:
     """Give each piece of a dropped RangeIndex the rows it will have in its partition,
     so the codec joins them into one RangeIndex 0..n-1."""
+    if not pieces:
+        return pieces
+    meta = dict(next(iter(pieces.values())).schema.metadata or {})  # shared by all pieces
     out = {}
     for p, t in pieces.items():
-        meta = dict(t.schema.metadata or {})
         start = int(before[p])
-        meta[PIECE_KEY] = (
-            f'{{"rows":{t.num_rows},"start":{start},"stop":{start + t.num_rows},"step":1}}'.encode()
-        )
+        meta[PIECE_KEY] = b'{"rows":%d,"start":%d,"stop":%d,"step":1}' % (t.num_rows, start, start + t.num_rows)
         out[p] = t.replace_schema_metadata(meta)
     return out
 
@@ -427,7 +427,7 @@ def _run(
             if table.num_rows:
                 ids = _assign(chunk, table, on, fields, n, partitioner)
                 counts = np.bincount(ids, minlength=n)
-                pieces = split(table, ids, n)
+                pieces = split(table, ids, n, counts)
                 del ids
                 if renumber:
                     pieces = _renumber(pieces, sizes)
@@ -538,16 +538,12 @@ def groupby_shuffle(
     """Shuffle ``data`` by ``on`` and return its exact groups (see :class:`GroupedShuffle`).
 
     Unlike pandas' default, null keys form their own group unless ``dropna=True``.
-    ``sort=True`` yields groups in key order (an extra pass that range-partitions the
-    distinct keys, which must fit in memory). Other arguments go to :func:`shuffle`;
+    ``sort=True`` (groups in key order) is not implemented yet. Other arguments go to :func:`shuffle`;
     the index is kept, so groups equal pandas' groups, labels included.
     """
+    if sort:
+        # needs a range partitioning pass over the distinct keys: not built yet
+        raise NotImplementedError("groupby_shuffle(sort=True) is not implemented yet; sort each group's keys yourself")
     kwargs.setdefault("keep_index", True)
     result = shuffle(data, on, npartitions, store=store, dropna=dropna, **kwargs)
-    if sort:
-        result = _range_repartition(result, on, dropna=dropna, store=store, **kwargs)
     return GroupedShuffle(result, on, dropna=dropna, sort=sort)
-
-
-def _range_repartition(result: ShuffleResult, on: Any, *, dropna: bool, store: Any, **kwargs: Any) -> ShuffleResult:
-    raise NotImplementedError("sort=True is not implemented yet")

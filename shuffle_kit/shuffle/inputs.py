@@ -155,7 +155,14 @@ def _dataset_source(dataset: Any, chunk_bytes: int, description: str = "Arrow da
 
     def chunks() -> Iterator[Chunk]:
         # batch_readahead/fragment_readahead bound what the scanner holds in memory
-        batches = dataset.to_batches(batch_size=64 * 1024, batch_readahead=2, fragment_readahead=1)
+        options = {}
+        if getattr(dataset, "format", None) is not None and dataset.format.default_extname == "parquet":
+            import pyarrow.dataset as ds
+
+            options["fragment_scan_options"] = ds.ParquetFragmentScanOptions(pre_buffer=False)
+        batches = dataset.to_batches(
+            batch_size=64 * 1024, batch_readahead=2, fragment_readahead=1, **options
+        )
         yield from coalesce(batches, schema, chunk_bytes)
 
     return Source(description, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows)
@@ -235,7 +242,9 @@ def _file_batches(path: str, fmt: str, batch_rows: int, chunk_bytes: int) -> Ite
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with pq.ParquetFile(path) as f:
+        # pre_buffer (the default) caches every column chunk of the file as it goes:
+        # memory would grow with the file, not the batch
+        with pq.ParquetFile(path, pre_buffer=False) as f:
             yield from f.iter_batches(batch_size=batch_rows)
     elif fmt == "arrow":
         reader = _open_ipc(path)
