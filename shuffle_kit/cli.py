@@ -29,11 +29,29 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """Run a store server until SIGTERM/SIGINT (see shuffle_kit.stores.server)."""
+    from .stores.server import run_server
+
+    return run_server(args.address, args.path, args.memory_limit, args.secret_key_file, args.authorized_keys_file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shuffle-kit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a short demonstration on generated data")
     demo.set_defaults(run=_demo)
+    from .stores.server import parse_size
+
+    serve = commands.add_parser("serve", help="serve a store to other processes over ZeroMQ; "
+                                "prints its address, flushes to disk on SIGTERM/SIGINT")
+    serve.add_argument("--address", help="ipc://PATH or tcp://HOST:PORT (default: a private ipc:// socket)")
+    serve.add_argument("--path", help="directory of the on-disk store (default: a temporary one)")
+    serve.add_argument("--memory-limit", type=parse_size, default=1e9, metavar="SIZE",
+                       help="bytes held in memory before the largest keys spill to disk (e.g. 2GB; default 1GB)")
+    serve.add_argument("--secret-key-file", help="this server's CURVE secret key (required with a non-loopback tcp address)")
+    serve.add_argument("--authorized-keys-file", help="the clients' CURVE public keys, one per line")
+    serve.set_defaults(run=_serve)
     return parser
 
 

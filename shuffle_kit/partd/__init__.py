@@ -8,9 +8,10 @@ submodules import shuffle_kit absolutely, because under that alias Python loads
 ``partd.file`` and friends as modules of a package named ``partd``.
 """
 
-from . import buffer, core, dict, file, utils
+from . import buffer, core, dict, file, utils, zmq
 from .buffer import Buffer
 from .dict import Dict
 from .file import File
+from .zmq import Client, Server
 
 __version__ = "1.4.2"

@@ -1,0 +1,495 @@
+"""A ZeroMQ server that holds a store for many client processes (see :class:`Shared`).
+
+The server answers requests one at a time, in one thread, so each request is applied
+atomically; it holds appends in memory up to ``memory_limit`` bytes and spills the
+largest keys to its on-disk ``File`` store beyond that (see :class:`Buffer`).
+
+>>> from shuffle_kit import Server, Shared
+>>> server = Server(memory_limit=100)
+>>> client = Shared(server.address)
+>>> client.append({'k': b'x' * 80}); client.append({'k': b'y' * 80})    # 'k' spills
+>>> client.get('k') == b'x' * 80 + b'y' * 80, server.stats()['keys']
+(True, 1)
+>>> client.close(); server.close()
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Callable, Optional
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from . import protocol as P
+from .auth import KeyLike, KeySet, as_key, is_loopback, public_key as derive_public_key
+from .base import Store
+from .buffer import Buffer
+from .dict import Dict
+from .file import File
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MEMORY_LIMIT = 1e9
+_live: "weakref.WeakSet[Server]" = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    for server in list(_live):
+        try:
+            server.close()
+        except Exception:
+            logger.debug("could not close %r at exit", server, exc_info=True)
+
+
+atexit.register(_close_all)
+
+
+class Server:
+    """Serve ``store`` (default: ``Buffer(Dict(), File(path), memory_limit)``) at ``address``.
+
+    ``address``: default ``ipc://`` in a new private directory (mode 0700); or an explicit
+    ``ipc://PATH`` or ``tcp://HOST:PORT`` (port ``0`` or ``*`` picks a free one; the bound
+    address is ``server.address``). A tcp address that is not loopback-only requires
+    CURVE: this server's ``secret_key`` and the clients' ``authorized_keys`` (public
+    keys); clients without an authorised key are refused. ``public_key`` is what clients
+    pass as ``server_key``.
+
+    The server runs in a thread of this process (``start=False`` defers it). ``close()``
+    stops it; it flushes memory to disk first when the store is persistent (``path``
+    given) and drops a temporary store it created.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        address: str | bytes | None = None,
+        *,
+        path: str | os.PathLike | None = None,
+        memory_limit: float = DEFAULT_MEMORY_LIMIT,
+        secret_key: KeyLike | None = None,
+        authorized_keys: Iterable[KeyLike] | None = None,
+        start: bool = True,
+        max_message_bytes: int | None = None,
+        reply_chunk: int = P.REPLY_CHUNK,
+    ):
+        if store is not None and path is not None:
+            raise ValueError("pass either a store or a path for the default store, not both")
+        self._owns_store = store is None
+        self.persistent = path is not None
+        self.store: Store = store if store is not None else Buffer(
+            Dict(), File(path) if path is not None else File(), available_memory=memory_limit
+        )
+        self.reply_chunk = reply_chunk
+        self.requests = 0
+        self.errors = 0
+        self.clients = 0
+        self._check_keys = P.KeyCheck()
+        self._key_set: set[bytes] = set(getattr(self.store, "_data", ()))  # for stats()
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._ipc_dir: Optional[str] = None
+        self._ipc_file: Optional[str] = None  # an explicit ipc:// path we bound
+        self._auth = None
+        self.public_key: Optional[bytes] = None
+
+        address = self._address(address)
+        curve = secret_key is not None or authorized_keys is not None
+        if address.startswith("tcp://") and not is_loopback(address) and not curve:
+            raise ValueError(
+                f"binding {address} exposes the store beyond this machine: pass secret_key= and "
+                "authorized_keys= (see shuffle_kit.stores.auth.generate_keys) to require CURVE "
+                "authentication, or bind tcp://127.0.0.1 or ipc://"
+            )
+        self.context = zmq.Context()
+        try:
+            self.socket = self.context.socket(zmq.ROUTER)
+            self.socket.linger = 1000
+            if max_message_bytes is not None:
+                self.socket.setsockopt(zmq.MAXMSGSIZE, int(max_message_bytes))
+            if curve:
+                self._setup_curve(secret_key, authorized_keys)
+            self.monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+            self.socket.bind(address)
+            self.address: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) if address.startswith("tcp://") else address
+        except BaseException:
+            self._teardown()
+            raise
+        self._handlers: dict[int, Callable[[int, int, list], Iterable[list]]] = {
+            P.PING: self._on_ping,
+            P.APPEND: self._on_append,
+            P.GET: self._on_get,
+            P.POP: self._on_pop,
+            P.ISET: self._on_iset,
+            P.DELETE: self._on_delete,
+            P.DROP: self._on_drop,
+            P.FLUSH: self._on_flush,
+            P.STATS: self._on_stats,
+        }
+        _live.add(self)
+        if start:
+            self.start()
+
+    def _address(self, address: str | bytes | None) -> str:
+        if address is None:
+            self._ipc_dir = tempfile.mkdtemp(prefix="shuffle_kit-server-")  # mode 0700
+            return f"ipc://{self._ipc_dir}/socket"
+        if isinstance(address, bytes):
+            address = address.decode()
+        if address.startswith("tcp://"):
+            if address.endswith(":0"):
+                address = address[:-1] + "*"
+            return address
+        if address.startswith("ipc://"):
+            _check_ipc_free(address[len("ipc://"):])
+            self._ipc_file = address[len("ipc://"):]
+            return address
+        raise ValueError(f"Server binds ipc:// or tcp:// addresses, not {address!r}")
+
+    def _setup_curve(self, secret_key: KeyLike | None, authorized_keys: Iterable[KeyLike] | None) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        if secret_key is None or authorized_keys is None:
+            raise ValueError("CURVE needs both secret_key (the server's) and authorized_keys (the clients')")
+        secret = as_key(secret_key, "secret key")
+        allowed = KeySet(authorized_keys)
+        self.public_key = derive_public_key(secret)
+        self._auth = ThreadAuthenticator(self.context, log=logging.getLogger(__name__ + ".auth"))
+        self._auth.start()
+        self._auth.configure_curve_callback("*", allowed)
+        self.socket.curve_server = True
+        self.socket.curve_secretkey = secret
+
+    # -- lifetime -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Serve in a background thread (already done unless ``start=False``)."""
+        if self._closed:
+            raise RuntimeError("this server is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=f"shuffle_kit server {self.address}", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def block(self) -> None:
+        """Wait until the server stops."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def close(self, flush: bool | None = None) -> None:
+        """Stop serving and release the address. ``flush`` (default: whether the store is
+        persistent) first writes everything held in memory to disk."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        try:
+            if flush if flush is not None else self.persistent:
+                self.flush()
+        finally:
+            self._teardown()
+            if self._owns_store:
+                if self.persistent:
+                    self.store.close()
+                else:
+                    self.store.drop()
+                    self.store.close()
+            _live.discard(self)
+
+    def _teardown(self) -> None:
+        for name in ("monitor", "socket"):
+            sock = getattr(self, name, None)
+            if sock is not None:
+                if name == "socket":
+                    try:
+                        sock.disable_monitor()
+                    except zmq.ZMQError:
+                        pass
+                sock.close()
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        context = getattr(self, "context", None)
+        if context is not None:
+            context.term()
+        if self._ipc_dir is not None:
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
+            self._ipc_dir = None
+        if self._ipc_file is not None and getattr(self, "address", None) is not None:
+            try:  # ZeroMQ leaves the socket file behind
+                if stat.S_ISSOCK(os.lstat(self._ipc_file).st_mode):
+                    os.unlink(self._ipc_file)
+            except OSError:
+                pass
+            self._ipc_file = None
+
+    def __enter__(self) -> "Server":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Server({self.store!r}, {self.address!r})"
+
+    # -- local operations -----------------------------------------------------------------
+    def flush(self) -> None:
+        """Write everything held in memory to the disk store (if the store buffers)."""
+        with self.store.lock:
+            flush = getattr(self.store, "flush", None)
+            if flush is not None:
+                flush()
+
+    def stats(self) -> dict[str, Any]:
+        """``keys`` (written through this server and not deleted since), ``memory_bytes``, ``spilled_bytes`` (on disk), ``clients`` (connected),
+        ``requests`` and ``errors`` (requests answered with an error)."""
+        with self.store.lock:
+            memory, spilled = _usage(self.store)
+        return {
+            "address": self.address,
+            "keys": len(self._key_set),
+            "memory_bytes": memory,
+            "spilled_bytes": spilled,
+            "clients": self.clients,
+            "requests": self.requests,
+            "errors": self.errors,
+        }
+
+    # -- serving --------------------------------------------------------------------------
+    def _serve(self) -> None:
+        sock, monitor = self.socket, self.monitor
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        logger.debug("serving %s at %s", self.store, self.address)
+        while not self._stop.is_set():
+            try:
+                ready = dict(poller.poll(100))
+                if monitor in ready:
+                    self._on_monitor()
+                if sock in ready:
+                    for _ in range(100):  # a burst, then look at the stop flag again
+                        try:
+                            msg = sock.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._handle(msg)
+            except Exception:  # never let one bad moment stop the server
+                logger.exception("server loop error")
+
+    def _on_monitor(self) -> None:
+        while True:
+            try:
+                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            event = parse_monitor_message(frames)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.clients += 1
+            elif event == zmq.EVENT_DISCONNECTED:
+                self.clients = max(self.clients - 1, 0)
+
+    def _handle(self, msg: list[bytes]) -> None:
+        self.requests += 1
+        ident, frames = msg[0], msg[1:]
+        rid = P.request_id_of(frames[0]) if frames else 0
+        try:
+            command, flags, rid, rest = P.parse_request(frames)
+            handler = self._handlers.get(command)
+            if handler is None:
+                raise P.UnknownCommand(f"unknown command {command}")
+            for reply in handler(rid, flags, rest):
+                self.socket.send_multipart([ident, *reply], copy=False)
+        except Exception as e:
+            self.errors += 1
+            if not isinstance(e, P.ServerError):
+                logger.warning("request %d failed: %r", rid, e)
+            try:
+                self.socket.send_multipart([ident, *P.error_reply(rid, e)])
+            except zmq.ZMQError:
+                logger.exception("could not send an error reply")
+
+    def _no_flags(self, flags: int, rest: Sequence, n: int | None = 0) -> None:
+        if flags:
+            raise P.MalformedMessage(f"unexpected flags {flags:#x}")
+        if n is not None and len(rest) != n:
+            raise P.MalformedMessage(f"expected {n} frames after the header, got {len(rest)}")
+
+    def _keys(self, flags: int, rest: Sequence, allowed: int = 0) -> list[bytes]:
+        self._no_flags(flags & ~allowed, rest, None)
+        kbs = P.parse_keys_only(rest)
+        self._check_keys(kbs)
+        return kbs
+
+    def _reply(self, rid: int, flags: int, records: list[list[Any]]) -> Iterator[list]:
+        return P.records_reply(rid, records, self.reply_chunk, joined=bool(flags & P.FLAG_JOINED))
+
+    def _on_ping(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        self._no_flags(flags, rest)
+        yield P.ok_reply(rid)
+
+    def _on_append(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        kbs, values, batch_id = P.parse_append(flags, rest)
+        self._check_keys(kbs)
+        if kbs:
+            store = self.store
+            with store.lock:
+                store._append(list(zip(kbs, values)), batch_id)
+            self._key_set.update(kbs)
+        yield P.ok_reply(rid)
+
+    def _on_get(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        kbs = self._keys(flags, rest, P.FLAG_JOINED)
+        with self.store.lock:
+            records = self.store._records(kbs)
+        return self._reply(rid, flags, records)
+
+    def _on_pop(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        kbs = self._keys(flags, rest, P.FLAG_JOINED)
+        store = self.store
+        with store.lock:
+            records = store._records(kbs)
+            # own the bytes before deleting: views may point into what the store frees
+            records = [[r if type(r) is bytes else bytes(r) for r in rs] for rs in records]
+            store._delete(kbs)
+        self._key_set.difference_update(kbs)
+        return self._reply(rid, flags, records)
+
+    def _on_iset(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        self._no_flags(flags, rest, None)
+        kb, value = P.parse_iset(rest)
+        self._check_keys([kb])
+        with self.store.lock:
+            self.store._iset(kb, value)
+        self._key_set.add(kb)
+        yield P.ok_reply(rid)
+
+    def _on_delete(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        kbs = self._keys(flags, rest)
+        with self.store.lock:
+            self.store._delete(kbs)
+        self._key_set.difference_update(kbs)
+        yield P.ok_reply(rid)
+
+    def _on_drop(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        self._no_flags(flags, rest)
+        self.store.drop()
+        self._key_set.clear()
+        yield P.ok_reply(rid)
+
+    def _on_flush(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        self._no_flags(flags, rest)
+        self.flush()
+        yield P.ok_reply(rid)
+
+    def _on_stats(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        self._no_flags(flags, rest)
+        yield P.stats_reply(rid, self.stats())
+
+
+def _usage(store: Store) -> tuple[Optional[int], Optional[int]]:
+    """(bytes in memory, bytes on disk) of the stores shipped with shuffle_kit; None where
+    a store does not say."""
+    try:
+        if isinstance(store, Buffer):
+            return int(store.memory_usage), _usage(store.slow)[1]
+        if isinstance(store, Dict):
+            return sum(store.nbytes(kb) for kb in store._data), 0
+        if isinstance(store, File):
+            return 0, store.nbytes()
+    except Exception:  # statistics never break serving
+        logger.debug("could not measure %r", store, exc_info=True)
+    return None, None
+
+
+def _check_ipc_free(path: str) -> None:
+    """Refuse an ipc:// path where a server is listening: ZeroMQ would silently take the
+    address over from it."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1)
+        probe.connect(path)
+    except OSError:
+        return  # a stale socket file: nobody listens
+    finally:
+        probe.close()
+    raise OSError(f"address in use: a server already listens at ipc://{path}")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> float:
+    """Bytes in a size such as ``'500MB'``, ``'2 GiB'`` or ``'1e9'``.
+
+    >>> parse_size('500MB'), parse_size('2 GiB'), parse_size('1e9')
+    (500000000.0, 2147483648.0, 1000000000.0)
+    """
+    s = text.strip().lower()
+    number = s.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = s[len(number):].strip()
+    if unit not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (use e.g. 500MB, 2GiB, 1e9)")
+    return float(number) * _UNITS[unit]
+
+
+def run_server(
+    address: str | None,
+    path: str | None,
+    memory_limit: float = DEFAULT_MEMORY_LIMIT,
+    secret_key_file: str | None = None,
+    authorized_keys_file: str | None = None,
+    out: Any = None,
+) -> int:
+    """Serve until SIGTERM or SIGINT, then flush to disk and exit (the ``serve`` command).
+
+    Prints the bound address on the first line of ``out`` (stdout), and for CURVE the
+    server's public key on the second.
+    """
+    import signal
+    import sys
+
+    from .auth import read_keys
+
+    out = out or sys.stdout
+    kwargs: dict[str, Any] = {}
+    if secret_key_file or authorized_keys_file:
+        if not (secret_key_file and authorized_keys_file):
+            raise SystemExit("CURVE needs both --secret-key-file and --authorized-keys-file")
+        kwargs["secret_key"] = read_keys(secret_key_file)[0]
+        kwargs["authorized_keys"] = read_keys(authorized_keys_file)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server = Server(address=address, path=path, memory_limit=memory_limit, **kwargs)
+        try:
+            print(server.address, file=out, flush=True)
+            if server.public_key is not None:
+                print(server.public_key.decode(), file=out, flush=True)
+            logger.info("serving %s at %s", server.store, server.address)
+            while not stop.wait(0.2) and server.running:
+                pass
+        finally:
+            server.close(flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

@@ -1,0 +1,372 @@
+"""A store served by a :class:`~shuffle_kit.stores.server.Server` over ZeroMQ.
+
+``Shared(address)`` is a store like any other (codecs nest on it) whose data lives in
+a server that any number of processes, on this machine or others, talk to at once.
+
+>>> from shuffle_kit import Server, Shared
+>>> with Server() as server:
+...     s = Shared(server.address)
+...     s.append({'x': b'ab'}); s.append({'x': b'cd', ('y', 1): b'e'})
+...     s.get(['x', ('y', 1)]), [bytes(r) for r in s.get_records(['x'])[0]]
+...     s.close()
+([b'abcd', b'e'], [b'ab', b'cd'])
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Optional
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from . import protocol as P
+from .auth import KeyLike, as_key, public_key as derive_public_key
+from .base import Item, Record, ReentrantLock, Store, _as_key_list, as_record, get_nested, flatten, nested_get
+from .keys import Key, encode_key
+
+DEFAULT_TIMEOUT = 30.0
+
+_context: Optional[zmq.Context] = None
+_context_pid: Optional[int] = None
+_context_lock = threading.Lock()
+
+
+def _process_context() -> zmq.Context:
+    """One ZeroMQ context per process (a forked child makes its own)."""
+    global _context, _context_pid
+    with _context_lock:
+        if _context is None or _context_pid != os.getpid():
+            _context = zmq.Context()
+            _context_pid = os.getpid()
+        return _context
+
+
+_MONITORED = (
+    zmq.EVENT_CONNECTED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
+
+class _Connection:
+    """One DEALER socket (used by one thread at a time) and a monitor of its connection.
+
+    ``IMMEDIATE`` keeps requests from queueing for a server that is not there; the
+    monitor reports a lost connection at once (a killed server), and ZeroMQ heartbeats,
+    answered by the server's I/O thread even while it is busy, find a silent peer.
+    """
+
+    def __init__(self, context: zmq.Context, address: str, curve: Optional[tuple[bytes, bytes, bytes]], heartbeat: float):
+        self.address = address
+        sock = context.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.rcvhwm = 0
+        ivl = max(int(heartbeat * 1000), 1)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, ivl)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5 * ivl)
+        if curve is not None:
+            server_key, public, secret = curve
+            sock.curve_serverkey = server_key
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
+        self.monitor = sock.get_monitor_socket(_MONITORED)
+        sock.connect(address)
+        self.sock = sock
+        self.connected = False  # a finished handshake, not yet disconnected
+        self.poller = zmq.Poller()
+        self.poller.register(sock, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
+
+    def _events(self, waiting_reply: bool) -> None:
+        """Drain the monitor; raise ConnectionError for a refused or (during a request) lost
+        connection."""
+        while True:
+            try:
+                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            event = parse_monitor_message(frames)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connected = True
+            elif event == zmq.EVENT_DISCONNECTED:
+                was = self.connected
+                self.connected = False
+                if waiting_reply and was:
+                    raise ConnectionError(f"lost the connection to the server at {self.address}")
+            elif event & _HANDSHAKE_FAILED:
+                why = "refused: authentication failed" if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else (
+                    "handshake failed (wrong keys or not a shuffle_kit server?)")
+                raise ConnectionError(f"server at {self.address} {why}")
+
+    def call(self, frames: list, rid: int, timeout: float, on_reply: Callable[[int, list], bool]) -> None:
+        """Send ``frames``; hand each reply message for ``rid`` to ``on_reply(flags, frames)``
+        until it returns False. ``timeout``: the longest wait without progress."""
+        self._events(False)
+        deadline = time.monotonic() + timeout
+        sock = self.sock
+        while True:
+            try:
+                sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                break
+            except zmq.Again:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectionError(f"could not reach a server at {self.address} within {timeout:g} s")
+            # no connection yet: wait for the monitor to report one
+            if self.monitor.poll(min(left, 0.05) * 1000):
+                self._events(False)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no reply from the server at {self.address} within {timeout:g} s")
+            ready = dict(self.poller.poll(left * 1000))
+            if self.monitor in ready:
+                self._events(True)
+            if sock not in ready:
+                continue
+            msg = sock.recv_multipart(copy=False)
+            status, flags, got = P.parse_header(msg[0].buffer)
+            if got != rid:
+                continue  # a late reply to an abandoned request
+            if status != P.OK:
+                parts = [bytes(f.buffer).decode("utf-8", "replace") for f in msg[1:3]]
+                parts += [""] * (2 - len(parts))
+                raise P.error_from_reply(status, parts[0], parts[1])
+            if not on_reply(flags, msg[1:]):
+                return
+            deadline = time.monotonic() + timeout  # a streaming reply is progress
+
+    def close(self) -> None:
+        try:
+            self.sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.monitor.close(0)
+        self.sock.close(0)
+
+
+class Shared(Store):
+    """A store held by a server at ``address`` (``ipc://...`` or ``tcp://...``).
+
+    ``timeout``: seconds any call may wait without progress (connecting, or for the next
+    part of a reply) before raising ``ConnectionError``/``TimeoutError``; every method
+    takes ``timeout=`` too. For a CURVE server pass ``server_key`` (its public key) and
+    this client's ``secret_key`` (``public_key`` is derived from it if omitted).
+
+    Each request is applied atomically by the server, so the ``lock`` arguments of the
+    store API are accepted and ignored, and threads share a ``Shared`` freely (each
+    thread in a call uses a socket of its own). A pickled ``Shared`` reconnects to
+    the same address. ``close()`` closes this client's sockets and never touches the
+    server's data; leaving a ``with Shared(...)`` block closes too (``drop()`` is
+    explicit).
+    """
+
+    def __init__(
+        self,
+        address: str | bytes,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        server_key: KeyLike | None = None,
+        secret_key: KeyLike | None = None,
+        public_key: KeyLike | None = None,
+        heartbeat: float = 1.0,
+    ):
+        if isinstance(address, bytes):
+            address = address.decode()
+        if not isinstance(address, str) or "://" not in address:
+            raise ValueError(f"not a ZeroMQ address: {address!r}")
+        self.address = address
+        self.timeout = float(timeout)
+        self.heartbeat = float(heartbeat)
+        if server_key is not None:
+            if secret_key is None:
+                raise ValueError("a CURVE client needs its secret_key as well as the server_key")
+            secret = as_key(secret_key, "secret key")
+            public = as_key(public_key, "public key") if public_key is not None else derive_public_key(secret)
+            self._curve: Optional[tuple[bytes, bytes, bytes]] = (as_key(server_key, "server key"), public, secret)
+        else:
+            self._curve = None
+        self._setup()
+
+    def _setup(self) -> None:
+        self.lock = ReentrantLock()
+        self._pool: list[_Connection] = []
+        self._pool_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._ids = itertools.count(1)
+
+    # -- connections ----------------------------------------------------------------------
+    def _checkout(self) -> _Connection:
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            self._setup()
+        with self._pool_lock:
+            if self._pool:
+                return self._pool.pop()
+        return _Connection(_process_context(), self.address, self._curve, self.heartbeat)
+
+    def _call(self, build: Callable[[int], list], timeout: Optional[float], on_reply: Callable[[int, list], bool] | None = None) -> None:
+        conn = self._checkout()
+        rid = next(self._ids)
+        try:
+            conn.call(build(rid), rid, self.timeout if timeout is None else float(timeout), on_reply or _no_reply)
+        except BaseException:
+            conn.close()  # its state is unknown: a late reply may still arrive
+            raise
+        with self._pool_lock:
+            if self._pid != os.getpid():
+                conn.close()
+            else:
+                self._pool.append(conn)
+
+    def _fetch(self, command: int, kbs: Sequence[bytes], timeout: Optional[float], joined: bool = False) -> list[list[Record]]:
+        """Records of ``kbs`` (views of the received frames), or with ``joined`` each key's
+        bytes joined by the server, as ``[[bytes], ...]``."""
+        assembler = P.RecordsAssembler(len(kbs), as_bytes=joined)
+        flags = P.FLAG_JOINED if joined else 0
+
+        def on_reply(flags: int, frames: list) -> bool:
+            assembler.feed([f.buffer for f in frames])
+            return bool(flags & P.FLAG_MORE)
+
+        self._call(lambda rid: P.keys_request(command, rid, kbs, flags), timeout, on_reply)
+        return assembler.result()
+
+    def _joined(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> list[bytes]:
+        return [r[0] for r in self._fetch(P.GET, kbs, timeout, joined=True)]
+
+    # -- the store interface, applied by the server ---------------------------------------
+    def _append(self, items: list[Item], batch_id: bytes | None, timeout: Optional[float] = None) -> None:
+        kbs = [kb for kb, _ in items]
+        values = [v for _, v in items]
+        self._call(lambda rid: P.append_request(rid, kbs, values, batch_id), timeout)
+
+    def _records(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> list[list[Record]]:
+        return self._fetch(P.GET, kbs, timeout)
+
+    def _iset(self, kb: bytes, value: Record, timeout: Optional[float] = None) -> None:
+        self._call(lambda rid: P.iset_request(rid, kb, value), timeout)
+
+    def _delete(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> None:
+        self._call(lambda rid: P.keys_request(P.DELETE, rid, kbs), timeout)
+
+    def _drop(self, timeout: Optional[float] = None) -> None:
+        self._call(lambda rid: P.simple_request(P.DROP, rid), timeout)
+
+    def append(
+        self, data: Mapping[Key, Any], lock: bool = True, *, batch_id: bytes | None = None,
+        timeout: float | None = None, **kwargs: Any,
+    ) -> None:
+        """Append each value to its key, all or nothing; returns once the server applied it."""
+        kbs = list(map(encode_key, data))
+        values = list(data.values())
+        if not set(map(type, values)) <= {bytes}:  # all bytes is the common case
+            values = [as_record(k, v) for k, v in zip(data, values)]
+        if batch_id is not None and not isinstance(batch_id, bytes):
+            raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
+        if kbs:
+            self._call(lambda rid: P.append_request(rid, kbs, values, batch_id), timeout)
+
+    def get_records(self, keys: Sequence[Key], lock: bool = True, *, timeout: float | None = None) -> list[list[Record]]:
+        """The records of each key, in append order, as views of the received frames."""
+        return self._records([encode_key(k) for k in keys], timeout)
+
+    def get(self, keys: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        return get_nested(keys, lambda flat: self._joined([encode_key(k) for k in flat], timeout))
+
+    def iset(self, key: Key, value: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> None:
+        self._iset(encode_key(key), as_record(key, value), timeout)
+
+    def delete(self, keys: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> None:
+        self._delete([encode_key(k) for k in _as_key_list(keys)], timeout)
+
+    def pop(self, keys: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        """``get`` then ``delete``, atomically on the server."""
+        flat = list(flatten(keys)) if isinstance(keys, list) else [keys]
+        kbs = [encode_key(k) for k in flat]
+        values = [r[0] for r in self._fetch(P.POP, kbs, timeout, joined=True)]
+        if not isinstance(keys, list):
+            return values[0]
+        return nested_get(keys, dict(zip(flat, values))) if any(isinstance(k, list) for k in keys) else values
+
+    def drop(self, *, timeout: float | None = None) -> None:
+        """Remove every key from the server's store."""
+        self._drop(timeout)
+
+    # -- server control ---------------------------------------------------------------
+    def ping(self, *, timeout: float | None = None) -> float:
+        """Round-trip time to the server in seconds."""
+        start = time.perf_counter()
+        self._call(lambda rid: P.simple_request(P.PING, rid), timeout)
+        return time.perf_counter() - start
+
+    def flush(self, *, timeout: float | None = None) -> None:
+        """Have the server write everything it holds in memory to its disk store."""
+        self._call(lambda rid: P.simple_request(P.FLUSH, rid), timeout)
+
+    def stats(self, *, timeout: float | None = None) -> dict:
+        """The server's statistics (see :meth:`Server.stats`)."""
+        out: dict = {}
+
+        def on_reply(flags: int, frames: list) -> bool:
+            import json
+
+            if len(frames) != 1:
+                raise P.MalformedMessage("stats reply is one JSON frame")
+            out.update(json.loads(bytes(frames[0].buffer)))
+            return False
+
+        self._call(lambda rid: P.simple_request(P.STATS, rid), timeout, on_reply)
+        return out
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close this client's sockets (the server keeps its data); calls reconnect."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, []
+        if self._pid == os.getpid():
+            for conn in pool:
+                conn.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"address": self.address, "timeout": self.timeout, "curve": self._curve, "heartbeat": self.heartbeat}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.address = state["address"]
+        self.timeout = state["timeout"]
+        self._curve = state["curve"]
+        self.heartbeat = state["heartbeat"]
+        self._setup()
+
+    def __repr__(self) -> str:
+        return f"Shared({self.address!r})"
+
+
+def _no_reply(flags: int, frames: list) -> bool:
+    if frames:
+        raise P.MalformedMessage(f"unexpected {len(frames)} frames in a reply")
+    return False
