@@ -22,6 +22,7 @@ import tempfile
 import weakref
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import locket
@@ -38,7 +39,7 @@ from .logformat import (
     FILE_MAGIC,
     ISET,
     Damaged,
-    encode_batch,
+    BatchPlan,
     new_file_header,
     parse_header,
     parse_table,
@@ -57,7 +58,18 @@ _SCAN_READ = 1 << 16  # bytes read per batch header: usually covers the table to
 _SMALL_BODY = 1 << 16  # batch bodies this small are always read whole
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
+_OVERLAP_BYTES = 1 << 20  # bodies this large are checksummed while being written
+
 _temporary_handles: "weakref.WeakSet[File]" = weakref.WeakSet()
+_executor: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _checksummer() -> ThreadPoolExecutor:
+    """One worker thread per process (a forked child gets its own)."""
+    global _executor
+    if _executor is None or _executor[0] != os.getpid():
+        _executor = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-checksum"))
+    return _executor[1]
 
 
 class File(Store):
@@ -366,11 +378,23 @@ class File(Store):
         self._refresh(repair=True)
         if batch_id is not None and batch_id in self._index.batch_ids:
             return
-        buffers, batch = encode_batch(kind, keys, values, batch_id)
+        plan = BatchPlan(kind, keys, values, batch_id)
         fd = self._log_fd()
         start = self._end
         try:
-            _pwrite_all(fd, buffers, start)
+            # the body goes first and the header last, so a crash in between leaves a
+            # hole where the header belongs: a torn tail. Large bodies are checksummed
+            # on another thread while the kernel copies them (both release the GIL).
+            if plan.body_len >= _OVERLAP_BYTES:
+                pending = _checksummer().submit(plan.checksums)
+                try:
+                    _pwrite_all(fd, plan.body, start + plan.prefix_len)
+                finally:
+                    crcs = pending.result()
+            else:
+                crcs = plan.checksums()
+                _pwrite_all(fd, plan.body, start + plan.prefix_len)
+            os.pwrite(fd, plan.prefix(crcs), start)
             if self._fsync:
                 os.fsync(fd)
         except BaseException:
@@ -380,8 +404,8 @@ class File(Store):
             except OSError:
                 pass
             raise
-        self._index.apply(batch, start + BATCH_HEADER.size + len(buffers[1]))
-        self._end = start + sum(len(b) for b in buffers)
+        self._index.apply(plan.parsed(crcs), start + plan.prefix_len)
+        self._end = start + plan.prefix_len + plan.body_len
 
     def _append(self, items: list[Item], batch_id: bytes | None) -> None:
         self._write(APPEND, [kb for kb, _ in items], [v for _, v in items], batch_id)

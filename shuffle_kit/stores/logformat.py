@@ -107,33 +107,69 @@ def block_crcs(values: Sequence, body_len: int, shift: int = BLOCK_SHIFT) -> np.
     return crcs
 
 
+class BatchPlan:
+    """A batch ready to write except for its checksums, which a caller may compute
+    while the body is being written (the header and table then go in front of it)."""
+
+    def __init__(self, kind: int, keys: Sequence[bytes], values: Sequence, batch_id: bytes | None = None):
+        n = len(keys)
+        if batch_id is not None and len(batch_id) > MAX_BATCH_ID:
+            raise ValueError(f"batch_id is {len(batch_id)} bytes; the limit is {MAX_BATCH_ID}")
+        self.kind, self.keys, self.batch_id = kind, keys, batch_id
+        self.key_lens = np.fromiter(map(len, keys), np.uint32, n)
+        self.value_lens = np.fromiter(map(len, values), np.int64, n)
+        self.body_len = int(self.value_lens.sum())
+        if n > 4 and self.body_len < n << (BLOCK_SHIFT - 2):
+            # many small values: one copy is cheaper than a checksum call per value
+            values = [b"".join(values)]
+        self.body = list(values)
+        n_blocks = (self.body_len + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT
+        id_len = 0 if batch_id is None else BATCH_ID_LEN.size + len(batch_id)
+        self.table_len = id_len + 12 * n + int(self.key_lens.sum()) + 4 * n_blocks
+        self.prefix_len = BATCH_HEADER.size + self.table_len
+
+    def checksums(self) -> np.ndarray:
+        return block_crcs(self.body, self.body_len)
+
+    def prefix(self, crcs: np.ndarray) -> bytes:
+        """The header and table, in front of the body."""
+        parts = []
+        flags = 0
+        if self.batch_id is not None:
+            flags |= FLAG_BATCH_ID
+            parts.append(BATCH_ID_LEN.pack(len(self.batch_id)) + self.batch_id)
+        parts += [
+            self.key_lens.astype("<u4").tobytes(),
+            self.value_lens.astype("<u8").tobytes(),
+            *self.keys,
+            crcs.astype("<u4").tobytes(),
+        ]
+        table = b"".join(parts)
+        assert len(table) == self.table_len
+        head = _HEADER_BODY.pack(
+            BATCH_MAGIC, self.kind, flags, BLOCK_SHIFT, 0, len(self.keys), len(table), self.body_len, zlib.crc32(table)
+        )
+        return head + zlib.crc32(head).to_bytes(4, "little") + table
+
+    def parsed(self, crcs: np.ndarray) -> Batch:
+        """What parse_table would return for this batch."""
+        offsets = np.zeros(len(self.keys), np.int64)
+        np.cumsum(self.value_lens[:-1], out=offsets[1:])
+        return Batch(self.kind, self.batch_id, list(self.keys), offsets, self.value_lens, crcs, BLOCK_SHIFT, self.body_len)
+
+
 def encode_batch(
     kind: int, keys: Sequence[bytes], values: Sequence, batch_id: bytes | None = None
 ) -> tuple[list, Batch]:
-    """The buffers of one batch, ready for one vectored write, and its parsed table."""
-    n = len(keys)
-    key_lens = np.fromiter(map(len, keys), np.uint32, n)
-    value_lens = np.fromiter(map(len, values), np.int64, n)
-    body_len = int(value_lens.sum())
-    if n > 4 and body_len < n << (BLOCK_SHIFT - 2):
-        # many small values: one copy is cheaper than a checksum call per value
-        values = [b"".join(values)]
-    crcs = block_crcs(values, body_len)
-    parts = []
-    flags = 0
-    if batch_id is not None:
-        if len(batch_id) > MAX_BATCH_ID:
-            raise ValueError(f"batch_id is {len(batch_id)} bytes; the limit is {MAX_BATCH_ID}")
-        flags |= FLAG_BATCH_ID
-        parts.append(BATCH_ID_LEN.pack(len(batch_id)) + batch_id)
-    parts += [key_lens.astype("<u4").tobytes(), value_lens.astype("<u8").tobytes(), *keys, crcs.astype("<u4").tobytes()]
-    table = b"".join(parts)
-    head = _HEADER_BODY.pack(BATCH_MAGIC, kind, flags, BLOCK_SHIFT, 0, n, len(table), body_len, zlib.crc32(table))
-    header = head + zlib.crc32(head).to_bytes(4, "little")
-    offsets = np.zeros(n, np.int64)
-    np.cumsum(value_lens[:-1], out=offsets[1:])
-    batch = Batch(kind, batch_id, list(keys), offsets, value_lens, crcs, BLOCK_SHIFT, body_len)
-    return [header, table, *values], batch
+    """The buffers of one batch, in file order, and its parsed table.
+
+    >>> buffers, batch = encode_batch(APPEND, [b'sa', b'sb'], [b'xy', b'z'])
+    >>> parse_table(parse_header(buffers[0]), buffers[0][BATCH_HEADER.size:]).keys
+    [b'sa', b'sb']
+    """
+    plan = BatchPlan(kind, keys, values, batch_id)
+    crcs = plan.checksums()
+    return [plan.prefix(crcs), *plan.body], plan.parsed(crcs)
 
 
 def parse_header(buf: bytes | memoryview) -> BatchHeader:
