@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 
 import partd
 
@@ -79,9 +80,9 @@ def main(argv: list[str] | None = None) -> None:
             values = _values(n_keys, size)
             mb = n_keys * size * n_appends / 1e6
             rows = {
-                "partd 1.4.2 File": best(lambda: run_store(partd.File, values, n_appends, root), args.repeats),
-                "shuffle_kit File": best(lambda: run_store(sk.File, values, n_appends, root), args.repeats),
-                "page cache (limit)": best(lambda: run_page_cache(values, n_appends, root), args.repeats),
+                "partd 1.4.2 File": best(partial(run_store, partd.File, values, n_appends, root), args.repeats),
+                "shuffle_kit File": best(partial(run_store, sk.File, values, n_appends, root), args.repeats),
+                "page cache (limit)": best(partial(run_page_cache, values, n_appends, root), args.repeats),
             }
             base = rows["partd 1.4.2 File"][2]
             print(f"\n{title}: {mb:.0f} MB, best of {args.repeats}")

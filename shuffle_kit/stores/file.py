@@ -325,7 +325,7 @@ class File(Store):
             bodies[number] = body = self._pread(start, length)
             self._check(body, number, 0, sel, kbs)
         views = []
-        for i, (number, offset, length) in enumerate(zip(sel.batch.tolist(), sel.offset.tolist(), sel.length.tolist())):
+        for number, offset, length in zip(sel.batch.tolist(), sel.offset.tolist(), sel.length.tolist()):
             body = bodies.get(number)
             if body is not None:
                 views.append(body[offset : offset + length])
