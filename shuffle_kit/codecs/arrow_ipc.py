@@ -17,7 +17,7 @@ from .frames import frame_to_table, tables_to_frame, write_table
 VERSION = 1
 
 
-def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch) -> pa.Buffer:
+def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.ARROW_IPC) -> pa.Buffer:
     """One record: the tag, then an Arrow IPC stream of ``obj`` (a frame exactly, see
     :mod:`shuffle_kit.codecs.frames`). Raise TypeError naming a column that cannot be stored.
     """
@@ -32,7 +32,7 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch) -> pa.Buffer:
             f"ArrowIPC stores DataFrames, pyarrow Tables and RecordBatches, not {type(obj).__name__}"
         )
     sink = pa.BufferOutputStream()
-    sink.write(header.tag(header.ARROW_IPC, VERSION))  # 8 bytes: buffers stay aligned
+    sink.write(header.tag(codec, VERSION))  # 8 bytes: buffers stay aligned
     with pa.ipc.new_stream(sink, table.schema) as writer:
         write_table(writer, table)
     return sink.getvalue()
@@ -86,6 +86,7 @@ class ArrowIPC(Encode):
     """
 
     _codec_name = "ArrowIPC"
+    codec_id = header.ARROW_IPC
 
     def __init__(self, store: Store | str | None = None):
         super().__init__(encode, decode, join, store)
@@ -100,17 +101,22 @@ class ArrowIPC(Encode):
         tables = [self._decode_record(key, r) for r in records]
         if as_arrow:
             return _concat_tables(tables)
+        return tables_to_frame(tables)
+
+    def _encode_value(self, key: Key, value: Any) -> pa.Buffer:
         try:
-            return tables_to_frame(tables)
-        except Exception as e:
-            raise type(e)(f"key {key!r:.80}: {e}") from e
+            return encode(value, self.codec_id)
+        except TypeError as e:
+            raise TypeError(f"key {key!r:.80}: {e}") from None
 
     def _decode_record(self, key: Key, record: Record) -> pa.Table:
-        body = header.payload(record, header.ARROW_IPC, key, VERSION)  # CodecError
+        body = header.payload(record, self.codec_id, key, VERSION)  # CodecError
         try:
             return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
         except (pa.ArrowException, OSError, ValueError) as e:
-            raise CorruptionError(f"key {key!r:.80}: an ArrowIPC record could not be read ({e})") from e
+            raise CorruptionError(
+                f"key {key!r:.80}: a {self._codec_name} record could not be read ({e})"
+            ) from e
 
     def get_pieces(self, keys: list, lock: bool = True) -> list[list[pa.Table]]:
         """The tables appended to each key, one per append, zero-copy."""

@@ -13,6 +13,14 @@ VERSION = 1
 _TAG = header.tag(header.PICKLE, VERSION)
 
 
+def encode_as(obj: Any, codec: int) -> bytes:
+    return header.tag(codec, VERSION) + pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_as(record: Record, codec: int) -> Any:
+    return pickle.loads(header.payload(record, codec, None, VERSION))
+
+
 def encode(obj: Any) -> bytes:
     """The tag, then ``obj`` pickled (highest protocol)."""
     return _TAG + pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
@@ -20,7 +28,7 @@ def encode(obj: Any) -> bytes:
 
 def decode(record: Record) -> Any:
     """Unpickle one record. Unpickling runs code: only read stores you trust."""
-    return pickle.loads(header.payload(record, header.PICKLE, None, VERSION))
+    return decode_as(record, header.PICKLE)
 
 
 def concat(lists: list[list]) -> list:
@@ -53,8 +61,10 @@ class Pickle(Encode):
     def __init__(self, store: Store | str | None = None):
         super().__init__(encode, decode, concat, store)
 
+    _codec_id = header.PICKLE
+
     def _decode_record(self, key: Any, record: Record) -> Any:
-        header.payload(record, header.PICKLE, key, VERSION)  # a clear error names the key
+        header.payload(record, self._codec_id, key, VERSION)  # a clear error names the key
         return super()._decode_record(key, record)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -13,5 +13,12 @@ from .buffer import Buffer
 from .dict import Dict
 from .file import File
 from .zmq import Client, Server
+from . import compressed, encode, numpy, pandas, pickle, python
+from .compressed import *  # noqa: F401,F403  (Snappy, ZLib, BZ2, LZ4, Zstd, Blosc if installed)
+from .encode import Encode
+from .numpy import Numpy
+from .pandas import PandasBlocks, PandasColumns
+from .pickle import Pickle
+from .python import Python
 
 __version__ = "1.4.2"
