@@ -64,5 +64,6 @@ def test_batch_id_must_be_bytes(store):
 
 
 def test_pickle_round_trip(store):
+    store.append({"ro": memoryview(b"read-only view"), "np": np.arange(3)})
     copy = pickle.loads(pickle.dumps(store))
-    assert copy.get(["a", "b"]) == store.get(["a", "b"])
+    assert copy.get(["a", "b", "ro", "np"]) == store.get(["a", "b", "ro", "np"])

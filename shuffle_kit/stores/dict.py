@@ -8,8 +8,20 @@ from typing import Any
 from .base import Item, Record, ReentrantLock, Store
 
 
+def _owned(value: Record) -> Record:
+    """``value`` itself if it cannot change (bytes, read-only buffers such as Arrow's),
+    else a copy: the caller may reuse a writable buffer after ``append`` returns."""
+    if type(value) is bytes or (isinstance(value, memoryview) and value.readonly):
+        return value
+    return bytes(value)
+
+
 class Dict(Store):
     """Keep every record in a Python dict; fast, and gone with the process.
+
+    Writable buffers (bytearray, numpy arrays) are copied at ``append``; read-only ones
+    (bytes, Arrow buffers, read-only numpy arrays) are kept as they are, so their owner
+    must not change them afterwards through a writable alias.
 
     >>> d = Dict()
     >>> d.append({'a': b'1'}); d.append({'a': b'2'})
@@ -30,9 +42,7 @@ class Dict(Store):
             self._batch_ids.add(batch_id)
         data = self._data
         for kb, value in items:
-            # copy: the caller may reuse its buffer after append returns
-            record = value if type(value) is bytes else bytes(value)
-            data.setdefault(kb, []).append(record)
+            data.setdefault(kb, []).append(_owned(value))
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         data = self._data
@@ -42,7 +52,7 @@ class Dict(Store):
         if kb in self._iset_seen:
             return
         self._iset_seen.add(kb)
-        self._data[kb] = [bytes(value)]
+        self._data[kb] = [_owned(value)]
 
     def _delete(self, kbs: Sequence[bytes]) -> None:
         for kb in kbs:
@@ -58,7 +68,8 @@ class Dict(Store):
         return sum(len(r) for r in self._data.get(kb, ()))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"data": self._data, "iset_seen": self._iset_seen, "batch_ids": self._batch_ids}
+        data = {kb: [bytes(r) for r in records] for kb, records in self._data.items()}
+        return {"data": data, "iset_seen": self._iset_seen, "batch_ids": self._batch_ids}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.lock = ReentrantLock()
