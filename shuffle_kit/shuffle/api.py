@@ -2,17 +2,20 @@
 
 The pipeline, per input chunk (``inputs``): convert to Arrow, hash the key columns to a
 partition id (``hashing``), sort row positions by id and take the rows once (``split``),
-then append every piece of the chunk to the store in ONE ``append`` call. Appends run on
-a background thread while the next chunk is read and partitioned (Arrow releases the
-GIL), so memory holds about two chunks plus what the store keeps in memory.
+then append every piece of the chunk to the store in ONE ``append`` call. Two worker
+threads partition two chunks at once (Arrow and NumPy release the GIL) while the main
+thread reads the next chunk and appends finished ones in input order, so memory holds
+about three chunks plus what the store keeps in memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Union
@@ -312,7 +315,7 @@ def shuffle(
         RangeIndex.
     chunk_bytes : in-memory size of the chunks the input is cut into.
 
-    Peak memory is about two chunks (one being partitioned, one being appended) plus
+    Peak memory is about three chunks (two being partitioned, one being appended) plus
     ``memory_limit`` plus the interpreter and libraries (~200 MB).
 
     >>> import pandas as pd
@@ -406,46 +409,43 @@ def _run(
         disable=not _show_progress(progress), leave=False,
     )
 
-    def append(pieces: dict[int, pa.Table]) -> None:
-        if frames:
-            codec.append({p: tables_to_frame([t]) for p, t in pieces.items()})
-        else:
-            codec.append(pieces)
+    def partition(chunk: Chunk, index: int) -> tuple[int, np.ndarray | None, dict[int, pa.Table], bool, float]:
+        """Convert, hash and split one chunk (on a worker thread: Arrow and NumPy release
+        the GIL, so two chunks are partitioned at once)."""
+        table, fields, renumber = converted if index == 0 else to_table(chunk, on, keep_index)
+        if index and table.schema != schema:
+            _check_concat(schema, table.schema, index)
+            _check_key_types(table, fields)
+        rows = table.num_rows
+        if dropna:
+            table = _drop_null_keys(table, fields)
+        if not table.num_rows:
+            return rows, None, {}, renumber, 0.0
+        ids = _assign(chunk, table, on, fields, n, partitioner)
+        counts = np.bincount(ids, minlength=n)
+        return rows, counts, split(table, ids, n, counts), renumber, table.nbytes / table.num_rows
 
-    pending: Future | None = None
-    with bar, ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-append") as pool:
-        chunk = first
-        table, fields, renumber = converted
-        index = 0
-        while True:
-            if index and table.schema != schema:
-                _check_concat(schema, table.schema, index)
-                _check_key_types(table, fields)
-            rows = table.num_rows
-            if dropna:
-                table = _drop_null_keys(table, fields)
-            if table.num_rows:
-                ids = _assign(chunk, table, on, fields, n, partitioner)
-                counts = np.bincount(ids, minlength=n)
-                pieces = split(table, ids, n, counts)
-                del ids
-                if renumber:
-                    pieces = _renumber(pieces, sizes)
-                sizes += counts
-                nbytes += counts * (table.nbytes / table.num_rows)
-                if pending is not None:
-                    pending.result()  # at most one chunk waits to be appended
-                pending = pool.submit(append, pieces)
-                del pieces
-            bar.update(rows)
-            del table
-            chunk = next(chunks, None)  # read the next chunk while the last one is appended
-            if chunk is None:
-                break
-            index += 1
-            table, fields, renumber = to_table(chunk, on, keep_index)
-        if pending is not None:
-            pending.result()
+    def append(result: tuple[int, np.ndarray | None, dict[int, pa.Table], bool, float]) -> None:
+        """Append one chunk's pieces, in input order (rows keep their order in a partition)."""
+        rows, counts, pieces, renumber, row_bytes = result
+        if counts is not None:
+            if renumber:
+                pieces = _renumber(pieces, sizes)
+            sizes[:] += counts
+            nbytes[:] += counts * row_bytes
+            codec.append({p: tables_to_frame([t]) for p, t in pieces.items()} if frames else pieces)
+        bar.update(rows)
+
+    with bar, ThreadPoolExecutor(2, thread_name_prefix="shuffle_kit-partition") as pool:
+        # at most two chunks are partitioned while a third is appended
+        inflight: deque[Future] = deque()
+        for index, chunk in enumerate(itertools.chain([first], chunks)):
+            inflight.append(pool.submit(partition, chunk, index))
+            del chunk
+            if len(inflight) == 2:
+                append(inflight.popleft().result())
+        while inflight:
+            append(inflight.popleft().result())
 
 
 def _check_concat(first: pa.Schema, other: pa.Schema, index: int) -> None:
