@@ -1,0 +1,289 @@
+"""shuffle_kit on ``dask.distributed``: store servers per worker, run by a scheduler plugin.
+
+Pieces travel through shuffle_kit :class:`~shuffle_kit.Server`\\ s, not a shared file
+system. For every shuffle run (one computation of one graph build):
+
+- the setup task asks the scheduler (``run_on_scheduler``) for the run; the scheduler
+  plugin :class:`ShuffleRuns` (installed on first use) starts one ``Server`` per
+  worker, hosted by the worker's nanny when it has one (the data then outlives the
+  worker process: a killed worker costs dask a re-run of its tasks, not the data) or
+  else by the worker; each server keeps up to ``memory_limit`` bytes in memory and
+  spills to a ``File`` store in that worker's local directory. Server ``s`` of ``S``
+  owns output partitions ``[s*n/S, (s+1)*n/S)``.
+- the run is sticky: a setup task re-run (its result lost with a worker) gets the same
+  servers, so re-run map tasks land where the others did and their batch ids
+  de-duplicate them.
+- when the barrier task is forgotten (every read finished, or the computation failed or
+  was cancelled), the plugin stops the run's servers and removes their directories; it
+  stops all of them when the scheduler closes, and each host stops its own when it
+  closes (``teardown``), so nothing outlives the cluster.
+- a host lost with its nanny takes its pieces with it: appends to it fail and reads
+  from it come up short, both raising :class:`~shuffle_kit.dask.ShuffleDataLost`.
+
+Servers bind ``tcp://127.0.0.1`` on a loopback host; on any other interface they
+require CURVE authentication with keys made per run by the scheduler plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import uuid
+from typing import Any
+
+from ..stores import Buffer, Dict, File, Server, Shared
+from ..stores.auth import generate_keys, is_loopback
+
+logger = logging.getLogger(__name__)
+
+NAME = "shuffle_kit"
+SERVER_MEMORY = 2**30  # at most this many bytes in memory per server, and a quarter of the worker's limit
+CLIENT_TIMEOUT = 60.0
+
+
+# -- in tasks -------------------------------------------------------------------------------
+
+
+def open_run(name: str, barrier_key: str, n: int) -> dict:
+    """The plan of run ``name``, from the scheduler (called by the setup task)."""
+    from distributed import get_client
+
+    client = get_client()
+    return client.run_on_scheduler(_open_run, name, barrier_key, n)
+
+
+def client_for(plan: dict, owner: int) -> Shared:
+    address = plan["servers"][owner]
+    curve = plan.get("curve")
+    if curve is None:
+        return Shared(address, timeout=CLIENT_TIMEOUT)
+    return Shared(address, timeout=CLIENT_TIMEOUT, server_key=curve["server_public"], secret_key=curve["client_secret"])
+
+
+def describe_server(plan: dict, owner: int) -> str:
+    n, s = plan["n"], len(plan["servers"])
+    lo, hi = -(-owner * n // s), -(-(owner + 1) * n // s) - 1
+    return f"server {plan['servers'][owner]} on worker {plan['workers'][owner]} (output partitions {lo}-{hi})"
+
+
+# -- on the scheduler ------------------------------------------------------------------------
+
+
+async def _open_run(name: str, barrier_key: str, n: int, dask_scheduler: Any = None) -> dict:
+    plugin = dask_scheduler.plugins.get(NAME)
+    if plugin is None:
+        plugin = ShuffleRuns(dask_scheduler)
+        dask_scheduler.add_plugin(plugin, name=NAME, idempotent=True)
+        plugin = dask_scheduler.plugins[NAME]
+    return await plugin.open(name, barrier_key, n)
+
+
+try:
+    from distributed.diagnostics.plugin import SchedulerPlugin as _SchedulerPlugin
+except ImportError:  # pragma: no cover
+    _SchedulerPlugin = object  # type: ignore[misc,assignment]
+
+
+class ShuffleRuns(_SchedulerPlugin):
+    """Scheduler plugin: the servers of every live shuffle run, stopped when done."""
+
+    name = NAME
+
+    def __init__(self, scheduler: Any):
+        self.scheduler = scheduler
+        self.runs: dict[str, dict] = {}  # run name -> plan
+        self.barriers: dict[str, str] = {}  # barrier key -> run name
+        self.opening: dict[str, asyncio.Future] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    async def open(self, name: str, barrier_key: str, n: int) -> dict:
+        if name in self.runs:
+            return self.runs[name]
+        if name in self.opening:  # a concurrent setup (a re-run racing the first)
+            return await asyncio.shield(self.opening[name])
+        if barrier_key not in self.scheduler.tasks:
+            raise RuntimeError(f"shuffle_kit: the shuffle {name} was released before it started")
+        future = asyncio.get_running_loop().create_future()
+        self.opening[name] = future
+        try:
+            plan = await self._start_servers(name, n)
+            if barrier_key not in self.scheduler.tasks:  # released while we started them
+                await self._stop(plan)
+                raise RuntimeError(f"shuffle_kit: the shuffle {name} was released before it started")
+            self.runs[name] = plan
+            self.barriers[barrier_key] = name
+            future.set_result(plan)
+            return plan
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            del self.opening[name]
+
+    async def _start_servers(self, name: str, n: int) -> dict:
+        workers = sorted(self.scheduler.workers.values(), key=lambda ws: (ws.host, str(ws.name), ws.address))
+        if not workers:
+            raise RuntimeError("shuffle_kit: the cluster has no workers")
+        run_id = f"{name}-{uuid.uuid4().hex[:8]}"
+        curve = None
+        if not all(is_loopback(f"tcp://{ws.host}:0") for ws in workers):
+            server_public, server_secret = generate_keys()
+            client_public, client_secret = generate_keys()
+            curve = {"server_public": server_public, "server_secret": server_secret,
+                     "client_public": client_public, "client_secret": client_secret}
+        hosts = [(ws.address, ws.nanny) for ws in workers]
+        plan = {"kind": "servers", "name": name, "run_id": run_id, "n": n, "servers": [], "workers": [],
+                "hosts": hosts, "curve": curve}
+        replies = await self._broadcast(hosts, _host_start, (run_id, curve), on_error="return")
+        failed = [(w, r) for w, r in zip(hosts, replies) if isinstance(r, BaseException)]
+        if failed:
+            await self._stop(plan)
+            (worker, _), error = failed[0]
+            raise RuntimeError(f"shuffle_kit: could not start a store server for worker {worker}: {error!r}")
+        plan["servers"] = list(replies)
+        plan["workers"] = [w for w, _ in hosts]
+        # clients need only the public half of the server's key pair
+        if curve is not None:
+            plan["curve"] = {k: v for k, v in curve.items() if k != "server_secret"}
+        return plan
+
+    async def _broadcast(self, hosts: list[tuple[str, str | None]], func: Any, args: tuple, on_error: str) -> list:
+        """Run ``func(*args, dask_worker=host)`` on each host (the nanny, else the worker)."""
+        msg = {"op": "run", "function": pickle.dumps(func), "args": pickle.dumps(args), "wait": True}
+        out: list[Any] = []
+        with_nanny = [w for w, nanny in hosts if nanny is not None]
+        without = [w for w, nanny in hosts if nanny is None]
+        results: dict[str, Any] = {}
+        for workers, nanny in ((with_nanny, True), (without, False)):
+            if not workers:
+                continue
+            try:
+                replies = await self.scheduler.broadcast(msg=msg, workers=workers, nanny=nanny, on_error="return")
+            except Exception as e:  # a worker gone from the scheduler meanwhile
+                replies = {}
+                for w in workers:
+                    results[w] = e
+            for w in workers:
+                if w in results:
+                    continue
+                reply = replies.get(w, ConnectionError(f"no reply from {w}"))
+                if isinstance(reply, dict) and reply.get("status") == "OK":
+                    results[w] = _value(reply.get("result"))
+                elif isinstance(reply, dict):
+                    results[w] = RuntimeError(str(reply.get("exception") or reply))
+                else:
+                    results[w] = reply
+        for w, _ in hosts:
+            out.append(results.get(w, ConnectionError(f"no reply from {w}")))
+        return out
+
+    async def _stop(self, plan: dict) -> None:
+        live = [(w, nanny) for w, nanny in plan["hosts"] if w in self.scheduler.workers]
+        if live:
+            await self._broadcast(live, _host_stop, (plan["run_id"],), on_error="return")
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if finish != "forgotten" or key not in self.barriers:
+            return
+        name = self.barriers.pop(key)
+        plan = self.runs.pop(name, None)
+        if plan is not None:
+            task = asyncio.get_running_loop().create_task(self._stop(plan))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        plans = list(self.runs.values())
+        self.runs.clear()
+        self.barriers.clear()
+        await asyncio.gather(*(self._stop(p) for p in plans), *self._tasks, return_exceptions=True)
+
+
+def _value(result: Any) -> Any:
+    from distributed.protocol import Serialized, deserialize
+
+    if isinstance(result, Serialized):  # what the "run" handler sends back
+        return deserialize(result.header, result.frames)
+    return result
+
+
+# -- on the hosts (nannies, or workers without one) -------------------------------------------
+
+
+class _ServerHost:
+    """The shuffle_kit servers of one nanny (or worker), in its ``plugins``, so that
+    closing the nanny tears them down."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        self.servers: dict[str, tuple[Server, Buffer, File]] = {}
+
+    def start(self, run_id: str, curve: dict | None, host: str, directory: str, memory: float) -> str:
+        if run_id in self.servers:
+            return self.servers[run_id][0].address
+        disk = File(dir=directory)
+        buffer = Buffer(Dict(), disk, available_memory=memory)
+        kwargs: dict[str, Any] = {}
+        address = "tcp://127.0.0.1:0"
+        if curve is not None:
+            address = f"tcp://{host}:0"
+            kwargs = {"secret_key": curve["server_secret"], "authorized_keys": [curve["client_public"]]}
+        try:
+            server = Server(buffer, address, **kwargs)
+        except BaseException:
+            disk.__exit__(None, None, None)
+            raise
+        self.servers[run_id] = (server, buffer, disk)
+        logger.debug("started %r for shuffle run %s", server, run_id)
+        return server.address
+
+    def stop(self, run_id: str) -> None:
+        entry = self.servers.pop(run_id, None)
+        if entry is None:
+            return
+        server, buffer, disk = entry
+        try:
+            server.close(flush=False)
+        finally:
+            buffer.drop()
+            disk.__exit__(None, None, None)  # drop and remove the directory
+
+    def stop_all(self) -> None:
+        for run_id in list(self.servers):
+            try:
+                self.stop(run_id)
+            except Exception:
+                logger.exception("could not stop the shuffle_kit server of run %s", run_id)
+
+    # NannyPlugin / WorkerPlugin protocol
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def teardown(self, *args: Any, **kwargs: Any) -> None:
+        self.stop_all()
+
+
+def _host(dask_worker: Any) -> _ServerHost:
+    host = dask_worker.plugins.get(NAME)
+    if not isinstance(host, _ServerHost):
+        host = dask_worker.plugins[NAME] = _ServerHost()
+    return host
+
+
+def _host_start(run_id: str, curve: dict | None, dask_worker: Any = None) -> str:
+    from distributed.comm import get_address_host
+
+    limit = getattr(dask_worker, "memory_limit", None) or 0
+    memory = min(SERVER_MEMORY, limit / 4) if limit else SERVER_MEMORY
+    return _host(dask_worker).start(
+        run_id, curve, get_address_host(dask_worker.address), dask_worker.local_directory, memory
+    )
+
+
+def _host_stop(run_id: str, dask_worker: Any = None) -> None:
+    host = dask_worker.plugins.get(NAME)
+    if isinstance(host, _ServerHost):
+        host.stop(run_id)
