@@ -389,3 +389,23 @@ def test_pickles_and_passes_through(codec, tmp_path):
     assert len(popped) == 2 and c.get("k").empty
     c.drop()
     c.close()
+
+
+@pytest.mark.parametrize("kind", sorted(COLUMNS))
+@pytest.mark.parametrize("codec", FRAME_CODECS, ids=lambda c: c.__name__)
+@settings(max_examples=6)
+@given(data=st.data())
+def test_each_dtype(codec, kind, data):
+    # frames of mostly this one dtype, so every dtype gets its own share of examples
+    appended = data.draw(appends(kinds=(kind, kind, kind, "int64"), max_rows=5))
+    check(codec(Dict()), appended)
+
+
+@pytest.mark.parametrize("codec", [c for c in FRAME_CODECS if c.__name__ != "PandasColumns"], ids=lambda c: c.__name__)
+def test_duplicate_labels_and_zero_columns(codec):
+    df = pd.DataFrame([[1, "a", 2.5]], columns=["x", "x", 0])
+    c = codec(Dict())
+    c.append({"k": df, "z": pd.DataFrame(index=pd.Index([3, 1], name="i"))})
+    c.append({"k": df})
+    pd.testing.assert_frame_equal(c.get("k"), pd.concat([df, df]), check_exact=True)
+    pd.testing.assert_frame_equal(c.get("z"), pd.DataFrame(index=pd.Index([3, 1], name="i")))

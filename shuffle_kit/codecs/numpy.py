@@ -87,12 +87,13 @@ def encode(x: Any) -> bytes:
     x = np.asarray(x)
     if x.ndim == 0:
         raise TypeError("Numpy stores arrays of at least one dimension (they are concatenated)")
-    meta = _describe(x)
+    # rows too: with a zero in the trailing shape they cannot be inferred from the bytes
+    meta = json.dumps({"dtype": dtype_to_json(x.dtype), "shape": list(x.shape[1:]), "rows": len(x)}).encode()
     pad = -(len(_TAG) + _LEN.size + len(meta)) % 8
     if x.dtype.hasobject:
         body: Any = pickle.dumps(x.ravel().tolist(), protocol=pickle.HIGHEST_PROTOCOL)
     else:
-        body = memoryview(np.ascontiguousarray(x)).cast("B")
+        body = np.ascontiguousarray(x).reshape(-1).view(np.uint8)  # bytes, even for empty shapes
     return b"".join((_TAG, _LEN.pack(len(meta) + pad), meta, b" " * pad, body))
 
 
@@ -107,8 +108,8 @@ def decode(record: Record) -> np.ndarray:
         items = pickle.loads(body)
         out = np.empty(len(items), dtype=object)
         out[:] = items
-        return out.reshape((-1, *shape))
-    return np.frombuffer(body, dtype).reshape((-1, *shape))
+        return out.reshape((meta["rows"], *shape))
+    return np.frombuffer(body, dtype).reshape((meta["rows"], *shape))
 
 
 def concat(arrays: list[np.ndarray]) -> np.ndarray:
