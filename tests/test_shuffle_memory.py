@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 MB = 2**20
 MEMORY_LIMIT = 24 * MB
 CHUNK = 8 * MB
-# the documented overhead beyond memory_limit: about four chunks in flight (one being read,
-# one partitioned, one being encoded and appended, and the encoded pieces) plus a fixed
+# the documented overhead beyond memory_limit: about five chunks in flight (one being read,
+# two partitioned, one being encoded and appended, and the encoded pieces) plus a fixed
 # ~160 MB that does not grow with the input (Arrow's and the Parquet reader's thread pools
 # and allocator arenas, code paths imported on first use), measured on pyarrow 26
-OVERHEAD = 4 * CHUNK + 160 * MB
+OVERHEAD = 5 * CHUNK + 160 * MB
 
 SCRIPT = textwrap.dedent(
     """

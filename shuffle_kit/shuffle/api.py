@@ -5,7 +5,7 @@ partition id (``hashing``), sort row positions by id and take the rows once (``s
 then append every piece of the chunk to the store in ONE ``append`` call. Two worker
 threads partition two chunks at once (Arrow and NumPy release the GIL) while the main
 thread reads the next chunk and appends finished ones in input order, so memory holds
-about three chunks plus what the store keeps in memory.
+about five chunks plus what the store keeps in memory.
 """
 
 from __future__ import annotations
@@ -315,8 +315,9 @@ def shuffle(
         RangeIndex.
     chunk_bytes : in-memory size of the chunks the input is cut into.
 
-    Peak memory is about three chunks (two being partitioned, one being appended) plus
-    ``memory_limit`` plus the interpreter and libraries (~200 MB).
+    Peak memory is about five chunks (one being read, two being partitioned, one being
+    appended and its encoded pieces) plus ``memory_limit`` plus a fixed ~160 MB for the
+    interpreter, Arrow's thread pools and allocator arenas.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({'user': ['a', 'b', 'a', 'c'], 'x': [1, 2, 3, 4]})
