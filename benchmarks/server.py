@@ -3,7 +3,7 @@
     python -m benchmarks.server [--repeats 3] [--writers 4]
 
 Workload (issue 4): 4 writer processes, each appending its own 1000 keys x 1 KiB, 25 times,
-to one server; then one ``get`` of all 4000 keys by one client. shuffle_kit runs over
+to one server; then one ``get`` of all 4000 keys by a client in another process. shuffle_kit runs over
 ipc:// and tcp://127.0.0.1; partd can only bind a random tcp port (all interfaces). Both
 servers run in a thread of this process with their default store, ``Buffer(Dict(), File())``
 (everything fits in memory). Write time runs from releasing the writers until the last
@@ -53,16 +53,45 @@ def _writer(kind: str, address, w: int, ready, go, results) -> None:
         client.close()
 
 
+def _reader(kind: str, address, writers: int, ready, go, results) -> None:
+    """One get of every key, timed in its own process (a server serves other processes)."""
+    keys = [k for w in range(writers) for k in _keys(w)]
+    if kind == "partd":
+        from partd.zmq import Client
+
+        client = Client(address)
+        ready.put(0)
+        go.wait()
+        start = time.perf_counter()
+        out = client.get(keys)
+        read = time.perf_counter() - start
+        client.socket.close(0)
+        client.context.destroy(0)
+    else:
+        from shuffle_kit import Shared
+
+        client = Shared(address)
+        client.ping()
+        ready.put(0)
+        go.wait()
+        start = time.perf_counter()
+        out = client.get(keys)
+        read = time.perf_counter() - start
+        client.close()
+    assert len(out) == len(keys) and all(len(v) == SIZE * APPENDS for v in out), "data lost"
+    results.put(read)
+
+
 def run(kind: str, writers: int) -> tuple[float, float]:
     """(write seconds, read seconds) of one run of the workload against a new server."""
     ctx = mp.get_context("spawn")
     if kind == "partd":
-        from partd.zmq import Client, Server
+        from partd.zmq import Server
 
         server = Server()
         address = server.address
     else:
-        from shuffle_kit import Server, Shared
+        from shuffle_kit import Server
 
         server = Server(address=None if kind == "ipc" else "tcp://127.0.0.1:0")
         address = server.address
@@ -78,22 +107,13 @@ def run(kind: str, writers: int) -> tuple[float, float]:
         write = max(results.get(timeout=300) for _ in procs) - start
         for p in procs:
             p.join()
-        keys = [k for w in range(writers) for k in _keys(w)]
-        if kind == "partd":
-            client = Client(address)
-            start = time.perf_counter()
-            out = client.get(keys)
-            read = time.perf_counter() - start
-            client.socket.close(0)
-            client.context.destroy(0)
-        else:
-            client = Shared(address)
-            start = time.perf_counter()
-            out = client.get(keys)
-            read = time.perf_counter() - start
-            client.close()
-        assert len(out) == len(keys) and all(len(v) == SIZE * APPENDS for v in out), "data lost"
-        del out
+        reader = ctx.Process(target=_reader, args=(kind, address, writers, ready, go2 := ctx.Event(), results))
+        reader.start()
+        ready.get(timeout=60)
+        go2.set()
+        read = results.get(timeout=300)
+        reader.join()
+        assert reader.exitcode == 0, "data lost"
         return write, read
     finally:
         for p in procs:

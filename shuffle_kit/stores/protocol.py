@@ -39,7 +39,7 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from bisect import bisect_left
 from itertools import accumulate
 from typing import Any, Optional
@@ -72,7 +72,7 @@ STORE_ERROR = 5
 
 LARGE = 1 << 16  # records at least this long get their own (zero-copy) frame
 GROUP = 1 << 22  # small records are joined into frames of about this size
-REPLY_CHUNK = 1 << 25  # a GET reply starts a new message after about this many bytes
+REPLY_CHUNK = 1 << 23  # a GET reply starts a new message after about this many bytes
 
 _LITTLE = sys.byteorder == "little"
 
@@ -365,11 +365,14 @@ def keys_request(command: int, request_id: int, kbs: Sequence[bytes], flags: int
     return [header(command, request_id, flags), pack_keys(kbs)]
 
 
-def append_request(request_id: int, kbs: Sequence[bytes], values: Sequence[Any], batch_id: Optional[bytes]) -> list[Any]:
+def append_request(
+    request_id: int, kbs: Sequence[bytes] | bytes, values: Sequence[Any], batch_id: Optional[bytes]
+) -> list[Any]:
+    """The frames of an APPEND; ``kbs`` may be a key table packed already."""
     head = [header(APPEND, request_id, FLAG_BATCH_ID if batch_id is not None else 0)]
     if batch_id is not None:
         head.append(batch_id)
-    head.append(pack_keys(kbs))
+    head.append(kbs if isinstance(kbs, bytes) else pack_keys(kbs))
     return head + pack_records(values)
 
 
@@ -391,8 +394,11 @@ def parse_keys_only(frames: Sequence[Any]) -> list[bytes]:
     return unpack_keys(frames[0])
 
 
-def parse_append(flags: int, frames: Sequence[Any]) -> tuple[list[bytes], list[bytes], Optional[bytes]]:
-    """(keys, values, batch id) of an APPEND request's frames after the header."""
+def parse_append(
+    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None  # type: ignore[assignment]
+) -> tuple[list[bytes], list[bytes], Optional[bytes]]:
+    """(keys, values, batch id) of an APPEND request's frames after the header;
+    ``unpack`` reads the key table (default :func:`unpack_keys`)."""
     batch_id = None
     if flags & ~FLAG_BATCH_ID:
         raise MalformedMessage(f"unknown flags {flags:#x} for append")
@@ -402,7 +408,7 @@ def parse_append(flags: int, frames: Sequence[Any]) -> tuple[list[bytes], list[b
         batch_id, frames = bytes(frames[0]), frames[1:]
     if len(frames) < 2:
         raise MalformedMessage(f"append needs a key table and a length table, got {len(frames)} frames")
-    kbs = unpack_keys(frames[0])
+    kbs = (unpack or unpack_keys)(frames[0])
     records = unpack_records(frames[1], frames[2:], as_bytes=True)
     if len(records) != len(kbs):
         raise MalformedMessage(f"append has {len(kbs)} keys but {len(records)} values")

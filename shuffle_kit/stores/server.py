@@ -94,6 +94,7 @@ class Server:
         self.errors = 0
         self.clients = 0
         self._check_keys = P.KeyCheck()
+        self._tables: dict[bytes, list[bytes]] = {}  # recent key tables, see _key_table
         self._key_set: set[bytes] = set(getattr(self.store, "_data", ()))  # for stats()
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -285,7 +286,8 @@ class Server:
                 if sock in ready:
                     for _ in range(100):  # a burst, then look at the stop flag again
                         try:
-                            msg = sock.recv_multipart(zmq.NOBLOCK)
+                            # no copy: values are sliced straight out of ZeroMQ's buffers
+                            msg = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
                         self._handle(msg)
@@ -304,9 +306,9 @@ class Server:
             elif event == zmq.EVENT_DISCONNECTED:
                 self.clients = max(self.clients - 1, 0)
 
-    def _handle(self, msg: list[bytes]) -> None:
+    def _handle(self, msg: list[Any]) -> None:
         self.requests += 1
-        ident, frames = msg[0], msg[1:]
+        ident, frames = msg[0], [f.buffer if isinstance(f, zmq.Frame) else f for f in msg[1:]]
         rid = P.request_id_of(frames[0]) if frames else 0
         try:
             command, flags, rid, rest = P.parse_request(frames)
@@ -330,6 +332,21 @@ class Server:
         if n is not None and len(rest) != n:
             raise P.MalformedMessage(f"expected {n} frames after the header, got {len(rest)}")
 
+    def _key_table(self, frame: bytes) -> list[bytes]:
+        """The checked keys of a key table frame. Writers send the same table again and
+        again (the same partitions on every append), so recent tables are remembered."""
+        tables = self._tables
+        frame = bytes(frame)
+        kbs = tables.get(frame)
+        if kbs is None:
+            kbs = P.unpack_keys(frame)
+            self._check_keys(kbs)
+            if len(tables) >= 64:
+                tables.clear()
+            if len(frame) <= 1 << 20:
+                tables[frame] = kbs
+        return kbs
+
     def _keys(self, flags: int, rest: Sequence, allowed: int = 0) -> list[bytes]:
         self._no_flags(flags & ~allowed, rest, None)
         kbs = P.parse_keys_only(rest)
@@ -344,8 +361,7 @@ class Server:
         yield P.ok_reply(rid)
 
     def _on_append(self, rid: int, flags: int, rest: list) -> Iterator[list]:
-        kbs, values, batch_id = P.parse_append(flags, rest)
-        self._check_keys(kbs)
+        kbs, values, batch_id = P.parse_append(flags, rest, self._key_table)
         if kbs:
             store = self.store
             with store.lock:

@@ -210,6 +210,7 @@ class Shared(Store):
         self._pool_lock = threading.Lock()
         self._pid = os.getpid()
         self._ids = itertools.count(1)
+        self._tables: dict[tuple, bytes] = {}  # see _key_table
 
     # -- connections ----------------------------------------------------------------------
     def _checkout(self) -> _Connection:
@@ -273,14 +274,29 @@ class Shared(Store):
         timeout: float | None = None, **kwargs: Any,
     ) -> None:
         """Append each value to its key, all or nothing; returns once the server applied it."""
-        kbs = list(map(encode_key, data))
+        table = self._key_table(data)
         values = list(data.values())
         if not set(map(type, values)) <= {bytes}:  # all bytes is the common case
             values = [as_record(k, v) for k, v in zip(data, values)]
         if batch_id is not None and not isinstance(batch_id, bytes):
             raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
-        if kbs:
-            self._call(lambda rid: P.append_request(rid, kbs, values, batch_id), timeout)
+        if values:
+            self._call(lambda rid: P.append_request(rid, table, values, batch_id), timeout)
+
+    def _key_table(self, data: Mapping[Key, Any]) -> bytes:
+        """The packed keys of ``data``. A writer appends to the same keys again and again,
+        so recent tables of plain str/int keys are remembered (other types always go
+        through ``encode_key``: ``True == 1``, but only ``1`` is a key)."""
+        if set(map(type, data)) <= {str, int}:
+            keys = tuple(data)
+            table = self._tables.get(keys)
+            if table is None:
+                table = P.pack_keys(list(map(encode_key, keys)))
+                if len(self._tables) >= 16:
+                    self._tables.clear()
+                self._tables[keys] = table
+            return table
+        return P.pack_keys(list(map(encode_key, data)))
 
     def get_records(self, keys: Sequence[Key], lock: bool = True, *, timeout: float | None = None) -> list[list[Record]]:
         """The records of each key, in append order, as views of the received frames."""
