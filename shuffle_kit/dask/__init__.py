@@ -37,6 +37,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -223,7 +224,10 @@ class _Stores:
         if kind == "store":
             return self.plan["store"]
         if kind == "file":
-            codec = ArrowIPC(File(self.plan["path"]))
+            path = self.plan["path"]
+            if not os.path.isdir(path):  # never recreate a store its computation removed
+                raise ShuffleDataLost(f"shuffle_kit: the store {path!r} is gone: its computation has ended")
+            codec = ArrowIPC(File(path))
         else:
             from .cluster import client_for
 
@@ -408,12 +412,49 @@ class _LocalCleanup:
                 if not self.refs[path]:
                     del self.refs[path]
                     done.append(path)
+        # after a failure, tasks already handed to the pool may still use the store
+        # (dask does not wait for them): remove it once no handle has it open
+        busy = errored and bool(state and state.get("running"))
         for path in done:
-            shutil.rmtree(path, ignore_errors=True)
+            if busy:
+                threading.Thread(target=_remove_when_unused, args=(path,), name="shuffle_kit cleanup", daemon=True).start()
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
     def remove_all(self) -> None:
         for path in list(self.paths.values()):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_when_unused(path: str, timeout: float = 3600.0) -> None:
+    """Remove a ``File`` store directory as soon as no handle holds it open (every open
+    handle holds a shared lock on its users file), and again if a task that was already
+    starting recreates it."""
+    import fcntl
+
+    from ..stores.file import USERS_NAME
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 5:
+        if not os.path.isdir(path):
+            quiet += 1
+            time.sleep(0.05)
+            continue
+        quiet = 0
+        try:
+            fd = os.open(os.path.join(path, USERS_NAME), os.O_RDONLY)
+        except OSError:
+            fd = None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(path, ignore_errors=True)
+        except BlockingIOError:
+            time.sleep(0.05)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 _cleanup: _LocalCleanup | None = None

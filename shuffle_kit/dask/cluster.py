@@ -150,39 +150,25 @@ class ShuffleRuns(_SchedulerPlugin):
         return plan
 
     async def _broadcast(self, hosts: list[tuple[str, str | None]], func: Any, args: tuple, on_error: str) -> list:
-        """Run ``func(*args, dask_worker=host)`` on each host (the nanny, else the worker)."""
-        msg = {"op": "run", "function": pickle.dumps(func), "args": pickle.dumps(args), "wait": True}
-        out: list[Any] = []
-        with_nanny = [w for w, nanny in hosts if nanny is not None]
-        without = [w for w, nanny in hosts if nanny is None]
-        results: dict[str, Any] = {}
-        for workers, nanny in ((with_nanny, True), (without, False)):
-            if not workers:
-                continue
+        """Run ``func(*args, dask_worker=host)`` on each host: the worker's nanny if it has
+        one (it outlives the worker process), else the worker. One result (or exception)
+        per host."""
+        msg = {"function": pickle.dumps(func), "args": pickle.dumps(args), "wait": True}
+
+        async def call(worker: str, nanny: str | None) -> Any:
             try:
-                replies = await self.scheduler.broadcast(msg=msg, workers=workers, nanny=nanny, on_error="return")
-            except Exception as e:  # a worker gone from the scheduler meanwhile
-                replies = {}
-                for w in workers:
-                    results[w] = e
-            for w in workers:
-                if w in results:
-                    continue
-                reply = replies.get(w, ConnectionError(f"no reply from {w}"))
-                if isinstance(reply, dict) and reply.get("status") == "OK":
-                    results[w] = _value(reply.get("result"))
-                elif isinstance(reply, dict):
-                    results[w] = RuntimeError(str(reply.get("exception") or reply))
-                else:
-                    results[w] = reply
-        for w, _ in hosts:
-            out.append(results.get(w, ConnectionError(f"no reply from {w}")))
-        return out
+                reply = await self.scheduler.rpc(nanny or worker).run(**msg)
+            except Exception as e:
+                return e
+            if isinstance(reply, dict) and reply.get("status") == "OK":
+                return _value(reply.get("result"))
+            return RuntimeError(str(reply.get("exception") if isinstance(reply, dict) else reply))
+
+        return list(await asyncio.gather(*(call(w, nanny) for w, nanny in hosts)))
 
     async def _stop(self, plan: dict) -> None:
-        live = [(w, nanny) for w, nanny in plan["hosts"] if w in self.scheduler.workers]
-        if live:
-            await self._broadcast(live, _host_stop, (plan["run_id"],), on_error="return")
+        # by host address: a nanny whose worker process was replaced still holds the server
+        await self._broadcast(plan["hosts"], _host_stop, (plan["run_id"],), on_error="return")
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if finish != "forgotten" or key not in self.barriers:

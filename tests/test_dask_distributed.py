@@ -1,0 +1,179 @@
+"""shuffle_kit.dask on dask.distributed: LocalCluster(processes=True, n_workers=2)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import shuffle_kit.dask as skd  # noqa: E402
+
+from .test_dask import check_shuffled, make_frame  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1",
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+        directories = [n.local_directory for n in cluster.workers.values()]
+    # the cluster is closed: no server left in this process (the nannies' host), no directory
+    assert not [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
+    assert not [d for base in directories for d in glob.glob(os.path.join(base, "shuffle_kit-*"))]
+
+
+@pytest.fixture
+def ddf():
+    return dd.from_pandas(make_frame(20_000), npartitions=6)
+
+
+def runs(client) -> dict:
+    def live(dask_scheduler):
+        plugin = dask_scheduler.plugins.get("shuffle_kit")
+        return {} if plugin is None else dict(plugin.runs)
+
+    return client.run_on_scheduler(live)
+
+
+def assert_cleaned_up(client, timeout: float = 10.0) -> None:
+    """No run left on the scheduler, no server or spill directory on the hosts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        servers = [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
+        if not runs(client) and not servers:
+            break
+        time.sleep(0.1)
+    assert runs(client) == {}
+    assert not [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
+    cluster = client.cluster
+    assert not [
+        d for n in cluster.workers.values() for d in glob.glob(os.path.join(n.local_directory, "shuffle_kit-*"))
+    ]
+
+
+def gather_partitions(client, collection) -> list[pd.DataFrame]:
+    return client.gather(client.compute(collection.to_delayed()))
+
+
+def test_shuffle_on_cluster(client, ddf):
+    frame = ddf.compute(scheduler="sync")
+    out = skd.shuffle(ddf, ["k"], 8)
+    check_shuffled(gather_partitions(client, out), frame, ["k"], ddf._meta)
+    # computing twice: same rows, in the same order
+    first = out.compute()
+    second = out.compute()
+    pd.testing.assert_frame_equal(first, second)
+    assert_cleaned_up(client)
+
+
+def test_dask_partitioner_on_cluster(client, ddf):
+    mine = gather_partitions(client, skd.shuffle(ddf, "n", partitioner="dask"))
+    theirs = gather_partitions(client, ddf.shuffle("n", shuffle_method="p2p"))
+    for a, b in zip(mine, theirs):
+        pd.testing.assert_frame_equal(a.sort_values("id"), b.sort_values("id"))
+    assert_cleaned_up(client)
+
+
+def test_failed_map_retried_without_duplicates(client, ddf, tmp_path):
+    marker = str(tmp_path / "failed-once")
+
+    def arm(marker=marker):
+        import os
+
+        import shuffle_kit.dask as skd
+
+        def fail_once(i):
+            if i == 3 and not os.path.exists(marker):
+                open(marker, "w").close()
+                raise RuntimeError("injected failure after the append")
+
+        skd._FAULTS["after_append"] = fail_once
+
+    def disarm():
+        import shuffle_kit.dask as skd
+
+        skd._FAULTS.clear()
+
+    client.run(arm)
+    try:
+        result = client.compute(skd.shuffle(ddf, "k", 5), retries=2).result()
+    finally:
+        client.run(disarm)
+    assert os.path.exists(marker)  # it did fail once, after appending its pieces
+    assert len(result) == len(ddf) and result["id"].is_unique
+    assert_cleaned_up(client)
+
+
+def test_failure_cleans_up(client, ddf):
+    def arm():
+        import shuffle_kit.dask as skd
+
+        def fail(i):
+            raise RuntimeError("injected permanent failure")
+
+        skd._FAULTS["after_append"] = fail
+
+    def disarm():
+        import shuffle_kit.dask as skd
+
+        skd._FAULTS.clear()
+
+    client.run(arm)
+    try:
+        with pytest.raises(RuntimeError, match="injected permanent failure"):
+            skd.shuffle(ddf, "k", 5).compute()
+    finally:
+        client.run(disarm)
+    assert_cleaned_up(client)
+
+
+def test_worker_killed_mid_shuffle(client, ddf):
+    """The servers live in the nannies: a killed worker process costs re-runs, not data."""
+
+    def arm():
+        import time
+
+        import shuffle_kit.dask as skd
+
+        skd._FAULTS["after_append"] = lambda i: time.sleep(0.4)
+
+    client.run(arm)
+    frame = ddf.compute(scheduler="sync")
+    future = client.compute(skd.shuffle(ddf, "k", 6))
+    time.sleep(1.0)  # some map tasks have appended, others have not
+    victim, pid = sorted(client.run(os.getpid).items())[0]
+    os.kill(pid, signal.SIGKILL)
+    try:
+        result = future.result(timeout=120)
+    except skd.ShuffleDataLost as e:  # acceptable: a clear error, never silent loss
+        assert "lost" in str(e)
+    else:
+        pd.testing.assert_frame_equal(result.sort_values("id"), frame.sort_values("id"))
+    finally:
+        client.wait_for_workers(2, timeout=60)
+        client.run(lambda: __import__("shuffle_kit.dask").dask._FAULTS.clear())
+    del future
+    assert_cleaned_up(client)
+
+
+def test_groupby_apply_on_cluster(client, ddf):
+    meta = {"rows": "int64", "x": "float64"}
+
+    def summary(g):
+        return pd.Series({"rows": len(g), "x": g["x"].sum()}).astype(object)
+
+    mine = skd.groupby_apply(ddf, "k", lambda g: pd.DataFrame({"rows": [len(g)], "x": [g["x"].sum()]}), meta=meta)
+    theirs = ddf.groupby("k").apply(lambda g: pd.DataFrame({"rows": [len(g)], "x": [g["x"].sum()]}), meta=meta)
+    a, b = client.compute([mine, theirs], sync=True)
+    pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), check_index_type=False)
+    assert_cleaned_up(client)
