@@ -82,6 +82,10 @@ CONTENDERS: dict[str, Callable[[str], object]] = {
     "shuffle_kit PandasBlocks(LZ4(File))": lambda p: sk.PandasBlocks(sk.LZ4(sk.File(p))),
     "shuffle_kit ArrowIPC(File)": lambda p: sk.ArrowIPC(sk.File(p)),
     "shuffle_kit ArrowIPC(LZ4(File))": lambda p: sk.ArrowIPC(sk.LZ4(sk.File(p))),
+    # the codec layer alone: both over their in-memory Dict store
+    "partd PandasBlocks(Dict)": lambda p: partd.PandasBlocks(partd.Dict()),
+    "shuffle_kit PandasBlocks(Dict)": lambda p: sk.PandasBlocks(sk.Dict()),
+    "shuffle_kit ArrowIPC(Dict)": lambda p: sk.ArrowIPC(sk.Dict()),
 }
 
 

@@ -122,6 +122,12 @@ def test_pandas_columns_reads_only_the_columns_asked_for():
     assert c.get("k").empty and not d._data
 
 
+def test_fast_conversion_is_taken_for_common_frames():
+    df = pd.DataFrame({"a": [1, 2], "s": ["x", None], "c": pd.Categorical(["u", "v"])}, index=[5, 6])
+    assert frames._fast_plan(df) is not None
+    assert frames._fast_plan(df.astype({"a": "Int64"})) is None  # extension dtypes: general path
+
+
 @given(appended=appends(kinds=LIGHT, max_rows=5))
 def test_fast_conversion_equals_general(appended):
     # the per-layout fast path must build the very table the general path builds

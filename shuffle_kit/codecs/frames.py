@@ -232,9 +232,11 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    plan = _fast_plan(df)
+    series = [s for _, s in df.items()]
+    dtypes = [s.dtype for s in series]
+    plan = _fast_plan(df, dtypes)
     if plan is not None:
-        return plan.table(df)
+        return plan.table(df, [s.array for s in series], dtypes)
     return _general_frame_to_table(df)
 
 
@@ -263,11 +265,39 @@ def _fast_kind(dt: Any) -> Any:
     return None
 
 
-def _fast_plan(df: pd.DataFrame) -> "_Plan | None":
+_BY_IDENTITY: dict[tuple, tuple[list, "_Plan | None"]] = {}
+
+
+def _fast_plan(df: pd.DataFrame, dtypes: list | None = None) -> "_Plan | None":
     idx, labels = df.index, df.columns
     if isinstance(labels, pd.MultiIndex) or isinstance(idx, pd.MultiIndex) or _freq(idx):
         return None
-    kinds = tuple(_fast_kind(dt) for dt in df.dtypes)
+    dtypes = list(df.dtypes) if dtypes is None else dtypes
+    ranged = type(idx) is pd.RangeIndex
+    # Pieces of one frame share their dtype objects: look those up by identity first (the
+    # entry holds them, so their ids stay theirs), which saves building the signature.
+    try:
+        label_values = tuple(labels.tolist())  # tolist: iterating an Arrow-backed Index is slow
+        ident = (
+            type(labels), str(labels.dtype), _label_key(labels.name), label_values,
+            tuple(map(type, label_values)), ranged, id(idx.dtype), _label_key(idx.name), *map(id, dtypes),
+        )
+        hit = _BY_IDENTITY.get(ident)
+    except TypeError:
+        ident, hit = None, None
+    if hit is not None:
+        return hit[1]
+    plan = _plan_by_signature(df, dtypes)
+    if ident is not None:
+        if len(_BY_IDENTITY) >= _MAX_PLANS:
+            _BY_IDENTITY.clear()
+        _BY_IDENTITY[ident] = ([idx.dtype, dtypes], plan)
+    return plan
+
+
+def _plan_by_signature(df: pd.DataFrame, dtypes: list) -> "_Plan | None":
+    idx, labels = df.index, df.columns
+    kinds = tuple(_fast_kind(dt) for dt in dtypes)
     if type(idx) is not pd.RangeIndex:
         kinds += ("index", _fast_kind(idx.dtype))
     if None in kinds:
@@ -305,23 +335,23 @@ class _Plan:
             for i, f in enumerate(self.schema)
         ]
 
-    def table(self, df: pd.DataFrame) -> pa.Table:
+    def table(self, df: pd.DataFrame, columns: list, dtypes: list) -> pa.Table:
         idx = df.index
-        columns = [s.array for _, s in df.items()]
         if type(idx) is pd.RangeIndex:
             piece = {"rows": len(df), "start": idx.start, "stop": idx.stop, "step": idx.step}
         else:
             piece = {"rows": len(df)}
-            columns.append(idx.array)
+            columns = [*columns, idx.array]
+            dtypes = [*dtypes, idx.dtype]
         arrays = []
-        for values, field, dictionary in zip(columns, self.schema, self.dictionaries):
+        for values, dtype, field, dictionary in zip(columns, dtypes, self.schema, self.dictionaries):
             if dictionary is not None:
                 codes = values.codes
                 indices = pa.array(codes, mask=codes < 0)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=field.type.ordered)
-            elif isinstance(values.dtype, np.dtype):
+            elif isinstance(dtype, np.dtype):
                 # from_pandas=True: NaN and NaT become nulls, as pyarrow's from_pandas does
-                arr = pa.array(values.to_numpy(), type=field.type, from_pandas=True)
+                arr = pa.array(np.asarray(values), type=field.type, from_pandas=True)
             else:
                 arr = pa.array(values)
                 if arr.type != field.type:
