@@ -1,32 +1,123 @@
-"""The ``shuffle-kit`` command line."""
+"""The ``shuffle-kit`` command line: ``partition``, ``demo`` and ``serve``."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
+PARTITION_EPILOG = """\
+examples:
+  shuffle-kit partition events/*.parquet --on user_id --out by_user --npartitions 64
+      64 files by_user/part-00000.parquet ... part-00063.parquet; every user in one file
+  shuffle-kit partition logs/ --on country,day --out by_day --by-value
+      hive directories by_day/country=DE/day=2024-05-01/part-00000.parquet ...
+  shuffle-kit partition a.csv b.csv --on k --out parts --format arrow --memory-limit 500MB --tmp /scratch
+  shuffle-kit partition data.parquet --on k --out parts --exists overwrite --compression zstd
+
+inputs are Parquet, CSV or Arrow IPC files (by extension): paths, globs or directories.
+Output is written into a hidden directory beside --out and renamed to --out when complete;
+a failed or interrupted run leaves no output and no temporary store. The summary goes to
+stdout; the exit status is 0 on success, 1 on an error or if rows in != rows out, 2 on a
+bad option, 130 when interrupted. Peak memory is about --memory-limit plus ~300 MB for
+the interpreter and libraries.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _size(text: str) -> int:
+    from .partition_job import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",")]
+    if not all(cols):
+        raise argparse.ArgumentTypeError(f"empty column name in {text!r}")
+    return cols
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"shuffle-kit: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _guarded(job: "callable") -> int:
+    """Run ``job``: user errors as one line on stderr, Ctrl-C and SIGTERM as a clean exit 130."""
+    import pyarrow as pa
+
+    from .partition_job import JobError, one_line
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, terminate)
+    try:
+        return job()
+    except KeyboardInterrupt:
+        print("shuffle-kit: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except JobError as e:
+        return _fail(one_line(e))
+    except (OSError, ValueError, TypeError, KeyError, pa.ArrowException) as e:
+        if os.environ.get("SHUFFLE_KIT_DEBUG"):
+            raise
+        return _fail(one_line(e))
+    except Exception as e:  # a bug: still one line, with a way to get the traceback
+        if os.environ.get("SHUFFLE_KIT_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(e).__name__}: {one_line(e)} (set SHUFFLE_KIT_DEBUG=1 for a traceback)")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _partition(args: argparse.Namespace) -> int:
+    from .partition_job import Options, run
+
+    on = [c for group in args.on for c in group]
+    opts = Options(
+        inputs=args.inputs, on=on, out=args.out, npartitions=args.npartitions, by_value=args.by_value,
+        format=args.format, memory_limit=args.memory_limit, tmp=args.tmp, exists=args.exists,
+        compression=args.compression, progress=args.progress,
+    )
+
+    def job() -> int:
+        summary = run(opts)
+        print("\n".join(summary.lines()), flush=True)
+        if not summary.ok:
+            return _fail(f"rows in ({summary.rows_in:,}) != rows out ({summary.rows_out:,}): output not written")
+        return 0
+
+    return _guarded(job)
+
 
 def _demo(args: argparse.Namespace) -> int:
-    """Append to a temporary on-disk store from the stores layer and read it back."""
-    import time
+    """Generate a sample dataset and partition it (by hash, then by value)."""
+    from .partition_job import demo
 
-    from .stores import File
-
-    n_keys, n_appends, size = 1000, 50, 1024
-    payload = bytes(range(256)) * (size // 256)
-    with File() as store:
-        start = time.perf_counter()
-        for _ in range(n_appends):
-            store.append({k: payload for k in range(n_keys)})
-        values = store.get(list(range(n_keys)))
-        seconds = time.perf_counter() - start
-        assert all(v == payload * n_appends for v in values)
-        total = n_keys * n_appends * size
-        print(f"store: {store.path}")
-        print(f"appended {n_appends} x {n_keys} keys x {size} B and read them back: "
-              f"{total / 1e6:.1f} MB in {seconds:.3f} s ({total / 1e6 / seconds:.0f} MB/s)")
-    return 0
+    return _guarded(lambda: demo(args.out, args.rows, progress=args.progress))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -36,11 +127,56 @@ def _serve(args: argparse.Namespace) -> int:
     return run_server(args.address, args.path, args.memory_limit, args.secret_key_file, args.authorized_keys_file)
 
 
+def _add_partition(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "partition", help="partition Parquet/CSV/Arrow files by key columns into files or hive directories",
+        description="Partition Parquet, CSV or Arrow files by key columns, streaming with bounded memory: "
+        "one file per hash partition, or with --by-value one hive directory per key value.",
+        epilog=PARTITION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="Parquet, CSV or Arrow files, globs or directories")
+    p.add_argument("--on", required=True, type=_columns, action="append", metavar="COL[,COL]",
+                   help="key column(s): rows with equal keys end up in the same partition (e.g. --on user_id or --on a,b)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (must not exist or be empty, see --exists)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--npartitions", type=_positive, metavar="N",
+                     help="number of hash partitions, files part-00000... (default: input size / 100 MB, or 64)")
+    how.add_argument("--by-value", action="store_true",
+                     help="one hive directory per key value (col=value/part-00000.parquet); values percent-encoded, "
+                     "nulls as __HIVE_DEFAULT_PARTITION__; key columns are left out of the files, as hive readers expect")
+    p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
+                   help="output file format (default parquet; arrow = Arrow IPC file)")
+    p.add_argument("--memory-limit", type=_size, default="1GB", metavar="SIZE",
+                   help="memory budget, e.g. 500MB or 2GiB (default 1GB); half holds shuffled data before it "
+                   "spills to --tmp; peak memory is about this plus ~300 MB")
+    p.add_argument("--tmp", metavar="DIR", help="where the temporary store spills (default: beside --out)")
+    p.add_argument("--exists", choices=["error", "overwrite"], default="error",
+                   help="if --out is not empty: error (default) or overwrite it (replaced only when the new output is complete)")
+    p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",
+                   help="compression of Parquet and Arrow output files (default lz4; CSV is written uncompressed)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal)")
+    p.set_defaults(run=_partition)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shuffle-kit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run a short demonstration on generated data")
+    parser = _Parser(
+        prog="shuffle-kit", description=__doc__,
+        epilog="run 'shuffle-kit COMMAND --help' for a command's options and examples; start with 'shuffle-kit demo'",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_partition(commands)
+    demo = commands.add_parser(
+        "demo", help="generate a sample dataset and partition it (by hash and by value)",
+        description="Generate 1,000,000 sample orders as Parquet, partition them by user_id into 8 files and "
+        "by country into hive directories, check the results and print what happened.",
+    )
+    demo.add_argument("--rows", type=_positive, default=1_000_000, help="rows to generate (default 1,000,000)")
+    demo.add_argument("--out", metavar="DIR", help="keep the data and outputs in DIR (default: a temporary directory, removed)")
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="progress bars (default: only on a terminal)")
     demo.set_defaults(run=_demo)
+
     from .stores.server import parse_size
 
     serve = commands.add_parser("serve", help="serve a store to other processes over ZeroMQ; "

@@ -1,0 +1,622 @@
+"""The ``shuffle-kit partition`` job: files in, one file per partition (or per key value) out.
+
+Two phases, memory bounded by ``memory_limit`` plus the interpreter (see :data:`OVERHEAD`):
+
+1. Shuffle: the inputs are read in chunks of at most ``memory_limit / 32`` (64 MiB at most)
+   and shuffled (:func:`shuffle_kit.shuffle`) into a temporary store that keeps up to
+   ``memory_limit / 2`` in memory and spills the rest to a ``File`` log under ``tmp``.
+2. Write: one partition at a time is read back, piece by piece, and written to its file,
+   so one output file is open at a time (hash partitions), or at most
+   :data:`MAX_OPEN_FILES` (key values of a partition larger than the memory budget).
+
+Everything is written into a hidden directory beside ``out`` and renamed to ``out`` only
+when complete and when the rows written equal the rows read; the temporary store and that
+directory are removed on success, failure and interrupt.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import hive
+
+MAX_OPEN_FILES = 64
+WRITERS = 2  # partitions encoded at once (threads)
+OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
+FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
+COMPRESSIONS = ("lz4", "zstd", "none")
+ROW_GROUP_ROWS = 1 << 20
+STREAM_NPARTITIONS = 64
+
+
+class JobError(Exception):
+    """A problem the user can fix (bad option, missing column, unreadable file, ...)."""
+
+
+@dataclass
+class Options:
+    inputs: Sequence[str]
+    on: Sequence[str]
+    out: str
+    npartitions: int | None = None
+    by_value: bool = False
+    format: str = "parquet"
+    memory_limit: int = 10**9
+    tmp: str | None = None
+    exists: str = "error"
+    compression: str = "lz4"
+    progress: bool | None = None
+
+
+@dataclass
+class Summary:
+    out: str
+    rows_in: int = 0
+    rows_out: int = 0
+    partitions: int = 0
+    files: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    peak_rss: int = 0
+    inputs: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.rows_in == self.rows_out
+
+    def lines(self) -> list[str]:
+        mark = "" if self.ok else "   <-- MISMATCH"
+        return [
+            f"output      {self.out}",
+            f"rows in     {self.rows_in:,} (from {self.inputs} file{'s' if self.inputs != 1 else ''}, {_size(self.bytes_in)})",
+            f"rows out    {self.rows_out:,}{mark}",
+            f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {_size(self.bytes_out)})",
+            f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
+            f"peak memory {_size(self.peak_rss)} (resident)",
+        ]
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '500MB', '2GiB', '1e9' (no pandas import, for the command line).
+
+    >>> parse_size('1GB'), parse_size('1.5 GiB'), parse_size('500mb')
+    (1000000000, 1610612736, 500000000)
+    """
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?)(i?)b?\s*", str(text).lower())
+    if not m:
+        raise ValueError(f"cannot read {text!r} as a size (try 500MB or 2GiB)")
+    number, prefix, binary = m.groups()
+    value = float(number) * (1024 if binary else 1000) ** "_kmgt".index(prefix or "_")
+    if value < 2**20:
+        raise ValueError(f"memory limit {text!r} is below 1 MiB")
+    return int(value)
+
+
+def one_line(e: BaseException) -> str:
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(str(text).split()) or type(e).__name__
+
+
+# -- checks before any work --------------------------------------------------------------------
+
+
+def _check_out(opts: Options, paths: list[str]) -> str:
+    out = os.path.abspath(opts.out)
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise JobError(f"--out {opts.out!r} exists and is not a directory")
+    if os.path.isdir(out) and os.listdir(out) and opts.exists != "overwrite":
+        raise JobError(f"--out {opts.out!r} is not empty (use --exists overwrite to replace it)")
+    real = os.path.realpath(out)
+    for p in paths:
+        rp = os.path.realpath(p)
+        if rp == real or rp.startswith(real + os.sep):
+            raise JobError(f"--out {opts.out!r} contains the input file {p!r}: choose another directory")
+    parent = os.path.dirname(out)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise JobError(f"cannot create the parent of --out {opts.out!r}: {one_line(e)}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise JobError(f"cannot write into {parent!r} (the parent of --out)")
+    return out
+
+
+def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
+    from .shuffle.inputs import expand_paths, open_source
+
+    try:
+        paths = expand_paths(list(opts.inputs))
+    except (OSError, ValueError) as e:
+        raise JobError(one_line(e)) from None
+    if not paths:
+        raise JobError(f"no input files in {' '.join(opts.inputs)}")
+    for p in paths:  # one file at a time, so an error names the file
+        try:
+            open_source(p, chunk_bytes)
+        except Exception as e:
+            raise JobError(f"cannot read {p}: {one_line(e)}") from None
+    try:
+        source = open_source(paths, chunk_bytes)
+    except Exception as e:
+        raise JobError(one_line(e)) from None
+    columns = source.columns or []
+    missing = [k for k in opts.on if k not in columns]
+    if missing:
+        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
+        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {shown})")
+    if opts.by_value and len(opts.on) == len(columns):
+        raise JobError("--by-value: every column is a key column, so the files would hold no data")
+    return source, paths
+
+
+# -- writers -----------------------------------------------------------------------------------
+
+
+def _compression(fmt: str, compression: str) -> Any:
+    if compression == "none":
+        return None
+    return compression
+
+
+class _Writer:
+    """One output file of a given format, written table by table."""
+
+    def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str):
+        self.path = path
+        self.rows = 0
+        codec = _compression(fmt, compression)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            self._w = pq.ParquetWriter(path, schema, compression=codec or "none")
+        elif fmt == "arrow":
+            options = pa.ipc.IpcWriteOptions(compression={"lz4": "lz4_frame"}.get(codec, codec))
+            self._sink = pa.OSFile(path, "wb")
+            self._w = pa.ipc.new_file(self._sink, schema, options=options)
+        else:
+            import pyarrow.csv as pacsv
+
+            self._w = pacsv.CSVWriter(path, _csv_schema(schema))
+        self.fmt = fmt
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        if self.fmt == "parquet":
+            self._w.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        elif self.fmt == "csv":
+            self._w.write_table(_csv_table(table))
+        else:
+            self._w.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._w.close()
+        if self.fmt == "arrow":
+            self._sink.close()
+
+
+def _plain(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_plain(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def _csv_table(table: pa.Table) -> pa.Table:
+    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+        return table
+    return table.cast(_csv_schema(table.schema))
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns and types (inputs may differ slightly)."""
+    if table.schema.equals(schema, check_metadata=False):
+        return table
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _batches(pieces: list[pa.Table], schema: pa.Schema, target_bytes: int) -> Iterator[pa.Table]:
+    from .shuffle.inputs import coalesce
+
+    yield from coalesce((_conform(p, schema) for p in pieces), schema, target_bytes)
+
+
+def _free_name(directory: str, ext: str) -> str:
+    """The next unused ``part-NNNNN`` in ``directory``."""
+    i = 0
+    while True:
+        path = os.path.join(directory, f"part-{i:05d}{ext}")
+        if not os.path.exists(path):
+            return path
+        i += 1
+
+
+class _WriterPool:
+    """Writers per key value, at most ``max_open`` files open (least recently used closed;
+    a value seen again gets its next ``part-NNNNN`` file)."""
+
+    def __init__(self, root: str, schema: pa.Schema, fmt: str, compression: str, max_open: int):
+        self.root, self.schema, self.fmt, self.compression = root, schema, fmt, compression
+        self.max_open = max_open
+        self.open: OrderedDict[str, _Writer] = OrderedDict()
+        self.dirs: set[str] = set()
+        self.files = 0
+        self.rows = 0
+
+    def write(self, rel: str, table: pa.Table) -> None:
+        w = self.open.get(rel)
+        if w is None:
+            while len(self.open) >= self.max_open:
+                self._close(next(iter(self.open)))
+            directory = os.path.join(self.root, rel)
+            os.makedirs(directory, exist_ok=True)
+            self.dirs.add(rel)
+            w = self.open[rel] = _Writer(_free_name(directory, FORMATS[self.fmt]), self.schema, self.fmt, self.compression)
+            self.files += 1
+        else:
+            self.open.move_to_end(rel)
+        w.write(table)
+
+    def _close(self, rel: str) -> None:
+        w = self.open.pop(rel)
+        w.close()
+        self.rows += w.rows
+
+    def close_all(self) -> None:
+        while self.open:
+            self._close(next(iter(self.open)))
+
+
+def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
+    """(key values as Python objects, rows of that key in input order) for each key value."""
+    import pandas as pd
+
+    kdf = table.select(keys).to_pandas(types_mapper=None)
+    kdf.columns = range(len(keys))
+    codes = kdf.groupby(list(kdf.columns), dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    counts = np.bincount(codes)
+    _, first = np.unique(codes, return_index=True)
+    values = table.select(keys).take(pa.array(first)).to_pylist()
+    if len(counts) == 1:
+        yield tuple(values[0].values()), table
+        return
+    order = np.argsort(codes, kind="stable")
+    taken = table.take(pa.array(order))
+    starts = np.cumsum(counts) - counts
+    for g in range(len(counts)):
+        yield tuple(values[g].values()), taken.slice(int(starts[g]), int(counts[g]))
+    del pd
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+def _budget(limit: int) -> tuple[int, int]:
+    """(chunk bytes, bytes the store keeps in memory) for a memory limit."""
+    # measured (20M rows, 1GB): peak RSS grows by ~13x the chunk size (reader batches,
+    # the chunk, its sorted copy, its encoding, the one being appended), so chunks are small
+    chunk = int(min(64 * 2**20, max(2**20, limit // 32)))
+    return chunk, max(2**20, limit // 2)
+
+
+def run(opts: Options) -> Summary:
+    """Run the job; raise :class:`JobError` for problems the user can fix."""
+    from tqdm.auto import tqdm
+
+    from .codecs import ArrowIPC
+    from .shuffle import shuffle
+    from .shuffle.api import PARTITION_BYTES
+    from .shuffle.hashing import UnhashableKeyError
+    from .stores import Buffer, Dict, File
+
+    start = time.perf_counter()
+    if opts.format not in FORMATS:
+        raise JobError(f"--format must be one of {', '.join(FORMATS)}, not {opts.format!r}")
+    if opts.compression not in COMPRESSIONS:
+        raise JobError(f"--compression must be one of {', '.join(COMPRESSIONS)}, not {opts.compression!r}")
+    if opts.exists not in ("error", "overwrite"):
+        raise JobError(f"--exists must be error or overwrite, not {opts.exists!r}")
+    if opts.npartitions is not None and opts.npartitions < 1:
+        raise JobError(f"--npartitions must be at least 1, not {opts.npartitions}")
+    on = list(opts.on)
+    if not on or any(not k for k in on):
+        raise JobError("--on: give one or more column names, separated by commas")
+    limit = int(opts.memory_limit)
+    chunk_bytes, in_memory = _budget(limit)
+
+    source, paths = _open_inputs(opts, chunk_bytes)
+    out = _check_out(opts, paths)
+    tmp = opts.tmp or os.path.dirname(out)
+    if not os.path.isdir(tmp):
+        raise JobError(f"--tmp {tmp!r} is not a directory")
+    summary = Summary(out=out, inputs=len(paths), bytes_in=sum(os.path.getsize(p) for p in paths))
+    nbytes = source.nbytes
+    if opts.by_value:
+        # partitions are read whole to find their values: keep each under 1/8 of the budget
+        n = max(1, math.ceil(nbytes / max(1, limit // 8))) if nbytes else STREAM_NPARTITIONS
+        n = min(n, 4096)
+    elif opts.npartitions is not None:
+        n = opts.npartitions
+    else:
+        n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
+    show = _show(opts.progress)
+
+    staging = store = None
+    try:
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
+        slow = File(dir=tmp)
+        store = (slow, Buffer(Dict(), slow, available_memory=in_memory))
+        codec = ArrowIPC(store[1])
+        counter = [0]
+
+        def counted() -> Iterator[Any]:
+            with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="read", disable=not show, leave=False) as bar:
+                for chunk in source.chunks():
+                    rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+                    counter[0] += rows
+                    bar.update(rows)
+                    yield chunk
+
+        try:
+            result = shuffle(counted(), on, n, store=codec, progress=False, keep_index=False, chunk_bytes=chunk_bytes)
+        except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
+            raise JobError(one_line(e)) from None
+        summary.rows_in = counter[0]
+        schema = source.schema if source.schema is not None else result.partition(0, as_arrow=True).schema
+        sizes = result.sizes
+        with tqdm(total=n, unit="part", desc="write", disable=not show, leave=False) as bar:
+            if opts.by_value:
+                _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
+            else:
+                _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar)
+        summary.bytes_out = sum(
+            os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
+        )
+        summary.seconds = time.perf_counter() - start
+        summary.peak_rss = peak_rss()
+        if summary.ok:
+            _publish(staging, out)
+            staging = None
+        return summary
+    finally:
+        _cleanup(staging, store)
+
+
+def _show(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    try:
+        import sys
+
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # pragma: no cover
+        return False
+
+
+def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, opts: Options,
+                chunk_bytes: int, summary: Summary, bar: Any) -> None:
+    """Partition i to ``part-{i:05d}``: reads from the store here, in order; Parquet/IPC
+    encoding (which releases the GIL) on WRITERS threads, one partition each."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    ext = FORMATS[opts.format]
+
+    def write(i: int, pieces: list[pa.Table]) -> int:
+        w = _Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression)
+        try:
+            for batch in _batches(pieces, schema, chunk_bytes):
+                w.write(batch)
+        finally:
+            w.close()
+        return w.rows
+
+    def finish(i: int, size: int, future: Any) -> None:
+        summary.rows_out += future.result()
+        if size:
+            codec.delete([i])  # frees its memory for the next partitions
+        summary.files += 1
+        bar.update(1)
+
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="shuffle_kit-write") as pool:
+        inflight: deque = deque()
+        try:
+            for i, size in enumerate(sizes):
+                pieces = codec.get_pieces([i])[0] if size else []
+                inflight.append((i, size, pool.submit(write, i, pieces)))
+                del pieces
+                while len(inflight) >= WRITERS:
+                    finish(*inflight.popleft())
+            while inflight:
+                finish(*inflight.popleft())
+        finally:
+            for _, _, f in inflight:
+                f.cancel()
+    summary.partitions = len(sizes)
+
+
+def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, on: list[str], staging: str,
+                  opts: Options, limit: int, summary: Summary, bar: Any) -> None:
+    keep = [f for f in schema if f.name not in on]
+    data_schema = pa.schema(keep, metadata=None)
+    keys = list(on)
+    pool = _WriterPool(staging, data_schema, opts.format, opts.compression, MAX_OPEN_FILES)
+    nbytes = result.nbytes
+    data_cols = [f.name for f in keep]
+    try:
+        for i, size in enumerate(sizes):
+            if not size:
+                bar.update(1)
+                continue
+            pieces = codec.get_pieces([i])[0]
+            if nbytes[i] <= limit // 4:  # the whole partition at once: one file per value
+                batches: Any = [pa.concat_tables([_conform(p, schema) for p in pieces])]
+            else:  # larger than the budget: piece by piece, at most MAX_OPEN_FILES open
+                batches = _batches(pieces, schema, max(2**20, limit // 16))
+            for batch in batches:
+                for values, group in _group(batch, keys):
+                    try:
+                        rel = hive.value_path(on, values)
+                    except ValueError as e:
+                        raise JobError(one_line(e)) from None
+                    pool.write(rel, group.select(data_cols))
+                del batch
+            pool.close_all()
+            del pieces, batches
+            codec.delete([i])
+            bar.update(1)
+    finally:
+        pool.close_all()
+    summary.rows_out = pool.rows
+    summary.files = pool.files
+    summary.partitions = len(pool.dirs)
+
+
+def _publish(staging: str, out: str) -> None:
+    """Move the finished output into place (replacing an old ``out`` only now)."""
+    if os.path.isdir(out) and not os.listdir(out):
+        os.rmdir(out)
+    if os.path.lexists(out):
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old-", dir=os.path.dirname(out))
+        os.rename(out, os.path.join(old, "out"))
+        os.rename(staging, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, out)
+
+
+def _cleanup(staging: str | None, store: tuple | None) -> None:
+    """Remove the temporary store and unfinished output, even during Ctrl-C."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        if store is not None:
+            slow, buffer = store
+            for step in (buffer.drop, lambda: slow.__exit__(None, None, None)):
+                try:
+                    step()
+                except Exception:
+                    pass
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+
+def make_sample(directory: str, rows: int = 1_000_000, files: int = 4, seed: int = 0) -> list[str]:
+    """Write a sample dataset (orders: user_id, country, amount, item) as Parquet files."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    countries = pa.array(["DE", "FR", "IN", "JP", "US", "BR", "NG", "CA", "../etc", "a/b", ""])
+    items = pa.array([f"item-{i:04d}" for i in range(500)])
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    bounds = np.linspace(0, rows, files + 1).astype(np.int64)
+    for i in range(files):
+        n = int(bounds[i + 1] - bounds[i])
+        country = countries.take(pa.array(rng.integers(0, len(countries), n)))
+        mask = pa.array(rng.random(n) < 0.01)  # 1% unknown country: null keys are kept
+        country = pa.compute.if_else(mask, pa.scalar(None, pa.string()), country)
+        table = pa.table({
+            "user_id": rng.integers(0, 50_000, n),
+            "country": country,
+            "amount": np.round(rng.gamma(2.0, 20.0, n), 2),
+            "item": items.take(pa.array(rng.integers(0, len(items), n))),
+        })
+        path = os.path.join(directory, f"orders-{i}.parquet")
+        pq.write_table(table, path)
+        paths.append(path)
+    return paths
+
+
+def demo(out: str | None = None, rows: int = 1_000_000, progress: bool | None = None, echo: Any = print) -> int:
+    """Generate a sample dataset, partition it by hash and by value, check, print. 0 if all good."""
+    import pyarrow.dataset as ds
+    import pyarrow.compute  # noqa: F401  (pa.compute in make_sample)
+
+    root = out or tempfile.mkdtemp(prefix="shuffle-kit-demo-")
+    keep = out is not None
+    try:
+        data = os.path.join(root, "orders")
+        if os.path.exists(data):
+            shutil.rmtree(data)
+        make_sample(data, rows)
+        echo(f"generated {rows:,} orders (user_id, country, amount, item) in {data}/\n")
+
+        by_user = os.path.join(root, "by_user")
+        echo(f"$ shuffle-kit partition {data} --on user_id --out {by_user} --npartitions 8")
+        s1 = run(Options([data], ["user_id"], by_user, npartitions=8, exists="overwrite", progress=progress))
+        echo("\n".join("  " + line for line in s1.lines()))
+        files = sorted(os.listdir(by_user))
+        seen: dict[int, str] = {}
+        clash = 0
+        for f in files:
+            for u in set(ds.dataset(os.path.join(by_user, f)).to_table(columns=["user_id"]).column(0).to_pylist()):
+                clash += u in seen
+                seen[u] = f
+        echo(f"  files: {', '.join(files[:3])}, ... ; {len(seen):,} users, each in exactly one file: {clash == 0}\n")
+
+        by_country = os.path.join(root, "by_country")
+        echo(f"$ shuffle-kit partition {data} --on country --out {by_country} --by-value")
+        s2 = run(Options([data], ["country"], by_country, by_value=True, exists="overwrite", progress=progress))
+        echo("\n".join("  " + line for line in s2.lines()))
+        dirs = sorted(os.listdir(by_country))
+        echo("  directories: " + "  ".join(dirs))
+        back = ds.dataset(by_country, format="parquet", partitioning="hive").to_table(columns=["country"])
+        values = sorted(set(back.column(0).to_pylist()), key=lambda v: (v is None, v or ""))
+        echo(f"  read back with pyarrow (partitioning='hive'): {len(back):,} rows, countries {values}")
+        echo("  (hostile values like '../etc' and 'a/b' are percent-encoded; nulls are __HIVE_DEFAULT_PARTITION__)")
+        ok = s1.ok and s2.ok and clash == 0 and len(back) == rows
+        if keep:
+            echo(f"\noutput kept in {root}")
+        echo("\ndemo " + ("OK" if ok else "FAILED"))
+        return 0 if ok else 1
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,386 @@
+"""``shuffle-kit partition`` and ``shuffle-kit demo``, run as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+HOSTILE = ["../x", "a/b", "", None, "..", ".", "/etc/passwd", "__HIVE_DEFAULT_PARTITION__", "%41", "é z", "k=v", "a\\b"]
+
+
+def cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "shuffle_kit", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, **kw,
+    )
+
+
+def frame(rows: int = 5000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "k": rng.integers(0, 300, rows),
+        "s": rng.choice(HOSTILE, rows),
+        "x": rng.random(rows),
+        "row": np.arange(rows),
+    })
+
+
+def write_inputs(tmp_path, df: pd.DataFrame, fmt: str = "parquet", nfiles: int = 2) -> list[str]:
+    d = tmp_path / "in"
+    d.mkdir(exist_ok=True)
+    paths = []
+    for i, part in enumerate(np.array_split(np.arange(len(df)), nfiles)):
+        t = pa.Table.from_pandas(df.iloc[part], preserve_index=False)
+        p = d / f"f{i}.{ {'parquet': 'parquet', 'csv': 'csv', 'arrow': 'arrow'}[fmt] }"
+        if fmt == "parquet":
+            pq.write_table(t, p)
+        elif fmt == "csv":
+            pacsv.write_csv(t, p)
+        else:
+            with pa.ipc.new_file(p, t.schema) as w:
+                w.write_table(t)
+        paths.append(str(p))
+    return paths
+
+
+def read_file(path: str) -> pa.Table:
+    if path.endswith(".parquet"):
+        return pq.read_table(path)
+    if path.endswith(".arrow"):
+        return pa.ipc.open_file(path).read_all()
+    return pacsv.read_csv(path)
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
+    assert r.returncode != 0
+    err = r.stderr.strip()
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("shuffle-kit"), err
+    for w in words:
+        assert w in err, err
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "arrow"])
+def test_hash_partitions(tmp_path, fmt):
+    df = frame()
+    inputs = write_inputs(tmp_path, df, fmt)
+    out = tmp_path / "out"
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 7, "--format", fmt)
+    assert r.returncode == 0, r.stderr
+    assert "rows in     5,000" in r.stdout and "rows out    5,000" in r.stdout
+    files = sorted(os.listdir(out))
+    assert files == [f"part-{i:05d}.{fmt}" for i in range(7)]
+    owner = {}
+    rows = []
+    for f in files:
+        t = read_file(str(out / f))
+        rows.extend(t.column("row").to_pylist())
+        for k in set(t.column("k").to_pylist()):
+            assert owner.setdefault(k, f) == f, f"key {k} in {owner[k]} and {f}"
+        assert t.column("row").to_pylist() == sorted(t.column("row").to_pylist())  # input order kept
+    assert sorted(rows) == list(range(len(df)))
+    # nothing left beside the output
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"]
+
+
+def test_glob_directory_and_multi_column_key(tmp_path):
+    df = frame(3000)
+    write_inputs(tmp_path, df, nfiles=3)
+    out = tmp_path / "out"
+    r = cli("partition", tmp_path / "in", "--on", "k,s", "--out", out, "--npartitions", 4)
+    assert r.returncode == 0, r.stderr
+    back = ds.dataset(str(out)).to_table().to_pandas()
+    assert sorted(back["row"]) == list(range(len(df)))
+    r = cli("partition", str(tmp_path / "in" / "*.parquet"), "--on", "k", "--on", "s", "--out", tmp_path / "o2", "--npartitions", 4)
+    assert r.returncode == 0, r.stderr
+    for f in os.listdir(out):  # same keys, same hash: same files
+        assert pq.read_table(out / f).equals(pq.read_table(tmp_path / "o2" / f))
+
+
+def test_by_value_hostile_values_stay_inside_out(tmp_path):
+    df = frame(4000)
+    inputs = write_inputs(tmp_path, df)
+    out = tmp_path / "nest" / "out"
+    r = cli("partition", *inputs, "--on", "s", "--out", out, "--by-value")
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in", "nest"]
+    assert os.listdir(tmp_path / "nest") == ["out"]
+    dirs = sorted(os.listdir(out))
+    assert len(dirs) == len(set(df["s"].fillna("<null>")))
+    for d in dirs:
+        assert d.startswith("s=") and "/" not in d
+        assert os.path.isdir(out / d) and os.listdir(out / d) == ["part-00000.parquet"]
+    assert "s=__HIVE_DEFAULT_PARTITION__" in dirs and "s=" in dirs and "s=..%2Fx" in dirs
+    for root, sub, files in os.walk(out):  # no file anywhere but one level down
+        assert os.path.realpath(root).startswith(os.path.realpath(out))
+    back = ds.dataset(str(out), format="parquet", partitioning="hive").to_table().to_pandas()
+    assert len(back) == len(df)
+    merged = df.merge(back, on="row", suffixes=("", "_back"))
+    assert len(merged) == len(df)
+    expect = merged["s"].astype(object).where(merged["s"].notna(), None)
+    got = merged["s_back"].astype(object).where(merged["s_back"].notna(), None)
+    # null, '', '../x' all distinct; a string spelled like the null marker gets its own
+    # directory (s=%5F_HIVE...), but hive readers decode it and then read it as null
+    expect = [None if v == "__HIVE_DEFAULT_PARTITION__" else v for v in expect]
+    assert list(expect) == list(got)
+    assert "s=%5F_HIVE_DEFAULT_PARTITION__" in dirs
+    # the key column is in the directory name, not in the files
+    assert "s" not in pq.read_schema(out / dirs[0] / "part-00000.parquet").names
+
+
+def test_by_value_two_columns_and_int_keys(tmp_path):
+    df = pd.DataFrame({"a": [1, 2, 1, None, 2], "b": ["x", "y", "x", "z", "../y"], "v": range(5)})
+    df["a"] = df["a"].astype("Int64")
+    p = tmp_path / "in.parquet"
+    df.to_parquet(p)
+    out = tmp_path / "out"
+    r = cli("partition", p, "--on", "a,b", "--out", out, "--by-value", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.path.relpath(os.path.join(r_, f), out) for r_, _, fs in os.walk(out) for f in fs) == [
+        "a=1/b=x/part-00000.csv", "a=2/b=..%2Fy/part-00000.csv", "a=2/b=y/part-00000.csv",
+        "a=__HIVE_DEFAULT_PARTITION__/b=z/part-00000.csv",
+    ]
+    assert pacsv.read_csv(out / "a=1" / "b=x" / "part-00000.csv").column("v").to_pylist() == [0, 2]
+
+
+def test_by_value_partition_larger_than_memory_bounds_open_files(tmp_path):
+    # one hash partition far above the budget: written piece by piece, several files per value
+    rng = np.random.default_rng(1)
+    rows = 400_000
+    df = pd.DataFrame({"k": rng.integers(0, 200, rows), "pad": rng.random((rows,)), "row": np.arange(rows)})
+    p = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), p, row_group_size=20_000)
+    out = tmp_path / "out"
+    r = cli("partition", p, "--on", "k", "--out", out, "--by-value", "--memory-limit", "4MB")
+    assert r.returncode == 0, r.stderr
+    assert len(os.listdir(out)) == 200
+    back = ds.dataset(str(out), format="parquet", partitioning="hive").to_table()
+    assert sorted(back.column("row").to_pylist()) == list(range(rows))
+    k5 = pa.concat_tables(read_file(str(out / "k=5" / f)) for f in sorted(os.listdir(out / "k=5")))
+    assert k5.column("row").to_pylist() == df.loc[df.k == 5, "row"].tolist()  # order kept across files
+
+
+def test_nulls_and_empty_strings_kept_in_hash_mode(tmp_path):
+    df = pd.DataFrame({"k": ["a", None, "", "a", None], "v": range(5)})
+    p = tmp_path / "in.parquet"
+    df.to_parquet(p)
+    out = tmp_path / "out"
+    r = cli("partition", p, "--on", "k", "--out", out, "--npartitions", 3)
+    assert r.returncode == 0, r.stderr
+    back = ds.dataset(str(out)).to_table().to_pandas()
+    assert sorted(back["v"]) == list(range(5))
+
+
+def test_refuses_non_empty_out_and_overwrites_on_request(tmp_path):
+    inputs = write_inputs(tmp_path, frame(1000))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 2)
+    assert_one_line_error(r, "not empty", "--exists overwrite")
+    assert r.returncode == 1
+    assert os.listdir(out) == ["precious.txt"]
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 2, "--exists", "overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ["part-00000.parquet", "part-00001.parquet"]
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"]
+    # an empty directory is fine without --exists
+    (tmp_path / "empty").mkdir()
+    assert cli("partition", *inputs, "--on", "k", "--out", tmp_path / "empty", "--npartitions", 2).returncode == 0
+
+
+def test_refuses_out_that_holds_the_input(tmp_path):
+    inputs = write_inputs(tmp_path, frame(100))
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "in", "--exists", "overwrite")
+    assert_one_line_error(r, "contains the input")
+    assert sorted(os.listdir(tmp_path / "in")) == ["f0.parquet", "f1.parquet"]
+
+
+@pytest.mark.parametrize(
+    "args, words, code",
+    [
+        (["--on", "nope"], ["key column 'nope'", "columns: k, s, x, row"], 1),
+        (["--on", "k", "--format", "xml"], ["--format", "invalid choice"], 2),
+        (["--on", "k", "--npartitions", "0"], ["--npartitions", "at least 1"], 2),
+        (["--on", "k", "--npartitions", "2", "--by-value"], ["not allowed with"], 2),
+        (["--on", "k", "--memory-limit", "lots"], ["--memory-limit", "cannot read 'lots'"], 2),
+        (["--on", "k", "--exists", "maybe"], ["--exists"], 2),
+        (["--on", ","], ["empty column name"], 2),
+        ([], ["--on"], 2),
+    ],
+)
+def test_bad_options_are_one_line(tmp_path, args, words, code):
+    inputs = write_inputs(tmp_path, frame(100), nfiles=1)
+    r = cli("partition", *inputs, "--out", tmp_path / "out", *args)
+    assert_one_line_error(r, *words)
+    assert r.returncode == code
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_and_missing_inputs_are_one_line(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"this is not parquet at all" * 10)
+    r = cli("partition", bad, "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "cannot read", "bad.parquet")
+    r = cli("partition", tmp_path / "missing.parquet", "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "no such input file", "missing.parquet")
+    (tmp_path / "notes.txt").write_text("x")
+    r = cli("partition", tmp_path / "notes.txt", "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "cannot tell the format")
+    r = cli("partition", tmp_path / "*.nothing", "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "no file matches")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unhashable_key_is_one_line(tmp_path):
+    p = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"k": [[1], [2]], "v": [1, 2]}), p)
+    r = cli("partition", p, "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "'k'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_documents_options_with_examples():
+    r = cli("partition", "--help")
+    assert r.returncode == 0
+    for word in ["--on", "--out", "--npartitions", "--by-value", "--format", "--memory-limit", "--tmp",
+                 "--exists", "--compression", "--progress", "examples:", "shuffle-kit partition events/"]:
+        assert word in r.stdout, word
+    r = cli("--help")
+    assert r.returncode == 0 and "partition" in r.stdout and "demo" in r.stdout and "serve" in r.stdout
+
+
+def test_demo_runs(tmp_path):
+    r = cli("demo", "--rows", 20_000, "--out", tmp_path / "d")
+    assert r.returncode == 0, r.stderr
+    assert "demo OK" in r.stdout
+    assert "country=..%2Fetc" in r.stdout
+    r = cli("demo", "--rows", 5_000)  # a temporary directory, removed
+    assert r.returncode == 0 and "demo OK" in r.stdout
+
+
+def test_progress_is_off_when_not_a_tty_and_on_when_asked(tmp_path):
+    inputs = write_inputs(tmp_path, frame(1000))
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "a", "--npartitions", 2)
+    assert r.returncode == 0 and r.stderr == ""
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "b", "--npartitions", 2, "--progress")
+    assert r.returncode == 0 and "read" in r.stderr
+
+
+def test_compression_options(tmp_path):
+    inputs = write_inputs(tmp_path, frame(1000))
+    for c in ["lz4", "zstd", "none"]:
+        out = tmp_path / f"o-{c}"
+        r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 1, "--compression", c)
+        assert r.returncode == 0, r.stderr
+        meta = pq.read_metadata(out / "part-00000.parquet")
+        got = meta.row_group(0).column(0).compression
+        assert got == {"lz4": "LZ4", "zstd": "ZSTD", "none": "UNCOMPRESSED"}[c] or (c == "lz4" and "LZ4" in got)
+
+
+def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from shuffle_kit import cli as cli_mod
+    from shuffle_kit import partition_job
+
+    inputs = write_inputs(tmp_path, frame(1000))
+    real = partition_job._batches
+
+    def lossy(pieces, schema, target):  # drop a row of every partition
+        for b in real(pieces, schema, target):
+            yield b.slice(1)
+
+    monkeypatch.setattr(partition_job, "_batches", lossy)
+    rc = cli_mod.main(["partition", *inputs, "--on", "k", "--out", str(tmp_path / "out"), "--npartitions", "2"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "MISMATCH" in captured.out
+    assert "rows in (1,000) != rows out (998)" in captured.err
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory):
+    d = tmp_path_factory.mktemp("big")
+    rng = np.random.default_rng(0)
+    rows = 3_000_000
+    t = pa.table({"k": rng.integers(0, 100_000, rows), "x": rng.random(rows), "y": rng.integers(0, 9, rows)})
+    for i in range(3):
+        pq.write_table(t.slice(i * rows // 3, rows // 3), d / f"p{i}.parquet", row_group_size=50_000)
+    return d
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_no_output_and_no_store(tmp_path, big_input, sig):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shuffle_kit", "partition", str(big_input), "--on", "k", "--out", str(out),
+         "--npartitions", "64", "--memory-limit", "8MB", "--tmp", str(spill)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # mid-way: the temporary store exists and has taken some data
+        def store_has_data() -> bool:
+            for root, _, files in os.walk(spill):
+                if any(os.path.getsize(os.path.join(root, f)) > 1 << 20 for f in files):
+                    return True
+            return False
+
+        assert _wait_for(store_has_data), "the store never filled"
+        assert proc.poll() is None, "finished before the interrupt: make the input larger"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert os.listdir(spill) == []  # the temporary store is gone
+    assert os.listdir(work) == []  # no output, no half-written hidden directory
+
+
+def test_overwrite_interrupted_keeps_old_output(tmp_path, big_input):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shuffle_kit", "partition", str(big_input), "--on", "k", "--out", str(out),
+         "--npartitions", "16", "--memory-limit", "8MB", "--exists", "overwrite"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _wait_for(lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert os.listdir(out) == ["old.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["out"]
