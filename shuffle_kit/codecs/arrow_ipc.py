@@ -88,8 +88,8 @@ class ArrowIPC(Encode):
     _codec_name = "ArrowIPC"
     codec_id = header.ARROW_IPC
 
-    def __init__(self, store: Store | str | None = None):
-        super().__init__(encode, decode, join, store)
+    def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
+        super().__init__(encode, decode, join, store, partd=partd)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store}

@@ -40,8 +40,8 @@ class Compressed(Store):
 
     codec_id: int = 0
 
-    def __init__(self, store: Store | str | None = None):
-        self.store = _default_store(store)
+    def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
+        self.store = _default_store(store, partd)
         self._tag = header.tag(self.codec_id, VERSION)
 
     @property
@@ -165,8 +165,8 @@ class ZLib(Compressed):
 
     codec_id = header.ZLIB
 
-    def __init__(self, store: Store | str | None = None, level: int = 6):
-        super().__init__(store)
+    def __init__(self, store: Store | str | None = None, level: int = 6, *, partd: Store | None = None):
+        super().__init__(store, partd=partd)
         self.level = level
 
     def _compress(self, data: memoryview) -> bytes:
@@ -199,8 +199,8 @@ class _ArrowCodec(Compressed):
 
     arrow_name = ""
 
-    def __init__(self, store: Store | str | None = None, level: int | None = None):
-        super().__init__(store)
+    def __init__(self, store: Store | str | None = None, level: int | None = None, *, partd: Store | None = None):
+        super().__init__(store, partd=partd)
         self.level = level
         self._codec = pa.Codec(self.arrow_name, compression_level=level)
 

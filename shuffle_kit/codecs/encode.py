@@ -11,8 +11,11 @@ from ..stores.base import Record, Store, get_nested
 from ..stores.keys import Key
 
 
-def _default_store(store: Store | str | os.PathLike | None) -> Store:
-    # partd's convention: no store or a path means a File store there
+def _default_store(store: Store | str | os.PathLike | None, partd: Store | None = None) -> Store:
+    # partd's convention: no store or a path means a File store there; partd's keyword
+    # for the inner store is ``partd``
+    if store is None:
+        store = partd
     if store is None or isinstance(store, (str, os.PathLike)):
         from ..stores.file import File
 
@@ -48,11 +51,13 @@ class Encode:
         decode: Callable[[Any], Any],
         join: Callable[[list], Any],
         store: Store | str | None = None,
+        *,
+        partd: Store | None = None,
     ):
         self.encode = encode
         self.decode = decode
         self.join = join
-        self.store = _default_store(store)
+        self.store = _default_store(store, partd)
 
     # partd spells the inner store ``partd``
     @property

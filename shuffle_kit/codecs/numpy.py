@@ -142,8 +142,8 @@ class Numpy(Encode):
 
     _codec_name = "Numpy"
 
-    def __init__(self, store: Store | str | None = None):
-        super().__init__(encode, decode, concat, store)
+    def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
+        super().__init__(encode, decode, concat, store, partd=partd)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store}

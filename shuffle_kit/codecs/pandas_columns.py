@@ -65,8 +65,8 @@ class PandasColumns(Encode):
 
     _codec_name = "PandasColumns"
 
-    def __init__(self, store: Store | str | None = None):
-        super().__init__(encode, tables_to_frame, concat_frames, store)
+    def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
+        super().__init__(encode, tables_to_frame, concat_frames, store, partd=partd)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store}

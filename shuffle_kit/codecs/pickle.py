@@ -58,8 +58,8 @@ class Pickle(Encode):
 
     _codec_name = "Pickle"
 
-    def __init__(self, store: Store | str | None = None):
-        super().__init__(encode, decode, concat, store)
+    def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
+        super().__init__(encode, decode, concat, store, partd=partd)
 
     _codec_id = header.PICKLE
 

@@ -33,5 +33,5 @@ class Python(Pickle):
     _codec_name = "Python"
     _codec_id = header.PYTHON
 
-    def __init__(self, store: Store | str | None = None):
-        Encode.__init__(self, encode, decode, concat, store)
+    def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
+        Encode.__init__(self, encode, decode, concat, store, partd=partd)
