@@ -110,7 +110,7 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
 
     delayed = dask.delayed
     parts = ddf.to_delayed()
-    setup = delayed(_setup, pure=True)(name, barrier_key, path, n, store, dask_key_name=setup_key)
+    setup = delayed(_setup, pure=True)(name, barrier_key, path, n, store, os.getpid(), dask_key_name=setup_key)
     maps = [
         delayed(_map, pure=True)(setup, part, i, name, keys, n, partitioner, dask_key_name=(f"{PREFIX}-map-{name}", i))
         for i, part in enumerate(parts)
@@ -194,7 +194,7 @@ def _on_distributed_worker() -> bool:
     return True
 
 
-def _setup(name: str, barrier_key: str, path: str, n: int, store: ArrowIPC | None) -> dict:
+def _setup(name: str, barrier_key: str, path: str, n: int, store: ArrowIPC | None, builder: int) -> dict:
     """The run's plan: where each output partition's pieces go."""
     if store is not None:
         return {"kind": "store", "store": store, "n": n}
@@ -203,7 +203,38 @@ def _setup(name: str, barrier_key: str, path: str, n: int, store: ArrowIPC | Non
 
         return open_run(name, barrier_key, n)
     os.makedirs(path, exist_ok=True)
+    if os.getpid() == builder:
+        # threads / sync: every task runs in this process, so the File store gets a
+        # memory buffer in front of it, spilling to it beyond the memory limit
+        _process_store(path, create=True)
+        return {"kind": "file", "path": path, "n": n, "pid": builder}
     return {"kind": "file", "path": path, "n": n}
+
+
+_process_stores: dict[str, Store] = {}  # store directory -> Buffer(Dict(), File(directory))
+_process_stores_lock = threading.Lock()
+
+
+def _process_store(path: str, create: bool = False) -> Store | None:
+    from ..shuffle.api import default_memory_limit
+    from ..stores import Buffer, Dict
+
+    with _process_stores_lock:
+        store = _process_stores.get(path)
+        if store is None and create:
+            store = _process_stores[path] = Buffer(Dict(), File(path), available_memory=default_memory_limit())
+        return store
+
+
+def _forget_process_store(path: str) -> None:
+    with _process_stores_lock:
+        store = _process_stores.pop(path, None)
+    if store is not None:
+        try:
+            store.drop()
+            store.close()
+        except Exception:
+            pass
 
 
 class _Stores:
@@ -225,6 +256,11 @@ class _Stores:
             return self.plan["store"]
         if kind == "file":
             path = self.plan["path"]
+            if self.plan.get("pid") == os.getpid():
+                buffered = _process_store(path)
+                if buffered is None:
+                    raise ShuffleDataLost(f"shuffle_kit: the store {path!r} is gone: its computation has ended")
+                return ArrowIPC(buffered)  # shared by the run's tasks: not closed by one
             if not os.path.isdir(path):  # never recreate a store its computation removed
                 raise ShuffleDataLost(f"shuffle_kit: the store {path!r} is gone: its computation has ended")
             codec = ArrowIPC(File(path))
@@ -416,6 +452,7 @@ class _LocalCleanup:
         # (dask does not wait for them): remove it once no handle has it open
         busy = errored and bool(state and state.get("running"))
         for path in done:
+            _forget_process_store(path)
             if busy:
                 threading.Thread(target=_remove_when_unused, args=(path,), name="shuffle_kit cleanup", daemon=True).start()
             else:
@@ -423,6 +460,7 @@ class _LocalCleanup:
 
     def remove_all(self) -> None:
         for path in list(self.paths.values()):
+            _forget_process_store(path)
             shutil.rmtree(path, ignore_errors=True)
 
 
