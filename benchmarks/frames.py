@@ -13,7 +13,6 @@ of the frame's in-memory size (``memory_usage(deep=True)``), append + get, best 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 import tempfile

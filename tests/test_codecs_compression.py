@@ -10,7 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shuffle_kit import BZ2, LZ4, Buffer, CodecError, CorruptionError, Dict, File, Snappy, ZLib, Zstd
+from shuffle_kit import (
+    BZ2,
+    LZ4,
+    Buffer,
+    CodecError,
+    CorruptionError,
+    Dict,
+    File,
+    Snappy,
+    ZLib,
+    Zstd,
+)
 from shuffle_kit.codecs import COMPRESSORS
 from tests.test_codecs_frames import FRAME_CODECS, LIGHT, appends, check
 
@@ -18,7 +29,7 @@ KEYS = st.sampled_from(["a", "b", 1, ("t", 2), b"x"])
 APPENDS = st.lists(
     st.dictionaries(KEYS, st.one_of(st.binary(max_size=50), st.just(b"z" * 3000)), max_size=3), max_size=6
 )
-ids = lambda c: c.__name__  # noqa: E731
+ids = lambda c: c.__name__
 
 
 @pytest.mark.parametrize("compressor", COMPRESSORS, ids=ids)

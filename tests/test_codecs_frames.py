@@ -6,6 +6,7 @@ The strategies here (``frames``, ``appends``) are shared by the other test_codec
 from __future__ import annotations
 
 import datetime
+import itertools
 import decimal
 import pickle
 
@@ -29,7 +30,7 @@ except ImportError:
 
 # -- values for one column of n rows ---------------------------------------------------------
 text = st.text(alphabet="ab\u00e9\u4e2d ", max_size=4)
-maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
+maybe = lambda s: st.one_of(st.none(), s)
 
 
 def _ints(dtype):
@@ -204,7 +205,7 @@ def appends(draw, kinds=tuple(COLUMNS), max_rows=6, keys=("k0", "k1", 2)):
     for df in variants:
         cuts = sorted(draw(st.lists(st.integers(0, len(df)), max_size=3)))
         bounds = [0, *cuts, len(df)]
-        pieces += [df.iloc[a:b] for a, b in zip(bounds, bounds[1:])]
+        pieces += [df.iloc[a:b] for a, b in itertools.pairwise(bounds)]
     order = draw(st.permutations(range(len(pieces))))
     out = []
     for i in order:
@@ -297,7 +298,7 @@ def _one_of_each(n=4):
         "list": pd.Series([[1], [2, 3], None, []], dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
         "struct": pd.Series([{"a": 1}, {"a": 2}, None, {"a": 3}],
                             dtype=pd.ArrowDtype(pa.struct([("a", pa.int64())]))),
-        "dec": pd.Series([decimal.Decimal("1.1"), None, decimal.Decimal("-2"), decimal.Decimal("0")],
+        "dec": pd.Series([decimal.Decimal("1.1"), None, decimal.Decimal(-2), decimal.Decimal(0)],
                          dtype=pd.ArrowDtype(pa.decimal128(5, 2))),
         "a_str": pd.Series(["x", None, "y", "z"], dtype=pd.ArrowDtype(pa.string())),
         "sparse": pd.arrays.SparseArray([0, 0, 1, 2]),

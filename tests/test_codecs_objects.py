@@ -13,7 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from shuffle_kit import CodecError, Dict, Encode, File, Numpy, PandasColumns, Pickle, Python, ZLib
+from shuffle_kit import (
+    CodecError,
+    Dict,
+    Encode,
+    File,
+    Numpy,
+    PandasColumns,
+    Pickle,
+    Python,
+    ZLib,
+)
 from shuffle_kit.codecs import frames
 from tests.test_codecs_frames import LIGHT, appends
 

@@ -15,8 +15,19 @@ from .pickle import Pickle
 from .python import Python
 
 __all__ = [
-    "Encode", "Pickle", "Python", "Numpy", "PandasBlocks", "PandasColumns", "ArrowIPC",
-    "Compressed", "LZ4", "ZLib", "BZ2", "Snappy", "Zstd",
+    "BZ2",
+    "LZ4",
+    "ArrowIPC",
+    "Compressed",
+    "Encode",
+    "Numpy",
+    "PandasBlocks",
+    "PandasColumns",
+    "Pickle",
+    "Python",
+    "Snappy",
+    "ZLib",
+    "Zstd",
 ]
 
 if any(c.__name__ == "Blosc" for c in COMPRESSORS):  # only with the blosc package

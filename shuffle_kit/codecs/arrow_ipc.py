@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -38,7 +39,7 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     return sink.getvalue()
 
 
-def decode_table(record: Record, key: Key = None) -> pa.Table:
+def decode_table(record: Record, key: Any = None) -> pa.Table:
     """The table in one record; its buffers point into ``record`` (no copy)."""
     body = header.payload(record, header.ARROW_IPC, key, VERSION)
     return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
@@ -95,7 +96,7 @@ class ArrowIPC(Encode):
         return {"store": self.store}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["store"])
+        type(self).__init__(self, state["store"])
 
     def _join_records(self, key: Key, records: list[Record], as_arrow: bool = False, **kwargs: Any) -> Any:
         tables = [self._decode_record(key, r) for r in records]
@@ -118,6 +119,6 @@ class ArrowIPC(Encode):
                 f"key {key!r:.80}: a {self._codec_name} record could not be read ({e})"
             ) from e
 
-    def get_pieces(self, keys: list, lock: bool = True) -> list[list[pa.Table]]:
+    def get_pieces(self, keys: Sequence[Key], lock: bool = True) -> list[list[Any]]:
         """The tables appended to each key, one per append, zero-copy."""
         return super().get_pieces(keys, lock=lock)

@@ -135,7 +135,7 @@ class Encode:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Encode":
+    def __enter__(self) -> Encode:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -196,7 +196,7 @@ def _prepare(dt: Any, get_values: Any, label: Any) -> tuple[dict | None, Any]:
     return None, None
 
 
-def _restore(spec: dict, column: pa.ChunkedArray | None, converted: Any) -> Any:
+def _restore(spec: dict, column: Any, converted: Any) -> Any:
     """Undo ``_prepare``: the column as Arrow data or as converted by to_pandas."""
     k = spec["k"]
     if k == "arrow":
@@ -245,7 +245,7 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
 # spends most of its time per call (metadata, dtype inspection), not per row, so for
 # frames with a RangeIndex and common dtypes we convert the empty head once through the
 # general path, keep its schema, and convert each piece's columns directly.
-_PLANS: dict[tuple, "_Plan | None"] = {}
+_PLANS: dict[tuple, _Plan | None] = {}
 _MAX_PLANS = 512
 
 
@@ -265,10 +265,10 @@ def _fast_kind(dt: Any) -> Any:
     return None
 
 
-_BY_IDENTITY: dict[tuple, tuple[list, "_Plan | None"]] = {}
+_BY_IDENTITY: dict[tuple, tuple[list, _Plan | None]] = {}
 
 
-def _fast_plan(df: pd.DataFrame, dtypes: list | None = None) -> "_Plan | None":
+def _fast_plan(df: pd.DataFrame, dtypes: list | None = None) -> _Plan | None:
     idx, labels = df.index, df.columns
     if isinstance(labels, pd.MultiIndex) or isinstance(idx, pd.MultiIndex) or _freq(idx):
         return None
@@ -295,7 +295,7 @@ def _fast_plan(df: pd.DataFrame, dtypes: list | None = None) -> "_Plan | None":
     return plan
 
 
-def _plan_by_signature(df: pd.DataFrame, dtypes: list) -> "_Plan | None":
+def _plan_by_signature(df: pd.DataFrame, dtypes: list) -> _Plan | None:
     idx, labels = df.index, df.columns
     kinds = tuple(_fast_kind(dt) for dt in dtypes)
     if type(idx) is not pd.RangeIndex:
@@ -446,7 +446,7 @@ def _which_column(flat: pd.DataFrame, labels: list, error: Exception) -> TypeErr
     for i, label in enumerate(labels):
         try:
             pa.Table.from_pandas(flat.iloc[:, [i]], preserve_index=False)
-        except Exception as e:
+        except (pa.ArrowException, TypeError, ValueError) as e:
             return TypeError(f"column {label!r:.60} ({flat.dtypes.iloc[i]}) cannot be stored: {e}")
     return TypeError(f"frame cannot be stored: {error}")
 
@@ -478,7 +478,7 @@ def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int) -> pd.DataFram
     return df
 
 
-_PLAIN = {np.dtype(t).str: np.dtype(t) for t in "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float32 float64".split()}
+_PLAIN = {np.dtype(t).str: np.dtype(t) for t in ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"]}
 _PLAIN_KEYS = {str(dt): dt for dt in _PLAIN.values()}
 
 

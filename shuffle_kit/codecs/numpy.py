@@ -149,7 +149,7 @@ class Numpy(Encode):
         return {"store": self.store}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["store"])
+        type(self).__init__(self, state["store"])
 
     def append(
         self, data: Mapping[Key, Any], lock: bool = True, *, batch_id: bytes | None = None, **kwargs: Any
@@ -176,7 +176,7 @@ class Numpy(Encode):
 def _mismatch(key: Key, stored: Record, x: np.ndarray) -> str:
     meta = json.loads(bytes(stored))
     old = dtype_from_json(meta["dtype"])
-    shape = lambda s: "(" + ", ".join(["n", *map(str, s)]) + (",)" if not s else ")")  # noqa: E731
+    shape = lambda s: "(" + ", ".join(["n", *map(str, s)]) + (",)" if not s else ")")
     return (
         f"key {key!r:.80} holds {old} arrays of shape {shape(meta['shape'])}; "
         f"cannot append {x.dtype} of shape {shape(list(x.shape[1:]))}"

@@ -26,7 +26,13 @@ from ..stores.keys import Key, encode_key
 from . import header
 from .arrow_ipc import decode_table, encode
 from .encode import Encode
-from .frames import _index_from_json, _index_to_json, _label_to_json, concat_frames, tables_to_frame
+from .frames import (
+    _index_from_json,
+    _index_to_json,
+    _label_to_json,
+    concat_frames,
+    tables_to_frame,
+)
 
 VERSION = 1
 _TAG = header.tag(header.PANDAS_COLUMNS, VERSION)
@@ -72,10 +78,10 @@ class PandasColumns(Encode):
         return {"store": self.store}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["store"])
+        type(self).__init__(self, state["store"])
 
     # -- writing --------------------------------------------------------------------------
-    def _records_for(self, key: Key, df: Any) -> dict[bytes, Any]:
+    def _records_for(self, key: Key, df: Any) -> dict[Any, Any]:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"key {key!r:.80}: PandasColumns stores DataFrames, not {type(df).__name__}")
         if not df.columns.is_unique:
@@ -85,7 +91,7 @@ class PandasColumns(Encode):
         except TypeError as e:
             raise TypeError(f"key {key!r:.80}: column label not storable by PandasColumns: {e}") from None
         manifest = {"rows": len(df), "tokens": tokens, "labels": _index_to_json(df.columns)}
-        out: dict[bytes, Any] = {
+        out: dict[Any, Any] = {
             _manifest_key(key): _TAG + json.dumps(manifest, separators=(",", ":")).encode(),
             _index_key(key): encode(pd.DataFrame(index=df.index)),
         }
@@ -100,7 +106,7 @@ class PandasColumns(Encode):
     def append(
         self, data: Mapping[Key, Any], lock: bool = True, *, batch_id: bytes | None = None, **kwargs: Any
     ) -> None:
-        records: dict[bytes, Any] = {}
+        records: dict[Any, Any] = {}
         for key, df in data.items():
             records.update(self._records_for(key, df))
         self.store.append(records, lock=lock, batch_id=batch_id)

@@ -71,4 +71,4 @@ class Pickle(Encode):
         return {"store": self.store}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["store"])
+        type(self).__init__(self, state["store"])

@@ -3,7 +3,7 @@
 from shuffle_kit.codecs import __all__ as _codecs
 from shuffle_kit.codecs.compression import BZ2, LZ4, Snappy, ZLib, Zstd
 
-__all__ = ["Snappy", "ZLib", "BZ2", "LZ4", "Zstd"]
+__all__ = ["BZ2", "LZ4", "Snappy", "ZLib", "Zstd"]
 
 if "Blosc" in _codecs:  # only with the blosc package, as in partd
     from shuffle_kit.codecs.compression import Blosc  # noqa: F401

@@ -2,4 +2,4 @@
 
 from shuffle_kit.codecs.numpy import Numpy, deserialize, serialize
 
-__all__ = ["Numpy", "serialize", "deserialize"]
+__all__ = ["Numpy", "deserialize", "serialize"]

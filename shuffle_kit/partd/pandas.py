@@ -3,4 +3,4 @@
 from shuffle_kit.codecs.pandas_blocks import PandasBlocks, deserialize, join, serialize
 from shuffle_kit.codecs.pandas_columns import PandasColumns
 
-__all__ = ["PandasBlocks", "PandasColumns", "serialize", "deserialize", "join"]
+__all__ = ["PandasBlocks", "PandasColumns", "deserialize", "join", "serialize"]
