@@ -59,17 +59,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument("--skip-threads", action="store_true")
     args = parser.parse_args(argv)
 
     frame = make_frame(args.rows)
     print(f"{args.rows:,} rows, {frame.memory_usage(deep=True).sum() / 1e6:.0f} MB, "
           f"{NPARTS_IN} -> {NPARTS_OUT} partitions, best of {args.repeats}")
 
-    with dask.config.set(scheduler="threads"):
-        ddf = dd.from_pandas(frame, npartitions=NPARTS_IN).persist()
-        times = {m: best(ddf, m, args.repeats, "threads") for m in ("shuffle_kit", "disk", "tasks")}
-    report("threaded scheduler (2 cores)", times)
-    del ddf
+    if not args.skip_threads:
+        with dask.config.set(scheduler="threads"):
+            ddf = dd.from_pandas(frame, npartitions=NPARTS_IN).persist()
+            times = {m: best(ddf, m, args.repeats, "threads") for m in ("shuffle_kit", "disk", "tasks")}
+        report("threaded scheduler (2 cores)", times)
+        del ddf
 
     if args.skip_cluster:
         return

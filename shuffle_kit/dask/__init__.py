@@ -267,7 +267,7 @@ class _Stores:
         else:
             from .cluster import client_for
 
-            codec = ArrowIPC(client_for(self.plan, owner))
+            return ArrowIPC(client_for(self.plan, owner))  # cached: not closed per task
         self._opened.append(codec)
         return codec
 

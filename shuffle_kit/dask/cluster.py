@@ -29,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import threading
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from ..stores import Buffer, Dict, File, Server, Shared
@@ -53,12 +55,31 @@ def open_run(name: str, barrier_key: str, n: int) -> dict:
     return client.run_on_scheduler(_open_run, name, barrier_key, n)
 
 
+_clients: "OrderedDict[tuple, Shared]" = OrderedDict()  # connections are reused by the tasks of a run
+_clients_lock = threading.Lock()
+MAX_CLIENTS = 32
+
+
 def client_for(plan: dict, owner: int) -> Shared:
+    """A (thread-safe) client of server ``owner`` of the run, shared by this process's tasks."""
     address = plan["servers"][owner]
     curve = plan.get("curve")
+    key = (address, None if curve is None else curve["server_public"])
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is not None:
+            _clients.move_to_end(key)
+            return client
     if curve is None:
-        return Shared(address, timeout=CLIENT_TIMEOUT)
-    return Shared(address, timeout=CLIENT_TIMEOUT, server_key=curve["server_public"], secret_key=curve["client_secret"])
+        client = Shared(address, timeout=CLIENT_TIMEOUT)
+    else:
+        client = Shared(address, timeout=CLIENT_TIMEOUT, server_key=curve["server_public"], secret_key=curve["client_secret"])
+    with _clients_lock:
+        client = _clients.setdefault(key, client)
+        while len(_clients) > MAX_CLIENTS:  # servers of finished runs
+            _, old = _clients.popitem(last=False)
+            old.close()
+    return client
 
 
 def describe_server(plan: dict, owner: int) -> str:
@@ -133,7 +154,12 @@ class ShuffleRuns(_SchedulerPlugin):
             client_public, client_secret = generate_keys()
             curve = {"server_public": server_public, "server_secret": server_secret,
                      "client_public": client_public, "client_secret": client_secret}
-        hosts = [(ws.address, ws.nanny) for ws in workers]
+        import dask
+
+        # "nanny": servers outlive a lost worker process (a re-run, not an error), but a
+        # LocalCluster keeps every nanny in the client's process; "worker": no shared process
+        by_nanny = dask.config.get("shuffle_kit.dask.server-host", "nanny") == "nanny"
+        hosts = [(ws.address, ws.nanny if by_nanny else None) for ws in workers]
         plan = {"kind": "servers", "name": name, "run_id": run_id, "n": n, "servers": [], "workers": [],
                 "hosts": hosts, "curve": curve}
         replies = await self._broadcast(hosts, _host_start, (run_id, curve), on_error="return")
