@@ -7,7 +7,8 @@ int64, the default ``str`` dtype with ~9 characters, a 20-category categorical),
 8 chunks; each chunk is split by ``key % 64`` into 64 pieces appended in one call; then
 one ``get`` of every key. The pieces are made once and shared by every store. MB/s is
 of the frame's in-memory size (``memory_usage(deep=True)``), append + get, best of
-``--repeats`` runs; the ratio is to partd's PandasBlocks(File) in the same run.
+``--repeats`` runs (interleaved); the ratio is to partd's PandasBlocks(File) in the same
+run. The ``(Dict)`` rows run both codecs over in-memory stores: the codec layer alone.
 """
 
 from __future__ import annotations
