@@ -93,5 +93,30 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+
+def run(quick: bool) -> list[dict]:
+    """Rows for ``python -m benchmarks`` (append + get MB/s; ratio = shuffle_kit / peer)."""
+    repeats = 1 if quick else 3
+    big = 8 if quick else 50
+    workloads = [("1000 keys x 1 KiB x 50 appends", 1000, 1024, 50), (f"64 keys x 1 MiB x {big} appends", 64, 1 << 20, big)]
+    root = tempfile.mkdtemp(prefix="sk-bench-")
+    out = []
+    try:
+        for title, n_keys, size, n_appends in workloads:
+            values = _values(n_keys, size)
+            mb = n_keys * size * n_appends / 1e6
+            ours = mb / best(partial(run_store, sk.File, values, n_appends, root), repeats)[2]
+            peers = {
+                "partd 1.4.2 File": mb / best(partial(run_store, partd.File, values, n_appends, root), repeats)[2],
+                "page cache (limit)": mb / best(partial(run_page_cache, values, n_appends, root), repeats)[2],
+            }
+            for peer, value in peers.items():
+                out.append({"workload": f"store append+get, {title} (MB/s)", "shuffle_kit": round(ours),
+                            "peer": peer, "peer_value": round(value), "ratio": round(ours / value, 2), "unit": "MB/s"})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
 if __name__ == "__main__":
     main()

@@ -94,8 +94,9 @@ def _guarded(job: "callable") -> int:
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from .partition_job import Options, run
+    from .partition_job import Options, run, use_fast_allocator
 
+    use_fast_allocator()
     on = [c for group in args.on for c in group]
     opts = Options(
         inputs=args.inputs, on=on, out=args.out, npartitions=args.npartitions, by_value=args.by_value,

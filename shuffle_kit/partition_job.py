@@ -2,9 +2,10 @@
 
 Two phases, memory bounded by ``memory_limit`` plus the interpreter (see :data:`OVERHEAD`):
 
-1. Shuffle: the inputs are read in chunks of at most ``memory_limit / 32`` (64 MiB at most)
-   and shuffled (:func:`shuffle_kit.shuffle`) into a temporary store that keeps up to
-   ``memory_limit / 2`` in memory and spills the rest to a ``File`` log under ``tmp``.
+1. Shuffle: the inputs are read (on a thread, one chunk ahead) in chunks of at most
+   ``memory_limit / 32`` (64 MiB at most) and shuffled (:func:`shuffle_kit.shuffle`) into
+   a temporary store that keeps up to ``memory_limit / 2`` of Arrow pieces in memory as
+   they are and spills the oldest appends to a ``File`` log under ``tmp``.
 2. Write: one partition at a time is read back, piece by piece, and written to its file,
    so one output file is open at a time (hash partitions), or at most
    :data:`MAX_OPEN_FILES` (key values of a partition larger than the memory budget).
@@ -85,9 +86,14 @@ class Summary:
             f"rows in     {self.rows_in:,} (from {self.inputs} file{'s' if self.inputs != 1 else ''}, {_size(self.bytes_in)})",
             f"rows out    {self.rows_out:,}{mark}",
             f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {_size(self.bytes_out)})",
-            f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
+            f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s){self._phases()}",
             f"peak memory {_size(self.peak_rss)} (resident)",
         ]
+
+
+    def _phases(self) -> str:
+        read, write = self.extra.get("shuffle_seconds"), self.extra.get("write_seconds")
+        return "" if read is None or write is None else f": read+shuffle {read:.2f} s, write {write:.2f} s"
 
 
 def _size(n: float) -> str:
@@ -96,6 +102,21 @@ def _size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"  # pragma: no cover
+
+
+def use_fast_allocator() -> None:
+    """Make Arrow allocate with jemalloc (else the system allocator) in THIS process, unless
+    ARROW_DEFAULT_MEMORY_POOL says otherwise. For the command line, which owns its process:
+    on the 20M-row benchmark mimalloc (pyarrow's default) spent ~1 s more in the kernel
+    (page faults of buffers allocated and released per chunk)."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    for make in (pa.jemalloc_memory_pool, pa.system_memory_pool):
+        try:
+            pa.set_memory_pool(make())
+            return
+        except (NotImplementedError, pa.ArrowException, AttributeError):
+            continue
 
 
 def peak_rss() -> int:
@@ -197,7 +218,10 @@ class _Writer:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            self._w = pq.ParquetWriter(path, schema, compression=codec or "none")
+            # dictionary pages pay off for strings; for numbers (often all distinct) they
+            # cost ~30% of the write time and are then abandoned anyway
+            strings = [f.name for f in schema if _stringlike(f.type)]
+            self._w = pq.ParquetWriter(path, schema, compression=codec or "none", use_dictionary=strings)
         elif fmt == "arrow":
             options = pa.ipc.IpcWriteOptions(compression={"lz4": "lz4_frame"}.get(codec, codec))
             self._sink = pa.OSFile(path, "wb")
@@ -223,6 +247,13 @@ class _Writer:
         self._w.close()
         if self.fmt == "arrow":
             self._sink.close()
+
+
+def _stringlike(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+        or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_dictionary(t)
+    )
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
@@ -326,6 +357,71 @@ def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]
     del pd
 
 
+# -- the temporary store ---------------------------------------------------------------------------
+
+
+def _table_buffer(spill: Any, limit: int) -> Any:
+    from collections import deque
+
+    from .codecs import ArrowIPC
+
+    class TableBuffer(ArrowIPC):
+        """The job's store: appended Arrow tables kept as they are (no encoding, no copy)
+        up to ``limit`` bytes; beyond that the OLDEST appends are encoded into ``spill``
+        (an ``ArrowIPC`` stack over a ``File``), whole, so that their memory is freed and
+        every key reads back as its spilled pieces, then its in-memory ones: append order.
+
+        The shuffle appends each input chunk's pieces (slices of one sorted copy of the
+        chunk) in one call; holding them costs no copy, where a byte store costs an IPC
+        encoding plus a copy per piece on the shuffle's critical path.
+        """
+
+        def __init__(self) -> None:
+            super().__init__(spill)
+            self.limit = limit
+            self.batches: deque[list] = deque()  # [pieces dict, bytes]
+            self.memory = 0
+
+        def append(self, data: Any, lock: bool = True, **kwargs: Any) -> None:
+            pieces = dict(data)
+            size = sum(t.nbytes for t in pieces.values())
+            self.batches.append([pieces, size])
+            self.memory += size
+            while self.memory > self.limit and self.batches:
+                old, old_size = self.batches.popleft()
+                self.memory -= old_size
+                if old:
+                    super().append(old)
+
+        def get_pieces(self, keys: Any, lock: bool = True) -> list[list[pa.Table]]:
+            spilled = super().get_pieces(list(keys), lock=lock)
+            return [s + [b[0][k] for b in self.batches if k in b[0]] for k, s in zip(keys, spilled)]
+
+        def get(self, key: Any, lock: bool = True, as_arrow: bool = False, **kwargs: Any) -> Any:
+            from .codecs.frames import tables_to_frame
+
+            pieces = self.get_pieces([key])[0]
+            table = pa.concat_tables(pieces, promote_options="permissive") if pieces else pa.table({})
+            return table if as_arrow else tables_to_frame([table])
+
+        def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
+            keys = list(keys) if isinstance(keys, (list, tuple)) else [keys]
+            super().delete(keys, lock=lock)
+            for batch in self.batches:
+                for k in keys:
+                    t = batch[0].pop(k, None)
+                    if t is not None:
+                        batch[1] -= t.nbytes
+                        self.memory -= t.nbytes
+
+        def drop(self) -> None:
+            self.batches.clear()
+            self.memory = 0
+            super().drop()
+
+    return TableBuffer()
+
+
 # -- the job -----------------------------------------------------------------------------------
 
 
@@ -341,11 +437,10 @@ def run(opts: Options) -> Summary:
     """Run the job; raise :class:`JobError` for problems the user can fix."""
     from tqdm.auto import tqdm
 
-    from .codecs import ArrowIPC
     from .shuffle import shuffle
     from .shuffle.api import PARTITION_BYTES
     from .shuffle.hashing import UnhashableKeyError
-    from .stores import Buffer, Dict, File
+    from .stores import File
 
     start = time.perf_counter()
     if opts.format not in FORMATS:
@@ -383,13 +478,13 @@ def run(opts: Options) -> Summary:
     try:
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
         slow = File(dir=tmp)
-        store = (slow, Buffer(Dict(), slow, available_memory=in_memory))
-        codec = ArrowIPC(store[1])
+        codec = _table_buffer(slow, in_memory)
+        store = (slow, codec)
         counter = [0]
 
         def counted() -> Iterator[Any]:
             with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="read", disable=not show, leave=False) as bar:
-                for chunk in source.chunks():
+                for chunk in _read_ahead(source.chunks()):
                     rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
                     counter[0] += rows
                     bar.update(rows)
@@ -400,6 +495,7 @@ def run(opts: Options) -> Summary:
         except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
+        summary.extra["shuffle_seconds"] = time.perf_counter() - start
         schema = source.schema if source.schema is not None else result.partition(0, as_arrow=True).schema
         sizes = result.sizes
         with tqdm(total=n, unit="part", desc="write", disable=not show, leave=False) as bar:
@@ -407,6 +503,7 @@ def run(opts: Options) -> Summary:
                 _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
             else:
                 _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar)
+        summary.extra["write_seconds"] = time.perf_counter() - start - summary.extra["shuffle_seconds"]
         summary.bytes_out = sum(
             os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
         )
@@ -418,6 +515,54 @@ def run(opts: Options) -> Summary:
         return summary
     finally:
         _cleanup(staging, store)
+
+
+def _read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """``chunks``, read on a thread ``depth`` chunks ahead of the consumer (file decoding
+    releases the GIL, so it overlaps the shuffle's appends)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def reader() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                del chunk
+                if stop.is_set():
+                    return
+            item: Any = done
+        except BaseException as e:  # handed to the consumer
+            item = e
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=reader, name="shuffle_kit-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            del item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _show(progress: bool | None) -> bool:

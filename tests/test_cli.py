@@ -384,3 +384,16 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, big_input):
     assert proc.returncode == 130
     assert os.listdir(out) == ["old.txt"]
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, big_input):
+    from shuffle_kit.partition_job import OVERHEAD
+
+    limit = 32 * 10**6  # the input is ~72 MB in memory
+    r = cli("partition", big_input, "--on", "k", "--out", tmp_path / "out", "--npartitions", 16, "--memory-limit", "32MB")
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.startswith("peak memory"))
+    value, unit = line.split()[2:4]
+    peak = float(value) * {"MB": 1e6, "GB": 1e9}[unit]
+    assert peak <= limit + OVERHEAD, line
+    assert "rows out    3,000,000" in r.stdout
