@@ -371,7 +371,7 @@ def test_corrupt_record_is_clear(codec):
     codec(store).append({"k": pd.DataFrame({"a": np.arange(100), "b": ["x"] * 100})})
     # keep each record's tag, so the codec gets as far as decoding the damaged body
     for kb, records in store._data.items():
-        store._data[kb] = [r[:8] + bytes(255 - b for b in r[8:]) for r in records]
+        store._data[kb] = [bytes(r[:8]) + bytes(255 - b for b in bytes(r[8:])) for r in records]
     with pytest.raises(CorruptionError):
         codec(store).get("k")
 

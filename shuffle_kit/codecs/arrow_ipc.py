@@ -18,7 +18,7 @@ from .frames import frame_to_table, tables_to_frame, write_table
 VERSION = 1
 
 
-def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.ARROW_IPC) -> pa.Buffer:
+def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.ARROW_IPC) -> memoryview:
     """One record: the tag, then an Arrow IPC stream of ``obj`` (a frame exactly, see
     :mod:`shuffle_kit.codecs.frames`). Raise TypeError naming a column that cannot be stored.
     """
@@ -36,7 +36,9 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     sink.write(header.tag(codec, VERSION))  # 8 bytes: buffers stay aligned
     with pa.ipc.new_stream(sink, table.schema) as writer:
         write_table(writer, table)
-    return sink.getvalue()
+    # read-only: nothing else holds this new buffer, so an in-memory store may keep it
+    # as it is instead of copying it
+    return memoryview(sink.getvalue()).toreadonly()
 
 
 def decode_table(record: Record, key: Any = None) -> pa.Table:
@@ -104,7 +106,7 @@ class ArrowIPC(Encode):
             return _concat_tables(tables)
         return tables_to_frame(tables)
 
-    def _encode_value(self, key: Key, value: Any) -> pa.Buffer:
+    def _encode_value(self, key: Key, value: Any) -> memoryview:
         try:
             return encode(value, self.codec_id)
         except TypeError as e:
