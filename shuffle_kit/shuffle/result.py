@@ -6,6 +6,7 @@ import html
 import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, overload
 
 import numpy as np
@@ -80,8 +81,16 @@ class ShuffleResult(Sequence):
         return self.partition(i)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        for i in range(self.npartitions):
-            yield self.partition(i)
+        # read one partition ahead on a thread (decoding releases the GIL), so reading
+        # overlaps with whatever the caller does with the current one; at most two
+        # partitions are in memory
+        with ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-read") as pool:
+            ahead = pool.submit(self.partition, 0) if self.npartitions else None
+            for i in range(self.npartitions):
+                current = ahead.result()  # type: ignore[union-attr]
+                ahead = pool.submit(self.partition, i + 1) if i + 1 < self.npartitions else None
+                yield current
+                del current
 
     def _index(self, i: Any) -> int:
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
