@@ -51,7 +51,7 @@ def serialize(df: pd.DataFrame) -> bytes:
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"serialize takes a DataFrame, not {type(df).__name__}")
-    return encode(df, header.PANDAS_BLOCKS).to_pybytes()
+    return bytes(encode(df, header.PANDAS_BLOCKS))
 
 
 def deserialize(data: Any) -> pd.DataFrame:
