@@ -58,7 +58,9 @@ _SCAN_READ = 1 << 16  # bytes read per batch header: usually covers the table to
 _SMALL_BODY = 1 << 16  # batch bodies this small are always read whole
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
-_OVERLAP_BYTES = 1 << 20  # bodies this large are checksummed while being written
+_OVERLAP_BYTES = 1 << 18  # bodies this large are checksummed while being written
+_PARALLEL_VERIFY = 1 << 22  # reads this large are checked on two threads
+_VERIFY_PIECE = 1 << 20  # in pieces of about this size
 
 _temporary_handles: "weakref.WeakSet[File]" = weakref.WeakSet()
 _executor: tuple[int, ThreadPoolExecutor] | None = None
@@ -300,55 +302,69 @@ class File(Store):
         starts = index.body_start.values[numbers]
         lengths = index.body_len.values[numbers]
         whole = (4 * wanted >= lengths) | (lengths <= _SMALL_BODY)  # read and check these bodies whole
-        fd = self._log_fd()
+        checks: list[tuple[memoryview, int, int]] = []  # (bytes, batch, index of its first block)
         if mapped:
-            base, data = 0, memoryview(mmap.mmap(fd, self._end, prot=mmap.PROT_READ))
+            base, data = 0, memoryview(mmap.mmap(self._log_fd(), self._end, prot=mmap.PROT_READ))
         elif whole.all() and (span := int(starts[-1] + lengths[-1] - starts[0])) <= 2 * int(lengths.sum()):
             base, data = int(starts[0]), self._pread(int(starts[0]), span)
-        else:
-            return sel.counts, self._gather_pieces(sel, kbs, numbers, whole)
+        else:  # scattered: one read per body or per value
+            base, data = 0, None
         for number, start, length in zip(numbers[whole].tolist(), starts[whole].tolist(), lengths[whole].tolist()):
-            self._check(data[start - base : start - base + length], number, 0, sel, kbs)
-        firsts = (starts[where] + sel.offset - base).tolist()
-        ends = (starts[where] + sel.offset + sel.length - base).tolist()
-        if not whole.all():
-            for i in np.flatnonzero(~whole[where]).tolist():
-                self._check_value(data, base, sel, i, kbs)
-        return sel.counts, [data[a:b] for a, b in zip(firsts, ends)]
-
-    def _gather_pieces(self, sel: Selection, kbs: Sequence[bytes], numbers: np.ndarray, whole: np.ndarray) -> list[memoryview]:
-        """Like _gather, reading whole bodies or single values with separate reads."""
-        index = self._index
-        bodies = {}
-        for number in numbers[whole].tolist():
-            start, length = index.body(number)
-            bodies[number] = body = self._pread(start, length)
-            self._check(body, number, 0, sel, kbs)
+            body = self._pread(start, length) if data is None else data[start - base : start - base + length]
+            checks.append((body, number, 0))
+        bodies = {number: body for body, number, _ in checks}
         views = []
         for number, offset, length in zip(sel.batch.tolist(), sel.offset.tolist(), sel.length.tolist()):
             body = bodies.get(number)
-            if body is not None:
-                views.append(body[offset : offset + length])
-            else:
-                start, _ = index.body(number)
-                lo, hi = self._blocks_around(number, offset, length)
-                piece = self._pread(start + lo, hi - lo)
-                self._check(piece, number, lo >> index.block_shift[number], sel, kbs)
+            if body is None:  # a few values of a large batch: read only their checksum blocks
+                start, body_len = index.body(number)
+                shift = index.block_shift[number]
+                lo = offset >> shift << shift
+                hi = min(-(-(offset + length) >> shift) << shift, body_len)
+                piece = self._pread(start + lo, hi - lo) if data is None else data[start + lo - base : start + hi - base]
+                checks.append((piece, number, lo >> shift))
                 views.append(piece[offset - lo : offset - lo + length])
-        return views
+            else:
+                views.append(body[offset : offset + length])
+        self._verify(checks, sel, kbs)
+        return sel.counts, views
 
-    def _check_value(self, data: memoryview, base: int, sel: Selection, i: int, kbs: Sequence[bytes]) -> None:
-        """Check the blocks under selected value ``i`` (``data`` holds the file from ``base``)."""
-        number = int(sel.batch[i])
-        start, _ = self._index.body(number)
-        lo, hi = self._blocks_around(number, int(sel.offset[i]), int(sel.length[i]))
-        self._check(data[start + lo - base : start + hi - base], number, lo >> self._index.block_shift[number], sel, kbs)
+    def _verify(self, checks: list[tuple[memoryview, int, int]], sel: Selection, kbs: Sequence[bytes]) -> None:
+        """Compare every block read with its stored checksum; large reads use both cores
+        (zlib releases the GIL on large blocks)."""
+        pieces = []
+        for data, number, first in checks:
+            shift = self._index.block_shift[number]
+            step = max(_VERIFY_PIECE >> shift, 1) << shift
+            for lo in range(0, len(data), step):
+                pieces.append((data[lo : lo + step], number, first + (lo >> shift)))
+        total = sum(len(p[0]) for p in pieces)
+        if total >= _PARALLEL_VERIFY and len(pieces) > 1:
+            half = len(pieces) // 2
+            other = _checksummer().submit(self._first_bad, pieces[half:])
+            bad = self._first_bad(pieces[:half])
+            bad = bad or other.result()
+        else:
+            bad = self._first_bad(pieces)
+        if bad is not None:
+            number, lo, hi = bad
+            key = decode_key(sel.key_at(kbs, number, lo, hi))
+            raise CorruptionError(
+                f"data for key {key!r:.80} in {self._log_path} fails its checksum "
+                f"(batch {number}, bytes {lo}-{hi} of its body)"
+            )
 
-    def _blocks_around(self, number: int, offset: int, length: int) -> tuple[int, int]:
-        """The checksum blocks of a batch's body that hold bytes [offset, offset + length)."""
-        shift = self._index.block_shift[number]
-        _, body_len = self._index.body(number)
-        return offset >> shift << shift, min(-(-(offset + length) >> shift) << shift, body_len)
+    def _first_bad(self, pieces: list[tuple[memoryview, int, int]]) -> tuple[int, int, int] | None:
+        """The first block (batch, start, end within its body) whose checksum is wrong."""
+        crc32 = zlib.crc32
+        for data, number, first in pieces:
+            shift = self._index.block_shift[number]
+            block = 1 << shift
+            crcs = self._index.block_crcs[number]
+            for j in range(-(-len(data) >> shift)):
+                if crc32(data[j * block : (j + 1) * block]) != crcs[first + j]:
+                    return number, (first + j) * block, (first + j + 1) * block
+        return None
 
     def _pread(self, start: int, length: int) -> memoryview:
         data = os.pread(self._log_fd(), length, start)
@@ -358,20 +374,6 @@ class File(Store):
                 "was it dropped by another process during an unlocked read?"
             )
         return memoryview(data)
-
-    def _check(self, data: memoryview, number: int, first_block: int, sel: Selection, kbs: Sequence[bytes]) -> None:
-        shift = self._index.block_shift[number]
-        crcs = self._index.block_crcs[number]
-        block = 1 << shift
-        crc32 = zlib.crc32
-        for j in range(-(-len(data) >> shift)):
-            if crc32(data[j * block : (j + 1) * block]) != crcs[first_block + j]:
-                lo = (first_block + j) * block
-                key = decode_key(sel.key_at(kbs, number, lo, lo + block))
-                raise CorruptionError(
-                    f"data for key {key!r:.80} in {self._log_path} fails its checksum "
-                    f"(batch {number}, bytes {lo}-{lo + block} of its body)"
-                )
 
     # -- writing ------------------------------------------------------------------------
     def _write(self, kind: int, keys: Sequence[bytes], values: Sequence, batch_id: bytes | None = None) -> None:
