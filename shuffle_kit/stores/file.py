@@ -59,7 +59,7 @@ _SMALL_BODY = 1 << 16  # batch bodies this small are always read whole
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 _OVERLAP_BYTES = 1 << 18  # bodies this large are checksummed while being written
-_PARALLEL_VERIFY = 1 << 22  # reads this large are checked on two threads
+_PARALLEL_VERIFY = 1 << 21  # reads this large are checked on two threads
 _VERIFY_PIECE = 1 << 20  # in pieces of about this size
 
 _temporary_handles: "weakref.WeakSet[File]" = weakref.WeakSet()
