@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from .base import Item, Record, ReentrantLock, Store
@@ -28,10 +29,16 @@ class Buffer(Store):
 
     def _init_state(self) -> None:
         self.lock = ReentrantLock()
-        self.lengths: dict[bytes, int] = {}  # bytes held in fast, per key
-        self.memory_usage = 0
+        self.memory_usage = 0  # bytes held in fast
+        self._in_fast: set[bytes] = set()
         self._iset_seen: set[bytes] = set()
         self._batch_ids: set[bytes] = set()
+
+    def _sizes(self, kbs: Sequence[bytes]) -> list[int]:
+        """Bytes each key holds in fast. Computed when needed (spills are rare next to
+        appends), so an append costs no per-value bookkeeping in Python."""
+        with self.fast.lock:
+            return [sum(map(len, records)) for records in self.fast._records(kbs)]
 
     def _append(self, items: list[Item], batch_id: bytes | None) -> None:
         if batch_id is not None:
@@ -40,11 +47,8 @@ class Buffer(Store):
             self._batch_ids.add(batch_id)
         with self.fast.lock:
             self.fast._append(items, None)
-        lengths = self.lengths
-        for kb, value in items:
-            n = len(value)
-            lengths[kb] = lengths.get(kb, 0) + n
-            self.memory_usage += n
+        self._in_fast.update(map(itemgetter(0), items))
+        self.memory_usage += sum(map(len, map(itemgetter(1), items)))
         if self.memory_usage > self.available_memory:
             self._spill_largest()
 
@@ -52,21 +56,22 @@ class Buffer(Store):
         # free at least a tenth of the budget, so a key at the limit does not spill
         # on every append
         target = min(self.memory_usage - self.available_memory * 0.9, self.memory_usage)
+        kbs = list(self._in_fast)
         chosen, freed = [], 0
-        for kb in sorted(self.lengths, key=self.lengths.__getitem__, reverse=True):
+        for size, kb in sorted(zip(self._sizes(kbs), kbs), reverse=True):
             if freed >= target:
                 break
             chosen.append(kb)
-            freed += self.lengths[kb]
+            freed += size
         self._flush(chosen)
 
     def flush(self, keys: Sequence[Any] | None = None) -> None:
         """Move keys (default: all) from fast to slow."""
         with self.lock:
-            self._flush(list(self.lengths) if keys is None else [encode_key(k) for k in keys])
+            self._flush(list(self._in_fast) if keys is None else [encode_key(k) for k in keys])
 
     def _flush(self, kbs: Sequence[bytes]) -> None:
-        kbs = [kb for kb in kbs if kb in self.lengths]
+        kbs = [kb for kb in dict.fromkeys(kbs) if kb in self._in_fast]
         if not kbs:
             return
         with self.fast.lock:
@@ -74,10 +79,14 @@ class Buffer(Store):
         # one slow record per fast record: codecs read record boundaries
         with self.slow.lock:
             self.slow._append([(kb, r) for kb, rs in zip(kbs, records) for r in rs], None)
+        self._forget(kbs, sum(len(r) for rs in records for r in rs))
+
+    def _forget(self, kbs: Sequence[bytes], nbytes: int) -> None:
+        """Remove ``kbs`` (holding ``nbytes``) from fast."""
         with self.fast.lock:
             self.fast._delete(kbs)
-        for kb in kbs:
-            self.memory_usage -= self.lengths.pop(kb)
+        self._in_fast.difference_update(kbs)
+        self.memory_usage -= nbytes
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         with self.slow.lock:
@@ -99,12 +108,10 @@ class Buffer(Store):
             self._iset_seen.discard(kb)
 
     def _delete_everywhere(self, kbs: Sequence[bytes]) -> None:
-        with self.fast.lock:
-            self.fast._delete(kbs)
+        held = [kb for kb in dict.fromkeys(kbs) if kb in self._in_fast]
+        self._forget(held, sum(self._sizes(held)))
         with self.slow.lock:
             self.slow._delete(kbs)
-        for kb in kbs:
-            self.memory_usage -= self.lengths.pop(kb, 0)
 
     def _drop(self) -> None:
         self.fast.drop()

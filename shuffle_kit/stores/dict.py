@@ -42,7 +42,7 @@ class Dict(Store):
             self._batch_ids.add(batch_id)
         data = self._data
         for kb, value in items:
-            data.setdefault(kb, []).append(_owned(value))
+            data.setdefault(kb, []).append(value if type(value) is bytes else _owned(value))
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         data = self._data
