@@ -12,9 +12,10 @@ beside its ``main()``; ``ratio`` is how many times better shuffle_kit is than th
 its ``python -m benchmarks.<name>`` output is captured verbatim into the report (with
 ``--repeats 1`` and smaller sizes when ``--quick`` and its options allow).
 
-Writes ``benchmarks/RESULTS.md`` (a table per workload: shuffle_kit, each peer, ratio; then
-the captured outputs) and ``benchmarks/results.png`` (every ratio on one chart), which the
-README shows. Absolute times drift on shared machines: read the ratios, measured in the
+Writes ``benchmarks/RESULTS.md`` (a table: workload, shuffle_kit, each peer, ratio; then
+each module's output) and ``benchmarks/results.png`` (every ratio on one chart), which the
+README shows. Each module's last result is kept in ``benchmarks/results.json``, so
+``--only NAME`` re-runs one module and rewrites the whole report. Absolute times drift on shared machines: read the ratios, measured in the
 same run on the same data.
 """
 
@@ -192,12 +193,16 @@ def chart(rows: list[dict], path: str) -> bool:
 
 def write_report(results: list[dict], quick: bool, out_md: str, out_png: str, seconds: float) -> None:
     rows = [r for res in results for r in res.get("rows", [])]
+    first = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r["workload"], i)
+    rows.sort(key=lambda r: first[r["workload"]])  # each workload's peers together
     drew = chart(rows, out_png)
     md = [
         "# Benchmark results",
         "",
         f"Written by `python -m benchmarks{' --quick' if quick else ''}` on {dt.date.today().isoformat()} "
-        f"in {seconds / 60:.0f} min. Machine: {_machine()}.  ",
+        f"(each module's section gives its own run). Machine: {_machine()}.  ",
         f"Versions: {_versions()}.",
         "",
         "Each benchmark runs shuffle_kit and its peers in the same process run, on the same data. "
@@ -213,8 +218,8 @@ def write_report(results: list[dict], quick: bool, out_md: str, out_png: str, se
         if res.get("doc"):
             md += [res["doc"], ""]
         status = "ok" if res["rc"] == 0 else f"**failed (exit {res['rc']})**"
-        how = "run(quick)" if res["convention"] else f"python -m benchmarks.{res['module']} {' '.join(res.get('args', []))}".strip()
-        md += [f"{how}: {status}, {res['seconds']:.0f} s", ""]
+        how = f"run(quick={res.get('quick', quick)})" if res["convention"] else f"python -m benchmarks.{res['module']} {' '.join(res.get('args', []))}".strip()
+        md += [f"{how}: {status}, {res['seconds']:.0f} s, {res.get('date', '')}", ""]
         if res.get("log"):
             md += ["```", res["log"].rstrip(), "```", ""]
     with open(out_md, "w") as f:
@@ -233,6 +238,14 @@ def _doc(module: str) -> str:
     return doc.split("\n\n")[0].strip()
 
 
+def _load(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes and one repeat (minutes, not an hour)")
@@ -240,12 +253,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma-separated module names to skip")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--chart", default=os.path.join(HERE, "results.png"))
+    ap.add_argument("--results", default=os.path.join(HERE, "results.json"),
+                    help="every module's last result; --only updates just those modules' entries")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from --results, run nothing")
     args = ap.parse_args(argv)
+    if args.report_only:
+        stored = _load(args.results)
+        write_report([stored[m] for m in discover() if m in stored], args.quick, args.out, args.chart, 0.0)
+        print(f"wrote {os.path.relpath(args.out)} and {os.path.relpath(args.chart)}")
+        return 0
     only = set(filter(None, args.only.split(",")))
     skip = set(filter(None, args.skip.split(",")))
     modules = [m for m in discover() if (not only or m in only) and m not in skip]
     print(f"benchmarks: {', '.join(modules)}", flush=True)
     start = time.perf_counter()
+    stored = _load(args.results)
     results = []
     for module in modules:
         t0 = time.perf_counter()
@@ -261,9 +283,15 @@ def main(argv: list[str] | None = None) -> int:
             res.update(rows=[], log=f"timed out after {TIMEOUT} s", rc=-1)
         res["seconds"] = time.perf_counter() - t0
         print(res.get("log", ""), flush=True)
+        res["date"] = dt.date.today().isoformat()
+        res["quick"] = args.quick
         results.append(res)
+        stored[module] = res
         # rewrite after every module, so a long run leaves a useful report if stopped
-        write_report(results, args.quick, args.out, args.chart, time.perf_counter() - start)
+        with open(args.results, "w") as f:
+            json.dump(stored, f, indent=1, default=float)
+        current = [stored[m] for m in discover() if m in stored]
+        write_report(current, args.quick, args.out, args.chart, time.perf_counter() - start)
     print(f"\nwrote {os.path.relpath(args.out)} and {os.path.relpath(args.chart)}")
     return 0 if all(r["rc"] == 0 for r in results) else 1
 

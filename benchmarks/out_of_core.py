@@ -203,7 +203,7 @@ def _rows(results: dict[str, dict], rows: int) -> list[dict]:
             "unit": "s",
         })
         out.append({
-            "workload": f"out of core: {rows / 1e6:g}M rows, peak RSS (MiB)",
+            "workload": f"out of core: {rows / 1e6:g}M rows, peak RSS (MiB; shuffle-kit --memory-limit 1GB)",
             "shuffle_kit": round(ours["peak_rss"] / 2**20),
             "peer": name,
             "peer_value": round(r["peak_rss"] / 2**20) if r["rc"] == 0 else float("nan"),

@@ -427,8 +427,9 @@ def _table_buffer(spill: Any, limit: int) -> Any:
 
 def _budget(limit: int) -> tuple[int, int]:
     """(chunk bytes, bytes the store keeps in memory) for a memory limit."""
-    # measured (20M rows, 1GB): peak RSS grows by ~13x the chunk size (reader batches,
-    # the chunk, its sorted copy, its encoding, the one being appended), so chunks are small
+    # measured (20M rows, 1GB limit): peak RSS grew by ~13x the chunk size (the chunk read
+    # ahead, reader batches, two chunks being partitioned and their sorted copies, spills
+    # being encoded), so chunks are small: 1/32 of the limit
     chunk = int(min(64 * 2**20, max(2**20, limit // 32)))
     return chunk, max(2**20, limit // 2)
 
