@@ -32,13 +32,21 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
         raise TypeError(
             f"ArrowIPC stores DataFrames, pyarrow Tables and RecordBatches, not {type(obj).__name__}"
         )
-    sink = pa.BufferOutputStream()
+    # measure first, then write into a buffer of exactly that size: a growing stream
+    # would copy as it grows and keep up to twice the bytes it holds
+    measure = pa.MockOutputStream()
+    _write(measure, table, codec)
+    buffer = pa.allocate_buffer(measure.size())
+    _write(pa.FixedSizeBufferWriter(buffer), table, codec)
+    # read-only: nothing else holds this new buffer, so an in-memory store may keep it
+    # as it is instead of copying it
+    return memoryview(buffer).toreadonly()
+
+
+def _write(sink: Any, table: pa.Table, codec: int) -> None:
     sink.write(header.tag(codec, VERSION))  # 8 bytes: buffers stay aligned
     with pa.ipc.new_stream(sink, table.schema) as writer:
         write_table(writer, table)
-    # read-only: nothing else holds this new buffer, so an in-memory store may keep it
-    # as it is instead of copying it
-    return memoryview(sink.getvalue()).toreadonly()
 
 
 def decode_table(record: Record, key: Any = None) -> pa.Table:
