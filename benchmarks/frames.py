@@ -27,19 +27,9 @@ import partd
 
 import shuffle_kit as sk
 
+from .common import make_frame
+
 N_KEYS, N_APPENDS = 64, 8
-
-
-def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    words = np.array([f"w{i:08d}" for i in range(1000)])  # 9 characters
-    return pd.DataFrame({
-        "key": rng.integers(0, 100_000, rows),
-        "x": rng.random(rows),
-        "y": rng.integers(-(10**9), 10**9, rows),
-        "s": pd.Series(words[rng.integers(0, len(words), rows)], dtype="str"),
-        "c": pd.Categorical.from_codes(rng.integers(0, 20, rows), [f"cat{i}" for i in range(20)]),
-    })
 
 
 def make_appends(df: pd.DataFrame) -> list[dict[int, pd.DataFrame]]:

@@ -219,7 +219,7 @@ def unpack_keys(frame: Any) -> list[bytes]:
     start = 4 + 4 * n
     if start > len(buf):
         raise MalformedMessage(f"key table claims {n} keys in {len(buf)} bytes")
-    lengths = _u32(buf[4:start])
+    lengths = _little_endian("I", buf[4:start])
     ends = list(accumulate(lengths, initial=start))
     if ends[-1] != len(buf):
         raise MalformedMessage("key table lengths do not add up to its size")
@@ -261,16 +261,9 @@ class KeyCheck:
 
 
 # -- records -----------------------------------------------------------------------------
-def _u32(buf: bytes) -> array:
-    a = array("I")
-    a.frombytes(buf)
-    if not _LITTLE:
-        a.byteswap()
-    return a
-
-
-def _u64(buf: bytes) -> array:
-    a = array("Q")
+def _little_endian(code: str, buf: bytes) -> array:
+    """The little-endian integers (array typecode ``code``) in ``buf``."""
+    a = array(code)
     a.frombytes(buf)
     if not _LITTLE:
         a.byteswap()
@@ -329,7 +322,7 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
     table = bytes(lengths_frame)
     if len(table) % 8:
         raise MalformedMessage("record length table is not a whole number of u64")
-    ends = list(accumulate(_u64(table), initial=0))  # ends[i]: where record i starts
+    ends = list(accumulate(_little_endian("Q", table), initial=0))  # ends[i]: where record i starts
     out: list[Any] = []
     base = 0  # offset of the current frame in the concatenation of all frames
     first = 0  # first record of the current frame
@@ -520,7 +513,7 @@ class RecordsAssembler:
             counts = bytes(frames[0])
             if len(counts) != 4 * self.n_keys:
                 raise MalformedMessage(f"reply counts {len(counts) // 4} keys, asked for {self.n_keys}")
-            self.counts = _u32(counts)
+            self.counts = _little_endian("I", counts)
         elif len(frames[0]):
             raise MalformedMessage("key counts repeated in a continuation message")
         self.records.extend(unpack_records(frames[1], frames[2:], self.as_bytes))
