@@ -120,7 +120,18 @@ def use_fast_allocator() -> None:
 
 
 def peak_rss() -> int:
-    """This process's peak resident memory in bytes."""
+    """This process's peak resident memory in bytes.
+
+    Linux's VmHWM belongs to the memory of this program; ``ru_maxrss`` survives
+    ``fork`` + ``exec`` and so can report a large parent's peak instead of ours.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -357,71 +368,6 @@ def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]
     del pd
 
 
-# -- the temporary store ---------------------------------------------------------------------------
-
-
-def _table_buffer(spill: Any, limit: int) -> Any:
-    from collections import deque
-
-    from .codecs import ArrowIPC
-
-    class TableBuffer(ArrowIPC):
-        """The job's store: appended Arrow tables kept as they are (no encoding, no copy)
-        up to ``limit`` bytes; beyond that the OLDEST appends are encoded into ``spill``
-        (an ``ArrowIPC`` stack over a ``File``), whole, so that their memory is freed and
-        every key reads back as its spilled pieces, then its in-memory ones: append order.
-
-        The shuffle appends each input chunk's pieces (slices of one sorted copy of the
-        chunk) in one call; holding them costs no copy, where a byte store costs an IPC
-        encoding plus a copy per piece on the shuffle's critical path.
-        """
-
-        def __init__(self) -> None:
-            super().__init__(spill)
-            self.limit = limit
-            self.batches: deque[list] = deque()  # [pieces dict, bytes]
-            self.memory = 0
-
-        def append(self, data: Any, lock: bool = True, **kwargs: Any) -> None:
-            pieces = dict(data)
-            size = sum(t.nbytes for t in pieces.values())
-            self.batches.append([pieces, size])
-            self.memory += size
-            while self.memory > self.limit and self.batches:
-                old, old_size = self.batches.popleft()
-                self.memory -= old_size
-                if old:
-                    super().append(old)
-
-        def get_pieces(self, keys: Any, lock: bool = True) -> list[list[pa.Table]]:
-            spilled = super().get_pieces(list(keys), lock=lock)
-            return [s + [b[0][k] for b in self.batches if k in b[0]] for k, s in zip(keys, spilled)]
-
-        def get(self, key: Any, lock: bool = True, as_arrow: bool = False, **kwargs: Any) -> Any:
-            from .codecs.frames import tables_to_frame
-
-            pieces = self.get_pieces([key])[0]
-            table = pa.concat_tables(pieces, promote_options="permissive") if pieces else pa.table({})
-            return table if as_arrow else tables_to_frame([table])
-
-        def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
-            keys = list(keys) if isinstance(keys, (list, tuple)) else [keys]
-            super().delete(keys, lock=lock)
-            for batch in self.batches:
-                for k in keys:
-                    t = batch[0].pop(k, None)
-                    if t is not None:
-                        batch[1] -= t.nbytes
-                        self.memory -= t.nbytes
-
-        def drop(self) -> None:
-            self.batches.clear()
-            self.memory = 0
-            super().drop()
-
-    return TableBuffer()
-
-
 # -- the job -----------------------------------------------------------------------------------
 
 
@@ -440,6 +386,7 @@ def run(opts: Options) -> Summary:
 
     from .shuffle import shuffle
     from .shuffle.api import PARTITION_BYTES
+    from .codecs import TableBuffer
     from .shuffle.hashing import UnhashableKeyError
     from .stores import File
 
@@ -479,7 +426,7 @@ def run(opts: Options) -> Summary:
     try:
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
         slow = File(dir=tmp)
-        codec = _table_buffer(slow, in_memory)
+        codec = TableBuffer(slow, memory_limit=in_memory)
         store = (slow, codec)
         counter = [0]
 

@@ -28,6 +28,17 @@ try:  # the other frame codecs join this file's tests as they land
 except ImportError:
     pass
 
+
+def TableBuffer(store):  # noqa: N802 (named like the codec, for the test ids)
+    """A TableBuffer that keeps a few small appends in memory and spills the rest, so
+    reads mix spilled and in-memory pieces."""
+    from shuffle_kit.codecs import TableBuffer as Codec
+
+    return Codec(store, memory_limit=300)
+
+
+FRAME_CODECS.append(TableBuffer)
+
 # -- values for one column of n rows ---------------------------------------------------------
 text = st.text(alphabet="ab\u00e9\u4e2d ", max_size=4)
 maybe = lambda s: st.one_of(st.none(), s)

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shuffle_kit
-from shuffle_kit import Buffer, Dict, File, groupby_shuffle, shuffle
-from shuffle_kit.codecs import ArrowIPC
+from shuffle_kit import Dict, File, groupby_shuffle, shuffle
+from shuffle_kit.codecs import ArrowIPC, TableBuffer
 from shuffle_kit.shuffle.api import STREAM_NPARTITIONS
 from shuffle_kit.shuffle.hashing import UnhashableKeyError
 
@@ -193,9 +193,9 @@ def test_small_chunks_and_spilling_store(tmp_path):
     df = _frame(20_000)
     want = _contents(shuffle(df, "k", 16, progress=False))
     res = shuffle(df, "k", 16, memory_limit=50_000, chunk_bytes=30_000, progress=False)
-    assert isinstance(res.codec.store, Buffer) and res.codec.store.slow.nbytes() > 100_000  # spilled
+    assert isinstance(res.codec, TableBuffer) and res.codec.store.nbytes() > 100_000  # spilled
     assert _contents(res) == want
-    path = res.codec.store.slow.path
+    path = res.codec.store.path
     res.close()
     assert not os.path.exists(path)  # the temporary store is gone
     with pytest.raises(ValueError, match="closed"):
@@ -241,7 +241,7 @@ def test_result_object(tmp_path):
         paths = res.write_parquet(tmp_path / "out")
         assert len(paths) == 6 and pq.read_table(paths[3]).num_rows == res.sizes[3]
         html = res._repr_html_()
-        assert "Partitions" in html and f"{len(df):,}" in html and "Buffer" in html
+        assert "Partitions" in html and f"{len(df):,}" in html and "TableBuffer(File(" in html
         assert "6 partitions" in repr(res)
     # an empty partition has the input's columns and dtypes
     one = shuffle(df.iloc[:1], "k", 3, progress=False)

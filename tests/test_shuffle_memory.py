@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
     t = threading.Thread(target=watch, daemon=True); t.start()
     res = shuffle_kit.shuffle(sys.argv[1], "key", 64, memory_limit=int(sys.argv[2]),
                               chunk_bytes=int(sys.argv[3]), progress=False)
-    spilled = res.codec.store.slow.nbytes()
+    spilled = res.codec.store.nbytes()
     rows = sum(len(p) for p in res)   # read back one partition at a time
     done = True; t.join()
     res.close()
@@ -74,5 +74,6 @@ def test_out_of_core_peak_rss(tmp_path):
     print(f"input {in_memory / MB:.0f} MB: peak RSS above baseline {extra / MB:.0f} MB; "
           f"{growth / MB:.0f} MB more than for a quarter of the input")
     assert extra < MEMORY_LIMIT + OVERHEAD, (extra / MB, in_memory / MB)
-    # out of core: memory does not grow with the input (3/4 of it is 117 MB here)
-    assert growth < 32 * MB, growth / MB
+    # out of core: memory does not grow with the input (3/4 of it is 117 MB here); the
+    # peaks differ by at most the chunks in flight, which depend on thread timing
+    assert growth < 5 * CHUNK, growth / MB

@@ -13,6 +13,7 @@ from .pandas_blocks import PandasBlocks
 from .pandas_columns import PandasColumns
 from .pickle import Pickle
 from .python import Python
+from .table_buffer import TableBuffer
 
 __all__ = [
     "BZ2",
@@ -26,6 +27,7 @@ __all__ = [
     "Pickle",
     "Python",
     "Snappy",
+    "TableBuffer",
     "ZLib",
     "Zstd",
 ]

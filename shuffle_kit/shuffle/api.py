@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..stores import Buffer, Dict, File, Store
+from ..stores import File, Store
 from .hashing import UnhashableKeyError, check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
 from .result import ShuffleResult
@@ -36,7 +36,7 @@ STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be k
 
 Partitioner = Union[str, Callable[[pa.Table, list, int], np.ndarray]]
 
-from ..codecs import ArrowIPC
+from ..codecs import ArrowIPC, TableBuffer
 from ..codecs.frames import PIECE_KEY, frame_to_table, tables_to_frame
 
 
@@ -130,8 +130,10 @@ def _open_store(store: Any, memory_limit: int) -> tuple[Any, bool, list[Callable
         def remove() -> None:
             slow.__exit__(None, None, None)  # drop, then remove the directory
 
-        buffer = Buffer(Dict(), slow, available_memory=memory_limit)
-        return ArrowIPC(buffer), False, [remove, buffer.drop], True
+        # pieces stay Arrow tables in memory (no encoding, no copy) up to the limit;
+        # beyond it the oldest chunks' pieces are encoded to the File
+        tables = TableBuffer(slow, memory_limit=memory_limit)
+        return tables, False, [remove, tables.drop], True
     if isinstance(store, (str, os.PathLike)):
         return ArrowIPC(File(store)), False, [], False
     if isinstance(store, ArrowIPC):
@@ -301,9 +303,9 @@ def shuffle(
     on : a column name or a list of names (index level names too).
     npartitions : default: the data's size / 100 MB when known, else 64.
     store : where pieces go: a store, a codec stack, or a path (a ``File`` store there).
-        Default: a temporary ``Buffer(Dict(), File())`` keeping up to ``memory_limit``
-        bytes in memory and spilling the rest to disk, removed when the result is closed
-        or garbage collected. Partition ``i`` is stored under the key ``i``.
+        Default: a temporary ``TableBuffer(File())`` keeping up to ``memory_limit``
+        bytes of pieces in memory as Arrow tables and spilling the oldest to disk, removed
+        when the result is closed or garbage collected. Partition ``i`` is stored under the key ``i``.
     memory_limit : bytes (or '2GB') the default store keeps in memory; also bounds the
         size of the input chunks. Default: a quarter of RAM, at most 4 GiB.
     progress : a ``tqdm.auto`` bar; None shows it only on a terminal or in a notebook.

@@ -179,7 +179,8 @@ class ShuffleResult(Sequence):
             "empty": int((sizes == 0).sum()),
             "largest": int(sizes.max()) if len(sizes) else 0,
             "on": self.on,
-            "store": "closed" if self._closed else repr(getattr(self.codec, "store", self.codec)),
+            # where the data lives: the codec stack down to the bytes (memory, a path, a server)
+            "store": "closed" if self._closed else repr(self.codec),
             "input": self.source,
         }
 
