@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..codecs import ArrowIPC
+from ..codecs import ArrowIPC, TableBuffer
 from ..codecs.frames import tables_to_frame
 from ..shuffle.api import _check_npartitions, _check_partitioner, _normalize_on, to_table
 from ..shuffle.hashing import dask_partition_ids, partition_ids
@@ -204,25 +204,24 @@ def _setup(name: str, barrier_key: str, path: str, n: int, store: ArrowIPC | Non
         return open_run(name, barrier_key, n)
     os.makedirs(path, exist_ok=True)
     if os.getpid() == builder:
-        # threads / sync: every task runs in this process, so the File store gets a
-        # memory buffer in front of it, spilling to it beyond the memory limit
+        # threads / sync: every task runs in this process, so pieces stay Arrow tables
+        # in memory (a TableBuffer), spilling to the File store beyond the memory limit
         _process_store(path, create=True)
         return {"kind": "file", "path": path, "n": n, "pid": builder}
     return {"kind": "file", "path": path, "n": n}
 
 
-_process_stores: dict[str, Store] = {}  # store directory -> Buffer(Dict(), File(directory))
+_process_stores: dict[str, TableBuffer] = {}  # store directory -> TableBuffer(File(directory))
 _process_stores_lock = threading.Lock()
 
 
-def _process_store(path: str, create: bool = False) -> Store | None:
+def _process_store(path: str, create: bool = False) -> TableBuffer | None:
     from ..shuffle.api import default_memory_limit
-    from ..stores import Buffer, Dict
 
     with _process_stores_lock:
         store = _process_stores.get(path)
         if store is None and create:
-            store = _process_stores[path] = Buffer(Dict(), File(path), available_memory=default_memory_limit())
+            store = _process_stores[path] = TableBuffer(File(path), memory_limit=default_memory_limit())
         return store
 
 
@@ -260,7 +259,7 @@ class _Stores:
                 buffered = _process_store(path)
                 if buffered is None:
                     raise ShuffleDataLost(f"shuffle_kit: the store {path!r} is gone: its computation has ended")
-                return ArrowIPC(buffered)  # shared by the run's tasks: not closed by one
+                return buffered  # shared by the run's tasks: not closed by one
             if not os.path.isdir(path):  # never recreate a store its computation removed
                 raise ShuffleDataLost(f"shuffle_kit: the store {path!r} is gone: its computation has ended")
             codec = ArrowIPC(File(path))
