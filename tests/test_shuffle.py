@@ -118,6 +118,19 @@ def test_groupby_shuffle_equals_pandas(case, npartitions, single):
         pd.testing.assert_frame_equal(got[k], want[k], check_exact=True, check_index_type=False)
 
 
+@given(frames(), st.integers(1, 5), st.booleans())
+def test_groupby_shuffle_sorted_equals_pandas_in_order(case, npartitions, single):
+    df, on, chunks = case
+    by = on[0] if single else on
+    with groupby_shuffle(df if single else chunks, on=by, sort=True, npartitions=npartitions, progress=False) as g:
+        got = list(g)
+    want = list(df.groupby(by, dropna=False, sort=True, observed=True))
+    norm = lambda k: tuple(map(_norm, k)) if isinstance(k, tuple) else _norm(k)  # noqa: E731
+    assert [norm(k) for k, _ in got] == [norm(k) for k, _ in want]
+    for (_, a), (_, b) in zip(got, want):
+        pd.testing.assert_frame_equal(a, b, check_exact=True, check_index_type=False)
+
+
 def test_dropna():
     df = pd.DataFrame({"k": [1.0, None, 1.0, np.nan, 2.0], "v": range(5)})
     g = dict(iter(groupby_shuffle(df, on="k", dropna=True, npartitions=3, progress=False)))

@@ -489,9 +489,43 @@ class GroupedShuffle:
         return df.groupby(self.on, dropna=self.dropna, sort=self.sort, observed=True)
 
     def __iter__(self) -> Iterator[tuple[Any, pd.DataFrame]]:
-        for i, size in enumerate(self.result.sizes):
-            if size:
-                yield from self._groups(self.result[i])
+        parts = (self.result[i] for i, size in enumerate(self.result.sizes) if size)
+        for part in self._ranges() if self.sort else parts:
+            yield from self._groups(part)
+
+    def _ranges(self) -> Iterator[pd.DataFrame]:
+        """The rows again, in partitions of consecutive keys in pandas' own sort order.
+
+        One pass ranks the distinct keys (pandas sorts them, exactly as ``groupby``
+        would); a second moves each hash partition's rows into the partition of their
+        key's rank range. Memory: one partition, the distinct keys, and the store's
+        buffer, which spills to a temporary ``File``.
+        """
+        filled = [i for i, size in enumerate(self.result.sizes) if size]
+        if not filled:
+            return
+        # group keys as groupby gives them (None read as NaN, categories observed), so
+        # that the keys of one partition are found among all of them
+        keys = [self._groups(self.result[i]).size().index for i in filled]
+        distinct = keys[0].append(keys[1:]) if len(keys) > 1 else keys[0]
+        levels = list(range(distinct.nlevels))
+        order = pd.DataFrame(index=distinct).groupby(level=levels, sort=True, dropna=False, observed=True).size().index
+        n = len(filled)
+        ranges = TableBuffer(File(), memory_limit=default_memory_limit())
+        try:
+            for i in filled:
+                part = self.result[i]
+                grouped = self._groups(part)
+                rank = order.get_indexer(grouped.size().index)[grouped.ngroup().to_numpy()]
+                # rows of one key all come from this partition: their order is kept
+                ranges.append(dict(iter(part.groupby(rank * n // len(order), sort=False))))
+            for r in range(n):
+                part = ranges.get(r)
+                if len(part):
+                    yield part
+        finally:
+            ranges.drop()
+            ranges.store.__exit__(None, None, None)
 
     def apply(self, func: Callable[[pd.DataFrame], Any]) -> Any:
         """``func(group)`` for every group, combined like pandas' ``groupby().apply``."""
@@ -541,12 +575,10 @@ def groupby_shuffle(
     """Shuffle ``data`` by ``on`` and return its exact groups (see :class:`GroupedShuffle`).
 
     Unlike pandas' default, null keys form their own group unless ``dropna=True``.
-    ``sort=True`` (groups in key order) is not implemented yet. Other arguments go to :func:`shuffle`;
-    the index is kept, so groups equal pandas' groups, labels included.
+    ``sort=True`` yields the groups in key order (pandas' order), at the cost of a second
+    pass that re-partitions the rows by ranges of sorted keys. Other arguments go to
+    :func:`shuffle`; the index is kept, so groups equal pandas' groups, labels included.
     """
-    if sort:
-        # needs a range partitioning pass over the distinct keys: not built yet
-        raise NotImplementedError("groupby_shuffle(sort=True) is not implemented yet; sort each group's keys yourself")
     kwargs.setdefault("keep_index", True)
     result = shuffle(data, on, npartitions, store=store, dropna=dropna, **kwargs)
     return GroupedShuffle(result, on, dropna=dropna, sort=sort)
