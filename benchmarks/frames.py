@@ -8,7 +8,8 @@ int64, the default ``str`` dtype with ~9 characters, a 20-category categorical),
 one ``get`` of every key. The pieces are made once and shared by every store. MB/s is
 of the frame's in-memory size (``memory_usage(deep=True)``), append + get, best of
 ``--repeats`` runs (interleaved); the ratio is to partd's PandasBlocks(File) in the same
-run. The ``(Dict)`` rows run both codecs over in-memory stores: the codec layer alone.
+run. The ``(Dict)`` rows run both codecs over in-memory stores: the codec layer alone; the
+buffered rows hold appends in memory (up to 1 GB) in front of a File, as a shuffle would.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def make_appends(df: pd.DataFrame) -> list[dict[int, pd.DataFrame]]:
     return appends
 
 
-def run(make: Callable[[str], object], appends: list[dict], root: str) -> float:
+def time_stack(make: Callable[[str], object], appends: list[dict], root: str) -> float:
     path = tempfile.mkdtemp(dir=root)
     store = make(os.path.join(path, "s"))
     start = time.perf_counter()
@@ -72,6 +73,9 @@ CONTENDERS: dict[str, Callable[[str], object]] = {
     "shuffle_kit PandasBlocks(LZ4(File))": lambda p: sk.PandasBlocks(sk.LZ4(sk.File(p))),
     "shuffle_kit ArrowIPC(File)": lambda p: sk.ArrowIPC(sk.File(p)),
     "shuffle_kit ArrowIPC(LZ4(File))": lambda p: sk.ArrowIPC(sk.LZ4(sk.File(p))),
+    # buffered stacks: appends held in memory (1 GB), spilling to File beyond it
+    "partd PandasBlocks(Buffer(Dict, File))": lambda p: partd.PandasBlocks(partd.Buffer(partd.Dict(), partd.File(p))),
+    "shuffle_kit TableBuffer(File)": lambda p: sk.TableBuffer(sk.File(p)),
     # the codec layer alone: both over their in-memory Dict store
     "partd PandasBlocks(Dict)": lambda p: partd.PandasBlocks(partd.Dict()),
     "shuffle_kit PandasBlocks(Dict)": lambda p: sk.PandasBlocks(sk.Dict()),
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         times = {n: [] for n in names}
         for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits all alike
             for name in names:
-                times[name].append(run(CONTENDERS[name], appends, root))
+                times[name].append(time_stack(CONTENDERS[name], appends, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     base = min(times["partd PandasBlocks(File)"])
