@@ -24,7 +24,6 @@ import argparse
 import shutil
 import tempfile
 
-import numpy as np
 import pandas as pd
 
 import shuffle_kit as sk

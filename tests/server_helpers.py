@@ -3,8 +3,6 @@ bound to 127.0.0.1 or ipc:// in a temporary directory, all stopped by their fixt
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time

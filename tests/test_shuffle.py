@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import shuffle_kit
 from shuffle_kit import Dict, File, groupby_shuffle, shuffle
 from shuffle_kit.codecs import ArrowIPC, TableBuffer
 from shuffle_kit.shuffle.api import STREAM_NPARTITIONS

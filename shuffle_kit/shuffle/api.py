@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..stores import File, Store
-from .hashing import UnhashableKeyError, check_hashable, dask_partition_ids, id_dtype, partition_ids
+from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
 from .result import ShuffleResult
 from .split import split
