@@ -339,7 +339,7 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
             bounds = [b - base for b in bounds]
         pieces = list(map(buf.__getitem__, map(slice, bounds, bounds[1:])))
         if as_bytes and type(buf) is not bytes:
-            pieces = [bytes(p) for p in pieces]
+            pieces = list(map(bytes, pieces))
         out += pieces
         base, first = top, last
     if ends[-1] != base:
