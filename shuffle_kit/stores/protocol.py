@@ -39,7 +39,7 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from bisect import bisect_left
 from itertools import accumulate
 from typing import Any, Optional
@@ -278,28 +278,29 @@ def _zero_copy_safe(record: Any) -> bool:
     return type(record) is memoryview and type(record.obj) is bytes
 
 
-def pack_records(records: Sequence[Any], group: int = GROUP, large: int = LARGE) -> list[Any]:
-    """``[LENGTHS, DATA...]`` for ``records`` (bytes-like, flat, in order).
-
-    >>> frames = pack_records([b'ab', b'', b'c'])
-    >>> [bytes(r) for r in unpack_records(frames[0], frames[1:])]
-    [b'ab', b'', b'c']
-    """
-    lengths = array("Q", map(len, records))
+def _lengths_frame(sizes: Sequence[int]) -> bytes:
+    lengths = array("Q", sizes)
     if not _LITTLE:
         lengths.byteswap()
-    frames: list[Any] = [lengths.tobytes()]
+    return lengths.tobytes()
+
+
+def _data_frames(items: Iterable[tuple[Sequence[Any], int]], group: int, large: int) -> list[Any]:
+    """Data frames for ``(buffers, total length)`` items, in order: an item of ``large``
+    bytes or more gets a frame of its own (zero-copy when it is one immutable buffer);
+    smaller ones share frames of about ``group`` bytes. No item straddles two frames."""
+    frames: list[Any] = []
     pending: list[Any] = []
     size = 0
-    for r in records:
-        n = len(r)
+    for buffers, n in items:
         if n >= large:
             if pending:
                 frames.append(b"".join(pending))
                 pending, size = [], 0
-            frames.append(r if _zero_copy_safe(r) else bytes(r))
+            one = len(buffers) == 1 and _zero_copy_safe(buffers[0])
+            frames.append(buffers[0] if one else b"".join(buffers))
         elif n:
-            pending.append(r)
+            pending += buffers
             size += n
             if size >= group:
                 frames.append(b"".join(pending))
@@ -307,6 +308,17 @@ def pack_records(records: Sequence[Any], group: int = GROUP, large: int = LARGE)
     if pending:
         frames.append(b"".join(pending))
     return frames
+
+
+def pack_records(records: Sequence[Any], group: int = GROUP, large: int = LARGE) -> list[Any]:
+    """``[LENGTHS, DATA...]`` for ``records`` (bytes-like, flat, in order).
+
+    >>> frames = pack_records([b'ab', b'', b'c'])
+    >>> [bytes(r) for r in unpack_records(frames[0], frames[1:])]
+    [b'ab', b'', b'c']
+    """
+    sizes = list(map(len, records))
+    return [_lengths_frame(sizes), *_data_frames(zip(((r,) for r in records), sizes), group, large)]
 
 
 def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = False) -> list[Any]:
@@ -447,27 +459,7 @@ def pack_joined(per_key: Sequence[Sequence[Any]], group: int = GROUP, large: int
     [b'abc', b'', b'd']
     """
     sizes = [sum(map(len, rs)) for rs in per_key]
-    lengths = array("Q", sizes)
-    if not _LITTLE:
-        lengths.byteswap()
-    frames: list[Any] = [lengths.tobytes()]
-    pending: list[Any] = []
-    size = 0
-    for rs, n in zip(per_key, sizes):
-        if n >= large:
-            if pending:
-                frames.append(b"".join(pending))
-                pending, size = [], 0
-            frames.append(rs[0] if len(rs) == 1 and _zero_copy_safe(rs[0]) else b"".join(rs))
-        elif n:
-            pending += rs
-            size += n
-            if size >= group:
-                frames.append(b"".join(pending))
-                pending, size = [], 0
-    if pending:
-        frames.append(b"".join(pending))
-    return frames
+    return [_lengths_frame(sizes), *_data_frames(zip(per_key, sizes), group, large)]
 
 
 def records_reply(
