@@ -91,6 +91,9 @@ def _guarded(job: "callable") -> int:
         return _fail(f"internal error: {type(e).__name__}: {one_line(e)} (set SHUFFLE_KIT_DEBUG=1 for a traceback)")
     finally:
         signal.signal(signal.SIGTERM, old)
+        # the job is over, one way or the other: a Ctrl-C while the interpreter shuts
+        # down (joining threads, removing temporary stores) has nothing left to stop
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _partition(args: argparse.Namespace) -> int:

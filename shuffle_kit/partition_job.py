@@ -625,12 +625,11 @@ def _cleanup(staging: str | None, store: tuple | None) -> None:
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         if store is not None:
-            slow, buffer = store
-            for step in (buffer.drop, lambda: slow.__exit__(None, None, None)):
-                try:
-                    step()
-                except Exception:
-                    pass
+            # the store is this job's own: remove its files without taking its lock, which
+            # an interrupt may have caught half-taken
+            slow, _ = store
+            slow.close()
+            shutil.rmtree(slow.path, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     finally:

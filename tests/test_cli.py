@@ -368,14 +368,20 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, big_input):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
+    spill = tmp_path / "spill"
+    spill.mkdir()
     proc = subprocess.Popen(
+        # many partitions: the write phase outlasts the moment the signal is sent
         [sys.executable, "-m", "shuffle_kit", "partition", str(big_input), "--on", "k", "--out", str(out),
-         "--npartitions", "16", "--memory-limit", "8MB", "--exists", "overwrite"],
+         "--npartitions", "256", "--memory-limit", "8MB", "--exists", "overwrite", "--tmp", str(spill)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
+        # mid-way: the output is being staged and the temporary store has taken data
         assert _wait_for(lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)))
-        time.sleep(0.5)
+        assert _wait_for(lambda: any(os.path.getsize(os.path.join(r, f)) > 1 << 20
+                                     for r, _, fs in os.walk(spill) for f in fs))
+        assert proc.poll() is None, "finished before the interrupt: make the input larger"
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     finally:
@@ -383,7 +389,7 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, big_input):
             proc.kill()
     assert proc.returncode == 130
     assert os.listdir(out) == ["old.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["out"]
+    assert sorted(os.listdir(tmp_path)) == ["out", "spill"] and os.listdir(spill) == []
 
 
 def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, big_input):
