@@ -91,9 +91,6 @@ def _guarded(job: "callable") -> int:
         return _fail(f"internal error: {type(e).__name__}: {one_line(e)} (set SHUFFLE_KIT_DEBUG=1 for a traceback)")
     finally:
         signal.signal(signal.SIGTERM, old)
-        # the job is over, one way or the other: a Ctrl-C while the interpreter shuts
-        # down (joining threads, removing temporary stores) has nothing left to stop
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _partition(args: argparse.Namespace) -> int:
@@ -200,5 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return args.run(args)
 
 
+def console() -> int:
+    """The program's entry point (``shuffle-kit``, ``python -m shuffle_kit``)."""
+    code = main()
+    # the job is over: a Ctrl-C while the interpreter shuts down (joining threads,
+    # removing temporary stores) has nothing left to stop. Only here, never in main(),
+    # because a process that calls main() keeps its own signal handling
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

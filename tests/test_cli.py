@@ -330,15 +330,28 @@ def big_input(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def long_input(tmp_path_factory, big_input):
+    """Four copies of big_input: a job that runs for seconds, so an interrupt sent once it
+    is under way always lands mid-job."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("long")
+    for copy in range(4):
+        for f in sorted(big_input.iterdir()):
+            shutil.copy(f, d / f"c{copy}-{f.name}")
+    return d
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_leaves_no_output_and_no_store(tmp_path, big_input, sig):
+def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
     spill = tmp_path / "spill"
     spill.mkdir()
     work = tmp_path / "work"
     work.mkdir()
     out = work / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shuffle_kit", "partition", str(big_input), "--on", "k", "--out", str(out),
+        [sys.executable, "-m", "shuffle_kit", "partition", str(long_input), "--on", "k", "--out", str(out),
          "--npartitions", "64", "--memory-limit", "8MB", "--tmp", str(spill)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -364,15 +377,14 @@ def test_interrupt_leaves_no_output_and_no_store(tmp_path, big_input, sig):
     assert os.listdir(work) == []  # no output, no half-written hidden directory
 
 
-def test_overwrite_interrupted_keeps_old_output(tmp_path, big_input):
+def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
     spill = tmp_path / "spill"
     spill.mkdir()
     proc = subprocess.Popen(
-        # many partitions: the write phase outlasts the moment the signal is sent
-        [sys.executable, "-m", "shuffle_kit", "partition", str(big_input), "--on", "k", "--out", str(out),
+        [sys.executable, "-m", "shuffle_kit", "partition", str(long_input), "--on", "k", "--out", str(out),
          "--npartitions", "256", "--memory-limit", "8MB", "--exists", "overwrite", "--tmp", str(spill)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
