@@ -5,8 +5,8 @@ fast for many small values, no file name is ever derived from a key (so no key c
 escape the directory or collide with another), and checksums let a reader tell a
 torn write (ignored) from corruption (raised).
 
-Every process keeps its own index (key -> list of (offset, length, crc)), extended by
-scanning the batches other processes appended since it last looked. The log is the
+Every handle keeps its own index (``logindex``: where each key's values lie), extended
+by scanning the batches other processes appended since it last looked. The log is the
 only state that matters, so any process can open the store by its path.
 """
 
