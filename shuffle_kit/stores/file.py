@@ -304,7 +304,11 @@ class File(Store):
         whole = (4 * wanted >= lengths) | (lengths <= _SMALL_BODY)  # read and check these bodies whole
         checks: list[tuple[memoryview, int, int]] = []  # (bytes, batch, index of its first block)
         if mapped:
-            base, data = 0, memoryview(mmap.mmap(self._log_fd(), self._end, prot=mmap.PROT_READ))
+            # map only the span the read touches; a dense read prefaults it in one go
+            base = int(starts[0]) // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
+            end = int(starts[-1] + lengths[-1])
+            flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if whole.all() else 0)
+            data = memoryview(mmap.mmap(self._log_fd(), end - base, flags=flags, prot=mmap.PROT_READ, offset=base))
         elif whole.all() and (span := int(starts[-1] + lengths[-1] - starts[0])) <= 2 * int(lengths.sum()):
             base, data = int(starts[0]), self._pread(int(starts[0]), span)
         else:  # scattered: one read per body or per value
