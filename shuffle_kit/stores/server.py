@@ -28,7 +28,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable, Optional
 
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 from . import protocol as P
 from .auth import KeyLike, KeySet, as_key, is_loopback, public_key as derive_public_key
@@ -36,6 +35,7 @@ from .base import Store
 from .buffer import Buffer
 from .dict import Dict
 from .file import File
+from .zmq_events import pending_events
 
 logger = logging.getLogger(__name__)
 
@@ -295,12 +295,7 @@ class Server:
                 logger.exception("server loop error")
 
     def _on_monitor(self) -> None:
-        while True:
-            try:
-                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            event = parse_monitor_message(frames)["event"]
+        for event in pending_events(self.monitor):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.clients += 1
             elif event == zmq.EVENT_DISCONNECTED:

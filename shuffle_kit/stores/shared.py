@@ -22,12 +22,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 from . import protocol as P
 from .auth import KeyLike, as_key, public_key as derive_public_key
 from .base import Item, Record, ReentrantLock, Store, _as_key_list, as_record, get_nested, flatten, nested_get
 from .keys import Key, encode_key
+from .zmq_events import pending_events
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -94,12 +94,7 @@ class _Connection:
     def _events(self, waiting_reply: bool) -> None:
         """Drain the monitor; raise ConnectionError for a refused or (during a request) lost
         connection."""
-        while True:
-            try:
-                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            event = parse_monitor_message(frames)["event"]
+        for event in pending_events(self.monitor):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connected = True
             elif event == zmq.EVENT_DISCONNECTED:
