@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
-from .keys import Key, encode_key
+from .keys import Key, encode_key, encode_keys
 
 Record = Union[bytes, memoryview]
 Item = tuple[bytes, Record]  # (encoded key, value)
@@ -102,7 +102,7 @@ def as_record(key: object, value: object) -> Record:
 
 def _items(data: Mapping[Key, Any]) -> list[Item]:
     """Encoded keys and checked values of an append, validated before anything is stored."""
-    kbs = list(map(encode_key, data))
+    kbs = encode_keys(data)
     values = list(data.values())
     if not set(map(type, values)) <= {bytes}:  # all bytes is the common case; skip the checks
         values = [as_record(k, v) for k, v in zip(data, values)]
@@ -201,7 +201,7 @@ class Store(ABC):
 
     def get_records(self, keys: Sequence[Key], lock: bool = True) -> list[list[Record]]:
         """The records appended to each of ``keys``, in append order."""
-        kbs = [encode_key(k) for k in keys]
+        kbs = encode_keys(keys)
         with self._locked(lock):
             return self._records(kbs)
 
@@ -213,7 +213,7 @@ class Store(ABC):
         """All bytes appended to a key (``b''`` if none); lists of keys give lists."""
 
         def fetch(flat: list) -> list[bytes]:
-            kbs = [encode_key(k) for k in flat]
+            kbs = encode_keys(flat)
             with self._locked(lock):
                 return self._joined(kbs)
 
@@ -228,7 +228,7 @@ class Store(ABC):
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
         """Remove keys entirely (a later ``iset`` sets them again)."""
-        kbs = [encode_key(k) for k in _as_key_list(keys)]
+        kbs = encode_keys(_as_key_list(keys))
         with self._locked(lock):
             self._delete(kbs)
 

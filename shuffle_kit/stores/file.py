@@ -23,6 +23,7 @@ import weakref
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import locket
@@ -283,20 +284,20 @@ class File(Store):
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         # owned buffers (pread): the views may outlive the lock
-        return _split(*self._gather(kbs, mapped=False))
+        return self._gather(kbs, mapped=False).records()
 
     def _joined(self, kbs: Sequence[bytes]) -> list[bytes]:
         # while this thread holds the lock no process can truncate the log, so reading
-        # through a map is safe and saves a copy; the views die with the join
-        return [b"".join(v) for v in _split(*self._gather(kbs, mapped=self.lock.held()))]
+        # through a map is safe and saves a copy; nothing of the map outlives the join
+        return self._gather(kbs, mapped=self.lock.held()).joined()
 
-    def _gather(self, kbs: Sequence[bytes], mapped: bool) -> tuple[list[int], list[memoryview]]:
-        """Checked views of every live record of ``kbs`` (key by key), and counts per key."""
+    def _gather(self, kbs: Sequence[bytes], mapped: bool) -> "_Gathered":
+        """The checked records of every live value of ``kbs``, key by key."""
         self._refresh(repair=False)
         index = self._index
         sel = index.select(kbs)
         if not len(sel.batch):
-            return sel.counts, []
+            return _Gathered(sel.counts, views=[])
         numbers, where = np.unique(sel.batch, return_inverse=True)
         wanted = np.bincount(where, weights=sel.length, minlength=len(numbers))
         starts = index.body_start.values[numbers]
@@ -316,6 +317,9 @@ class File(Store):
         for number, start, length in zip(numbers[whole].tolist(), starts[whole].tolist(), lengths[whole].tolist()):
             body = self._pread(start, length) if data is None else data[start - base : start - base + length]
             checks.append((body, number, 0))
+        if data is not None and whole.all():  # the common case: one buffer holds every body
+            self._verify(checks, sel, kbs)
+            return _Gathered(sel.counts, data, (starts - base)[where] + sel.offset, sel.length)
         bodies = {number: body for body, number, _ in checks}
         views = []
         for number, offset, length in zip(sel.batch.tolist(), sel.offset.tolist(), sel.length.tolist()):
@@ -331,7 +335,7 @@ class File(Store):
             else:
                 views.append(body[offset : offset + length])
         self._verify(checks, sel, kbs)
-        return sel.counts, views
+        return _Gathered(sel.counts, views=views)
 
     def _verify(self, checks: list[tuple[memoryview, int, int]], sel: Selection, kbs: Sequence[bytes]) -> None:
         """Compare every block read with its stored checksum; large reads use both cores
@@ -439,6 +443,60 @@ class File(Store):
     def nbytes(self) -> int:
         """Bytes the log occupies on disk."""
         return os.fstat(self._log_fd()).st_size
+
+
+_GATHER_MAX = 1 << 16  # values up to this size are joined by one numpy gather per key
+
+
+@dataclass
+class _Gathered:
+    """Checked records, key by key: slices of one buffer (``data`` at ``first``, of
+    ``length`` bytes), or separate ``views``."""
+
+    counts: list[int]
+    data: memoryview | None = None
+    first: np.ndarray | None = None
+    length: np.ndarray | None = None
+    views: list[memoryview] | None = None
+
+    def records(self) -> list[list[Record]]:
+        if self.data is None:
+            return _split(self.counts, self.views)  # type: ignore[arg-type]
+        data, first = self.data, self.first.tolist()  # type: ignore[union-attr]
+        ends = (self.first + self.length).tolist()  # type: ignore[operator]
+        return _split(self.counts, [data[a:b] for a, b in zip(first, ends)])
+
+    def joined(self) -> list[bytes]:
+        if self.data is None:
+            return [b"".join(v) for v in _split(self.counts, self.views)]  # type: ignore[arg-type]
+        # A key whose values all have one small size is gathered by numpy from a view
+        # of the buffer as overlapping size-byte items, one call per key instead of a
+        # slice object per value; other keys are joined from slices.
+        data, first, length = self.data, self.first, self.length
+        counts = np.asarray(self.counts, np.int64)
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        size = np.zeros(len(counts), np.int64)  # the size of each key's values, if one
+        some = counts > 0
+        if some.any():  # segments of the keys that have values tile ``length`` exactly
+            size[some] = np.maximum.reduceat(length, starts[some])  # type: ignore[call-overload]
+            size[some] *= np.minimum.reduceat(length, starts[some]) == size[some]  # type: ignore[call-overload]
+        uniform = (counts > 1) & (size > 0) & (size <= _GATHER_MAX)
+        if uniform.all():
+            a = b = []
+        else:
+            a, b = first.tolist(), (first + length).tolist()  # type: ignore[operator]
+        items: dict[int, np.ndarray] = {}
+        out = []
+        for lo, hi, same, n in zip(starts.tolist(), ends.tolist(), uniform.tolist(), size.tolist()):
+            if same:
+                view = items.get(n)
+                if view is None:
+                    view = items[n] = np.ndarray((len(data) - n + 1,), ("V", n), data, strides=(1,))
+                out.append(view[first[lo:hi]].tobytes())  # type: ignore[index]
+            else:
+                out.append(b"".join([data[i:j] for i, j in zip(a[lo:hi], b[lo:hi])]))
+        return out
 
 
 def _split(counts: list[int], views: list[memoryview]) -> list[list[Record]]:

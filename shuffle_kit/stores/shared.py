@@ -26,7 +26,7 @@ import zmq
 from . import protocol as P
 from .auth import KeyLike, as_key, public_key as derive_public_key
 from .base import Item, Record, ReentrantLock, Store, _as_key_list, as_record, get_nested, flatten, nested_get
-from .keys import Key, encode_key
+from .keys import Key, encode_key, encode_keys
 from .zmq_events import pending_events
 
 DEFAULT_TIMEOUT = 30.0
@@ -286,30 +286,30 @@ class Shared(Store):
             keys = tuple(data)
             table = self._tables.get(keys)
             if table is None:
-                table = P.pack_keys(list(map(encode_key, keys)))
+                table = P.pack_keys(encode_keys(keys))
                 if len(self._tables) >= 16:
                     self._tables.clear()
                 self._tables[keys] = table
             return table
-        return P.pack_keys(list(map(encode_key, data)))
+        return P.pack_keys(encode_keys(data))
 
     def get_records(self, keys: Sequence[Key], lock: bool = True, *, timeout: float | None = None) -> list[list[Record]]:
         """The records of each key, in append order, as views of the received frames."""
-        return self._records([encode_key(k) for k in keys], timeout)
+        return self._records(encode_keys(keys), timeout)
 
     def get(self, keys: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> Any:
-        return get_nested(keys, lambda flat: self._joined([encode_key(k) for k in flat], timeout))
+        return get_nested(keys, lambda flat: self._joined(encode_keys(flat), timeout))
 
     def iset(self, key: Key, value: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> None:
         self._iset(encode_key(key), as_record(key, value), timeout)
 
     def delete(self, keys: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> None:
-        self._delete([encode_key(k) for k in _as_key_list(keys)], timeout)
+        self._delete(encode_keys(_as_key_list(keys)), timeout)
 
     def pop(self, keys: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """``get`` then ``delete``, atomically on the server."""
         flat = list(flatten(keys)) if isinstance(keys, list) else [keys]
-        kbs = [encode_key(k) for k in flat]
+        kbs = encode_keys(flat)
         values = [r[0] for r in self._fetch(P.POP, kbs, timeout, joined=True)]
         if not isinstance(keys, list):
             return values[0]
