@@ -1,5 +1,12 @@
 """Buffer: spills the largest keys to the slow store and keeps append order."""
 
+import gc
+import os
+import weakref
+
+import numpy as np
+import pytest
+
 import shuffle_kit as sk
 
 
@@ -25,6 +32,25 @@ def test_flush_moves_everything(tmp_path):
     buf.flush()
     assert buf.memory_usage == 0 and buf.fast.get(["a", "b"]) == [b"", b""]
     assert buf.get(["a", "b"]) == [b"1", b"2"]
+
+
+@pytest.mark.parametrize("slow", [sk.Dict, sk.File])
+def test_a_spill_frees_buffers_shared_with_values_that_stay(slow):
+    """A server appends values as read-only views of the message they came in: once
+    some of them spill, those that stay must not keep the whole message alive."""
+    message = np.frombuffer(os.urandom(1000), np.uint8)  # read-only, and weakly referable
+    alive = weakref.ref(message)
+    view = memoryview(message)
+    buf = sk.Buffer(sk.Dict(), slow(), available_memory=1500)
+    buf.append({i: view[i * 100 : (i + 1) * 100] for i in range(10)})
+    expected = [bytes(view[i * 100 : (i + 1) * 100]) for i in range(10)]
+    del message, view
+    gc.collect()
+    assert alive() is not None, "kept without a copy until a spill"
+    buf.append({"big": b"x" * 1000})  # over the limit: 'big' spills, the views stay
+    gc.collect()
+    assert alive() is None, "the values that stayed still hold the message"
+    assert buf.get(list(range(10)) + ["big"]) == expected + [b"x" * 1000]
 
 
 def test_logger_has_only_a_null_handler():

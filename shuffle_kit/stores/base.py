@@ -179,6 +179,9 @@ class Store(ABC):
     @abstractmethod
     def _drop(self) -> None: ...
 
+    def _compact(self) -> None:
+        """Free memory that records no longer stored still hold (see ``Dict``)."""
+
     # -- public API ---------------------------------------------------------------------
     def _locked(self, lock: bool) -> Any:
         return self.lock if lock else _NO_LOCK

@@ -30,6 +30,7 @@ class Buffer(Store):
     def _init_state(self) -> None:
         self.lock = ReentrantLock()
         self.memory_usage = 0  # bytes held in fast
+        self._removed = 0  # bytes removed from fast since it last compacted
         self._in_fast: set[bytes] = set()
         self._iset_seen: set[bytes] = set()
         self._batch_ids: set[bytes] = set()
@@ -87,6 +88,17 @@ class Buffer(Store):
             self.fast._delete(kbs)
         self._in_fast.difference_update(kbs)
         self.memory_usage -= nbytes
+        # what stays may share buffers with what left (values received as views of one
+        # message); compacting after each tenth of the budget removed bounds that waste
+        self._removed += nbytes
+        if self._removed >= 0.1 * self.available_memory:
+            self._compact()
+
+    def _compact(self) -> None:
+        self._removed = 0
+        for store in (self.fast, self.slow):
+            with store.lock:
+                store._compact()
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         with self.slow.lock:

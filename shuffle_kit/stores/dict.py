@@ -16,6 +16,22 @@ def _owned(value: Record) -> Record:
     return bytes(value)
 
 
+def _partial_views(data: dict[bytes, list[Record]]) -> dict[int, list[tuple[list[Record], int]]]:
+    """Where the views that cover only part of their buffer are, by buffer."""
+    sizes: dict[int, int] = {}
+    places: dict[int, list[tuple[list[Record], int]]] = {}
+    for records in data.values():
+        for i, r in enumerate(records):
+            if type(r) is memoryview:
+                owner = id(r.obj)
+                size = sizes.get(owner)
+                if size is None:
+                    size = sizes[owner] = memoryview(r.obj).nbytes
+                if r.nbytes < size:
+                    places.setdefault(owner, []).append((records, i))
+    return places
+
+
 class Dict(Store):
     """Keep every record in a Python dict; fast, and gone with the process.
 
@@ -63,6 +79,15 @@ class Dict(Store):
         self._data.clear()
         self._iset_seen.clear()
         self._batch_ids.clear()
+
+    def _compact(self) -> None:
+        # Records may be read-only views of a larger buffer (a server keeps values as
+        # views of the message they came in); once other values of that buffer are
+        # deleted, a view would keep all of it alive. Copy such views out one buffer at
+        # a time, so each buffer is freed as soon as its last view is replaced.
+        for places in _partial_views(self._data).values():
+            for records, i in places:
+                records[i] = bytes(records[i])
 
     def nbytes(self, kb: bytes) -> int:
         return sum(len(r) for r in self._data.get(kb, ()))

@@ -318,6 +318,9 @@ def pack_records(records: Sequence[Any], group: int = GROUP, large: int = LARGE)
     [b'ab', b'', b'c']
     """
     sizes = list(map(len, records))
+    total = sum(sizes)
+    if total <= group and (not sizes or max(sizes) < large):  # the common case: one frame
+        return [_lengths_frame(sizes), b"".join(records)] if total else [_lengths_frame(sizes)]
     return [_lengths_frame(sizes), *_data_frames(zip(((r,) for r in records), sizes), group, large)]
 
 
@@ -400,10 +403,12 @@ def parse_keys_only(frames: Sequence[Any]) -> list[bytes]:
 
 
 def parse_append(
-    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None  # type: ignore[assignment]
-) -> tuple[list[bytes], list[bytes], Optional[bytes]]:
+    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None,  # type: ignore[assignment]
+    views: bool = False,
+) -> tuple[list[bytes], list[Any], Optional[bytes]]:
     """(keys, values, batch id) of an APPEND request's frames after the header;
-    ``unpack`` reads the key table (default :func:`unpack_keys`)."""
+    ``unpack`` reads the key table (default :func:`unpack_keys`). Values are bytes, or
+    with ``views`` read-only views of the frames (no copy per value)."""
     batch_id = None
     if flags & ~FLAG_BATCH_ID:
         raise MalformedMessage(f"unknown flags {flags:#x} for append")
@@ -414,7 +419,10 @@ def parse_append(
     if len(frames) < 2:
         raise MalformedMessage(f"append needs a key table and a length table, got {len(frames)} frames")
     kbs = (unpack or unpack_keys)(frames[0])
-    records = unpack_records(frames[1], frames[2:], as_bytes=True)
+    if views:
+        records = unpack_records(frames[1], [memoryview(f).toreadonly() for f in frames[2:]])
+    else:
+        records = unpack_records(frames[1], frames[2:], as_bytes=True)
     if len(records) != len(kbs):
         raise MalformedMessage(f"append has {len(kbs)} keys but {len(records)} values")
     return kbs, records, batch_id

@@ -89,6 +89,7 @@ class Server:
         self.store: Store = store if store is not None else Buffer(
             Dict(), File(path) if path is not None else File(), available_memory=memory_limit
         )
+        self._views = isinstance(self.store, Buffer)  # see _on_append
         self.reply_chunk = reply_chunk
         self.requests = 0
         self.errors = 0
@@ -356,7 +357,9 @@ class Server:
         yield P.ok_reply(rid)
 
     def _on_append(self, rid: int, flags: int, rest: list) -> Iterator[list]:
-        kbs, values, batch_id = P.parse_append(flags, rest, self._key_table)
+        # a Buffer compacts what stays in memory after a spill, so it may keep values as
+        # views of the received message; any other store gets its own bytes
+        kbs, values, batch_id = P.parse_append(flags, rest, self._key_table, views=self._views)
         if kbs:
             store = self.store
             with store.lock:
