@@ -76,6 +76,16 @@ def test_same_results_as_partd(tmp_path, names):
         assert ours.get(keys) == theirs.get(keys), (op, arg)
 
 
+def test_client_close_server_stops_the_facade_server():
+    server = skp.zmq.Server()
+    client = skp.zmq.Client(server.address)
+    client.append({"x": b"1"})
+    client.close_server()
+    server.block()
+    assert not server.running
+    client.close()
+
+
 def test_facade_names_are_shuffle_kit_classes():
     assert skp.File is sk.File and skp.Dict is sk.Dict and skp.Buffer is sk.Buffer
     assert skp.file.File is sk.File and skp.dict.Dict is sk.Dict

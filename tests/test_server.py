@@ -258,6 +258,27 @@ def test_closed_server_refuses_clients():
     client.close()
 
 
+def test_remote_shutdown_only_when_the_server_allows_it(tmp_path):
+    with thread_server() as server:
+        client = sk.Shared(server.address, timeout=5)
+        client.append({"a": b"1"})
+        with pytest.raises(sk.stores.protocol.Refused, match="remote_shutdown"):
+            client.shutdown_server()
+        assert server.running and client.get("a") == b"1", "a refused request changes nothing"
+        client.close()
+
+    server = sk.Server(path=tmp_path / "store", remote_shutdown=True)
+    client = sk.Shared(server.address, timeout=5)
+    client.append({"a": b"2"})
+    client.shutdown_server()
+    server.block()  # returns once the server thread has stopped
+    assert not server.running
+    with pytest.raises((ConnectionError, TimeoutError)):
+        sk.Shared(server.address, timeout=0.5).ping()
+    assert sk.File(tmp_path / "store").get("a") == b"2", "flushed before stopping"
+    client.close()
+
+
 # -- CURVE -------------------------------------------------------------------------------
 def test_curve_authorised_client_works_others_are_refused():
     server_public, server_secret = generate_keys()

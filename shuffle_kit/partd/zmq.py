@@ -19,6 +19,7 @@ from shuffle_kit.stores.shared import Shared
 class Server(_Server):
     def __init__(self, partd: Any = None, bind: str | bytes | None = None, start: bool = True,
                  block: bool = False, hostname: str | None = None, **kwargs: Any):
+        kwargs.setdefault("remote_shutdown", True)  # partd's Client.close_server stops it
         super().__init__(store=partd, address=bind, start=start, **kwargs)
         if block:
             self.block()
@@ -35,7 +36,9 @@ class Client(Shared):
         super().__init__(address, **kwargs)
 
     def close_server(self) -> None:
-        raise NotImplementedError("stop the server from its own process: Server.close()")
+        """Stop the server (this package's partd ``Server`` allows it; ``shuffle_kit.Server``
+        only with ``remote_shutdown=True``)."""
+        self.shutdown_server()
 
 
 __all__ = ["Server", "Client"]

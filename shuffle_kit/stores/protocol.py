@@ -8,7 +8,7 @@ which prepends the client's identity). Nothing is pickled. The first frame is a
 
 Requests (after the header; ``KEYS`` is a key table, see :func:`pack_keys`)::
 
-    PING, DROP, FLUSH, STATS            -
+    PING, DROP, FLUSH, STATS, SHUTDOWN  -
     APPEND     [batch id if FLAG_BATCH_ID] KEYS LENGTHS DATA...
     GET, POP   KEYS                      (FLAG_JOINED: one record per key, joined)
     ISET       KEYS(one key) LENGTHS(one) DATA...
@@ -52,10 +52,10 @@ VERSION = 1
 HEADER = struct.Struct("<2sBBB3xQ")
 
 # commands
-PING, APPEND, GET, ISET, DELETE, DROP, POP, FLUSH, STATS = range(1, 10)
+PING, APPEND, GET, ISET, DELETE, DROP, POP, FLUSH, STATS, SHUTDOWN = range(1, 11)
 COMMAND_NAMES = {
     PING: "ping", APPEND: "append", GET: "get", ISET: "iset", DELETE: "delete",
-    DROP: "drop", POP: "pop", FLUSH: "flush", STATS: "stats",
+    DROP: "drop", POP: "pop", FLUSH: "flush", STATS: "stats", SHUTDOWN: "shutdown",
 }
 # flags
 FLAG_BATCH_ID = 1  # request: an APPEND carries a batch id frame
@@ -69,6 +69,7 @@ UNKNOWN_COMMAND = 2
 UNSUPPORTED_VERSION = 3
 BAD_VALUE = 4
 STORE_ERROR = 5
+REFUSED = 6
 
 LARGE = 1 << 16  # records at least this long get their own (zero-copy) frame
 GROUP = 1 << 22  # small records are joined into frames of about this size
@@ -109,6 +110,12 @@ class BadValue(ServerError, ValueError):
     code = BAD_VALUE
 
 
+class Refused(ServerError, PermissionError):
+    """The server does not accept this request (a shutdown it was not started to allow)."""
+
+    code = REFUSED
+
+
 class RemoteStoreError(ServerError):
     """The server's store raised; ``remote_type`` names the exception's class."""
 
@@ -133,7 +140,7 @@ class RemoteCorruptionError(RemoteStoreError, CorruptionError):
     pass
 
 
-_BY_CODE = {c.code: c for c in (MalformedMessage, UnknownCommand, UnsupportedVersion, BadValue)}
+_BY_CODE = {c.code: c for c in (MalformedMessage, UnknownCommand, UnsupportedVersion, BadValue, Refused)}
 _STORE_ERRORS = {
     "TypeError": RemoteTypeError,
     "ValueError": RemoteValueError,

@@ -66,7 +66,8 @@ class Server:
 
     The server runs in a thread of this process (``start=False`` defers it). ``close()``
     stops it; it flushes memory to disk first when the store is persistent (``path``
-    given) and drops a temporary store it created.
+    given) and drops a temporary store it created. With ``remote_shutdown=True`` a
+    client may do the same (``Shared.shutdown_server()``, partd's ``close_server()``).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class Server:
         start: bool = True,
         max_message_bytes: int | None = None,
         reply_chunk: int = P.REPLY_CHUNK,
+        remote_shutdown: bool = False,
     ):
         if store is not None and path is not None:
             raise ValueError("pass either a store or a path for the default store, not both")
@@ -91,6 +93,7 @@ class Server:
         )
         self._views = isinstance(self.store, Buffer)  # see _on_append
         self.reply_chunk = reply_chunk
+        self.remote_shutdown = remote_shutdown
         self.requests = 0
         self.errors = 0
         self.clients = 0
@@ -99,6 +102,7 @@ class Server:
         self._key_set: set[bytes] = set(getattr(self.store, "_data", ()))  # for stats()
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
+        self._shutdown_requested = False
         self._closed = False
         self._ipc_dir: Optional[str] = None
         self._ipc_file: Optional[str] = None  # an explicit ipc:// path we bound
@@ -137,6 +141,7 @@ class Server:
             P.DROP: self._on_drop,
             P.FLUSH: self._on_flush,
             P.STATS: self._on_stats,
+            P.SHUTDOWN: self._on_shutdown,
         }
         _live.add(self)
         if start:
@@ -294,6 +299,8 @@ class Server:
                         self._handle(msg)
             except Exception:  # never let one bad moment stop the server
                 logger.exception("server loop error")
+        if self._shutdown_requested:
+            self.close()  # the reply is on its way: the socket lingers to deliver it
 
     def _on_monitor(self) -> None:
         for event in pending_events(self.monitor):
@@ -414,6 +421,14 @@ class Server:
     def _on_stats(self, rid: int, flags: int, rest: list) -> Iterator[list]:
         self._no_flags(flags, rest)
         yield P.stats_reply(rid, self.stats())
+
+    def _on_shutdown(self, rid: int, flags: int, rest: list) -> Iterator[list]:
+        self._no_flags(flags, rest)
+        if not self.remote_shutdown:
+            raise P.Refused("this server does not accept shutdown requests (start it with remote_shutdown=True)")
+        self._shutdown_requested = True
+        self._stop.set()
+        yield P.ok_reply(rid)
 
 
 def _usage(store: Store) -> tuple[Optional[int], Optional[int]]:

@@ -330,6 +330,12 @@ class Shared(Store):
         """Have the server write everything it holds in memory to its disk store."""
         self._call(lambda rid: P.simple_request(P.FLUSH, rid), timeout)
 
+    def shutdown_server(self, *, timeout: float | None = None) -> None:
+        """Ask the server to stop, as ``Server.close()`` would (flushing a persistent
+        store first). Only a server started with ``remote_shutdown=True`` agrees; any
+        other raises ``Refused``."""
+        self._call(lambda rid: P.simple_request(P.SHUTDOWN, rid), timeout)
+
     def stats(self, *, timeout: float | None = None) -> dict:
         """The server's statistics (see :meth:`Server.stats`)."""
         out: dict = {}
