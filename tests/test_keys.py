@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 
 import shuffle_kit as sk
-from shuffle_kit.stores.keys import decode_key, encode_key
+from shuffle_kit.stores.keys import decode_key, encode_key, encode_keys
 
 ATOMS = st.text() | st.binary() | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
 KEYS = st.recursive(ATOMS, lambda inner: st.tuples(inner) | st.tuples(inner, inner) | st.lists(inner, max_size=3).map(tuple), max_leaves=6)
@@ -78,3 +78,27 @@ def test_distinct_keys_never_share_data(keys):
         assert os.listdir(store.path) and all(not n.startswith("s") for n in os.listdir(store.path))
     finally:
         store.__exit__(None, None, None)
+
+
+def _encoded_one_by_one(keys):
+    try:
+        return [encode_key(k) for k in keys]
+    except (TypeError, ValueError) as e:
+        return type(e)
+
+
+# lists a writer might repeat, and look-alikes: True == 1 == 1.0, but only 1 is a key
+SAME_LOOKING = st.sampled_from([[1, 2], [True, 2], [1.0, 2], ["1", "2"], [b"1", b"2"], [("1",), 2], [1, "2"]])
+
+
+@given(st.lists(SAME_LOOKING | st.lists(ATOMS | st.booleans(), max_size=4), max_size=8))
+def test_encode_keys_equals_encode_key_for_any_sequence_of_calls(calls):
+    for keys in calls:  # encode_keys remembers the last keys: repeats and look-alikes must not fool it
+        expected = _encoded_one_by_one(keys)
+        if isinstance(expected, type):
+            with pytest.raises(expected):
+                encode_keys(keys)
+        else:
+            got = encode_keys(keys)
+            assert got == expected
+            got.append(b"changed by the caller")  # must not change what is remembered

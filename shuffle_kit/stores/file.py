@@ -298,7 +298,14 @@ class File(Store):
         sel = index.select(kbs)
         if not len(sel.batch):
             return _Gathered(sel.counts, views=[])
-        numbers, where = np.unique(sel.batch, return_inverse=True)
+        # the batches read, and the place of each value's batch among them
+        n_batches = index.body_start.size
+        if len(sel.batch) >= n_batches:  # many values: counting is cheaper than sorting
+            present = np.bincount(sel.batch, minlength=n_batches) > 0
+            numbers = np.flatnonzero(present)
+            where = (np.cumsum(present) - 1)[sel.batch]
+        else:
+            numbers, where = np.unique(sel.batch, return_inverse=True)
         wanted = np.bincount(where, weights=sel.length, minlength=len(numbers))
         starts = index.body_start.values[numbers]
         lengths = index.body_len.values[numbers]

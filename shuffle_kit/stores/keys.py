@@ -60,14 +60,24 @@ def encode_key(key: object) -> bytes:
     return kb
 
 
+# the keys encoded last, with their types and encodings: a writer appends to the same
+# keys again and again, and comparing them costs a tenth of encoding them
+_recent: tuple[list, list, list[bytes]] = ([], [], [])
+
+
 def encode_keys(keys: Iterable[object]) -> list[bytes]:
     """``encode_key`` of each key; keys all of type int, or all str, cost one pass.
 
     >>> encode_keys([1, 22]), encode_keys(['a', ('b',)])
     ([b'i1', b'i22'], [b'sa', b't\\x02\\x00\\x00\\x00sb'])
     """
-    keys = keys if isinstance(keys, (list, tuple)) else list(keys)
-    kinds = set(map(type, keys))
+    global _recent
+    keys = list(keys)
+    types = list(map(type, keys))
+    last_keys, last_types, last_kbs = _recent
+    if types == last_types and keys == last_keys:  # equal types first: True == 1
+        return last_kbs.copy()
+    kinds = set(types)
     if kinds == {int}:
         kbs = [b"i%d" % k for k in keys]
     elif kinds == {str}:
@@ -76,7 +86,8 @@ def encode_keys(keys: Iterable[object]) -> list[bytes]:
         return list(map(encode_key, keys))
     if max(map(len, kbs)) > MAX_KEY_BYTES:
         return list(map(encode_key, keys))  # raises, naming the key
-    return kbs
+    _recent = (keys, types, kbs)
+    return kbs.copy()
 
 
 def decode_key(kb: bytes) -> Key:

@@ -73,8 +73,11 @@ class LogIndex:
         self.block_shift: list[int] = []
         self.block_crcs: list[np.ndarray] = []
         self._grouped: tuple[np.ndarray, np.ndarray] | None = None
+        self._recent: tuple[Sequence[bytes], np.ndarray] = ((), np.empty(0, np.int64))  # keys, their ids
 
-    def _ids(self, keys: Sequence[bytes]) -> list[int]:
+    def _ids(self, keys: Sequence[bytes]) -> np.ndarray:
+        if keys == self._recent[0]:  # appends repeat their keys: see keys._recent
+            return self._recent[1]
         ids = list(map(self.key_ids.get, keys))
         if None in ids:  # keys never seen before get the next ids
             for j, kb in enumerate(keys):
@@ -85,7 +88,8 @@ class LogIndex:
                         self.keys.append(kb)
                         self.valid_from.extend([0])
                     ids[j] = i
-        return ids  # type: ignore[return-value]
+        self._recent = (keys, np.array(ids, np.int64))
+        return self._recent[1]
 
     def apply(self, batch: Batch, body_start: int) -> None:
         """Add a batch found at ``body_start`` (the file offset of its body)."""
@@ -102,13 +106,13 @@ class LogIndex:
         if batch.kind == APPEND:
             self._add_entries(ids, number, batch.offsets, batch.lengths)
         elif batch.kind == ISET:
-            for i, key_id in enumerate(ids):
+            for i, key_id in enumerate(ids.tolist()):
                 if key_id not in self.iset_seen:
                     self.iset_seen.add(key_id)
                     self.valid_from.set(key_id, self._key.size)
                     self._add_entries([key_id], number, batch.offsets[i : i + 1], batch.lengths[i : i + 1])
         elif batch.kind == DELETE:
-            for key_id in ids:
+            for key_id in ids.tolist():
                 self.valid_from.set(key_id, self._key.size)
                 self.iset_seen.discard(key_id)
 
