@@ -25,7 +25,7 @@ import lz4.block
 import pyarrow as pa
 
 from ..errors import CorruptionError
-from ..stores.base import Item, Record, Store, as_record, get_nested
+from ..stores.base import Record, Store, as_record, get_nested
 from ..stores.keys import Key, decode_key
 from . import header
 from .encode import _default_store
@@ -106,8 +106,8 @@ class Compressed(Store):
         )
 
     # -- the store interface (lock held: it is the inner store's lock) ----------------------
-    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
-        self.store._append([(kb, self.pack(r)) for kb, r in items], batch_id)
+    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None:
+        self.store._append(kbs, [self.pack(r) for r in values], batch_id)
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         records = self.store._records(kbs)

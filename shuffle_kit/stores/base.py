@@ -18,7 +18,6 @@ from typing import Any, Union
 from .keys import Key, encode_key, encode_keys
 
 Record = Union[bytes, memoryview]
-Item = tuple[bytes, Record]  # (encoded key, value)
 
 
 class ReentrantLock:
@@ -100,13 +99,13 @@ def as_record(key: object, value: object) -> Record:
     return view if view.ndim == 1 and view.format == "B" else view.cast("B")
 
 
-def _items(data: Mapping[Key, Any]) -> list[Item]:
+def _items(data: Mapping[Key, Any]) -> tuple[list[bytes], list[Record]]:
     """Encoded keys and checked values of an append, validated before anything is stored."""
     kbs = encode_keys(data)
     values = list(data.values())
     if not set(map(type, values)) <= {bytes}:  # all bytes is the common case; skip the checks
         values = [as_record(k, v) for k, v in zip(data, values)]
-    return list(zip(kbs, values))
+    return kbs, values
 
 
 def flatten(keys: Iterable) -> Iterator:
@@ -165,7 +164,7 @@ class Store(ABC):
 
     # -- to implement: encoded keys, lock held -------------------------------------------
     @abstractmethod
-    def _append(self, items: list[Item], batch_id: bytes | None) -> None: ...
+    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None: ...
 
     @abstractmethod
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]: ...
@@ -194,13 +193,13 @@ class Store(ABC):
         ``batch_id``: a store ignores a second batch with the same id (until ``drop``),
         so a retried writer cannot duplicate its data.
         """
-        items = _items(data)
+        kbs, values = _items(data)
         if batch_id is not None and not isinstance(batch_id, bytes):
             raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
-        if not items:
+        if not kbs:
             return
         with self._locked(lock):
-            self._append(items, batch_id)
+            self._append(kbs, values, batch_id)
 
     def get_records(self, keys: Sequence[Key], lock: bool = True) -> list[list[Record]]:
         """The records appended to each of ``keys``, in append order."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import Any
 
-from .base import Item, Record, ReentrantLock, Store
+from .base import Record, ReentrantLock, Store
 from .keys import encode_key
 
 
@@ -41,15 +40,15 @@ class Buffer(Store):
         with self.fast.lock:
             return [sum(map(len, records)) for records in self.fast._records(kbs)]
 
-    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
+    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None:
         if batch_id is not None:
             if batch_id in self._batch_ids:
                 return
             self._batch_ids.add(batch_id)
         with self.fast.lock:
-            self.fast._append(items, None)
-        self._in_fast.update(map(itemgetter(0), items))
-        self.memory_usage += sum(map(len, map(itemgetter(1), items)))
+            self.fast._append(kbs, values, None)
+        self._in_fast.update(kbs)
+        self.memory_usage += sum(map(len, values))
         if self.memory_usage > self.available_memory:
             self._spill_largest()
 
@@ -79,7 +78,7 @@ class Buffer(Store):
             records = self.fast._records(kbs)
         # one slow record per fast record: codecs read record boundaries
         with self.slow.lock:
-            self.slow._append([(kb, r) for kb, rs in zip(kbs, records) for r in rs], None)
+            self.slow._append([kb for kb, rs in zip(kbs, records) for _ in rs], [r for rs in records for r in rs], None)
         self._forget(kbs, sum(len(r) for rs in records for r in rs))
 
     def _forget(self, kbs: Sequence[bytes], nbytes: int) -> None:
@@ -112,7 +111,7 @@ class Buffer(Store):
             return
         self._iset_seen.add(kb)
         self._delete_everywhere([kb])
-        self._append([(kb, value)], None)
+        self._append([kb], [value], None)
 
     def _delete(self, kbs: Sequence[bytes]) -> None:
         self._delete_everywhere(kbs)

@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Item, Record, ReentrantLock, Store
+import numpy as np
+
+from .base import Record, ReentrantLock, Store
 
 
 def _owned(value: Record) -> Record:
-    """``value`` itself if it cannot change (bytes, read-only buffers such as Arrow's),
-    else a copy: the caller may reuse a writable buffer after ``append`` returns."""
+    """``value`` itself if it cannot change (bytes, read-only buffers such as Arrow's,
+    read-only arrays), else a copy: the caller may reuse a writable buffer after
+    ``append`` returns."""
     if type(value) is bytes or (isinstance(value, memoryview) and value.readonly):
         return value
+    if type(value) is np.ndarray and not value.flags.writeable:
+        return value
     return bytes(value)
+
+
+def _viewed(record: Record) -> Any:
+    """The object whose memory ``record`` views, if it is a view."""
+    if type(record) is memoryview:
+        return record.obj
+    if type(record) is np.ndarray:
+        return record.base
+    return None
 
 
 def _partial_views(data: dict[bytes, list[Record]]) -> dict[int, list[tuple[list[Record], int]]]:
@@ -22,12 +36,13 @@ def _partial_views(data: dict[bytes, list[Record]]) -> dict[int, list[tuple[list
     places: dict[int, list[tuple[list[Record], int]]] = {}
     for records in data.values():
         for i, r in enumerate(records):
-            if type(r) is memoryview:
-                owner = id(r.obj)
+            viewed = _viewed(r)
+            if viewed is not None:
+                owner = id(viewed)
                 size = sizes.get(owner)
                 if size is None:
-                    size = sizes[owner] = memoryview(r.obj).nbytes
-                if r.nbytes < size:
+                    size = sizes[owner] = memoryview(viewed).nbytes
+                if len(r) < size:  # records are flat bytes
                     places.setdefault(owner, []).append((records, i))
     return places
 
@@ -51,13 +66,13 @@ class Dict(Store):
         self._iset_seen: set[bytes] = set()
         self._batch_ids: set[bytes] = set()
 
-    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
+    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None:
         if batch_id is not None:
             if batch_id in self._batch_ids:
                 return
             self._batch_ids.add(batch_id)
         data = self._data
-        for kb, value in items:
+        for kb, value in zip(kbs, values):
             data.setdefault(kb, []).append(value if type(value) is bytes else _owned(value))
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:

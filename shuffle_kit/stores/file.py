@@ -30,7 +30,7 @@ import locket
 import numpy as np
 
 from ..errors import CorruptionError
-from .base import Item, Record, ReentrantLock, Store
+from .base import Record, ReentrantLock, Store
 from .keys import decode_key
 from .logformat import (
     APPEND,
@@ -424,8 +424,8 @@ class File(Store):
         self._index.apply(plan.parsed(crcs), start + plan.prefix_len)
         self._end = start + plan.prefix_len + plan.body_len
 
-    def _append(self, items: list[Item], batch_id: bytes | None) -> None:
-        self._write(APPEND, [kb for kb, _ in items], [v for _, v in items], batch_id)
+    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None:
+        self._write(APPEND, kbs, values, batch_id)
 
     def _iset(self, kb: bytes, value: Record) -> None:
         self._refresh(repair=True)

@@ -44,6 +44,8 @@ from bisect import bisect_left
 from itertools import accumulate
 from typing import Any, Optional
 
+import numpy as np
+
 from ..errors import CorruptionError
 from .keys import MAX_KEY_BYTES, decode_key, encode_key
 
@@ -349,7 +351,7 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
     base = 0  # offset of the current frame in the concatenation of all frames
     first = 0  # first record of the current frame
     for frame in data:
-        buf = frame if (as_bytes and type(frame) is bytes) else memoryview(frame)
+        buf = frame if type(frame) is np.ndarray or (as_bytes and type(frame) is bytes) else memoryview(frame)
         if not len(buf):
             raise MalformedMessage("empty data frame")
         top = base + len(buf)
@@ -409,13 +411,21 @@ def parse_keys_only(frames: Sequence[Any]) -> list[bytes]:
     return unpack_keys(frames[0])
 
 
+def _readonly_bytes(frame: Any) -> np.ndarray:
+    # slices of a numpy array, unlike memoryviews, are not tracked by the garbage
+    # collector, which would otherwise keep scanning every value a server holds
+    array = np.frombuffer(frame, np.uint8)
+    array.flags.writeable = False
+    return array
+
+
 def parse_append(
     flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None,  # type: ignore[assignment]
     views: bool = False,
 ) -> tuple[list[bytes], list[Any], Optional[bytes]]:
     """(keys, values, batch id) of an APPEND request's frames after the header;
     ``unpack`` reads the key table (default :func:`unpack_keys`). Values are bytes, or
-    with ``views`` read-only views of the frames (no copy per value)."""
+    with ``views`` read-only uint8 arrays viewing the frames (no copy per value)."""
     batch_id = None
     if flags & ~FLAG_BATCH_ID:
         raise MalformedMessage(f"unknown flags {flags:#x} for append")
@@ -427,7 +437,7 @@ def parse_append(
         raise MalformedMessage(f"append needs a key table and a length table, got {len(frames)} frames")
     kbs = (unpack or unpack_keys)(frames[0])
     if views:
-        records = unpack_records(frames[1], [memoryview(f).toreadonly() for f in frames[2:]])
+        records = unpack_records(frames[1], [_readonly_bytes(f) for f in frames[2:]])
     else:
         records = unpack_records(frames[1], frames[2:], as_bytes=True)
     if len(records) != len(kbs):

@@ -370,7 +370,7 @@ class Server:
         if kbs:
             store = self.store
             with store.lock:
-                store._append(list(zip(kbs, values)), batch_id)
+                store._append(kbs, values, batch_id)
             self._key_set.update(kbs)
         yield P.ok_reply(rid)
 

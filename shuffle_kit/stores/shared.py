@@ -25,7 +25,7 @@ import zmq
 
 from . import protocol as P
 from .auth import KeyLike, as_key, public_key as derive_public_key
-from .base import Item, Record, ReentrantLock, Store, _as_key_list, as_record, get_nested, flatten, nested_get
+from .base import Record, ReentrantLock, Store, _as_key_list, as_record, get_nested, flatten, nested_get
 from .keys import Key, encode_key, encode_keys
 from .zmq_events import pending_events
 
@@ -247,9 +247,9 @@ class Shared(Store):
         return [r[0] for r in self._fetch(P.GET, kbs, timeout, joined=True)]
 
     # -- the store interface, applied by the server ---------------------------------------
-    def _append(self, items: list[Item], batch_id: bytes | None, timeout: Optional[float] = None) -> None:
-        kbs = [kb for kb, _ in items]
-        values = [v for _, v in items]
+    def _append(
+        self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None, timeout: Optional[float] = None
+    ) -> None:
         self._call(lambda rid: P.append_request(rid, kbs, values, batch_id), timeout)
 
     def _records(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> list[list[Record]]:
