@@ -10,15 +10,17 @@ import numpy as np
 from .base import Record, ReentrantLock, Store
 
 
+def _immutable(value: Record) -> bool:
+    """Whether nobody can change ``value`` through it: bytes, read-only buffers such as
+    Arrow's, read-only arrays."""
+    t = type(value)
+    return t is bytes or (t is memoryview and value.readonly) or (t is np.ndarray and not value.flags.writeable)
+
+
 def _owned(value: Record) -> Record:
-    """``value`` itself if it cannot change (bytes, read-only buffers such as Arrow's,
-    read-only arrays), else a copy: the caller may reuse a writable buffer after
-    ``append`` returns."""
-    if type(value) is bytes or (isinstance(value, memoryview) and value.readonly):
-        return value
-    if type(value) is np.ndarray and not value.flags.writeable:
-        return value
-    return bytes(value)
+    """``value`` itself if it cannot change, else a copy: the caller may reuse a writable
+    buffer after ``append`` returns."""
+    return value if _immutable(value) else bytes(value)
 
 
 def _viewed(record: Record) -> Any:
@@ -71,9 +73,16 @@ class Dict(Store):
             if batch_id in self._batch_ids:
                 return
             self._batch_ids.add(batch_id)
+        if not all(map(_immutable, values)):
+            values = list(map(_owned, values))
         data = self._data
+        get = data.get
         for kb, value in zip(kbs, values):
-            data.setdefault(kb, []).append(value if type(value) is bytes else _owned(value))
+            records = get(kb)
+            if records is None:
+                data[kb] = [value]
+            else:
+                records.append(value)
 
     def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
         data = self._data

@@ -361,7 +361,7 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
         bounds = ends[first : last + 1]
         if base:
             bounds = [b - base for b in bounds]
-        pieces = list(map(buf.__getitem__, map(slice, bounds, bounds[1:])))
+        pieces = [buf[a:b] for a, b in zip(bounds, bounds[1:])]
         if as_bytes and type(buf) is not bytes:
             pieces = list(map(bytes, pieces))
         out += pieces
