@@ -34,7 +34,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from ..stores import Buffer, Dict, File, Server, Shared
+from ..stores import Buffer, File, MemoryLog, Server, Shared
 from ..stores.auth import generate_keys, is_loopback
 
 logger = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class _ServerHost:
         if run_id in self.servers:
             return self.servers[run_id][0].address
         disk = File(dir=directory)
-        buffer = Buffer(Dict(), disk, available_memory=memory)
+        buffer = Buffer(MemoryLog(), disk, available_memory=memory)
         kwargs: dict[str, Any] = {}
         address = "tcp://127.0.0.1:0"
         if curve is not None:

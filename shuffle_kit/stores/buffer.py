@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .base import Record, ReentrantLock, Store
 from .keys import encode_key
 
@@ -41,14 +43,41 @@ class Buffer(Store):
             return [sum(map(len, records)) for records in self.fast._records(kbs)]
 
     def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None:
-        if batch_id is not None:
-            if batch_id in self._batch_ids:
-                return
-            self._batch_ids.add(batch_id)
+        if self._seen(batch_id):
+            return
         with self.fast.lock:
             self.fast._append(kbs, values, None)
-        self._in_fast.update(kbs)
-        self.memory_usage += sum(map(len, values))
+        self._added([kbs], sum(map(len, values)))
+
+    def _append_bodies(self, parts: Sequence[tuple[Sequence[bytes], np.ndarray, Any]], batch_id: bytes | None) -> None:
+        """Values lying back to back in buffers, as ``MemoryLog._append_bodies`` takes them
+        (a server's received messages); a fast store that cannot keep them whole gets
+        them value by value."""
+        append = getattr(self.fast, "_append_bodies", None)
+        if append is None:
+            kbs = [kb for keys, _, _ in parts for kb in keys]
+            values = [body[a : a + n] for _, lengths, body in parts for a, n in _slices(lengths)]
+            self._append(kbs, values, batch_id)
+            return
+        if self._seen(batch_id):
+            return
+        with self.fast.lock:
+            append(parts, None)
+        self._added([kbs for kbs, _, _ in parts], sum(int(lengths.sum()) for _, lengths, _ in parts))
+
+    def _seen(self, batch_id: bytes | None) -> bool:
+        """Whether a batch with this id was appended already (and remember it)."""
+        if batch_id is None:
+            return False
+        if batch_id in self._batch_ids:
+            return True
+        self._batch_ids.add(batch_id)
+        return False
+
+    def _added(self, keys: Sequence[Sequence[bytes]], nbytes: int) -> None:
+        for kbs in keys:
+            self._in_fast.update(kbs)
+        self.memory_usage += nbytes
         if self.memory_usage > self.available_memory:
             self._spill_largest()
 
@@ -146,3 +175,10 @@ class Buffer(Store):
 
     def __repr__(self) -> str:
         return f"Buffer({self.fast!r}, {self.slow!r}, available_memory={self.available_memory:g})"
+
+
+def _slices(lengths: np.ndarray) -> zip:
+    """(start, length) of each value lying back to back."""
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return zip(starts.tolist(), lengths.tolist())

@@ -34,6 +34,10 @@ class _Column:
     def set(self, i: int, value: int) -> None:
         self._data[i] = value
 
+    def keep(self, mask: np.ndarray) -> None:
+        self._data = self.values[mask]
+        self.size = len(self._data)
+
     @property
     def values(self) -> np.ndarray:
         return self._data[: self.size]
@@ -73,23 +77,31 @@ class LogIndex:
         self.block_shift: list[int] = []
         self.block_crcs: list[np.ndarray] = []
         self._grouped: tuple[np.ndarray, np.ndarray] | None = None
-        self._recent: tuple[Sequence[bytes], np.ndarray] = ((), np.empty(0, np.int64))  # keys, their ids
+        self._recent: dict[object, tuple[list[bytes], np.ndarray]] = {}  # recent key lists and their ids
 
     def _ids(self, keys: Sequence[bytes]) -> np.ndarray:
-        if keys == self._recent[0]:  # appends repeat their keys: see keys._recent
-            return self._recent[1]
+        # appends repeat their keys (see keys._recent); comparing equal lists of the same
+        # bytes objects costs a fraction of looking each key up
+        tag = (len(keys), keys[0], keys[-1]) if keys else None
+        known = self._recent.get(tag)
+        if known is not None and known[0] == keys:
+            return known[1]
         ids = list(map(self.key_ids.get, keys))
         if None in ids:  # keys never seen before get the next ids
+            start = len(self.keys)
             for j, kb in enumerate(keys):
                 if ids[j] is None:
                     i = self.key_ids.get(kb)
                     if i is None:
                         i = self.key_ids[kb] = len(self.keys)
                         self.keys.append(kb)
-                        self.valid_from.extend([0])
                     ids[j] = i
-        self._recent = (keys, np.array(ids, np.int64))
-        return self._recent[1]
+            self.valid_from.extend(np.zeros(len(self.keys) - start, np.int64))
+        found = np.array(ids, np.int64)
+        if len(self._recent) >= 16:
+            self._recent.clear()
+        self._recent[tag] = (list(keys), found)
+        return found
 
     def apply(self, batch: Batch, body_start: int) -> None:
         """Add a batch found at ``body_start`` (the file offset of its body)."""
@@ -122,6 +134,21 @@ class LogIndex:
         self._offset.extend(offsets)
         self._length.extend(lengths)
         self._grouped = None
+
+    def prune(self) -> None:
+        """Forget the entries of deleted or replaced values; the rest keep their order."""
+        keys = self._key.values
+        alive = np.arange(len(keys)) >= self.valid_from.values[keys]
+        if alive.all():
+            return
+        for column in (self._key, self._batch, self._offset, self._length):
+            column.keep(alive)
+        self.valid_from.values[:] = 0
+        self._grouped = None
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(batch, offset, length) of every entry, as writable views."""
+        return self._batch.values, self._offset.values, self._length.values
 
     def body(self, number: int) -> tuple[int, int]:
         """File offset and length of batch ``number``'s body."""

@@ -333,6 +333,31 @@ def pack_records(records: Sequence[Any], group: int = GROUP, large: int = LARGE)
     return [_lengths_frame(sizes), *_data_frames(zip(((r,) for r in records), sizes), group, large)]
 
 
+def _frame_ranges(lengths_frame: Any, data: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """Where each record starts in the concatenated frames (one more entry: the end), and
+    the first record of each frame (one more entry: the record after the last frame's);
+    raise MalformedMessage if the table does not match the frames exactly (no record may
+    straddle frames)."""
+    table = bytes(lengths_frame)
+    if len(table) % 8:
+        raise MalformedMessage("record length table is not a whole number of u64")
+    ends = list(accumulate(_little_endian("Q", table), initial=0))  # ends[i]: where record i starts
+    firsts = [0]
+    top = 0  # where the current frame ends in the concatenation of all frames
+    for frame in data:
+        size = memoryview(frame).nbytes
+        if not size:
+            raise MalformedMessage("empty data frame")
+        top += size
+        last = bisect_left(ends, top, firsts[-1])  # the frame's last record ends at ends[last]
+        if last >= len(ends) or ends[last] != top:
+            raise MalformedMessage("record lengths do not match the data frames")
+        firsts.append(last)
+    if ends[-1] != top:
+        raise MalformedMessage("record lengths do not match the data frames")
+    return ends, firsts
+
+
 def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = False) -> list[Any]:
     """Split ``data`` frames into records by the lengths table; raise MalformedMessage if
     the table does not match the frames exactly (no record may straddle frames).
@@ -343,31 +368,14 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
     Traceback (most recent call last):
     shuffle_kit.stores.protocol.MalformedMessage: record lengths do not match the data frames
     """
-    table = bytes(lengths_frame)
-    if len(table) % 8:
-        raise MalformedMessage("record length table is not a whole number of u64")
-    ends = list(accumulate(_little_endian("Q", table), initial=0))  # ends[i]: where record i starts
+    ends, firsts = _frame_ranges(lengths_frame, data)
     out: list[Any] = []
-    base = 0  # offset of the current frame in the concatenation of all frames
-    first = 0  # first record of the current frame
-    for frame in data:
-        buf = frame if type(frame) is np.ndarray or (as_bytes and type(frame) is bytes) else memoryview(frame)
-        if not len(buf):
-            raise MalformedMessage("empty data frame")
-        top = base + len(buf)
-        last = bisect_left(ends, top, first)  # the frame's last record ends at ends[last]
-        if last >= len(ends) or ends[last] != top:
-            raise MalformedMessage("record lengths do not match the data frames")
-        bounds = ends[first : last + 1]
-        if base:
-            bounds = [b - base for b in bounds]
+    for frame, first, last in zip(data, firsts, firsts[1:]):
+        buf = frame if as_bytes and type(frame) is bytes else memoryview(frame)
+        base = ends[first]
+        bounds = ends[first : last + 1] if not base else [b - base for b in ends[first : last + 1]]
         pieces = [buf[a:b] for a, b in zip(bounds, bounds[1:])]
-        if as_bytes and type(buf) is not bytes:
-            pieces = list(map(bytes, pieces))
-        out += pieces
-        base, first = top, last
-    if ends[-1] != base:
-        raise MalformedMessage("record lengths do not match the data frames")
+        out += list(map(bytes, pieces)) if as_bytes and type(buf) is not bytes else pieces
     empty = b"" if as_bytes else memoryview(b"")
     out += [empty] * (len(ends) - 1 - len(out))  # trailing empty records
     return out
@@ -411,21 +419,8 @@ def parse_keys_only(frames: Sequence[Any]) -> list[bytes]:
     return unpack_keys(frames[0])
 
 
-def _readonly_bytes(frame: Any) -> np.ndarray:
-    # slices of a numpy array, unlike memoryviews, are not tracked by the garbage
-    # collector, which would otherwise keep scanning every value a server holds
-    array = np.frombuffer(frame, np.uint8)
-    array.flags.writeable = False
-    return array
-
-
-def parse_append(
-    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None,  # type: ignore[assignment]
-    views: bool = False,
-) -> tuple[list[bytes], list[Any], Optional[bytes]]:
-    """(keys, values, batch id) of an APPEND request's frames after the header;
-    ``unpack`` reads the key table (default :func:`unpack_keys`). Values are bytes, or
-    with ``views`` read-only uint8 arrays viewing the frames (no copy per value)."""
+def _append_frames(flags: int, frames: Sequence[Any]) -> tuple[Optional[bytes], Any, Any, Sequence[Any]]:
+    """(batch id, key table, length table, data frames) of an APPEND request."""
     batch_id = None
     if flags & ~FLAG_BATCH_ID:
         raise MalformedMessage(f"unknown flags {flags:#x} for append")
@@ -435,14 +430,51 @@ def parse_append(
         batch_id, frames = bytes(frames[0]), frames[1:]
     if len(frames) < 2:
         raise MalformedMessage(f"append needs a key table and a length table, got {len(frames)} frames")
-    kbs = (unpack or unpack_keys)(frames[0])
-    if views:
-        records = unpack_records(frames[1], [_readonly_bytes(f) for f in frames[2:]])
-    else:
-        records = unpack_records(frames[1], frames[2:], as_bytes=True)
-    if len(records) != len(kbs):
-        raise MalformedMessage(f"append has {len(kbs)} keys but {len(records)} values")
+    return batch_id, frames[0], frames[1], frames[2:]
+
+
+def _check_count(kbs: Sequence[bytes], n: int) -> None:
+    if len(kbs) != n:
+        raise MalformedMessage(f"append has {len(kbs)} keys but {n} values")
+
+
+def parse_append(
+    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None  # type: ignore[assignment]
+) -> tuple[list[bytes], list[bytes], Optional[bytes]]:
+    """(keys, values as bytes, batch id) of an APPEND request's frames after the header;
+    ``unpack`` reads the key table (default :func:`unpack_keys`)."""
+    batch_id, key_frame, lengths_frame, data = _append_frames(flags, frames)
+    kbs = (unpack or unpack_keys)(key_frame)
+    records = unpack_records(lengths_frame, data, as_bytes=True)
+    _check_count(kbs, len(records))
     return kbs, records, batch_id
+
+
+def parse_append_bodies(
+    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None  # type: ignore[assignment]
+) -> tuple[list[tuple[list[bytes], np.ndarray, Any]], Optional[bytes]]:
+    """An APPEND request as ``(keys, lengths, frame)`` per data frame (the values lie back
+    to back in it), and its batch id: no object per value. Frames come as read-only
+    uint8 arrays, which the garbage collector does not scan.
+
+    >>> parts, _ = parse_append_bodies(0, append_request(1, [b'sa', b'sb'], [b'xy', b'z'], None)[1:])
+    >>> [(kbs, lengths.tolist(), bytes(frame)) for kbs, lengths, frame in parts]
+    [([b'sa', b'sb'], [2, 1], b'xyz')]
+    """
+    batch_id, key_frame, lengths_frame, data = _append_frames(flags, frames)
+    kbs = (unpack or unpack_keys)(key_frame)
+    ends, firsts = _frame_ranges(lengths_frame, data)
+    _check_count(kbs, len(ends) - 1)
+    lengths = np.diff(np.array(ends, np.int64))
+    parts = []
+    for frame, first, last in zip(data, firsts, firsts[1:]):
+        body = np.frombuffer(frame, np.uint8)
+        body.flags.writeable = False
+        # the key table itself when one frame holds every value: stores recognise it
+        parts.append((kbs if last - first == len(kbs) else kbs[first:last], lengths[first:last], body))
+    if firsts[-1] < len(kbs):  # trailing empty values
+        parts.append((kbs[firsts[-1] :], lengths[firsts[-1] :], b""))
+    return parts, batch_id
 
 
 def parse_iset(frames: Sequence[Any]) -> tuple[bytes, bytes]:

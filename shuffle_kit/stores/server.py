@@ -35,6 +35,7 @@ from .base import Store
 from .buffer import Buffer
 from .dict import Dict
 from .file import File
+from .memory_log import MemoryLog
 from .zmq_events import pending_events
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ atexit.register(_close_all)
 
 
 class Server:
-    """Serve ``store`` (default: ``Buffer(Dict(), File(path), memory_limit)``) at ``address``.
+    """Serve ``store`` (default: ``Buffer(MemoryLog(), File(path), memory_limit)``) at ``address``.
 
     ``address``: default ``ipc://`` in a new private directory (mode 0700); or an explicit
     ``ipc://PATH`` or ``tcp://HOST:PORT`` (port ``0`` or ``*`` picks a free one; the bound
@@ -89,9 +90,9 @@ class Server:
         self._owns_store = store is None
         self.persistent = path is not None
         self.store: Store = store if store is not None else Buffer(
-            Dict(), File(path) if path is not None else File(), available_memory=memory_limit
+            MemoryLog(), File(path) if path is not None else File(), available_memory=memory_limit
         )
-        self._views = isinstance(self.store, Buffer)  # see _on_append
+        self._bodies = hasattr(self.store, "_append_bodies")  # see _on_append
         self.reply_chunk = reply_chunk
         self.remote_shutdown = remote_shutdown
         self.requests = 0
@@ -364,14 +365,21 @@ class Server:
         yield P.ok_reply(rid)
 
     def _on_append(self, rid: int, flags: int, rest: list) -> Iterator[list]:
-        # a Buffer compacts what stays in memory after a spill, so it may keep values as
-        # views of the received message; any other store gets its own bytes
-        kbs, values, batch_id = P.parse_append(flags, rest, self._key_table, views=self._views)
-        if kbs:
-            store = self.store
+        # a MemoryLog (or a Buffer) keeps the received message whole, other stores get
+        # each value as its own bytes
+        store = self.store
+        if self._bodies:  # no object per value: see MemoryLog
+            parts, batch_id = P.parse_append_bodies(flags, rest, self._key_table)
             with store.lock:
-                store._append(kbs, values, batch_id)
-            self._key_set.update(kbs)
+                store._append_bodies(parts, batch_id)  # type: ignore[attr-defined]
+            for kbs, _, _ in parts:
+                self._key_set.update(kbs)
+        else:
+            kbs, values, batch_id = P.parse_append(flags, rest, self._key_table)
+            if kbs:
+                with store.lock:
+                    store._append(kbs, values, batch_id)
+                self._key_set.update(kbs)
         yield P.ok_reply(rid)
 
     def _on_get(self, rid: int, flags: int, rest: list) -> Iterator[list]:
@@ -439,6 +447,8 @@ def _usage(store: Store) -> tuple[Optional[int], Optional[int]]:
             return int(store.memory_usage), _usage(store.slow)[1]
         if isinstance(store, Dict):
             return sum(store.nbytes(kb) for kb in store._data), 0
+        if isinstance(store, MemoryLog):
+            return store.nbytes_held, 0
         if isinstance(store, File):
             return 0, store.nbytes()
     except Exception:  # statistics never break serving
