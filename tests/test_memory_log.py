@@ -6,7 +6,6 @@ import weakref
 
 import numpy as np
 
-import shuffle_kit as sk
 from shuffle_kit.stores import MemoryLog
 from shuffle_kit.stores.keys import encode_key
 
@@ -60,16 +59,3 @@ def test_writable_buffers_are_copied():
     log._append_bodies([([encode_key("k")], np.array([4]), data)], None)
     data[:] = b"zzzz"
     assert log.get("k") == b"abcd"
-
-
-def test_is_a_buffer_fast_store_that_spills_in_order(tmp_path):
-    buf = sk.Buffer(MemoryLog(), sk.File(tmp_path / "slow"), available_memory=2000)
-    expected: dict = {}
-    for i in range(40):
-        batch = {"big": bytes([i]) * 150, f"s{i % 3}": bytes([i]) * 7}
-        buf.append(batch)
-        for k, v in batch.items():
-            expected[k] = expected.get(k, b"") + v
-        assert buf.memory_usage <= 2000
-    assert buf.get(list(expected)) == list(expected.values())
-    assert buf.fast.nbytes_held <= 2 * 2000 + 200, "dead bytes pinned by live ones are bounded"
