@@ -9,6 +9,7 @@ import numpy as np
 
 from .base import Record, ReentrantLock, Store
 from .keys import encode_key
+from .logformat import starts_of
 
 
 class Buffer(Store):
@@ -56,7 +57,9 @@ class Buffer(Store):
         append = getattr(self.fast, "_append_bodies", None)
         if append is None:
             kbs = [kb for keys, _, _ in parts for kb in keys]
-            values = [body[a : a + n] for _, lengths, body in parts for a, n in _slices(lengths)]
+            values = [
+                body[a : a + n] for _, lengths, body in parts for a, n in zip(starts_of(lengths).tolist(), lengths.tolist())
+            ]
             self._append(kbs, values, batch_id)
             return
         if self._seen(batch_id):
@@ -175,10 +178,3 @@ class Buffer(Store):
 
     def __repr__(self) -> str:
         return f"Buffer({self.fast!r}, {self.slow!r}, available_memory={self.available_memory:g})"
-
-
-def _slices(lengths: np.ndarray) -> zip:
-    """(start, length) of each value lying back to back."""
-    starts = np.zeros(len(lengths), np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return zip(starts.tolist(), lengths.tolist())

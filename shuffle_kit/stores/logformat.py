@@ -107,6 +107,17 @@ def block_crcs(values: Sequence, body_len: int, shift: int = BLOCK_SHIFT) -> np.
     return crcs
 
 
+def starts_of(lengths: np.ndarray) -> np.ndarray:
+    """Where each value starts when values of these ``lengths`` lie back to back.
+
+    >>> starts_of(np.array([2, 0, 3])).tolist()
+    [0, 2, 2]
+    """
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return starts
+
+
 class BatchPlan:
     """A batch ready to write except for its checksums, which a caller may compute
     while the body is being written (the header and table then go in front of it)."""
@@ -153,9 +164,7 @@ class BatchPlan:
 
     def parsed(self, crcs: np.ndarray) -> Batch:
         """What parse_table would return for this batch."""
-        offsets = np.zeros(len(self.keys), np.int64)
-        np.cumsum(self.value_lens[:-1], out=offsets[1:])
-        return Batch(self.kind, self.batch_id, list(self.keys), offsets, self.value_lens, crcs, BLOCK_SHIFT, self.body_len)
+        return Batch(self.kind, self.batch_id, list(self.keys), starts_of(self.value_lens), self.value_lens, crcs, BLOCK_SHIFT, self.body_len)
 
 
 def encode_batch(
@@ -208,8 +217,7 @@ def parse_table(header: BatchHeader, table: bytes | memoryview) -> Batch:
     ends = np.cumsum(key_lens).tolist()
     keys = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)]
     crcs = np.frombuffer(table, "<u4", n_blocks, key_end).astype(np.uint32)
-    offsets = np.zeros(n, np.int64)
-    np.cumsum(value_lens[:-1], out=offsets[1:])
+    offsets = starts_of(value_lens)
     return Batch(header.kind, batch_id, keys, offsets, value_lens, crcs, header.block_shift, header.body_len)
 
 

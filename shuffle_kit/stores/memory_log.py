@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .base import Record, ReentrantLock, Store
-from .logformat import APPEND, BLOCK_SHIFT, DELETE, ISET, Batch
+from .logformat import APPEND, BLOCK_SHIFT, DELETE, ISET, Batch, starts_of
 from .logindex import LogIndex
 
 _NO_CRCS = np.empty(0, np.uint32)
@@ -58,10 +58,8 @@ class MemoryLog(Store):
             self._add(APPEND, kbs, np.asarray(lengths, np.int64), body)
 
     def _add(self, kind: int, kbs: Sequence[bytes], lengths: np.ndarray, body: Any) -> None:
-        offsets = np.zeros(len(kbs), np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
         size = int(lengths.sum())
-        self._index.apply(Batch(kind, None, kbs, offsets, lengths, _NO_CRCS, BLOCK_SHIFT, size), 0)
+        self._index.apply(Batch(kind, None, kbs, starts_of(lengths), lengths, _NO_CRCS, BLOCK_SHIFT, size), 0)
         if type(body) is not np.ndarray and size:
             # reads slice it without copying, into arrays the garbage collector ignores
             body = np.frombuffer(body, np.uint8)
@@ -118,9 +116,7 @@ class MemoryLog(Store):
             number = int(batch[group[0]])
             body = memoryview(bodies[number]).cast("B")
             kept = b"".join([body[a : a + n] for a, n in zip(offset[group].tolist(), length[group].tolist())])
-            moved = np.zeros(len(group), np.int64)
-            np.cumsum(length[group][:-1], out=moved[1:])
-            offset[group] = moved
+            offset[group] = starts_of(length[group])
             self.nbytes_held += len(kept) - len(body)
             bodies[number] = np.frombuffer(kept, np.uint8) if kept else None
 
