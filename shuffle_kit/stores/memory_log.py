@@ -19,8 +19,9 @@ class MemoryLog(Store):
     in memory): no Python object per value, so many small values cost little to append
     and nothing to the garbage collector. A server's default memory store.
 
-    Values stay in the buffer they came in; once removed values leave more than half of
-    the buffers' bytes dead, the live ones are copied out (``_compact``).
+    Values stay in the buffer they came in. A buffer is freed with its last value; once
+    removed values pin more than a quarter of the live bytes, the live values of partly
+    dead buffers are copied out (``_compact``).
 
     >>> m = MemoryLog()
     >>> m.append({'a': b'1', 'b': b'x'}); m.append({'a': b'2'})
