@@ -118,7 +118,9 @@ class Server:
                 "authorized_keys= (see shuffle_kit.stores.auth.generate_keys) to require CURVE "
                 "authentication, or bind tcp://127.0.0.1 or ipc://"
             )
-        self.context = zmq.Context()
+        # receiving is the busiest part of serving many writers (kernel copies, fresh
+        # pages for each message): two I/O threads take two connections at once
+        self.context = zmq.Context(io_threads=2)
         try:
             self.socket = self.context.socket(zmq.ROUTER)
             self.socket.linger = 1000
