@@ -167,7 +167,8 @@ class Shared(Store):
     Each request is applied atomically by the server, so the ``lock`` arguments of the
     store API are accepted and ignored, and threads share a ``Shared`` freely (each
     thread in a call uses a socket of its own). A pickled ``Shared`` reconnects to
-    the same address. ``close()`` closes this client's sockets and never touches the
+    the same address; with CURVE keys the pickle carries this client's secret key, so
+    send it only where that key may go. ``close()`` closes this client's sockets and never touches the
     server's data; leaving a ``with Shared(...)`` block closes too (``drop()`` is
     explicit).
     """
