@@ -66,6 +66,8 @@ def test_spill_keeps_everything_in_order(tmp_path):
         stats = client.stats()
         assert stats["memory_bytes"] <= 1e6
         assert stats["spilled_bytes"] >= n_keys * n_appends * size - 1e6
+        # received messages stay whole in memory: spilled values must not keep them alive
+        assert server.store.fast.nbytes_held <= 1.25 * stats["memory_bytes"] + n_keys * size
         records = client.get_records(list(range(n_keys)))
         for k, rs in enumerate(records):
             assert [len(r) for r in rs] == [size] * n_appends
