@@ -10,7 +10,7 @@ import numpy as np
 from .base import Record, ReentrantLock, Store
 
 
-def _immutable(value: Record) -> bool:
+def _immutable(value: Any) -> bool:
     """Whether nobody can change ``value`` through it: bytes, read-only buffers such as
     Arrow's, read-only arrays."""
     t = type(value)

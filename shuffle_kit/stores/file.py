@@ -291,13 +291,13 @@ class File(Store):
         # through a map is safe and saves a copy; nothing of the map outlives the join
         return self._gather(kbs, mapped=self.lock.held()).joined()
 
-    def _gather(self, kbs: Sequence[bytes], mapped: bool) -> "_Gathered":
+    def _gather(self, kbs: Sequence[bytes], mapped: bool) -> "_Views | _Slices":
         """The checked records of every live value of ``kbs``, key by key."""
         self._refresh(repair=False)
         index = self._index
         sel = index.select(kbs)
         if not len(sel.batch):
-            return _Gathered(sel.counts, views=[])
+            return _Views(sel.counts, [])
         # the batches read, and the place of each value's batch among them
         n_batches = index.body_start.size
         if len(sel.batch) >= n_batches:  # many values: counting is cheaper than sorting
@@ -326,12 +326,12 @@ class File(Store):
             checks.append((body, number, 0))
         if data is not None and whole.all():  # the common case: one buffer holds every body
             self._verify(checks, sel, kbs)
-            return _Gathered(sel.counts, data, (starts - base)[where] + sel.offset, sel.length)
+            return _Slices(sel.counts, data, (starts - base)[where] + sel.offset, sel.length)
         bodies = {number: body for body, number, _ in checks}
         views = []
         for number, offset, length in zip(sel.batch.tolist(), sel.offset.tolist(), sel.length.tolist()):
-            body = bodies.get(number)
-            if body is None:  # a few values of a large batch: read only their checksum blocks
+            whole_body = bodies.get(number)
+            if whole_body is None:  # a few values of a large batch: read only their checksum blocks
                 start, body_len = index.body(number)
                 shift = index.block_shift[number]
                 lo = offset >> shift << shift
@@ -340,9 +340,9 @@ class File(Store):
                 checks.append((piece, number, lo >> shift))
                 views.append(piece[offset - lo : offset - lo + length])
             else:
-                views.append(body[offset : offset + length])
+                views.append(whole_body[offset : offset + length])
         self._verify(checks, sel, kbs)
-        return _Gathered(sel.counts, views=views)
+        return _Views(sel.counts, views)
 
     def _verify(self, checks: list[tuple[memoryview, int, int]], sel: Selection, kbs: Sequence[bytes]) -> None:
         """Compare every block read with its stored checksum; large reads use both cores
@@ -456,26 +456,34 @@ _GATHER_MAX = 1 << 16  # values up to this size are joined by one numpy gather p
 
 
 @dataclass
-class _Gathered:
-    """Checked records, key by key: slices of one buffer (``data`` at ``first``, of
-    ``length`` bytes), or separate ``views``."""
+class _Views:
+    """Checked records, key by key, as separate views."""
 
     counts: list[int]
-    data: memoryview | None = None
-    first: np.ndarray | None = None
-    length: np.ndarray | None = None
-    views: list[memoryview] | None = None
+    views: list[memoryview]
 
     def records(self) -> list[list[Record]]:
-        if self.data is None:
-            return _split(self.counts, self.views)  # type: ignore[arg-type]
-        data, first = self.data, self.first.tolist()  # type: ignore[union-attr]
-        ends = (self.first + self.length).tolist()  # type: ignore[operator]
-        return _split(self.counts, [data[a:b] for a, b in zip(first, ends)])
+        return _split(self.counts, self.views)
 
     def joined(self) -> list[bytes]:
-        if self.data is None:
-            return [b"".join(v) for v in _split(self.counts, self.views)]  # type: ignore[arg-type]
+        return [b"".join(v) for v in _split(self.counts, self.views)]
+
+
+@dataclass
+class _Slices:
+    """Checked records, key by key, as slices of one buffer: ``data`` at ``first``, of
+    ``length`` bytes."""
+
+    counts: list[int]
+    data: memoryview
+    first: np.ndarray
+    length: np.ndarray
+
+    def records(self) -> list[list[Record]]:
+        data = self.data
+        return _split(self.counts, [data[a:b] for a, b in zip(self.first.tolist(), (self.first + self.length).tolist())])
+
+    def joined(self) -> list[bytes]:
         # A key whose values all have one small size is gathered by numpy from a view
         # of the buffer as overlapping size-byte items, one call per key instead of a
         # slice object per value; other keys are joined from slices.
@@ -486,13 +494,13 @@ class _Gathered:
         size = np.zeros(len(counts), np.int64)  # the size of each key's values, if one
         some = counts > 0
         if some.any():  # segments of the keys that have values tile ``length`` exactly
-            size[some] = np.maximum.reduceat(length, starts[some])  # type: ignore[call-overload]
-            size[some] *= np.minimum.reduceat(length, starts[some]) == size[some]  # type: ignore[call-overload]
+            size[some] = np.maximum.reduceat(length, starts[some])
+            size[some] *= np.minimum.reduceat(length, starts[some]) == size[some]
         uniform = (counts > 1) & (size > 0) & (size <= _GATHER_MAX)
-        if uniform.all():
-            a = b = []
-        else:
-            a, b = first.tolist(), (first + length).tolist()  # type: ignore[operator]
+        a: list[int] = []
+        b: list[int] = []
+        if not uniform.all():
+            a, b = first.tolist(), (first + length).tolist()
         items: dict[int, np.ndarray] = {}
         out = []
         for lo, hi, same, n in zip(starts.tolist(), ends.tolist(), uniform.tolist(), size.tolist()):
@@ -500,13 +508,13 @@ class _Gathered:
                 view = items.get(n)
                 if view is None:
                     view = items[n] = np.ndarray((len(data) - n + 1,), ("V", n), data, strides=(1,))
-                out.append(view[first[lo:hi]].tobytes())  # type: ignore[index]
+                out.append(view[first[lo:hi]].tobytes())
             else:
                 out.append(b"".join([data[i:j] for i, j in zip(a[lo:hi], b[lo:hi])]))
         return out
 
 
-def _split(counts: list[int], views: list[memoryview]) -> list[list[Record]]:
+def _split(counts: list[int], views: list[Any]) -> list[list[Record]]:
     out, pos = [], 0
     for n in counts:
         out.append(views[pos : pos + n])

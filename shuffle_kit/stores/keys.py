@@ -17,7 +17,7 @@ from __future__ import annotations
 import numbers
 import struct
 from collections.abc import Iterable
-from typing import Union
+from typing import Any, Union
 
 Key = Union[str, bytes, int, tuple]
 
@@ -62,10 +62,10 @@ def encode_key(key: object) -> bytes:
 
 # the keys encoded last, with their types and encodings: a writer appends to the same
 # keys again and again, and comparing them costs a tenth of encoding them
-_recent: tuple[list, list, list[bytes]] = ([], [], [])
+_recent: tuple[list[Any], list[type], list[bytes]] = ([], [], [])
 
 
-def encode_keys(keys: Iterable[object]) -> list[bytes]:
+def encode_keys(keys: Iterable[Any]) -> list[bytes]:
     """``encode_key`` of each key; keys all of type int, or all str, cost one pass.
 
     >>> encode_keys([1, 22]), encode_keys(['a', ('b',)])

@@ -63,7 +63,7 @@ class Batch:
 
     kind: int
     batch_id: bytes | None
-    keys: list[bytes]
+    keys: Sequence[bytes]
     offsets: np.ndarray  # int64, of each value within the body
     lengths: np.ndarray  # int64
     block_crcs: np.ndarray  # uint32

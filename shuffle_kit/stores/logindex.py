@@ -18,7 +18,7 @@ class _Column:
     """A numpy array that grows by doubling."""
 
     def __init__(self, dtype: type):
-        self._data = np.empty(64, dtype)
+        self._data: np.ndarray = np.empty(64, dtype)
         self.size = 0
 
     def extend(self, values: np.ndarray | Sequence) -> None:
@@ -128,7 +128,7 @@ class LogIndex:
                 self.valid_from.set(key_id, self._key.size)
                 self.iset_seen.discard(key_id)
 
-    def _add_entries(self, ids: Sequence[int], number: int, offsets: np.ndarray, lengths: np.ndarray) -> None:
+    def _add_entries(self, ids: np.ndarray | Sequence[int], number: int, offsets: np.ndarray, lengths: np.ndarray) -> None:
         self._key.extend(ids)
         self._batch.extend(np.full(len(ids), number))
         self._offset.extend(offsets)

@@ -163,6 +163,7 @@ def error_from_reply(status: int, type_name: str, message: str) -> ServerError:
     >>> type(error_from_reply(UNKNOWN_COMMAND, 'UnknownCommand', 'no 99')).__name__
     'UnknownCommand'
     """
+    cls: type[ServerError]
     if status == STORE_ERROR:
         cls = _STORE_ERRORS.get(type_name, RemoteStoreError)
     else:
@@ -439,7 +440,7 @@ def _check_count(kbs: Sequence[bytes], n: int) -> None:
 
 
 def parse_append(
-    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None  # type: ignore[assignment]
+    flags: int, frames: Sequence[Any], unpack: Optional[Callable[[Any], list[bytes]]] = None
 ) -> tuple[list[bytes], list[bytes], Optional[bytes]]:
     """(keys, values as bytes, batch id) of an APPEND request's frames after the header;
     ``unpack`` reads the key table (default :func:`unpack_keys`)."""
@@ -451,7 +452,7 @@ def parse_append(
 
 
 def parse_append_bodies(
-    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] = None  # type: ignore[assignment]
+    flags: int, frames: Sequence[Any], unpack: Optional[Callable[[Any], list[bytes]]] = None
 ) -> tuple[list[tuple[list[bytes], np.ndarray, Any]], Optional[bytes]]:
     """An APPEND request as ``(keys, lengths, frame)`` per data frame (the values lie back
     to back in it), and its batch id: no object per value. Frames come as read-only
@@ -466,7 +467,7 @@ def parse_append_bodies(
     ends, firsts = _frame_ranges(lengths_frame, data)
     _check_count(kbs, len(ends) - 1)
     lengths = np.diff(np.array(ends, np.int64))
-    parts = []
+    parts: list[tuple[list[bytes], np.ndarray, Any]] = []
     for frame, first, last in zip(data, firsts, firsts[1:]):
         body = np.frombuffer(frame, np.uint8)
         body.flags.writeable = False

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import zmq
 
@@ -37,6 +37,9 @@ from .dict import Dict
 from .file import File
 from .memory_log import MemoryLog
 from .zmq_events import pending_events
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ class Server:
         self._closed = False
         self._ipc_dir: Optional[str] = None
         self._ipc_file: Optional[str] = None  # an explicit ipc:// path we bound
-        self._auth = None
+        self._auth: Optional[ThreadAuthenticator] = None
         self.public_key: Optional[bytes] = None
 
         address = self._address(address)

@@ -130,7 +130,7 @@ class _Connection:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no reply from the server at {self.address} within {timeout:g} s")
-            ready = dict(self.poller.poll(left * 1000))
+            ready = dict(self.poller.poll(int(left * 1000) + 1))
             if self.monitor in ready:
                 self._events(True)
             if sock not in ready:
@@ -245,7 +245,7 @@ class Shared(Store):
         return assembler.result()
 
     def _joined(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> list[bytes]:
-        return [r[0] for r in self._fetch(P.GET, kbs, timeout, joined=True)]
+        return [bytes(r[0]) for r in self._fetch(P.GET, kbs, timeout, joined=True)]
 
     # -- the store interface, applied by the server ---------------------------------------
     def _append(
