@@ -2,20 +2,61 @@
 
 Layers, each usable on its own: ``stores`` (appendable key -> bytes), ``codecs``
 (objects, arrays and frames on top of any store), ``shuffle`` (partition frames by key).
+
+The names below are imported on first use, so ``import shuffle_kit`` (and the command
+line, which needs neither pandas nor ZeroMQ to partition files) starts quickly.
 """
 
+import importlib
+import importlib.util
 import logging
+import sys
+import types
+from typing import Any
 
 from .errors import CodecError, CorruptionError
-from .stores import Buffer, Dict, File, MemoryLog, Store
-from .codecs import *  # noqa: F401,F403  (Encode, Pickle, Numpy, Pandas*, ArrowIPC, compressors)
-from .codecs import __all__ as _codecs_all
-from .stores import Server, Shared
-from .shuffle import groupby_shuffle, shuffle
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
+_CODECS = [
+    "BZ2", "LZ4", "ArrowIPC", "Compressed", "Encode", "Numpy", "PandasBlocks", "PandasColumns",
+    "Pickle", "Python", "Snappy", "TableBuffer", "ZLib", "Zstd",
+]
+if importlib.util.find_spec("blosc") is not None:  # the Blosc codec exists only with it
+    _CODECS.append("Blosc")
+_HOMES = {
+    **{name: ".stores" for name in ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server"]},
+    **{name: ".codecs" for name in _CODECS},
+    "shuffle": ".shuffle.api",
+    "groupby_shuffle": ".shuffle.api",
+}
+
 __all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle"]
-__all__ += _codecs_all
+__all__ += _CODECS
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # importing the subpackage shuffle_kit.shuffle binds it here as "shuffle"; the name
+        # belongs to the function shuffle_kit.shuffle(df, on), so that binding is skipped
+        if name == "shuffle" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

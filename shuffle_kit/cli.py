@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 PARTITION_EPILOG = """\
 examples:
@@ -64,7 +64,7 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _guarded(job: "callable") -> int:
+def _guarded(job: Callable[[], int]) -> int:
     """Run ``job``: user errors as one line on stderr, Ctrl-C and SIGTERM as a clean exit 130."""
     import pyarrow as pa
 
@@ -178,13 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="progress bars (default: only on a terminal)")
     demo.set_defaults(run=_demo)
 
-    from .stores.server import parse_size
-
     serve = commands.add_parser("serve", help="serve a store to other processes over ZeroMQ; "
                                 "prints its address, flushes to disk on SIGTERM/SIGINT")
     serve.add_argument("--address", help="ipc://PATH or tcp://HOST:PORT (default: a private ipc:// socket)")
     serve.add_argument("--path", help="directory of the on-disk store (default: a temporary one)")
-    serve.add_argument("--memory-limit", type=parse_size, default=1e9, metavar="SIZE",
+    serve.add_argument("--memory-limit", type=_size, default=10**9, metavar="SIZE",
                        help="bytes held in memory before the largest keys spill to disk (e.g. 2GB; default 1GB)")
     serve.add_argument("--secret-key-file", help="this server's CURVE secret key (required with a non-loopback tcp address)")
     serve.add_argument("--authorized-keys-file", help="the clients' CURVE public keys, one per line")
@@ -199,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console() -> int:
     """The program's entry point (``shuffle-kit``, ``python -m shuffle_kit``)."""
+    # nothing here multiplies matrices, and OpenBLAS's worker threads spin on a core for a
+    # while after NumPy loads (~0.1 s of CPU that the job's own threads want)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     # the job is over: a Ctrl-C while the interpreter shuts down (joining threads,
     # removing temporary stores) has nothing left to stop. Only here, never in main(),

@@ -1,14 +1,20 @@
 """The ``shuffle-kit partition`` job: files in, one file per partition (or per key value) out.
 
-Two phases, memory bounded by ``memory_limit`` plus the interpreter (see :data:`OVERHEAD`):
+The inputs are read on a thread, one chunk ahead, in chunks of at most ``memory_limit / 32``
+(64 MiB at most); memory stays within ``memory_limit`` plus the interpreter (see
+:data:`OVERHEAD`). Two ways through, chosen by the partition count and the budget:
 
-1. Shuffle: the inputs are read (on a thread, one chunk ahead) in chunks of at most
-   ``memory_limit / 32`` (64 MiB at most) and shuffled (:func:`shuffle_kit.shuffle`) into
-   a temporary store that keeps up to ``memory_limit / 2`` of Arrow pieces in memory as
-   they are and spills the oldest appends to a ``File`` log under ``tmp``.
-2. Write: one partition at a time is read back, piece by piece, and written to its file,
-   so one output file is open at a time (hash partitions), or at most
-   :data:`MAX_OPEN_FILES` (key values of a partition larger than the memory budget).
+- Streamed (hash partitions, at most :data:`~shuffle_kit.output_files.MAX_OPEN_FILES` of
+  them, each able to buffer a row group of at least 2 MiB in ``memory_limit / 2``): every
+  file stays open and receives row groups while the input is still being read
+  (:mod:`shuffle_kit.partition_stream`). String columns stored dictionary-encoded in
+  Parquet inputs travel as dictionary indices and are decoded only in the writer.
+- Through a store (more partitions, a small budget, or ``--by-value``): the chunks are
+  shuffled (:func:`shuffle_kit.shuffle`) into a temporary store that keeps up to
+  ``memory_limit / 2`` of Arrow pieces in memory and spills the oldest appends to a
+  ``File`` log under ``tmp``; then one partition at a time is read back and written, so one
+  output file is open at a time (hash partitions), or at most ``MAX_OPEN_FILES`` (key
+  values of a partition larger than the memory budget).
 
 Everything is written into a hidden directory beside ``out`` and renamed to ``out`` only
 when complete and when the rows written equal the rows read; the temporary store and that
@@ -23,7 +29,6 @@ import resource
 import shutil
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,13 +37,10 @@ import numpy as np
 import pyarrow as pa
 
 from . import hive
+from .output_files import COMPRESSIONS, FORMATS, MAX_OPEN_FILES, Writer, WriterPool, conform, conformed_batches
 
-MAX_OPEN_FILES = 64
 WRITERS = 2  # partitions encoded at once (threads)
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
-FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
-COMPRESSIONS = ("lz4", "zstd", "none")
-ROW_GROUP_ROWS = 1 << 20
 STREAM_NPARTITIONS = 64
 
 
@@ -182,7 +184,7 @@ def _check_out(opts: Options, paths: list[str]) -> str:
     return out
 
 
-def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
+def _open_inputs(opts: Options, chunk_bytes: int, dictionary_except: list[str] | None = None) -> tuple[Any, list[str]]:
     from .shuffle.inputs import expand_paths, open_source
 
     try:
@@ -197,7 +199,7 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
         except Exception as e:
             raise JobError(f"cannot read {p}: {one_line(e)}") from None
     try:
-        source = open_source(paths, chunk_bytes)
+        source = open_source(paths, chunk_bytes, dictionary_except)
     except Exception as e:
         raise JobError(one_line(e)) from None
     columns = source.columns or []
@@ -208,143 +210,6 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
     if opts.by_value and len(opts.on) == len(columns):
         raise JobError("--by-value: every column is a key column, so the files would hold no data")
     return source, paths
-
-
-# -- writers -----------------------------------------------------------------------------------
-
-
-def _compression(fmt: str, compression: str) -> Any:
-    if compression == "none":
-        return None
-    return compression
-
-
-class _Writer:
-    """One output file of a given format, written table by table."""
-
-    def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str):
-        self.path = path
-        self.rows = 0
-        codec = _compression(fmt, compression)
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            # dictionary pages pay off for strings; for numbers (often all distinct) they
-            # cost ~30% of the write time and are then abandoned anyway
-            strings = [f.name for f in schema if _stringlike(f.type)]
-            self._w = pq.ParquetWriter(path, schema, compression=codec or "none", use_dictionary=strings)
-        elif fmt == "arrow":
-            options = pa.ipc.IpcWriteOptions(compression={"lz4": "lz4_frame"}.get(codec, codec))
-            self._sink = pa.OSFile(path, "wb")
-            self._w = pa.ipc.new_file(self._sink, schema, options=options)
-        else:
-            import pyarrow.csv as pacsv
-
-            self._w = pacsv.CSVWriter(path, _csv_schema(schema))
-        self.fmt = fmt
-
-    def write(self, table: pa.Table) -> None:
-        if not table.num_rows:
-            return
-        if self.fmt == "parquet":
-            self._w.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        elif self.fmt == "csv":
-            self._w.write_table(_csv_table(table))
-        else:
-            self._w.write_table(table)
-        self.rows += table.num_rows
-
-    def close(self) -> None:
-        self._w.close()
-        if self.fmt == "arrow":
-            self._sink.close()
-
-
-def _stringlike(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-        or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_dictionary(t)
-    )
-
-
-def _plain(t: pa.DataType) -> pa.DataType:
-    return t.value_type if pa.types.is_dictionary(t) else t
-
-
-def _csv_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([f.with_type(_plain(f.type)) for f in schema], metadata=schema.metadata)
-
-
-def _csv_table(table: pa.Table) -> pa.Table:
-    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
-        return table
-    return table.cast(_csv_schema(table.schema))
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns and types (inputs may differ slightly)."""
-    if table.schema.equals(schema, check_metadata=False):
-        return table
-    cols = []
-    for f in schema:
-        if f.name in table.column_names:
-            col = table.column(f.name)
-            cols.append(col if col.type == f.type else col.cast(f.type))
-        else:
-            cols.append(pa.nulls(table.num_rows, f.type))
-    return pa.Table.from_arrays(cols, schema=schema)
-
-
-def _batches(pieces: list[pa.Table], schema: pa.Schema, target_bytes: int) -> Iterator[pa.Table]:
-    from .shuffle.inputs import coalesce
-
-    yield from coalesce((_conform(p, schema) for p in pieces), schema, target_bytes)
-
-
-def _free_name(directory: str, ext: str) -> str:
-    """The next unused ``part-NNNNN`` in ``directory``."""
-    i = 0
-    while True:
-        path = os.path.join(directory, f"part-{i:05d}{ext}")
-        if not os.path.exists(path):
-            return path
-        i += 1
-
-
-class _WriterPool:
-    """Writers per key value, at most ``max_open`` files open (least recently used closed;
-    a value seen again gets its next ``part-NNNNN`` file)."""
-
-    def __init__(self, root: str, schema: pa.Schema, fmt: str, compression: str, max_open: int):
-        self.root, self.schema, self.fmt, self.compression = root, schema, fmt, compression
-        self.max_open = max_open
-        self.open: OrderedDict[str, _Writer] = OrderedDict()
-        self.dirs: set[str] = set()
-        self.files = 0
-        self.rows = 0
-
-    def write(self, rel: str, table: pa.Table) -> None:
-        w = self.open.get(rel)
-        if w is None:
-            while len(self.open) >= self.max_open:
-                self._close(next(iter(self.open)))
-            directory = os.path.join(self.root, rel)
-            os.makedirs(directory, exist_ok=True)
-            self.dirs.add(rel)
-            w = self.open[rel] = _Writer(_free_name(directory, FORMATS[self.fmt]), self.schema, self.fmt, self.compression)
-            self.files += 1
-        else:
-            self.open.move_to_end(rel)
-        w.write(table)
-
-    def _close(self, rel: str) -> None:
-        w = self.open.pop(rel)
-        w.close()
-        self.rows += w.rows
-
-    def close_all(self) -> None:
-        while self.open:
-            self._close(next(iter(self.open)))
 
 
 def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
@@ -384,11 +249,8 @@ def run(opts: Options) -> Summary:
     """Run the job; raise :class:`JobError` for problems the user can fix."""
     from tqdm.auto import tqdm
 
-    from .shuffle import shuffle
-    from .shuffle.api import PARTITION_BYTES
-    from .codecs import TableBuffer
+    from . import partition_stream
     from .shuffle.hashing import UnhashableKeyError
-    from .stores import File
 
     start = time.perf_counter()
     if opts.format not in FORMATS:
@@ -419,15 +281,17 @@ def run(opts: Options) -> Summary:
     elif opts.npartitions is not None:
         n = opts.npartitions
     else:
+        from .shuffle.api import PARTITION_BYTES
+
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
     show = _show(opts.progress)
 
+    streaming = not opts.by_value and source.schema is not None and partition_stream.fits(n, in_memory)
+    if streaming:  # string columns stay dictionary-encoded from the files to the files
+        source = _open_inputs(opts, chunk_bytes, dictionary_except=on)[0]
     staging = store = None
     try:
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
-        slow = File(dir=tmp)
-        codec = TableBuffer(slow, memory_limit=in_memory)
-        store = (slow, codec)
         counter = [0]
 
         def counted() -> Iterator[Any]:
@@ -439,19 +303,20 @@ def run(opts: Options) -> Summary:
                     yield chunk
 
         try:
-            result = shuffle(counted(), on, n, store=codec, progress=False, keep_index=False, chunk_bytes=chunk_bytes)
+            if streaming:
+                with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="write", disable=not show, leave=False) as bar:
+                    summary.rows_out = partition_stream.write_partitions(
+                        counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
+                    )
+                summary.partitions = summary.files = n
+            else:
+                from .stores import File
+
+                store = File(dir=tmp)
+                _via_store(counted(), store, on, n, source, staging, opts, chunk_bytes, in_memory, limit, summary, show)
         except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
-        summary.extra["shuffle_seconds"] = time.perf_counter() - start
-        schema = source.schema if source.schema is not None else result.partition(0, as_arrow=True).schema
-        sizes = result.sizes
-        with tqdm(total=n, unit="part", desc="write", disable=not show, leave=False) as bar:
-            if opts.by_value:
-                _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
-            else:
-                _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar)
-        summary.extra["write_seconds"] = time.perf_counter() - start - summary.extra["shuffle_seconds"]
         summary.bytes_out = sum(
             os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
         )
@@ -463,6 +328,28 @@ def run(opts: Options) -> Summary:
         return summary
     finally:
         _cleanup(staging, store)
+
+
+def _via_store(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: Any, staging: str, opts: Options,
+               chunk_bytes: int, in_memory: int, limit: int, summary: Summary, show: bool) -> None:
+    """Shuffle everything into a temporary store, then write the partitions one by one."""
+    from tqdm.auto import tqdm
+
+    from .codecs import TableBuffer
+    from .shuffle import shuffle
+
+    start = time.perf_counter()
+    codec = TableBuffer(slow, memory_limit=in_memory)
+    result = shuffle(chunks, on, n, store=codec, progress=False, keep_index=False, chunk_bytes=chunk_bytes)
+    summary.extra["shuffle_seconds"] = time.perf_counter() - start
+    schema = source.schema if source.schema is not None else result.partition(0, as_arrow=True).schema
+    sizes = result.sizes
+    with tqdm(total=n, unit="part", desc="write", disable=not show, leave=False) as bar:
+        if opts.by_value:
+            _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
+        else:
+            _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar)
+    summary.extra["write_seconds"] = time.perf_counter() - start - summary.extra["shuffle_seconds"]
 
 
 def _read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
@@ -534,9 +421,9 @@ def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, o
     ext = FORMATS[opts.format]
 
     def write(i: int, pieces: list[pa.Table]) -> int:
-        w = _Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression)
+        w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression)
         try:
-            for batch in _batches(pieces, schema, chunk_bytes):
+            for batch in conformed_batches(pieces, schema, chunk_bytes):
                 w.write(batch)
         finally:
             w.close()
@@ -571,7 +458,7 @@ def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, 
     keep = [f for f in schema if f.name not in on]
     data_schema = pa.schema(keep, metadata=None)
     keys = list(on)
-    pool = _WriterPool(staging, data_schema, opts.format, opts.compression, MAX_OPEN_FILES)
+    pool = WriterPool(staging, data_schema, opts.format, opts.compression, MAX_OPEN_FILES)
     nbytes = result.nbytes
     data_cols = [f.name for f in keep]
     try:
@@ -581,9 +468,9 @@ def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, 
                 continue
             pieces = codec.get_pieces([i])[0]
             if nbytes[i] <= limit // 4:  # the whole partition at once: one file per value
-                batches: Any = [pa.concat_tables([_conform(p, schema) for p in pieces])]
+                batches: Any = [pa.concat_tables([conform(p, schema) for p in pieces])]
             else:  # larger than the budget: piece by piece, at most MAX_OPEN_FILES open
-                batches = _batches(pieces, schema, max(2**20, limit // 16))
+                batches = conformed_batches(pieces, schema, max(2**20, limit // 16))
             for batch in batches:
                 for values, group in _group(batch, keys):
                     try:
@@ -616,7 +503,7 @@ def _publish(staging: str, out: str) -> None:
         os.rename(staging, out)
 
 
-def _cleanup(staging: str | None, store: tuple | None) -> None:
+def _cleanup(staging: str | None, store: Any) -> None:
     """Remove the temporary store and unfinished output, even during Ctrl-C."""
     import signal
     import threading
@@ -627,9 +514,8 @@ def _cleanup(staging: str | None, store: tuple | None) -> None:
         if store is not None:
             # the store is this job's own: remove its files without taking its lock, which
             # an interrupt may have caught half-taken
-            slow, _ = store
-            slow.close()
-            shutil.rmtree(slow.path, ignore_errors=True)
+            store.close()
+            shutil.rmtree(store.path, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     finally:

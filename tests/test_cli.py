@@ -72,12 +72,18 @@ def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
         assert w in err, err
 
 
+# 1GB: the files are written while the input is read (partition_stream); 4MB: too little
+# for a row group per file, so through the temporary store
+PATHS = ["1GB", "4MB"]
+
+
+@pytest.mark.parametrize("limit", PATHS)
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "arrow"])
-def test_hash_partitions(tmp_path, fmt):
+def test_hash_partitions(tmp_path, fmt, limit):
     df = frame()
     inputs = write_inputs(tmp_path, df, fmt)
     out = tmp_path / "out"
-    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 7, "--format", fmt)
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 7, "--format", fmt, "--memory-limit", limit)
     assert r.returncode == 0, r.stderr
     assert "rows in     5,000" in r.stdout and "rows out    5,000" in r.stdout
     files = sorted(os.listdir(out))
@@ -290,19 +296,25 @@ def test_compression_options(tmp_path):
         assert got == {"lz4": "LZ4", "zstd": "ZSTD", "none": "UNCOMPRESSED"}[c] or (c == "lz4" and "LZ4" in got)
 
 
-def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("limit", PATHS)
+def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkeypatch, capsys, limit):
     from shuffle_kit import cli as cli_mod
-    from shuffle_kit import partition_job
+    from shuffle_kit import partition_job, partition_stream
 
     inputs = write_inputs(tmp_path, frame(1000))
-    real = partition_job._batches
+    real_batches, real_write = partition_job.conformed_batches, partition_stream._write
 
-    def lossy(pieces, schema, target):  # drop a row of every partition
-        for b in real(pieces, schema, target):
+    def lossy_batches(pieces, schema, target):  # drop a row of every partition
+        for b in real_batches(pieces, schema, target):
             yield b.slice(1)
 
-    monkeypatch.setattr(partition_job, "_batches", lossy)
-    rc = cli_mod.main(["partition", *inputs, "--on", "k", "--out", str(tmp_path / "out"), "--npartitions", "2"])
+    def lossy_write(writer, pieces, schema):
+        return real_write(writer, pieces[:-1] + [pieces[-1].slice(1)], schema)
+
+    monkeypatch.setattr(partition_job, "conformed_batches", lossy_batches)
+    monkeypatch.setattr(partition_stream, "_write", lossy_write)
+    rc = cli_mod.main(["partition", *inputs, "--on", "k", "--out", str(tmp_path / "out"), "--npartitions", "2",
+                       "--memory-limit", limit])
     captured = capsys.readouterr()
     assert rc == 1
     assert "MISMATCH" in captured.out
@@ -377,6 +389,32 @@ def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
     assert os.listdir(work) == []  # no output, no half-written hidden directory
 
 
+def test_interrupt_while_streaming_leaves_no_output(tmp_path, long_input):
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shuffle_kit", "partition", str(long_input), "--on", "k", "--out", str(work / "out"),
+         "--npartitions", "8", "--memory-limit", "100MB"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        def staged() -> bool:  # row groups are landing in the hidden directory
+            return any(os.path.getsize(os.path.join(r, f)) > 1 << 16
+                       for name in os.listdir(work) if name.startswith(".out.partial-")
+                       for r, _, fs in os.walk(work / name) for f in fs)
+
+        assert _wait_for(staged), "no row group was ever written"
+        assert proc.poll() is None, "finished before the interrupt: make the input larger"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert os.listdir(work) == []
+
+
 def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     out = tmp_path / "out"
     out.mkdir()
@@ -404,14 +442,17 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     assert sorted(os.listdir(tmp_path)) == ["out", "spill"] and os.listdir(spill) == []
 
 
-def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, big_input):
+@pytest.mark.parametrize("limit, parts, data", [(32 * 10**6, 16, "big_input"), (100 * 10**6, 8, "long_input")])
+def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, request, limit, parts, data):
     from shuffle_kit.partition_job import OVERHEAD
 
-    limit = 32 * 10**6  # the input is ~72 MB in memory
-    r = cli("partition", big_input, "--on", "k", "--out", tmp_path / "out", "--npartitions", 16, "--memory-limit", "32MB")
+    # 32 MB for 16 partitions: through the store (big_input is ~72 MB in memory); 100 MB for
+    # 8: streamed into the files (long_input is ~290 MB in memory)
+    r = cli("partition", request.getfixturevalue(data), "--on", "k", "--out", tmp_path / "out",
+            "--npartitions", parts, "--memory-limit", str(limit))
     assert r.returncode == 0, r.stderr
     line = next(x for x in r.stdout.splitlines() if x.startswith("peak memory"))
     value, unit = line.split()[2:4]
     peak = float(value) * {"MB": 1e6, "GB": 1e9}[unit]
     assert peak <= limit + OVERHEAD, line
-    assert "rows out    3,000,000" in r.stdout
+    assert "rows out    %s" % ("3,000,000" if data == "big_input" else "12,000,000") in r.stdout

@@ -40,12 +40,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HASH_VERSION = 1
 
@@ -311,6 +313,8 @@ def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: i
 
 
 def _dask_numeric(dtype: Any) -> bool:
+    import pandas as pd
+
     # dask casts numeric key columns (and categoricals of numbers) to float64 first
     return pd.api.types.is_numeric_dtype(dtype) or (
         isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(dtype.categories)
@@ -328,6 +332,8 @@ def dask_partition_ids(keys: pd.DataFrame, npartitions: int) -> np.ndarray:
     >>> dask_partition_ids(pd.DataFrame({'k': [1, 2, 1]}), 4).tolist()
     [1, 2, 1]
     """
+    import pandas as pd
+
     dtypes = {c: np.float64 for c, d in keys.dtypes.items() if _dask_numeric(d)}
     if dtypes:
         keys = keys.astype(dtypes, errors="ignore")

@@ -18,14 +18,17 @@ from __future__ import annotations
 import glob as globmod
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
-import pandas as pd
 import pyarrow as pa
 
-Chunk = Union[pd.DataFrame, pa.Table]
+if TYPE_CHECKING:
+    import pandas as pd
+
+Chunk = Union["pd.DataFrame", pa.Table]
 
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 
@@ -135,7 +138,7 @@ def _join(pieces: list) -> pa.Table:
 
 
 def _reader_source(reader: pa.RecordBatchReader, chunk_bytes: int) -> Source:
-    used = []
+    used: list[bool] = []
 
     def chunks() -> Iterator[Chunk]:
         if used:
@@ -238,13 +241,15 @@ def _open_ipc(path: str) -> Any:
         return ipc.open_stream(pa.OSFile(path))
 
 
-def _file_batches(path: str, fmt: str, batch_rows: int, chunk_bytes: int) -> Iterator[pa.RecordBatch]:
+def _file_batches(
+    path: str, fmt: str, batch_rows: int, chunk_bytes: int, dictionary: Sequence[str] = ()
+) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         # pre_buffer (the default) caches every column chunk of the file as it goes:
         # memory would grow with the file, not the batch
-        with pq.ParquetFile(path, pre_buffer=False) as f:
+        with pq.ParquetFile(path, pre_buffer=False, read_dictionary=list(dictionary) or None) as f:
             yield from f.iter_batches(batch_size=batch_rows)
     elif fmt == "arrow":
         reader = _open_ipc(path)
@@ -260,7 +265,37 @@ def _file_batches(path: str, fmt: str, batch_rows: int, chunk_bytes: int) -> Ite
         yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block))
 
 
-def _paths_source(data: Any, chunk_bytes: int) -> Source:
+def dictionary_encoded(meta: Any, name: str) -> bool:
+    """Whether Parquet column ``name`` is dictionary-encoded in every row group of a file.
+
+    Its data pages then hold only indices (RLE / bit-packed, at most 4 bytes a value); a
+    writer that gave up on the dictionary (too many distinct values) wrote the values
+    themselves into the pages after the dictionary page.
+    """
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+        col = next((rg.column(j) for j in range(rg.num_columns) if rg.column(j).path_in_schema == name), None)
+        if col is None or not col.has_dictionary_page:
+            return False
+        start, data = col.dictionary_page_offset, col.data_page_offset
+        if not start or data <= start:
+            return False
+        if col.total_compressed_size - (data - start) > 4 * col.num_values + 4096:
+            return False
+    return True
+
+
+def _dictionary_columns(metas: list[Any], schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
+    """String and binary columns, other than ``exclude``, dictionary-encoded in every file."""
+    candidates = [
+        f.name for f in schema
+        if f.name not in exclude and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                                      or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))
+    ]
+    return [c for c in candidates if metas and all(dictionary_encoded(m, c) for m in metas)]
+
+
+def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None = None) -> Source:
     paths = expand_paths(data)
     if not paths:
         raise FileNotFoundError(f"no input files in {data!r}")
@@ -271,6 +306,7 @@ def _paths_source(data: Any, chunk_bytes: int) -> Source:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise ValueError(f"the input files' schemas cannot be concatenated: {e}") from None
     nrows = None
+    metas: list[Any] = []
     disk = sum(os.path.getsize(p) for p in paths)
     if all(f == "parquet" for f in formats):
         import pyarrow.parquet as pq
@@ -283,9 +319,11 @@ def _paths_source(data: Any, chunk_bytes: int) -> Source:
     row_bytes = max(1, nbytes // max(1, nrows or 1)) if nrows else 100
     batch_rows = max(1024, min(1 << 20, chunk_bytes // row_bytes))
 
+    dictionary = [] if dictionary_except is None else _dictionary_columns(metas, schema, dictionary_except)
+
     def chunks() -> Iterator[Chunk]:
         batches = itertools.chain.from_iterable(
-            _file_batches(p, f, batch_rows, chunk_bytes) for p, f in zip(paths, formats)
+            _file_batches(p, f, batch_rows, chunk_bytes, dictionary) for p, f in zip(paths, formats)
         )
         yield from coalesce(batches, schema, chunk_bytes)
 
@@ -296,7 +334,10 @@ def _paths_source(data: Any, chunk_bytes: int) -> Source:
 
 # -- iterables -----------------------------------------------------------------------------
 
-_CHUNK_TYPES = (pd.DataFrame, pa.Table, pa.RecordBatch)
+def _is_frame(obj: Any) -> bool:
+    # pandas is imported only by callers that have frames: without it, nothing is one
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(obj, pd.DataFrame)
 
 
 def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
@@ -305,7 +346,7 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
         first = next(it)
     except StopIteration:
         raise ValueError("the input iterable is empty: nothing to shuffle (and no columns to check)") from None
-    if not isinstance(first, _CHUNK_TYPES):
+    if not (_is_frame(first) or isinstance(first, (pa.Table, pa.RecordBatch))):
         raise TypeError(
             f"an iterable input must yield pandas DataFrames, pyarrow Tables or RecordBatches, "
             f"not {type(first).__name__}"
@@ -314,8 +355,8 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
         n = len(data)  # type: ignore[arg-type]
     except TypeError:
         n = None
-    first_bytes = _frame_nbytes(first) if isinstance(first, pd.DataFrame) else first.nbytes
-    if isinstance(first, pd.DataFrame):
+    first_bytes = _frame_nbytes(first) if _is_frame(first) else first.nbytes
+    if _is_frame(first):
         columns = list(first.columns) + [c for c in first.index.names if c is not None]
         schema = None
     else:
@@ -326,7 +367,7 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
         for i, chunk in enumerate(itertools.chain([first], it)):
             if isinstance(chunk, pa.RecordBatch):
                 chunk = pa.Table.from_batches([chunk])
-            elif not isinstance(chunk, _CHUNK_TYPES):
+            elif not (isinstance(chunk, pa.Table) or _is_frame(chunk)):
                 raise TypeError(f"chunk {i} of the input is a {type(chunk).__name__}, not a DataFrame or Arrow table")
             yield chunk
 
@@ -337,9 +378,15 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
     )
 
 
-def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Source:
-    """Recognise ``data`` and return its :class:`Source` (raise TypeError if unsupported)."""
-    if isinstance(data, pd.DataFrame):
+def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_except: Sequence[str] | None = None) -> Source:
+    """Recognise ``data`` and return its :class:`Source` (raise TypeError if unsupported).
+
+    ``dictionary_except``: if given, string and binary columns of Parquet inputs that are
+    dictionary-encoded in every file are read as Arrow dictionary arrays (4-byte indices
+    instead of decoded strings, so splitting moves far fewer bytes), except the columns it
+    names. ``Source.schema`` still gives their plain types: the caller casts back.
+    """
+    if _is_frame(data):
         return _frame_source(data, chunk_bytes)
     if isinstance(data, pa.Table):
         return _table_source(data, chunk_bytes)
@@ -348,7 +395,7 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Source:
     if isinstance(data, pa.RecordBatchReader):
         return _reader_source(data, chunk_bytes)
     if isinstance(data, (str, os.PathLike)):
-        return _paths_source(data, chunk_bytes)
+        return _paths_source(data, chunk_bytes, dictionary_except)
     try:
         import pyarrow.dataset as ds
 
@@ -356,11 +403,13 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Source:
             return _dataset_source(data, chunk_bytes)
     except ImportError:  # pragma: no cover
         pass
-    if isinstance(data, (pd.Series, dict, bytes, bytearray, memoryview)) or not isinstance(data, Iterable):
+    pd = sys.modules.get("pandas")
+    series = (pd.Series,) if pd is not None else ()
+    if isinstance(data, (*series, dict, bytes, bytearray, memoryview)) or not isinstance(data, Iterable):
         raise TypeError(
             f"cannot shuffle a {type(data).__name__}: expected a pandas DataFrame, an iterable of "
             "DataFrames, a pyarrow Table, RecordBatchReader or dataset, or Parquet/CSV/Arrow paths"
         )
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, (str, os.PathLike)) for x in data):
-        return _paths_source(list(data), chunk_bytes)
+        return _paths_source(list(data), chunk_bytes, dictionary_except)
     return _iterable_source(data, chunk_bytes)

@@ -477,24 +477,6 @@ def _check_ipc_free(path: str) -> None:
     raise OSError(f"address in use: a server already listens at ipc://{path}")
 
 
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_size(text: str) -> float:
-    """Bytes in a size such as ``'500MB'``, ``'2 GiB'`` or ``'1e9'``.
-
-    >>> parse_size('500MB'), parse_size('2 GiB'), parse_size('1e9')
-    (500000000.0, 2147483648.0, 1000000000.0)
-    """
-    s = text.strip().lower()
-    number = s.rstrip("abcdefghijklmnopqrstuvwxyz ")
-    unit = s[len(number):].strip()
-    if unit not in _UNITS:
-        raise ValueError(f"not a size: {text!r} (use e.g. 500MB, 2GiB, 1e9)")
-    return float(number) * _UNITS[unit]
-
-
 def run_server(
     address: str | None,
     path: str | None,

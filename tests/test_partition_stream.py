@@ -1,0 +1,145 @@
+"""The streamed hash-partition writer of the partition job, against a simple model: file p
+holds exactly the input rows whose partition id is p, in input order, with the input's
+schema; and the memory it pins never exceeds its budget."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shuffle_kit import partition_stream
+from shuffle_kit.shuffle.hashing import partition_ids
+from shuffle_kit.shuffle.inputs import dictionary_encoded, open_source
+
+WORDS = ["a", "", "b/../c", "é", "x" * 30, None]
+
+
+def _table(seed: int, rows: int, distinct: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, distinct, rows)
+    key = pa.array(keys, mask=rng.random(rows) < 0.05)
+    words = pa.array([WORDS[i] for i in rng.integers(0, len(WORDS), rows)], pa.string())
+    return pa.table({
+        "k": key,
+        "w": words,
+        "u": pa.array([f"u{v}" for v in rng.integers(0, 10**9, rows)]),  # all distinct
+        "x": rng.random(rows),
+        "row": np.arange(rows),
+    })
+
+
+def _expected(table: pa.Table, n: int) -> list[pa.Table]:
+    ids = partition_ids(table, ["k"], n)
+    return [table.filter(pa.array(ids == p)) for p in range(n)]
+
+
+def _read(directory, n: int) -> list[pa.Table]:
+    assert sorted(os.listdir(directory)) == [f"part-{p:05d}.parquet" for p in range(n)]
+    return [pq.read_table(os.path.join(directory, f"part-{p:05d}.parquet")) for p in range(n)]
+
+
+@given(
+    seed=st.integers(0, 2**16), rows=st.integers(0, 3000), n=st.integers(1, 9),
+    distinct=st.sampled_from([1, 3, 50, 10**6]), cuts=st.lists(st.integers(0, 3000), max_size=6),
+    budget=st.sampled_from([1, 2_000, 50_000, 2**30]),
+)
+def test_files_equal_the_model_for_any_chunking_and_budget(tmp_path_factory, seed, rows, n, distinct, cuts, budget):
+    table = _table(seed, rows, distinct)
+    bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
+    chunks = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    # string columns arrive dictionary-encoded (as the job reads them) with a dictionary per chunk
+    chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in chunks]
+    d = tmp_path_factory.mktemp("out")
+    written = []
+    rows_out = partition_stream.write_partitions(
+        chunks, ["k"], n, table.schema, str(d), "parquet", "none", budget, written.append,
+    )
+    assert rows_out == sum(written) == rows
+    for got, want in zip(_read(d, n), _expected(table, n)):
+        assert got.schema.equals(table.schema, check_metadata=False)
+        assert got.equals(want)
+
+
+def test_pinned_memory_stays_within_the_budget(monkeypatch, tmp_path):
+    table = _table(1, 200_000, 5000)
+    chunks = [table.slice(i, 10_000) for i in range(0, table.num_rows, 10_000)]
+    budget = 3 * chunks[0].nbytes
+    seen = []
+    real_add = partition_stream._Partitions.add
+
+    def add(self, index, pieces, nbytes):
+        real_add(self, index, pieces, nbytes)
+        seen.append((self.pinned, len(self.chunks)))
+
+    monkeypatch.setattr(partition_stream._Partitions, "add", add)
+    partition_stream.write_partitions(chunks, ["k"], 8, table.schema, str(tmp_path), "parquet", "none", budget)
+    assert len(seen) == len(chunks)
+    assert max(p for p, _ in seen) <= budget
+    assert max(c for _, c in seen) >= 2  # chunks did overlap in memory: the bound was exercised
+    for got, want in zip(_read(tmp_path, 8), _expected(table, 8)):
+        assert got.equals(want)
+        # each file was written as several row groups as the budget filled
+        assert pq.ParquetFile(tmp_path / f"part-{0:05d}.parquet").metadata.num_row_groups > 1
+
+
+def test_a_failing_write_stops_the_job_and_closes_every_file(monkeypatch, tmp_path):
+    table = _table(2, 50_000, 1000)
+    chunks = [table.slice(i, 5_000) for i in range(0, table.num_rows, 5_000)]
+    calls = []
+    real_write = partition_stream._write
+
+    def write(writer, pieces, schema):
+        calls.append(1)
+        if len(calls) == 5:
+            raise OSError(28, "No space left on device")
+        return real_write(writer, pieces, schema)
+
+    monkeypatch.setattr(partition_stream, "_write", write)
+    with pytest.raises(OSError, match="No space left"):
+        partition_stream.write_partitions(chunks, ["k"], 4, table.schema, str(tmp_path), "parquet", "none", 100_000)
+
+
+def test_unhashable_key_is_refused_before_any_file():
+    t = pa.table({"k": [[1], [2]], "v": [1, 2]})
+    with pytest.raises(TypeError, match="'k'"):
+        partition_stream.write_partitions([t], ["k"], 2, t.schema, "/nonexistent", "parquet", "none", 2**20)
+
+
+def test_fits_needs_few_files_and_a_sensible_row_group_each():
+    assert partition_stream.fits(64, 500 * 2**20)
+    assert not partition_stream.fits(65, 500 * 2**20)  # more files than may be open
+    assert not partition_stream.fits(64, 64 * 2**20)  # 0.5 MiB row groups: use the store
+
+
+def test_dictionary_encoded_tells_dictionary_pages_from_a_fallback(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = 200_000
+    t = pa.table({
+        "few": pa.array([f"w{i}" for i in rng.integers(0, 100, rows)]),
+        "many": pa.array([f"value-{i}" for i in rng.permutation(rows)]),  # overflows a 64 KiB dictionary
+        "n": rng.integers(0, 10, rows),
+    })
+    p = tmp_path / "t.parquet"
+    pq.write_table(t, p, dictionary_pagesize_limit=64 * 1024, row_group_size=50_000)
+    meta = pq.read_metadata(p)
+    assert dictionary_encoded(meta, "few")
+    assert not dictionary_encoded(meta, "many")
+    assert not dictionary_encoded(meta, "absent")
+    pq.write_table(t, tmp_path / "plain.parquet", use_dictionary=False)
+    assert not dictionary_encoded(pq.read_metadata(tmp_path / "plain.parquet"), "few")
+
+    # the job's reads: only dictionary-encoded columns arrive as dictionaries, keys never
+    source = open_source([str(p)], 2**20, dictionary_except=["n"])
+    chunk = next(iter(source.chunks()))
+    assert pa.types.is_dictionary(chunk.schema.field("few").type)
+    assert chunk.schema.field("many").type == pa.string()
+    assert source.schema.field("few").type == pa.string()  # the declared schema stays plain
+    source = open_source([str(p)], 2**20, dictionary_except=["few"])
+    assert next(iter(source.chunks())).schema.field("few").type == pa.string()
+    assert next(iter(open_source([str(p)], 2**20).chunks())).schema.equals(t.schema, check_metadata=False)
