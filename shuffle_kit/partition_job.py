@@ -184,7 +184,7 @@ def _check_out(opts: Options, paths: list[str]) -> str:
     return out
 
 
-def _open_inputs(opts: Options, chunk_bytes: int, dictionary_except: list[str] | None = None) -> tuple[Any, list[str]]:
+def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
     from .shuffle.inputs import expand_paths, open_source
 
     try:
@@ -199,7 +199,7 @@ def _open_inputs(opts: Options, chunk_bytes: int, dictionary_except: list[str] |
         except Exception as e:
             raise JobError(f"cannot read {p}: {one_line(e)}") from None
     try:
-        source = open_source(paths, chunk_bytes, dictionary_except)
+        source = open_source(paths, chunk_bytes)
     except Exception as e:
         raise JobError(one_line(e)) from None
     columns = source.columns or []
@@ -286,9 +286,14 @@ def run(opts: Options) -> Summary:
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
     show = _show(opts.progress)
 
-    streaming = not opts.by_value and source.schema is not None and partition_stream.fits(n, in_memory)
+    streaming = (
+        not opts.by_value and partition_stream.fits(n, in_memory)
+        and source.schema is not None and all(k in source.schema.names for k in on)  # not pandas index names
+    )
     if streaming:  # string columns stay dictionary-encoded from the files to the files
-        source = _open_inputs(opts, chunk_bytes, dictionary_except=on)[0]
+        from .shuffle.inputs import open_source
+
+        source = open_source(paths, chunk_bytes, dictionary_except=on)
     staging = store = None
     try:
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
