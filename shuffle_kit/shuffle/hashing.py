@@ -46,6 +46,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow_numpy import valid_mask, values
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -84,15 +86,8 @@ class UnhashableKeyError(TypeError):
     """A key column has a type that cannot be hashed (lists, maps, arbitrary objects)."""
 
 
-def _validity(arr: pa.Array) -> np.ndarray | None:
-    """Boolean mask of valid entries, or None when there is no null."""
-    if arr.null_count == 0:
-        return None
-    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def _set_nulls(h: np.ndarray, arr: pa.Array) -> np.ndarray:
-    valid = _validity(arr)
+    valid = valid_mask(arr)
     if valid is not None:
         h[~valid] = NULL_HASH
     return h
@@ -102,7 +97,7 @@ def _hash_numbers(arr: pa.Array) -> np.ndarray:
     if not pa.types.is_float64(arr.type):
         arr = pc.cast(arr, pa.float64(), safe=False)
     # nulls become NaN; NaN is null too, so both get NULL_HASH below
-    x = arr.to_numpy(zero_copy_only=False)
+    x = values(arr, np.float64)
     x = x + 0.0  # a fresh copy we own; also turns -0.0 into 0.0
     nan = np.isnan(x)  # before hashing: h below shares x's memory
     h = x.view(np.uint64)
@@ -129,7 +124,7 @@ def _hash_temporal(arr: pa.Array) -> np.ndarray:
     elif pa.types.is_time(t):
         arr = arr.cast(pa.time64("ns"), safe=False)
     # the int64 storage: UTC instants for tz-aware timestamps
-    ints = pc.fill_null(arr.view(pa.int64()), 0).to_numpy()
+    ints = values(arr.view(pa.int64()), np.int64)  # entries under nulls: overwritten below
     return _set_nulls(_hash_ints(ints, _TIME), arr)
 
 
@@ -189,7 +184,8 @@ def _hash_binary(arr: pa.Array) -> np.ndarray:
 
 def _hash_dictionary(arr: pa.DictionaryArray) -> np.ndarray:
     dict_hash = hash_array(arr.dictionary)
-    idx = pc.fill_null(arr.indices, 0).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    indices = pc.fill_null(arr.indices, 0)
+    idx = values(indices, np.dtype(str(indices.type))).astype(np.intp, copy=False)
     h = dict_hash[idx] if len(dict_hash) else np.zeros(len(arr), dtype=np.uint64)
     return _set_nulls(h, arr)
 

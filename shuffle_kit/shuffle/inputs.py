@@ -396,13 +396,9 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
         return _reader_source(data, chunk_bytes)
     if isinstance(data, (str, os.PathLike)):
         return _paths_source(data, chunk_bytes, dictionary_except)
-    try:
-        import pyarrow.dataset as ds
-
-        if isinstance(data, ds.Dataset):
-            return _dataset_source(data, chunk_bytes)
-    except ImportError:  # pragma: no cover
-        pass
+    ds = sys.modules.get("pyarrow.dataset")  # not imported (0.2 s, and pandas): then no Dataset exists
+    if ds is not None and isinstance(data, ds.Dataset):
+        return _dataset_source(data, chunk_bytes)
     pd = sys.modules.get("pandas")
     series = (pd.Series,) if pd is not None else ()
     if isinstance(data, (*series, dict, bytes, bytearray, memoryview)) or not isinstance(data, Iterable):

@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow_numpy import int64_array
+
 
 def split(
     table: pa.Table, ids: np.ndarray, npartitions: int, counts: np.ndarray | None = None
@@ -36,6 +38,6 @@ def split(
     if len(nonzero) == 1:  # the whole chunk goes to one partition: nothing to move
         return {int(nonzero[0]): table}
     order = np.argsort(ids, kind="stable")
-    taken = pc.take(table, order, boundscheck=False)  # a permutation: always in bounds
+    taken = pc.take(table, int64_array(order), boundscheck=False)  # a permutation: in bounds
     starts = np.cumsum(counts) - counts
     return {int(p): taken.slice(int(starts[p]), int(counts[p])) for p in nonzero}

@@ -1,0 +1,43 @@
+"""NumPy views of Arrow arrays, and Arrow arrays of NumPy indices, read from the buffers.
+
+pyarrow's ``Array.to_numpy`` and ``pa.array(ndarray)`` load pyarrow's pandas integration,
+which imports pandas (~0.3 s) on first use. Hashing and splitting need neither, and the
+command line does not otherwise import pandas, so they go through these instead.
+
+>>> import numpy as np, pyarrow as pa
+>>> a = pa.array([5, None, 7]).slice(1)
+>>> values(a, np.int64)[1], valid_mask(a).tolist()
+(np.int64(7), [False, True])
+>>> pa.table({'x': [10, 11, 12]}).take(int64_array(np.array([2, 0])))['x'].to_pylist()
+[12, 10]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+
+def values(arr: pa.Array, dtype: np.dtype | type) -> np.ndarray:
+    """The values buffer of a fixed-width array (no nulls applied: entries under a null are
+    unspecified), as a read-only view."""
+    dtype = np.dtype(dtype)
+    data = arr.buffers()[1]
+    if data is None:  # e.g. an all-null array built without a values buffer
+        return np.zeros(len(arr), dtype=dtype)
+    return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def valid_mask(arr: pa.Array) -> np.ndarray | None:
+    """Boolean mask of the valid entries of ``arr``, or None when it has no null."""
+    if arr.null_count == 0:
+        return None
+    bits = arr.is_valid()  # a BooleanArray without nulls, whatever the type of ``arr``
+    packed = np.frombuffer(bits.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(packed, count=bits.offset + len(bits), bitorder="little")[bits.offset :].view(bool)
+
+
+def int64_array(a: np.ndarray) -> pa.Array:
+    """An Arrow int64 array sharing the memory of ``a`` (converted first if needed)."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(a), [None, pa.py_buffer(a)])
