@@ -7,13 +7,13 @@ The names below are imported on first use, so ``import shuffle_kit`` (and the co
 line, which needs neither pandas nor ZeroMQ to partition files) starts quickly.
 """
 
-import importlib
 import importlib.util
 import logging
 import sys
 import types
 from typing import Any
 
+from ._lazy import attach
 from .errors import CodecError, CorruptionError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -36,18 +36,7 @@ _HOMES = {
 __all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle"]
 __all__ += _CODECS
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _HOMES, __all__)
 
 
 class _Package(types.ModuleType):

@@ -355,34 +355,41 @@ def long_input(tmp_path_factory, big_input):
     return d
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
-    spill = tmp_path / "spill"
-    spill.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
-    out = work / "out"
+def _interrupted(args: list, ready, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """Run ``shuffle-kit partition *args``, send ``sig`` once ``ready()`` holds (the job is
+    mid-way), and return its exit status and stderr."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shuffle_kit", "partition", str(long_input), "--on", "k", "--out", str(out),
-         "--npartitions", "64", "--memory-limit", "8MB", "--tmp", str(spill)],
+        [sys.executable, "-m", "shuffle_kit", "partition", *map(str, args)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        # mid-way: the temporary store exists and has taken some data
-        def store_has_data() -> bool:
-            for root, _, files in os.walk(spill):
-                if any(os.path.getsize(os.path.join(root, f)) > 1 << 20 for f in files):
-                    return True
-            return False
-
-        assert _wait_for(store_has_data), "the store never filled"
+        assert _wait_for(ready), "the job never got under way"
         assert proc.poll() is None, "finished before the interrupt: make the input larger"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+def _has_data(directory, over: int) -> bool:
+    return any(os.path.getsize(os.path.join(r, f)) > over for r, _, fs in os.walk(directory) for f in fs)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    # through the store (8MB is too little for a row group per file): interrupted once the
+    # temporary store has taken some data
+    code, err = _interrupted(
+        [long_input, "--on", "k", "--out", work / "out", "--npartitions", 64, "--memory-limit", "8MB", "--tmp", spill],
+        lambda: _has_data(spill, 1 << 20), sig,
+    )
+    assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     assert os.listdir(spill) == []  # the temporary store is gone
@@ -392,25 +399,12 @@ def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
 def test_interrupt_while_streaming_leaves_no_output(tmp_path, long_input):
     work = tmp_path / "work"
     work.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shuffle_kit", "partition", str(long_input), "--on", "k", "--out", str(work / "out"),
-         "--npartitions", "8", "--memory-limit", "100MB"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # streamed: interrupted once row groups are landing in the hidden directory
+    code, err = _interrupted(
+        [long_input, "--on", "k", "--out", work / "out", "--npartitions", 8, "--memory-limit", "100MB"],
+        lambda: any(_has_data(work / n, 1 << 16) for n in os.listdir(work) if n.startswith(".out.partial-")),
     )
-    try:
-        def staged() -> bool:  # row groups are landing in the hidden directory
-            return any(os.path.getsize(os.path.join(r, f)) > 1 << 16
-                       for name in os.listdir(work) if name.startswith(".out.partial-")
-                       for r, _, fs in os.walk(work / name) for f in fs)
-
-        assert _wait_for(staged), "no row group was ever written"
-        assert proc.poll() is None, "finished before the interrupt: make the input larger"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert os.listdir(work) == []
 
@@ -421,23 +415,13 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     (out / "old.txt").write_text("old")
     spill = tmp_path / "spill"
     spill.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shuffle_kit", "partition", str(long_input), "--on", "k", "--out", str(out),
-         "--npartitions", "256", "--memory-limit", "8MB", "--exists", "overwrite", "--tmp", str(spill)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    code, err = _interrupted(
+        [long_input, "--on", "k", "--out", out, "--npartitions", 256, "--memory-limit", "8MB",
+         "--exists", "overwrite", "--tmp", spill],
         # mid-way: the output is being staged and the temporary store has taken data
-        assert _wait_for(lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)))
-        assert _wait_for(lambda: any(os.path.getsize(os.path.join(r, f)) > 1 << 20
-                                     for r, _, fs in os.walk(spill) for f in fs))
-        assert proc.poll() is None, "finished before the interrupt: make the input larger"
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130
+        lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)) and _has_data(spill, 1 << 20),
+    )
+    assert code == 130, err
     assert os.listdir(out) == ["old.txt"]
     assert sorted(os.listdir(tmp_path)) == ["out", "spill"] and os.listdir(spill) == []
 

@@ -6,8 +6,7 @@ The names below are imported on first use: ``hashing`` and ``split`` alone need
 neither pandas nor the stores.
 """
 
-import importlib
-from typing import Any
+from .._lazy import attach
 
 _HOMES = {
     "shuffle": ".api", "groupby_shuffle": ".api", "GroupedShuffle": ".api",
@@ -20,15 +19,4 @@ __all__ = [
     "hash_array", "partition_ids", "UnhashableKeyError",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _HOMES, __all__)
