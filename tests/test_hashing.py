@@ -144,6 +144,14 @@ def test_multi_column_and_partition_ids():
     assert partition_ids(t.slice(0, 0), ["a"], 3).tolist() == []
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 256, 1000, 1024, 65536])
+def test_partition_ids_are_the_hash_modulo_n(n):
+    # powers of two take a mask instead of a division: the same ids
+    t = pa.table({"a": np.arange(5000) * 7919, "b": [f"s{i % 97}" for i in range(5000)]})
+    h = hash_columns([t["a"], t["b"]])
+    assert partition_ids(t, ["a", "b"], n, block=1024).tolist() == (h % np.uint64(n)).tolist()
+
+
 def test_long_and_skewed_strings():
     values = ["a" * 1000, "", "b", "a" * 1000, "c" * 17, None] * 3
     h = hash_array(pa.array(values))

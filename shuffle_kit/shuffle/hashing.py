@@ -300,7 +300,10 @@ def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: i
     for start in range(0, n, block):
         stop = min(start + block, n)
         h = hash_columns([c.slice(start, stop - start) for c in columns])
-        np.remainder(h, _U64(npartitions), out=h)
+        if npartitions & (npartitions - 1) == 0:  # a power of two: the same, without a division
+            np.bitwise_and(h, _U64(npartitions - 1), out=h)
+        else:
+            np.remainder(h, _U64(npartitions), out=h)
         out[start:stop] = h
     return out
 
