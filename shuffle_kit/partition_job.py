@@ -418,14 +418,15 @@ def _show(progress: bool | None) -> bool:
 
 def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, opts: Options,
                 chunk_bytes: int, summary: Summary, bar: Any) -> None:
-    """Partition i to ``part-{i:05d}``: reads from the store here, in order; Parquet/IPC
-    encoding (which releases the GIL) on WRITERS threads, one partition each."""
+    """Partition i to ``part-{i:05d}``, on WRITERS threads (Parquet/IPC encoding releases
+    the GIL), one partition each, read from the store piece by piece: memory holds about
+    ``chunk_bytes`` of a partition per thread, however large the partition."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     ext = FORMATS[opts.format]
 
-    def write(i: int, pieces: list[pa.Table]) -> int:
+    def write(i: int, pieces: Iterator[pa.Table]) -> int:
         w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression)
         try:
             for batch in conformed_batches(pieces, schema, chunk_bytes):
@@ -445,9 +446,8 @@ def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, o
         inflight: deque = deque()
         try:
             for i, size in enumerate(sizes):
-                pieces = codec.get_pieces([i])[0] if size else []
+                pieces = codec.iter_pieces(i, chunk_bytes) if size else iter(())
                 inflight.append((i, size, pool.submit(write, i, pieces)))
-                del pieces
                 while len(inflight) >= WRITERS:
                     finish(*inflight.popleft())
             while inflight:
@@ -471,7 +471,7 @@ def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, 
             if not size:
                 bar.update(1)
                 continue
-            pieces = codec.get_pieces([i])[0]
+            pieces = codec.iter_pieces(i, max(2**20, limit // 16))
             if nbytes[i] <= limit // 4:  # the whole partition at once: one file per value
                 batches: Any = [pa.concat_tables([conform(p, schema) for p in pieces])]
             else:  # larger than the budget: piece by piece, at most MAX_OPEN_FILES open

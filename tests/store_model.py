@@ -105,6 +105,15 @@ def store_machine(factory: Callable[[], tuple[object, Callable[[], object] | Non
 
             assert self.store.get(keys) == expect(keys)
 
+        @rule(key=KEYS, max_bytes=st.integers(1, 64))
+        def iter_records(self, key: object, max_bytes: int) -> None:
+            # a key read in lists of about max_bytes: the same records, in order
+            lists = list(self.store.iter_records(key, max_bytes))
+            assert [bytes(r) for rs in lists for r in rs] == [bytes(r) for r in self.store.get_records([key])[0]]
+            assert b"".join(bytes(r) for rs in lists for r in rs) == self.model.data.get(key, b"")
+            for rs in lists:
+                assert rs and (len(rs) == 1 or sum(len(r) for r in rs) <= max_bytes)
+
         @precondition(lambda self: self.reopen is not None)
         @rule()
         def reopen_handle(self) -> None:

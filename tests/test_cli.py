@@ -426,12 +426,27 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     assert sorted(os.listdir(tmp_path)) == ["out", "spill"] and os.listdir(spill) == []
 
 
-@pytest.mark.parametrize("limit, parts, data", [(32 * 10**6, 16, "big_input"), (100 * 10**6, 8, "long_input")])
+@pytest.fixture(scope="module")
+def skewed_input(tmp_path_factory):
+    """12M rows, 90% of them with one key: one partition twice the size of a 100 MB budget."""
+    d = tmp_path_factory.mktemp("skewed")
+    rng = np.random.default_rng(0)
+    rows = 3_000_000
+    for i in range(4):
+        k = np.where(rng.random(rows) < 0.9, 7, rng.integers(0, 100_000, rows))
+        pq.write_table(pa.table({"k": k, "x": rng.random(rows)}), d / f"p{i}.parquet", row_group_size=100_000)
+    return d
+
+
+@pytest.mark.parametrize("limit, parts, data", [
+    (32 * 10**6, 16, "big_input"), (100 * 10**6, 8, "long_input"), (100 * 10**6, 64, "skewed_input"),
+])
 def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, request, limit, parts, data):
     from shuffle_kit.partition_job import OVERHEAD
 
     # 32 MB for 16 partitions: through the store (big_input is ~72 MB in memory); 100 MB for
-    # 8: streamed into the files (long_input is ~290 MB in memory)
+    # 8: streamed into the files (long_input is ~290 MB in memory); 100 MB for 64: through
+    # the store, one partition (~190 MB) read back piece by piece
     r = cli("partition", request.getfixturevalue(data), "--on", "k", "--out", tmp_path / "out",
             "--npartitions", parts, "--memory-limit", str(limit))
     assert r.returncode == 0, r.stderr

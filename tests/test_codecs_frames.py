@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shuffle_kit import Buffer, CodecError, Dict, File
+from shuffle_kit import LZ4, Buffer, CodecError, Dict, File, PandasBlocks
 from shuffle_kit.codecs import ArrowIPC
+from shuffle_kit.codecs import TableBuffer as TableBufferCodec
 
 FRAME_CODECS = [ArrowIPC]
 try:  # the other frame codecs join this file's tests as they land
@@ -421,3 +422,27 @@ def test_duplicate_labels_and_zero_columns(codec):
     c.append({"k": df})
     pd.testing.assert_frame_equal(c.get("k"), pd.concat([df, df]), check_exact=True)
     pd.testing.assert_frame_equal(c.get("z"), pd.DataFrame(index=pd.Index([3, 1], name="i")))
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: ArrowIPC(File(d)),
+    lambda d: ArrowIPC(LZ4(File(d))),
+    lambda d: TableBufferCodec(File(d), memory_limit=6000),  # the oldest appends spilled, the last held
+    lambda d: PandasBlocks(Dict()),
+])
+def test_iter_pieces_reads_a_key_piece_by_piece(make, tmp_path):
+    codec = make(str(tmp_path / "s"))
+    frames = [pd.DataFrame({"a": np.arange(i * 100, i * 100 + 100), "b": [f"s{i}"] * 100}) for i in range(12)]
+    for i, df in enumerate(frames):
+        codec.append({"k": df, "other": df.head(i)})
+    want = codec.get_pieces(["k"])[0]
+    got = list(codec.iter_pieces("k", max_bytes=2000))
+    assert len(got) == len(want) == 12
+    for g, w, df in zip(got, want, frames):
+        g = g.to_pandas() if isinstance(g, pa.Table) else g
+        w = w.to_pandas() if isinstance(w, pa.Table) else w
+        pd.testing.assert_frame_equal(g.reset_index(drop=True), w.reset_index(drop=True))
+        assert g["a"].tolist() == df["a"].tolist()
+    assert list(codec.iter_pieces("never")) == []
+    if isinstance(codec, TableBufferCodec):
+        assert 0 < codec.memory_usage < sum(df.memory_usage().sum() for df in frames)

@@ -2,7 +2,8 @@
 
 import tempfile
 
-from hypothesis import settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import shuffle_kit as sk
 
@@ -26,3 +27,15 @@ TestBufferLogFile = store_machine(
 for _case in (TestDict, TestMemoryLog, TestFile, TestBufferDictFile, TestBufferDictDict, TestBufferLogFile):
     _case.settings = settings(_case.settings, max_examples=100, stateful_step_count=40)
 del _case
+
+
+@given(st.lists(st.integers(0, 20), max_size=30), st.integers(1, 40))
+def test_size_groups_cover_every_record_in_order_within_the_bound(lengths, max_bytes):
+    from shuffle_kit.stores.base import size_groups
+
+    groups = size_groups(lengths, max_bytes)
+    assert [i for a, b in groups for i in range(a, b)] == list(range(len(lengths)))
+    for a, b in groups:
+        assert b - a == 1 or sum(lengths[a:b]) <= max_bytes
+    for (a, b), (c, _) in zip(groups, groups[1:]):  # a group ends only where the next record overflows it
+        assert sum(lengths[a:b]) + lengths[c] > max_bytes

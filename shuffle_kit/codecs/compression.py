@@ -18,7 +18,7 @@ from __future__ import annotations
 import bz2
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import lz4.block
@@ -99,6 +99,10 @@ class Compressed(Store):
     def get_records(self, keys: Sequence[Key], lock: bool = True) -> list[list[Record]]:
         records = self.store.get_records(keys, lock=lock)
         return [[self.unpack(r, k) for r in rs] for k, rs in zip(keys, records)]
+
+    def iter_records(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[list[Record]]:
+        for records in self.store.iter_records(key, max_bytes, lock=lock):  # compressed sizes
+            yield [self.unpack(r, key) for r in records]
 
     def get(self, keys: Any, lock: bool = True, **kwargs: Any) -> Any:
         return get_nested(

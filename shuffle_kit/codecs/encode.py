@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import CodecError, CorruptionError
@@ -104,6 +104,13 @@ class Encode:
         """The decoded objects appended to each of ``keys``, one per append, unjoined."""
         records = self.store.get_records(list(keys), lock=lock)
         return [[self._decode_record(k, r) for r in rs] for k, rs in zip(keys, records)]
+
+    def iter_pieces(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[Any]:
+        """The decoded objects appended to ``key``, one per append, read from the store about
+        ``max_bytes`` of records at a time (see :meth:`Store.iter_records`)."""
+        for records in self.store.iter_records(key, max_bytes, lock=lock):
+            for record in records:
+                yield self._decode_record(key, record)
 
     def get(self, keys: Any, lock: bool = True, **kwargs: Any) -> Any:
         """The joined objects of a key (``join([])`` if never written); lists give lists."""

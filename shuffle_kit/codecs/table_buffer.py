@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -111,6 +111,19 @@ class TableBuffer(ArrowIPC):
                 s + [pieces[kb][1] for pieces, _ in self._appends if kb in pieces]
                 for kb, s in zip(kbs, spilled)
             ]
+
+    def iter_pieces(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[pa.Table]:
+        """The tables appended to ``key`` in append order, spilled ones read about
+        ``max_bytes`` at a time, then those held in memory."""
+        kb = encode_key(key)
+        with self._memory_lock:  # what is spilled and what is held, at one moment
+            spilled = super().iter_pieces(key, max_bytes, lock=lock)
+            first = next(spilled, None)
+            held = [pieces[kb][1] for pieces, _ in self._appends if kb in pieces]
+        if first is not None:
+            yield first
+            yield from spilled
+        yield from held
 
     def get(self, keys: Any, lock: bool = True, as_arrow: bool = False, **kwargs: Any) -> Any:
         def fetch(flat: list) -> list:

@@ -207,6 +207,22 @@ class Store(ABC):
         with self._locked(lock):
             return self._records(kbs)
 
+    def iter_records(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[list[Record]]:
+        """The records of ``key``, in append order, in lists of about ``max_bytes`` (at least
+        one record each): a key larger than memory can be read piece by piece.
+
+        Stores that keep records in memory hand them over at once; ``File`` reads each list
+        only when it is reached, from the records the key had at the first one.
+
+        >>> from shuffle_kit import Dict
+        >>> d = Dict()
+        >>> for i in range(3): d.append({'k': b'x' * 4})
+        >>> [len(rs) for rs in d.iter_records('k', max_bytes=8)]
+        [2, 1]
+        """
+        records = self.get_records([key], lock=lock)[0]
+        yield from _by_size(records, [len(r) for r in records], max_bytes)
+
     def _joined(self, kbs: Sequence[bytes]) -> list[bytes]:
         """Each key's records joined; stores that can join without copying twice override."""
         return [b"".join(r) for r in self._records(kbs)]
@@ -258,3 +274,26 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.drop()
         self.close()
+
+
+def size_groups(lengths: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges of consecutive items of at most ``max_bytes`` each (an item
+    larger than that is a range of its own).
+
+    >>> size_groups([3, 0, 3, 9, 1], 4)
+    [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
+    groups, start, size = [], 0, 0
+    for i, n in enumerate(lengths):
+        if i > start and size + n > max_bytes:
+            groups.append((start, i))
+            start, size = i, 0
+        size += n
+    if start < len(lengths):
+        groups.append((start, len(lengths)))
+    return groups
+
+
+def _by_size(records: list[Record], lengths: Sequence[int], max_bytes: int) -> Iterator[list[Record]]:
+    for start, stop in size_groups(lengths, max_bytes):
+        yield records[start:stop]

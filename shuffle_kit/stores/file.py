@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import weakref
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +30,8 @@ import locket
 import numpy as np
 
 from ..errors import CorruptionError
-from .base import Record, ReentrantLock, Store
-from .keys import decode_key
+from .base import Record, ReentrantLock, Store, size_groups
+from .keys import Key, decode_key, encode_key
 from .logformat import (
     APPEND,
     BATCH_HEADER,
@@ -291,11 +291,34 @@ class File(Store):
         # through a map is safe and saves a copy; nothing of the map outlives the join
         return self._gather(kbs, mapped=self.lock.held()).joined()
 
-    def _gather(self, kbs: Sequence[bytes], mapped: bool) -> "_Views | _Slices":
-        """The checked records of every live value of ``kbs``, key by key."""
-        self._refresh(repair=False)
+    def iter_records(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[list[Record]]:
+        """The records of ``key`` in lists of about ``max_bytes``, each read (and checked)
+        when reached: memory holds one list, however large the key.
+
+        The records are those the key had when the first list was read. The lock is held
+        for each read, not between them; a ``drop`` meanwhile raises ``CorruptionError``.
+        """
+        kb = encode_key(key)
+        with self._locked(lock):
+            self._refresh(repair=False)
+            index = self._index
+            sel = index.select([kb])
+        for start, stop in size_groups(sel.length.tolist(), max_bytes):
+            part = Selection([stop - start], sel.batch[start:stop], sel.offset[start:stop], sel.length[start:stop])
+            with self._locked(lock):
+                self._refresh(repair=False)
+                if self._index is not index:  # dropped and written again by someone
+                    raise CorruptionError(f"{self._log_path} was dropped while key {key!r:.80} was being read")
+                records = self._gather([kb], mapped=False, sel=part).records()[0]
+            yield records
+
+    def _gather(self, kbs: Sequence[bytes], mapped: bool, sel: Selection | None = None) -> "_Views | _Slices":
+        """The checked records of every live value of ``kbs``, key by key (of the entries
+        ``sel``, if given: a part of one key's)."""
+        if sel is None:
+            self._refresh(repair=False)
+            sel = self._index.select(kbs)
         index = self._index
-        sel = index.select(kbs)
         if not len(sel.batch):
             return _Views(sel.counts, [])
         # the batches read, and the place of each value's batch among them
