@@ -67,3 +67,22 @@ def test_pickle_round_trip(store):
     store.append({"ro": memoryview(b"read-only view"), "np": np.arange(3)})
     copy = pickle.loads(pickle.dumps(store))
     assert copy.get(["a", "b", "ro", "np"]) == store.get(["a", "b", "ro", "np"])
+
+
+def test_file_iter_records_reads_lazily_and_a_drop_meanwhile_raises(tmp_path):
+    store = sk.File(str(tmp_path / "s"))
+    for i in range(6):
+        store.append({"k": bytes([i]) * 1000})
+    lists = store.iter_records("k", max_bytes=2000)
+    assert [bytes(r) for r in next(lists)] == [bytes([0]) * 1000, bytes([1]) * 1000]
+    store.append({"k": b"later"})  # after the first list: not part of this read
+    assert [bytes(r)[:1] for rs in lists for r in rs] == [bytes([i]) for i in range(2, 6)]
+
+    lists = store.iter_records("k", max_bytes=2000)
+    next(lists)
+    other = sk.File(store.path)  # another handle (as another process) drops and writes again
+    other.drop()
+    other.append({"k": b"new"})
+    with pytest.raises(sk.CorruptionError, match="dropped while key 'k'"):
+        next(lists)
+    other.close()
