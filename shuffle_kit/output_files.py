@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
 
 import pyarrow as pa
 
@@ -19,11 +18,6 @@ COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
 MAX_OPEN_FILES = 64
 
-def compression_name(fmt: str, compression: str) -> Any:
-    if compression == "none":
-        return None
-    return compression
-
 
 class Writer:
     """One output file of a given format, written table by table."""
@@ -31,7 +25,7 @@ class Writer:
     def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str):
         self.path = path
         self.rows = 0
-        codec = compression_name(fmt, compression)
+        codec = None if compression == "none" else compression
         if fmt == "parquet":
             import pyarrow.parquet as pq
 

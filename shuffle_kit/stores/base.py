@@ -221,7 +221,8 @@ class Store(ABC):
         [2, 1]
         """
         records = self.get_records([key], lock=lock)[0]
-        yield from _by_size(records, [len(r) for r in records], max_bytes)
+        for start, stop in size_groups([len(r) for r in records], max_bytes):
+            yield records[start:stop]
 
     def _joined(self, kbs: Sequence[bytes]) -> list[bytes]:
         """Each key's records joined; stores that can join without copying twice override."""
@@ -292,8 +293,3 @@ def size_groups(lengths: Sequence[int], max_bytes: int) -> list[tuple[int, int]]
     if start < len(lengths):
         groups.append((start, len(lengths)))
     return groups
-
-
-def _by_size(records: list[Record], lengths: Sequence[int], max_bytes: int) -> Iterator[list[Record]]:
-    for start, stop in size_groups(lengths, max_bytes):
-        yield records[start:stop]
