@@ -34,7 +34,8 @@ class Writer:
             strings = [f.name for f in schema if stringlike(f.type)]
             self._w = pq.ParquetWriter(path, schema, compression=codec or "none", use_dictionary=strings)
         elif fmt == "arrow":
-            options = pa.ipc.IpcWriteOptions(compression={"lz4": "lz4_frame"}.get(codec, codec))
+            ipc_codec = None if codec is None else {"lz4": "lz4_frame"}.get(codec, codec)
+            options = pa.ipc.IpcWriteOptions(compression=ipc_codec)
             self._sink = pa.OSFile(path, "wb")
             self._w = pa.ipc.new_file(self._sink, schema, options=options)
         else:
