@@ -8,7 +8,7 @@ command line does not otherwise import pandas, so they go through these instead.
 >>> a = pa.array([5, None, 7]).slice(1)
 >>> values(a, np.int64)[1], valid_mask(a).tolist()
 (np.int64(7), [False, True])
->>> pa.table({'x': [10, 11, 12]}).take(int64_array(np.array([2, 0])))['x'].to_pylist()
+>>> pa.table({'x': [10, 11, 12]}).take(arrow_array(np.array([2, 0])))['x'].to_pylist()
 [12, 10]
 """
 
@@ -37,7 +37,8 @@ def valid_mask(arr: pa.Array) -> np.ndarray | None:
     return np.unpackbits(packed, count=bits.offset + len(bits), bitorder="little")[bits.offset :].view(bool)
 
 
-def int64_array(a: np.ndarray) -> pa.Array:
-    """An Arrow int64 array sharing the memory of ``a`` (converted first if needed)."""
-    a = np.ascontiguousarray(a, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(a), [None, pa.py_buffer(a)])
+def arrow_array(a: np.ndarray) -> pa.Array:
+    """An Arrow array sharing the memory of the 1-d integer or float array ``a`` (copied
+    first only if not contiguous)."""
+    a = np.ascontiguousarray(a)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
