@@ -3,13 +3,16 @@ pool that keeps a bounded number of them open.
 
 Every table written is first conformed to the output schema, so inputs whose types differ
 slightly (or whose string columns were read dictionary-encoded) all land as that schema.
+Parquet files can also take string columns as Arrow dictionaries
+(:func:`parquet_dictionary_schema`): their indices go into the file's dictionary pages as
+they are, instead of every string being decoded and hashed again.
 """
 
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
@@ -17,12 +20,20 @@ FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
 COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
 MAX_OPEN_FILES = 64
+DICTIONARY_PAGE_BYTES = 1 << 20  # Parquet writers' default limit: beyond it they write plain values
+# values handed to the Parquet encoder at a time: its statistics of dictionary columns cost
+# a hash table per call, so fewer, larger calls are cheaper (pages still end near 1 MiB)
+WRITE_BATCH_ROWS = 1 << 16
 
 
 class Writer:
-    """One output file of a given format, written table by table."""
+    """One output file of a given format, written table by table.
 
-    def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str):
+    ``store_schema=False`` leaves Arrow's schema out of a Parquet file's metadata, for
+    schemas from :func:`parquet_dictionary_schema`, whose files read back without it.
+    """
+
+    def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, store_schema: bool = True):
         self.path = path
         self.rows = 0
         codec = None if compression == "none" else compression
@@ -32,7 +43,10 @@ class Writer:
             # dictionary pages pay off for strings; for numbers (often all distinct) they
             # cost ~30% of the write time and are then abandoned anyway
             strings = [f.name for f in schema if stringlike(f.type)]
-            self._w = pq.ParquetWriter(path, schema, compression=codec or "none", use_dictionary=strings)
+            self._w = pq.ParquetWriter(
+                path, schema, compression=codec or "none", use_dictionary=strings,
+                write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,
+            )
         elif fmt == "arrow":
             ipc_codec = None if codec is None else {"lz4": "lz4_frame"}.get(codec, codec)
             options = pa.ipc.IpcWriteOptions(compression=ipc_codec)
@@ -48,7 +62,7 @@ class Writer:
         if not table.num_rows:
             return
         if self.fmt == "parquet":
-            self._w.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self._w.write_table(one_dictionary_each(table), row_group_size=ROW_GROUP_ROWS)
         elif self.fmt == "csv":
             self._w.write_table(csv_table(table))
         else:
@@ -59,6 +73,59 @@ class Writer:
         self._w.close()
         if self.fmt == "arrow":
             self._sink.close()
+
+
+def parquet_dictionary_schema(schema: pa.Schema, names: Sequence[str]) -> pa.Schema | None:
+    """``schema`` with columns ``names`` as dictionaries, if a Parquet file written with it
+    and without Arrow's stored schema reads back as ``schema``; else None.
+
+    Arrow's stored schema would make readers return those columns as dictionaries; without
+    it they read Parquet's own types, which is only right when they say everything.
+
+    >>> parquet_dictionary_schema(pa.schema({'s': pa.string(), 'x': pa.int64()}), ['s'])
+    s: dictionary<values=string, indices=int32, ordered=0>
+    x: int64
+    >>> parquet_dictionary_schema(pa.schema({'s': pa.large_string()}), ['s']) is None
+    True
+    """
+    import pyarrow.parquet as pq
+
+    if not names:
+        return None
+    fields = [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in names else f for f in schema]
+    encoded = pa.schema(fields, metadata=schema.metadata)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_batches([], schema=encoded), sink, store_schema=False)  # not empty_table(): it imports pandas
+    back = pq.read_schema(pa.BufferReader(sink.getvalue()))
+    return encoded if back.equals(schema, check_metadata=False) else None
+
+
+def one_dictionary_each(table: pa.Table) -> pa.Table:
+    """``table`` with one dictionary per dictionary column, shared by all its chunks.
+
+    A Parquet column chunk has one dictionary page: a writer given chunks with different
+    dictionaries falls back to plain values. A dictionary far larger than the rows need
+    (entries unused here) would bloat the file, so such a column is encoded afresh.
+    """
+    if not any(pa.types.is_dictionary(t) for t in table.schema.types):
+        return table
+    columns = [_one_dictionary(c, table.num_rows) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _one_dictionary(column: pa.ChunkedArray, rows: int) -> pa.ChunkedArray:
+    def small(d: pa.Array) -> bool:
+        return len(d) <= max(1, rows // 4) and d.nbytes <= DICTIONARY_PAGE_BYTES
+
+    if column.num_chunks <= 1 and all(small(c.dictionary) for c in column.chunks):
+        return column
+    if all(small(c.dictionary) for c in column.chunks):
+        unified = column.unify_dictionaries()
+        if small(unified.chunk(0).dictionary):
+            return unified
+    t = column.type
+    fresh = column.cast(t.value_type).combine_chunks().dictionary_encode()
+    return pa.chunked_array([fresh.cast(t)], t)
 
 
 def stringlike(t: pa.DataType) -> bool:

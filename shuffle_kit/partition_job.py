@@ -8,7 +8,7 @@ The inputs are read on a thread, one chunk ahead, in chunks of at most ``memory_
   them, each able to buffer a row group of at least 2 MiB in ``memory_limit / 2``): every
   file stays open and receives row groups while the input is still being read
   (:mod:`shuffle_kit.partition_stream`). String columns stored dictionary-encoded in
-  Parquet inputs travel as dictionary indices and are decoded only in the writer.
+  Parquet inputs travel as dictionary indices, into Parquet outputs' dictionary pages.
 - Through a store (more partitions, a small budget, or ``--by-value``): the chunks are
   shuffled (:func:`shuffle_kit.shuffle`) into a temporary store that keeps up to
   ``memory_limit / 2`` of Arrow pieces in memory and spills the oldest appends to a
@@ -31,13 +31,21 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
 
 from . import hive
-from .output_files import COMPRESSIONS, FORMATS, MAX_OPEN_FILES, Writer, WriterPool, conform, conformed_batches
+from .output_files import (
+    COMPRESSIONS,
+    FORMATS,
+    MAX_OPEN_FILES,
+    Writer,
+    WriterPool,
+    conform,
+    conformed_batches,
+)
 
 WRITERS = 2  # partitions encoded at once (threads)
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
@@ -247,8 +255,6 @@ def _budget(limit: int) -> tuple[int, int]:
 
 def run(opts: Options) -> Summary:
     """Run the job; raise :class:`JobError` for problems the user can fix."""
-    from tqdm.auto import tqdm
-
     from . import partition_stream
     from .shuffle.hashing import UnhashableKeyError
 
@@ -300,7 +306,7 @@ def run(opts: Options) -> Summary:
         counter = [0]
 
         def counted() -> Iterator[Any]:
-            with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="read", disable=not show, leave=False) as bar:
+            with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="read") as bar:
                 for chunk in _read_ahead(source.chunks()):
                     rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
                     counter[0] += rows
@@ -309,9 +315,10 @@ def run(opts: Options) -> Summary:
 
         try:
             if streaming:
-                with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="write", disable=not show, leave=False) as bar:
+                with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
                     summary.rows_out = partition_stream.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
+                        source.dictionary,
                     )
                 summary.partitions = summary.files = n
             else:
@@ -338,8 +345,6 @@ def run(opts: Options) -> Summary:
 def _via_store(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: Any, staging: str, opts: Options,
                chunk_bytes: int, in_memory: int, limit: int, summary: Summary, show: bool) -> None:
     """Shuffle everything into a temporary store, then write the partitions one by one."""
-    from tqdm.auto import tqdm
-
     from .codecs import TableBuffer
     from .shuffle import shuffle
 
@@ -349,7 +354,7 @@ def _via_store(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: 
     summary.extra["shuffle_seconds"] = time.perf_counter() - start
     schema = source.schema if source.schema is not None else result.partition(0, as_arrow=True).schema
     sizes = result.sizes
-    with tqdm(total=n, unit="part", desc="write", disable=not show, leave=False) as bar:
+    with _bar(show, total=n, unit="part", desc="write") as bar:
         if opts.by_value:
             _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
         else:
@@ -403,6 +408,27 @@ def _read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+class _NoBar:
+    """A progress bar that shows nothing (tqdm itself takes ~30 ms to import)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
+def _bar(show: bool, **kwargs: Any) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(leave=False, **kwargs)
 
 
 def _show(progress: bool | None) -> bool:
@@ -560,8 +586,8 @@ def make_sample(directory: str, rows: int = 1_000_000, files: int = 4, seed: int
 
 def demo(out: str | None = None, rows: int = 1_000_000, progress: bool | None = None, echo: Any = print) -> int:
     """Generate a sample dataset, partition it by hash and by value, check, print. 0 if all good."""
-    import pyarrow.dataset as ds
     import pyarrow.compute  # noqa: F401  (pa.compute in make_sample)
+    import pyarrow.dataset as ds
 
     root = out or tempfile.mkdtemp(prefix="shuffle-kit-demo-")
     keep = out is not None

@@ -10,6 +10,10 @@ overlap, and nothing goes through a temporary store.
 Order: a partition's writes are issued in input order and one at a time, so every file
 keeps its rows in input order.
 
+Columns read as dictionaries (``dictionary``) are written to Parquet as dictionaries, when
+the files then read back with ``schema`` (:func:`~shuffle_kit.output_files.parquet_dictionary_schema`);
+otherwise they are decoded first.
+
 Memory: a chunk's pieces are slices of one sorted copy of it, alive until its last piece is
 written. When those copies exceed the budget, every partition still holding a piece of the
 oldest chunk is written out (row groups get smaller; memory does not grow).
@@ -33,7 +37,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
-from .output_files import FORMATS, MAX_OPEN_FILES, Writer, conform
+from .output_files import (
+    FORMATS,
+    MAX_OPEN_FILES,
+    Writer,
+    conform,
+    parquet_dictionary_schema,
+)
 from .shuffle.hashing import check_hashable, partition_ids
 from .shuffle.split import split
 
@@ -67,8 +77,12 @@ class _Partitions:
     """Per-partition buffers, their writers, and the bookkeeping of what memory is pinned."""
 
     def __init__(self, pool: ThreadPoolExecutor, directory: str, schema: pa.Schema, n: int,
-                 fmt: str, compression: str, budget: int, written: Callable[[int], None]):
-        self.pool, self.schema, self.budget, self.written = pool, schema, budget, written
+                 fmt: str, compression: str, budget: int, written: Callable[[int], None],
+                 dictionary: Sequence[str] = ()):
+        self.pool, self.budget, self.written = pool, budget, written
+        encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
+        self.schema = encoded or schema  # what the files are written as
+        self.store_schema = encoded is None
         self.threshold = _threshold(n, budget)
         self.paths = [os.path.join(directory, f"part-{p:05d}{FORMATS[fmt]}") for p in range(n)]
         self.fmt, self.compression = fmt, compression
@@ -100,18 +114,26 @@ class _Partitions:
                     self.flush(p)
             self.reap(block=True)
 
+    def _open(self, p: int) -> Writer:
+        return Writer(self.paths[p], self.schema, self.fmt, self.compression, self.store_schema)
+
+    def _write(self, p: int, pieces: list[pa.Table]) -> int:
+        # on a worker thread: creating a file and its writer costs ~1 ms, which the thread
+        # that reads and hands out chunks should not wait for
+        writer = self.writers[p]
+        if writer is None:
+            writer = self.writers[p] = self._open(p)
+        return _write(writer, pieces, self.schema)
+
     def flush(self, p: int) -> None:
         if not self.buffers[p]:
             return
         previous = self.last.get(p)
         if previous is not None:
             previous.result()  # one write per file at a time, in input order
-        writer = self.writers[p]
-        if writer is None:
-            writer = self.writers[p] = Writer(self.paths[p], self.schema, self.fmt, self.compression)
         items, self.buffers[p] = self.buffers[p], []
         self.sizes[p] = 0
-        future = self.pool.submit(_write, writer, [t for _, t in items], self.schema)
+        future = self.pool.submit(self._write, p, [t for _, t in items])
         self.last[p] = future
         self.pending.append((future, [i for i, _ in items]))
 
@@ -137,7 +159,7 @@ class _Partitions:
             self.reap(block=True)
         for p, writer in enumerate(self.writers):
             if writer is None:  # an empty partition still gets its (empty) file
-                writer = self.writers[p] = Writer(self.paths[p], self.schema, self.fmt, self.compression)
+                writer = self.writers[p] = self._open(p)
             writer.close()
         return self.rows
 
@@ -158,9 +180,11 @@ class _Partitions:
 def write_partitions(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
     fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
+    dictionary: Sequence[str] = (),
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
-    ``directory``, each written as ``schema``; return the number of rows written.
+    ``directory``, each reading back as ``schema``; return the number of rows written.
+    ``dictionary``: columns that ``schema`` declares plain but chunks hold as dictionaries.
 
     Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each row group.
@@ -168,7 +192,7 @@ def write_partitions(
     for name in on:
         check_hashable(schema.field(name).type, name)
     with ThreadPoolExecutor(THREADS, thread_name_prefix="shuffle_kit-partition") as pool:
-        parts = _Partitions(pool, directory, schema, n, fmt, compression, budget, written)
+        parts = _Partitions(pool, directory, schema, n, fmt, compression, budget, written, dictionary)
         try:
             inflight: deque[tuple[int, Future]] = deque()
             for index, chunk in enumerate(chunks):

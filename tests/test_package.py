@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import shuffle_kit
 
 
@@ -47,7 +49,8 @@ def test_unknown_names_raise_attribute_error():
         shuffle_kit.no_such_name  # noqa: B018
 
 
-def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path):
+@pytest.mark.parametrize("on", ["k,t,s,x", "k"])  # "k": the string column goes as a dictionary
+def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path, on):
     # start-up time: importing pandas costs ~0.3 s, and pyarrow's own conversions
     # (to_numpy, pa.array of a NumPy array) would import it behind our back
     import numpy as np
@@ -61,8 +64,10 @@ def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path):
     }), tmp_path / "in.parquet")
     code = f"""
 import sys
+
+import pytest
 from shuffle_kit import cli
-assert cli.main(["partition", {str(tmp_path / "in.parquet")!r}, "--on", "k,t,s,x", "--out", {str(tmp_path / "out")!r},
+assert cli.main(["partition", {str(tmp_path / "in.parquet")!r}, "--on", {on!r}, "--out", {str(tmp_path / "out")!r},
                  "--npartitions", "4"]) == 0
 print(sorted(m for m in ("pandas", "zmq", "dask") if m in sys.modules))
 """

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shuffle_kit import partition_stream
+from shuffle_kit.output_files import one_dictionary_each, parquet_dictionary_schema
 from shuffle_kit.shuffle.hashing import partition_ids
 from shuffle_kit.shuffle.inputs import dictionary_encoded, open_source
 
@@ -47,23 +48,84 @@ def _read(directory, n: int) -> list[pa.Table]:
 @given(
     seed=st.integers(0, 2**16), rows=st.integers(0, 3000), n=st.integers(1, 9),
     distinct=st.sampled_from([1, 3, 50, 10**6]), cuts=st.lists(st.integers(0, 3000), max_size=6),
-    budget=st.sampled_from([1, 2_000, 50_000, 2**30]),
+    budget=st.sampled_from([1, 2_000, 50_000, 2**30]), direct=st.booleans(),
 )
-def test_files_equal_the_model_for_any_chunking_and_budget(tmp_path_factory, seed, rows, n, distinct, cuts, budget):
+def test_files_equal_the_model_for_any_chunking_and_budget(tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct):
     table = _table(seed, rows, distinct)
     bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
     chunks = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
-    # string columns arrive dictionary-encoded (as the job reads them) with a dictionary per chunk
-    chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in chunks]
+    # string columns arrive dictionary-encoded (as the job reads them) with a dictionary per
+    # chunk; ``direct``: the writer is told, and writes them to the files as dictionaries
+    chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()).set_column(2, "u", c.column("u").dictionary_encode())
+              for c in chunks]
     d = tmp_path_factory.mktemp("out")
     written = []
     rows_out = partition_stream.write_partitions(
         chunks, ["k"], n, table.schema, str(d), "parquet", "none", budget, written.append,
+        ["w", "u"] if direct else [],
     )
     assert rows_out == sum(written) == rows
-    for got, want in zip(_read(d, n), _expected(table, n)):
+    for p, (got, want) in enumerate(zip(_read(d, n), _expected(table, n))):
         assert got.schema.equals(table.schema, check_metadata=False)
         assert got.equals(want)
+        _check_row_groups(d / f"part-{p:05d}.parquet")
+
+
+def _check_row_groups(path) -> None:
+    """Every row group's string column is dictionary-encoded, with right min/max statistics."""
+    f = pq.ParquetFile(path)
+    for i in range(f.metadata.num_row_groups):
+        values = [v for v in f.read_row_group(i, columns=["w"]).column("w").to_pylist() if v is not None]
+        stats = f.metadata.row_group(i).column(1).statistics
+        if values:
+            assert (stats.min, stats.max) == (min(values), max(values))
+    assert dictionary_encoded(f.metadata, "w")
+
+
+def test_dictionaries_are_written_only_where_files_read_back_plain():
+    plain = pa.schema({"s": pa.string(), "b": pa.binary(), "n": pa.int64()}, metadata={b"k": b"v"})
+    encoded = parquet_dictionary_schema(plain, ["s", "b"])
+    assert [str(t) for t in encoded.types] == [
+        "dictionary<values=string, indices=int32, ordered=0>",
+        "dictionary<values=binary, indices=int32, ordered=0>",
+        "int64",
+    ]
+    assert encoded.metadata == plain.metadata
+    assert parquet_dictionary_schema(plain, []) is None
+    # Parquet alone cannot say "large", nor which time zone: those need Arrow's stored schema
+    assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "l": pa.large_string()}), ["s"]) is None
+    assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "t": pa.timestamp("us", "Europe/Paris")}), ["s"]) is None
+
+
+def test_one_dictionary_per_column_chunk():
+    t = pa.dictionary(pa.int32(), pa.string())
+    column = pa.chunked_array([pa.array(["a", "b", "a"] * 10).dictionary_encode(), pa.array(["c", None, "a"] * 10).dictionary_encode()], t)
+    table = one_dictionary_each(pa.table({"s": column, "n": range(60)}))
+    chunks = table.column("s").chunks
+    assert all(c.dictionary.equals(chunks[0].dictionary) for c in chunks)
+    assert sorted(chunks[0].dictionary.to_pylist()) == ["a", "b", "c"]
+    assert table.column("s").to_pylist() == column.to_pylist()
+    # a dictionary with far more entries than the rows use is replaced by the used ones
+    wide = pa.DictionaryArray.from_arrays(pa.array([5, 7, 5, 5], pa.int32()), pa.array([f"v{i}" for i in range(100)]))
+    narrow = one_dictionary_each(pa.table({"s": wide})).column("s")
+    assert narrow.type == t and narrow.to_pylist() == ["v5", "v7", "v5", "v5"]
+    assert sorted(narrow.chunk(0).dictionary.to_pylist()) == ["v5", "v7"]
+
+
+def test_chunks_with_different_dictionaries_stay_dictionary_encoded(tmp_path):
+    # each chunk has its own dictionary (as each input row group does); a row group of
+    # pieces from several chunks still gets one dictionary page and index-only data pages
+    table = _table(3, 80_000, 1000)
+    chunks = [table.slice(i, 20_000) for i in range(0, table.num_rows, 20_000)]
+    chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in chunks]
+    assert not chunks[0].column("w").chunk(0).dictionary.equals(chunks[1].column("w").chunk(0).dictionary)
+    partition_stream.write_partitions(chunks, ["k"], 2, table.schema, str(tmp_path), "parquet", "lz4", 2**30, dictionary=["w"])
+    for p, (got, want) in enumerate(zip(_read(tmp_path, 2), _expected(table, 2))):
+        assert got.equals(want)
+        meta = pq.read_metadata(tmp_path / f"part-{p:05d}.parquet")
+        assert meta.num_row_groups == 1 and dictionary_encoded(meta, "w")
+        assert b"ARROW:schema" not in (meta.metadata or {})  # readers take Parquet's types: plain strings
+        _check_row_groups(tmp_path / f"part-{p:05d}.parquet")
 
 
 def test_pinned_memory_stays_within_the_budget(monkeypatch, tmp_path):

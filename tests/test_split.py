@@ -1,5 +1,7 @@
 """split(): the rows of each partition, in input order, for any chunking of the table."""
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -12,7 +14,7 @@ from shuffle_kit.shuffle.split import split
 
 def chunked(values: list, cuts: list[int], type_: pa.DataType) -> pa.ChunkedArray:
     bounds = [0, *sorted(c % (len(values) + 1) for c in cuts), len(values)]
-    return pa.chunked_array([pa.array(values[a:b], type_) for a, b in zip(bounds, bounds[1:])], type_)
+    return pa.chunked_array([pa.array(values[a:b], type_) for a, b in itertools.pairwise(bounds)], type_)
 
 
 @st.composite

@@ -48,6 +48,7 @@ class Source:
     nrows: int | None = None
     nbytes: int | None = None  # estimated in-memory size
     paths: list[str] = field(default_factory=list)
+    dictionary: list[str] = field(default_factory=list)  # plain in ``schema``, dictionaries in chunks
 
     def chunks(self) -> Iterator[Chunk]:
         return self.make_chunks()
@@ -329,7 +330,8 @@ def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] 
 
     kinds = sorted(set(formats))
     desc = f"{len(paths)} {'/'.join(kinds)} file{'s' if len(paths) > 1 else ''}"
-    return Source(desc, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows, nbytes=nbytes, paths=paths)
+    return Source(desc, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows, nbytes=nbytes,
+                  paths=paths, dictionary=dictionary)
 
 
 # -- iterables -----------------------------------------------------------------------------
