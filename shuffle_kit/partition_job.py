@@ -453,7 +453,7 @@ def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, o
     ext = FORMATS[opts.format]
 
     def write(i: int, pieces: Iterator[pa.Table]) -> int:
-        w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression)
+        w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression, opts.on)
         try:
             for batch in conformed_batches(pieces, schema, chunk_bytes):
                 w.write(batch)

@@ -76,10 +76,10 @@ def _write(writer: Writer, pieces: list[pa.Table], schema: pa.Schema) -> int:
 class _Partitions:
     """Per-partition buffers, their writers, and the bookkeeping of what memory is pinned."""
 
-    def __init__(self, pool: ThreadPoolExecutor, directory: str, schema: pa.Schema, n: int,
+    def __init__(self, pool: ThreadPoolExecutor, directory: str, schema: pa.Schema, on: Sequence[str], n: int,
                  fmt: str, compression: str, budget: int, written: Callable[[int], None],
                  dictionary: Sequence[str] = ()):
-        self.pool, self.budget, self.written = pool, budget, written
+        self.pool, self.keys, self.budget, self.written = pool, on, budget, written
         encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
         self.schema = encoded or schema  # what the files are written as
         self.store_schema = encoded is None
@@ -115,7 +115,7 @@ class _Partitions:
             self.reap(block=True)
 
     def _open(self, p: int) -> Writer:
-        return Writer(self.paths[p], self.schema, self.fmt, self.compression, self.store_schema)
+        return Writer(self.paths[p], self.schema, self.fmt, self.compression, self.keys, self.store_schema)
 
     def _write(self, p: int, pieces: list[pa.Table]) -> int:
         # on a worker thread: creating a file and its writer costs ~1 ms, which the thread
@@ -192,7 +192,7 @@ def write_partitions(
     for name in on:
         check_hashable(schema.field(name).type, name)
     with ThreadPoolExecutor(THREADS, thread_name_prefix="shuffle_kit-partition") as pool:
-        parts = _Partitions(pool, directory, schema, n, fmt, compression, budget, written, dictionary)
+        parts = _Partitions(pool, directory, schema, on, n, fmt, compression, budget, written, dictionary)
         try:
             inflight: deque[tuple[int, Future]] = deque()
             for index, chunk in enumerate(chunks):

@@ -16,6 +16,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from shuffle_kit.shuffle.inputs import dictionary_encoded
+
 HOSTILE = ["../x", "a/b", "", None, "..", ".", "/etc/passwd", "__HIVE_DEFAULT_PARTITION__", "%41", "é z", "k=v", "a\\b"]
 
 
@@ -96,6 +98,11 @@ def test_hash_partitions(tmp_path, fmt, limit):
         for k in set(t.column("k").to_pylist()):
             assert owner.setdefault(k, f) == f, f"key {k} in {owner[k]} and {f}"
         assert t.column("row").to_pylist() == sorted(t.column("row").to_pylist())  # input order kept
+        if fmt == "parquet":  # keys and strings stored with a dictionary, read back with the input's types
+            meta = pq.read_metadata(out / f)
+            assert dictionary_encoded(meta, "k") and dictionary_encoded(meta, "s")
+            assert not dictionary_encoded(meta, "x")
+            assert t.schema.equals(pq.read_schema(inputs[0]), check_metadata=False)
     assert sorted(rows) == list(range(len(df)))
     # nothing left beside the output
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]

@@ -72,14 +72,15 @@ def test_files_equal_the_model_for_any_chunking_and_budget(tmp_path_factory, see
 
 
 def _check_row_groups(path) -> None:
-    """Every row group's string column is dictionary-encoded, with right min/max statistics."""
+    """Every row group's string and key columns are dictionary-encoded, the strings with
+    right min/max statistics."""
     f = pq.ParquetFile(path)
     for i in range(f.metadata.num_row_groups):
         values = [v for v in f.read_row_group(i, columns=["w"]).column("w").to_pylist() if v is not None]
         stats = f.metadata.row_group(i).column(1).statistics
         if values:
             assert (stats.min, stats.max) == (min(values), max(values))
-    assert dictionary_encoded(f.metadata, "w")
+    assert dictionary_encoded(f.metadata, "w") and dictionary_encoded(f.metadata, "k")
 
 
 def test_dictionaries_are_written_only_where_files_read_back_plain():
