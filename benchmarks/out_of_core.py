@@ -217,7 +217,7 @@ def run(quick: bool) -> list[dict]:
     """Rows for ``python -m benchmarks``: ratio = peer / shuffle_kit (above 1: shuffle_kit
     is faster or smaller)."""
     rows = 2_000_000 if quick else 20_000_000
-    return _rows(bench(rows, repeats=1 if quick else 2, verbose=True), rows)
+    return _rows(bench(rows, repeats=1 if quick else 3, verbose=True), rows)
 
 
 def main(argv: list[str] | None = None) -> None:
