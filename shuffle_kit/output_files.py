@@ -11,8 +11,9 @@ they are, instead of every string being decoded and hashed again.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -172,41 +173,71 @@ def conformed_batches(pieces: list[pa.Table], schema: pa.Schema, target_bytes: i
     yield from coalesce((conform(p, schema) for p in pieces), schema, target_bytes)
 
 
-def free_name(directory: str, ext: str) -> str:
-    """The next unused ``part-NNNNN`` in ``directory``."""
-    i = 0
-    while True:
-        path = os.path.join(directory, f"part-{i:05d}{ext}")
-        if not os.path.exists(path):
-            return path
-        i += 1
-
-
 class WriterPool:
-    """Writers per key value, at most ``max_open`` files open (least recently used closed;
-    a value seen again gets its next ``part-NNNNN`` file)."""
+    """Files per key value under ``root``: ``<rel>/part-NNNNN``, numbered per directory.
+
+    ``write`` keeps at most ``max_open`` writers open (the least recently used is closed;
+    a value seen again gets its next file). ``write_new`` writes tables that each make a
+    whole file, several at once.
+    """
 
     def __init__(self, root: str, schema: pa.Schema, fmt: str, compression: str, max_open: int):
         self.root, self.schema, self.fmt, self.compression = root, schema, fmt, compression
         self.max_open = max_open
         self.open: OrderedDict[str, Writer] = OrderedDict()
         self.dirs: set[str] = set()
+        self.numbers: dict[str, int] = {}  # directory -> files started in it
         self.files = 0
         self.rows = 0
+
+    def _next_path(self, rel: str) -> str:
+        number = self.numbers.get(rel, 0)
+        self.numbers[rel] = number + 1
+        self.dirs.add(rel)
+        self.files += 1
+        return os.path.join(self.root, rel, f"part-{number:05d}{FORMATS[self.fmt]}")
+
+    def _create(self, path: str) -> Writer:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return Writer(path, self.schema, self.fmt, self.compression)
 
     def write(self, rel: str, table: pa.Table) -> None:
         w = self.open.get(rel)
         if w is None:
             while len(self.open) >= self.max_open:
                 self._close(next(iter(self.open)))
-            directory = os.path.join(self.root, rel)
-            os.makedirs(directory, exist_ok=True)
-            self.dirs.add(rel)
-            w = self.open[rel] = Writer(free_name(directory, FORMATS[self.fmt]), self.schema, self.fmt, self.compression)
-            self.files += 1
+            w = self.open[rel] = self._create(self._next_path(rel))
         else:
             self.open.move_to_end(rel)
         w.write(table)
+
+    def write_new(self, items: Iterable[tuple[str, pa.Table]], threads: int) -> None:
+        """Write each ``(rel, table)`` as a file of its own, ``threads`` files at a time.
+
+        With many key values most of the time goes to creating directories and files,
+        which the kernel does for several threads at once.
+        """
+        def write_file(path: str, table: pa.Table) -> int:
+            w = self._create(path)
+            try:
+                w.write(table)
+            finally:
+                w.close()
+            return table.num_rows
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-files") as pool:
+            inflight: deque[Future] = deque()
+            try:
+                for rel, table in items:
+                    inflight.append(pool.submit(write_file, self._next_path(rel), table))
+                    if len(inflight) >= 2 * threads:
+                        self.rows += inflight.popleft().result()
+                while inflight:
+                    self.rows += inflight.popleft().result()
+            except BaseException:
+                for future in inflight:
+                    future.cancel()
+                raise
 
     def _close(self, rel: str) -> None:
         w = self.open.pop(rel)

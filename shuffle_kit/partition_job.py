@@ -220,6 +220,16 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
     return source, paths
 
 
+def _value_groups(table: pa.Table, on: list[str], columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """(hive directory of a key value, its rows' ``columns``) for each key value."""
+    for values, group in _group(table, on):
+        try:
+            rel = hive.value_path(on, values)
+        except ValueError as e:
+            raise JobError(one_line(e)) from None
+        yield rel, group.select(columns)
+
+
 def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
     """(key values as Python objects, rows of that key in input order) for each key value."""
     import pandas as pd
@@ -488,7 +498,6 @@ def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, 
                   opts: Options, limit: int, summary: Summary, bar: Any) -> None:
     keep = [f for f in schema if f.name not in on]
     data_schema = pa.schema(keep, metadata=None)
-    keys = list(on)
     pool = WriterPool(staging, data_schema, opts.format, opts.compression, MAX_OPEN_FILES)
     nbytes = result.nbytes
     data_cols = [f.name for f in keep]
@@ -499,19 +508,16 @@ def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, 
                 continue
             pieces = codec.iter_pieces(i, max(2**20, limit // 16))
             if nbytes[i] <= limit // 4:  # the whole partition at once: one file per value
-                batches: Any = [pa.concat_tables([conform(p, schema) for p in pieces])]
+                whole = pa.concat_tables([conform(p, schema) for p in pieces])
+                pool.write_new(_value_groups(whole, on, data_cols), WRITERS)
+                del whole
             else:  # larger than the budget: piece by piece, at most MAX_OPEN_FILES open
-                batches = conformed_batches(pieces, schema, max(2**20, limit // 16))
-            for batch in batches:
-                for values, group in _group(batch, keys):
-                    try:
-                        rel = hive.value_path(on, values)
-                    except ValueError as e:
-                        raise JobError(one_line(e)) from None
-                    pool.write(rel, group.select(data_cols))
-                del batch
-            pool.close_all()
-            del pieces, batches
+                for batch in conformed_batches(pieces, schema, max(2**20, limit // 16)):
+                    for rel, group in _value_groups(batch, on, data_cols):
+                        pool.write(rel, group)
+                    del batch
+                pool.close_all()
+            del pieces
             codec.delete([i])
             bar.update(1)
     finally:
