@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -64,11 +65,29 @@ def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path, on):
     }), tmp_path / "in.parquet")
     code = f"""
 import sys
-
-import pytest
 from shuffle_kit import cli
 assert cli.main(["partition", {str(tmp_path / "in.parquet")!r}, "--on", {on!r}, "--out", {str(tmp_path / "out")!r},
                  "--npartitions", "4"]) == 0
 print(sorted(m for m in ("pandas", "zmq", "dask") if m in sys.modules))
 """
     assert _run(code).splitlines()[-1] == "[]"
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64", reason="jemalloc: PyPI's Linux x86-64 wheels")
+def test_the_command_line_allocates_all_arrow_memory_with_jemalloc(tmp_path):
+    # the Parquet reader's and writer's own buffers too, not only what Python asks for
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"k": list(range(1000)), "s": [f"w{i % 7}" for i in range(1000)]}), tmp_path / "in.parquet")
+    code = f"""
+import os, sys
+os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+sys.argv = ["shuffle-kit", "partition", {str(tmp_path / "in.parquet")!r}, "--on", "k", "--out", {str(tmp_path / "out")!r},
+            "--npartitions", "4"]
+from shuffle_kit.cli import console
+assert console() == 0
+import pyarrow as pa
+print(pa.jemalloc_memory_pool().max_memory() > 0, pa.mimalloc_memory_pool().max_memory())
+"""
+    assert _run(code).splitlines()[-1] == "True 0"
