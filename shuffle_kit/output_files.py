@@ -121,11 +121,9 @@ def _one_dictionary(column: pa.ChunkedArray, rows: int) -> pa.ChunkedArray:
     def small(d: pa.Array) -> bool:
         return len(d) <= max(1, rows // 4) and d.nbytes <= DICTIONARY_PAGE_BYTES
 
-    if column.num_chunks <= 1 and all(small(c.dictionary) for c in column.chunks):
-        return column
     if all(small(c.dictionary) for c in column.chunks):
-        unified = column.unify_dictionaries()
-        if small(unified.chunk(0).dictionary):
+        unified = column if column.num_chunks <= 1 else column.unify_dictionaries()
+        if unified.num_chunks == 0 or small(unified.chunk(0).dictionary):
             return unified
     t = column.type
     fresh = column.cast(t.value_type).combine_chunks().dictionary_encode()

@@ -118,8 +118,8 @@ class _Partitions:
         return Writer(self.paths[p], self.schema, self.fmt, self.compression, self.keys, self.store_schema)
 
     def _write(self, p: int, pieces: list[pa.Table]) -> int:
-        # on a worker thread: creating a file and its writer costs ~1 ms, which the thread
-        # that reads and hands out chunks should not wait for
+        # on a worker thread: the thread that reads and hands out chunks should not wait
+        # for a file to be created and its writer set up
         writer = self.writers[p]
         if writer is None:
             writer = self.writers[p] = self._open(p)
