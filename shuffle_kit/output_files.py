@@ -165,7 +165,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def conformed_batches(pieces: list[pa.Table], schema: pa.Schema, target_bytes: int) -> Iterator[pa.Table]:
+def conformed_batches(pieces: Iterable[pa.Table], schema: pa.Schema, target_bytes: int) -> Iterator[pa.Table]:
     from .shuffle.inputs import coalesce
 
     yield from coalesce((conform(p, schema) for p in pieces), schema, target_bytes)
