@@ -30,13 +30,13 @@ WRITE_BATCH_ROWS = 1 << 16
 class Writer:
     """One output file of a given format, written table by table.
 
-    ``keys``: the partition key columns, dictionary-encoded in Parquet whatever their type
-    (a hash partition holds a fraction of the key values, each on many rows).
+    ``encode``: more columns to store with a dictionary in Parquet, whatever their type
+    (partition keys whose input had one: a hash partition holds a fraction of their values).
     ``store_schema=False`` leaves Arrow's schema out of a Parquet file's metadata, for
     schemas from :func:`parquet_dictionary_schema`, whose files read back without it.
     """
 
-    def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, keys: Sequence[str] = (),
+    def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str] = (),
                  store_schema: bool = True):
         self.path = path
         self.rows = 0
@@ -44,9 +44,9 @@ class Writer:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            # dictionary pages pay off for strings and keys; for other numbers (often all
-            # distinct) they cost ~30% of the write time and are then abandoned anyway
-            encoded = [f.name for f in schema if stringlike(f.type) or f.name in keys]
+            # dictionary pages pay off for strings; for numbers that are all distinct they
+            # cost ~30% of the write time, are abandoned anyway, and the file grows
+            encoded = [f.name for f in schema if stringlike(f.type) or f.name in encode]
             self._w = pq.ParquetWriter(
                 path, schema, compression=codec or "none", use_dictionary=encoded,
                 write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,

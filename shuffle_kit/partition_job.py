@@ -254,6 +254,15 @@ def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]
 # -- the job -----------------------------------------------------------------------------------
 
 
+def _dictionary_keys(source: Any, on: list[str]) -> list[str]:
+    """Key columns to store with a dictionary: those the Parquet inputs store with one (their
+    values repeat; a hash partition then holds a fraction of them). Keys that are all
+    distinct would make the writer build a dictionary, give up and write a larger file."""
+    from .shuffle.inputs import stored_with_dictionary
+
+    return stored_with_dictionary(source.parquet_metadata, on)
+
+
 def _budget(limit: int) -> tuple[int, int]:
     """(chunk bytes, bytes the store keeps in memory) for a memory limit."""
     # measured (20M rows, 1GB limit): peak RSS grew by ~13x the chunk size (the chunk read
@@ -328,7 +337,7 @@ def run(opts: Options) -> Summary:
                 with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
                     summary.rows_out = partition_stream.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
-                        source.dictionary,
+                        source.dictionary, _dictionary_keys(source, on),
                     )
                 summary.partitions = summary.files = n
             else:
@@ -368,7 +377,7 @@ def _via_store(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: 
         if opts.by_value:
             _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
         else:
-            _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar)
+            _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar, _dictionary_keys(source, on))
     summary.extra["write_seconds"] = time.perf_counter() - start - summary.extra["shuffle_seconds"]
 
 
@@ -453,7 +462,7 @@ def _show(progress: bool | None) -> bool:
 
 
 def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, opts: Options,
-                chunk_bytes: int, summary: Summary, bar: Any) -> None:
+                chunk_bytes: int, summary: Summary, bar: Any, encode: list[str]) -> None:
     """Partition i to ``part-{i:05d}``, on WRITERS threads (Parquet/IPC encoding releases
     the GIL), one partition each, read from the store piece by piece: memory holds about
     ``chunk_bytes`` of a partition per thread, however large the partition."""
@@ -463,7 +472,7 @@ def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, o
     ext = FORMATS[opts.format]
 
     def write(i: int, pieces: Iterator[pa.Table]) -> int:
-        w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression, opts.on)
+        w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression, encode)
         try:
             for batch in conformed_batches(pieces, schema, chunk_bytes):
                 w.write(batch)

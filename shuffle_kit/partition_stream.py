@@ -76,10 +76,10 @@ def _write(writer: Writer, pieces: list[pa.Table], schema: pa.Schema) -> int:
 class _Partitions:
     """Per-partition buffers, their writers, and the bookkeeping of what memory is pinned."""
 
-    def __init__(self, pool: ThreadPoolExecutor, directory: str, schema: pa.Schema, on: Sequence[str], n: int,
+    def __init__(self, pool: ThreadPoolExecutor, directory: str, schema: pa.Schema, n: int,
                  fmt: str, compression: str, budget: int, written: Callable[[int], None],
-                 dictionary: Sequence[str] = ()):
-        self.pool, self.keys, self.budget, self.written = pool, on, budget, written
+                 dictionary: Sequence[str] = (), encode: Sequence[str] = ()):
+        self.pool, self.encode, self.budget, self.written = pool, encode, budget, written
         encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
         self.schema = encoded or schema  # what the files are written as
         self.store_schema = encoded is None
@@ -115,7 +115,7 @@ class _Partitions:
             self.reap(block=True)
 
     def _open(self, p: int) -> Writer:
-        return Writer(self.paths[p], self.schema, self.fmt, self.compression, self.keys, self.store_schema)
+        return Writer(self.paths[p], self.schema, self.fmt, self.compression, self.encode, self.store_schema)
 
     def _write(self, p: int, pieces: list[pa.Table]) -> int:
         # on a worker thread: the thread that reads and hands out chunks should not wait
@@ -180,11 +180,12 @@ class _Partitions:
 def write_partitions(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
     fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
-    dictionary: Sequence[str] = (),
+    dictionary: Sequence[str] = (), encode: Sequence[str] = (),
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
     ``directory``, each reading back as ``schema``; return the number of rows written.
-    ``dictionary``: columns that ``schema`` declares plain but chunks hold as dictionaries.
+    ``dictionary``: columns that ``schema`` declares plain but chunks hold as dictionaries;
+    ``encode``: more columns to store with a dictionary (see :class:`~shuffle_kit.output_files.Writer`).
 
     Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each row group.
@@ -192,7 +193,7 @@ def write_partitions(
     for name in on:
         check_hashable(schema.field(name).type, name)
     with ThreadPoolExecutor(THREADS, thread_name_prefix="shuffle_kit-partition") as pool:
-        parts = _Partitions(pool, directory, schema, on, n, fmt, compression, budget, written, dictionary)
+        parts = _Partitions(pool, directory, schema, n, fmt, compression, budget, written, dictionary, encode)
         try:
             inflight: deque[tuple[int, Future]] = deque()
             for index, chunk in enumerate(chunks):

@@ -108,6 +108,20 @@ def test_hash_partitions(tmp_path, fmt, limit):
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]
 
 
+@pytest.mark.parametrize("limit", PATHS)
+def test_keys_get_a_dictionary_only_where_the_inputs_had_one(tmp_path, limit):
+    # keys stored plain in the input may be all distinct: a dictionary would be built,
+    # abandoned and make the file larger
+    t = pa.Table.from_pandas(frame(), preserve_index=False)
+    pq.write_table(t, tmp_path / "plain.parquet", use_dictionary=["s"])
+    out = tmp_path / "out"
+    r = cli("partition", tmp_path / "plain.parquet", "--on", "k", "--out", out, "--npartitions", 3, "--memory-limit", limit)
+    assert r.returncode == 0, r.stderr
+    for f in os.listdir(out):
+        meta = pq.read_metadata(out / f)
+        assert not dictionary_encoded(meta, "k") and dictionary_encoded(meta, "s")
+
+
 def test_glob_directory_and_multi_column_key(tmp_path):
     df = frame(3000)
     write_inputs(tmp_path, df, nfiles=3)

@@ -49,6 +49,7 @@ class Source:
     nbytes: int | None = None  # estimated in-memory size
     paths: list[str] = field(default_factory=list)
     dictionary: list[str] = field(default_factory=list)  # plain in ``schema``, dictionaries in chunks
+    parquet_metadata: list[Any] = field(default_factory=list)  # every file's footer, if all are Parquet
 
     def chunks(self) -> Iterator[Chunk]:
         return self.make_chunks()
@@ -286,6 +287,11 @@ def dictionary_encoded(meta: Any, name: str) -> bool:
     return True
 
 
+def stored_with_dictionary(metas: list[Any], names: Sequence[str]) -> list[str]:
+    """Those of columns ``names`` dictionary-encoded in every file (Parquet footers ``metas``)."""
+    return [c for c in names if metas and all(dictionary_encoded(m, c) for m in metas)]
+
+
 def _dictionary_columns(metas: list[Any], schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
     """String and binary columns, other than ``exclude``, dictionary-encoded in every file."""
     candidates = [
@@ -293,7 +299,7 @@ def _dictionary_columns(metas: list[Any], schema: pa.Schema, exclude: Sequence[s
         if f.name not in exclude and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                                       or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))
     ]
-    return [c for c in candidates if metas and all(dictionary_encoded(m, c) for m in metas)]
+    return stored_with_dictionary(metas, candidates)
 
 
 def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None = None) -> Source:
@@ -331,7 +337,7 @@ def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] 
     kinds = sorted(set(formats))
     desc = f"{len(paths)} {'/'.join(kinds)} file{'s' if len(paths) > 1 else ''}"
     return Source(desc, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows, nbytes=nbytes,
-                  paths=paths, dictionary=dictionary)
+                  paths=paths, dictionary=dictionary, parquet_metadata=metas)
 
 
 # -- iterables -----------------------------------------------------------------------------
