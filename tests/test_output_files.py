@@ -1,4 +1,6 @@
-"""WriterPool: files per key value, numbered per directory, written one by one or many at once."""
+"""Output files: which schemas may carry dictionaries into Parquet, one dictionary per column
+chunk, and WriterPool's files per key value, numbered per directory, written one by one or
+many at once."""
 
 import os
 
@@ -8,9 +10,43 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.output_files import WriterPool
+from shuffle_kit.output_files import (
+    WriterPool,
+    one_dictionary_each,
+    parquet_dictionary_schema,
+)
 
 SCHEMA = pa.schema({"v": pa.int64()})
+
+
+def test_dictionaries_are_written_only_where_files_read_back_plain():
+    plain = pa.schema({"s": pa.string(), "b": pa.binary(), "n": pa.int64()}, metadata={b"k": b"v"})
+    encoded = parquet_dictionary_schema(plain, ["s", "b"])
+    assert [str(t) for t in encoded.types] == [
+        "dictionary<values=string, indices=int32, ordered=0>",
+        "dictionary<values=binary, indices=int32, ordered=0>",
+        "int64",
+    ]
+    assert encoded.metadata == plain.metadata
+    assert parquet_dictionary_schema(plain, []) is None
+    # Parquet alone cannot say "large", nor which time zone: those need Arrow's stored schema
+    assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "l": pa.large_string()}), ["s"]) is None
+    assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "t": pa.timestamp("us", "Europe/Paris")}), ["s"]) is None
+
+
+def test_one_dictionary_per_column_chunk():
+    t = pa.dictionary(pa.int32(), pa.string())
+    column = pa.chunked_array([pa.array(["a", "b", "a"] * 10).dictionary_encode(), pa.array(["c", None, "a"] * 10).dictionary_encode()], t)
+    table = one_dictionary_each(pa.table({"s": column, "n": range(60)}))
+    chunks = table.column("s").chunks
+    assert all(c.dictionary.equals(chunks[0].dictionary) for c in chunks)
+    assert sorted(chunks[0].dictionary.to_pylist()) == ["a", "b", "c"]
+    assert table.column("s").to_pylist() == column.to_pylist()
+    # a dictionary with far more entries than the rows use is replaced by the used ones
+    wide = pa.DictionaryArray.from_arrays(pa.array([5, 7, 5, 5], pa.int32()), pa.array([f"v{i}" for i in range(100)]))
+    narrow = one_dictionary_each(pa.table({"s": wide})).column("s")
+    assert narrow.type == t and narrow.to_pylist() == ["v5", "v7", "v5", "v5"]
+    assert sorted(narrow.chunk(0).dictionary.to_pylist()) == ["v5", "v7"]
 
 
 def _files(root) -> dict[str, list[int]]:
