@@ -14,8 +14,9 @@ its ``python -m benchmarks.<name>`` output is captured verbatim into the report 
 
 Writes ``benchmarks/RESULTS.md`` (a table: workload, shuffle_kit, each peer, ratio; then
 each module's output) and ``benchmarks/results.png`` (every ratio on one chart), which the
-README shows. Each module's last result is kept in ``benchmarks/results.json``, so
-``--only NAME`` re-runs one module and rewrites the whole report. Absolute times drift on shared machines: read the ratios, measured in the
+README shows. A module that draws its own chart as ``benchmarks/<name>.png`` (``scaling``:
+its curves) has it shown in its section. Each module's last result is kept in
+``benchmarks/results.json``, so ``--only NAME`` re-runs one module and rewrites the whole report. Absolute times drift on shared machines: read the ratios, measured in the
 same run on the same data.
 """
 
@@ -219,6 +220,9 @@ def write_report(results: list[dict], quick: bool, out_md: str, out_png: str, se
         status = "ok" if res["rc"] == 0 else f"**failed (exit {res['rc']})**"
         how = f"run(quick={res.get('quick', quick)})" if res["convention"] else f"python -m benchmarks.{res['module']} {' '.join(res.get('args', []))}".strip()
         md += [f"{how}: {status}, {res['seconds']:.0f} s, {res.get('date', '')}", ""]
+        own_chart = os.path.join(HERE, f"{res['module']}.png")  # a module's own curves, if it draws any
+        if os.path.exists(own_chart):
+            md += [f"![{res['module']} curves]({os.path.relpath(own_chart, os.path.dirname(os.path.abspath(out_md)))})", ""]
         if res.get("log"):
             md += ["```", res["log"].rstrip(), "```", ""]
     with open(out_md, "w") as f:

@@ -70,12 +70,18 @@ def generate(directory: str, rows: int, seed: int = 0) -> str:
 
 # -- the peers: each a Python program run as its own process ------------------------------------
 
-def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
+def _programs(data: str, out: str, memory_limit: str, nparts: int = NPARTS,
+              threads: int | None = None) -> dict[str, list[str]]:
+    """Each peer's command line. ``threads`` (None: each tool's default) is shuffle-kit's
+    ``--threads`` and DuckDB's ``SET threads``; polars reads ``POLARS_MAX_THREADS`` from
+    the environment (see ``measure(env=...)``)."""
     py = sys.executable
+    duck_threads = "" if threads is None else f'con.execute("SET threads = {threads}")'
+    sk_threads = [] if threads is None else ["--threads", str(threads)]
     glob = os.path.join(data, "*.parquet")
     polars = f"""
         import polars as pl
-        lf = pl.scan_parquet({glob!r}).with_columns(part=pl.col("key").hash() % {NPARTS})
+        lf = pl.scan_parquet({glob!r}).with_columns(part=pl.col("key").hash() % {nparts})
         lf.sink_parquet(pl.PartitionBy({out!r}, key="part", include_key=False), compression="lz4")
     """
     duck = f"""
@@ -83,7 +89,8 @@ def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
         con = duckdb.connect()
         con.execute("SET memory_limit = '{memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
-        con.execute(\"\"\"COPY (SELECT *, hash(key) % {NPARTS} AS part FROM read_parquet('{glob}'))
+        {duck_threads}
+        con.execute(\"\"\"COPY (SELECT *, hash(key) % {nparts} AS part FROM read_parquet('{glob}'))
             TO '{out}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION lz4)\"\"\")
     """
     arrow = f"""
@@ -92,12 +99,12 @@ def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
         schema = src.schema.append(pa.field("part", pa.int64()))
         def batches():
             for b in src.to_batches(batch_size=1 << 17):
-                yield b.append_column("part", pc.modulo(b.column("key"), {NPARTS}))
+                yield b.append_column("part", pc.modulo(b.column("key"), {nparts}))
         ds.write_dataset(
             pa.RecordBatchReader.from_batches(schema, batches()), {out!r}, format="parquet",
             partitioning=ds.partitioning(pa.schema([("part", pa.int64())]), flavor="hive"),
             file_options=ds.ParquetFileFormat().make_write_options(compression="lz4"),
-            max_partitions={NPARTS}, existing_data_behavior="overwrite_or_ignore",
+            max_partitions={nparts}, existing_data_behavior="overwrite_or_ignore",
         )
     """
     dask = f"""
@@ -105,12 +112,12 @@ def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
         if __name__ == "__main__":
             dask.config.set(scheduler="threads")
             ddf = dd.read_parquet({glob!r})
-            ddf.shuffle("key", npartitions={NPARTS}, shuffle_method="disk").to_parquet({out!r}, compression="lz4", write_index=False)
+            ddf.shuffle("key", npartitions={nparts}, shuffle_method="disk").to_parquet({out!r}, compression="lz4", write_index=False)
     """
     return {
         "shuffle-kit partition": [
             py, "-m", "shuffle_kit", "partition", glob, "--on", "key", "--out", out,
-            "--npartitions", str(NPARTS), "--memory-limit", memory_limit, "--no-progress",
+            "--npartitions", str(nparts), "--memory-limit", memory_limit, "--no-progress", *sk_threads,
         ],
         "polars sink_parquet(PartitionBy)": [py, "-c", textwrap.dedent(polars)],
         "DuckDB COPY PARTITION_BY": [py, "-c", textwrap.dedent(duck)],
@@ -119,12 +126,14 @@ def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
     }
 
 
-def measure(cmd: list[str], interval: float = 0.02) -> tuple[float, int, int, str]:
-    """(wall seconds, peak RSS bytes of the process tree, exit code, stderr tail)."""
+def measure(cmd: list[str], interval: float = 0.02, env: dict[str, str] | None = None) -> tuple[float, int, int, str]:
+    """(wall seconds, peak RSS bytes of the process tree, exit code, stderr tail); ``env``
+    is added to this process's environment."""
     import psutil
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env} if env else None)
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

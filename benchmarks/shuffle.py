@@ -39,16 +39,16 @@ def run_shuffle_kit(chunks: list[pd.DataFrame], nparts: int = NPARTS) -> None:
             assert part is not None
 
 
-def run_partd(chunks: list[pd.DataFrame], root: str) -> None:
+def run_partd(chunks: list[pd.DataFrame], root: str, nparts: int = NPARTS) -> None:
     import partd
 
     path = tempfile.mkdtemp(dir=root)
     p = partd.PandasBlocks(partd.File(path))
     try:
         for chunk in chunks:
-            ids = pd.util.hash_pandas_object(chunk["key"], index=False).to_numpy() % NPARTS
+            ids = pd.util.hash_pandas_object(chunk["key"], index=False).to_numpy() % nparts
             p.append(dict(iter(chunk.groupby(ids, sort=False))))
-        for i in range(NPARTS):
+        for i in range(nparts):
             p.get(i)
     finally:
         p.drop()
@@ -65,17 +65,17 @@ def run_dask(df: pd.DataFrame, method: str) -> None:
     assert len(parts) == NPARTS
 
 
-def run_pandas(df: pd.DataFrame) -> None:
-    ids = pd.util.hash_pandas_object(df["key"], index=False).to_numpy() % NPARTS
+def run_pandas(df: pd.DataFrame, nparts: int = NPARTS) -> None:
+    ids = pd.util.hash_pandas_object(df["key"], index=False).to_numpy() % nparts
     parts = dict(iter(df.groupby(ids, sort=False)))
-    assert len(parts) <= NPARTS
+    assert len(parts) <= nparts
 
 
-def run_polars(pl_df: object) -> None:
+def run_polars(pl_df: object, nparts: int = NPARTS) -> None:
     import polars as pl
 
-    parts = pl_df.with_columns((pl.col("key").hash() % NPARTS).alias("_p")).partition_by("_p")  # type: ignore[attr-defined]
-    assert len(parts) <= NPARTS
+    parts = pl_df.with_columns((pl.col("key").hash() % nparts).alias("_p")).partition_by("_p")  # type: ignore[attr-defined]
+    assert len(parts) <= nparts
 
 
 def main(argv: list[str] | None = None) -> None:
