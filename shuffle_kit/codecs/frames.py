@@ -608,3 +608,52 @@ def tables_to_frame(tables: list[pa.Table]) -> pd.DataFrame:
         for t, (s, p) in zip(tables, metas)
     ]
     return concat_frames(frames)
+
+
+def table_to_frames(table: pa.Table, rows: Any, index_starts: Any = None) -> list[pd.DataFrame] | None:
+    """The frames of consecutive runs of ``table``'s rows (run ``i`` is the next
+    ``rows[i]`` rows) from ONE Arrow -> pandas conversion, each equal to what
+    :func:`tables_to_frame` gives for that run's pieces alone; None where that cannot be
+    promised (the caller then converts run by run).
+
+    A dropped index (a RangeIndex in our metadata) needs ``index_starts``: where each
+    run's RangeIndex starts. Runs of no rows are empty frames.
+
+    >>> import pandas as pd
+    >>> t = frame_to_table(pd.DataFrame({'a': [1, 2, 3]}, index=[7, 8, 9]))
+    >>> [f.index.tolist() for f in table_to_frames(t, [2, 1])]
+    [[7, 8], [9]]
+    """
+    s = (table.schema.metadata or {}).get(SCHEMA_KEY)
+    total = table.num_rows
+    if s is None:
+        # plain Arrow: pyarrow's own conversion; an index from its pandas metadata, or an
+        # integer or boolean column with nulls (float or object only where there are
+        # nulls) would come out differently for a run alone
+        if (table.schema.pandas_metadata or {}).get("index_columns") or any(
+            c.null_count and (pa.types.is_integer(c.type) or pa.types.is_boolean(c.type)) for c in table.columns
+        ):
+            return None
+        df, name, ranged = table.to_pandas(), None, True
+        index_starts = np.zeros(len(rows), dtype=np.int64)
+    else:
+        schema = json.loads(s)
+        ispec = schema["index"]
+        ranged = ispec["kind"] == "range"
+        if ranged and index_starts is None:
+            return None
+        if not ranged and (ispec["multi"] or ispec["freq"] or ispec["categorical"]):
+            return None  # levels, a frequency or categories depend on a run's own values
+        piece = {"rows": total, "start": 0, "stop": total, "step": 1} if ranged else {"rows": total}
+        df = _convert(table, schema, [piece])
+        name = _label_from_json(ispec["name"]) if ranged else None
+    bounds = np.cumsum(rows).tolist()
+    frames, start = [], 0
+    for i, stop in enumerate(bounds):
+        frame = df.iloc[start:stop]
+        if ranged:
+            first = int(index_starts[i])
+            frame.index = pd.RangeIndex(first, first + stop - start, name=name)
+        frames.append(frame)
+        start = stop
+    return frames

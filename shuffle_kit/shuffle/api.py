@@ -2,10 +2,13 @@
 
 The pipeline, per input chunk (``inputs``): convert to Arrow, hash the key columns to a
 partition id (``hashing``), sort row positions by id and take the rows once (``split``),
-then append every piece of the chunk to the store in ONE ``append`` call. Two worker
-threads partition two chunks at once (Arrow and NumPy release the GIL) while the main
-thread reads the next chunk and appends finished ones in input order, so memory holds
-about five chunks plus what the store keeps in memory.
+then append the chunk to the store in ONE call: to the default ``TableBuffer`` as the
+sorted table and the rows per partition (nothing per piece), to any other store as one
+piece per partition. Worker threads (one per CPU by default) partition that many chunks
+at once (Arrow and NumPy release the GIL) while the main thread reads the next chunk and
+appends finished ones in input order, so results never depend on the thread count and
+memory holds about three chunks more than there are threads, plus what the store keeps
+in memory.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..limits import resolve_threads
 from ..stores import File, Store
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
-from .result import ShuffleResult
-from .split import split
+from .result import BATCH_BYTES, ShuffleResult
+from .split import sorted_runs, split
 
 PARTITION_BYTES = 100 * 2**20  # the default npartitions aims at partitions of about this size
 STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be known up front
@@ -132,7 +136,7 @@ def _open_store(store: Any, memory_limit: int) -> tuple[Any, bool, list[Callable
 
         # pieces stay Arrow tables in memory (no encoding, no copy) up to the limit;
         # beyond it the oldest chunks' pieces are encoded to the File
-        tables = TableBuffer(slow, memory_limit=memory_limit)
+        tables = TableBuffer(slow, memory_limit=memory_limit, empty=True)
         return tables, False, [remove, tables.drop], True
     if isinstance(store, (str, os.PathLike)):
         return ArrowIPC(File(store)), False, [], False
@@ -289,6 +293,7 @@ def shuffle(
     dropna: bool = False,
     keep_index: bool | None = None,
     chunk_bytes: int | str | None = None,
+    threads: int | None = None,
 ) -> ShuffleResult:
     """Partition ``data`` by the key columns ``on`` into ``npartitions`` partitions.
 
@@ -316,10 +321,12 @@ def shuffle(
     keep_index : keep a pandas input's index; None keeps it unless it is an unnamed
         RangeIndex.
     chunk_bytes : in-memory size of the chunks the input is cut into.
+    threads : chunks partitioned at once; None: the CPUs this process may use
+        (:func:`shuffle_kit.limits.available_cpus`). The result is the same for any number.
 
-    Peak memory is about five chunks (one being read, two being partitioned, one being
-    appended and its encoded pieces) plus ``memory_limit`` plus a fixed ~160 MB for the
-    interpreter, Arrow's thread pools and allocator arenas.
+    Peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
+    partitioned, one being appended and its encoded pieces) plus ``memory_limit`` plus a
+    fixed ~160 MB for the interpreter, Arrow's thread pools and allocator arenas.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({'user': ['a', 'b', 'a', 'c'], 'x': [1, 2, 3, 4]})
@@ -329,6 +336,7 @@ def shuffle(
     >>> parts.close()
     """
     keys = _normalize_on(on)
+    workers = resolve_threads(threads)
     _check_npartitions(npartitions)
     _check_partitioner(partitioner)
     limit = default_memory_limit() if memory_limit is None else parse_bytes(memory_limit)
@@ -369,7 +377,7 @@ def shuffle(
     try:
         _run(
             first, (first_table, fields, renumber), chunks, codec, frames, keys, n, partitioner,
-            dropna, keep_index, schema, sizes, nbytes, source, progress,
+            dropna, keep_index, schema, sizes, nbytes, source, progress, workers,
         )
     except BaseException:
         for step in reversed(cleanups):
@@ -381,6 +389,7 @@ def shuffle(
     return ShuffleResult(
         codec, n, sizes, nbytes.astype(np.int64), on=keys, empty=empty, schema=schema,
         source=source.description, frames=frames, cleanups=cleanups, owns_store=owned,
+        batch_bytes=min(BATCH_BYTES, chunk),  # reading holds about two chunks' worth at most
     )
 
 
@@ -403,7 +412,7 @@ def _run(
     first: Chunk, converted: tuple[pa.Table, list[str], bool], chunks: Iterator[Chunk], codec: Any,
     frames: bool, on: list, n: int, partitioner: Partitioner, dropna: bool,
     keep_index: bool | None, schema: pa.Schema, sizes: np.ndarray, nbytes: np.ndarray,
-    source: Source, progress: bool | None,
+    source: Source, progress: bool | None, threads: int,
 ) -> None:
     from tqdm.auto import tqdm
 
@@ -412,9 +421,12 @@ def _run(
         disable=not _show_progress(progress), leave=False,
     )
 
-    def partition(chunk: Chunk, index: int) -> tuple[int, np.ndarray | None, dict[int, pa.Table], bool, float]:
+    # the default store takes a chunk as its sorted table(s); any other, piece by piece
+    runs = isinstance(codec, TableBuffer) and not frames
+
+    def partition(chunk: Chunk, index: int) -> tuple[int, np.ndarray | None, Any, bool, float]:
         """Convert, hash and split one chunk (on a worker thread: Arrow and NumPy release
-        the GIL, so two chunks are partitioned at once)."""
+        the GIL, so several chunks are partitioned at once)."""
         table, fields, renumber = converted if index == 0 else to_table(chunk, on, keep_index)
         if index and table.schema != schema:
             _check_concat(schema, table.schema, index)
@@ -426,26 +438,32 @@ def _run(
             return rows, None, {}, renumber, 0.0
         ids = _assign(chunk, table, on, fields, n, partitioner)
         counts = np.bincount(ids, minlength=n)
-        return rows, counts, split(table, ids, n, counts), renumber, table.nbytes / table.num_rows
+        parts = sorted_runs(table, ids, n, counts) if runs else split(table, ids, n, counts)
+        return rows, counts, parts, renumber, table.nbytes / table.num_rows
 
-    def append(result: tuple[int, np.ndarray | None, dict[int, pa.Table], bool, float]) -> None:
-        """Append one chunk's pieces, in input order (rows keep their order in a partition)."""
-        rows, counts, pieces, renumber, row_bytes = result
+    def append(result: tuple[int, np.ndarray | None, Any, bool, float]) -> None:
+        """Append one chunk, in input order (rows keep their order in a partition)."""
+        rows, counts, parts, renumber, row_bytes = result
         if counts is not None:
-            if renumber:
-                pieces = _renumber(pieces, sizes)
-            sizes[:] += counts
             nbytes[:] += counts * row_bytes
-            codec.append({p: tables_to_frame([t]) for p, t in pieces.items()} if frames else pieces)
+            if runs:
+                for table, run_counts in parts:
+                    codec.append_sorted(table, run_counts, index_starts=sizes if renumber else None)
+                    sizes[:] += run_counts
+            else:
+                if renumber:
+                    parts = _renumber(parts, sizes)
+                sizes[:] += counts
+                codec.append({p: tables_to_frame([t]) for p, t in parts.items()} if frames else parts)
         bar.update(rows)
 
-    with bar, ThreadPoolExecutor(2, thread_name_prefix="shuffle_kit-partition") as pool:
-        # at most two chunks are partitioned while a third is appended
+    with bar, ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:
+        # at most ``threads`` chunks are partitioned while one more is appended
         inflight: deque[Future] = deque()
         for index, chunk in enumerate(itertools.chain([first], chunks)):
             inflight.append(pool.submit(partition, chunk, index))
             del chunk
-            if len(inflight) == 2:
+            if len(inflight) == threads:
                 append(inflight.popleft().result())
         while inflight:
             append(inflight.popleft().result())
@@ -489,7 +507,7 @@ class GroupedShuffle:
         return df.groupby(self.on, dropna=self.dropna, sort=self.sort, observed=True)
 
     def __iter__(self) -> Iterator[tuple[Any, pd.DataFrame]]:
-        parts = (self.result[i] for i, size in enumerate(self.result.sizes) if size)
+        parts = (part for _, part in self.result.nonempty())
         for part in self._ranges() if self.sort else parts:
             yield from self._groups(part)
 
@@ -506,15 +524,14 @@ class GroupedShuffle:
             return
         # group keys as groupby gives them (None read as NaN, categories observed), so
         # that the keys of one partition are found among all of them
-        keys = [self._groups(self.result[i]).size().index for i in filled]
+        keys = [self._groups(part).size().index for _, part in self.result.nonempty()]
         distinct = keys[0].append(keys[1:]) if len(keys) > 1 else keys[0]
         levels = list(range(distinct.nlevels))
         order = pd.DataFrame(index=distinct).groupby(level=levels, sort=True, dropna=False, observed=True).size().index
         n = len(filled)
         ranges = TableBuffer(File(), memory_limit=default_memory_limit())
         try:
-            for i in filled:
-                part = self.result[i]
+            for _, part in self.result.nonempty():
                 grouped = self._groups(part)
                 rank = order.get_indexer(grouped.size().index)[grouped.ngroup().to_numpy()]
                 # rows of one key all come from this partition: their order is kept
@@ -570,15 +587,17 @@ def groupby_shuffle(
     dropna: bool = False,
     sort: bool = False,
     npartitions: int | None = None,
+    threads: int | None = None,
     **kwargs: Any,
 ) -> GroupedShuffle:
     """Shuffle ``data`` by ``on`` and return its exact groups (see :class:`GroupedShuffle`).
 
     Unlike pandas' default, null keys form their own group unless ``dropna=True``.
     ``sort=True`` yields the groups in key order (pandas' order), at the cost of a second
-    pass that re-partitions the rows by ranges of sorted keys. Other arguments go to
+    pass that re-partitions the rows by ranges of sorted keys. ``threads``: as for
+    :func:`shuffle` (the groups are the same for any number). Other arguments go to
     :func:`shuffle`; the index is kept, so groups equal pandas' groups, labels included.
     """
     kwargs.setdefault("keep_index", True)
-    result = shuffle(data, on, npartitions, store=store, dropna=dropna, **kwargs)
+    result = shuffle(data, on, npartitions, store=store, dropna=dropna, threads=threads, **kwargs)
     return GroupedShuffle(result, on, dropna=dropna, sort=sort)

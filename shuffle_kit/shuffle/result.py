@@ -13,6 +13,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+# partitions read together, converted from Arrow to pandas at once by the default store,
+# are about this many bytes at most: a bound on memory that still makes many small
+# partitions one conversion
+BATCH_BYTES = 32 * 2**20
+
 
 def _release(cleanups: list[Callable[[], None]]) -> None:
     # runs at close() or when the result is collected; each step at most once
@@ -52,6 +57,7 @@ class ShuffleResult(Sequence):
         frames: bool = False,
         cleanups: list[Callable[[], None]] | None = None,
         owns_store: bool = False,
+        batch_bytes: int = BATCH_BYTES,
     ):
         self.codec = codec
         self.npartitions = npartitions
@@ -63,6 +69,7 @@ class ShuffleResult(Sequence):
         self.source = source
         self._frames = frames  # the codec stores DataFrames (not Arrow tables)
         self.owns_store = owns_store
+        self.batch_bytes = batch_bytes
         self._cleanups = list(cleanups or [])
         self._closed = False
         self._finalizer = weakref.finalize(self, _release, self._cleanups)
@@ -81,16 +88,56 @@ class ShuffleResult(Sequence):
         return self.partition(i)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        # read one partition ahead on a thread (decoding releases the GIL), so reading
-        # overlaps with whatever the caller does with the current one; at most two
-        # partitions are in memory
+        filled = self.nonempty()
+        upcoming = next(filled, None)
+        for i in range(self.npartitions):
+            if upcoming is not None and upcoming[0] == i:
+                yield upcoming[1]
+                upcoming = next(filled, None)
+            else:
+                yield self._empty.copy()
+
+    def nonempty(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """``(i, partition i)`` for every partition holding rows, in order.
+
+        Consecutive partitions of about ``batch_bytes`` together are read with one
+        ``get`` of their keys (the default store converts them at once), one batch ahead
+        on a thread (decoding releases the GIL), so reading overlaps with whatever the
+        caller does; at most two batches are in memory.
+
+        >>> import pandas as pd, shuffle_kit
+        >>> with shuffle_kit.shuffle(pd.DataFrame({'k': [1, 1]}), 'k', 3, progress=False) as parts:
+        ...     [(i, len(df)) for i, df in parts.nonempty()]
+        [(0, 2)]
+        """
+        self._index(0)  # closed?
+        batches = iter(self._batches())
         with ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-read") as pool:
-            ahead = pool.submit(self.partition, 0) if self.npartitions else None
-            for i in range(self.npartitions):
+            keys = next(batches, None)
+            ahead = pool.submit(self._read, keys) if keys else None
+            while keys:
                 current = ahead.result()  # type: ignore[union-attr]
-                ahead = pool.submit(self.partition, i + 1) if i + 1 < self.npartitions else None
-                yield current
+                following = next(batches, None)
+                ahead = pool.submit(self._read, following) if following else None
+                yield from zip(keys, current)
+                keys = following
                 del current
+
+    def _batches(self) -> list[list[int]]:
+        """The non-empty partitions in runs of about ``batch_bytes``."""
+        batches: list[list[int]] = []
+        size = limit = self.batch_bytes
+        for i in np.flatnonzero(self._sizes).tolist():
+            if size + self._nbytes[i] > limit:
+                batches.append([])
+                size = 0
+            batches[-1].append(i)
+            size += self._nbytes[i]
+        return batches
+
+    def _read(self, keys: list[int]) -> list[pd.DataFrame]:
+        self._index(keys[0])  # closed?
+        return self.codec.get(keys)
 
     def _index(self, i: Any) -> int:
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
@@ -128,7 +175,7 @@ class ShuffleResult(Sequence):
     # -- whole-result conversions -----------------------------------------------------------
     def to_pandas(self) -> pd.DataFrame:
         """All partitions, one after another, as one DataFrame (needs it all in memory)."""
-        frames = [self.partition(i) for i in range(self.npartitions) if self._sizes[i]]
+        frames = [frame for _, frame in self.nonempty()]
         if not frames:
             return self._empty.copy()
         if len(frames) == 1:

@@ -41,10 +41,45 @@ def split(
         # a take from several chunks first concatenates them (a copy of the whole table):
         # split each record batch on its own instead, and join the pieces without copying
         return _split_batches(table, ids, npartitions)
-    order = pc.array_sort_indices(arrow_array(ids))
-    taken = pc.take(table, order, boundscheck=False)  # a permutation: in bounds
+    taken = _take_sorted(table, ids)
     starts = np.cumsum(counts) - counts
     return {int(p): taken.slice(int(starts[p]), int(counts[p])) for p in nonzero}
+
+
+def sorted_runs(
+    table: pa.Table, ids: np.ndarray, npartitions: int, counts: np.ndarray | None = None
+) -> list[tuple[pa.Table, np.ndarray]]:
+    """The rows of ``table`` sorted by partition id (stable), with the rows per partition:
+    partition ``p``'s rows follow those of partitions ``0..p-1``. The same pieces as
+    :func:`split`, kept together: nothing is paid per partition.
+
+    A table whose columns have several chunks gives one run per record batch (a sort
+    across chunks would first copy them into one).
+
+    >>> import numpy as np, pyarrow as pa
+    >>> [(t['x'].to_pylist(), c.tolist()) for t, c in sorted_runs(pa.table({'x': [10, 11, 12]}), np.array([1, 0, 1], np.uint8), 3)]
+    [([11, 10, 12], [1, 2, 0])]
+    """
+    if len(ids) != table.num_rows:
+        raise ValueError(f"{len(ids)} partition ids for {table.num_rows} rows")
+    if counts is None:
+        counts = np.bincount(ids, minlength=npartitions)
+    if np.count_nonzero(counts) <= 1:  # one partition (or none): nothing to move
+        return [(table, counts)]
+    if any(column.num_chunks > 1 for column in table.columns):
+        runs, start = [], 0
+        for batch in table.to_batches():
+            stop = start + batch.num_rows
+            part = ids[start:stop]
+            runs += sorted_runs(pa.Table.from_batches([batch]), part, npartitions, np.bincount(part, minlength=npartitions))
+            start = stop
+        return runs
+    return [(_take_sorted(table, ids), counts)]
+
+
+def _take_sorted(table: pa.Table, ids: np.ndarray) -> pa.Table:
+    order = pc.array_sort_indices(arrow_array(ids))
+    return pc.take(table, order, boundscheck=False)  # a permutation: in bounds
 
 
 def _split_batches(table: pa.Table, ids: np.ndarray, npartitions: int) -> dict[int, pa.Table]:
