@@ -218,7 +218,7 @@ def _key(section: str, tool: str, nparts: int, limit: str, threads: int | None =
 def cli_jobs(parts: tuple[int, ...], limits: tuple[str, ...], sections: set[str],
              sk_threads: bool) -> list[list[tuple]]:
     """Points in order, each a list of the tools' jobs (deduplicated). The threads section
-    has jobs of its own (one thread and the default, side by side)."""
+    has jobs of its own: each tool's one-thread and default runs side by side."""
     points, seen = [], set()
 
     def add(jobs: list[tuple]) -> None:
@@ -234,7 +234,7 @@ def cli_jobs(parts: tuple[int, ...], limits: tuple[str, ...], sections: set[str]
     if "threads" in sections:
         limit = "1GB" if "1GB" in limits else limits[-1]
         tools = [t for t in CLI_TOOLS if t != CLI_SK or sk_threads]
-        add([_key("threads", t, parts[0], limit, th) for th in (1, None) for t in tools])
+        add([_key("threads", t, parts[0], limit, th) for t in tools for th in (1, None)])
     return points
 
 
