@@ -31,9 +31,10 @@ _HOMES = {
     **{name: ".codecs" for name in _CODECS},
     "shuffle": ".shuffle.api",
     "groupby_shuffle": ".shuffle.api",
+    "partition": ".partition.job",
 }
 
-__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle"]
+__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition"]
 __all__ += _CODECS
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)
@@ -43,7 +44,8 @@ class _Package(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
         # importing the subpackage shuffle_kit.shuffle binds it here as "shuffle"; the name
         # belongs to the function shuffle_kit.shuffle(df, on), so that binding is skipped
-        if name == "shuffle" and isinstance(value, types.ModuleType):
+        # (likewise shuffle_kit.partition)
+        if name in ("shuffle", "partition") and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
 

@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _size(text: str) -> int:
-    from .partition_job import parse_size
+    from .partition.job import parse_size
 
     try:
         return parse_size(text)
@@ -68,7 +68,7 @@ def _guarded(job: Callable[[], int]) -> int:
     """Run ``job``: user errors as one line on stderr, Ctrl-C and SIGTERM as a clean exit 130."""
     import pyarrow as pa
 
-    from .partition_job import JobError, one_line
+    from .partition.job import JobError, one_line
 
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -94,18 +94,16 @@ def _guarded(job: Callable[[], int]) -> int:
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from .partition_job import Options, run, use_fast_allocator
+    from .partition.job import partition, use_fast_allocator
 
     use_fast_allocator()
-    on = [c for group in args.on for c in group]
-    opts = Options(
-        inputs=args.inputs, on=on, out=args.out, npartitions=args.npartitions, by_value=args.by_value,
-        format=args.format, memory_limit=args.memory_limit, tmp=args.tmp, exists=args.exists,
-        compression=args.compression, progress=args.progress,
-    )
 
     def job() -> int:
-        summary = run(opts)
+        summary = partition(
+            args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
+            by_value=args.by_value, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
+            compression=args.compression, exists=args.exists, tmp=args.tmp, progress=args.progress,
+        )
         print("\n".join(summary.lines()), flush=True)
         if not summary.ok:
             return _fail(f"rows in ({summary.rows_in:,}) != rows out ({summary.rows_out:,}): output not written")
@@ -116,7 +114,7 @@ def _partition(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Generate a sample dataset and partition it (by hash, then by value)."""
-    from .partition_job import demo
+    from .partition.demo import demo
 
     return _guarded(lambda: demo(args.out, args.rows, progress=args.progress))
 
@@ -150,7 +148,9 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-limit", type=_size, default="1GB", metavar="SIZE",
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
-    p.add_argument("--tmp", metavar="DIR", help="where the temporary store spills (default: beside --out)")
+    p.add_argument("--tmp", metavar="DIR", help="where sorted runs and the temporary store spill (default: beside --out)")
+    p.add_argument("--threads", type=_positive, metavar="N",
+                   help="worker threads (default: the CPUs this process may use); the files are the same for any N")
     p.add_argument("--exists", choices=["error", "overwrite"], default="error",
                    help="if --out is not empty: error (default) or overwrite it (replaced only when the new output is complete)")
     p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",

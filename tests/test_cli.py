@@ -320,7 +320,7 @@ def test_compression_options(tmp_path):
 @pytest.mark.parametrize("limit", PATHS)
 def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkeypatch, capsys, limit):
     from shuffle_kit import cli as cli_mod
-    from shuffle_kit import partition_job, partition_stream
+    from shuffle_kit.partition import job as partition_job, engine as partition_stream
 
     inputs = write_inputs(tmp_path, frame(1000))
     real_batches, real_write = partition_job.conformed_batches, partition_stream._write
@@ -463,7 +463,7 @@ def skewed_input(tmp_path_factory):
     (32 * 10**6, 16, "big_input"), (100 * 10**6, 8, "long_input"), (100 * 10**6, 64, "skewed_input"),
 ])
 def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, request, limit, parts, data):
-    from shuffle_kit.partition_job import OVERHEAD
+    from shuffle_kit.partition.job import OVERHEAD
 
     # 32 MB for 16 partitions: through the store (big_input is ~72 MB in memory); 100 MB for
     # 8: streamed into the files (long_input is ~290 MB in memory); 100 MB for 64: through

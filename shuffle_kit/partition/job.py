@@ -1,24 +1,23 @@
-"""The ``shuffle-kit partition`` job: files in, one file per partition (or per key value) out.
+"""The partition job (``shuffle_kit.partition``, ``shuffle-kit partition``): files in, one
+file per hash partition (or per key value) out.
 
 The inputs are read on a thread, one chunk ahead, in chunks of at most ``memory_limit / 32``
 (64 MiB at most); memory stays within ``memory_limit`` plus the interpreter (see
-:data:`OVERHEAD`). Two ways through, chosen by the partition count and the budget:
+:data:`OVERHEAD`). Half the limit holds data waiting to be written.
 
-- Streamed (hash partitions, at most :data:`~shuffle_kit.output_files.MAX_OPEN_FILES` of
-  them, each able to buffer a row group of at least 2 MiB in ``memory_limit / 2``): every
-  file stays open and receives row groups while the input is still being read
-  (:mod:`shuffle_kit.partition_stream`). String columns stored dictionary-encoded in
-  Parquet inputs travel as dictionary indices, into Parquet outputs' dictionary pages.
-- Through a store (more partitions, a small budget, or ``--by-value``): the chunks are
-  shuffled (:func:`shuffle_kit.shuffle`) into a temporary store that keeps up to
-  ``memory_limit / 2`` of Arrow pieces in memory and spills the oldest appends to a
-  ``File`` log under ``tmp``; then one partition at a time is read back and written, so one
-  output file is open at a time (hash partitions), or at most ``MAX_OPEN_FILES`` (key
-  values of a partition larger than the memory budget).
+- Hash partitions go through the partition engine (:mod:`shuffle_kit.partition.engine`)
+  for every partition count and budget: row groups into open files while the input is
+  read when the files and their writers fit, sorted runs under ``tmp`` merged into whole
+  files otherwise. String columns stored dictionary-encoded in Parquet inputs travel as
+  dictionary indices, into Parquet outputs' dictionary pages.
+- ``by_value``: the chunks are shuffled (:func:`shuffle_kit.shuffle`) into a temporary
+  store that keeps up to ``memory_limit / 2`` of Arrow pieces in memory and spills the
+  oldest appends to a ``File`` log under ``tmp``; then one partition at a time is read
+  back and written, a file per key value.
 
 Everything is written into a hidden directory beside ``out`` and renamed to ``out`` only
-when complete and when the rows written equal the rows read; the temporary store and that
-directory are removed on success, failure and interrupt.
+when complete and when the rows written equal the rows read; the temporary store, the runs
+and that directory are removed on success, failure and interrupt.
 """
 
 from __future__ import annotations
@@ -37,17 +36,15 @@ import numpy as np
 import pyarrow as pa
 
 from . import hive
-from .output_files import (
+from .writers import (
     COMPRESSIONS,
     FORMATS,
     MAX_OPEN_FILES,
-    Writer,
     WriterPool,
     conform,
     conformed_batches,
 )
 
-WRITERS = 2  # partitions encoded at once (threads)
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
 
@@ -69,6 +66,7 @@ class Options:
     exists: str = "error"
     compression: str = "lz4"
     progress: bool | None = None
+    threads: int | None = None  # None: the CPUs this process may use
 
 
 @dataclass
@@ -193,7 +191,7 @@ def _check_out(opts: Options, paths: list[str]) -> str:
 
 
 def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
-    from .shuffle.inputs import expand_paths, open_source
+    from ..shuffle.inputs import expand_paths, open_source
 
     try:
         paths = expand_paths(list(opts.inputs))
@@ -258,7 +256,7 @@ def _dictionary_keys(source: Any, on: list[str]) -> list[str]:
     """Key columns to store with a dictionary: those the Parquet inputs store with one (their
     values repeat; a hash partition then holds a fraction of them). Keys that are all
     distinct would make the writer build a dictionary, give up and write a larger file."""
-    from .shuffle.inputs import stored_with_dictionary
+    from ..shuffle.inputs import stored_with_dictionary
 
     return stored_with_dictionary(source.parquet_metadata, on)
 
@@ -272,10 +270,54 @@ def _budget(limit: int) -> tuple[int, int]:
     return chunk, max(2**20, limit // 2)
 
 
+def partition(
+    inputs: str | Sequence[str],
+    on: str | Sequence[str],
+    out: str,
+    *,
+    npartitions: int | None = None,
+    by_value: bool = False,
+    memory_limit: int | str = "1GB",
+    threads: int | None = None,
+    format: str = "parquet",
+    compression: str = "lz4",
+    exists: str = "error",
+    tmp: str | None = None,
+    progress: bool | None = None,
+) -> Summary:
+    """Partition the files ``inputs`` (paths, globs or directories of Parquet, CSV or Arrow
+    files) by the key columns ``on`` into ``out``: one file per hash partition
+    (``part-00000.parquet`` ...), or with ``by_value`` one hive directory per key value.
+    What ``shuffle-kit partition`` does, with the same options; returns its summary.
+
+    ``memory_limit`` bounds what the job holds (peak memory is about this plus
+    :data:`OVERHEAD`); ``threads`` defaults to the CPUs this process may use, and the
+    files are the same for any number. Raises :class:`JobError` for problems the user
+    can fix, with one line naming the file, column or option; ``out`` is then unchanged.
+
+    >>> import tempfile, os, pyarrow as pa, pyarrow.parquet as pq
+    >>> d = tempfile.mkdtemp()
+    >>> pq.write_table(pa.table({'user': [1, 2, 1, 3], 'x': [1.0, 2.0, 3.0, 4.0]}), f'{d}/in.parquet')
+    >>> s = partition(f'{d}/in.parquet', 'user', f'{d}/out', npartitions=2, progress=False)
+    >>> s.rows_in, s.rows_out, sorted(os.listdir(f'{d}/out'))
+    (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
+    """
+    try:
+        limit = parse_size(memory_limit) if isinstance(memory_limit, str) else int(memory_limit)
+    except ValueError as e:
+        raise JobError(f"memory_limit: {one_line(e)}") from None
+    opts = Options(
+        [inputs] if isinstance(inputs, str) else list(inputs), [on] if isinstance(on, str) else list(on), out,
+        npartitions=npartitions, by_value=by_value, format=format, memory_limit=limit, tmp=tmp,
+        exists=exists, compression=compression, progress=progress, threads=threads,
+    )
+    return run(opts)
+
+
 def run(opts: Options) -> Summary:
     """Run the job; raise :class:`JobError` for problems the user can fix."""
-    from . import partition_stream
-    from .shuffle.hashing import UnhashableKeyError
+    from . import engine
+    from ..shuffle.hashing import UnhashableKeyError
 
     start = time.perf_counter()
     if opts.format not in FORMATS:
@@ -306,17 +348,14 @@ def run(opts: Options) -> Summary:
     elif opts.npartitions is not None:
         n = opts.npartitions
     else:
-        from .shuffle.api import PARTITION_BYTES
+        from ..shuffle.api import PARTITION_BYTES
 
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
     show = _show(opts.progress)
 
-    streaming = (
-        not opts.by_value and partition_stream.fits(n, in_memory)
-        and source.schema is not None and all(k in source.schema.names for k in on)  # not pandas index names
-    )
-    if streaming:  # string columns stay dictionary-encoded from the files to the files
-        from .shuffle.inputs import open_source
+    threads = _threads(opts.threads)
+    if not opts.by_value:  # string columns stay dictionary-encoded from the files to the files
+        from ..shuffle.inputs import open_source
 
         source = open_source(paths, chunk_bytes, dictionary_except=on)
     staging = store = None
@@ -333,18 +372,18 @@ def run(opts: Options) -> Summary:
                     yield chunk
 
         try:
-            if streaming:
+            if not opts.by_value:
                 with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
-                    summary.rows_out = partition_stream.write_partitions(
+                    summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
-                        source.dictionary, _dictionary_keys(source, on),
+                        source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp,
                     )
                 summary.partitions = summary.files = n
             else:
-                from .stores import File
+                from ..stores import File
 
                 store = File(dir=tmp)
-                _via_store(counted(), store, on, n, source, staging, opts, chunk_bytes, in_memory, limit, summary, show)
+                _by_value(counted(), store, on, n, source, staging, opts, chunk_bytes, limit, summary, show, threads)
         except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
@@ -361,24 +400,29 @@ def run(opts: Options) -> Summary:
         _cleanup(staging, store)
 
 
-def _via_store(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: Any, staging: str, opts: Options,
-               chunk_bytes: int, in_memory: int, limit: int, summary: Summary, show: bool) -> None:
-    """Shuffle everything into a temporary store, then write the partitions one by one."""
-    from .codecs import TableBuffer
-    from .shuffle import shuffle
+def _by_value(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: Any, staging: str, opts: Options,
+              chunk_bytes: int, limit: int, summary: Summary, show: bool, threads: int) -> None:
+    """Shuffle everything into a temporary store, then write the partitions one by one, a
+    file per key value."""
+    from ..codecs import TableBuffer
+    from ..shuffle import shuffle
 
     start = time.perf_counter()
-    codec = TableBuffer(slow, memory_limit=in_memory)
+    codec = TableBuffer(slow, memory_limit=_budget(limit)[1])
     result = shuffle(chunks, on, n, store=codec, progress=False, keep_index=False, chunk_bytes=chunk_bytes)
     summary.extra["shuffle_seconds"] = time.perf_counter() - start
-    schema = source.schema if source.schema is not None else result.partition(0, as_arrow=True).schema
-    sizes = result.sizes
     with _bar(show, total=n, unit="part", desc="write") as bar:
-        if opts.by_value:
-            _write_values(codec, result, sizes, schema, on, staging, opts, limit, summary, bar)
-        else:
-            _write_hash(codec, sizes, schema, staging, opts, chunk_bytes, summary, bar, _dictionary_keys(source, on))
+        _write_values(codec, result, result.sizes, source.schema, on, staging, opts, limit, summary, bar, threads)
     summary.extra["write_seconds"] = time.perf_counter() - start - summary.extra["shuffle_seconds"]
+
+
+def _threads(threads: int | None) -> int:
+    from ..limits import resolve_threads
+
+    try:
+        return resolve_threads(threads)
+    except ValueError as e:
+        raise JobError(f"--threads: {one_line(e)}") from None
 
 
 def _read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
@@ -461,50 +505,8 @@ def _show(progress: bool | None) -> bool:
         return False
 
 
-def _write_hash(codec: Any, sizes: list[int], schema: pa.Schema, staging: str, opts: Options,
-                chunk_bytes: int, summary: Summary, bar: Any, encode: list[str]) -> None:
-    """Partition i to ``part-{i:05d}``, on WRITERS threads (Parquet/IPC encoding releases
-    the GIL), one partition each, read from the store piece by piece: memory holds about
-    ``chunk_bytes`` of a partition per thread, however large the partition."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    ext = FORMATS[opts.format]
-
-    def write(i: int, pieces: Iterator[pa.Table]) -> int:
-        w = Writer(os.path.join(staging, f"part-{i:05d}{ext}"), schema, opts.format, opts.compression, encode)
-        try:
-            for batch in conformed_batches(pieces, schema, chunk_bytes):
-                w.write(batch)
-        finally:
-            w.close()
-        return w.rows
-
-    def finish(i: int, size: int, future: Any) -> None:
-        summary.rows_out += future.result()
-        if size:
-            codec.delete([i])  # frees its memory for the next partitions
-        summary.files += 1
-        bar.update(1)
-
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="shuffle_kit-write") as pool:
-        inflight: deque = deque()
-        try:
-            for i, size in enumerate(sizes):
-                pieces = codec.iter_pieces(i, chunk_bytes) if size else iter(())
-                inflight.append((i, size, pool.submit(write, i, pieces)))
-                while len(inflight) >= WRITERS:
-                    finish(*inflight.popleft())
-            while inflight:
-                finish(*inflight.popleft())
-        finally:
-            for _, _, f in inflight:
-                f.cancel()
-    summary.partitions = len(sizes)
-
-
 def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, on: list[str], staging: str,
-                  opts: Options, limit: int, summary: Summary, bar: Any) -> None:
+                  opts: Options, limit: int, summary: Summary, bar: Any, threads: int) -> None:
     keep = [f for f in schema if f.name not in on]
     data_schema = pa.schema(keep, metadata=None)
     pool = WriterPool(staging, data_schema, opts.format, opts.compression, MAX_OPEN_FILES)
@@ -518,7 +520,7 @@ def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, 
             pieces = codec.iter_pieces(i, max(2**20, limit // 16))
             if nbytes[i] <= limit // 4:  # the whole partition at once: one file per value
                 whole = pa.concat_tables([conform(p, schema) for p in pieces])
-                pool.write_new(_value_groups(whole, on, data_cols), WRITERS)
+                pool.write_new(_value_groups(whole, on, data_cols), threads)
                 del whole
             else:  # larger than the budget: piece by piece, at most MAX_OPEN_FILES open
                 for batch in conformed_batches(pieces, schema, max(2**20, limit // 16)):
@@ -567,80 +569,3 @@ def _cleanup(staging: str | None, store: Any) -> None:
     finally:
         if main:
             signal.signal(signal.SIGINT, old)
-
-
-# -- the demo ------------------------------------------------------------------------------------
-
-
-def make_sample(directory: str, rows: int = 1_000_000, files: int = 4, seed: int = 0) -> list[str]:
-    """Write a sample dataset (orders: user_id, country, amount, item) as Parquet files."""
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(seed)
-    countries = pa.array(["DE", "FR", "IN", "JP", "US", "BR", "NG", "CA", "../etc", "a/b", ""])
-    items = pa.array([f"item-{i:04d}" for i in range(500)])
-    os.makedirs(directory, exist_ok=True)
-    paths = []
-    bounds = np.linspace(0, rows, files + 1).astype(np.int64)
-    for i in range(files):
-        n = int(bounds[i + 1] - bounds[i])
-        country = countries.take(pa.array(rng.integers(0, len(countries), n)))
-        mask = pa.array(rng.random(n) < 0.01)  # 1% unknown country: null keys are kept
-        country = pa.compute.if_else(mask, pa.scalar(None, pa.string()), country)
-        table = pa.table({
-            "user_id": rng.integers(0, 50_000, n),
-            "country": country,
-            "amount": np.round(rng.gamma(2.0, 20.0, n), 2),
-            "item": items.take(pa.array(rng.integers(0, len(items), n))),
-        })
-        path = os.path.join(directory, f"orders-{i}.parquet")
-        pq.write_table(table, path)
-        paths.append(path)
-    return paths
-
-
-def demo(out: str | None = None, rows: int = 1_000_000, progress: bool | None = None, echo: Any = print) -> int:
-    """Generate a sample dataset, partition it by hash and by value, check, print. 0 if all good."""
-    import pyarrow.compute  # noqa: F401  (pa.compute in make_sample)
-    import pyarrow.dataset as ds
-
-    root = out or tempfile.mkdtemp(prefix="shuffle-kit-demo-")
-    keep = out is not None
-    try:
-        data = os.path.join(root, "orders")
-        if os.path.exists(data):
-            shutil.rmtree(data)
-        make_sample(data, rows)
-        echo(f"generated {rows:,} orders (user_id, country, amount, item) in {data}/\n")
-
-        by_user = os.path.join(root, "by_user")
-        echo(f"$ shuffle-kit partition {data} --on user_id --out {by_user} --npartitions 8")
-        s1 = run(Options([data], ["user_id"], by_user, npartitions=8, exists="overwrite", progress=progress))
-        echo("\n".join("  " + line for line in s1.lines()))
-        files = sorted(os.listdir(by_user))
-        seen: dict[int, str] = {}
-        clash = 0
-        for f in files:
-            for u in set(ds.dataset(os.path.join(by_user, f)).to_table(columns=["user_id"]).column(0).to_pylist()):
-                clash += u in seen
-                seen[u] = f
-        echo(f"  files: {', '.join(files[:3])}, ... ; {len(seen):,} users, each in exactly one file: {clash == 0}\n")
-
-        by_country = os.path.join(root, "by_country")
-        echo(f"$ shuffle-kit partition {data} --on country --out {by_country} --by-value")
-        s2 = run(Options([data], ["country"], by_country, by_value=True, exists="overwrite", progress=progress))
-        echo("\n".join("  " + line for line in s2.lines()))
-        dirs = sorted(os.listdir(by_country))
-        echo("  directories: " + "  ".join(dirs))
-        back = ds.dataset(by_country, format="parquet", partitioning="hive").to_table(columns=["country"])
-        values = sorted(set(back.column(0).to_pylist()), key=lambda v: (v is None, v or ""))
-        echo(f"  read back with pyarrow (partitioning='hive'): {len(back):,} rows, countries {values}")
-        echo("  (hostile values like '../etc' and 'a/b' are percent-encoded; nulls are __HIVE_DEFAULT_PARTITION__)")
-        ok = s1.ok and s2.ok and clash == 0 and len(back) == rows
-        if keep:
-            echo(f"\noutput kept in {root}")
-        echo("\ndemo " + ("OK" if ok else "FAILED"))
-        return 0 if ok else 1
-    finally:
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)

@@ -15,13 +15,13 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
 COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
 MAX_OPEN_FILES = 64
-DICTIONARY_PAGE_BYTES = 1 << 20  # Parquet writers' default limit: beyond it they write plain values
 # values handed to the Parquet encoder at a time: its statistics of dictionary columns cost
 # a hash table per call, so fewer, larger calls are cheaper (pages still end near 1 MiB)
 WRITE_BATCH_ROWS = 1 << 16
@@ -105,29 +105,42 @@ def parquet_dictionary_schema(schema: pa.Schema, names: Sequence[str]) -> pa.Sch
 
 
 def one_dictionary_each(table: pa.Table) -> pa.Table:
-    """``table`` with one dictionary per dictionary column, shared by all its chunks.
+    """``table`` with one dictionary per dictionary column, shared by all its chunks and
+    holding only the values its rows use.
 
     A Parquet column chunk has one dictionary page: a writer given chunks with different
-    dictionaries falls back to plain values. A dictionary far larger than the rows need
-    (entries unused here) would bloat the file, so such a column is encoded afresh.
+    dictionaries falls back to plain values. Unused entries would bloat the file, and the
+    writer takes a dictionary column's min/max statistics from its dictionary, so they
+    would also make the statistics wrong.
     """
     if not any(pa.types.is_dictionary(t) for t in table.schema.types):
         return table
-    columns = [_one_dictionary(c, table.num_rows) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    columns = [_one_dictionary(c) if pa.types.is_dictionary(c.type) else c for c in table.columns]
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
-def _one_dictionary(column: pa.ChunkedArray, rows: int) -> pa.ChunkedArray:
-    def small(d: pa.Array) -> bool:
-        return len(d) <= max(1, rows // 4) and d.nbytes <= DICTIONARY_PAGE_BYTES
+def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    from ..shuffle.arrow_numpy import arrow_array, valid_mask, values
 
-    if all(small(c.dictionary) for c in column.chunks):
-        unified = column if column.num_chunks <= 1 else column.unify_dictionaries()
-        if unified.num_chunks == 0 or small(unified.chunk(0).dictionary):
-            return unified
-    t = column.type
-    fresh = column.cast(t.value_type).combine_chunks().dictionary_encode()
-    return pa.chunked_array([fresh.cast(t)], t)
+    if column.num_chunks == 0:
+        return column
+    unified = column if column.num_chunks == 1 else column.unify_dictionaries()
+    dictionary = unified.chunk(0).dictionary
+    index_type = np.dtype(str(column.type.index_type))
+    used = np.zeros(len(dictionary), dtype=bool)
+    for chunk in unified.chunks:
+        indices, valid = values(chunk.indices, index_type), valid_mask(chunk.indices)
+        used[indices if valid is None else indices[valid]] = True
+    keep = np.flatnonzero(used)
+    if len(keep) == len(dictionary):
+        return unified
+    lookup = np.zeros(len(dictionary), dtype=index_type)
+    lookup[keep] = np.arange(len(keep), dtype=index_type)
+    lookup_array, compact = arrow_array(lookup), dictionary.take(arrow_array(keep))
+    return pa.chunked_array(
+        # a take keeps the nulls of the indices
+        [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact) for c in unified.chunks], column.type,
+    )
 
 
 def stringlike(t: pa.DataType) -> bool:
@@ -166,7 +179,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def conformed_batches(pieces: Iterable[pa.Table], schema: pa.Schema, target_bytes: int) -> Iterator[pa.Table]:
-    from .shuffle.inputs import coalesce
+    from ..shuffle.inputs import coalesce
 
     yield from coalesce((conform(p, schema) for p in pieces), schema, target_bytes)
 

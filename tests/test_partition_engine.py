@@ -1,6 +1,7 @@
-"""The streamed hash-partition writer of the partition job, against a simple model: file p
-holds exactly the input rows whose partition id is p, in input order, with the input's
-schema; and the memory it pins never exceeds its budget."""
+"""The partition engine, against a simple model: file p holds exactly the input rows whose
+partition id is p, in input order, with the input's schema; whichever way the files are
+written (open files or sorted runs), for any chunking, budget and thread count; and the
+memory it pins never exceeds its budget."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit import partition_stream
+from shuffle_kit.partition import engine
 from shuffle_kit.shuffle.hashing import partition_ids
 from shuffle_kit.shuffle.inputs import dictionary_encoded, open_source
 
@@ -59,7 +60,7 @@ def test_files_equal_the_model_for_any_chunking_and_budget(tmp_path_factory, see
               for c in chunks]
     d = tmp_path_factory.mktemp("out")
     written = []
-    rows_out = partition_stream.write_partitions(
+    rows_out = engine.write_partitions(
         chunks, ["k"], n, table.schema, str(d), "parquet", "none", budget, written.append,
         ["w", "u"] if direct else [], ["k"] if direct else [],
     )
@@ -91,7 +92,7 @@ def test_chunks_with_different_dictionaries_stay_dictionary_encoded(tmp_path):
     chunks = [table.slice(i, 20_000) for i in range(0, table.num_rows, 20_000)]
     chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in chunks]
     assert not chunks[0].column("w").chunk(0).dictionary.equals(chunks[1].column("w").chunk(0).dictionary)
-    partition_stream.write_partitions(chunks, ["k"], 2, table.schema, str(tmp_path), "parquet", "lz4", 2**30, dictionary=["w"])
+    engine.write_partitions(chunks, ["k"], 2, table.schema, str(tmp_path), "parquet", "lz4", 2**30, dictionary=["w"])
     for p, (got, want) in enumerate(zip(_read(tmp_path, 2), _expected(table, 2))):
         assert got.equals(want)
         meta = pq.read_metadata(tmp_path / f"part-{p:05d}.parquet")
@@ -100,55 +101,134 @@ def test_chunks_with_different_dictionaries_stay_dictionary_encoded(tmp_path):
         _check_row_groups(tmp_path / f"part-{p:05d}.parquet", key_encoded=False)
 
 
-def test_pinned_memory_stays_within_the_budget(monkeypatch, tmp_path):
+def _chunks(table: pa.Table, rows: int) -> list[pa.Table]:
+    return [table.slice(i, rows) for i in range(0, table.num_rows, rows)]
+
+
+def test_pinned_memory_stays_within_the_budget_with_open_files(monkeypatch, tmp_path):
     table = _table(1, 200_000, 5000)
-    chunks = [table.slice(i, 10_000) for i in range(0, table.num_rows, 10_000)]
-    budget = 3 * chunks[0].nbytes
+    chunks = _chunks(table, 10_000)
+    budget = 2 * engine.WRITER_BYTES * 4 + 3 * chunks[0].nbytes
+    assert engine.keeps_files_open(2, budget)
     seen = []
-    real_add = partition_stream._Partitions.add
+    real_add = engine._OpenFiles.add
 
     def add(self, index, pieces, nbytes):
         real_add(self, index, pieces, nbytes)
         seen.append((self.pinned, len(self.chunks)))
 
-    monkeypatch.setattr(partition_stream._Partitions, "add", add)
-    partition_stream.write_partitions(chunks, ["k"], 8, table.schema, str(tmp_path), "parquet", "none", budget)
+    monkeypatch.setattr(engine._OpenFiles, "add", add)
+    engine.write_partitions(chunks, ["k"], 2, table.schema, str(tmp_path), "parquet", "none", budget)
     assert len(seen) == len(chunks)
-    assert max(p for p, _ in seen) <= budget
+    assert max(p for p, _ in seen) <= budget - 2 * engine.WRITER_BYTES  # the writers' share counted
     assert max(c for _, c in seen) >= 2  # chunks did overlap in memory: the bound was exercised
-    for got, want in zip(_read(tmp_path, 8), _expected(table, 8)):
+    for p, (got, want) in enumerate(zip(_read(tmp_path, 2), _expected(table, 2))):
         assert got.equals(want)
         # each file was written as several row groups as the budget filled
-        assert pq.ParquetFile(tmp_path / f"part-{0:05d}.parquet").metadata.num_row_groups > 1
+        assert pq.ParquetFile(tmp_path / f"part-{p:05d}.parquet").metadata.num_row_groups > 1
 
 
-def test_a_failing_write_stops_the_job_and_closes_every_file(monkeypatch, tmp_path):
+@pytest.mark.parametrize("skew", [False, True])
+def test_sorted_runs_hold_at_most_the_budget_and_leave_nothing_behind(monkeypatch, tmp_path, skew):
+    table = _table(4, 120_000, 3000)
+    if skew:  # most rows share one key: that partition is written a bounded piece at a time
+        k = np.where(np.random.default_rng(0).random(table.num_rows) < 0.9, 7, np.asarray(table.column("k").fill_null(1)))
+        table = table.set_column(0, "k", pa.array(k))
+    chunks = _chunks(table, 7_000)
+    budget = 3 * chunks[0].nbytes
+    n = 300
+    assert not engine.keeps_files_open(n, budget)
+    spills, pinned = [], []
+    real_spill, real_add = engine._SortedRuns.spill, engine._SortedRuns.add
+
+    def spill(self):
+        spills.append(self.pinned)
+        real_spill(self)
+
+    def add(self, index, chunk, nbytes):
+        real_add(self, index, chunk, nbytes)
+        pinned.append(self.pinned)
+
+    monkeypatch.setattr(engine._SortedRuns, "spill", spill)
+    monkeypatch.setattr(engine._SortedRuns, "add", add)
+    spill_dir = tmp_path / "tmp"
+    spill_dir.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = engine.write_partitions(chunks, ["k"], n, table.schema, str(out), "parquet", "lz4", budget,
+                                   dictionary=[], spill_dir=str(spill_dir))
+    assert rows == table.num_rows
+    assert len(spills) >= 3 and max(pinned) <= budget
+    assert list(spill_dir.iterdir()) == []  # the runs are gone
+    for p, (got, want) in enumerate(zip(_read(out, n), _expected(table, n))):
+        assert got.equals(want)
+    if skew:
+        big = max(range(n), key=lambda p: os.path.getsize(out / f"part-{p:05d}.parquet"))
+        assert pq.ParquetFile(out / f"part-{big:05d}.parquet").metadata.num_row_groups > 1
+
+
+@pytest.mark.parametrize("budget", [2**30, 400_000], ids=["open files", "sorted runs"])
+def test_files_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, budget):
+    table = _table(5, 60_000, 2000)
+    chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in _chunks(table, 4_000)]
+    n = 16
+    contents = []
+    for threads in (1, 2, 5):
+        d = tmp_path / f"t{threads}"
+        d.mkdir()
+        engine.write_partitions(chunks, ["k"], n, table.schema, str(d), "parquet", "lz4", budget,
+                                dictionary=["w"], threads=threads, spill_dir=str(tmp_path))
+        contents.append([(d / f"part-{p:05d}.parquet").read_bytes() for p in range(n)])
+    assert contents[0] == contents[1] == contents[2]
+    for got, want in zip(_read(tmp_path / "t1", n), _expected(table, n)):
+        assert got.equals(want)
+
+
+@pytest.mark.parametrize("budget", [2**30, 100_000], ids=["open files", "sorted runs"])
+def test_a_failing_write_stops_the_job(monkeypatch, tmp_path, budget):
     table = _table(2, 50_000, 1000)
-    chunks = [table.slice(i, 5_000) for i in range(0, table.num_rows, 5_000)]
+    chunks = _chunks(table, 5_000)
     calls = []
-    real_write = partition_stream._write
+    real_write = engine.Writer.write
 
-    def write(writer, pieces, schema):
+    def write(self, t):
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        return real_write(writer, pieces, schema)
+        return real_write(self, t)
 
-    monkeypatch.setattr(partition_stream, "_write", write)
+    monkeypatch.setattr(engine.Writer, "write", write)
+    spill_dir = tmp_path / "tmp"
+    spill_dir.mkdir()
     with pytest.raises(OSError, match="No space left"):
-        partition_stream.write_partitions(chunks, ["k"], 4, table.schema, str(tmp_path), "parquet", "none", 100_000)
+        engine.write_partitions(chunks, ["k"], 4, table.schema, str(tmp_path), "parquet", "none", budget,
+                                spill_dir=str(spill_dir))
+    assert list(spill_dir.iterdir()) == []
 
 
 def test_unhashable_key_is_refused_before_any_file():
     t = pa.table({"k": [[1], [2]], "v": [1, 2]})
     with pytest.raises(TypeError, match="'k'"):
-        partition_stream.write_partitions([t], ["k"], 2, t.schema, "/nonexistent", "parquet", "none", 2**20)
+        engine.write_partitions([t], ["k"], 2, t.schema, "/nonexistent", "parquet", "none", 2**20)
 
 
-def test_fits_needs_few_files_and_a_sensible_row_group_each():
-    assert partition_stream.fits(64, 500 * 2**20)
-    assert not partition_stream.fits(65, 500 * 2**20)  # more files than may be open
-    assert not partition_stream.fits(64, 64 * 2**20)  # 0.5 MiB row groups: use the store
+def test_files_stay_open_only_when_they_and_their_writers_fit(monkeypatch):
+    assert engine.keeps_files_open(64, 500 * 2**20)
+    assert not engine.keeps_files_open(4096, 500 * 2**20)  # the writers would hold > 1/4 of it
+    assert not engine.keeps_files_open(64, 16 * 2**20)  # row groups below MIN_ROW_GROUP_BYTES
+    monkeypatch.setattr(engine, "open_file_limit", lambda: 100)
+    assert not engine.keeps_files_open(64, 500 * 2**20)  # more files than may be open
+
+
+def test_open_file_limit_is_raised_to_the_hard_limit():
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        assert engine.open_file_limit() == (hard if hard != resource.RLIM_INFINITY else 1 << 20)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_dictionary_encoded_tells_dictionary_pages_from_a_fallback(tmp_path):

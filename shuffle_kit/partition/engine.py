@@ -1,0 +1,456 @@
+"""The partition engine: hash partitions written into their files while the input is read.
+
+Each chunk read is hashed and split on worker threads (as :func:`shuffle_kit.shuffle`
+does, so the same files come out); its pieces wait in per-partition buffers in memory.
+Where they go from there depends on what fits, never on a partition-count threshold:
+
+- **Open files** (:func:`keeps_files_open`): when every output file can stay open (the
+  process's open-file limit, raised to its hard limit, allows it) and the writers' own
+  buffers take at most a quarter of the budget, a partition whose buffer reaches its
+  share of the budget is encoded as a row group of its file at once. Reading, splitting
+  and encoding overlap. Each open Parquet writer keeps about :data:`WRITER_BYTES` of
+  Arrow buffers after its first row group, so this is counted against the budget.
+- **Sorted runs** otherwise (many partitions, or a small budget): when the buffers fill
+  the budget, everything held is written as one *run*, an uncompressed Arrow IPC file
+  under ``spill_dir`` with one record batch per partition, in partition order. At the
+  end each partition is read back from every run (one read per run, never the whole
+  run) and written as a whole file, ``threads`` files at a time. Every file then has the
+  fewest, largest row groups, and only ``threads`` writers are open at once.
+
+Why both: writing row groups into open files overlaps the encoding with the reading
+and costs no second pass over the data, but each row group has a fixed cost in the
+Parquet writer and each open writer holds memory, so with many partitions the row groups
+become tiny and the writers outgrow the budget. A run costs one uncompressed write and
+read of the data (page cache speed) and turns thousands of tiny row groups into one
+per file. The choice follows from the budget and the writers' memory, so the two meet
+where their costs do rather than at a fixed count.
+
+Order: a partition's rows are written in input order (its writes are issued in order,
+one at a time; runs are read back in the order they were written).
+
+Columns read as dictionaries (``dictionary``) are written to Parquet as dictionaries, when
+the files then read back with ``schema`` (:func:`~shuffle_kit.partition.writers.parquet_dictionary_schema`);
+otherwise they are decoded first.
+
+Memory: a chunk's pieces are slices of one sorted copy of it, alive until its last piece is
+written. When those copies exceed the budget, every partition still holding a piece of the
+oldest chunk is written out (open files), or a run is written (runs): memory does not grow.
+
+>>> import pyarrow as pa, tempfile, os, pyarrow.parquet as pq
+>>> d = tempfile.mkdtemp()
+>>> chunks = [pa.table({'k': [1, 2, 3, 1], 'v': [0, 1, 2, 3]})]
+>>> write_partitions(chunks, ['k'], 2, chunks[0].schema, d, 'parquet', 'none', 2**24)
+4
+>>> sorted(os.listdir(d))
+['part-00000.parquet', 'part-00001.parquet']
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..limits import resolve_threads
+from ..shuffle.arrow_numpy import arrow_array
+from ..shuffle.hashing import check_hashable, partition_ids
+from ..shuffle.split import split
+from .writers import FORMATS, Writer, conform, conformed_batches, parquet_dictionary_schema
+
+# Arrow buffers an open Parquet writer keeps after its first row group (column encoders,
+# the output stream), plus the file's footer entries; measured per writer, rounded up
+WRITER_BYTES = 192 * 2**10
+MIN_ROW_GROUP_BYTES = 256 * 2**10  # below this the writer's fixed cost per row group dominates
+SPARE_FILES = 64  # descriptors left for the inputs, the run files and the interpreter
+
+
+def open_file_limit() -> int:
+    """Files this process may have open: the soft limit, raised to the hard one first
+    (the hard limit is what the administrator allows; the soft one is only a default)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def keeps_files_open(npartitions: int, budget: int) -> bool:
+    """Whether all ``npartitions`` files can stay open and receive row groups as the input
+    is read, within ``budget`` bytes (see the module's docstring).
+
+    >>> keeps_files_open(64, 500 * 2**20), keeps_files_open(100_000, 500 * 2**20)
+    (True, False)
+    """
+    writers = npartitions * WRITER_BYTES
+    return (
+        npartitions + SPARE_FILES <= open_file_limit()
+        and writers <= budget // 4
+        and (budget - writers) // npartitions >= MIN_ROW_GROUP_BYTES
+    )
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and how the files are written: ``part-NNNNN`` files of ``fmt`` in ``directory``,
+    with ``schema`` (that of the chunks, dictionaries included) and ``plain`` (what
+    the files read back as); ``encode``: more columns to store with a dictionary."""
+
+    directory: str
+    schema: pa.Schema
+    plain: pa.Schema
+    fmt: str
+    compression: str
+    encode: Sequence[str] = ()
+
+    def path(self, p: int) -> str:
+        return os.path.join(self.directory, f"part-{p:05d}{FORMATS[self.fmt]}")
+
+    def open(self, p: int) -> Writer:
+        # a schema with dictionaries reads back right without Arrow's stored schema
+        return Writer(self.path(p), self.schema, self.fmt, self.compression, self.encode,
+                      store_schema=self.schema is self.plain)
+
+
+def _split(table: pa.Table, on: Sequence[str], n: int) -> tuple[dict[int, pa.Table], int]:
+    ids = partition_ids(table, on, n)
+    return split(table, ids, n, np.bincount(ids, minlength=n)), table.nbytes
+
+
+def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[tuple[pa.Table, np.ndarray], int]:
+    """``table``'s rows ordered by partition id (stably), and the rows of each partition."""
+    ids = partition_ids(table, on, n)
+    order = pc.array_sort_indices(arrow_array(ids))
+    return (pc.take(table, order, boundscheck=False), np.bincount(ids, minlength=n)), table.nbytes
+
+
+def _write(writer: Writer, pieces: list[pa.Table], schema: pa.Schema) -> int:
+    table = pa.concat_tables([conform(p, schema) for p in pieces])
+    writer.write(table)
+    return table.num_rows
+
+
+class _OpenFiles:
+    """Every file open: per-partition buffers written as row groups when they fill, and
+    the bookkeeping of what memory is pinned."""
+
+    prepare = staticmethod(_split)
+
+    def __init__(self, pool: ThreadPoolExecutor, out: Output, n: int, budget: int, written: Callable[[int], None]):
+        self.pool, self.out, self.written = pool, out, written
+        self.budget = budget - n * WRITER_BYTES  # the writers' own buffers count against it
+        self.threshold = self.budget // n  # a row group when a buffer holds its share
+        self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
+        self.sizes = np.zeros(n, dtype=np.int64)
+        self.writers: list[Writer | None] = [None] * n
+        self.last: dict[int, Future] = {}  # partition -> its latest write
+        self.pending: deque[tuple[Future, list[int]]] = deque()  # writes, with their chunks
+        self.chunks: dict[int, list[int]] = {}  # chunk -> [bytes, pieces not yet written]
+        self.unflushed: dict[int, list[int]] = {}  # chunk -> [bytes, pieces not yet handed to a writer]
+        self.pinned = 0
+        self.rows = 0
+
+    def add(self, index: int, pieces: dict[int, pa.Table], nbytes: int) -> None:
+        if not pieces:
+            return
+        self.chunks[index] = [nbytes, len(pieces)]
+        self.unflushed[index] = [nbytes, len(pieces)]
+        self.pinned += nbytes
+        rows = sum(t.num_rows for t in pieces.values())
+        for p, piece in pieces.items():
+            self.buffers[p].append((index, piece))
+            self.sizes[p] += nbytes * piece.num_rows // rows
+            if self.sizes[p] >= self.threshold:
+                self.flush(p)
+        # what is written when depends only on the chunks added so far (never on how fast
+        # writes finish), so the files are the same for any thread count
+        while sum(size for size, _ in self.unflushed.values()) > self.budget * 3 // 4:
+            oldest = next(iter(self.unflushed))
+            for p, buffer in enumerate(self.buffers):
+                if buffer and buffer[0][0] == oldest:
+                    self.flush(p)
+        self.reap(block=False)
+        while self.pinned > self.budget and self.pending:
+            self.reap(block=True)
+
+    def _write(self, p: int, pieces: list[pa.Table]) -> int:
+        # on a worker thread: the thread that reads and hands out chunks should not wait
+        # for a file to be created and its writer set up
+        writer = self.writers[p]
+        if writer is None:
+            writer = self.writers[p] = self.out.open(p)
+        return _write(writer, pieces, self.out.schema)
+
+    def flush(self, p: int) -> None:
+        if not self.buffers[p]:
+            return
+        previous = self.last.get(p)
+        if previous is not None:
+            previous.result()  # one write per file at a time, in input order
+        items, self.buffers[p] = self.buffers[p], []
+        self.sizes[p] = 0
+        for i, _ in items:
+            entry = self.unflushed[i]
+            entry[1] -= 1
+            if not entry[1]:
+                del self.unflushed[i]
+        future = self.pool.submit(self._write, p, [t for _, t in items])
+        self.last[p] = future
+        self.pending.append((future, [i for i, _ in items]))
+
+    def reap(self, block: bool) -> None:
+        """Account for finished writes (the oldest first; ``block``: wait for one)."""
+        while self.pending and (block or self.pending[0][0].done()):
+            future, indexes = self.pending.popleft()
+            rows = future.result()
+            self.rows += rows
+            self.written(rows)
+            for i in indexes:
+                entry = self.chunks[i]
+                entry[1] -= 1
+                if not entry[1]:
+                    self.pinned -= entry[0]
+                    del self.chunks[i]
+            block = False
+
+    def finish(self) -> int:
+        for p in range(len(self.buffers)):
+            self.flush(p)
+        while self.pending:
+            self.reap(block=True)
+        for p, writer in enumerate(self.writers):
+            if writer is None:  # an empty partition still gets its (empty) file
+                writer = self.writers[p] = self.out.open(p)
+            writer.close()
+        return self.rows
+
+    def abort(self) -> None:
+        for future, _ in self.pending:
+            future.cancel()
+        for future, _ in self.pending:
+            if not future.cancelled():
+                future.exception()  # wait: its writer is closed next
+        for writer in self.writers:
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # the job is failing already; its directory is removed
+                    pass
+
+
+class _SortedRuns:
+    """Chunks held sorted by partition until they fill the budget, then written as one run;
+    at the end each file is written whole from every run and what is still held."""
+
+    prepare = staticmethod(_sort)
+
+    def __init__(self, pool: ThreadPoolExecutor, out: Output, n: int, budget: int, written: Callable[[int], None],
+                 directory: str, threads: int):
+        self.pool, self.out, self.n, self.budget, self.written = pool, out, n, budget, written
+        self.directory, self.threads = directory, threads
+        self.held: list[tuple[pa.Table, np.ndarray]] = []  # sorted chunks, and rows per partition
+        self.pinned = 0
+        self.runs: list[_Run] = []
+
+    def add(self, index: int, chunk: tuple[pa.Table, np.ndarray], nbytes: int) -> None:
+        if not chunk[0].num_rows:
+            return
+        self.held.append(chunk)
+        self.pinned += nbytes
+        if self.pinned > self.budget:
+            self.spill()
+
+    def spill(self) -> None:
+        """Write everything held as one run, and let go of it."""
+        path = os.path.join(self.directory, f"run-{len(self.runs):05d}.arrow")
+        self.runs.append(_Run.write(path, self.held, self.out.schema, max(2**20, self.budget // 16)))
+        self.held, self.pinned = [], 0
+
+    def _write_file(self, p: int, tail: list[pa.Table]) -> int:
+        """Partition ``p`` from every run, then ``tail``, into its file, in input order and
+        about a row group at a time (a skewed partition is never held whole)."""
+        pieces = _chain((piece for run in self.runs for piece in run.read(p)), tail)
+        writer = self.out.open(p)
+        try:
+            for table in conformed_batches(pieces, self.out.schema, max(2**20, self.budget // 8)):
+                writer.write(table)
+        finally:
+            writer.close()
+        return writer.rows
+
+    def finish(self) -> int:
+        starts = [np.concatenate([[0], np.cumsum(counts)]) for _, counts in self.held]
+        inflight: deque[Future] = deque()
+        rows = 0
+
+        def collect() -> int:
+            done = inflight.popleft().result()
+            self.written(done)
+            return done
+
+        try:
+            for p in range(self.n):
+                tail = [t.slice(int(s[p]), int(s[p + 1] - s[p])) for (t, _), s in zip(self.held, starts) if s[p + 1] > s[p]]
+                inflight.append(self.pool.submit(self._write_file, p, tail))
+                if len(inflight) >= 2 * self.threads:
+                    rows += collect()
+            while inflight:
+                rows += collect()
+        finally:
+            for future in inflight:
+                future.cancel()
+            self.abort()
+        return rows
+
+    def abort(self) -> None:
+        for run in self.runs:
+            run.close()
+
+
+def _chain(first: Iterable[pa.Table], then: list[pa.Table]) -> Iterator[pa.Table]:
+    yield from first
+    yield from then
+
+
+class _Run:
+    """One spilled run: an Arrow IPC file holding, for each partition in order, its rows
+    as one record batch (``batches[p]``: that batch's number, or -1 for none). Each
+    thread that reads it keeps its own open reader."""
+
+    def __init__(self, path: str, batches: np.ndarray):
+        self.path, self.batches = path, batches
+        self._local = threading.local()
+        self._files: list[pa.OSFile] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def write(cls, path: str, chunks: list[tuple[pa.Table, np.ndarray]], schema: pa.Schema, group_bytes: int) -> _Run:
+        """Write sorted ``chunks`` as a run, a group of partitions of about ``group_bytes``
+        at a time: their rows are gathered into partition order with one take."""
+        counts = np.stack([c for _, c in chunks])  # [chunk, partition]
+        starts = np.cumsum(counts, axis=1) - counts  # of each partition within its chunk
+        per_partition = counts.sum(axis=0)
+        # one dictionary per column for the whole file (IPC files cannot replace one):
+        # indices are remapped, the data stays where it is
+        whole = pa.concat_tables([conform(t, schema) for t, _ in chunks]).unify_dictionaries()
+        offsets = np.concatenate([[0], np.cumsum([t.num_rows for t, _ in chunks])])
+        row_bytes = max(1, sum(t.nbytes for t, _ in chunks) // max(1, int(offsets[-1])))
+        bounds = _groups(per_partition, max(1, group_bytes // row_bytes))
+        batches = np.full(len(per_partition), -1, dtype=np.int64)
+        filled = np.flatnonzero(per_partition)
+        batches[filled] = np.arange(len(filled))
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
+            for a, b in zip(bounds, bounds[1:]):
+                # the group's rows of each chunk are one contiguous slice of it
+                lo, hi = starts[:, a], starts[:, b - 1] + counts[:, b - 1]
+                group = pa.concat_tables([whole.slice(int(offsets[c] + lo[c]), int(hi[c] - lo[c])) for c in range(len(chunks))])
+                block = counts[:, a:b].T.ravel()  # rows of (partition, chunk), partition-major
+                first = (np.cumsum(hi - lo) - (hi - lo))[None, :] + (starts[:, a:b] - lo[:, None]).T
+                order = np.repeat(first.ravel() - (np.cumsum(block) - block), block) + np.arange(block.sum())
+                taken = group.take(arrow_array(order)).combine_chunks()
+                batch = taken.to_batches()[0] if taken.num_rows else None
+                at = 0
+                for rows in per_partition[a:b]:
+                    if rows:
+                        writer.write_batch(batch.slice(at, int(rows)))  # type: ignore[union-attr]
+                        at += int(rows)
+        return cls(path, batches)
+
+    def read(self, p: int) -> Iterator[pa.Table]:
+        number = int(self.batches[p])
+        if number < 0:
+            return
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            f = pa.OSFile(self.path, "rb")  # reads of one batch at a time, not a mapping
+            with self._lock:
+                self._files.append(f)
+            reader = self._local.reader = pa.ipc.open_file(f)
+        yield pa.Table.from_batches([reader.get_batch(number)])
+
+    def close(self) -> None:
+        with self._lock:
+            for f in self._files:
+                f.close()
+            self._files.clear()
+
+
+def _groups(rows: np.ndarray, target: int) -> list[int]:
+    """Bounds of consecutive groups of partitions of at most ``target`` rows each (or of
+    one partition, if it alone has more).
+
+    >>> _groups(np.array([3, 0, 5, 1, 9]), 6)
+    [0, 2, 4, 5]
+    """
+    ends = np.cumsum(rows)
+    bounds, start = [0], 0
+    while start < len(rows):
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + target, side="right")))
+        bounds.append(min(stop, len(rows)))
+        start = bounds[-1]
+    return bounds
+
+
+def write_partitions(
+    chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
+    fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
+    dictionary: Sequence[str] = (), encode: Sequence[str] = (), *, threads: int | None = None,
+    spill_dir: str | None = None,
+) -> int:
+    """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
+    ``directory``, each reading back as ``schema``; return the number of rows written.
+    ``dictionary``: columns that ``schema`` declares plain but chunks hold as dictionaries;
+    ``encode``: more columns to store with a dictionary (see :class:`~shuffle_kit.partition.writers.Writer`).
+    ``threads``: worker threads (default: the CPUs this process may use); the files are
+    the same for any number. ``spill_dir``: where sorted runs go, if they are needed
+    (default: the system's temporary directory); they are removed before returning.
+
+    Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
+    :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write.
+    """
+    for name in on:
+        check_hashable(schema.field(name).type, name)
+    threads = resolve_threads(threads)
+    encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
+    out = Output(directory, encoded or schema, schema, fmt, compression, encode)
+    runs = None if keeps_files_open(n, budget) else tempfile.mkdtemp(prefix=".shuffle_kit-runs-", dir=spill_dir)
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:
+            sink: _OpenFiles | _SortedRuns = (
+                _OpenFiles(pool, out, n, budget, written) if runs is None
+                else _SortedRuns(pool, out, n, budget, written, runs, threads)
+            )
+            inflight: deque[tuple[int, Future]] = deque()
+            try:
+                for index, chunk in enumerate(chunks):
+                    inflight.append((index, pool.submit(sink.prepare, chunk, on, n)))
+                    del chunk
+                    if len(inflight) == threads:
+                        i, future = inflight.popleft()
+                        sink.add(i, *future.result())
+                while inflight:
+                    i, future = inflight.popleft()
+                    sink.add(i, *future.result())
+                return sink.finish()
+            except BaseException:
+                for _, future in inflight:
+                    future.cancel()
+                sink.abort()
+                raise
+    finally:
+        if runs is not None:
+            shutil.rmtree(runs, ignore_errors=True)
