@@ -486,7 +486,7 @@ def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
     """One DataFrame from a table of one or more pieces sharing ``schema``."""
     ncols = schema["ncols"]
     fix = {int(p): s for p, s in schema["fix"].items()}
-    nrows = sum(p["rows"] for p in pieces)
+    nrows = table.num_rows  # a slice keeps the metadata of the table it was cut from
     ispec = schema["index"]
     if ispec["kind"] == "range":
         df = _to_pandas(table, fix, nrows)
