@@ -34,10 +34,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _size(text: str) -> int:
-    from .partition.job import parse_size
+    from .partition.job import parse_limit
 
     try:
-        return parse_size(text)
+        return parse_limit(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 

@@ -74,9 +74,9 @@ def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
         assert w in err, err
 
 
-# 1GB: the files are written while the input is read (partition_stream); 4MB: too little
-# for a row group per file, so through the temporary store
-PATHS = ["1GB", "4MB"]
+# 1GB: every file stays open and takes row groups while the input is read; 2MiB: too little
+# for the files' writers, so through sorted runs merged into whole files
+PATHS = ["1GB", "2MiB"]
 
 
 @pytest.mark.parametrize("limit", PATHS)
@@ -320,10 +320,10 @@ def test_compression_options(tmp_path):
 @pytest.mark.parametrize("limit", PATHS)
 def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkeypatch, capsys, limit):
     from shuffle_kit import cli as cli_mod
-    from shuffle_kit.partition import job as partition_job, engine as partition_stream
+    from shuffle_kit.partition import engine
 
     inputs = write_inputs(tmp_path, frame(1000))
-    real_batches, real_write = partition_job.conformed_batches, partition_stream._write
+    real_batches, real_write = engine.conformed_batches, engine._write
 
     def lossy_batches(pieces, schema, target):  # drop a row of every partition
         for b in real_batches(pieces, schema, target):
@@ -332,8 +332,8 @@ def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkey
     def lossy_write(writer, pieces, schema):
         return real_write(writer, pieces[:-1] + [pieces[-1].slice(1)], schema)
 
-    monkeypatch.setattr(partition_job, "conformed_batches", lossy_batches)
-    monkeypatch.setattr(partition_stream, "_write", lossy_write)
+    monkeypatch.setattr(engine, "conformed_batches", lossy_batches)  # sorted runs
+    monkeypatch.setattr(engine, "_write", lossy_write)  # open files
     rc = cli_mod.main(["partition", *inputs, "--on", "k", "--out", str(tmp_path / "out"), "--npartitions", "2",
                        "--memory-limit", limit])
     captured = capsys.readouterr()
@@ -404,8 +404,8 @@ def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
     spill.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    # through the store (8MB is too little for a row group per file): interrupted once the
-    # temporary store has taken some data
+    # through sorted runs (8MB is too little for 64 open writers): interrupted once a run
+    # has been written
     code, err = _interrupted(
         [long_input, "--on", "k", "--out", work / "out", "--npartitions", 64, "--memory-limit", "8MB", "--tmp", spill],
         lambda: _has_data(spill, 1 << 20), sig,
@@ -420,7 +420,7 @@ def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
 def test_interrupt_while_streaming_leaves_no_output(tmp_path, long_input):
     work = tmp_path / "work"
     work.mkdir()
-    # streamed: interrupted once row groups are landing in the hidden directory
+    # open files: interrupted once row groups are landing in the hidden directory
     code, err = _interrupted(
         [long_input, "--on", "k", "--out", work / "out", "--npartitions", 8, "--memory-limit", "100MB"],
         lambda: any(_has_data(work / n, 1 << 16) for n in os.listdir(work) if n.startswith(".out.partial-")),
@@ -439,7 +439,7 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     code, err = _interrupted(
         [long_input, "--on", "k", "--out", out, "--npartitions", 256, "--memory-limit", "8MB",
          "--exists", "overwrite", "--tmp", spill],
-        # mid-way: the output is being staged and the temporary store has taken data
+        # mid-way: the output is being staged and a run has been written
         lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)) and _has_data(spill, 1 << 20),
     )
     assert code == 130, err
@@ -461,13 +461,15 @@ def skewed_input(tmp_path_factory):
 
 @pytest.mark.parametrize("limit, parts, data", [
     (32 * 10**6, 16, "big_input"), (100 * 10**6, 8, "long_input"), (100 * 10**6, 64, "skewed_input"),
+    (100 * 10**6, 10_000, "big_input"), (100 * 10**6, 1024, "skewed_input"),
 ])
 def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, request, limit, parts, data):
     from shuffle_kit.partition.job import OVERHEAD
 
-    # 32 MB for 16 partitions: through the store (big_input is ~72 MB in memory); 100 MB for
-    # 8: streamed into the files (long_input is ~290 MB in memory); 100 MB for 64: through
-    # the store, one partition (~190 MB) read back piece by piece
+    # 32 MB for 16 partitions: sorted runs (big_input is ~72 MB in memory); 100 MB for 8 and
+    # for 64: open files (long_input is ~290 MB in memory; in skewed_input one partition is
+    # ~190 MB); 100 MB for 10,000 and 1024: sorted runs, every file written whole, the
+    # skewed one a bounded piece at a time
     r = cli("partition", request.getfixturevalue(data), "--on", "k", "--out", tmp_path / "out",
             "--npartitions", parts, "--memory-limit", str(limit))
     assert r.returncode == 0, r.stderr

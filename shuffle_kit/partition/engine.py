@@ -252,8 +252,9 @@ class _OpenFiles:
 
 
 class _SortedRuns:
-    """Chunks held sorted by partition until they fill the budget, then written as one run;
-    at the end each file is written whole from every run and what is still held."""
+    """Chunks held sorted by partition; each half of the budget they fill is written as one
+    run on a worker thread while the next half fills; at the end each file is written whole
+    from every run and what is still held."""
 
     prepare = staticmethod(_sort)
 
@@ -263,6 +264,7 @@ class _SortedRuns:
         self.directory, self.threads = directory, threads
         self.held: list[tuple[pa.Table, np.ndarray]] = []  # sorted chunks, and rows per partition
         self.pinned = 0
+        self.spilling: deque[Future] = deque()  # runs being written, in input order
         self.runs: list[_Run] = []
 
     def add(self, index: int, chunk: tuple[pa.Table, np.ndarray], nbytes: int) -> None:
@@ -270,13 +272,15 @@ class _SortedRuns:
             return
         self.held.append(chunk)
         self.pinned += nbytes
-        if self.pinned > self.budget:
+        if self.pinned > self.budget // 2:  # the other half: the run being written
             self.spill()
 
     def spill(self) -> None:
-        """Write everything held as one run, and let go of it."""
+        """Hand everything held to a worker that writes it as one run."""
+        while self.spilling:  # one run at a time: memory holds at most two halves
+            self.runs.append(self.spilling.popleft().result())
         path = os.path.join(self.directory, f"run-{len(self.runs):05d}.arrow")
-        self.runs.append(_Run.write(path, self.held, self.out.schema, max(2**20, self.budget // 16)))
+        self.spilling.append(self.pool.submit(_Run.write, path, self.held, self.out.schema, max(2**20, self.budget // 16)))
         self.held, self.pinned = [], 0
 
     def _write_file(self, p: int, tail: list[pa.Table]) -> int:
@@ -292,6 +296,8 @@ class _SortedRuns:
         return writer.rows
 
     def finish(self) -> int:
+        while self.spilling:
+            self.runs.append(self.spilling.popleft().result())
         starts = [np.concatenate([[0], np.cumsum(counts)]) for _, counts in self.held]
         inflight: deque[Future] = deque()
         rows = 0
@@ -316,6 +322,10 @@ class _SortedRuns:
         return rows
 
     def abort(self) -> None:
+        for future in self.spilling:
+            future.cancel()
+            if not future.cancelled():
+                future.exception()  # wait: its file is removed next
         for run in self.runs:
             run.close()
 

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import hive
+from ..units import format_size, parse_size
 from .writers import (
     COMPRESSIONS,
     FORMATS,
@@ -91,25 +92,26 @@ class Summary:
         mark = "" if self.ok else "   <-- MISMATCH"
         return [
             f"output      {self.out}",
-            f"rows in     {self.rows_in:,} (from {self.inputs} file{'s' if self.inputs != 1 else ''}, {_size(self.bytes_in)})",
+            f"rows in     {self.rows_in:,} (from {self.inputs} file{'s' if self.inputs != 1 else ''}, {format_size(self.bytes_in)})",
             f"rows out    {self.rows_out:,}{mark}",
-            f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {_size(self.bytes_out)})",
+            f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {format_size(self.bytes_out)})",
             f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s){self._phases()}",
-            f"peak memory {_size(self.peak_rss)} (resident)",
+            f"peak memory {format_size(self.peak_rss)} (resident)",
         ]
 
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(line[:12].strip())}</th>"
+            f"<td style='text-align:left'>{html.escape(line[12:])}</td></tr>"
+            for line in self.lines()
+        )
+        return f"<div><strong>shuffle_kit.partition</strong><table>{rows}</table></div>"
 
     def _phases(self) -> str:
         read, write = self.extra.get("shuffle_seconds"), self.extra.get("write_seconds")
         return "" if read is None or write is None else f": read+shuffle {read:.2f} s, write {write:.2f} s"
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
 def use_fast_allocator() -> None:
@@ -143,22 +145,16 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def parse_size(text: str) -> int:
-    """Bytes from '500MB', '2GiB', '1e9' (no pandas import, for the command line).
+def parse_limit(text: int | str) -> int:
+    """A memory limit in bytes (see :func:`shuffle_kit.units.parse_size`), at least 1 MiB.
 
-    >>> parse_size('1GB'), parse_size('1.5 GiB'), parse_size('500mb')
-    (1000000000, 1610612736, 500000000)
+    >>> parse_limit('1GB'), parse_limit('1.5 GiB')
+    (1000000000, 1610612736)
     """
-    import re
-
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?)(i?)b?\s*", str(text).lower())
-    if not m:
-        raise ValueError(f"cannot read {text!r} as a size (try 500MB or 2GiB)")
-    number, prefix, binary = m.groups()
-    value = float(number) * (1024 if binary else 1000) ** "_kmgt".index(prefix or "_")
+    value = parse_size(text)
     if value < 2**20:
         raise ValueError(f"memory limit {text!r} is below 1 MiB")
-    return int(value)
+    return value
 
 
 def one_line(e: BaseException) -> str:
@@ -303,7 +299,7 @@ def partition(
     (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
     """
     try:
-        limit = parse_size(memory_limit) if isinstance(memory_limit, str) else int(memory_limit)
+        limit = parse_limit(memory_limit)
     except ValueError as e:
         raise JobError(f"memory_limit: {one_line(e)}") from None
     opts = Options(

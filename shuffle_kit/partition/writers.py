@@ -124,7 +124,10 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
     if column.num_chunks == 0:
         return column
-    unified = column if column.num_chunks == 1 else column.unify_dictionaries()
+    dictionary = column.chunk(0).dictionary
+    # pieces of one input row group share its dictionary: unifying would hash it again
+    same = all(c.dictionary.equals(dictionary) for c in column.chunks[1:])
+    unified = column if same else column.unify_dictionaries()
     dictionary = unified.chunk(0).dictionary
     index_type = np.dtype(str(column.type.index_type))
     used = np.zeros(len(dictionary), dtype=bool)

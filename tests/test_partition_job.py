@@ -1,0 +1,74 @@
+"""``shuffle_kit.partition()``, the job behind ``shuffle-kit partition``, as a Python call:
+the same files for any thread count, its summary, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import shuffle_kit as sk
+from shuffle_kit.partition.job import JobError
+from shuffle_kit.shuffle.hashing import partition_ids
+
+
+def _inputs(directory, rows: int = 40_000, files: int = 3) -> pa.Table:
+    rng = np.random.default_rng(1)
+    words = pa.array([f"w{i}" for i in range(300)])
+    table = pa.table({
+        "k": rng.integers(0, 5000, rows),
+        "s": words.take(pa.array(rng.integers(0, len(words), rows))),
+        "x": rng.random(rows),
+        "row": np.arange(rows),
+    })
+    os.makedirs(directory)
+    bounds = np.linspace(0, rows, files + 1).astype(int)
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        pq.write_table(table.slice(a, b - a), os.path.join(directory, f"in-{i}.parquet"), row_group_size=4000)
+    return table
+
+
+# 1GB: every file stays open; 2MiB: sorted runs merged into whole files
+@pytest.mark.parametrize("limit", ["1GB", "2MiB"])
+@pytest.mark.parametrize("n", [7, 300])
+def test_files_are_identical_for_1_2_and_5_threads_and_match_the_model(tmp_path, limit, n):
+    table = _inputs(tmp_path / "in")
+    outputs = []
+    for threads in (1, 2, 5):
+        out = tmp_path / f"out{threads}"
+        s = sk.partition(str(tmp_path / "in"), "k", str(out), npartitions=n, memory_limit=limit, threads=threads,
+                         progress=False)
+        assert s.ok and s.rows_out == table.num_rows and s.files == n
+        outputs.append({f: (out / f).read_bytes() for f in sorted(os.listdir(out))})
+    assert outputs[0] == outputs[1] == outputs[2]
+    ids = partition_ids(table, ["k"], n)
+    for p in range(n):
+        got = pq.read_table(tmp_path / "out1" / f"part-{p:05d}.parquet")
+        assert got.equals(table.filter(pa.array(ids == p)))  # its rows, in input order, input types
+
+
+def test_summary_has_the_figures_and_an_html_repr(tmp_path):
+    _inputs(tmp_path / "in", rows=1000, files=1)
+    s = sk.partition([str(tmp_path / "in")], ["k"], str(tmp_path / "out"), npartitions=4, progress=False)
+    assert (s.rows_in, s.rows_out, s.partitions, s.inputs) == (1000, 1000, 4, 1)
+    assert s.bytes_out == sum(os.path.getsize(tmp_path / "out" / f) for f in os.listdir(tmp_path / "out"))
+    assert s.peak_rss > 0 and s.seconds > 0
+    page = s._repr_html_()
+    assert "<table>" in page and "1,000" in page and str(tmp_path / "out") in page
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"threads": 0}, "threads"),
+    ({"memory_limit": "lots"}, "memory_limit"),
+    ({"memory_limit": "100kB"}, "below 1 MiB"),
+    ({"format": "xls"}, "--format"),
+])
+def test_bad_arguments_are_one_clear_line_and_write_nothing(tmp_path, kwargs, words):
+    _inputs(tmp_path / "in", rows=100, files=1)
+    with pytest.raises(JobError, match=words) as e:
+        sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), progress=False, **kwargs)
+    assert "\n" not in str(e.value)
+    assert sorted(os.listdir(tmp_path)) == ["in"]
