@@ -8,9 +8,13 @@ at once (a slice keeps its whole chunk alive) and each key still reads back in a
 order: its spilled pieces, then its pieces in memory.
 
 A shuffle appends a chunk as one sorted table plus the rows of each integer key
-(:meth:`TableBuffer.append_sorted`), so nothing is paid per piece when appending, and
-``get`` of many such keys gathers their rows from every held table with one take and
+(:meth:`TableBuffer.append_sorted`), so nothing is paid per piece: beyond the memory
+limit such a table spills as a few records of about ``SPILL_BLOCK_BYTES`` (each holds
+the rows of consecutive keys, under a key of this buffer's own), and ``get`` of many
+keys gathers their rows from every sorted table, held or spilled, with one take and
 converts them to pandas at once (:func:`~shuffle_kit.codecs.frames.table_to_frames`).
+``flush`` (and so pickling and ``get_records``) turns spilled blocks into records per key,
+as for any other append.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import json
 import numbers
 import threading
+import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
@@ -34,20 +39,44 @@ from .arrow_ipc import ArrowIPC, _concat_tables
 from .frames import PIECE_KEY, frame_to_table, table_to_frames, tables_to_frame
 
 
+SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them
+_BLOCK_KEY = "shuffle_kit.sorted"  # spilled blocks: (_BLOCK_KEY, buffer id, append number, block)
+
+# reads the tables stored under some keys, one record each
+_Reader = Callable[[list[Key]], list[pa.Table]]
+
+
 @dataclass
 class _Sorted:
-    """One ``append_sorted``: key ``k``'s rows are ``table[starts[k]:starts[k] + counts[k]]``."""
+    """One ``append_sorted``: key ``k``'s rows are rows ``starts[k]:starts[k] + counts[k]``
+    of a sorted table, held in memory or spilled as blocks of rows of consecutive keys."""
 
-    table: pa.Table
+    table: pa.Table | None  # None once spilled
+    schema: pa.Schema
+    dictionaries: list
     starts: np.ndarray
     counts: np.ndarray  # a deleted key's count becomes 0
     index_starts: np.ndarray | None
+    blocks: list[Key] = field(default_factory=list)  # spilled: the store key of each block
+    block_rows: np.ndarray | None = None  # spilled: each block's first row, then the end
 
-    def piece(self, k: int) -> pa.Table | None:
-        if not 0 <= k < len(self.counts) or not self.counts[k]:
+    def rows(self, lo: int, hi: int, read: _Reader) -> pa.Table:
+        """Rows ``lo:hi`` of the sorted table."""
+        if self.table is not None:
+            return self.table.slice(lo, hi - lo)
+        bounds = self.block_rows
+        first = int(np.searchsorted(bounds, lo, "right")) - 1
+        last = int(np.searchsorted(bounds, hi, "left"))
+        tables = read(self.blocks[first:last])
+        joined = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        return joined.slice(lo - int(bounds[first]), hi - lo)
+
+    def piece(self, k: int | None, read: _Reader) -> pa.Table | None:
+        if k is None or not 0 <= k < len(self.counts) or not self.counts[k]:
             return None
         rows = int(self.counts[k])
-        piece = self.table.slice(int(self.starts[k]), rows)
+        start = int(self.starts[k])
+        piece = self.rows(start, start + rows, read)
         if self.index_starts is None:
             return piece
         start = int(self.index_starts[k])
@@ -57,6 +86,18 @@ class _Sorted:
 
 
 _Held = Union[dict[bytes, tuple[Key, pa.Table]], _Sorted]
+
+
+def _block_bounds(starts: np.ndarray, nrows: int, row_bytes: float) -> np.ndarray:
+    """Row bounds of blocks of about ``SPILL_BLOCK_BYTES``, cut between keys.
+
+    >>> _block_bounds(np.array([0, 2, 2, 5]), 9, SPILL_BLOCK_BYTES / 3).tolist()
+    [0, 5, 9]
+    """
+    step = max(1, int(SPILL_BLOCK_BYTES // max(row_bytes, 1)))
+    bounds = np.append(starts, nrows)
+    cuts = bounds[np.searchsorted(bounds, np.arange(step, nrows, step))]
+    return np.unique(np.concatenate([[0], cuts, [nrows]]))
 
 
 def _int_key(key: Any) -> int | None:
@@ -106,7 +147,10 @@ class TableBuffer(ArrowIPC):
         self._appends: deque[tuple[_Held, int]] = deque()
         self._batch_ids: set[bytes] = set()
         self._memory_lock = threading.RLock()
-        self._store_empty = empty
+        self._store_empty = empty  # no record per key in the store (blocks aside)
+        self._spilled_sorted: list[_Sorted] = []  # older than anything held
+        self._id = uuid.uuid4().hex
+        self._sorted_appends = 0
 
     def __getstate__(self) -> dict[str, Any]:
         self.flush()  # a copy elsewhere sees everything
@@ -149,8 +193,9 @@ class TableBuffer(ArrowIPC):
             raise ValueError(f"counts add up to {int(counts.sum())} rows, the table has {table.num_rows}")
         starts = np.cumsum(counts) - counts
         index = None if index_starts is None else np.asarray(index_starts, dtype=np.int64).copy()
+        sorted_table = _Sorted(table, table.schema, _dictionaries(table), starts, counts.copy(), index)
         with self._memory_lock:
-            self._hold(_Sorted(table, starts, counts.copy(), index), table.nbytes, True)
+            self._hold(sorted_table, table.nbytes, True)
 
     def _hold(self, held: _Held, size: int, lock: bool) -> None:
         self._appends.append((held, size))
@@ -158,22 +203,62 @@ class TableBuffer(ArrowIPC):
         while self.memory_usage > self.memory_limit and self._appends:
             self._spill_oldest(lock)
 
-    def _spill_oldest(self, lock: bool = True) -> None:
+    def _spill_oldest(self, lock: bool = True, per_key: bool = False) -> None:
         held, size = self._appends.popleft()
         self.memory_usage -= size
+        if isinstance(held, _Sorted) and not per_key:
+            self._spill_blocks(held, lock)
+            return
+        # records per key come after every spilled block in the store: blocks go first
+        self._unblock(lock)
         self._store_empty = False
         if isinstance(held, _Sorted):
-            pieces = {k: held.piece(k) for k in np.flatnonzero(held.counts).tolist()}
+            pieces = {k: held.piece(k, self._reader(lock)) for k in np.flatnonzero(held.counts).tolist()}
         else:
             pieces = dict(held.values())
         if pieces:
             super().append(pieces, lock=lock)
 
+    def _spill_blocks(self, held: _Sorted, lock: bool) -> None:
+        table = held.table
+        assert table is not None
+        self._sorted_appends += 1
+        bounds = _block_bounds(held.starts, table.num_rows, table.nbytes / max(1, table.num_rows))
+        keys = [(_BLOCK_KEY, self._id, self._sorted_appends, b) for b in range(len(bounds) - 1)]
+        super().append({key: table.slice(a, b - a) for key, a, b in zip(keys, bounds[:-1], bounds[1:])}, lock=lock)
+        held.table, held.blocks, held.block_rows = None, keys, bounds
+        self._spilled_sorted.append(held)
+
+    def _unblock(self, lock: bool = True) -> None:
+        """Rewrite the spilled blocks as records per key, in append order."""
+        read = self._reader(lock)
+        while self._spilled_sorted:
+            held = self._spilled_sorted[0]
+            pieces = {k: held.piece(k, read) for k in np.flatnonzero(held.counts).tolist()}
+            if pieces:
+                self._store_empty = False
+                super().append(pieces, lock=lock)
+            self.store.delete(held.blocks, lock=lock)
+            self._spilled_sorted.pop(0)
+
+    def _reader(self, lock: bool = True) -> _Reader:
+        """Reads blocks, each once per reader."""
+        cache: dict[Key, pa.Table] = {}
+
+        def read(keys: list[Key]) -> list[pa.Table]:
+            missing = [k for k in keys if k not in cache]
+            for k, records in zip(missing, self.store.get_records(missing, lock=lock)):
+                cache[k] = self._decode_record(k, records[-1])
+            return [cache[k] for k in keys]
+
+        return read
+
     def flush(self) -> None:
-        """Encode everything held in memory into the store."""
+        """Encode everything held in memory into the store, a record per key."""
         with self._memory_lock:
+            self._unblock()
             while self._appends:
-                self._spill_oldest()
+                self._spill_oldest(per_key=True)
 
     def iset(self, key: Key, value: Any, lock: bool = True, **kwargs: Any) -> None:
         self.flush()  # the store then decides set-once, with every earlier piece in it
@@ -181,13 +266,14 @@ class TableBuffer(ArrowIPC):
         super().iset(key, value, lock=lock)
 
     # -- reading --------------------------------------------------------------------------
-    def _held(self, key: Key, kb: bytes) -> list[pa.Table]:
-        """The tables held in memory for ``key``, in append order (under the lock)."""
+    def _held(self, key: Key, kb: bytes, read: _Reader) -> list[pa.Table]:
+        """The tables of ``key`` in spilled blocks and in memory, in append order (under
+        the lock)."""
         k = _int_key(key)
         out = []
-        for held, _ in self._appends:
+        for held in [*self._spilled_sorted, *(h for h, _ in self._appends)]:
             if isinstance(held, _Sorted):
-                piece = held.piece(k) if k is not None else None
+                piece = held.piece(k, read)
                 if piece is not None:
                     out.append(piece)
             elif kb in held:
@@ -198,7 +284,8 @@ class TableBuffer(ArrowIPC):
         """The tables appended to each key, one per append: spilled ones first."""
         with self._memory_lock:
             spilled = super().get_pieces(keys, lock=lock)
-            return [s + self._held(k, encode_key(k)) for k, s in zip(keys, spilled)]
+            read = self._reader(lock)
+            return [s + self._held(k, encode_key(k), read) for k, s in zip(keys, spilled)]
 
     def iter_pieces(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[pa.Table]:
         """The tables appended to ``key`` in append order, spilled ones read about
@@ -207,7 +294,7 @@ class TableBuffer(ArrowIPC):
         with self._memory_lock:  # what is spilled and what is held, at one moment
             spilled = super().iter_pieces(key, max_bytes, lock=lock)
             first = next(spilled, None)
-            held = self._held(key, kb)
+            held = self._held(key, kb, self._reader(lock))
         if first is not None:
             yield first
             yield from spilled
@@ -238,18 +325,20 @@ class TableBuffer(ArrowIPC):
         with self._memory_lock:
             if not self._store_empty:  # pieces may be in the store: read key by key
                 return None
-            held = [h for h, _ in self._appends]
-        if not held or not all(isinstance(h, _Sorted) for h in held):
-            return None
-        n = len(held[0].counts)
-        first = held[0].table
-        dictionaries = _dictionaries(first)
-        for h in held:
-            if len(h.counts) != n or (h.index_starts is None) != (held[0].index_starts is None):
+            held = [*self._spilled_sorted, *(h for h, _ in self._appends)]
+            if not held or not all(isinstance(h, _Sorted) for h in held):
                 return None
-            if h is not held[0] and (
-                not h.table.schema.equals(first.schema, check_metadata=True)
-                or any(not d.equals(e) for d, e in zip(_dictionaries(h.table), dictionaries))
+            return self._gather(ks, held)
+
+    def _gather(self, ks: list[int], held: list[_Sorted]) -> list[pd.DataFrame] | None:
+        n = len(held[0].counts)
+        first = held[0]
+        for h in held:
+            if len(h.counts) != n or (h.index_starts is None) != (first.index_starts is None):
+                return None
+            if h is not first and (
+                not h.schema.equals(first.schema, check_metadata=True)
+                or any(not d.equals(e) for d, e in zip(h.dictionaries, first.dictionaries))
             ):
                 return None  # a union of categories or a promotion: converted key by key
         idx = np.asarray(ks, dtype=np.int64)
@@ -272,11 +361,15 @@ class TableBuffer(ArrowIPC):
             index_starts = np.where(rows > 0, lo, 0)
         # the rows of the keys, key by key and within a key in append order: one slice of
         # each held table, then one take
+        read = self._reader()
         slices, segment_starts, base = [], [], 0
         for h, c in zip(held, counts):
-            s = h.starts[idx]
-            lo_row, hi_row = int(s.min()), int((s + c).max())
-            slices.append(h.table.slice(lo_row, hi_row - lo_row))
+            s, filled = h.starts[idx], c > 0
+            if not filled.any():  # nothing of these keys: leave this table unread
+                segment_starts.append(s)
+                continue
+            lo_row, hi_row = int(s[filled].min()), int((s + c)[filled].max())
+            slices.append(h.rows(lo_row, hi_row, read))
             segment_starts.append(s - lo_row + base)
             base += hi_row - lo_row
         lengths = counts.T.ravel()
@@ -295,6 +388,8 @@ class TableBuffer(ArrowIPC):
         kbs = {encode_key(k) for k in (keys if isinstance(keys, list) else [keys])}
         ints = {k for k in map(_int_key, keys if isinstance(keys, list) else [keys]) if k is not None}
         with self._memory_lock:
+            for spilled in self._spilled_sorted:
+                spilled.counts[[k for k in ints if 0 <= k < len(spilled.counts)]] = 0
             for i, (held, size) in enumerate(self._appends):
                 if isinstance(held, _Sorted):  # the table stays whole until it goes
                     held.counts[[k for k in ints if 0 <= k < len(held.counts)]] = 0
@@ -307,6 +402,7 @@ class TableBuffer(ArrowIPC):
         with self._memory_lock:
             self._appends.clear()
             self._batch_ids.clear()
+            self._spilled_sorted.clear()
             self.memory_usage = 0
             super().drop()
             self._store_empty = True

@@ -134,8 +134,8 @@ def _open_store(store: Any, memory_limit: int) -> tuple[Any, bool, list[Callable
         def remove() -> None:
             slow.__exit__(None, None, None)  # drop, then remove the directory
 
-        # pieces stay Arrow tables in memory (no encoding, no copy) up to the limit;
-        # beyond it the oldest chunks' pieces are encoded to the File
+        # chunks stay sorted Arrow tables in memory (no encoding, no copy) up to the
+        # limit; beyond it the oldest are encoded to the File, a few blocks per chunk
         tables = TableBuffer(slow, memory_limit=memory_limit, empty=True)
         return tables, False, [remove, tables.drop], True
     if isinstance(store, (str, os.PathLike)):
