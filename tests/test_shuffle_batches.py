@@ -14,8 +14,10 @@ from shuffle_kit import Dict, File, groupby_shuffle, shuffle
 from shuffle_kit.codecs import ArrowIPC, TableBuffer
 from shuffle_kit.codecs import table_buffer as table_buffer_module
 from shuffle_kit.codecs.frames import frame_to_table, table_to_frames, tables_to_frame
-from shuffle_kit.shuffle.hashing import partition_ids
+from shuffle_kit.shuffle.hashing import id_dtype, partition_ids
+from shuffle_kit.shuffle.split import sorted_runs, split
 from tests.test_shuffle import KINDS, _col, _norm, _pandas_groups, frames
+from tests.test_split import tables
 
 NPARTITIONS = st.sampled_from([1, 2, 7, 64, 1000, 5000])
 
@@ -133,6 +135,21 @@ def test_a_spilled_shuffle_reads_the_same_partitions():
         assert res.codec.store.nbytes() > 0  # spilled
         for i, part in enumerate(res):
             _equal(part, want[i])
+
+
+@given(tables(), st.sampled_from([1, 5, 300, 20_000, 70_000]), st.integers(0, 2**32 - 1))
+def test_sorted_runs_hold_the_pieces_of_split(case, npartitions, seed):
+    table, _, _ = case
+    ids = np.random.default_rng(seed).integers(0, npartitions, table.num_rows).astype(id_dtype(npartitions))
+    pieces = split(table, ids, npartitions)
+    runs = sorted_runs(table, ids, npartitions)
+    assert sum(t.num_rows for t, _ in runs) == table.num_rows
+    for p in range(npartitions) if npartitions < 500 else set(ids.tolist()):
+        got = [t.slice(int(c[:p].sum()), int(c[p])) for t, c in runs if c[p]]
+        if got:
+            assert pa.concat_tables(got).to_pydict() == pieces[p].to_pydict()
+        else:
+            assert p not in pieces
 
 
 # -- TableBuffer.append_sorted against one piece per key -------------------------------------------

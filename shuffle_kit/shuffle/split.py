@@ -1,9 +1,10 @@
 """Split a table into per-partition pieces: one stable sort of row positions, one take.
 
-Sorting row positions by partition id (Arrow sorts small integers by counting, so O(n);
-stable) and taking the rows once costs one pass over the data, however many partitions
-there are; every piece is then a zero-copy slice. A per-partition boolean filter would
-cost one pass per partition instead.
+Sorting row positions by partition id (stable, and O(n) for ids of up to 16 bits: Arrow
+sorts 8-bit ids by counting, NumPy 16-bit ones by radix, where Arrow falls back to a
+comparison sort for wide ranges) and taking the rows once costs one pass over the data,
+however many partitions there are; every piece is then a zero-copy slice. A
+per-partition boolean filter would cost one pass per partition instead.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ def sorted_runs(
 
 
 def _take_sorted(table: pa.Table, ids: np.ndarray) -> pa.Table:
-    order = pc.array_sort_indices(arrow_array(ids))
+    if ids.dtype.itemsize == 1:
+        order = pc.array_sort_indices(arrow_array(ids))
+    else:
+        order = arrow_array(np.argsort(ids, kind="stable"))
     return pc.take(table, order, boundscheck=False)  # a permutation: in bounds
 
 
