@@ -120,6 +120,25 @@ def test_results_do_not_depend_on_the_thread_count(seed):
                     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+@pytest.mark.parametrize("nulls", [False, True])
+def test_arrow_chunks_of_several_batches_and_dictionaries(nulls):
+    # batches with their own dictionaries, and (with nulls) an int column that pandas reads
+    # as float only where it has a null: each partition as if read alone
+    rng = np.random.default_rng(3)
+
+    def batch(i):
+        words = pa.array(rng.choice(["a", "b", "c", "d"][i % 3 :], 50)).dictionary_encode()
+        ints = pa.array([None if nulls and j == 7 else j for j in range(50)], pa.int64())
+        return pa.record_batch({"k": rng.integers(0, 30, 50), "w": words, "i": ints})
+
+    chunks = [pa.Table.from_batches([batch(2 * c), batch(2 * c + 1)]) for c in range(3)]
+    for n in (1, 7, 500):
+        with shuffle(chunks, "k", n, progress=False) as res:
+            for i, part in enumerate(res):
+                _equal(part, res[i])
+            assert sum(map(len, res)) == 300
+
+
 def test_threads_are_checked():
     df = pd.DataFrame({"k": [1, 2]})
     for bad in (0, -1, 1.5, True):

@@ -1,14 +1,14 @@
 """Arrow tables held in memory as they are, spilling whole appends, oldest first.
 
-A shuffle appends each chunk's pieces (zero-copy slices of one sorted copy of the chunk)
-in one call. Encoding and copying every piece into a byte store costs time on the
-shuffle's critical path; holding the tables costs nothing. Beyond the memory limit the
-oldest appends are encoded, whole, into an ``ArrowIPC`` store, so their memory is freed
-at once (a slice keeps its whole chunk alive) and each key still reads back in append
-order: its spilled pieces, then its pieces in memory.
+Encoding and copying every appended table into a byte store costs time on a shuffle's
+critical path; holding the tables costs nothing. Beyond the memory limit the oldest
+appends are encoded, whole, into an ``ArrowIPC`` store, so their memory is freed at once
+(a slice keeps its whole table alive) and each key still reads back in append order: its
+spilled pieces, then its pieces in memory.
 
-A shuffle appends a chunk as one sorted table plus the rows of each integer key
-(:meth:`TableBuffer.append_sorted`), so nothing is paid per piece: beyond the memory
+``append`` takes a table per key. A shuffle appends a chunk as one sorted table plus the
+rows of each integer key (:meth:`TableBuffer.append_sorted`), so nothing is paid per
+piece: beyond the memory
 limit such a table spills as a few records of about ``SPILL_BLOCK_BYTES`` (each holds
 the rows of consecutive keys, under a key of this buffer's own), and ``get`` of many
 keys gathers their rows from every sorted table, held or spilled, with one take and
@@ -105,7 +105,7 @@ def _int_key(key: Any) -> int | None:
 
 
 def _dictionaries(table: pa.Table) -> list:
-    return [c.chunk(0).dictionary for c in table.columns if pa.types.is_dictionary(c.type) and c.num_chunks]
+    return [chunk.dictionary for c in table.columns if pa.types.is_dictionary(c.type) for chunk in c.chunks]
 
 
 def _as_table(key: Key, value: Any) -> pa.Table:

@@ -63,18 +63,17 @@ def sorted_runs(
     """
     if len(ids) != table.num_rows:
         raise ValueError(f"{len(ids)} partition ids for {table.num_rows} rows")
-    if counts is None:
-        counts = np.bincount(ids, minlength=npartitions)
-    if np.count_nonzero(counts) <= 1:  # one partition (or none): nothing to move
-        return [(table, counts)]
     if any(column.num_chunks > 1 for column in table.columns):
         runs, start = [], 0
         for batch in table.to_batches():
             stop = start + batch.num_rows
-            part = ids[start:stop]
-            runs += sorted_runs(pa.Table.from_batches([batch]), part, npartitions, np.bincount(part, minlength=npartitions))
+            runs += sorted_runs(pa.Table.from_batches([batch]), ids[start:stop], npartitions)
             start = stop
         return runs
+    if counts is None:
+        counts = np.bincount(ids, minlength=npartitions)
+    if np.count_nonzero(counts) <= 1:  # one partition (or none): nothing to move
+        return [(table, counts)]
     return [(_take_sorted(table, ids), counts)]
 
 
