@@ -72,6 +72,9 @@ from .writers import FORMATS, Writer, conform, conformed_batches, parquet_dictio
 WRITER_BYTES = 192 * 2**10
 MIN_ROW_GROUP_BYTES = 256 * 2**10  # below this the writer's fixed cost per row group dominates
 SPARE_FILES = 64  # descriptors left for the inputs, the run files and the interpreter
+# chunks being split at once, and files being written from runs at once: memory holds a
+# few of each whatever the thread count (other threads encode row groups meanwhile)
+MAX_IN_FLIGHT = 4
 
 
 def open_file_limit() -> int:
@@ -152,7 +155,9 @@ class _OpenFiles:
     def __init__(self, pool: ThreadPoolExecutor, out: Output, n: int, budget: int, written: Callable[[int], None]):
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * WRITER_BYTES  # the writers' own buffers count against it
-        self.threshold = self.budget // n  # a row group when a buffer holds its share
+        # a row group when a buffer holds half its share: the other half keeps the reading
+        # going while row groups are encoded
+        self.threshold = self.budget // (2 * n)
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
         self.writers: list[Writer | None] = [None] * n
@@ -289,7 +294,7 @@ class _SortedRuns:
         pieces = _chain((piece for run in self.runs for piece in run.read(p)), tail)
         writer = self.out.open(p)
         try:
-            for table in conformed_batches(pieces, self.out.schema, max(2**20, self.budget // 8)):
+            for table in conformed_batches(pieces, self.out.schema, max(2**20, self.budget // 16)):
                 writer.write(table)
         finally:
             writer.close()
@@ -311,7 +316,7 @@ class _SortedRuns:
             for p in range(self.n):
                 tail = [t.slice(int(s[p]), int(s[p + 1] - s[p])) for (t, _), s in zip(self.held, starts) if s[p + 1] > s[p]]
                 inflight.append(self.pool.submit(self._write_file, p, tail))
-                if len(inflight) >= 2 * self.threads:
+                if len(inflight) >= 2 * min(self.threads, MAX_IN_FLIGHT):
                     rows += collect()
             while inflight:
                 rows += collect()
@@ -449,7 +454,7 @@ def write_partitions(
                 for index, chunk in enumerate(chunks):
                     inflight.append((index, pool.submit(sink.prepare, chunk, on, n)))
                     del chunk
-                    if len(inflight) == threads:
+                    if len(inflight) >= min(threads, MAX_IN_FLIGHT):
                         i, future = inflight.popleft()
                         sink.add(i, *future.result())
                 while inflight:

@@ -258,10 +258,10 @@ def _dictionary_keys(source: Any, on: list[str]) -> list[str]:
 
 
 def _budget(limit: int) -> tuple[int, int]:
-    """(chunk bytes, bytes the store keeps in memory) for a memory limit."""
-    # measured (20M rows, 1GB limit): peak RSS grew by ~13x the chunk size (the chunk read
-    # ahead, reader batches, two chunks being partitioned and their sorted copies, spills
-    # being encoded), so chunks are small: 1/32 of the limit
+    """(chunk bytes, bytes held waiting to be written) for a memory limit."""
+    # measured: peak RSS grew by ~13x the chunk size (the chunk read ahead, reader batches,
+    # chunks being split and their sorted copies, writes being encoded), so chunks are
+    # small. Not a function of the thread count: the files must not be either
     chunk = int(min(64 * 2**20, max(2**20, limit // 32)))
     return chunk, max(2**20, limit // 2)
 
@@ -328,6 +328,7 @@ def run(opts: Options) -> Summary:
     if not on or any(not k for k in on):
         raise JobError("--on: give one or more column names, separated by commas")
     limit = int(opts.memory_limit)
+    threads = _threads(opts.threads)
     chunk_bytes, in_memory = _budget(limit)
 
     source, paths = _open_inputs(opts, chunk_bytes)
@@ -349,7 +350,6 @@ def run(opts: Options) -> Summary:
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
     show = _show(opts.progress)
 
-    threads = _threads(opts.threads)
     if not opts.by_value:  # string columns stay dictionary-encoded from the files to the files
         from ..shuffle.inputs import open_source
 
@@ -431,27 +431,26 @@ def _read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     stop = threading.Event()
     done = object()
 
-    def reader() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        q.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                del chunk
-                if stop.is_set():
-                    return
-            item: Any = done
-        except BaseException as e:  # handed to the consumer
-            item = e
+    def put(item: Any) -> bool:
+        """Hand ``item`` over unless the consumer has stopped."""
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def reader() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+                del chunk
+            item: Any = done
+        except BaseException as e:  # handed to the consumer
+            item = e
+        put(item)
 
     thread = threading.Thread(target=reader, name="shuffle_kit-read", daemon=True)
     thread.start()
