@@ -389,7 +389,8 @@ def shuffle(
     return ShuffleResult(
         codec, n, sizes, nbytes.astype(np.int64), on=keys, empty=empty, schema=schema,
         source=source.description, frames=frames, cleanups=cleanups, owns_store=owned,
-        batch_bytes=min(BATCH_BYTES, chunk),  # reading holds about two chunks' worth at most
+        # a batch read ahead, one handed out, each also briefly as Arrow: two chunks' worth
+        batch_bytes=min(BATCH_BYTES, chunk // 2),
     )
 
 
