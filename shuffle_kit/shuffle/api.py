@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import re
 import sys
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
@@ -30,6 +29,7 @@ import pyarrow.compute as pc
 
 from ..limits import resolve_threads
 from ..stores import File, Store
+from ..units import parse_size
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
 from .result import BATCH_BYTES, ShuffleResult
@@ -45,26 +45,6 @@ from ..codecs.frames import PIECE_KEY, frame_to_table, tables_to_frame
 
 
 # -- arguments -------------------------------------------------------------------------------
-
-
-def parse_bytes(value: int | float | str) -> int:
-    """Bytes from a number or a string such as ``'500MB'`` or ``'2 GiB'``.
-
-    >>> parse_bytes('1.5 GiB'), parse_bytes('200MB'), parse_bytes(1e6)
-    (1610612736, 200000000, 1000000)
-    """
-    if isinstance(value, bool):
-        raise TypeError("memory_limit must be a number of bytes or a string like '2GB'")
-    if isinstance(value, (int, float)):
-        if value <= 0 or not math.isfinite(value):
-            raise ValueError(f"memory_limit must be positive, not {value!r}")
-        return int(value)
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)(i?)b?\s*", str(value).lower())
-    if not m:
-        raise ValueError(f"cannot read {value!r} as a size (try '500MB' or '2GiB')")
-    number, prefix, binary = m.groups()
-    base = 1024 if binary else 1000
-    return parse_bytes(float(number) * base ** "_kmgt".index(prefix or "_"))
 
 
 def default_memory_limit() -> int:
@@ -339,11 +319,11 @@ def shuffle(
     workers = resolve_threads(threads)
     _check_npartitions(npartitions)
     _check_partitioner(partitioner)
-    limit = default_memory_limit() if memory_limit is None else parse_bytes(memory_limit)
+    limit = default_memory_limit() if memory_limit is None else parse_size(memory_limit)
     if chunk_bytes is None:
         chunk = int(min(DEFAULT_CHUNK_BYTES, max(2**20, limit // 8)))
     else:
-        chunk = parse_bytes(chunk_bytes)
+        chunk = parse_size(chunk_bytes)
     if store is not None and not isinstance(store, (str, os.PathLike, Store, ArrowIPC)) and not _is_frame_codec(store):
         raise TypeError(f"store must be a shuffle_kit store, a codec stack or a path, not {type(store).__name__}")
 

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..units import format_size
+
 # partitions read together, converted from Arrow to pandas at once by the default store,
 # are about this many bytes at most: a bound on memory that still makes many small
 # partitions one conversion
@@ -235,7 +237,7 @@ class ShuffleResult(Sequence):
         s = self._summary()
         return (
             f"<ShuffleResult on={s['on']!r}: {s['partitions']} partitions, {s['rows']:,} rows, "
-            f"{_fmt_bytes(s['bytes'])}, in {s['store']}>"
+            f"{format_size(s['bytes'])}, in {s['store']}>"
         )
 
     def _repr_html_(self) -> str:
@@ -243,7 +245,7 @@ class ShuffleResult(Sequence):
         rows = [
             ("Partitions", f"{s['partitions']:,} ({s['empty']:,} empty)"),
             ("Rows", f"{s['rows']:,} (largest partition {s['largest']:,})"),
-            ("Bytes", _fmt_bytes(s["bytes"])),
+            ("Bytes", format_size(s["bytes"])),
             ("Key", ", ".join(map(str, s["on"]))),
             ("Input", s["input"]),
             ("Store", s["store"]),
@@ -253,16 +255,3 @@ class ShuffleResult(Sequence):
             for k, v in rows
         )
         return f"<div><strong>shuffle_kit.ShuffleResult</strong><table>{body}</table></div>"
-
-
-def _fmt_bytes(n: float) -> str:
-    """Human-readable size.
-
-    >>> _fmt_bytes(1536), _fmt_bytes(3 * 2**30)
-    ('1.5 KiB', '3.0 GiB')
-    """
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
