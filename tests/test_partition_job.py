@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -72,3 +73,29 @@ def test_bad_arguments_are_one_clear_line_and_write_nothing(tmp_path, kwargs, wo
         sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), progress=False, **kwargs)
     assert "\n" not in str(e.value)
     assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+@pytest.mark.parametrize("limit", ["1GB", "2MiB"])
+def test_files_by_value_are_identical_for_1_2_and_5_threads_and_match_the_model(tmp_path, limit):
+    import pyarrow.dataset as ds
+
+    table = _inputs(tmp_path / "in", rows=30_000)
+    table = table.set_column(0, "k", pc.modulo(table.column("k"), 40))  # 40 values
+    os.makedirs(tmp_path / "in2")
+    pq.write_table(table, tmp_path / "in2" / "all.parquet", row_group_size=3000)
+    outputs = []
+    for threads in (1, 2, 5):
+        out = tmp_path / f"out{threads}"
+        s = sk.partition(str(tmp_path / "in2"), "k", str(out), by_value=True, memory_limit=limit, threads=threads,
+                         progress=False)
+        assert s.ok and s.partitions == 40
+        outputs.append({os.path.relpath(os.path.join(r, f), out): open(os.path.join(r, f), "rb").read()
+                        for r, _, fs in os.walk(out) for f in fs})
+    assert outputs[0] == outputs[1] == outputs[2]
+    for value in range(40):
+        files = sorted((tmp_path / "out1" / f"k={value}").iterdir())
+        got = pa.concat_tables([pq.read_table(f) for f in files])
+        want = table.filter(pc.equal(table.column("k"), value)).drop_columns(["k"])
+        assert got.equals(want)  # that value's rows, in input order, without the key
+    back = ds.dataset(tmp_path / "out1", partitioning="hive").to_table()
+    assert back.num_rows == table.num_rows

@@ -56,6 +56,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -75,6 +76,11 @@ SPARE_FILES = 64  # descriptors left for the inputs, the run files and the inter
 # chunks being split at once, and files being written from runs at once: memory holds a
 # few of each whatever the thread count (other threads encode row groups meanwhile)
 MAX_IN_FLIGHT = 4
+
+
+def batch_bytes(budget: int) -> int:
+    """What a partition written from runs holds in memory at a time, for ``budget``."""
+    return max(2**20, budget // 16)
 
 
 def open_file_limit() -> int:
@@ -106,11 +112,27 @@ def keeps_files_open(npartitions: int, budget: int) -> bool:
     )
 
 
+class Files(Protocol):
+    """Where the engine writes partitions. ``schema``: the chunks' (what runs hold);
+    ``row_groups``: whether a partition can be written as row groups while the input is
+    read (then ``open(p)`` gives its writer), or only whole, by ``write``."""
+
+    schema: pa.Schema
+    row_groups: bool
+
+    def open(self, p: int) -> Writer: ...
+
+    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
+        """Write partition ``p`` from ``pieces`` (in input order), a batch of about
+        ``batch_bytes`` in memory at a time; return its rows."""
+        ...
+
+
 @dataclass(frozen=True)
-class Output:
-    """Where and how the files are written: ``part-NNNNN`` files of ``fmt`` in ``directory``,
-    with ``schema`` (that of the chunks, dictionaries included) and ``plain`` (what
-    the files read back as); ``encode``: more columns to store with a dictionary."""
+class PartFiles:
+    """One ``part-NNNNN`` file of ``fmt`` per partition in ``directory``, with ``schema``
+    (that of the chunks, dictionaries included) and ``plain`` (what the files read back
+    as); ``encode``: more columns to store with a dictionary."""
 
     directory: str
     schema: pa.Schema
@@ -118,14 +140,21 @@ class Output:
     fmt: str
     compression: str
     encode: Sequence[str] = ()
-
-    def path(self, p: int) -> str:
-        return os.path.join(self.directory, f"part-{p:05d}{FORMATS[self.fmt]}")
+    row_groups = True
 
     def open(self, p: int) -> Writer:
         # a schema with dictionaries reads back right without Arrow's stored schema
-        return Writer(self.path(p), self.schema, self.fmt, self.compression, self.encode,
-                      store_schema=self.schema is self.plain)
+        path = os.path.join(self.directory, f"part-{p:05d}{FORMATS[self.fmt]}")
+        return Writer(path, self.schema, self.fmt, self.compression, self.encode, store_schema=self.schema is self.plain)
+
+    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
+        writer = self.open(p)
+        try:
+            for table in conformed_batches(pieces, self.schema, batch_bytes):
+                writer.write(table)
+        finally:
+            writer.close()
+        return writer.rows
 
 
 def _split(table: pa.Table, on: Sequence[str], n: int) -> tuple[dict[int, pa.Table], int]:
@@ -152,7 +181,7 @@ class _OpenFiles:
 
     prepare = staticmethod(_split)
 
-    def __init__(self, pool: ThreadPoolExecutor, out: Output, n: int, budget: int, written: Callable[[int], None]):
+    def __init__(self, pool: ThreadPoolExecutor, out: Files, n: int, budget: int, written: Callable[[int], None]):
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * WRITER_BYTES  # the writers' own buffers count against it
         # a row group when a buffer holds half its share: the other half keeps the reading
@@ -263,7 +292,7 @@ class _SortedRuns:
 
     prepare = staticmethod(_sort)
 
-    def __init__(self, pool: ThreadPoolExecutor, out: Output, n: int, budget: int, written: Callable[[int], None],
+    def __init__(self, pool: ThreadPoolExecutor, out: Files, n: int, budget: int, written: Callable[[int], None],
                  directory: str, threads: int):
         self.pool, self.out, self.n, self.budget, self.written = pool, out, n, budget, written
         self.directory, self.threads = directory, threads
@@ -285,20 +314,14 @@ class _SortedRuns:
         while self.spilling:  # one run at a time: memory holds at most two halves
             self.runs.append(self.spilling.popleft().result())
         path = os.path.join(self.directory, f"run-{len(self.runs):05d}.arrow")
-        self.spilling.append(self.pool.submit(_Run.write, path, self.held, self.out.schema, max(2**20, self.budget // 16)))
+        self.spilling.append(self.pool.submit(_Run.write, path, self.held, self.out.schema, batch_bytes(self.budget)))
         self.held, self.pinned = [], 0
 
     def _write_file(self, p: int, tail: list[pa.Table]) -> int:
-        """Partition ``p`` from every run, then ``tail``, into its file, in input order and
-        about a row group at a time (a skewed partition is never held whole)."""
+        """Partition ``p`` from every run, then ``tail``, in input order, a bounded batch at
+        a time (a skewed partition is never held whole)."""
         pieces = _chain((piece for run in self.runs for piece in run.read(p)), tail)
-        writer = self.out.open(p)
-        try:
-            for table in conformed_batches(pieces, self.out.schema, max(2**20, self.budget // 16)):
-                writer.write(table)
-        finally:
-            writer.close()
-        return writer.rows
+        return self.out.write(p, pieces, batch_bytes(self.budget))
 
     def finish(self) -> int:
         while self.spilling:
@@ -437,12 +460,25 @@ def write_partitions(
     Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write.
     """
-    for name in on:
-        check_hashable(schema.field(name).type, name)
-    threads = resolve_threads(threads)
     encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
-    out = Output(directory, encoded or schema, schema, fmt, compression, encode)
-    runs = None if keeps_files_open(n, budget) else tempfile.mkdtemp(prefix=".shuffle_kit-runs-", dir=spill_dir)
+    out = PartFiles(directory, encoded or schema, schema, fmt, compression, encode)
+    return partition_into(chunks, on, n, out, budget, written, threads=threads, spill_dir=spill_dir)
+
+
+def partition_into(
+    chunks: Iterable[pa.Table], on: Sequence[str], n: int, out: Files, budget: int,
+    written: Callable[[int], None] = lambda rows: None, *, threads: int | None = None,
+    spill_dir: str | None = None,
+) -> int:
+    """Hash-partition ``chunks`` on columns ``on`` into ``n`` partitions written by ``out``
+    (see :func:`write_partitions`); return the number of rows written."""
+    for name in on:
+        check_hashable(out.schema.field(name).type, name)
+    threads = resolve_threads(threads)
+    runs = (
+        None if out.row_groups and keeps_files_open(n, budget)
+        else tempfile.mkdtemp(prefix=".shuffle_kit-runs-", dir=spill_dir)
+    )
     try:
         with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:
             sink: _OpenFiles | _SortedRuns = (

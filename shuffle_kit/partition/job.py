@@ -10,14 +10,12 @@ The inputs are read on a thread, one chunk ahead, in chunks of at most ``memory_
   read when the files and their writers fit, sorted runs under ``tmp`` merged into whole
   files otherwise. String columns stored dictionary-encoded in Parquet inputs travel as
   dictionary indices, into Parquet outputs' dictionary pages.
-- ``by_value``: the chunks are shuffled (:func:`shuffle_kit.shuffle`) into a temporary
-  store that keeps up to ``memory_limit / 2`` of Arrow pieces in memory and spills the
-  oldest appends to a ``File`` log under ``tmp``; then one partition at a time is read
-  back and written, a file per key value.
+- ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
+  grouped by key value into hive directories (:mod:`shuffle_kit.partition.values`).
 
 Everything is written into a hidden directory beside ``out`` and renamed to ``out`` only
-when complete and when the rows written equal the rows read; the temporary store, the runs
-and that directory are removed on success, failure and interrupt.
+when complete and when the rows written equal the rows read; the runs and that directory
+are removed on success, failure and interrupt.
 """
 
 from __future__ import annotations
@@ -32,19 +30,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-import numpy as np
 import pyarrow as pa
 
-from . import hive
 from ..units import format_size, parse_size
-from .writers import (
-    COMPRESSIONS,
-    FORMATS,
-    MAX_OPEN_FILES,
-    WriterPool,
-    conform,
-    conformed_batches,
-)
+from .values import ValueFiles
+from .writers import COMPRESSIONS, FORMATS
 
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
@@ -214,37 +204,6 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
     return source, paths
 
 
-def _value_groups(table: pa.Table, on: list[str], columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
-    """(hive directory of a key value, its rows' ``columns``) for each key value."""
-    for values, group in _group(table, on):
-        try:
-            rel = hive.value_path(on, values)
-        except ValueError as e:
-            raise JobError(one_line(e)) from None
-        yield rel, group.select(columns)
-
-
-def _group(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
-    """(key values as Python objects, rows of that key in input order) for each key value."""
-    import pandas as pd
-
-    kdf = table.select(keys).to_pandas(types_mapper=None)
-    kdf.columns = range(len(keys))
-    codes = kdf.groupby(list(kdf.columns), dropna=False, sort=False, observed=True).ngroup().to_numpy()
-    counts = np.bincount(codes)
-    _, first = np.unique(codes, return_index=True)
-    values = table.select(keys).take(pa.array(first)).to_pylist()
-    if len(counts) == 1:
-        yield tuple(values[0].values()), table
-        return
-    order = np.argsort(codes, kind="stable")
-    taken = table.take(pa.array(order))
-    starts = np.cumsum(counts) - counts
-    for g in range(len(counts)):
-        yield tuple(values[g].values()), taken.slice(int(starts[g]), int(counts[g]))
-    del pd
-
-
 # -- the job -----------------------------------------------------------------------------------
 
 
@@ -339,8 +298,8 @@ def run(opts: Options) -> Summary:
     summary = Summary(out=out, inputs=len(paths), bytes_in=sum(os.path.getsize(p) for p in paths))
     nbytes = source.nbytes
     if opts.by_value:
-        # partitions are read whole to find their values: keep each under 1/8 of the budget
-        n = max(1, math.ceil(nbytes / max(1, limit // 8))) if nbytes else STREAM_NPARTITIONS
+        # partitions are grouped by value a batch at a time: make each about one batch
+        n = max(1, math.ceil(nbytes / engine.batch_bytes(in_memory))) if nbytes else STREAM_NPARTITIONS
         n = min(n, 4096)
     elif opts.npartitions is not None:
         n = opts.npartitions
@@ -354,7 +313,7 @@ def run(opts: Options) -> Summary:
         from ..shuffle.inputs import open_source
 
         source = open_source(paths, chunk_bytes, dictionary_except=on)
-    staging = store = None
+    staging = None
     try:
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
         counter = [0]
@@ -368,18 +327,19 @@ def run(opts: Options) -> Summary:
                     yield chunk
 
         try:
-            if not opts.by_value:
-                with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
+            with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
+                if not opts.by_value:
                     summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
                         source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp,
                     )
-                summary.partitions = summary.files = n
-            else:
-                from ..stores import File
-
-                store = File(dir=tmp)
-                _by_value(counted(), store, on, n, source, staging, opts, chunk_bytes, limit, summary, show, threads)
+                    summary.partitions = summary.files = n
+                else:
+                    values = ValueFiles(staging, source.schema, on, opts.format, opts.compression)
+                    summary.rows_out = engine.partition_into(
+                        counted(), on, n, values, in_memory, bar.update, threads=threads, spill_dir=tmp,
+                    )
+                    summary.files, summary.partitions = values.files, len(values.dirs)
         except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
@@ -393,23 +353,7 @@ def run(opts: Options) -> Summary:
             staging = None
         return summary
     finally:
-        _cleanup(staging, store)
-
-
-def _by_value(chunks: Iterator[Any], slow: Any, on: list[str], n: int, source: Any, staging: str, opts: Options,
-              chunk_bytes: int, limit: int, summary: Summary, show: bool, threads: int) -> None:
-    """Shuffle everything into a temporary store, then write the partitions one by one, a
-    file per key value."""
-    from ..codecs import TableBuffer
-    from ..shuffle import shuffle
-
-    start = time.perf_counter()
-    codec = TableBuffer(slow, memory_limit=_budget(limit)[1])
-    result = shuffle(chunks, on, n, store=codec, progress=False, keep_index=False, chunk_bytes=chunk_bytes)
-    summary.extra["shuffle_seconds"] = time.perf_counter() - start
-    with _bar(show, total=n, unit="part", desc="write") as bar:
-        _write_values(codec, result, result.sizes, source.schema, on, staging, opts, limit, summary, bar, threads)
-    summary.extra["write_seconds"] = time.perf_counter() - start - summary.extra["shuffle_seconds"]
+        _cleanup(staging)
 
 
 def _threads(threads: int | None) -> int:
@@ -500,39 +444,6 @@ def _show(progress: bool | None) -> bool:
         return False
 
 
-def _write_values(codec: Any, result: Any, sizes: list[int], schema: pa.Schema, on: list[str], staging: str,
-                  opts: Options, limit: int, summary: Summary, bar: Any, threads: int) -> None:
-    keep = [f for f in schema if f.name not in on]
-    data_schema = pa.schema(keep, metadata=None)
-    pool = WriterPool(staging, data_schema, opts.format, opts.compression, MAX_OPEN_FILES)
-    nbytes = result.nbytes
-    data_cols = [f.name for f in keep]
-    try:
-        for i, size in enumerate(sizes):
-            if not size:
-                bar.update(1)
-                continue
-            pieces = codec.iter_pieces(i, max(2**20, limit // 16))
-            if nbytes[i] <= limit // 4:  # the whole partition at once: one file per value
-                whole = pa.concat_tables([conform(p, schema) for p in pieces])
-                pool.write_new(_value_groups(whole, on, data_cols), threads)
-                del whole
-            else:  # larger than the budget: piece by piece, at most MAX_OPEN_FILES open
-                for batch in conformed_batches(pieces, schema, max(2**20, limit // 16)):
-                    for rel, group in _value_groups(batch, on, data_cols):
-                        pool.write(rel, group)
-                    del batch
-                pool.close_all()
-            del pieces
-            codec.delete([i])
-            bar.update(1)
-    finally:
-        pool.close_all()
-    summary.rows_out = pool.rows
-    summary.files = pool.files
-    summary.partitions = len(pool.dirs)
-
-
 def _publish(staging: str, out: str) -> None:
     """Move the finished output into place (replacing an old ``out`` only now)."""
     if os.path.isdir(out) and not os.listdir(out):
@@ -546,19 +457,14 @@ def _publish(staging: str, out: str) -> None:
         os.rename(staging, out)
 
 
-def _cleanup(staging: str | None, store: Any) -> None:
-    """Remove the temporary store and unfinished output, even during Ctrl-C."""
+def _cleanup(staging: str | None) -> None:
+    """Remove unfinished output, even during Ctrl-C (the engine removes its own runs)."""
     import signal
     import threading
 
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
-        if store is not None:
-            # the store is this job's own: remove its files without taking its lock, which
-            # an interrupt may have caught half-taken
-            store.close()
-            shutil.rmtree(store.path, ignore_errors=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     finally:
