@@ -19,7 +19,7 @@ examples:
 
 inputs are Parquet, CSV or Arrow IPC files (by extension): paths, globs or directories.
 Output is written into a hidden directory beside --out and renamed to --out when complete;
-a failed or interrupted run leaves no output and no temporary store. The summary goes to
+a failed or interrupted run leaves no output and no temporary files. The summary goes to
 stdout; the exit status is 0 on success, 1 on an error or if rows in != rows out, 2 on a
 bad option, 130 when interrupted. Peak memory is about --memory-limit plus ~300 MB for
 the interpreter and libraries.
@@ -148,7 +148,7 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-limit", type=_size, default="1GB", metavar="SIZE",
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
-    p.add_argument("--tmp", metavar="DIR", help="where sorted runs and the temporary store spill (default: beside --out)")
+    p.add_argument("--tmp", metavar="DIR", help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
     p.add_argument("--threads", type=_positive, metavar="N",
                    help="worker threads (default: the CPUs this process may use); the files are the same for any N")
     p.add_argument("--exists", choices=["error", "overwrite"], default="error",
