@@ -1,4 +1,5 @@
-"""What this process may use: CPUs (affinity and cgroup CPU quota).
+"""What this process may use: CPUs (affinity and cgroup CPU quota), and thread pools sized
+to a thread count.
 
 Thread pools are sized from :func:`available_cpus`, never from a constant: a user's
 machine has more cores than a CI runner, and a container may have fewer than its host.
@@ -24,6 +25,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def _read(path: str) -> str | None:
@@ -130,3 +137,40 @@ def resolve_threads(threads: int | None) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a whole number of at least 1, not {threads!r}")
     return threads
+
+
+class InlineExecutor(Executor):
+    """An executor that runs each task at once, in the calling thread: ``threads=1`` means
+    one thread, not one worker beside the caller.
+
+    >>> InlineExecutor().submit(pow, 2, 10).result()
+    1024
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # handed to whoever asks for the result, as a pool would
+            future.set_exception(e)
+        return future
+
+
+def executor(threads: int, name: str) -> Executor:
+    """``threads`` worker threads named ``name``, or the calling thread alone for one."""
+    return InlineExecutor() if threads == 1 else ThreadPoolExecutor(threads, thread_name_prefix=name)
+
+
+@contextmanager
+def arrow_threads(threads: int) -> Iterator[None]:
+    """Arrow's own CPU thread pool (Parquet decoding, compute kernels) sized to ``threads``
+    for the block. Arrow sizes it from the machine's cores, not from the CPUs this process
+    may use; and a job asked to use N threads should not use more through Arrow."""
+    import pyarrow as pa
+
+    before = pa.cpu_count()
+    pa.set_cpu_count(threads)
+    try:
+        yield
+    finally:
+        pa.set_cpu_count(before)

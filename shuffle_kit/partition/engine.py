@@ -54,18 +54,17 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..limits import resolve_threads
+from ..limits import executor, resolve_threads
 from ..shuffle.arrow_numpy import arrow_array
 from ..shuffle.hashing import check_hashable, partition_ids
-from ..shuffle.split import split
+from ..shuffle.split import sorted_runs, split
 from .writers import FORMATS, Writer, conform, conformed_batches, parquet_dictionary_schema
 
 # Arrow buffers an open Parquet writer keeps after its first row group (column encoders,
@@ -162,11 +161,10 @@ def _split(table: pa.Table, on: Sequence[str], n: int) -> tuple[dict[int, pa.Tab
     return split(table, ids, n, np.bincount(ids, minlength=n)), table.nbytes
 
 
-def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[tuple[pa.Table, np.ndarray], int]:
-    """``table``'s rows ordered by partition id (stably), and the rows of each partition."""
-    ids = partition_ids(table, on, n)
-    order = pc.array_sort_indices(arrow_array(ids))
-    return (pc.take(table, order, boundscheck=False), np.bincount(ids, minlength=n)), table.nbytes
+def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
+    """``table``'s rows ordered by partition id (stably) and the rows of each partition, as
+    one or more runs (see :func:`~shuffle_kit.shuffle.split.sorted_runs`)."""
+    return sorted_runs(table, partition_ids(table, on, n), n), table.nbytes
 
 
 def _write(writer: Writer, pieces: list[pa.Table], schema: pa.Schema) -> int:
@@ -181,7 +179,7 @@ class _OpenFiles:
 
     prepare = staticmethod(_split)
 
-    def __init__(self, pool: ThreadPoolExecutor, out: Files, n: int, budget: int, written: Callable[[int], None]):
+    def __init__(self, pool: Executor, out: Files, n: int, budget: int, written: Callable[[int], None]):
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * WRITER_BYTES  # the writers' own buffers count against it
         # a row group when a buffer holds half its share: the other half keeps the reading
@@ -292,20 +290,24 @@ class _SortedRuns:
 
     prepare = staticmethod(_sort)
 
-    def __init__(self, pool: ThreadPoolExecutor, out: Files, n: int, budget: int, written: Callable[[int], None],
+    def __init__(self, pool: Executor, out: Files, n: int, budget: int, written: Callable[[int], None],
                  directory: str, threads: int):
         self.pool, self.out, self.n, self.budget, self.written = pool, out, n, budget, written
         self.directory, self.threads = directory, threads
         self.held: list[tuple[pa.Table, np.ndarray]] = []  # sorted chunks, and rows per partition
         self.pinned = 0
+        self.seen = [0, 0]  # rows and bytes of every chunk: the size of a row
         self.spilling: deque[Future] = deque()  # runs being written, in input order
         self.runs: list[_Run] = []
 
-    def add(self, index: int, chunk: tuple[pa.Table, np.ndarray], nbytes: int) -> None:
-        if not chunk[0].num_rows:
+    def add(self, index: int, runs: list[tuple[pa.Table, np.ndarray]], nbytes: int) -> None:
+        runs = [run for run in runs if run[0].num_rows]
+        if not runs:
             return
-        self.held.append(chunk)
+        self.held += runs
         self.pinned += nbytes
+        self.seen[0] += sum(t.num_rows for t, _ in runs)
+        self.seen[1] += nbytes
         if self.pinned > self.budget // 2:  # the other half: the run being written
             self.spill()
 
@@ -320,8 +322,13 @@ class _SortedRuns:
     def _write_file(self, p: int, tail: list[pa.Table]) -> int:
         """Partition ``p`` from every run, then ``tail``, in input order, a bounded batch at
         a time (a skewed partition is never held whole)."""
-        pieces = _chain((piece for run in self.runs for piece in run.read(p)), tail)
-        return self.out.write(p, pieces, batch_bytes(self.budget))
+        limit = batch_bytes(self.budget)
+        pieces: Iterable[pa.Table] = _chain((piece for run in self.runs for piece in run.read(p)), tail)
+        rows = sum(int(run.rows[p]) for run in self.runs) + sum(t.num_rows for t in tail)
+        if rows * self.seen[1] <= limit * max(1, self.seen[0]) and rows:
+            # it fits in one batch: one table, not a size estimate of every piece
+            pieces = [pa.concat_tables(list(pieces))]
+        return self.out.write(p, pieces, limit)
 
     def finish(self) -> int:
         while self.spilling:
@@ -364,12 +371,13 @@ def _chain(first: Iterable[pa.Table], then: list[pa.Table]) -> Iterator[pa.Table
 
 
 class _Run:
-    """One spilled run: an Arrow IPC file holding, for each partition in order, its rows
-    as one record batch (``batches[p]``: that batch's number, or -1 for none). Each
-    thread that reads it keeps its own open reader."""
+    """One spilled run: an Arrow IPC file holding, for each partition in order that has
+    rows in it (``rows[p]``), those rows as one record batch. Each thread that reads it
+    keeps its own open reader."""
 
-    def __init__(self, path: str, batches: np.ndarray):
-        self.path, self.batches = path, batches
+    def __init__(self, path: str, rows: np.ndarray):
+        self.path, self.rows = path, rows
+        self.batches = np.cumsum(rows > 0) - 1  # batch p holds partition p's rows, if any
         self._local = threading.local()
         self._files: list[pa.OSFile] = []
         self._lock = threading.Lock()
@@ -387,9 +395,6 @@ class _Run:
         offsets = np.concatenate([[0], np.cumsum([t.num_rows for t, _ in chunks])])
         row_bytes = max(1, sum(t.nbytes for t, _ in chunks) // max(1, int(offsets[-1])))
         bounds = _groups(per_partition, max(1, group_bytes // row_bytes))
-        batches = np.full(len(per_partition), -1, dtype=np.int64)
-        filled = np.flatnonzero(per_partition)
-        batches[filled] = np.arange(len(filled))
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
             for a, b in zip(bounds, bounds[1:]):
                 # the group's rows of each chunk are one contiguous slice of it
@@ -405,12 +410,12 @@ class _Run:
                     if rows:
                         writer.write_batch(batch.slice(at, int(rows)))  # type: ignore[union-attr]
                         at += int(rows)
-        return cls(path, batches)
+        return cls(path, per_partition)
 
     def read(self, p: int) -> Iterator[pa.Table]:
-        number = int(self.batches[p])
-        if number < 0:
+        if not self.rows[p]:
             return
+        number = int(self.batches[p])
         reader = getattr(self._local, "reader", None)
         if reader is None:
             f = pa.OSFile(self.path, "rb")  # reads of one batch at a time, not a mapping
@@ -480,7 +485,7 @@ def partition_into(
         else tempfile.mkdtemp(prefix=".shuffle_kit-runs-", dir=spill_dir)
     )
     try:
-        with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:
+        with executor(threads, "shuffle_kit-partition") as pool:
             sink: _OpenFiles | _SortedRuns = (
                 _OpenFiles(pool, out, n, budget, written) if runs is None
                 else _SortedRuns(pool, out, n, budget, written, runs, threads)

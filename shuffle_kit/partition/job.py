@@ -32,6 +32,7 @@ from typing import Any, Self
 
 import pyarrow as pa
 
+from ..limits import arrow_threads, resolve_threads
 from ..units import format_size, parse_size
 from .values import ValueFiles
 from .writers import COMPRESSIONS, FORMATS
@@ -247,7 +248,9 @@ def partition(
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
     :data:`OVERHEAD`); ``threads`` defaults to the CPUs this process may use, and the
-    files are the same for any number. Raises :class:`JobError` for problems the user
+    files are the same for any number. Arrow's own thread pool is sized to ``threads``
+    while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
+    thread. Raises :class:`JobError` for problems the user
     can fix, with one line naming the file, column or option; ``out`` is then unchanged.
 
     >>> import tempfile, os, pyarrow as pa, pyarrow.parquet as pq
@@ -320,14 +323,15 @@ def run(opts: Options) -> Summary:
 
         def counted() -> Iterator[Any]:
             with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="read") as bar:
-                for chunk in _read_ahead(source.chunks()):
+                # one thread reads ahead while the others partition, unless there is only one
+                for chunk in _read_ahead(source.chunks()) if threads > 1 else source.chunks():
                     rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
                     counter[0] += rows
                     bar.update(rows)
                     yield chunk
 
         try:
-            with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
+            with arrow_threads(threads), _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
                 if not opts.by_value:
                     summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
@@ -357,8 +361,6 @@ def run(opts: Options) -> Summary:
 
 
 def _threads(threads: int | None) -> int:
-    from ..limits import resolve_threads
-
     try:
         return resolve_threads(threads)
     except ValueError as e:

@@ -47,8 +47,11 @@ class Writer:
             # dictionary pages pay off for strings; for numbers that are all distinct they
             # cost ~30% of the write time, are abandoned anyway, and the file grows
             encoded = [f.name for f in schema if stringlike(f.type) or f.name in encode]
+            # an open file, not a path: pyarrow would look the path up as a file system URI
+            # for every file, which costs more than writing a small one
+            self._sink = pa.OSFile(path, "wb")
             self._w = pq.ParquetWriter(
-                path, schema, compression=codec or "none", use_dictionary=encoded,
+                self._sink, schema, compression=codec or "none", use_dictionary=encoded,
                 write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,
             )
         elif fmt == "arrow":
@@ -75,7 +78,7 @@ class Writer:
 
     def close(self) -> None:
         self._w.close()
-        if self.fmt == "arrow":
+        if self.fmt != "csv":
             self._sink.close()
 
 
