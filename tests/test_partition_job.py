@@ -99,3 +99,16 @@ def test_files_by_value_are_identical_for_1_2_and_5_threads_and_match_the_model(
         assert got.equals(want)  # that value's rows, in input order, without the key
     back = ds.dataset(tmp_path / "out1", partitioning="hive").to_table()
     assert back.num_rows == table.num_rows
+
+
+def test_arrows_thread_pool_is_sized_for_the_job_and_restored(tmp_path, monkeypatch):
+    from shuffle_kit.partition import engine
+
+    _inputs(tmp_path / "in", rows=2000, files=1)
+    before = pa.cpu_count()
+    seen = []
+    real = engine.partition_ids
+    monkeypatch.setattr(engine, "partition_ids", lambda *a: (seen.append(pa.cpu_count()), real(*a))[1])
+    sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), npartitions=3, threads=1, progress=False)
+    assert seen and set(seen) == {1}
+    assert pa.cpu_count() == before
