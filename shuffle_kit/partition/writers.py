@@ -11,9 +11,8 @@ they are, instead of every string being decoded and hashed again.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -194,8 +193,7 @@ class WriterPool:
     """Files per key value under ``root``: ``<rel>/part-NNNNN``, numbered per directory.
 
     ``write`` keeps at most ``max_open`` writers open (the least recently used is closed;
-    a value seen again gets its next file). ``write_new`` writes tables that each make a
-    whole file, several at once.
+    a value seen again gets its next file).
     """
 
     def __init__(self, root: str, schema: pa.Schema, fmt: str, compression: str, max_open: int):
@@ -227,34 +225,6 @@ class WriterPool:
         else:
             self.open.move_to_end(rel)
         w.write(table)
-
-    def write_new(self, items: Iterable[tuple[str, pa.Table]], threads: int) -> None:
-        """Write each ``(rel, table)`` as a file of its own, ``threads`` files at a time.
-
-        With many key values most of the time goes to creating directories and files,
-        which the kernel does for several threads at once.
-        """
-        def write_file(path: str, table: pa.Table) -> int:
-            w = self._create(path)
-            try:
-                w.write(table)
-            finally:
-                w.close()
-            return table.num_rows
-
-        with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-files") as pool:
-            inflight: deque[Future] = deque()
-            try:
-                for rel, table in items:
-                    inflight.append(pool.submit(write_file, self._next_path(rel), table))
-                    if len(inflight) >= 2 * threads:
-                        self.rows += inflight.popleft().result()
-                while inflight:
-                    self.rows += inflight.popleft().result()
-            except BaseException:
-                for future in inflight:
-                    future.cancel()
-                raise
 
     def _close(self, rel: str) -> None:
         w = self.open.pop(rel)
