@@ -327,7 +327,7 @@ class _SortedRuns:
         rows = sum(int(run.rows[p]) for run in self.runs) + sum(t.num_rows for t in tail)
         if rows * self.seen[1] <= limit * max(1, self.seen[0]) and rows:
             # it fits in one batch: one table, not a size estimate of every piece
-            pieces = [pa.concat_tables(list(pieces))]
+            pieces = [pa.concat_tables([conform(t, self.out.schema) for t in pieces])]
         return self.out.write(p, pieces, limit)
 
     def finish(self) -> int:
