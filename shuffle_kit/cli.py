@@ -103,6 +103,7 @@ def _partition(args: argparse.Namespace) -> int:
             args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
             by_value=args.by_value, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
             compression=args.compression, exists=args.exists, tmp=args.tmp, progress=args.progress,
+            max_partitions=args.max_partitions,
         )
         print("\n".join(summary.lines()), flush=True)
         if not summary.ok:
@@ -149,6 +150,8 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
     p.add_argument("--tmp", metavar="DIR", help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
+    p.add_argument("--max-partitions", type=_positive, default=1024, metavar="N",
+                   help="--by-value refuses more than N distinct key values (directories; default 1024)")
     p.add_argument("--threads", type=_positive, metavar="N",
                    help="worker threads (default: the CPUs this process may use); the files are the same for any N")
     p.add_argument("--exists", choices=["error", "overwrite"], default="error",

@@ -478,3 +478,89 @@ def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, request, limi
     peak = float(value) * {"MB": 1e6, "GB": 1e9}[unit]
     assert peak <= limit + OVERHEAD, line
     assert "rows out    %s" % ("3,000,000" if data == "big_input" else "12,000,000") in r.stdout
+
+
+def test_out_inside_an_input_directory_is_refused(tmp_path):
+    write_inputs(tmp_path, frame(100))
+    for given in (tmp_path / "in", f"{tmp_path}/in/**/*.parquet"):
+        r = cli("partition", given, "--on", "k", "--out", tmp_path / "in" / "by_k", "--npartitions", 2)
+        assert_one_line_error(r, "inside the input directory", "by_k")
+    assert sorted(os.listdir(tmp_path / "in")) == ["f0.parquet", "f1.parquet"]
+    # beside it is fine, and so is a plain glob, which would not read a subdirectory back
+    assert cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "by_k").returncode == 0
+    r = cli("partition", f"{tmp_path}/in/*.parquet", "--on", "k", "--out", tmp_path / "in" / "by_k")
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_same_file_given_twice_is_refused(tmp_path):
+    inputs = write_inputs(tmp_path, frame(100))
+    r = cli("partition", tmp_path / "in", inputs[0], "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "given twice", "f0.parquet")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_without_the_key_column_is_named(tmp_path):
+    write_inputs(tmp_path, frame(100))
+    pq.write_table(pa.table({"x": [1.5], "row": [7]}), tmp_path / "in" / "f2.parquet")
+    r = cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "out")
+    assert_one_line_error(r, "'k'", "f2.parquet")
+    assert not (tmp_path / "out").exists()
+
+
+def test_by_value_refuses_more_directories_than_max_partitions(tmp_path):
+    df = frame(3000)
+    df["k"] = np.arange(len(df)) % 1500  # 1500 distinct values
+    write_inputs(tmp_path, df)
+    r = cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "out", "--by-value")
+    assert_one_line_error(r, "'k'", "more than 1,024 distinct values", "--max-partitions")
+    assert sorted(os.listdir(tmp_path)) == ["in"]  # nothing made, nothing left behind
+    r = cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "out", "--by-value", "--max-partitions", 2000)
+    assert r.returncode == 0, r.stderr
+    assert len(os.listdir(tmp_path / "out")) == 1500
+
+
+def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_input):
+    work, spill = tmp_path / "work", tmp_path / "spill"
+    work.mkdir()
+    spill.mkdir()
+    args = [long_input, "--on", "k", "--out", work / "out", "--npartitions", 256, "--memory-limit", "8MB", "--tmp", spill]
+    proc = subprocess.Popen([sys.executable, "-m", "shuffle_kit", "partition", *map(str, args)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # under way: the output is being staged and a sorted run has been written
+        assert _wait_for(lambda: any(n.startswith(".out.partial-") for n in os.listdir(work)) and _has_data(spill, 1 << 20))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert os.listdir(work) and os.listdir(spill)  # what kill -9 left behind
+    small = tmp_path / "small"
+    small.mkdir()
+    write_inputs(small, frame(100))
+    r = cli("partition", small / "in", "--on", "k", "--out", work / "out", "--npartitions", 2, "--tmp", spill)
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(work) == ["out"] and os.listdir(spill) == []
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
+def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange):
+    from shuffle_kit.partition import job
+
+    inputs = write_inputs(tmp_path, frame(200))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    if exchange:  # one system call: no moment without an output at --out
+        real_rename = os.rename
+
+        def no_rename(a, b):
+            assert not str(b).startswith(str(out)), "moved the output in two steps"
+            return real_rename(a, b)
+
+        monkeypatch.setattr(os, "rename", no_rename)
+    else:
+        monkeypatch.setattr(job, "_exchange", lambda a, b: False)
+    s = job.partition(inputs, "k", str(out), npartitions=3, exists="overwrite", progress=False)
+    assert s.ok and sorted(os.listdir(out)) == [f"part-{i:05d}.parquet" for i in range(3)]
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"]

@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -61,6 +59,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
+from .. import scratch
 from ..limits import executor, resolve_threads
 from ..shuffle.arrow_numpy import arrow_array
 from ..shuffle.hashing import check_hashable, partition_ids
@@ -75,6 +74,7 @@ SPARE_FILES = 64  # descriptors left for the inputs, the run files and the inter
 # chunks being split at once, and files being written from runs at once: memory holds a
 # few of each whatever the thread count (other threads encode row groups meanwhile)
 MAX_IN_FLIGHT = 4
+RUNS_PREFIX = ".shuffle_kit-runs-"  # sorted runs' directory: a scratch directory (see shuffle_kit.scratch)
 
 
 def batch_bytes(budget: int) -> int:
@@ -482,7 +482,7 @@ def partition_into(
     threads = resolve_threads(threads)
     runs = (
         None if out.row_groups and keeps_files_open(n, budget)
-        else tempfile.mkdtemp(prefix=".shuffle_kit-runs-", dir=spill_dir)
+        else scratch.make(RUNS_PREFIX, spill_dir)
     )
     try:
         with executor(threads, "shuffle_kit-partition") as pool:
@@ -509,4 +509,4 @@ def partition_into(
                 raise
     finally:
         if runs is not None:
-            shutil.rmtree(runs, ignore_errors=True)
+            scratch.remove(runs)

@@ -20,11 +20,10 @@ are removed on success, failure and interrupt.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import resource
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +31,14 @@ from typing import Any, Self
 
 import pyarrow as pa
 
+from .. import scratch
 from ..limits import arrow_threads, resolve_threads
 from ..units import format_size, parse_size
+from . import engine
 from .values import ValueFiles
 from .writers import COMPRESSIONS, FORMATS
 
+MAX_PARTITIONS = 1024  # directories --by-value makes unless told otherwise (as pyarrow's max_partitions)
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
 
@@ -59,6 +61,7 @@ class Options:
     compression: str = "lz4"
     progress: bool | None = None
     threads: int | None = None  # None: the CPUs this process may use
+    max_partitions: int | None = MAX_PARTITIONS  # key values (directories) by_value may make
 
 
 @dataclass
@@ -167,6 +170,16 @@ def _check_out(opts: Options, paths: list[str]) -> str:
         rp = os.path.realpath(p)
         if rp == real or rp.startswith(real + os.sep):
             raise JobError(f"--out {opts.out!r} contains the input file {p!r}: choose another directory")
+    for given in opts.inputs:
+        # a directory read whole (or a recursive glob) would read this output next time
+        base = given.split("**")[0] if "**" in given else given
+        if os.path.isdir(base):
+            rb = os.path.realpath(base)
+            if real == rb or real.startswith(rb.rstrip(os.sep) + os.sep):
+                raise JobError(
+                    f"--out {opts.out!r} is inside the input directory {given!r}: every later job over that "
+                    "directory would read the output as input; choose a directory outside it"
+                )
     parent = os.path.dirname(out)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -186,11 +199,20 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
         raise JobError(one_line(e)) from None
     if not paths:
         raise JobError(f"no input files in {' '.join(opts.inputs)}")
+    first: dict[str, str] = {}
+    for p in paths:
+        twice = first.setdefault(os.path.realpath(p), p)
+        if twice is not p:
+            raise JobError(f"the input file {twice!r} is given twice (also as {p!r}): its rows would be read twice")
     for p in paths:  # one file at a time, so an error names the file
         try:
-            open_source(p, chunk_bytes)
+            columns = open_source(p, chunk_bytes).columns or []
         except Exception as e:
             raise JobError(f"cannot read {p}: {one_line(e)}") from None
+        absent = [k for k in opts.on if k not in columns]
+        if absent:  # its rows would get null keys
+            shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
+            raise JobError(f"key column {absent[0]!r} is not in the input file {p!r} (columns: {shown})")
     try:
         source = open_source(paths, chunk_bytes)
     except Exception as e:
@@ -240,6 +262,7 @@ def partition(
     exists: str = "error",
     tmp: str | None = None,
     progress: bool | None = None,
+    max_partitions: int | None = MAX_PARTITIONS,
 ) -> Summary:
     """Partition the files ``inputs`` (paths, globs or directories of Parquet, CSV or Arrow
     files) by the key columns ``on`` into ``out``: one file per hash partition
@@ -252,6 +275,8 @@ def partition(
     while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
     thread. Raises :class:`JobError` for problems the user
     can fix, with one line naming the file, column or option; ``out`` is then unchanged.
+    ``by_value`` refuses more than ``max_partitions`` distinct key values (None: no limit),
+    before it makes that many directories.
 
     >>> import tempfile, os, pyarrow as pa, pyarrow.parquet as pq
     >>> d = tempfile.mkdtemp()
@@ -267,14 +292,13 @@ def partition(
     opts = Options(
         [inputs] if isinstance(inputs, str) else list(inputs), [on] if isinstance(on, str) else list(on), out,
         npartitions=npartitions, by_value=by_value, format=format, memory_limit=limit, tmp=tmp,
-        exists=exists, compression=compression, progress=progress, threads=threads,
+        exists=exists, compression=compression, progress=progress, threads=threads, max_partitions=max_partitions,
     )
     return run(opts)
 
 
 def run(opts: Options) -> Summary:
     """Run the job; raise :class:`JobError` for problems the user can fix."""
-    from . import engine
     from ..shuffle.hashing import UnhashableKeyError
 
     start = time.perf_counter()
@@ -318,7 +342,8 @@ def run(opts: Options) -> Summary:
         source = open_source(paths, chunk_bytes, dictionary_except=on)
     staging = None
     try:
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.partial-", dir=os.path.dirname(out))
+        _sweep(out, tmp)
+        staging = scratch.make(f".{os.path.basename(out)}.partial-", os.path.dirname(out))
         counter = [0]
 
         def counted() -> Iterator[Any]:
@@ -339,7 +364,8 @@ def run(opts: Options) -> Summary:
                     )
                     summary.partitions = summary.files = n
                 else:
-                    values = ValueFiles(staging, source.schema, on, opts.format, opts.compression)
+                    values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
+                                        max_values=opts.max_partitions)
                     summary.rows_out = engine.partition_into(
                         counted(), on, n, values, in_memory, bar.update, threads=threads, spill_dir=tmp,
                     )
@@ -447,16 +473,52 @@ def _show(progress: bool | None) -> bool:
 
 
 def _publish(staging: str, out: str) -> None:
-    """Move the finished output into place (replacing an old ``out`` only now)."""
-    if os.path.isdir(out) and not os.listdir(out):
+    """Move the finished output into place, replacing an old ``out`` only now and in one
+    step where the system can: Linux exchanges the two directories atomically
+    (``renameat2(RENAME_EXCHANGE)``), so an interrupt leaves either the old output or the
+    new one at ``out``, never neither. Elsewhere the old one is moved aside first."""
+    if os.path.isdir(out) and not os.path.islink(out) and not os.listdir(out):
         os.rmdir(out)
-    if os.path.lexists(out):
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old-", dir=os.path.dirname(out))
+    if not os.path.lexists(out):
+        os.rename(staging, out)
+        scratch.release(staging)
+    elif _exchange(staging, out):
+        scratch.remove(staging)  # which now holds the old output
+    else:
+        old = scratch.make(f".{os.path.basename(out)}.old-", os.path.dirname(out))
         os.rename(out, os.path.join(old, "out"))
         os.rename(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, out)
+        scratch.release(staging)
+        scratch.remove(old)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap directories ``a`` and ``b`` in one step; False where the system cannot."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # glibc before 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a file system without it
+        return False
+    raise OSError(err, f"cannot put the output in place at {b!r}: {os.strerror(err)}")
+
+
+def _sweep(out: str, tmp: str) -> None:
+    """Remove what jobs killed before their end left beside ``out`` and in ``tmp``."""
+    parent, name = os.path.dirname(out), os.path.basename(out)
+    for prefix in (f".{name}.partial-", f".{name}.old-"):
+        scratch.sweep(prefix, parent)
+    scratch.sweep(engine.RUNS_PREFIX, tmp)
 
 
 def _cleanup(staging: str | None) -> None:
@@ -468,7 +530,7 @@ def _cleanup(staging: str | None) -> None:
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+            scratch.remove(staging)
     finally:
         if main:
             signal.signal(signal.SIGINT, old)

@@ -34,8 +34,9 @@ class ValueFiles:
     row_groups = False  # the values a partition holds are known only once it is whole
 
     def __init__(self, directory: str, schema: pa.Schema, on: Sequence[str], fmt: str, compression: str,
-                 max_open: int = MAX_OPEN_FILES):
+                 max_open: int = MAX_OPEN_FILES, max_values: int | None = None):
         self.directory, self.schema, self.on = directory, schema, list(on)
+        self.max_values = max_values
         self.columns = [f.name for f in schema if f.name not in self.on]
         self.data_schema = pa.schema([schema.field(c) for c in self.columns])
         self.fmt, self.compression, self.max_open = fmt, compression, max_open
@@ -54,13 +55,26 @@ class ValueFiles:
         try:
             for batch in conformed_batches(pieces, self.schema, batch_bytes):
                 for values, group in groups(batch, self.on, self.columns):
-                    pool.write(hive.value_path(self.on, values), group)
+                    rel = hive.value_path(self.on, values)
+                    if rel not in pool.dirs:
+                        self._count(rel)
+                    pool.write(rel, group)
         finally:
             pool.close_all()
         with self._lock:
             self.files += pool.files
-            self.dirs |= pool.dirs
         return pool.rows
+
+    def _count(self, rel: str) -> None:
+        """Count a new value's directory, before it is made: refuse one too many."""
+        with self._lock:
+            if self.max_values is not None and len(self.dirs) >= self.max_values:
+                keys = ", ".join(map(repr, self.on))
+                raise ValueError(
+                    f"--by-value: {keys} has more than {self.max_values:,} distinct values, each a directory; "
+                    "raise --max-partitions if that many are wanted"
+                )
+            self.dirs.add(rel)
 
 
 def groups(table: pa.Table, keys: list[str], columns: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
