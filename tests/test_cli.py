@@ -564,3 +564,32 @@ def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange)
     s = job.partition(inputs, "k", str(out), npartitions=3, exists="overwrite", progress=False)
     assert s.ok and sorted(os.listdir(out)) == [f"part-{i:05d}.parquet" for i in range(3)]
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_out_gets_the_mode_the_umask_gives(tmp_path, umask):
+    inputs = write_inputs(tmp_path, frame(100))
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "out", "--by-value",
+            preexec_fn=lambda: os.umask(umask))
+    assert r.returncode == 0, r.stderr
+    for d in [tmp_path / "out", *[p for p in (tmp_path / "out").iterdir() if p.is_dir()]]:
+        assert d.stat().st_mode & 0o777 == 0o777 & ~umask, d
+
+
+def test_decoding_errors_name_the_file_and_the_line(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "short.csv").write_text("k,x\n1,2\n3\n4,5\n")
+    r = cli("partition", d / "short.csv", "--on", "k", "--out", tmp_path / "o1")
+    assert_one_line_error(r, "short.csv, line 3", "Expected 2 columns")
+    (d / "late.csv").write_text("k,x\n" + "".join(f"{i},{i}.5\n" for i in range(300_000)) + "7,abc\n")
+    r = cli("partition", d / "late.csv", "--on", "k", "--out", tmp_path / "o2", "--memory-limit", "100MB")
+    assert_one_line_error(r, "late.csv", "abc")
+    t = pa.table({"k": np.arange(200_000), "x": np.random.default_rng(0).random(200_000)})
+    pq.write_table(t, d / "damaged.parquet", compression="snappy")
+    data = bytearray((d / "damaged.parquet").read_bytes())
+    data[5000:9000] = bytes(range(256)) * 15 + bytes(160)  # inside the first data page
+    (d / "damaged.parquet").write_bytes(data)
+    r = cli("partition", d / "damaged.parquet", "--on", "k", "--out", tmp_path / "o3")
+    assert_one_line_error(r, "damaged.parquet")
+    assert sorted(os.listdir(tmp_path)) == ["in"]

@@ -208,7 +208,8 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
         try:
             columns = open_source(p, chunk_bytes).columns or []
         except Exception as e:
-            raise JobError(f"cannot read {p}: {one_line(e)}") from None
+            message = one_line(e)  # (decoding errors name the file already)
+            raise JobError(message if p in message else f"cannot read {p}: {message}") from None
         absent = [k for k in opts.on if k not in columns]
         if absent:  # its rows would get null keys
             shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
@@ -477,6 +478,9 @@ def _publish(staging: str, out: str) -> None:
     step where the system can: Linux exchanges the two directories atomically
     (``renameat2(RENAME_EXCHANGE)``), so an interrupt leaves either the old output or the
     new one at ``out``, never neither. Elsewhere the old one is moved aside first."""
+    # the staging directory was made private (mode 0700); the output gets what a directory
+    # made by the user would
+    os.chmod(staging, 0o777 & ~_umask())
     if os.path.isdir(out) and not os.path.islink(out) and not os.listdir(out):
         os.rmdir(out)
     if not os.path.lexists(out):
@@ -490,6 +494,19 @@ def _publish(staging: str, out: str) -> None:
         os.rename(staging, out)
         scratch.release(staging)
         scratch.remove(old)
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as f:  # read without changing it (Linux)
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _exchange(a: str, b: str) -> bool:

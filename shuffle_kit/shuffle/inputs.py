@@ -225,13 +225,8 @@ def _file_schema(path: str, fmt: str) -> pa.Schema:
         return pq.read_schema(path)
     if fmt == "arrow":
         return _open_ipc(path).schema
-    import pyarrow.csv as pacsv
-
-    reader = pacsv.open_csv(path)  # reads the first block to infer types
-    try:
-        return reader.schema
-    finally:
-        reader.close()
+    # the types inferred from the first block (1 MB): later blocks are converted to them
+    return next(_csv_batches(path, 4 << 20), pa.record_batch([])).schema
 
 
 def _open_ipc(path: str) -> Any:
@@ -244,27 +239,78 @@ def _open_ipc(path: str) -> Any:
 
 
 def _file_batches(
-    path: str, fmt: str, batch_rows: int, chunk_bytes: int, dictionary: Sequence[str] = ()
+    path: str, fmt: str, batch_rows: int, chunk_bytes: int, dictionary: Sequence[str] = (),
+    schema: pa.Schema | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+    """The record batches of one file; an error while decoding it names the file (and, for
+    a CSV row with the wrong number of fields, its line). ``schema``: the file's, as found
+    when it was opened (CSV blocks are then converted to it, not inferred again)."""
+    if fmt == "csv":
+        yield from _csv_batches(path, chunk_bytes, schema)
+        return
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
 
-        # pre_buffer (the default) caches every column chunk of the file as it goes:
-        # memory would grow with the file, not the batch
-        with pq.ParquetFile(path, pre_buffer=False, read_dictionary=list(dictionary) or None) as f:
-            yield from f.iter_batches(batch_size=batch_rows)
-    elif fmt == "arrow":
-        reader = _open_ipc(path)
-        if hasattr(reader, "num_record_batches"):
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i)
+            # pre_buffer (the default) caches every column chunk of the file as it goes:
+            # memory would grow with the file, not the batch
+            with pq.ParquetFile(path, pre_buffer=False, read_dictionary=list(dictionary) or None) as f:
+                yield from f.iter_batches(batch_size=batch_rows)
         else:
-            yield from reader
-    else:
-        import pyarrow.csv as pacsv
+            reader = _open_ipc(path)
+            if hasattr(reader, "num_record_batches"):
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i)
+            else:
+                yield from reader
+    except (pa.ArrowException, OSError) as e:
+        raise _naming(e, path) from None
 
-        block = int(min(max(chunk_bytes // 4, 1 << 20), 64 << 20))
-        yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block))
+
+def _csv_batches(path: str, chunk_bytes: int, schema: pa.Schema | None = None) -> Iterator[pa.RecordBatch]:
+    import pyarrow.csv as pacsv
+
+    block = int(min(max(chunk_bytes // 4, 1 << 20), 64 << 20))
+    convert = pacsv.ConvertOptions(column_types={f.name: f.type for f in schema} if schema is not None else None)
+    rows = 0
+    try:
+        for batch in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), convert_options=convert):
+            rows += batch.num_rows
+            yield batch
+    except (pa.ArrowException, OSError) as e:
+        line = _bad_line(path, block, convert)
+        where = f"line {line}" if line is not None else f"after its first {rows:,} rows" if rows else ""
+        raise _naming(e, f"{path}, {where}" if where else path) from None
+
+
+def _bad_line(path: str, block: int, convert: Any) -> int | None:
+    """The line of the first row of a CSV file with the wrong number of fields, if any.
+    (Arrow tells row numbers only when it reads on one thread: only worth it for an error.)"""
+    import pyarrow.csv as pacsv
+
+    bad: list[Any] = []
+
+    def invalid(row: Any) -> str:
+        bad.append(row)
+        return "error"
+
+    try:
+        for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
+                                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid), convert_options=convert):
+            pass
+    except (pa.ArrowException, OSError):
+        pass
+    number = getattr(bad[0], "number", None) if bad else None
+    return number if number is not None and number >= 0 else None
+
+
+def _naming(e: BaseException, where: str) -> BaseException:
+    """``e`` again, its message prefixed with where it happened."""
+    text = " ".join(str(e).split())
+    try:
+        return type(e)(f"{where}: {text}")
+    except TypeError:  # an exception type that takes other arguments
+        return OSError(f"{where}: {text}")
 
 
 def dictionary_encoded(meta: Any, name: str) -> bool:
@@ -330,7 +376,7 @@ def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] 
 
     def chunks() -> Iterator[Chunk]:
         batches = itertools.chain.from_iterable(
-            _file_batches(p, f, batch_rows, chunk_bytes, dictionary) for p, f in zip(paths, formats)
+            _file_batches(p, f, batch_rows, chunk_bytes, dictionary, s) for p, f, s in zip(paths, formats, schemas)
         )
         yield from coalesce(batches, schema, chunk_bytes)
 
