@@ -129,3 +129,14 @@ def test_frame_codecs_over_stores_and_compressors(codec, kind, compressor, appen
     inner = _store(kind, tmp_path_factory.mktemp("s"))
     with codec(compressor(inner) if compressor else inner) as c:
         check(c, appended)
+
+
+@pytest.mark.parametrize("compressor", COMPRESSORS)
+def test_a_temporary_store_is_gone_when_its_with_block_ends(compressor):
+    import os
+
+    with compressor() as p:
+        p.append({"x": b"data" * 100})
+        path = p.store.path
+        assert os.path.isdir(path)
+    assert not os.path.exists(path)  # not left for the garbage collector

@@ -129,6 +129,10 @@ class Compressed(Store):
     def close(self) -> None:
         self.store.close()
 
+    def __exit__(self, *exc: object) -> None:
+        # the inner store's own exit: a temporary File removes its directory there
+        self.store.__exit__(*exc)
+
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
