@@ -62,3 +62,15 @@ def test_logger_has_only_a_null_handler():
 
     handlers = logging.getLogger("shuffle_kit").handlers
     assert [type(h) for h in handlers] == [logging.NullHandler]
+
+
+def test_a_temporary_slow_store_is_gone_when_the_with_block_ends():
+    import os
+
+    from shuffle_kit import Buffer, Dict, File
+
+    with Buffer(Dict(), File(), available_memory=10) as buf:
+        buf.append({"big": b"x" * 100})  # spilled to the File
+        path = buf.slow.path
+        assert os.path.isdir(path)
+    assert not os.path.exists(path)

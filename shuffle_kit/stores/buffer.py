@@ -167,6 +167,11 @@ class Buffer(Store):
         self.fast.close()
         self.slow.close()
 
+    def __exit__(self, *exc: object) -> None:
+        # each store's own exit: a temporary File removes its directory there
+        self.fast.__exit__(*exc)
+        self.slow.__exit__(*exc)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["lock"]
