@@ -112,12 +112,19 @@ def keeps_files_open(npartitions: int, budget: int) -> bool:
 
 
 class Files(Protocol):
-    """Where the engine writes partitions. ``schema``: the chunks' (what runs hold);
-    ``row_groups``: whether a partition can be written as row groups while the input is
-    read (then ``open(p)`` gives its writer), or only whole, by ``write``."""
+    """Where the engine writes partitions: the declared capabilities it reads instead of
+    probing the object."""
 
-    schema: pa.Schema
-    row_groups: bool
+    @property
+    def schema(self) -> pa.Schema:
+        """The chunks' schema (what runs hold)."""
+        ...
+
+    @property
+    def row_groups(self) -> bool:
+        """Whether a partition can be written as row groups while the input is read (then
+        ``open(p)`` gives its writer), or only whole, by ``write``."""
+        ...
 
     def open(self, p: int) -> Writer: ...
 
