@@ -24,6 +24,7 @@ import stat
 import tempfile
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -44,6 +45,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_LIMIT = 1e9
+# Replies ZeroMQ may queue for one client before the server stops sending to it: each
+# queued reply is a copy of what was asked for, so a client that reads slowly (or not at
+# all) would otherwise pin up to ZeroMQ's default of 1000 of them, and ROUTER drops the
+# rest without a word.
+SEND_QUEUE = 16
+# Requests a client may have waiting, while its replies go unread, before more are dropped.
+MAX_WAITING_BYTES = 64 << 20
 _live: "weakref.WeakSet[Server]" = weakref.WeakSet()
 
 
@@ -72,6 +80,10 @@ class Server:
     stops it; it flushes memory to disk first when the store is persistent (``path``
     given) and drops a temporary store it created. With ``remote_shutdown=True`` a
     client may do the same (``Shared.shutdown_server()``, partd's ``close_server()``).
+
+    A client that does not read its replies gets at most ``SEND_QUEUE`` of them queued;
+    the server then holds its next reply and later requests (up to ``MAX_WAITING_BYTES``;
+    more are dropped) until it reads, and serves other clients meanwhile.
     """
 
     def __init__(
@@ -103,6 +115,7 @@ class Server:
         self.clients = 0
         self._check_keys = P.KeyCheck()
         self._tables: dict[bytes, list[bytes]] = {}  # recent key tables, see _key_table
+        self._waiting: dict[bytes, _Waiting] = {}  # clients whose queue is full, see _send
         self._key_set: set[bytes] = set(getattr(self.store, "_data", ()))  # for stats()
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -127,6 +140,9 @@ class Server:
         try:
             self.socket = self.context.socket(zmq.ROUTER)
             self.socket.linger = 1000
+            # a full queue raises Again instead of losing the reply (see _send)
+            self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            self.socket.sndhwm = SEND_QUEUE
             if max_message_bytes is not None:
                 self.socket.setsockopt(zmq.MAXMSGSIZE, int(max_message_bytes))
             if curve:
@@ -292,9 +308,13 @@ class Server:
         logger.debug("serving %s at %s", self.store, self.address)
         while not self._stop.is_set():
             try:
-                ready = dict(poller.poll(100))
+                # ROUTER cannot say when one client's queue has room again: while a client
+                # waits for room, look again every few milliseconds
+                ready = dict(poller.poll(2 if self._waiting else 100))
                 if monitor in ready:
                     self._on_monitor()
+                if self._waiting:
+                    self._resume()
                 if sock in ready:
                     for _ in range(100):  # a burst, then look at the stop flag again
                         try:
@@ -316,24 +336,83 @@ class Server:
                 self.clients = max(self.clients - 1, 0)
 
     def _handle(self, msg: list[Any]) -> None:
+        ident = msg[0].bytes if isinstance(msg[0], zmq.Frame) else bytes(msg[0])
+        waiting = self._waiting.get(ident)
+        if waiting is None:
+            self._answer(ident, msg)
+            return
+        # its replies wait for room: answer its requests in order once they are out
+        size = sum(len(f) for f in msg)
+        if waiting.request_bytes + size > MAX_WAITING_BYTES:
+            self.requests += 1
+            self.errors += 1
+            logger.warning("dropped a request from a client that leaves %d bytes of requests waiting "
+                           "and does not read its replies", waiting.request_bytes)
+            return
+        waiting.requests.append(msg)
+        waiting.request_bytes += size
+
+    def _answer(self, ident: bytes, msg: list[Any]) -> None:
+        """Apply one request and send its replies; those that do not fit the client's
+        queue wait in ``self._waiting`` (copies, which no later request can change)."""
         self.requests += 1
-        ident, frames = msg[0], [f.buffer if isinstance(f, zmq.Frame) else f for f in msg[1:]]
+        frames = [f.buffer if isinstance(f, zmq.Frame) else f for f in msg[1:]]
         rid = P.request_id_of(frames[0]) if frames else 0
+        held: Optional[deque] = None
         try:
             command, flags, rid, rest = P.parse_request(frames)
             handler = self._handlers.get(command)
             if handler is None:
                 raise P.UnknownCommand(f"unknown command {command}")
             for reply in handler(rid, flags, rest):
-                self.socket.send_multipart([ident, *reply], copy=False)
+                if held is None and self._send(ident, reply):
+                    continue
+                if held is None:
+                    held = self._waiting.setdefault(ident, _Waiting()).replies
+                held.append(reply)
         except Exception as e:
             self.errors += 1
             if not isinstance(e, P.ServerError):
                 logger.warning("request %d failed: %r", rid, e)
+            error = P.error_reply(rid, e)
             try:
-                self.socket.send_multipart([ident, *P.error_reply(rid, e)])
+                if held is not None or not self._send(ident, error):
+                    self._waiting.setdefault(ident, _Waiting()).replies.append(error)
             except zmq.ZMQError:
                 logger.exception("could not send an error reply")
+
+    def _send(self, ident: bytes, reply: list) -> bool:
+        """Send ``reply`` unless the client's queue is full (False). A client that is gone
+        counts as sent: nobody is left to answer."""
+        try:
+            self.socket.send_multipart([ident, *reply], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            logger.debug("a client left before its reply")
+        return True
+
+    def _resume(self) -> None:
+        """Send what waits for each client with a full queue, then answer its waiting
+        requests in order, until its queue is full again."""
+        for ident in list(self._waiting):
+            waiting = self._waiting.pop(ident)
+            replies, requests = waiting.replies, waiting.requests
+            while replies and self._send(ident, replies[0]):
+                replies.popleft()
+            if replies:
+                self._waiting[ident] = waiting
+                continue
+            while requests:
+                msg = requests.popleft()
+                waiting.request_bytes -= sum(len(f) for f in msg)
+                self._answer(ident, msg)
+                again = self._waiting.get(ident)
+                if again is not None:  # full again: the rest keep waiting behind its replies
+                    again.requests, again.request_bytes = requests, waiting.request_bytes
+                    break
 
     def _no_flags(self, flags: int, rest: Sequence, n: int | None = 0) -> None:
         if flags:
@@ -442,6 +521,18 @@ class Server:
         self._shutdown_requested = True
         self._stop.set()
         yield P.ok_reply(rid)
+
+
+class _Waiting:
+    """What waits for a client whose queue is full: replies not yet sent, then requests
+    not yet answered."""
+
+    __slots__ = ("replies", "requests", "request_bytes")
+
+    def __init__(self) -> None:
+        self.replies: deque[list] = deque()
+        self.requests: deque[list] = deque()
+        self.request_bytes = 0
 
 
 def _usage(store: Store) -> tuple[Optional[int], Optional[int]]:
