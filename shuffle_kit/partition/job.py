@@ -1,9 +1,10 @@
 """The partition job (``shuffle_kit.partition``, ``shuffle-kit partition``): files in, one
 file per hash partition (or per key value) out.
 
-The inputs are read on a thread, one chunk ahead, in chunks of at most ``memory_limit / 32``
-(64 MiB at most); memory stays within ``memory_limit`` plus the interpreter (see
-:data:`OVERHEAD`). Half the limit holds data waiting to be written.
+The inputs are read in chunks of at most ``memory_limit / 32`` (64 MiB at most), on a
+thread of their own one chunk ahead (unless ``threads=1``); memory stays within
+``memory_limit`` plus the interpreter (see :data:`OVERHEAD`). Half the limit holds data
+waiting to be written.
 
 - Hash partitions go through the partition engine (:mod:`shuffle_kit.partition.engine`)
   for every partition count and budget: row groups into open files while the input is
@@ -13,9 +14,10 @@ The inputs are read on a thread, one chunk ahead, in chunks of at most ``memory_
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
   grouped by key value into hive directories (:mod:`shuffle_kit.partition.values`).
 
-Everything is written into a hidden directory beside ``out`` and renamed to ``out`` only
-when complete and when the rows written equal the rows read; the runs and that directory
-are removed on success, failure and interrupt.
+Everything is written into a hidden directory beside ``out`` and put in its place only
+when complete and when the rows written equal the rows read (:func:`_publish`); the runs
+and that directory are removed on success, failure and interrupt, and by a later job
+after ``kill -9`` (:mod:`shuffle_kit.scratch`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import os
 import resource
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Self
 
 import pyarrow as pa
@@ -49,6 +51,8 @@ class JobError(Exception):
 
 @dataclass
 class Options:
+    """What :func:`run` is asked to do (the arguments of :func:`partition`)."""
+
     inputs: Sequence[str]
     on: Sequence[str]
     out: str
@@ -66,6 +70,9 @@ class Options:
 
 @dataclass
 class Summary:
+    """What a job did: rows, files, bytes, time, peak memory; ``lines()`` is what the command
+    line prints, and a notebook shows it as a table."""
+
     out: str
     rows_in: int = 0
     rows_out: int = 0
@@ -76,7 +83,6 @@ class Summary:
     seconds: float = 0.0
     peak_rss: int = 0
     inputs: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -89,7 +95,7 @@ class Summary:
             f"rows in     {self.rows_in:,} (from {self.inputs} file{'s' if self.inputs != 1 else ''}, {format_size(self.bytes_in)})",
             f"rows out    {self.rows_out:,}{mark}",
             f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {format_size(self.bytes_out)})",
-            f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s){self._phases()}",
+            f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
             f"peak memory {format_size(self.peak_rss)} (resident)",
         ]
 
@@ -102,10 +108,6 @@ class Summary:
             for line in self.lines()
         )
         return f"<div><strong>shuffle_kit.partition</strong><table>{rows}</table></div>"
-
-    def _phases(self) -> str:
-        read, write = self.extra.get("shuffle_seconds"), self.extra.get("write_seconds")
-        return "" if read is None or write is None else f": read+shuffle {read:.2f} s, write {write:.2f} s"
 
 
 def use_fast_allocator() -> None:
