@@ -124,7 +124,12 @@ def _serve(args: argparse.Namespace) -> int:
     """Run a store server until SIGTERM/SIGINT (see shuffle_kit.stores.server)."""
     from .stores.server import run_server
 
-    return run_server(args.address, args.path, args.memory_limit, args.secret_key_file, args.authorized_keys_file)
+    try:
+        return run_server(args.address, args.path, args.memory_limit, args.secret_key_file, args.authorized_keys_file)
+    except (OSError, ValueError) as e:  # a bad address, path or key file: the message names it
+        if os.environ.get("SHUFFLE_KIT_DEBUG"):
+            raise
+        return _fail(str(e))
 
 
 def _add_partition(commands: argparse._SubParsersAction) -> None:
@@ -146,8 +151,9 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                      "nulls as __HIVE_DEFAULT_PARTITION__; key columns are left out of the files, as hive readers expect")
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
-    p.add_argument("--memory-limit", type=_size, default="1GB", metavar="SIZE",
-                   help="memory budget, e.g. 500MB or 2GiB (default 1GB); half holds shuffled data before it "
+    p.add_argument("--memory-limit", type=_size, metavar="SIZE",
+                   help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
+                   "allows if less); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
     p.add_argument("--tmp", metavar="DIR", help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
     p.add_argument("--max-partitions", type=_positive, default=1024, metavar="N",
@@ -182,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     serve = commands.add_parser("serve", help="serve a store to other processes over ZeroMQ; "
-                                "prints its address, flushes to disk on SIGTERM/SIGINT")
+                                "prints its address; on SIGTERM/SIGINT flushes a --path store to disk "
+                                "and drops a temporary one")
     serve.add_argument("--address", help="ipc://PATH or tcp://HOST:PORT (default: a private ipc:// socket)")
     serve.add_argument("--path", help="directory of the on-disk store (default: a temporary one)")
     serve.add_argument("--memory-limit", type=_size, default=10**9, metavar="SIZE",

@@ -1,5 +1,5 @@
-"""What this process may use: CPUs (affinity and cgroup CPU quota), and thread pools sized
-to a thread count.
+"""What this process may use: CPUs (affinity and cgroup CPU quota), memory (physical,
+capped by a cgroup memory limit), and thread pools sized to a thread count.
 
 Thread pools are sized from :func:`available_cpus`, never from a constant: a user's
 machine has more cores than a CI runner, and a container may have fewer than its host.
@@ -124,6 +124,41 @@ def _affinity_from(root: str) -> int:
                 count += int(hi or lo) - int(lo) + 1
             return count
     return os.cpu_count() or 1
+
+
+def _memory_v2(directory: str) -> int | None:
+    text = _read(os.path.join(directory, "memory.max"))
+    return int(text) if text and text.isdigit() else None  # "max": none
+
+
+def _memory_v1(directory: str) -> int | None:
+    text = _read(os.path.join(directory, "memory.limit_in_bytes"))
+    # no limit reads as a huge number (a page-rounded 2**63)
+    return int(text) if text and text.isdigit() and int(text) < 2**60 else None
+
+
+def cgroup_memory_limit(root: str = "/") -> int | None:
+    """The tightest cgroup memory limit over this process, in bytes; None if there is none."""
+    limits: list[int] = []
+    cgroups = _cgroup_paths(root)
+    sys_cgroup = os.path.join(root, "sys/fs/cgroup")
+    if "" in cgroups:
+        limits += [m for d in _ancestors(sys_cgroup, cgroups[""]) if (m := _memory_v2(d)) is not None]
+    if "memory" in cgroups:
+        base = os.path.join(sys_cgroup, "memory")
+        limits += [m for d in _ancestors(base, cgroups["memory"]) if (m := _memory_v1(d)) is not None]
+    return min(limits) if limits else None
+
+
+def available_memory(root: str = "/") -> int:
+    """Bytes this process may use: physical memory, capped by a cgroup memory limit (a
+    container's limit, not its host's memory)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        total = 8 * 2**30
+    limit = cgroup_memory_limit(root)
+    return min(total, limit) if limit is not None else total
 
 
 def resolve_threads(threads: int | None) -> int:

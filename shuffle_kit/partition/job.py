@@ -141,6 +141,14 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def default_limit() -> int:
+    """1 GB, or half the memory this process may use if that is less (a container's cgroup
+    limit counts, not the host's memory)."""
+    from ..limits import available_memory
+
+    return int(min(10**9, max(2**20, available_memory() // 2)))
+
+
 def parse_limit(text: int | str) -> int:
     """A memory limit in bytes (see :func:`shuffle_kit.units.parse_size`), at least 1 MiB.
 
@@ -258,7 +266,7 @@ def partition(
     *,
     npartitions: int | None = None,
     by_value: bool = False,
-    memory_limit: int | str = "1GB",
+    memory_limit: int | str | None = None,
     threads: int | None = None,
     format: str = "parquet",
     compression: str = "lz4",
@@ -273,7 +281,7 @@ def partition(
     What ``shuffle-kit partition`` does, with the same options; returns its summary.
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
-    :data:`OVERHEAD`); ``threads`` defaults to the CPUs this process may use, and the
+    :data:`OVERHEAD`; default :func:`default_limit`); ``threads`` defaults to the CPUs this process may use, and the
     files are the same for any number. Arrow's own thread pool is sized to ``threads``
     while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
     thread. Raises :class:`JobError` for problems the user
@@ -289,7 +297,7 @@ def partition(
     (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
     """
     try:
-        limit = parse_limit(memory_limit)
+        limit = default_limit() if memory_limit is None else parse_limit(memory_limit)
     except ValueError as e:
         raise JobError(f"memory_limit: {one_line(e)}") from None
     opts = Options(

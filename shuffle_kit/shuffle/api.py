@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..limits import resolve_threads
+from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
 from ..units import parse_size
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
@@ -48,12 +48,9 @@ from ..codecs.frames import PIECE_KEY, frame_to_table, tables_to_frame
 
 
 def default_memory_limit() -> int:
-    """A quarter of physical memory, at most 4 GiB: the default in-memory budget."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        total = 8 * 2**30
-    return int(min(total // 4, 4 * 2**30))
+    """A quarter of the memory this process may use (a cgroup limit counts), at most 4 GiB:
+    the default in-memory budget."""
+    return int(min(available_memory() // 4, 4 * 2**30))
 
 
 def _normalize_on(on: Any) -> list:
@@ -292,7 +289,8 @@ def shuffle(
         bytes of pieces in memory as Arrow tables and spilling the oldest to disk, removed
         when the result is closed or garbage collected. Partition ``i`` is stored under the key ``i``.
     memory_limit : bytes (or '2GB') the default store keeps in memory; also bounds the
-        size of the input chunks. Default: a quarter of RAM, at most 4 GiB.
+        size of the input chunks. Default: a quarter of the memory this process may use
+        (a container's cgroup limit counts, not the host's memory), at most 4 GiB.
     progress : a ``tqdm.auto`` bar; None shows it only on a terminal or in a notebook.
     partitioner : ``'hash'`` (the documented hash of ``hashing``), ``'dask'`` (dask's
         own assignment, to be co-partitioned with a dask DataFrame) or a function
