@@ -399,6 +399,7 @@ def _has_data(directory, over: int) -> bool:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -430,6 +431,7 @@ def test_interrupt_while_streaming_leaves_no_output(tmp_path, long_input):
     assert os.listdir(work) == []
 
 
+@pytest.mark.slow
 def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
     out = tmp_path / "out"
     out.mkdir()
@@ -519,6 +521,7 @@ def test_by_value_refuses_more_directories_than_max_partitions(tmp_path):
     assert len(os.listdir(tmp_path / "out")) == 1500
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_input):
     work, spill = tmp_path / "work", tmp_path / "spill"
     work.mkdir()

@@ -137,6 +137,7 @@ def test_failure_cleans_up(client, ddf):
     assert_cleaned_up(client)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_shuffle(client, ddf):
     """The servers live in the nannies: a killed worker process costs re-runs, not data."""
 

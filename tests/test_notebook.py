@@ -13,6 +13,8 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.slow  # a kernel and a dask cluster: run by `pytest -m slow` (CI runs both)
+
 NOTEBOOK = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "tour.ipynb")
 
 

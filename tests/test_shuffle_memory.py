@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 MB = 2**20
 MEMORY_LIMIT = 24 * MB
@@ -43,6 +44,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_out_of_core_peak_rss(tmp_path):
     rng = np.random.default_rng(0)
     n = 4_000_000
