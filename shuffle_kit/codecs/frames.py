@@ -12,7 +12,8 @@ it does not (checked dtype by dtype against pandas 3):
 * ``pd.ArrowDtype`` columns (lists, structs, decimals, ...): wrapped back as is;
 * object columns: str/bytes/None values go as Arrow strings/binary and come back as
   objects; anything else is pickled value by value (the only use of pickle:
-  reading it trusts whoever wrote the store);
+  reading it trusts whoever wrote the store; ``pickled_fields`` names those columns,
+  so that the shuffle's hash reads the objects, not their pickles);
 * ``string[python]``: Arrow restores the pyarrow storage, so the dtype is reset;
 * sparse columns: stored dense, with the fill value in the metadata;
 * DatetimeIndex/TimedeltaIndex frequency.
@@ -31,6 +32,7 @@ for pieces with the same layout, which may then be converted in one go) and
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import pickle
@@ -222,6 +224,36 @@ def _restore(spec: dict, column: Any, converted: Any) -> Any:
 
 
 _PULLED = {"arrow", "object", "pickle"}  # converted from Arrow by us, not by to_pandas
+
+
+def pickled_fields(schema: pa.Schema) -> frozenset[str]:
+    """Names of the fields of a ``frame_to_table`` schema that hold pickled objects.
+
+    These are binary columns whose bytes are not the values (the hash of the shuffle
+    reads the objects back through :func:`unpickle` to hash them by value).
+
+    >>> import pandas as pd
+    >>> t = frame_to_table(pd.DataFrame({'a': [1, 'x'], 'b': ['x', None]}, dtype=object))
+    >>> sorted(pickled_fields(t.schema)), unpickle(t.column('a'))
+    (['a'], [1, 'x'])
+    """
+    meta = schema.metadata or {}
+    raw = meta.get(SCHEMA_KEY)
+    if raw is None:
+        return frozenset()
+    return _pickled_fields(raw, tuple(schema.names))
+
+
+@functools.lru_cache(maxsize=64)  # every chunk of a shuffle asks again with the same schema
+def _pickled_fields(raw: bytes, names: tuple[str, ...]) -> frozenset[str]:
+    fix = json.loads(raw).get("fix", {})
+    return frozenset(names[int(p)] for p, spec in fix.items() if spec["k"] == "pickle" and int(p) < len(names))
+
+
+def unpickle(column: pa.Array | pa.ChunkedArray) -> list:
+    """The Python objects of a pickled column (see :func:`pickled_fields`); nulls as None."""
+    loads = pickle.loads
+    return [None if v is None else loads(v) for v in column.to_pylist()]
 
 
 # -- DataFrame -> Table -----------------------------------------------------------------------

@@ -26,9 +26,37 @@ Each key value hashes to a 64-bit ``h`` by its *value*, not its storage type:
 - periods: their ordinal as a number; structs and intervals: their fields, combined.
 - several columns: ``h = h1``, then ``h = mix(h * 0x9e3779b97f4a7c15 + h_next)``.
 
-The partition id is ``h % npartitions``. Lists, maps and arbitrary Python objects are
-rejected with ``TypeError`` (pandas cannot group by them either), except object columns
-whose values Arrow can type (all str, all int, ...).
+The partition id is ``h % npartitions``. Lists, maps and unions are rejected with
+``UnhashableKeyError`` (a ``TypeError``; pandas cannot group by them either).
+
+Object columns (Python values)
+------------------------------
+pandas groups an object column by Python equality (``2 == 2.0 == Decimal(2)``,
+``1 == True``, ``(1, 2) == (1.0, 2.0)``) and puts every kind of null in one group, so
+each value hashes by the rules above as if it were in a typed column of its kind, which
+gives equal values equal hashes whatever column or chunk they come from:
+
+- None, pd.NA, pd.NaT, NaN (float, NumPy, Decimal, complex) and NumPy's NaT: ``NULL``;
+- bool, int, float, Decimal, Fraction, NumPy numbers: as numbers (so ``True`` is ``1``;
+  ints beyond the float64 range as +-inf); complex with a zero imaginary part as its
+  real part, else ``mix(2 ^ CPLX)`` combined with the real, then the imaginary part;
+- str (UTF-8) and bytes: as strings, so an all-str column stored as Arrow strings and
+  one stored as pickles agree;
+- datetime, pd.Timestamp, np.datetime64 (the instant in UTC if aware, the wall clock if
+  naive), date (its midnight), time, timedelta, pd.Timedelta, np.timedelta64: as times,
+  in nanoseconds (finer units floored to them);
+- pd.Period: its ordinal as a number; pd.Interval: ``left`` combined with ``right``,
+  as the struct that stores a typed interval column;
+- tuples: ``mix(len ^ TUPL)`` combined with each element's hash in order; frozensets:
+  ``mix(len ^ SETS)`` combined with the elements' hashes in increasing order.
+
+Unequal values may share a hash (``'a'`` and ``b'a'``, a Period and its ordinal): a
+partition then holds both keys and the groups are still told apart by pandas. Any
+other type (lists, dicts, arbitrary classes, enums that are not int or str) raises
+``UnhashableKeyError`` naming the column and the type: its equality is its own.
+Object columns reach the hash either as Arrow strings/binary (all str, bytes or None)
+or pickled (``codecs.frames.pickled_fields``); a pickled column is read back into
+objects, one per distinct pickle, and hashed as above.
 
 >>> import pyarrow as pa
 >>> hash_array(pa.array([1, None, 1.0])).tolist() == hash_array(pa.array([1.0, float('nan'), 1])).tolist()
@@ -39,7 +67,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import cmath
+import datetime as dt
+import decimal
+import math
+import numbers
+import struct
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +94,9 @@ _COMBINE = _U64(0x9E3779B97F4A7C15)
 _NUM = _U64(0x6E756D62)  # "numb"
 _STR = _U64(0x73747267)  # "strg"
 _TIME = _U64(0x74696D65)  # "time"
+_TUPL = 0x7475706C  # "tupl"
+_SETS = 0x73657473  # "sets"
+_CPLX = 0x63706C78  # "cplx"
 _ALL_ONES = _U64(0xFFFFFFFFFFFFFFFF)
 BLOCK_ROWS = 1 << 16
 
@@ -264,14 +301,26 @@ def check_hashable(t: pa.DataType, name: Any) -> None:
     return None
 
 
-def hash_columns(columns: Sequence[pa.Array | pa.ChunkedArray]) -> np.ndarray:
-    """Combined hash of several key columns of equal length."""
-    h = hash_array(columns[0])
+def hash_columns(columns: Sequence[pa.Array | pa.ChunkedArray | np.ndarray]) -> np.ndarray:
+    """Combined hash of several key columns of equal length.
+
+    A column may also be given as its hashes already (a uint64 array, left unchanged).
+
+    >>> import pyarrow as pa
+    >>> a, b = pa.array([1, 2]), pa.array(['x', 'y'])
+    >>> bool((hash_columns([a, b]) == hash_columns([hash_array(a), b])).all())
+    True
+    """
+    h = _hashes(columns[0])
     if len(columns) > 1:
-        h = h.copy() if not h.flags.writeable else h
+        h = h.copy() if not h.flags.writeable or isinstance(columns[0], np.ndarray) else h
         for col in columns[1:]:
-            h = combine(h, hash_array(col))
+            h = combine(h, _hashes(col))
     return h
+
+
+def _hashes(col: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    return col if isinstance(col, np.ndarray) else hash_array(col)
 
 
 def id_dtype(npartitions: int) -> np.dtype:
@@ -294,18 +343,268 @@ def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: i
     """
     n = table.num_rows
     out = np.empty(n, dtype=id_dtype(npartitions))
-    columns = [table.column(name) for name in on]
+    pickled = _pickled_fields(table.schema, on)
+    # pickled objects are hashed whole (once per distinct value, not once per block); the
+    # blocks below are views of those hashes, each reduced in place once
+    columns = [hash_pickled(table.column(name), name) if name in pickled else table.column(name) for name in on]
     # hash in cache-sized blocks: the temporaries stay in cache and are reused, instead of
     # fresh multi-megabyte arrays that page-fault on first touch (3-4x slower here)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        h = hash_columns([c.slice(start, stop - start) for c in columns])
+        h = hash_columns([c[start:stop] if isinstance(c, np.ndarray) else c.slice(start, stop - start) for c in columns])
         if npartitions & (npartitions - 1) == 0:  # a power of two: the same, without a division
             np.bitwise_and(h, _U64(npartitions - 1), out=h)
         else:
             np.remainder(h, _U64(npartitions), out=h)
         out[start:stop] = h
     return out
+
+
+# -- Python objects (object-dtype key columns) -------------------------------------------
+# Scalar twins of the vectorised functions above, on Python ints modulo 2**64: object
+# columns hold values of many types, so they are hashed one distinct value at a time.
+_M64 = (1 << 64) - 1
+_NULL_INT = int(NULL_HASH)
+_EPOCH = dt.datetime(1970, 1, 1)
+_EPOCH_DATE = dt.date(1970, 1, 1)
+_NS_PER = {"W": 604_800 * 10**9, "D": 86_400 * 10**9, "h": 3_600 * 10**9, "m": 60 * 10**9,
+           "s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_PER_NS = {"ps": 10**3, "fs": 10**6, "as": 10**9}
+
+
+def _mix1(x: int) -> int:
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & _M64
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & _M64
+    return x ^ (x >> 33)
+
+
+def _combine1(h: int, other: int) -> int:
+    return _mix1((h * 0x9E3779B97F4A7C15 + other) & _M64)
+
+
+def _number1(f: float) -> int:
+    if math.isnan(f):
+        return _NULL_INT
+    return _mix1(struct.unpack("<Q", struct.pack("<d", f + 0.0))[0] ^ 0x6E756D62)
+
+
+def _real1(v: Any) -> int:
+    try:
+        return _number1(float(v))
+    except OverflowError:  # ints and fractions past float64: where float64 keeps them
+        return _number1(float("inf") if v > 0 else float("-inf"))
+
+
+def _bytes1(b: bytes) -> int:
+    h = _mix1(len(b) ^ 0x73747267)
+    for k in range(0, len(b), 8):
+        h = _mix1(h ^ int.from_bytes(b[k : k + 8], "little"))  # short last word: zero-padded
+    return h
+
+
+def _time1(ns: int) -> int:
+    return _mix1((ns & _M64) ^ 0x74696D65)
+
+
+def _timedelta_ns(v: dt.timedelta) -> int:
+    return ((v.days * 86_400 + v.seconds) * 10**6 + v.microseconds) * 1000
+
+
+def _numpy_time_ns(v: np.datetime64 | np.timedelta64) -> int:
+    unit, count = np.datetime_data(v.dtype)
+    if unit in ("Y", "M"):  # months and years vary in length: via days (always in range)
+        v = v.astype("datetime64[D]")
+        unit, count = "D", 1
+    raw = int(v.astype(np.int64)) * count
+    if unit in _NS_PER:
+        return raw * _NS_PER[unit]
+    if unit in _PER_NS:
+        return raw // _PER_NS[unit]
+    raise TypeError(f"a {type(v).__name__} in generic units")
+
+
+def _unhashable(v: Any, name: Any, detail: str = "") -> UnhashableKeyError:
+    t = type(v)
+    tname = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    return UnhashableKeyError(
+        f"key column {name!r} holds {tname} values ({' '.join(repr(v).split())[:40]}){detail}, which cannot be hashed "
+        "into partitions: object keys must be None/NaN/NA/NaT, numbers, str, bytes, datetimes, "
+        "dates, times, timedeltas, periods, intervals, or tuples/frozensets of these"
+    )
+
+
+def hash_object(v: Any, name: Any = None) -> int:
+    """The documented hash of one Python value as an object-column key (module docstring).
+
+    Values pandas groups together hash alike; ``name`` is the column, for the error.
+
+    >>> hash_object(2) == hash_object(2.0) == hash_object(True + 1)
+    True
+    >>> hash_object((1, None)) == hash_object((1.0, float('nan')))
+    True
+    >>> hash_object('a') == int(hash_array(pa.array(['a']))[0])
+    True
+    """
+    # the common types first, by exact type: one dictionary lookup
+    f = _SCALAR.get(type(v))
+    if f is not None:
+        return f(v)
+    import pandas as pd  # object columns come from pandas: already loaded
+
+    if v is None or v is pd.NA or v is pd.NaT:
+        return _NULL_INT
+    if isinstance(v, (str, bytes)):  # subclasses: np.str_, str enums
+        return _bytes1(v.encode("utf-8", "surrogatepass") if isinstance(v, str) else bytes(v))
+    if isinstance(v, (bool, np.bool_)):
+        return _number1(float(v))
+    if isinstance(v, decimal.Decimal):
+        if v.is_nan():
+            return _NULL_INT
+        return _number1(float(v))
+    if isinstance(v, (np.datetime64, np.timedelta64)):
+        if np.isnat(v):
+            return _NULL_INT
+        try:
+            return _time1(_numpy_time_ns(v))
+        except TypeError as e:
+            raise _unhashable(v, name, f" ({e})") from None
+    if isinstance(v, (numbers.Real, np.integer, np.floating)):  # ints, Fractions, ...
+        return _real1(v)
+    if isinstance(v, (numbers.Complex, np.complexfloating)):
+        c = complex(v)
+        if cmath.isnan(c):  # pandas: a NaN in either part makes a null
+            return _NULL_INT
+        if c.imag == 0:
+            return _number1(c.real)
+        return _combine1(_combine1(_mix1(2 ^ _CPLX), _number1(c.real)), _number1(c.imag))
+    if isinstance(v, dt.datetime):  # before date: a datetime is a date
+        return _time1(_datetime_ns(v))
+    if isinstance(v, dt.date):
+        return _time1((v - _EPOCH_DATE).days * 86_400 * 10**9)
+    if isinstance(v, dt.timedelta):
+        return _time1(_timedelta_ns(v) + getattr(v, "nanoseconds", 0))  # pd.Timedelta: ns too
+    if isinstance(v, dt.time):
+        ns = ((v.hour * 60 + v.minute) * 60 + v.second) * 10**9 + v.microsecond * 1000
+        offset = v.utcoffset()
+        return _time1(ns - _timedelta_ns(offset) if offset is not None else ns)
+    if isinstance(v, tuple):
+        h = _mix1(len(v) ^ _TUPL)
+        for item in v:
+            h = _combine1(h, hash_object(item, name))
+        return h
+    if isinstance(v, frozenset):
+        h = _mix1(len(v) ^ _SETS)
+        for item_hash in sorted(hash_object(item, name) for item in v):
+            h = _combine1(h, item_hash)
+        return h
+    if isinstance(v, pd.Period):
+        return _number1(float(v.ordinal))
+    if isinstance(v, pd.Interval):
+        return _combine1(hash_object(v.left, name), hash_object(v.right, name))
+    raise _unhashable(v, name)
+
+
+def _datetime_ns(v: dt.datetime) -> int:
+    # from the parts, not pd.Timestamp.value: that one overflows outside 1677-2262
+    d = dt.datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond) - _EPOCH
+    offset = v.utcoffset()
+    if offset is not None:  # aware: the instant in UTC
+        d -= offset
+    return _timedelta_ns(d) + getattr(v, "nanosecond", 0)
+
+
+def _float1(v: float) -> int:
+    return _number1(v)
+
+
+def _int1(v: int) -> int:
+    return _real1(v)
+
+
+def _str1(v: str) -> int:
+    # surrogatepass: lone surrogates have no UTF-8 (and no Arrow string) but pandas groups them
+    return _bytes1(v.encode("utf-8", "surrogatepass"))
+
+
+def _null1(v: Any) -> int:
+    return _NULL_INT
+
+
+# exact types to their hash; anything else goes through the isinstance chain
+_SCALAR: dict[type, Any] = {
+    float: _float1, int: _int1, bool: _float1, str: _str1, bytes: _bytes1, type(None): _null1,
+    np.float64: _float1, np.int64: _int1, np.float32: _real1, np.int32: _int1,
+}
+
+
+def _pickled_fields(schema: pa.Schema, on: Sequence[Any]) -> frozenset[str]:
+    # pickles are binary columns of frames converted by codecs.frames; that module imports
+    # pandas, which the command line never needs for its Arrow inputs: only asked when it can matter
+    if not schema.metadata or not any(pa.types.is_binary(schema.field(name).type) for name in on):
+        return frozenset()
+    from ..codecs.frames import pickled_fields
+
+    return pickled_fields(schema)
+
+
+def hash_objects(objects: Iterable[Any], name: Any = None) -> np.ndarray:
+    """:func:`hash_object` of every value, as a uint64 array.
+
+    >>> hash_objects([1, True, None, float('nan')]).tolist() == hash_array(pa.array([1, 1, None, None])).tolist()
+    True
+    """
+    objs = objects if isinstance(objects, list) else list(objects)
+    out = np.empty(len(objs), dtype=np.uint64)
+    # the common exact types go through the vectorised hashes of typed columns (the same
+    # values by construction); only the rest pays a Python call per value
+    kind = np.fromiter((_BULK.get(type(v), 0) for v in objs), dtype=np.int8, count=len(objs))
+    rest = np.flatnonzero(kind == 0)
+    for k, to_arrow in ((1, _numbers_array), (2, _strings_array)):
+        rows = np.flatnonzero(kind == k)
+        if not len(rows):
+            continue
+        try:
+            arr = to_arrow([objs[i] for i in rows.tolist()])
+        except (OverflowError, ValueError, UnicodeError, pa.ArrowException):  # huge ints, lone surrogates
+            rest = np.concatenate([rest, rows])
+            continue
+        out[rows] = hash_array(arr)
+    for i in rest.tolist():
+        out[i] = hash_object(objs[i], name)
+    return out
+
+
+def _numbers_array(vs: list) -> pa.Array:
+    return pa.array(np.array(vs, dtype=np.float64))
+
+
+def _strings_array(vs: list) -> pa.Array:
+    return pa.array(vs, type=pa.large_string())
+
+
+_BULK = {int: 1, float: 1, bool: 1, np.float64: 1, np.int64: 1, str: 2}
+
+
+def hash_pickled(arr: pa.Array | pa.ChunkedArray, name: Any = None) -> np.ndarray:
+    """Hashes of a column of pickled objects (see ``codecs.frames.pickled_fields``).
+
+    Each distinct pickle is read back and hashed once; rows take their value's hash.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        if arr.num_chunks == 0:
+            return np.zeros(0, dtype=np.uint64)
+        return np.concatenate([hash_pickled(c, name) for c in arr.chunks])
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    from ..codecs.frames import unpickle  # pickles come from there: pandas is loaded
+
+    encoded = pc.dictionary_encode(arr)  # equal pickles are equal values: unpickle once
+    dict_hash = hash_objects(unpickle(encoded.dictionary), name)
+    indices = pc.fill_null(encoded.indices, 0)
+    h = dict_hash[values(indices, np.int32).astype(np.intp)] if len(dict_hash) else np.zeros(len(arr), dtype=np.uint64)
+    return _set_nulls(h, arr)
 
 
 # -- dask's assignment -------------------------------------------------------------------
