@@ -196,3 +196,29 @@ mixed = st.one_of(
 def test_bulk_hashes_equal_one_by_one(values):
     # hash_objects sends common types through the vectorised column hashes: same result
     assert hash_objects(values).tolist() == [hash_object(v) for v in values]
+
+
+SEED_SCRIPT = """
+import numpy as np, pandas as pd
+from shuffle_kit.codecs.frames import frame_to_table
+from shuffle_kit.shuffle.hashing import partition_ids
+values = [frozenset({'a', 1, 2.5}), ('x', None), 'x', 7, 7.0, None, b'y', (frozenset({'b', 3}),)] * 3
+table = frame_to_table(pd.DataFrame({'k': pd.Series(values, dtype=object)}))
+print(partition_ids(table, ['k'], 1 << 16).tolist())
+"""
+
+
+def test_pickled_keys_independent_of_pythonhashseed():
+    # frozensets pickle in their iteration order, which follows PYTHONHASHSEED
+    import os
+    import subprocess
+    import sys
+
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", SEED_SCRIPT], env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1 and len(next(iter(outs))) > 50
