@@ -178,3 +178,44 @@ def test_groupby_apply_on_cluster(client, ddf):
     a, b = client.compute([mine, theirs], sync=True)
     pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), check_index_type=False)
     assert_cleaned_up(client)
+
+
+def _servers(client) -> list[tuple[float, str]]:
+    """(memory it may hold, spill directory) of every shuffle_kit server on the hosts."""
+
+    def probe(dask_worker):
+        host = dask_worker.plugins.get("shuffle_kit")
+        return [(buffer.available_memory, disk.path) for _, buffer, disk in getattr(host, "servers", {}).values()]
+
+    found = []
+    for nanny in (True, False):
+        for servers in client.run(probe, nanny=nanny).values():
+            found += servers
+    return found
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_servers_hold_their_share_of_the_worker_memory(tmp_path, configured):
+    settings = {"shuffle_kit.dask.server-memory": "50MB", "shuffle_kit.dask.server-directory": str(tmp_path)}
+    with dask.config.set(settings if configured else {}), distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, memory_limit="400MB", dashboard_address=None,
+        host="127.0.0.1",
+    ) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: __import__("shuffle_kit.dask").dask._FAULTS.update(after_append=lambda i: time.sleep(0.3)))
+        future = client.compute(skd.shuffle(dd.from_pandas(make_frame(5_000), npartitions=6), "k", 4))
+        deadline, seen = time.monotonic() + 30, []
+        while not seen and time.monotonic() < deadline:
+            seen = _servers(client)
+            time.sleep(0.05)
+        assert len(future.result(timeout=60)) == 5_000
+        # a quarter of the 400MB each worker may use, or what the config says
+        assert seen and {memory for memory, _ in seen} == {50e6 if configured else 100e6}
+        if configured:
+            assert all(os.path.dirname(path) == str(tmp_path) for _, path in seen)
+        del future
+        deadline = time.monotonic() + 10
+        while _servers(client) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _servers(client) == []
+    if configured:
+        assert os.listdir(tmp_path) == []  # the spill directories (and their locks) are gone

@@ -7,9 +7,14 @@ system. For every shuffle run (one computation of one graph build):
   plugin :class:`ShuffleRuns` (installed on first use) starts one ``Server`` per
   worker, hosted by the worker's nanny when it has one (the data then outlives the
   worker process: a killed worker costs dask a re-run of its tasks, not the data) or
-  else by the worker; each server keeps up to ``memory_limit`` bytes in memory and
-  spills to a ``File`` store in that worker's local directory. Server ``s`` of ``S``
-  owns output partitions ``[s*n/S, (s+1)*n/S)``.
+  else by the worker; each server keeps up to a quarter of the worker's memory limit (at
+  most 1 GiB; dask config ``shuffle_kit.dask.server-memory`` sets it) in memory and spills
+  to a ``File`` store in a scratch directory under the host's local directory (config
+  ``shuffle_kit.dask.server-directory``), which the next run on that host removes if its
+  owner died. Server ``s`` of ``S`` owns output partitions ``[s*n/S, (s+1)*n/S)``.
+  On a ``LocalCluster`` the nannies live in the client's process, outside dask's memory
+  accounting: ``shuffle_kit.dask.server-host: worker`` hosts the servers in the workers
+  instead (a killed worker then takes its pieces with it).
 - the run is sticky: a setup task re-run (its result lost with a worker) gets the same
   servers, so re-run map tasks land where the others did and their batch ids
   de-duplicate them.
@@ -34,13 +39,16 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
+from .. import scratch
 from ..stores import Buffer, File, MemoryLog, Server, Shared
 from ..stores.auth import generate_keys, is_loopback
+from ..units import parse_size
 
 logger = logging.getLogger(__name__)
 
 NAME = "shuffle_kit"
 SERVER_MEMORY = 2**30  # at most this many bytes in memory per server, and a quarter of the worker's limit
+SPILL_PREFIX = "shuffle_kit-server-"  # a server's spill directory (a scratch directory, see shuffle_kit.scratch)
 CLIENT_TIMEOUT = 60.0
 
 
@@ -162,7 +170,10 @@ class ShuffleRuns(_SchedulerPlugin):
         hosts = [(ws.address, ws.nanny if by_nanny else None) for ws in workers]
         plan = {"kind": "servers", "name": name, "run_id": run_id, "n": n, "servers": [], "workers": [],
                 "hosts": hosts, "curve": curve}
-        replies = await self._broadcast(hosts, _host_start, (run_id, curve), on_error="return")
+        memory = dask.config.get("shuffle_kit.dask.server-memory", None)
+        directory = dask.config.get("shuffle_kit.dask.server-directory", None)
+        args = (run_id, curve, None if memory is None else parse_size(memory), directory)
+        replies = await self._broadcast(hosts, _host_start, args, on_error="return")
         failed = [(w, r) for w, r in zip(hosts, replies) if isinstance(r, BaseException)]
         if failed:
             await self._stop(plan)
@@ -236,7 +247,10 @@ class _ServerHost:
     def start(self, run_id: str, curve: dict | None, host: str, directory: str, memory: float) -> str:
         if run_id in self.servers:
             return self.servers[run_id][0].address
-        disk = File(dir=directory)
+        # a scratch directory: the next run on this host removes it if this process dies
+        scratch.sweep(SPILL_PREFIX, directory)
+        path = scratch.make(SPILL_PREFIX, directory)
+        disk = File(path)
         buffer = Buffer(MemoryLog(), disk, available_memory=memory)
         kwargs: dict[str, Any] = {}
         address = "tcp://127.0.0.1:0"
@@ -246,7 +260,8 @@ class _ServerHost:
         try:
             server = Server(buffer, address, **kwargs)
         except BaseException:
-            disk.__exit__(None, None, None)
+            disk.close()
+            scratch.remove(path)
             raise
         self.servers[run_id] = (server, buffer, disk)
         logger.debug("started %r for shuffle run %s", server, run_id)
@@ -261,7 +276,8 @@ class _ServerHost:
             server.close(flush=False)
         finally:
             buffer.drop()
-            disk.__exit__(None, None, None)  # drop and remove the directory
+            disk.close()
+            scratch.remove(disk.path)
 
     def stop_all(self) -> None:
         for run_id in list(self.servers):
@@ -285,14 +301,24 @@ def _host(dask_worker: Any) -> _ServerHost:
     return host
 
 
-def _host_start(run_id: str, curve: dict | None, dask_worker: Any = None) -> str:
+def _host_start(run_id: str, curve: dict | None, memory: float | None, directory: str | None,
+                dask_worker: Any = None) -> str:
     from distributed.comm import get_address_host
 
-    limit = getattr(dask_worker, "memory_limit", None) or 0
-    memory = min(SERVER_MEMORY, limit / 4) if limit else SERVER_MEMORY
+    if memory is None:
+        limit = worker_memory_limit(dask_worker)
+        memory = min(SERVER_MEMORY, limit / 4) if limit else SERVER_MEMORY
     return _host(dask_worker).start(
-        run_id, curve, get_address_host(dask_worker.address), dask_worker.local_directory, memory
+        run_id, curve, get_address_host(dask_worker.address), directory or dask_worker.local_directory, memory
     )
+
+
+def worker_memory_limit(host: Any) -> int | None:
+    """The memory limit of a dask worker (or of the worker its nanny runs), if it has one."""
+    # distributed keeps it on the memory manager (older releases on the worker itself)
+    manager = getattr(host, "memory_manager", None)
+    limit = getattr(manager, "memory_limit", None) or getattr(host, "memory_limit", None)
+    return int(limit) if limit else None
 
 
 def _host_stop(run_id: str, dask_worker: Any = None) -> None:
