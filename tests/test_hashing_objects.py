@@ -222,3 +222,16 @@ def test_pickled_keys_independent_of_pythonhashseed():
         for seed in ("1", "2", "3")
     }
     assert len(outs) == 1 and len(next(iter(outs))) > 50
+
+
+def test_shuffle_dropna_drops_every_kind_of_null_object_key():
+    import numpy as np
+    import pandas as pd
+
+    import shuffle_kit as sk
+
+    keys = [1, None, "a", np.nan, pd.NA, (1, 2), pd.NaT, np.datetime64("NaT"), 2.0, float("nan")]
+    df = pd.DataFrame({"k": pd.Series(keys, dtype=object), "x": range(len(keys))})
+    with sk.shuffle(df, "k", 3, dropna=True, progress=False) as result:
+        kept = sorted(result.to_pandas()["x"].tolist())
+    assert kept == sorted(df.dropna(subset=["k"])["x"].tolist())

@@ -41,7 +41,7 @@ STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be k
 Partitioner = Union[str, Callable[[pa.Table, list, int], np.ndarray]]
 
 from ..codecs import ArrowIPC, TableBuffer
-from ..codecs.frames import PIECE_KEY, frame_to_table, tables_to_frame
+from ..codecs.frames import PIECE_KEY, frame_to_table, pickled_fields, tables_to_frame, unpickle
 
 
 # -- arguments -------------------------------------------------------------------------------
@@ -212,13 +212,26 @@ def _check_key_types(table: pa.Table, fields: list[str]) -> None:
 
 def _drop_null_keys(table: pa.Table, fields: list[str]) -> pa.Table:
     mask = None
+    pickled = pickled_fields(table.schema)
     for f in fields:
         col = table.column(f)
-        null = pc.is_null(col, nan_is_null=True) if _floating(col.type) else pc.is_null(col)
+        if f in pickled:  # objects: NA, NaT, NaN... are nulls too, as pandas sees them
+            null = _null_objects(col)
+        else:
+            null = pc.is_null(col, nan_is_null=True) if _floating(col.type) else pc.is_null(col)
         mask = null if mask is None else pc.or_(mask, null)
     if mask is None or not pc.any(mask).as_py():
         return table
     return table.filter(pc.invert(mask))
+
+
+def _null_objects(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Whether each pickled object is a null (``pd.isna`` of a scalar), read once per
+    distinct pickle."""
+    encoded = pc.dictionary_encode(col.combine_chunks())
+    distinct = [pd.api.types.is_scalar(v) and bool(pd.isna(v)) for v in unpickle(encoded.dictionary)]
+    null = pa.array(distinct, pa.bool_()).take(encoded.indices)
+    return pa.chunked_array([pc.fill_null(null, True)])
 
 
 def _floating(t: pa.DataType) -> bool:
