@@ -15,6 +15,7 @@ lock it) and swept once it is older than :data:`GRACE` seconds.
 []
 >>> remove(d); os.listdir(parent)
 []
+>>> os.rmdir(parent)
 """
 
 from __future__ import annotations

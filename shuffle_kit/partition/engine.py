@@ -43,6 +43,7 @@ oldest chunk is written out (open files), or a run is written (runs): memory doe
 4
 >>> sorted(os.listdir(d))
 ['part-00000.parquet', 'part-00001.parquet']
+>>> import shutil; shutil.rmtree(d)
 """
 
 from __future__ import annotations

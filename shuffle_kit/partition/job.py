@@ -295,6 +295,7 @@ def partition(
     >>> s = partition(f'{d}/in.parquet', 'user', f'{d}/out', npartitions=2, progress=False)
     >>> s.rows_in, s.rows_out, sorted(os.listdir(f'{d}/out'))
     (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
+    >>> import shutil; shutil.rmtree(d)
     """
     try:
         limit = default_limit() if memory_limit is None else parse_limit(memory_limit)

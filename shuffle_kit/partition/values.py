@@ -13,6 +13,7 @@ value's rows stay in input order.
 3
 >>> sorted(os.listdir(d)), out.files
 (['c=a', 'c=b'], 2)
+>>> import shutil; shutil.rmtree(d)
 """
 
 from __future__ import annotations
