@@ -134,6 +134,13 @@ class Server:
                 "authorized_keys= (see shuffle_kit.stores.auth.generate_keys) to require CURVE "
                 "authentication, or bind tcp://127.0.0.1 or ipc://"
             )
+        if address.startswith("ipc://@") and not curve:
+            # an abstract socket has no file, so no permissions: every local user may connect
+            raise ValueError(
+                f"binding {address} (a Linux abstract socket) lets every user of this machine in: "
+                "pass secret_key= and authorized_keys= to require CURVE authentication, or bind an "
+                "ipc:// path (the default is one in a private directory)"
+            )
         # receiving is the busiest part of serving many writers (kernel copies, fresh
         # pages for each message): two I/O threads take two connections at once
         self.context = zmq.Context(io_threads=2)
@@ -148,7 +155,12 @@ class Server:
             if curve:
                 self._setup_curve(secret_key, authorized_keys)
             self.monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
-            self.socket.bind(address)
+            try:
+                self.socket.bind(address)
+            except zmq.ZMQError as e:
+                error = OSError(f"cannot bind {address}: {zmq.strerror(e.errno)}")
+                error.errno = e.errno
+                raise error from None
             self.address: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) if address.startswith("tcp://") else address
         except BaseException:
             self._teardown()
@@ -178,7 +190,10 @@ class Server:
         if address.startswith("tcp://"):
             if address.endswith(":0"):
                 address = address[:-1] + "*"
+            _check_port(address)
             return address
+        if address.startswith("ipc://@"):
+            return address  # abstract: no file to check or remove
         if address.startswith("ipc://"):
             _check_ipc_free(address[len("ipc://"):])
             self._ipc_file = address[len("ipc://"):]
@@ -552,6 +567,15 @@ def _usage(store: Store) -> tuple[Optional[int], Optional[int]]:
     return None, None
 
 
+def _check_port(address: str) -> None:
+    """Refuse a tcp:// port outside 1-65535: ZeroMQ would bind the port number modulo 65536."""
+    host, sep, port = address[len("tcp://"):].rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"a tcp:// address needs a host and a port (tcp://127.0.0.1:PORT), not {address!r}")
+    if port != "*" and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"port {port!r} of {address!r} is not 1-65535 (or 0 or * for a free one)")
+
+
 def _check_ipc_free(path: str) -> None:
     """Refuse an ipc:// path where a server is listening: ZeroMQ would silently take the
     address over from it."""
@@ -576,7 +600,8 @@ def run_server(
     authorized_keys_file: str | None = None,
     out: Any = None,
 ) -> int:
-    """Serve until SIGTERM or SIGINT, then flush to disk and exit (the ``serve`` command).
+    """Serve until SIGTERM or SIGINT, then exit (the ``serve`` command): a store at ``path``
+    is flushed to disk first, a temporary one (no ``path``) is dropped.
 
     Prints the bound address on the first line of ``out`` (stdout), and for CURVE the
     server's public key on the second.
@@ -605,7 +630,9 @@ def run_server(
             while not stop.wait(0.2) and server.running:
                 pass
         finally:
-            server.close(flush=True)
+            # nobody can read a temporary store after the server: writing it out first
+            # would only cost the time and the disk writes of everything held
+            server.close()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
