@@ -348,3 +348,22 @@ def test_bad_arguments():
         sk.Shared("tcp://127.0.0.1:1", server_key=generate_keys()[0])
     with pytest.raises(ValueError, match="address"):
         sk.Shared("localhost:5")
+
+
+def test_clients_counts_only_connections_past_the_handshake():
+    import socket
+
+    with thread_server(address="tcp://127.0.0.1:0") as server:
+        client = sk.Shared(server.address)
+        client.ping()
+        assert wait_until(lambda: server.stats()["clients"] == 1)
+        host, port = server.address[len("tcp://"):].rsplit(":", 1)
+        raw = [socket.create_connection((host, int(port))) for _ in range(3)]
+        time.sleep(0.2)
+        assert server.stats()["clients"] == 1  # no handshake: not a client
+        for r in raw:
+            r.close()
+        time.sleep(0.3)  # their disconnections must not count off the real client
+        assert server.stats()["clients"] == 1
+        client.close()
+        assert wait_until(lambda: server.stats()["clients"] == 0)

@@ -52,6 +52,9 @@ DEFAULT_MEMORY_LIMIT = 1e9
 SEND_QUEUE = 16
 # Requests a client may have waiting, while its replies go unread, before more are dropped.
 MAX_WAITING_BYTES = 64 << 20
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 _live: "weakref.WeakSet[Server]" = weakref.WeakSet()
 
 
@@ -112,7 +115,8 @@ class Server:
         self.remote_shutdown = remote_shutdown
         self.requests = 0
         self.errors = 0
-        self.clients = 0
+        self.clients = 0  # connections that finished the handshake, see _on_monitor
+        self._connections = 0  # handshakes, less disconnections of connections past theirs
         self._check_keys = P.KeyCheck()
         self._tables: dict[bytes, list[bytes]] = {}  # recent key tables, see _key_table
         self._waiting: dict[bytes, _Waiting] = {}  # clients whose queue is full, see _send
@@ -154,7 +158,8 @@ class Server:
                 self.socket.setsockopt(zmq.MAXMSGSIZE, int(max_message_bytes))
             if curve:
                 self._setup_curve(secret_key, authorized_keys)
-            self.monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+            self.monitor = self.socket.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED | zmq.EVENT_DISCONNECTED)
             try:
                 self.socket.bind(address)
             except zmq.ZMQError as e:
@@ -300,7 +305,7 @@ class Server:
                 flush()
 
     def stats(self) -> dict[str, Any]:
-        """``keys`` (written through this server and not deleted since), ``memory_bytes``, ``spilled_bytes`` (on disk), ``clients`` (connected),
+        """``keys`` (written through this server and not deleted since), ``memory_bytes``, ``spilled_bytes`` (on disk), ``clients`` (connected, past the ZeroMQ handshake),
         ``requests`` and ``errors`` (requests answered with an error)."""
         with self.store.lock:
             memory, spilled = _usage(self.store)
@@ -344,11 +349,17 @@ class Server:
             self.close()  # the reply is on its way: the socket lingers to deliver it
 
     def _on_monitor(self) -> None:
+        # every connection ends with one DISCONNECTED, also one that never finished the
+        # ZeroMQ handshake (a port scan, a stray telnet), which reports its failure first;
+        # the events carry no file descriptor to tell them apart, so count both kinds
         for event in pending_events(self.monitor):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self.clients += 1
+                self._connections += 1
             elif event == zmq.EVENT_DISCONNECTED:
-                self.clients = max(self.clients - 1, 0)
+                self._connections -= 1
+            elif event & _HANDSHAKE_FAILED:  # its DISCONNECTED follows
+                self._connections += 1
+        self.clients = max(self._connections, 0)
 
     def _handle(self, msg: list[Any]) -> None:
         ident = msg[0].bytes if isinstance(msg[0], zmq.Frame) else bytes(msg[0])
