@@ -273,3 +273,18 @@ def test_record_framing_round_trips(records, group):
     assert P.unpack_records(frames[0], frames[1:], as_bytes=True) == records
     joined = P.pack_joined([records, [], records[:1]], group=group, large=48)
     assert [bytes(r) for r in P.unpack_records(joined[0], joined[1:])] == [b"".join(records), b"", b"".join(records[:1])]
+
+
+def test_an_oversized_append_names_its_size_and_the_limit():
+    limit = 1 << 20
+    with thread_server(max_message_bytes=limit) as server:
+        client = sk.Shared(server.address, timeout=10)
+        client.append({"a": b"kept"})
+        with pytest.raises(P.MessageTooLarge) as info:
+            client.append({"a": b"x" * (2 * limit), "b": b"y"})
+        message = str(info.value)
+        assert f"{limit:,}" in message and f"{2 * limit:,}" in message and "max_message_bytes" in message
+        assert client.get(["a", "b"]) == [b"kept", b""]  # nothing of it was stored
+        client.append({"a": b"!"})  # the client goes on
+        assert client.get("a") == b"kept!"
+        client.close()

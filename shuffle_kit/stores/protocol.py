@@ -142,6 +142,11 @@ class RemoteCorruptionError(RemoteStoreError, CorruptionError):
     pass
 
 
+class MessageTooLarge(ValueError):
+    """A request has a part larger than the server accepts (``max_message_bytes``): ZeroMQ
+    drops the connection without a reply, so the client names the sizes itself."""
+
+
 _BY_CODE = {c.code: c for c in (MalformedMessage, UnknownCommand, UnsupportedVersion, BadValue, Refused)}
 _STORE_ERRORS = {
     "TypeError": RemoteTypeError,

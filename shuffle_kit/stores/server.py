@@ -112,6 +112,7 @@ class Server:
         )
         self._bodies = hasattr(self.store, "_append_bodies")  # see _on_append
         self.reply_chunk = reply_chunk
+        self.max_message_bytes = None if max_message_bytes is None else int(max_message_bytes)
         self.remote_shutdown = remote_shutdown
         self.requests = 0
         self.errors = 0
@@ -154,8 +155,8 @@ class Server:
             # a full queue raises Again instead of losing the reply (see _send)
             self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.socket.sndhwm = SEND_QUEUE
-            if max_message_bytes is not None:
-                self.socket.setsockopt(zmq.MAXMSGSIZE, int(max_message_bytes))
+            if self.max_message_bytes is not None:
+                self.socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
             if curve:
                 self._setup_curve(secret_key, authorized_keys)
             self.monitor = self.socket.get_monitor_socket(
@@ -306,7 +307,8 @@ class Server:
 
     def stats(self) -> dict[str, Any]:
         """``keys`` (written through this server and not deleted since), ``memory_bytes``, ``spilled_bytes`` (on disk), ``clients`` (connected, past the ZeroMQ handshake),
-        ``requests`` and ``errors`` (requests answered with an error)."""
+        ``requests`` and ``errors`` (requests answered with an error),
+        ``max_message_bytes`` (the largest message part accepted, or None)."""
         with self.store.lock:
             memory, spilled = _usage(self.store)
         return {
@@ -315,6 +317,7 @@ class Server:
             "memory_bytes": memory,
             "spilled_bytes": spilled,
             "clients": self.clients,
+            "max_message_bytes": self.max_message_bytes,
             "requests": self.requests,
             "errors": self.errors,
         }

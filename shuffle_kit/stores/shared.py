@@ -30,6 +30,7 @@ from .keys import Key, encode_key, encode_keys
 from .zmq_events import pending_events
 
 DEFAULT_TIMEOUT = 30.0
+_SMALL_PART = 1 << 16  # see Shared._check_size
 
 _context: Optional[zmq.Context] = None
 _context_pid: Optional[int] = None
@@ -220,8 +221,13 @@ class Shared(Store):
     def _call(self, build: Callable[[int], list], timeout: Optional[float], on_reply: Callable[[int, list], bool] | None = None) -> None:
         conn = self._checkout()
         rid = next(self._ids)
+        frames = build(rid)
         try:
-            conn.call(build(rid), rid, self.timeout if timeout is None else float(timeout), on_reply or _no_reply)
+            conn.call(frames, rid, self.timeout if timeout is None else float(timeout), on_reply or _no_reply)
+        except ConnectionError as e:
+            conn.close()
+            self._check_size(frames, e)
+            raise
         except BaseException:
             conn.close()  # its state is unknown: a late reply may still arrive
             raise
@@ -230,6 +236,24 @@ class Shared(Store):
                 conn.close()
             else:
                 self._pool.append(conn)
+
+    def _check_size(self, frames: list, error: ConnectionError) -> None:
+        """Raise MessageTooLarge if the server dropped the connection because a part of
+        ``frames`` is larger than it accepts: ZeroMQ says nothing else, so ask it."""
+        largest = max(memoryview(f).nbytes for f in frames)
+        if largest <= _SMALL_PART:
+            return  # not worth a question: no server limits parts this small
+        try:
+            limit = self.stats(timeout=min(self.timeout, 5.0)).get("max_message_bytes")
+        except Exception:  # the server is gone after all: the connection error stands
+            return
+        if limit is not None and largest > limit:
+            total = sum(memoryview(f).nbytes for f in frames)
+            raise P.MessageTooLarge(
+                f"the server at {self.address} accepts message parts of at most {limit:,} bytes "
+                f"(max_message_bytes) and dropped a request of {total:,} bytes with a part of {largest:,}: "
+                "send smaller values, or start the server with a larger max_message_bytes"
+            ) from error
 
     def _fetch(self, command: int, kbs: Sequence[bytes], timeout: Optional[float], joined: bool = False) -> list[list[Record]]:
         """Records of ``kbs`` (views of the received frames), or with ``joined`` each key's
