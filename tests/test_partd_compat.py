@@ -90,3 +90,30 @@ def test_facade_names_are_shuffle_kit_classes():
     assert skp.File is sk.File and skp.Dict is sk.Dict and skp.Buffer is sk.Buffer
     assert skp.file.File is sk.File and skp.dict.Dict is sk.Dict
     assert isinstance(skp.file.cleanup_files, list)
+
+
+def test_facade_server_appends_gets_deletes_and_drops_in_process():
+    # as partd's own test_zmq does: the server's methods beside its clients' requests
+    with skp.zmq.Server() as server:
+        client = skp.zmq.Client(server.address)
+        server.append({"x": b"ab", ("t", 1): b"c"})
+        client.append({"x": b"cd"})
+        assert server.get("x") == b"abcd" and server.get(["x", ("t", 1)]) == [b"abcd", b"c"]
+        assert client.get(("t", 1)) == b"c"
+        assert server.stats()["keys"] == 2
+        server.delete("x")
+        assert client.get(["x", ("t", 1)]) == [b"", b"c"] and server.stats()["keys"] == 1
+        server.drop()
+        assert client.get(("t", 1)) == b"" and server.stats()["keys"] == 0
+        client.close()
+
+
+def test_sk_file_refuses_a_partd_directory(tmp_path):
+    path = str(tmp_path / "partd-store")
+    theirs = partd.File(path)
+    theirs.append({"x": b"abc", ("y", 1): b"d"})
+    with pytest.raises(ValueError, match="partd store") as info:
+        sk.File(path)
+    assert path in str(info.value) and "'x'" in str(info.value)
+    assert theirs.get("x") == b"abc"  # and left it as it was
+    assert sorted(p.name for p in (tmp_path / "partd-store").iterdir()) == [".lock", "x", "y"]

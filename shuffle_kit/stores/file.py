@@ -108,8 +108,10 @@ class File(Store):
     def _open(self) -> None:
         if not os.path.isdir(self.path):
             raise FileNotFoundError(f"File store {self.path!r} does not exist (was it removed?)")
-        self.lock = ReentrantLock(locket.lock_file(os.path.join(self.path, LOCK_NAME)))
         self._log_path = os.path.join(self.path, LOG_NAME)
+        if not os.path.exists(self._log_path):
+            _refuse_partd_directory(self.path)
+        self.lock = ReentrantLock(locket.lock_file(os.path.join(self.path, LOCK_NAME)))
         self._fd: int | None = None
         self._users_fd: int | None = None
         self._reset_index(None)
@@ -562,6 +564,21 @@ def _pwrite_all(fd: int, buffers: list, offset: int) -> None:
             else:
                 views[i] = views[i][written:]
                 written = 0
+
+
+def _refuse_partd_directory(path: str) -> None:
+    """Refuse a directory that partd's File wrote: it keeps one file per key (and the same
+    ``.lock``) and no log, so opening it here would show every key empty."""
+    try:
+        names = [n for n in os.listdir(path) if n not in _OWN_FILES]
+    except OSError:
+        return
+    if names and os.path.exists(os.path.join(path, LOCK_NAME)):
+        shown = ", ".join(repr(n) for n in sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+        raise ValueError(
+            f"{path} is a partd store (one file per key: {shown}), not a shuffle_kit File (one log, "
+            f"{LOG_NAME}): read it with partd.File, or open another directory"
+        )
 
 
 def remove_temporary_stores() -> None:

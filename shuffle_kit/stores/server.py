@@ -25,7 +25,7 @@ import tempfile
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import zmq
@@ -36,6 +36,7 @@ from .base import Store
 from .buffer import Buffer
 from .dict import Dict
 from .file import File
+from .keys import Key, encode_keys
 from .memory_log import MemoryLog
 from .zmq_events import pending_events
 
@@ -298,6 +299,32 @@ class Server:
         return f"Server({self.store!r}, {self.address!r})"
 
     # -- local operations -----------------------------------------------------------------
+    # in this process, applied between requests as a request would be (partd's Server
+    # offers append, get and drop the same way)
+    def append(self, data: Mapping[Key, Any], **kwargs: Any) -> None:
+        """Append to the served store, as a client's ``append`` would."""
+        with self.store.lock:
+            self.store.append(data, lock=False, **kwargs)
+        self._key_set.update(encode_keys(data))
+
+    def get(self, keys: Any, **kwargs: Any) -> Any:
+        """Read from the served store, as a client's ``get`` would."""
+        with self.store.lock:
+            return self.store.get(keys, lock=False, **kwargs)
+
+    def delete(self, keys: Any) -> None:
+        """Delete keys (one key or a list) from the served store."""
+        flat = keys if isinstance(keys, list) else [keys]
+        with self.store.lock:
+            self.store.delete(flat, lock=False)
+        self._key_set.difference_update(encode_keys(flat))
+
+    def drop(self) -> None:
+        """Remove every key from the served store."""
+        with self.store.lock:
+            self.store.drop()
+        self._key_set.clear()
+
     def flush(self) -> None:
         """Write everything held in memory to the disk store (if the store buffers)."""
         with self.store.lock:
