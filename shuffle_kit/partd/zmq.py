@@ -1,7 +1,8 @@
 """partd.zmq: ``Server`` and ``Client`` with partd 1.4's constructor arguments.
 
 ``Server(partd=None, bind=None, start=True, block=False, hostname=None)`` serves
-``partd`` (default ``Buffer(MemoryLog(), File())``); ``Client(address)`` is a
+``partd`` (default ``Buffer(MemoryLog(), File())``) and, like partd's, offers
+``append``/``get``/``delete``/``drop`` in process; ``Client(address)`` is a
 :class:`~shuffle_kit.stores.shared.Shared`. Differences from partd 1.4, all on the safe
 side: without ``bind`` the server listens on a private ``ipc://`` socket rather than on
 every interface; a ``bind`` address beyond loopback needs CURVE keys (use

@@ -165,7 +165,7 @@ class Server:
             try:
                 self.socket.bind(address)
             except zmq.ZMQError as e:
-                error = OSError(f"cannot bind {address}: {zmq.strerror(e.errno)}")
+                error = OSError(f"cannot bind {address}: {zmq.strerror(e.errno or 0)}")
                 error.errno = e.errno
                 raise error from None
             self.address: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) if address.startswith("tcp://") else address
