@@ -137,15 +137,17 @@ class Server:
         if address.startswith("tcp://") and not is_loopback(address) and not curve:
             raise ValueError(
                 f"binding {address} exposes the store beyond this machine: pass secret_key= and "
-                "authorized_keys= (see shuffle_kit.stores.auth.generate_keys) to require CURVE "
-                "authentication, or bind tcp://127.0.0.1 or ipc://"
+                "authorized_keys= (shuffle-kit serve: --secret-key-file and --authorized-keys-file; "
+                "see shuffle_kit.stores.auth.generate_keys) to require CURVE authentication, or bind "
+                "tcp://127.0.0.1 or ipc://"
             )
         if address.startswith("ipc://@") and not curve:
             # an abstract socket has no file, so no permissions: every local user may connect
             raise ValueError(
                 f"binding {address} (a Linux abstract socket) lets every user of this machine in: "
-                "pass secret_key= and authorized_keys= to require CURVE authentication, or bind an "
-                "ipc:// path (the default is one in a private directory)"
+                "pass secret_key= and authorized_keys= (shuffle-kit serve: --secret-key-file and "
+                "--authorized-keys-file) to require CURVE authentication, or bind an ipc:// path "
+                "(the default is one in a private directory)"
             )
         # receiving is the busiest part of serving many writers (kernel copies, fresh
         # pages for each message): two I/O threads take two connections at once
