@@ -121,3 +121,31 @@ def test_a_slow_reader_does_not_hold_up_other_clients(served):
     finally:
         context.destroy(0)
         client.close()
+
+
+def test_requests_waiting_behind_unread_replies_are_bounded(monkeypatch):
+    from shuffle_kit.stores import server as server_module
+
+    from .server_helpers import thread_server, wait_until
+
+    monkeypatch.setattr(server_module, "MAX_WAITING_BYTES", 1 << 20)
+    with thread_server() as server:
+        value = os.urandom(VALUE_BYTES)
+        client = sk.Shared(server.address, timeout=10)
+        client.append({"k": value})
+        context = zmq.Context()
+        try:
+            reader = _pipelined_gets(context, server.address, 200)  # its replies fill its queue
+            for i in range(40):  # then 4 MB of appends wait behind them: 1 MB is kept
+                reader.send_multipart(P.append_request(1000 + i, [encode_key(("late", i))], [bytes(100_000)], None))
+            assert wait_until(lambda: server.stats()["errors"] >= 25)
+            assert client.get(("late", 0)) == b""  # nothing is applied before its turn
+            reader.close()
+            # the kept requests are still answered in order (to nobody), the dropped are not
+            assert wait_until(lambda: client.get(("late", 0)) == bytes(100_000))
+            kept = [i for i in range(40) if client.get(("late", i))]
+            assert kept == list(range(len(kept))) and 0 < len(kept) < 15
+            assert client.ping() < 10
+        finally:
+            context.destroy(0)
+            client.close()
