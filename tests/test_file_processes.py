@@ -114,6 +114,21 @@ def test_unpickled_copies_never_remove_data_when_collected():
     path = store.path
     del store
     gc.collect()
+    # it was pickled: a copy may still be opened from it (dask ships stores to workers),
+    # so collecting the original does not remove it; the creator's exit does (see
+    # tests/test_file_leftovers.py)
+    assert pickle.loads(pickle.dumps(sk.File(path))).get("a") == b"x"
+    import shutil
+
+    shutil.rmtree(path)
+
+
+def test_a_temporary_store_never_pickled_is_removed_when_collected():
+    store = sk.File()
+    store.append({"a": b"x"})
+    path = store.path
+    del store
+    gc.collect()
     assert not os.path.exists(path), "the creator removes its temporary store when collected"
 
 

@@ -19,6 +19,7 @@ import mmap
 import os
 import shutil
 import tempfile
+import time
 import weakref
 import zlib
 from collections.abc import Iterator, Sequence
@@ -53,7 +54,10 @@ LOG_NAME = "data.sklog"
 LOCK_NAME = ".lock"
 USERS_NAME = ".users"  # every open handle holds a shared flock on it
 ORPHAN_NAME = ".orphaned"  # the creator is gone; the last handle to close removes the store
-_OWN_FILES = (LOG_NAME, LOCK_NAME, USERS_NAME, ORPHAN_NAME)
+OWNER_NAME = ".owner"  # a temporary store's creator holds an exclusive flock on it while it lives
+_OWN_FILES = (LOG_NAME, LOCK_NAME, USERS_NAME, ORPHAN_NAME, OWNER_NAME)
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = "shuffle_kit-", ".store"
+STALE_SECONDS = 60.0  # a temporary store without an owner lock this old is a leftover
 
 _SCAN_READ = 1 << 16  # bytes read per batch header: usually covers the table too
 _SMALL_BODY = 1 << 16  # batch bodies this small are always read whole
@@ -93,7 +97,9 @@ class File(Store):
 
     def __init__(self, path: str | os.PathLike | None = None, dir: str | None = None, *, fsync: bool = False):
         if path is None:
-            path = tempfile.mkdtemp(prefix="shuffle_kit-", suffix=".store", dir=dir)
+            sweep_temporary_stores(dir)
+            path = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=dir)
+            _own(path)
             self._temporary = True
         else:
             path = os.fspath(path)
@@ -171,6 +177,7 @@ class File(Store):
                 return False
             if self._temporary:
                 shutil.rmtree(self.path, ignore_errors=True)
+                _disown(self.path)
             else:  # a directory the user named: remove only our own files
                 for name in _OWN_FILES:
                     try:
@@ -195,7 +202,9 @@ class File(Store):
 
     def __del__(self) -> None:
         try:
-            if getattr(self, "_temporary", False) and self._is_creator:
+            # a store that was pickled may be opened from its copy later (dask ships stores
+            # to workers): only an explicit exit, or this process's exit, removes it then
+            if getattr(self, "_temporary", False) and self._is_creator and not getattr(self, "_pickled", False):
                 self._remove_if_unused()
             else:
                 self.close()
@@ -207,6 +216,9 @@ class File(Store):
         self._remove_if_unused()
 
     def __getstate__(self) -> dict[str, Any]:
+        self._pickled = True
+        if self._temporary and self._is_creator:
+            _shipped.add(self.path)  # removed at this process's exit if nobody uses it then
         return {"path": self.path, "fsync": self._fsync, "temporary": self._temporary}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -581,6 +593,66 @@ def _refuse_partd_directory(path: str) -> None:
         )
 
 
+_owned: dict[str, int] = {}  # temporary store -> the locked descriptor of its owner file
+_shipped: set[str] = set()  # temporary stores this process created and pickled
+
+
+def _own(path: str) -> None:
+    """Hold ``path``'s owner lock for as long as this process lives (or the store does)."""
+    fd = os.open(os.path.join(path, OWNER_NAME), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _owned[path] = fd
+
+
+def _disown(path: str) -> None:
+    fd = _owned.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _free(path: str, name: str) -> bool:
+    """Whether nobody holds a lock on ``path/name`` (True if there is no such file)."""
+    try:
+        fd = os.open(os.path.join(path, name), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def sweep_temporary_stores(dir: str | None = None) -> list[str]:
+    """Remove the temporary stores in ``dir`` (default: the temporary directory) that a
+    dead process left: its owner lock is free (the kernel released it when the creator
+    died, however it died), no handle has it open, and it is older than
+    :data:`STALE_SECONDS`. Return them."""
+    parent = dir or tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(TEMPORARY_PREFIX) and n.endswith(TEMPORARY_SUFFIX)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(parent, name)
+        if path in _owned or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        try:
+            young = time.time() - os.stat(path).st_mtime < STALE_SECONDS
+        except OSError:
+            continue
+        # (a brand-new store may not hold its owner lock yet)
+        if not young and _free(path, OWNER_NAME) and _free(path, USERS_NAME):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def remove_temporary_stores() -> None:
     """Remove the temporary stores this process created (registered to run at exit)."""
     for handle in list(_temporary_handles):
@@ -588,6 +660,10 @@ def remove_temporary_stores() -> None:
             handle._cleanup_at_exit()
         except Exception:
             logger.debug("could not clean up %r", handle, exc_info=True)
+    for path in list(_shipped):  # pickled, their original objects gone
+        if os.path.isdir(path) and _free(path, USERS_NAME):
+            shutil.rmtree(path, ignore_errors=True)
+        _disown(path)
 
 
 atexit.register(remove_temporary_stores)
