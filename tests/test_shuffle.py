@@ -326,3 +326,13 @@ def test_default_npartitions():
     res = shuffle(_frame(100), "k", progress=False)
     assert len(res) == 1
     assert len(shuffle(iter([_frame(10)]), "k", progress=False)) == STREAM_NPARTITIONS
+
+
+def test_a_server_is_not_taken_for_a_store():
+    import pandas as pd
+
+    import shuffle_kit as sk
+
+    with sk.Server(sk.Dict()) as server:
+        with pytest.raises(TypeError, match="store must be"):
+            sk.shuffle(pd.DataFrame({"k": [1, 2]}), "k", 2, store=server)

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..limits import available_memory, resolve_threads
-from ..stores import File, Store
+from ..stores import File, Server, Store
 from ..units import parse_size
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
@@ -99,8 +99,9 @@ def _missing(on: list, columns: list | None) -> None:
 
 
 def _is_frame_codec(obj: Any) -> bool:
-    # a codec stack of DataFrames other than ArrowIPC (PandasBlocks, PandasColumns, ...)
-    return not isinstance(obj, (Store, ArrowIPC)) and hasattr(obj, "append") and hasattr(obj, "get")
+    # a codec stack of DataFrames other than ArrowIPC (PandasBlocks, PandasColumns, ...);
+    # a Server has append and get too, but holds bytes for other processes: not a store here
+    return not isinstance(obj, (Store, ArrowIPC, Server)) and hasattr(obj, "append") and hasattr(obj, "get")
 
 
 def _open_store(store: Any, memory_limit: int) -> tuple[Any, bool, list[Callable[[], None]], bool]:
