@@ -87,12 +87,13 @@ class File(Store):
     ``fsync=True`` makes every write durable before it returns.
 
     >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), 'store')
-    >>> s = File(path)
-    >>> s.append({'x': b'hello '}); s.append({'x': b'world'})
-    >>> File(path).get('x')      # any process can reopen it by path
+    >>> parent = tempfile.mkdtemp(); path = os.path.join(parent, 'store')
+    >>> with File(path) as s:
+    ...     s.append({'x': b'hello '}); s.append({'x': b'world'})
+    ...     File(path).get('x')      # any process can reopen it by path
     b'hello world'
-    >>> s.drop()
+    >>> os.path.exists(path), os.rmdir(parent)   # the with block dropped and removed it
+    (False, None)
     """
 
     def __init__(self, path: str | os.PathLike | None = None, dir: str | None = None, *, fsync: bool = False):
