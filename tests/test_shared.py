@@ -288,3 +288,24 @@ def test_an_oversized_append_names_its_size_and_the_limit():
         client.append({"a": b"!"})  # the client goes on
         assert client.get("a") == b"kept!"
         client.close()
+
+
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_a_dead_server_is_given_up_in_seconds_not_after_the_timeout(tmp_path, transport):
+    address = f"ipc://{tmp_path}/s" if transport == "ipc" else "tcp://127.0.0.1:0"
+    server = sk.Server(sk.Dict(), address)
+    client = sk.Shared(server.address, timeout=60, heartbeat=0.2)
+    client.append({"a": b"1"})
+    assert client.get("a") == b"1"
+    server.close()  # the server dies (as with its host): its port refuses connections
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match="no server at|lost the connection"):
+        client.get("a")
+    assert time.monotonic() - start < 5  # 5 heartbeats, not the 60 s timeout
+    never = sk.Shared(f"ipc://{tmp_path}/never", timeout=60, heartbeat=0.2)
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match="no server at"):
+        never.append({"a": b"1"})
+    assert time.monotonic() - start < 5
+    client.close()
+    never.close()

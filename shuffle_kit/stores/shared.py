@@ -49,6 +49,7 @@ def _process_context() -> zmq.Context:
 
 _MONITORED = (
     zmq.EVENT_CONNECTED
+    | zmq.EVENT_CONNECT_RETRIED
     | zmq.EVENT_DISCONNECTED
     | zmq.EVENT_HANDSHAKE_SUCCEEDED
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
@@ -67,7 +68,9 @@ class _Connection:
 
     ``IMMEDIATE`` keeps requests from queueing for a server that is not there; the
     monitor reports a lost connection at once (a killed server), and ZeroMQ heartbeats,
-    answered by the server's I/O thread even while it is busy, find a silent peer.
+    answered by the server's I/O thread even while it is busy, find a silent peer. A
+    server that refuses every connection attempt (it died, with or without its host) is
+    given up after ``5 * heartbeat`` seconds, not after the whole ``timeout``.
     """
 
     def __init__(self, context: zmq.Context, address: str, curve: Optional[tuple[bytes, bytes, bytes]], heartbeat: float):
@@ -79,6 +82,9 @@ class _Connection:
         ivl = max(int(heartbeat * 1000), 1)
         sock.setsockopt(zmq.HEARTBEAT_IVL, ivl)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5 * ivl)
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, 5 * ivl)  # one attempt at a host that does not answer
+        self.give_up = 5 * ivl / 1000  # seconds of failed attempts before a server counts as gone
+        self.first_failure: float | None = None
         if curve is not None:
             server_key, public, secret = curve
             sock.curve_serverkey = server_key
@@ -98,6 +104,9 @@ class _Connection:
         for event in pending_events(self.monitor):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connected = True
+                self.first_failure = None
+            elif event == zmq.EVENT_CONNECT_RETRIED and self.first_failure is None:
+                self.first_failure = time.monotonic()
             elif event == zmq.EVENT_DISCONNECTED:
                 was = self.connected
                 self.connected = False
@@ -123,6 +132,10 @@ class _Connection:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ConnectionError(f"could not reach a server at {self.address} within {timeout:g} s")
+            if self.first_failure is not None and time.monotonic() - self.first_failure > self.give_up:
+                raise ConnectionError(
+                    f"no server at {self.address}: every connection attempt failed for {self.give_up:g} s"
+                )
             # no connection yet: wait for the monitor to report one
             if self.monitor.poll(min(left, 0.05) * 1000):
                 self._events(False)
