@@ -6,16 +6,18 @@ Where they go from there depends on what fits, never on a partition-count thresh
 
 - **Open files** (:func:`keeps_files_open`): when every output file can stay open (the
   process's open-file limit, raised to its hard limit, allows it) and the writers' own
-  buffers take at most a quarter of the budget, a partition whose buffer reaches its
-  share of the budget is encoded as a row group of its file at once. Reading, splitting
-  and encoding overlap. Each open Parquet writer keeps about :data:`WRITER_BYTES` of
-  Arrow buffers after its first row group, so this is counted against the budget.
-- **Sorted runs** otherwise (many partitions, or a small budget): when the buffers fill
-  the budget, everything held is written as one *run*, an uncompressed Arrow IPC file
-  under ``spill_dir`` with one record batch per partition, in partition order. At the
-  end each partition is read back from every run (one read per run, never the whole
-  run) and written as a whole file, ``threads`` files at a time. Every file then has the
-  fewest, largest row groups, and only ``threads`` writers are open at once.
+  buffers take at most a quarter of the budget, a partition whose buffer reaches half its
+  share of the budget is encoded as a row group of its file at once (the other half keeps
+  the reading going meanwhile). Reading, splitting and encoding overlap. Each open Parquet
+  writer keeps about :data:`WRITER_BYTES` of Arrow buffers after its first row group, so
+  this is counted against the budget.
+- **Sorted runs** otherwise (many partitions, a small budget, or files by value): each
+  time the chunks held fill half the budget, they are written, on a worker while the next
+  half fills, as one *run*: an uncompressed Arrow IPC file under ``spill_dir`` with one
+  record batch per partition, in partition order. At the end each partition is read back
+  from every run (one batch per run, never the whole run) and written whole, a few files
+  at a time. Every file then has the fewest, largest row groups, and only those few
+  writers are open at once.
 
 Why both: writing row groups into open files overlaps the encoding with the reading
 and costs no second pass over the data, but each row group has a fixed cost in the
@@ -35,6 +37,8 @@ otherwise they are decoded first.
 Memory: a chunk's pieces are slices of one sorted copy of it, alive until its last piece is
 written. When those copies exceed the budget, every partition still holding a piece of the
 oldest chunk is written out (open files), or a run is written (runs): memory does not grow.
+What is written when depends only on the chunks, never on how fast writes finish, so the
+files are the same, byte for byte, for any thread count.
 
 >>> import pyarrow as pa, tempfile, os, pyarrow.parquet as pq
 >>> d = tempfile.mkdtemp()
