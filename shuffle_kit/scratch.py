@@ -88,19 +88,32 @@ def sweep(prefix: str, parent: str) -> list[str]:
 
 
 def _abandoned(path: str) -> bool:
-    try:
-        fd = os.open(path + SUFFIX, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+    lock = path + SUFFIX
+    if not os.path.exists(lock):
         try:
             return time.time() - os.stat(path).st_mtime > GRACE
         except OSError:
             return False
+    return unlocked(lock)
+
+
+def unlocked(path: str) -> bool:
+    """Whether no process holds a lock (``flock``) on the file ``path``: its owner, if it
+    had one, is gone. True when there is no such file.
+
+    >>> unlocked('/nonexistent/lock')
+    True
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
     except OSError:
         return False  # locked: its owner lives
     finally:
         os.close(fd)  # (which drops the lock, if this process took it)
-    return True

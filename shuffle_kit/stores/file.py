@@ -31,6 +31,7 @@ import locket
 import numpy as np
 
 from ..errors import CorruptionError
+from ..scratch import unlocked
 from .base import Record, ReentrantLock, Store, size_groups
 from .keys import Key, decode_key, encode_key
 from .logformat import (
@@ -611,23 +612,6 @@ def _disown(path: str) -> None:
         os.close(fd)
 
 
-def _free(path: str, name: str) -> bool:
-    """Whether nobody holds a lock on ``path/name`` (True if there is no such file)."""
-    try:
-        fd = os.open(os.path.join(path, name), os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def sweep_temporary_stores(dir: str | None = None) -> list[str]:
     """Remove the temporary stores in ``dir`` (default: the temporary directory) that a
     dead process left: its owner lock is free (the kernel released it when the creator
@@ -648,7 +632,7 @@ def sweep_temporary_stores(dir: str | None = None) -> list[str]:
         except OSError:
             continue
         # (a brand-new store may not hold its owner lock yet)
-        if not young and _free(path, OWNER_NAME) and _free(path, USERS_NAME):
+        if not young and unlocked(os.path.join(path, OWNER_NAME)) and unlocked(os.path.join(path, USERS_NAME)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -662,7 +646,7 @@ def remove_temporary_stores() -> None:
         except Exception:
             logger.debug("could not clean up %r", handle, exc_info=True)
     for path in list(_shipped):  # pickled, their original objects gone
-        if os.path.isdir(path) and _free(path, USERS_NAME):
+        if os.path.isdir(path) and unlocked(os.path.join(path, USERS_NAME)):
             shutil.rmtree(path, ignore_errors=True)
         _disown(path)
 
