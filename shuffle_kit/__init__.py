@@ -13,6 +13,13 @@ import sys
 import types
 from typing import Any
 
+try:  # file locks (fcntl) make the stores safe across processes
+    import fcntl  # noqa: F401
+except ImportError:  # pragma: no cover  (Windows)
+    raise ImportError(
+        f"shuffle_kit runs on Linux and macOS: its stores need POSIX file locks (fcntl), which {sys.platform} lacks"
+    ) from None
+
 from ._lazy import attach
 from .errors import CodecError, CorruptionError
 

@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="shuffle-kit", description=__doc__,
         epilog="run 'shuffle-kit COMMAND --help' for a command's options and examples; start with 'shuffle-kit demo'",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"shuffle-kit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_partition(commands)
     demo = commands.add_parser(

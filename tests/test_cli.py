@@ -596,3 +596,14 @@ def test_decoding_errors_name_the_file_and_the_line(tmp_path):
     r = cli("partition", d / "damaged.parquet", "--on", "k", "--out", tmp_path / "o3")
     assert_one_line_error(r, "damaged.parquet")
     assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def test_tsv_files_are_read_with_tabs(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.tsv").write_text("k\tname\n1\tx, y\n2\tz\n1\tw\n")
+    r = cli("partition", d / "a.tsv", "--on", "k", "--out", tmp_path / "out", "--npartitions", 2)
+    assert r.returncode == 0, r.stderr
+    back = pa.concat_tables([pq.read_table(tmp_path / "out" / f) for f in sorted(os.listdir(tmp_path / "out"))])
+    assert sorted(zip(back.column("k").to_pylist(), back.column("name").to_pylist())) == [
+        (1, "w"), (1, "x, y"), (2, "z")]

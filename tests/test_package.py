@@ -91,3 +91,23 @@ import pyarrow as pa
 print(pa.jemalloc_memory_pool().max_memory() > 0, pa.mimalloc_memory_pool().max_memory())
 """
     assert _run(code).splitlines()[-1] == "True 0"
+
+
+def test_a_platform_without_file_locks_gets_one_clear_sentence():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['fcntl'] = None\nimport shuffle_kit"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "shuffle_kit runs on Linux and macOS" in r.stderr.strip().splitlines()[-1]
+
+
+def test_version_flag():
+    import subprocess
+    import sys
+
+    import shuffle_kit
+
+    r = subprocess.run([sys.executable, "-m", "shuffle_kit", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"shuffle-kit {shuffle_kit.__version__}"

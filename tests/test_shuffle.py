@@ -336,3 +336,19 @@ def test_a_server_is_not_taken_for_a_store():
     with sk.Server(sk.Dict()) as server:
         with pytest.raises(TypeError, match="store must be"):
             sk.shuffle(pd.DataFrame({"k": [1, 2]}), "k", 2, store=server)
+
+
+def test_write_parquet_writes_the_users_schema_only(tmp_path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    import shuffle_kit as sk
+
+    df = pd.DataFrame({"k": [1, 2, 3, 1], "x": [1.0, 2.0, 3.0, 4.0]})
+    with sk.shuffle(df, "k", 2, progress=False) as result:
+        paths = result.write_parquet(tmp_path)
+    for path in paths:
+        meta = pq.read_schema(path).metadata or {}
+        assert not [k for k in meta if k.startswith(b"shuffle_kit")]
+    back = pd.concat([pd.read_parquet(p) for p in paths]).sort_values("x").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, df.sort_values("x").reset_index(drop=True))

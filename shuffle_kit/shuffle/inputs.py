@@ -272,9 +272,11 @@ def _csv_batches(path: str, chunk_bytes: int, schema: pa.Schema | None = None) -
 
     block = int(min(max(chunk_bytes // 4, 1 << 20), 64 << 20))
     convert = pacsv.ConvertOptions(column_types={f.name: f.type for f in schema} if schema is not None else None)
+    parse = pacsv.ParseOptions(delimiter=_delimiter(path))
     rows = 0
     try:
-        for batch in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), convert_options=convert):
+        for batch in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
+                                    convert_options=convert):
             rows += batch.num_rows
             yield batch
     except (pa.ArrowException, OSError) as e:
@@ -296,12 +298,18 @@ def _bad_line(path: str, block: int, convert: Any) -> int | None:
 
     try:
         for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
-                                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid), convert_options=convert):
+                                parse_options=pacsv.ParseOptions(delimiter=_delimiter(path), invalid_row_handler=invalid),
+                                convert_options=convert):
             pass
     except (pa.ArrowException, OSError):
         pass
     number = getattr(bad[0], "number", None) if bad else None
     return number if number is not None and number >= 0 else None
+
+
+def _delimiter(path: str) -> str:
+    """Tabs for ``.tsv`` files, commas for the rest."""
+    return "\t" if ".tsv" in os.path.basename(path).lower() else ","
 
 
 def _naming(e: BaseException, where: str) -> BaseException:

@@ -202,7 +202,10 @@ class ShuffleResult(Sequence):
         paths = []
         for i in range(self.npartitions):
             path = os.path.join(directory, f"part-{i:05d}.parquet")
-            pq.write_table(self.partition(i, as_arrow=True), path, **kwargs)
+            table = self.partition(i, as_arrow=True)
+            # the user's schema (pandas' metadata included), not shuffle_kit's own bookkeeping
+            meta = {k: v for k, v in (table.schema.metadata or {}).items() if not k.startswith(b"shuffle_kit.")}
+            pq.write_table(table.replace_schema_metadata(meta or None), path, **kwargs)
             paths.append(path)
         return paths
 
