@@ -52,6 +52,7 @@ files are the same, byte for byte, for any thread count.
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import threading
@@ -335,7 +336,7 @@ class _SortedRuns:
         """Partition ``p`` from every run, then ``tail``, in input order, a bounded batch at
         a time (a skewed partition is never held whole)."""
         limit = batch_bytes(self.budget)
-        pieces: Iterable[pa.Table] = _chain((piece for run in self.runs for piece in run.read(p)), tail)
+        pieces: Iterable[pa.Table] = itertools.chain((piece for run in self.runs for piece in run.read(p)), tail)
         rows = sum(int(run.rows[p]) for run in self.runs) + sum(t.num_rows for t in tail)
         if rows * self.seen[1] <= limit * max(1, self.seen[0]) and rows:
             # it fits in one batch: one table, not a size estimate of every piece
@@ -375,11 +376,6 @@ class _SortedRuns:
                 future.exception()  # wait: its file is removed next
         for run in self.runs:
             run.close()
-
-
-def _chain(first: Iterable[pa.Table], then: list[pa.Table]) -> Iterator[pa.Table]:
-    yield from first
-    yield from then
 
 
 class _Run:
