@@ -49,6 +49,13 @@ def _columns(text: str) -> list[str]:
     return cols
 
 
+def _delimiter(text: str) -> str:
+    text = "\t" if text in ("\\t", "tab") else text
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(f"a delimiter is one character, not {text!r}")
+    return text
+
+
 def _positive(text: str) -> int:
     try:
         n = int(text)
@@ -95,6 +102,7 @@ def _guarded(job: Callable[[], int]) -> int:
 
 def _partition(args: argparse.Namespace) -> int:
     from .partition.job import partition, use_fast_allocator
+    from .shuffle.inputs import ReadOptions
 
     use_fast_allocator()
 
@@ -103,7 +111,7 @@ def _partition(args: argparse.Namespace) -> int:
             args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
             by_value=args.by_value, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
             compression=args.compression, exists=args.exists, tmp=args.tmp, progress=args.progress,
-            max_partitions=args.max_partitions,
+            max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter),
         )
         print("\n".join(summary.lines()), flush=True)
         if not summary.ok:
@@ -139,7 +147,8 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
         "one file per hash partition, or with --by-value one hive directory per key value.",
         epilog=PARTITION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="Parquet, CSV or Arrow files, globs or directories")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="Parquet, CSV or Arrow files, globs or directories; paths or URLs (s3://, gs://, abfs://, hdfs://)")
     p.add_argument("--on", required=True, type=_columns, action="append", metavar="COL[,COL]",
                    help="key column(s): rows with equal keys end up in the same partition (e.g. --on user_id or --on a,b)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (must not exist or be empty, see --exists)")
@@ -155,6 +164,10 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
                    "allows if less); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
+    p.add_argument("--partitioning", choices=["hive", "none"], default="hive",
+                   help="hive (default): key=value directory names in the inputs become columns; none: ignore them")
+    p.add_argument("--csv-delimiter", type=_delimiter, metavar="CHAR",
+                   help="field delimiter of CSV inputs (default: tab for .tsv files, comma otherwise; \\t for a tab)")
     p.add_argument("--tmp", metavar="DIR", help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
     p.add_argument("--max-partitions", type=_positive, default=1024, metavar="N",
                    help="--by-value refuses more than N distinct key values (directories; default 1024)")

@@ -312,7 +312,7 @@ def test_errors_before_any_work(tmp_path):
         shuffle(str(tmp_path / "x.txt"), "k", store=store)
     pq.write_table(pa.table({"k": [1, 2]}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"k": ["x", "y"]}), tmp_path / "b.parquet")
-    with pytest.raises(ValueError, match="cannot be concatenated"):
+    with pytest.raises(ValueError, match="b.parquet' does not fit the others: its column 'k' is string"):
         shuffle(str(tmp_path / "*.parquet"), "k", store=store)
     with pytest.raises(TypeError, match="store"):
         shuffle(df, "k", 2, store=42)

@@ -26,18 +26,21 @@ import errno
 import math
 import os
 import resource
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import pyarrow as pa
 
 from .. import scratch
+from ..filesystems import Location, locate
 from ..limits import arrow_threads, resolve_threads
+from ..shuffle.inputs import ReadOptions
 from ..units import format_size, parse_size
-from . import engine
+from . import engine, object_store
 from .values import ValueFiles
 from .writers import COMPRESSIONS, FORMATS
 
@@ -67,6 +70,7 @@ class Options:
     progress: bool | None = None
     threads: int | None = None  # None: the CPUs this process may use
     max_partitions: int | None = MAX_PARTITIONS  # key values (directories) by_value may make
+    read: ReadOptions = field(default_factory=ReadOptions)  # hive discovery, CSV delimiter
 
 
 @dataclass
@@ -170,6 +174,24 @@ def one_line(e: BaseException) -> str:
 # -- checks before any work --------------------------------------------------------------------
 
 
+def _target(opts: Options, inputs: list[Any]) -> Location:
+    """Where the output goes; checks of a remote ``--out`` (a local one: :func:`_check_out`)."""
+    try:
+        target = locate(opts.out)
+    except ValueError as e:
+        raise JobError(f"--out: {one_line(e)}") from None
+    if target.local:
+        return target
+    for f in inputs:
+        if f.location.fs.type_name == target.fs.type_name and (f.location.path + "/").startswith(target.path.rstrip("/") + "/"):
+            raise JobError(f"--out {opts.out!r} contains the input file {f.location.url!r}: choose another place")
+    try:
+        object_store.check(target, opts.exists)
+    except ValueError as e:
+        raise JobError(one_line(e)) from None
+    return target
+
+
 def _check_out(opts: Options, paths: list[str]) -> str:
     out = os.path.abspath(opts.out)
     if os.path.lexists(out) and not os.path.isdir(out):
@@ -201,42 +223,34 @@ def _check_out(opts: Options, paths: list[str]) -> str:
     return out
 
 
-def _open_inputs(opts: Options, chunk_bytes: int) -> tuple[Any, list[str]]:
-    from ..shuffle.inputs import expand_paths, open_source
+def _open_inputs(opts: Options, chunk_bytes: int) -> Any:
+    from ..shuffle.inputs import open_source
 
+    on = list(opts.on)
     try:
-        paths = expand_paths(list(opts.inputs))
-    except (OSError, ValueError) as e:
-        raise JobError(one_line(e)) from None
-    if not paths:
-        raise JobError(f"no input files in {' '.join(opts.inputs)}")
-    first: dict[str, str] = {}
-    for p in paths:
-        twice = first.setdefault(os.path.realpath(p), p)
-        if twice is not p:
-            raise JobError(f"the input file {twice!r} is given twice (also as {p!r}): its rows would be read twice")
-    for p in paths:  # one file at a time, so an error names the file
-        try:
-            columns = open_source(p, chunk_bytes).columns or []
-        except Exception as e:
-            message = one_line(e)  # (decoding errors name the file already)
-            raise JobError(message if p in message else f"cannot read {p}: {message}") from None
-        absent = [k for k in opts.on if k not in columns]
-        if absent:  # its rows would get null keys
-            shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
-            raise JobError(f"key column {absent[0]!r} is not in the input file {p!r} (columns: {shown})")
-    try:
-        source = open_source(paths, chunk_bytes)
+        # (hash partitions: string columns stay dictionary-encoded from the files to the files)
+        source = open_source(list(opts.inputs), chunk_bytes, dictionary_except=None if opts.by_value else on,
+                             read=opts.read)
     except Exception as e:
         raise JobError(one_line(e)) from None
+    first: dict[tuple[str, str], str] = {}
+    for f in source.files:
+        where = os.path.realpath(f.location.path) if f.location.local else f.location.path
+        twice = first.get((f.location.fs.type_name, where))
+        if twice is not None:
+            also = f" (also as {f.location.url!r})" if twice != f.location.url else ""
+            raise JobError(f"the input file {twice!r} is given twice{also}: its rows would be read twice")
+        first[(f.location.fs.type_name, where)] = f.location.url
+    for f, schema in zip(source.files, source.file_schemas):  # a file without a key: null keys
+        absent = [k for k in on if k not in schema.names]
+        if absent:
+            names = schema.names
+            shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
+            raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} (columns: {shown})")
     columns = source.columns or []
-    missing = [k for k in opts.on if k not in columns]
-    if missing:
-        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
-        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {shown})")
-    if opts.by_value and len(opts.on) == len(columns):
+    if opts.by_value and len(on) == len(columns):
         raise JobError("--by-value: every column is a key column, so the files would hold no data")
-    return source, paths
+    return source
 
 
 # -- the job -----------------------------------------------------------------------------------
@@ -275,11 +289,14 @@ def partition(
     tmp: str | None = None,
     progress: bool | None = None,
     max_partitions: int | None = MAX_PARTITIONS,
+    read: ReadOptions | None = None,
 ) -> Summary:
-    """Partition the files ``inputs`` (paths, globs or directories of Parquet, CSV or Arrow
-    files) by the key columns ``on`` into ``out``: one file per hash partition
-    (``part-00000.parquet`` ...), or with ``by_value`` one hive directory per key value.
-    What ``shuffle-kit partition`` does, with the same options; returns its summary.
+    """Partition the files ``inputs`` (paths, globs, directories or URLs such as
+    ``s3://bucket/sales/`` of Parquet, CSV or Arrow files) by the key columns ``on`` into
+    ``out``: one file per hash partition (``part-00000.parquet`` ...), or with ``by_value``
+    one hive directory per key value. What ``shuffle-kit partition`` does, with the same
+    options; returns its summary. Hive directory names in the inputs become columns unless
+    ``read=ReadOptions(partitioning="none")``; ``read`` also sets the CSV delimiter.
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
     :data:`OVERHEAD`; default :func:`default_limit`); ``threads`` defaults to the CPUs this process may use, and the
@@ -306,6 +323,7 @@ def partition(
         [inputs] if isinstance(inputs, str) else list(inputs), [on] if isinstance(on, str) else list(on), out,
         npartitions=npartitions, by_value=by_value, format=format, memory_limit=limit, tmp=tmp,
         exists=exists, compression=compression, progress=progress, threads=threads, max_partitions=max_partitions,
+        read=read or ReadOptions(),
     )
     return run(opts)
 
@@ -330,12 +348,18 @@ def run(opts: Options) -> Summary:
     threads = _threads(opts.threads)
     chunk_bytes, in_memory = _budget(limit)
 
-    source, paths = _open_inputs(opts, chunk_bytes)
-    out = _check_out(opts, paths)
-    tmp = opts.tmp or os.path.dirname(out)
+    source = _open_inputs(opts, chunk_bytes)
+    target = _target(opts, source.files)
+    if target.local:
+        out = _check_out(opts, [f.location.path for f in source.files if f.location.local])
+        parent = os.path.dirname(out)
+    else:  # staged on the local disk, then uploaded (--tmp stays local)
+        out = target.url
+        parent = opts.tmp or tempfile.gettempdir()
+    tmp = opts.tmp or parent
     if not os.path.isdir(tmp):
         raise JobError(f"--tmp {tmp!r} is not a directory")
-    summary = Summary(out=out, inputs=len(paths), bytes_in=sum(os.path.getsize(p) for p in paths))
+    summary = Summary(out=out, inputs=len(source.files), bytes_in=sum(f.size for f in source.files))
     nbytes = source.nbytes
     if opts.by_value:
         # partitions are grouped by value a batch at a time: make each about one batch
@@ -349,14 +373,10 @@ def run(opts: Options) -> Summary:
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
     show = _show(opts.progress)
 
-    if not opts.by_value:  # string columns stay dictionary-encoded from the files to the files
-        from ..shuffle.inputs import open_source
-
-        source = open_source(paths, chunk_bytes, dictionary_except=on)
     staging = None
     try:
-        _sweep(out, tmp)
-        staging = scratch.make(f".{os.path.basename(out)}.partial-", os.path.dirname(out))
+        _sweep(parent, target.name, tmp)
+        staging = scratch.make(f".{target.name}.partial-", parent)
         counter = [0]
 
         def counted() -> Iterator[Any]:
@@ -389,11 +409,16 @@ def run(opts: Options) -> Summary:
         summary.bytes_out = sum(
             os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
         )
-        summary.seconds = time.perf_counter() - start
-        summary.peak_rss = peak_rss()
-        if summary.ok:
+        if summary.ok and target.local:
             _publish(staging, out)
             staging = None
+        elif summary.ok:
+            try:
+                object_store.publish(staging, target, opts.exists)
+            except OSError as e:
+                raise JobError(f"cannot publish to {out!r}: {one_line(e)}") from None
+        summary.seconds = time.perf_counter() - start
+        summary.peak_rss = peak_rss()
         return summary
     finally:
         _cleanup(staging)
@@ -562,9 +587,9 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, f"cannot put the output in place at {b!r}: {os.strerror(err)}")
 
 
-def _sweep(out: str, tmp: str) -> None:
-    """Remove what jobs killed before their end left beside ``out`` and in ``tmp``."""
-    parent, name = os.path.dirname(out), os.path.basename(out)
+def _sweep(parent: str, name: str, tmp: str) -> None:
+    """Remove what jobs killed before their end left in ``parent`` (beside a local output
+    named ``name``, or where a remote one is staged) and in ``tmp``."""
     for prefix in (f".{name}.partial-", f".{name}.old-"):
         scratch.sweep(prefix, parent)
     scratch.sweep(engine.RUNS_PREFIX, tmp)

@@ -15,7 +15,6 @@ or Arrow tables of about ``chunk_bytes`` each: files are read in batches, never 
 
 from __future__ import annotations
 
-import glob as globmod
 import itertools
 import os
 import sys
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import pyarrow as pa
 
+from .discovery import InputFile, discover
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -32,9 +33,6 @@ Chunk = Union["pd.DataFrame", pa.Table]
 
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 
-_PARQUET = (".parquet", ".parq", ".pq")
-_CSV = (".csv", ".tsv", ".csv.gz", ".csv.bz2", ".tsv.gz")
-_ARROW = (".arrow", ".feather", ".ipc", ".arrows")
 
 
 @dataclass
@@ -47,7 +45,8 @@ class Source:
     columns: list | None = None  # column and index names, when known before reading
     nrows: int | None = None
     nbytes: int | None = None  # estimated in-memory size
-    paths: list[str] = field(default_factory=list)
+    files: list[InputFile] = field(default_factory=list)
+    file_schemas: list[pa.Schema] = field(default_factory=list)  # each file's, with its hive columns
     dictionary: list[str] = field(default_factory=list)  # plain in ``schema``, dictionaries in chunks
     parquet_metadata: list[Any] = field(default_factory=list)  # every file's footer, if all are Parquet
 
@@ -176,116 +175,99 @@ def _dataset_source(dataset: Any, chunk_bytes: int, description: str = "Arrow da
 # -- files ---------------------------------------------------------------------------------
 
 
-def _file_format(path: str) -> str:
-    low = path.lower()
-    if low.endswith(_PARQUET):
-        return "parquet"
-    if low.endswith(_CSV):
-        return "csv"
-    if low.endswith(_ARROW):
-        return "arrow"
-    raise ValueError(
-        f"cannot tell the format of {path!r} from its name; expected one of "
-        f"{', '.join(_PARQUET + _CSV + _ARROW)}"
-    )
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read: hive partition discovery (``"hive"`` or ``"none"``) and the CSV
+    field delimiter (None: tabs for ``.tsv`` files, commas for the rest)."""
+
+    partitioning: str = "hive"
+    csv_delimiter: str | None = None
 
 
-def expand_paths(data: str | os.PathLike | list) -> list[str]:
-    """Expand globs and directories into a sorted list of existing files (or raise)."""
-    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-    paths: list[str] = []
-    for item in items:
-        p = os.fspath(item)
-        if any(ch in p for ch in "*?["):
-            found = sorted(globmod.glob(p, recursive=True))
-            if not found:
-                raise FileNotFoundError(f"no file matches {p!r}")
-            paths.extend(f for f in found if os.path.isfile(f))
-        elif os.path.isdir(p):
-            found = sorted(
-                os.path.join(root, f)
-                for root, _, files in os.walk(p)
-                for f in files
-                if not f.startswith((".", "_"))
-            )
-            if not found:
-                raise FileNotFoundError(f"directory {p!r} holds no data files")
-            paths.extend(found)
-        elif os.path.isfile(p):
-            paths.append(p)
-        else:
-            raise FileNotFoundError(f"no such input file: {p!r}")
-    return paths
+def _file_schema(f: InputFile, read: ReadOptions) -> tuple[pa.Schema, Any]:
+    """(Arrow schema, Parquet footer or None) of one file."""
+    fs, path = f.location.fs, f.location.path
+    try:
+        if f.format == "parquet":
+            import pyarrow.parquet as pq
 
-
-def _file_schema(path: str, fmt: str) -> pa.Schema:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(path)
-    if fmt == "arrow":
-        return _open_ipc(path).schema
+            with fs.open_input_file(path) as handle:
+                meta = pq.read_metadata(handle)
+            return meta.schema.to_arrow_schema(), meta
+        if f.format == "arrow":
+            with fs.open_input_file(path) as handle:
+                return _open_ipc(handle).schema, None
+    except (pa.ArrowException, OSError) as e:
+        raise _naming(e, f"cannot read {f.location.url}") from None
     # the types inferred from the first block (1 MB): later blocks are converted to them
-    return next(_csv_batches(path, 4 << 20), pa.record_batch([])).schema
+    return next(_csv_batches(f, 4 << 20, read), pa.record_batch([])).schema, None
 
 
-def _open_ipc(path: str) -> Any:
+def _open_ipc(handle: Any) -> Any:
     import pyarrow.ipc as ipc
 
     try:
-        return ipc.open_file(path)
+        return ipc.open_file(handle)
     except pa.ArrowInvalid:
-        return ipc.open_stream(pa.OSFile(path))
+        handle.seek(0)
+        return ipc.open_stream(handle)
 
 
 def _file_batches(
-    path: str, fmt: str, batch_rows: int, chunk_bytes: int, dictionary: Sequence[str] = (),
+    f: InputFile, batch_rows: int, chunk_bytes: int, read: ReadOptions, dictionary: Sequence[str] = (),
     schema: pa.Schema | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The record batches of one file; an error while decoding it names the file (and, for
     a CSV row with the wrong number of fields, its line). ``schema``: the file's, as found
     when it was opened (CSV blocks are then converted to it, not inferred again)."""
-    if fmt == "csv":
-        yield from _csv_batches(path, chunk_bytes, schema)
+    if f.format == "csv":
+        yield from _csv_batches(f, chunk_bytes, read, schema)
         return
     try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
+        with f.location.fs.open_input_file(f.location.path) as handle:
+            if f.format == "parquet":
+                import pyarrow.parquet as pq
 
-            # pre_buffer (the default) caches every column chunk of the file as it goes:
-            # memory would grow with the file, not the batch
-            with pq.ParquetFile(path, pre_buffer=False, read_dictionary=list(dictionary) or None) as f:
-                yield from f.iter_batches(batch_size=batch_rows)
-        else:
-            reader = _open_ipc(path)
-            if hasattr(reader, "num_record_batches"):
-                for i in range(reader.num_record_batches):
-                    yield reader.get_batch(i)
+                # pre_buffer (the default) caches every column chunk of the file as it goes:
+                # memory would grow with the file, not the batch
+                with pq.ParquetFile(handle, pre_buffer=False, read_dictionary=list(dictionary) or None) as pf:
+                    yield from pf.iter_batches(batch_size=batch_rows)
             else:
-                yield from reader
+                import pyarrow.ipc as ipc
+
+                reader = _open_ipc(handle)
+                if isinstance(reader, ipc.RecordBatchFileReader):
+                    for i in range(reader.num_record_batches):
+                        yield reader.get_batch(i)
+                else:
+                    yield from reader
     except (pa.ArrowException, OSError) as e:
-        raise _naming(e, path) from None
+        raise _naming(e, f.location.url) from None
 
 
-def _csv_batches(path: str, chunk_bytes: int, schema: pa.Schema | None = None) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    f: InputFile, chunk_bytes: int, read: ReadOptions, schema: pa.Schema | None = None
+) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pacsv
 
     block = int(min(max(chunk_bytes // 4, 1 << 20), 64 << 20))
-    convert = pacsv.ConvertOptions(column_types={f.name: f.type for f in schema} if schema is not None else None)
-    parse = pacsv.ParseOptions(delimiter=_delimiter(path))
+    convert = pacsv.ConvertOptions(column_types={c.name: c.type for c in schema} if schema is not None else None)
+    parse = pacsv.ParseOptions(delimiter=_delimiter(f, read))
     rows = 0
     try:
-        for batch in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
-                                    convert_options=convert):
-            rows += batch.num_rows
-            yield batch
+        # open_input_stream decompresses .gz and .bz2 files, as open_csv does for local paths
+        with f.location.fs.open_input_stream(f.location.path) as stream:
+            for batch in pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block), parse_options=parse,
+                                        convert_options=convert):
+                rows += batch.num_rows
+                yield batch
     except (pa.ArrowException, OSError) as e:
-        line = _bad_line(path, block, convert)
+        line = _bad_line(f, block, convert, parse)
         where = f"line {line}" if line is not None else f"after its first {rows:,} rows" if rows else ""
-        raise _naming(e, f"{path}, {where}" if where else path) from None
+        raise _naming(e, f"{f.location.url}, {where}" if where else f.location.url) from None
 
 
-def _bad_line(path: str, block: int, convert: Any) -> int | None:
+def _bad_line(f: InputFile, block: int, convert: Any, parse: Any) -> int | None:
     """The line of the first row of a CSV file with the wrong number of fields, if any.
     (Arrow tells row numbers only when it reads on one thread: only worth it for an error.)"""
     import pyarrow.csv as pacsv
@@ -297,19 +279,22 @@ def _bad_line(path: str, block: int, convert: Any) -> int | None:
         return "error"
 
     try:
-        for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
-                                parse_options=pacsv.ParseOptions(delimiter=_delimiter(path), invalid_row_handler=invalid),
-                                convert_options=convert):
-            pass
+        with f.location.fs.open_input_stream(f.location.path) as stream:
+            for _ in pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
+                                    parse_options=pacsv.ParseOptions(delimiter=parse.delimiter, invalid_row_handler=invalid),
+                                    convert_options=convert):
+                pass
     except (pa.ArrowException, OSError):
         pass
     number = getattr(bad[0], "number", None) if bad else None
     return number if number is not None and number >= 0 else None
 
 
-def _delimiter(path: str) -> str:
-    """Tabs for ``.tsv`` files, commas for the rest."""
-    return "\t" if ".tsv" in os.path.basename(path).lower() else ","
+def _delimiter(f: InputFile, read: ReadOptions) -> str:
+    """The delimiter asked for; else tabs for ``.tsv`` files, commas for the rest."""
+    if read.csv_delimiter is not None:
+        return read.csv_delimiter
+    return "\t" if ".tsv" in f.location.name.lower() else ","
 
 
 def _naming(e: BaseException, where: str) -> BaseException:
@@ -346,52 +331,100 @@ def stored_with_dictionary(metas: list[Any], names: Sequence[str]) -> list[str]:
     return [c for c in names if metas and all(dictionary_encoded(m, c) for m in metas)]
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
 def _dictionary_columns(metas: list[Any], schema: pa.Schema, exclude: Sequence[str]) -> list[str]:
     """String and binary columns, other than ``exclude``, dictionary-encoded in every file."""
-    candidates = [
-        f.name for f in schema
-        if f.name not in exclude and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-                                      or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))
-    ]
+    candidates = [f.name for f in schema if f.name not in exclude and _is_text(f.type)]
     return stored_with_dictionary(metas, candidates)
 
 
-def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None = None) -> Source:
-    paths = expand_paths(data)
-    if not paths:
-        raise FileNotFoundError(f"no input files in {data!r}")
-    formats = [_file_format(p) for p in paths]
-    schemas = [_file_schema(p, f) for p, f in zip(paths, formats)]
+def _unify(files: list[InputFile], schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for every file, or a ValueError naming the file and column that do not fit."""
     try:
-        schema = pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise ValueError(f"the input files' schemas cannot be concatenated: {e}") from None
-    nrows = None
-    metas: list[Any] = []
-    disk = sum(os.path.getsize(p) for p in paths)
-    if all(f == "parquet" for f in formats):
-        import pyarrow.parquet as pq
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    seen: dict[str, tuple[pa.DataType, str]] = {}
+    for f, schema in zip(files, schemas):
+        for field in schema:
+            first = seen.setdefault(field.name, (field.type, f.location.url))
+            try:
+                pa.unify_schemas([pa.schema([pa.field(field.name, first[0])]), pa.schema([field])],
+                                 promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise ValueError(
+                    f"the input file {f.location.url!r} does not fit the others: its column {field.name!r} is "
+                    f"{field.type}, but {first[0]} in {first[1]!r}"
+                ) from None
+    raise ValueError("the input files' schemas cannot be concatenated")
 
-        metas = [pq.read_metadata(p) for p in paths]
+
+def _with_partition(batches: Iterator[pa.RecordBatch], f: InputFile, fields: list[pa.Field],
+                    dictionary: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    """The batches of ``f`` with its hive partition values as columns (dictionary arrays for
+    the columns in ``dictionary``: one value repeated)."""
+    values = dict(f.partition)
+    for batch in batches:
+        n = batch.num_rows
+        arrays, names = list(batch.columns), list(batch.schema.names)
+        for field in fields:
+            value = pa.scalar(values.get(field.name), field.type)
+            if field.name in dictionary and value.is_valid:
+                column = pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([value], field.type))
+            elif field.name in dictionary:  # (null indices: Arrow cannot unify dictionaries holding a null)
+                column = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], field.type))
+            else:
+                column = pa.repeat(value, n)
+            arrays.append(column)
+            names.append(field.name)
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None = None,
+                  read: ReadOptions = ReadOptions()) -> Source:
+    found = discover([data] if isinstance(data, (str, os.PathLike)) else list(data), read.partitioning)
+    files = found.files
+    if not files:
+        raise FileNotFoundError(f"no input files in {data!r}")
+    opened = [_file_schema(f, read) for f in files]
+    schemas = [schema for schema, _ in opened]
+    schema = _unify(files, schemas)
+    # hive columns follow the files' own; a file that holds the column itself keeps its values
+    added = [field for field in found.partition_schema if field.name not in schema.names]
+    schema = pa.schema(list(schema) + added, metadata=schema.metadata)
+    nrows = None
+    metas: list[Any] = [meta for _, meta in opened]
+    if all(f.format == "parquet" for f in files):
         nrows = sum(m.num_rows for m in metas)
         nbytes = sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
     else:
-        nbytes = disk
+        metas = []
+        nbytes = sum(f.size for f in files)
     row_bytes = max(1, nbytes // max(1, nrows or 1)) if nrows else 100
     batch_rows = max(1024, min(1 << 20, chunk_bytes // row_bytes))
 
     dictionary = [] if dictionary_except is None else _dictionary_columns(metas, schema, dictionary_except)
+    if dictionary_except is not None:  # one value per file: a dictionary costs nothing to build
+        dictionary += [f.name for f in added if f.name not in dictionary_except and _is_text(f.type)]
+
+    def file_batches(f: InputFile, file_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        stored = [c for c in dictionary if c in file_schema.names]
+        batches = _file_batches(f, batch_rows, chunk_bytes, read, stored, file_schema)
+        fields = [field for field in added if field.name not in file_schema.names]
+        return _with_partition(batches, f, fields, dictionary) if fields else batches
 
     def chunks() -> Iterator[Chunk]:
-        batches = itertools.chain.from_iterable(
-            _file_batches(p, f, batch_rows, chunk_bytes, dictionary, s) for p, f, s in zip(paths, formats, schemas)
-        )
+        batches = itertools.chain.from_iterable(file_batches(f, s) for f, s in zip(files, schemas))
         yield from coalesce(batches, schema, chunk_bytes)
 
-    kinds = sorted(set(formats))
-    desc = f"{len(paths)} {'/'.join(kinds)} file{'s' if len(paths) > 1 else ''}"
+    kinds = sorted({f.format for f in files})
+    desc = f"{len(files)} {'/'.join(kinds)} file{'s' if len(files) > 1 else ''}"
     return Source(desc, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows, nbytes=nbytes,
-                  paths=paths, dictionary=dictionary, parquet_metadata=metas)
+                  files=files, dictionary=dictionary, parquet_metadata=metas,
+                  file_schemas=[pa.schema(list(s) + [a for a in added if a.name not in s.names]) for s in schemas])
 
 
 # -- iterables -----------------------------------------------------------------------------
@@ -440,7 +473,8 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
     )
 
 
-def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_except: Sequence[str] | None = None) -> Source:
+def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_except: Sequence[str] | None = None,
+                read: ReadOptions = ReadOptions()) -> Source:
     """Recognise ``data`` and return its :class:`Source` (raise TypeError if unsupported).
 
     ``dictionary_except``: if given, string and binary columns of Parquet inputs that are
@@ -457,7 +491,7 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
     if isinstance(data, pa.RecordBatchReader):
         return _reader_source(data, chunk_bytes)
     if isinstance(data, (str, os.PathLike)):
-        return _paths_source(data, chunk_bytes, dictionary_except)
+        return _paths_source(data, chunk_bytes, dictionary_except, read)
     ds = sys.modules.get("pyarrow.dataset")  # not imported (0.2 s, and pandas): then no Dataset exists
     if ds is not None and isinstance(data, ds.Dataset):
         return _dataset_source(data, chunk_bytes)
@@ -469,5 +503,5 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
             "DataFrames, a pyarrow Table, RecordBatchReader or dataset, or Parquet/CSV/Arrow paths"
         )
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, (str, os.PathLike)) for x in data):
-        return _paths_source(list(data), chunk_bytes, dictionary_except)
+        return _paths_source(list(data), chunk_bytes, dictionary_except, read)
     return _iterable_source(data, chunk_bytes)
