@@ -21,6 +21,7 @@ to the same ``OUT`` at once.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 import pyarrow.fs as pafs
@@ -43,18 +44,23 @@ def _objects(out: Location) -> list[str]:
 
 
 def check(out: Location, exists: str) -> None:
-    """Refuse ``out`` before any work when it is a file, or holds files and ``exists`` is
-    ``"error"``; remove what a killed job left under its staging prefix."""
+    """Refuse ``out`` before any work when it cannot be written, is a file, or holds files
+    and ``exists`` is ``"error"``; remove what a killed job left under its staging prefix."""
+    if not out.path.strip("/"):
+        raise ValueError(f"--out {out.url!r} names no bucket or directory")
     try:
         kind = out.info().type
+        probe = out.join(STAGING, f"probe-{os.getpid()}-{time.time_ns()}")
+        with out.fs.open_output_stream(probe.path):  # (a missing bucket, or no right to write)
+            pass
+        out.fs.delete_file(probe.path)
     except OSError as e:
-        raise ValueError(f"cannot reach --out {out.url!r}: {' '.join(str(e).split())}") from None
+        raise ValueError(f"cannot write to --out {out.url!r}: {' '.join(str(e).split())}") from None
     if kind == pafs.FileType.File:
         raise ValueError(f"--out {out.url!r} exists and is not a directory")
-    if kind == pafs.FileType.Directory:
-        if exists == "error" and _objects(out):
-            raise ValueError(f"--out {out.url!r} is not empty (use --exists overwrite to replace it)")
-        _remove_dir(out.join(STAGING))
+    if kind == pafs.FileType.Directory and exists == "error" and _objects(out):
+        raise ValueError(f"--out {out.url!r} is not empty (use --exists overwrite to replace it)")
+    _remove_dir(out.join(STAGING))
 
 
 def _remove_dir(loc: Location) -> None:
