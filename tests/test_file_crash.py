@@ -10,7 +10,7 @@ from shuffle_kit.errors import CorruptionError
 from shuffle_kit.stores.file import LOG_NAME
 from shuffle_kit.stores.keys import encode_key
 
-from .store_model import Model
+from shuffle_kit.testing import Model
 
 EARLIER = [
     ("append", {"a": b"alpha", ("t", 1): b"tuple", 7: b"seven"}),

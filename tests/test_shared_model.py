@@ -7,7 +7,7 @@ from hypothesis import settings
 
 import shuffle_kit as sk
 
-from .store_model import store_machine
+from shuffle_kit.testing import StoreTests
 
 _servers: dict[str, sk.Server] = {}
 
@@ -24,15 +24,23 @@ def servers():
     _servers.clear()
 
 
-def _factory(name):
-    def make():
-        store = sk.Shared(_servers[name].address, timeout=10)
+class SharedTests(StoreTests):
+    server = ""
+
+    def make_store(self):
+        store = sk.Shared(_servers[self.server].address, timeout=10)
         store.drop()  # every run starts from an empty model
-        return store, lambda: pickle.loads(pickle.dumps(store))
+        return store
 
-    return make
+    def reopen(self, store):
+        return pickle.loads(pickle.dumps(store))  # as a dask worker receives it
 
 
-TestSharedSpilling = store_machine(_factory("spill")).TestCase
-TestSharedTcp = store_machine(_factory("tcp")).TestCase
-TestSharedTcp.settings = settings(TestSharedTcp.settings, max_examples=15)
+class TestSharedSpilling(SharedTests):
+    server = "spill"
+    settings = settings(StoreTests.settings, max_examples=40)
+
+
+class TestSharedTcp(SharedTests):
+    server = "tcp"
+    settings = settings(StoreTests.settings, max_examples=15)

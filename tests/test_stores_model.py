@@ -1,32 +1,47 @@
-"""Every store equals a dict-of-bytes model after any sequence of operations."""
+"""Every store, and stacks of byte-level wrappers over one, equal a dict-of-bytes model after
+any sequence of operations: our stores run the same suite a third-party store would
+(:class:`shuffle_kit.testing.StoreTests`)."""
 
 import tempfile
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
-
-from .store_model import store_machine
-
-
-def _file():
-    store = sk.File(tempfile.mkdtemp(prefix="sk-test-"))
-    return store, lambda: sk.File(store.path)
+from shuffle_kit.testing import StoreTests
 
 
-TestDict = store_machine(lambda: (sk.Dict(), None)).TestCase
-TestMemoryLog = store_machine(lambda: (sk.stores.MemoryLog(), None)).TestCase
-TestFile = store_machine(_file).TestCase
-TestBufferDictFile = store_machine(lambda: (sk.Buffer(sk.Dict(), sk.File(), available_memory=40), None)).TestCase
-TestBufferDictDict = store_machine(lambda: (sk.Buffer(sk.Dict(), sk.Dict(), available_memory=10), None)).TestCase
-TestBufferLogFile = store_machine(
-    lambda: (sk.Buffer(sk.stores.MemoryLog(), sk.File(), available_memory=40), None)
-).TestCase
+class TestDict(StoreTests):
+    def make_store(self):
+        return sk.Dict()
 
-for _case in (TestDict, TestMemoryLog, TestFile, TestBufferDictFile, TestBufferDictDict, TestBufferLogFile):
-    _case.settings = settings(_case.settings, max_examples=100, stateful_step_count=40)
-del _case
+
+class TestMemoryLog(StoreTests):
+    def make_store(self):
+        return sk.stores.MemoryLog()
+
+
+class TestFile(StoreTests):
+    def make_store(self):
+        return sk.File(tempfile.mkdtemp(prefix="sk-test-"))
+
+    def reopen(self, store):
+        return sk.File(store.path)
+
+
+class TestBufferDictFile(StoreTests):
+    def make_store(self):
+        return sk.Buffer(sk.Dict(), sk.File(), available_memory=40)
+
+
+class TestBufferDictDict(StoreTests):
+    def make_store(self):
+        return sk.Buffer(sk.Dict(), sk.Dict(), available_memory=10)
+
+
+class TestBufferLogFile(StoreTests):
+    def make_store(self):
+        return sk.Buffer(sk.stores.MemoryLog(), sk.File(), available_memory=40)
 
 
 @given(st.lists(st.integers(0, 20), max_size=30), st.integers(1, 40))
@@ -39,3 +54,9 @@ def test_size_groups_cover_every_record_in_order_within_the_bound(lengths, max_b
         assert b - a == 1 or sum(lengths[a:b]) <= max_bytes
     for (a, b), (c, _) in zip(groups, groups[1:]):  # a group ends only where the next record overflows it
         assert sum(lengths[a:b]) + lengths[c] > max_bytes
+
+
+class TestCompressedFile(StoreTests):
+    # a byte-level wrapper stack: compression over the on-disk log
+    def make_store(self):
+        return sk.LZ4(sk.File(tempfile.mkdtemp(prefix="sk-test-")))

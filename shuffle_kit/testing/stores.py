@@ -1,18 +1,34 @@
-"""A stateful hypothesis test that holds any store to a plain dict-of-bytes model.
+"""The store test suite: any store (or stack of byte-level wrappers over one) held to a
+plain dict-of-bytes model by a stateful hypothesis test.
 
-``store_machine(factory)`` returns a RuleBasedStateMachine class; a test module turns it
-into a test case with ``.TestCase``. ``factory()`` returns ``(store, reopen)`` where
-``reopen()`` gives a fresh handle on the same data (or None if the store cannot be
-reopened).
+Random sequences of ``append`` (with and without ``batch_id``), ``append`` of a bad value
+(all or nothing), ``iset``, ``delete``, ``drop``, ``get`` of keys and nested lists,
+``get_records``, ``iter_records`` and, where the store can be opened twice, writes through a
+second handle are checked after every step against :class:`Model`. A store written by
+someone else proves it behaves like ours by subclassing :class:`StoreTests`::
+
+    from shuffle_kit.testing import StoreTests
+
+    class TestMyStore(StoreTests):
+        def make_store(self):
+            return MyStore(...)
+
+        def reopen(self, store):        # optional: a second handle on the same data
+            return MyStore(store.path)
+
+pytest then runs ``test_store_matches_the_model``. Needs pytest and hypothesis (the
+``testing`` extra); ``import shuffle_kit`` does not import this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 KEYS = st.sampled_from(["a", "b", 1, b"a", ("a",), ("a", 1), "", "../x", "a/b", 0, -5])
 # fixed-size values make keys whose values all share one size (File joins those by a gather)
@@ -52,7 +68,10 @@ class Model:
         self.__init__()  # type: ignore[misc]
 
 
-def store_machine(factory: Callable[[], tuple[object, Callable[[], object] | None]]) -> type:
+def store_machine(factory: Callable[[], tuple[Any, Callable[[], Any] | None]]) -> type[RuleBasedStateMachine]:
+    """The state machine for stores made by ``factory()``, which returns ``(store, reopen)``:
+    ``reopen()`` gives another handle on the same data, or ``reopen`` is None."""
+
     class StoreMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
@@ -120,6 +139,8 @@ def store_machine(factory: Callable[[], tuple[object, Callable[[], object] | Non
             # another handle (as another process would open it) sees the same data,
             # and writes through it are seen by the first handle
             other = self.reopen()
+            if other is None:  # this store cannot be opened twice
+                return
             keys = list(self.model.data)
             assert other.get(keys) == [self.model.data[k] for k in keys]
             other.append({"via-other": b"!"})
@@ -133,3 +154,25 @@ def store_machine(factory: Callable[[], tuple[object, Callable[[], object] | Non
             assert [b"".join(bytes(r) for r in rs) for rs in records] == [self.model.data[k] for k in keys]
 
     return StoreMachine
+
+
+class StoreTests:
+    """Subclass with ``make_store`` (and ``reopen`` where a store can be opened twice) to run
+    the model test against a store; ``settings`` bounds the search."""
+
+    settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+
+    def make_store(self) -> Any:
+        raise NotImplementedError("a StoreTests subclass makes its store in make_store()")
+
+    def reopen(self, store: Any) -> Any | None:
+        """Another handle on ``store``'s data (as another process would open it), or None
+        when the store cannot be opened twice."""
+        return None
+
+    def test_store_matches_the_model(self) -> None:
+        def factory() -> tuple[Any, Callable[[], Any] | None]:
+            store = self.make_store()
+            return store, lambda: self.reopen(store)
+
+        run_state_machine_as_test(store_machine(factory), settings=self.settings)
