@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..sizes import PartitionSizes
 from ..units import format_size
 
 # partitions read together, converted from Arrow to pandas at once by the default store,
@@ -170,6 +171,19 @@ class ShuffleResult(Sequence):
         return [int(s) for s in self._sizes]
 
     @property
+    def partition_sizes(self) -> PartitionSizes:
+        """Rows per partition with their statistics, to see skew: min/median/max, the
+        largest partitions (by number) and those above 10× the median.
+
+        >>> import pandas as pd, shuffle_kit
+        >>> with shuffle_kit.shuffle(pd.DataFrame({'k': [1] * 50 + list(range(9))}), 'k', 4, progress=False) as parts:
+        ...     s = parts.partition_sizes
+        ...     s.max == max(parts.sizes), s.largest(1)[0].rows == max(parts.sizes)
+        (True, True)
+        """
+        return PartitionSizes.of(self._sizes)
+
+    @property
     def nbytes(self) -> list[int]:
         """Approximate in-memory bytes of each partition (Arrow's sizes of the input rows)."""
         return [int(b) for b in self._nbytes]
@@ -257,4 +271,5 @@ class ShuffleResult(Sequence):
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
             for k, v in rows
         )
+        body += self.partition_sizes.html()  # known from the index: nothing is read
         return f"<div><strong>shuffle_kit.ShuffleResult</strong><table>{body}</table></div>"
