@@ -53,6 +53,7 @@ files are the same, byte for byte, for any thread count.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import resource
 import threading
@@ -70,7 +71,10 @@ from ..limits import executor, resolve_threads
 from ..shuffle.arrow_numpy import arrow_array
 from ..shuffle.hashing import check_hashable, partition_ids
 from ..shuffle.split import sorted_runs, split
+from ..units import format_size
 from .writers import FORMATS, Writer, conform, conformed_batches, parquet_dictionary_schema
+
+logger = logging.getLogger(__name__)
 
 # Arrow buffers an open Parquet writer keeps after its first row group (column encoders,
 # the output stream), plus the file's footer entries; measured per writer, rounded up
@@ -86,6 +90,15 @@ RUNS_PREFIX = ".shuffle_kit-runs-"  # sorted runs' directory: a scratch director
 def batch_bytes(budget: int) -> int:
     """What a partition written from runs holds in memory at a time, for ``budget``."""
     return max(2**20, budget // 16)
+
+
+def part_name(p: int, fmt: str) -> str:
+    """The file name of hash partition ``p`` in format ``fmt``.
+
+    >>> part_name(3, 'parquet')
+    'part-00003.parquet'
+    """
+    return f"part-{p:05d}{FORMATS[fmt]}"
 
 
 def open_file_limit() -> int:
@@ -109,12 +122,25 @@ def keeps_files_open(npartitions: int, budget: int) -> bool:
     >>> keeps_files_open(64, 500 * 2**20), keeps_files_open(100_000, 500 * 2**20)
     (True, False)
     """
+    return why_not_open(npartitions, budget) is None
+
+
+def why_not_open(npartitions: int, budget: int) -> str | None:
+    """Why the ``npartitions`` files cannot all stay open within ``budget`` (one phrase),
+    or None if they can.
+
+    >>> why_not_open(64, 500 * 2**20) is None, why_not_open(100, 2**20)
+    (True, "100 writers' buffers (19.7 MB) exceed a quarter of the budget 1.0 MB")
+    """
     writers = npartitions * WRITER_BYTES
-    return (
-        npartitions + SPARE_FILES <= open_file_limit()
-        and writers <= budget // 4
-        and (budget - writers) // npartitions >= MIN_ROW_GROUP_BYTES
-    )
+    limit = open_file_limit()
+    if npartitions + SPARE_FILES > limit:
+        return f"the open-file limit ({limit:,}) is below {npartitions:,} files + {SPARE_FILES} spare"
+    if writers > budget // 4:
+        return f"{npartitions:,} writers' buffers ({format_size(writers)}) exceed a quarter of the budget {format_size(budget)}"
+    if (budget - writers) // npartitions < MIN_ROW_GROUP_BYTES:
+        return f"row groups of {format_size((budget - writers) // npartitions)} per file would be below {format_size(MIN_ROW_GROUP_BYTES)}"
+    return None
 
 
 class Files(Protocol):
@@ -156,7 +182,7 @@ class PartFiles:
 
     def open(self, p: int) -> Writer:
         # a schema with dictionaries reads back right without Arrow's stored schema
-        path = os.path.join(self.directory, f"part-{p:05d}{FORMATS[self.fmt]}")
+        path = os.path.join(self.directory, part_name(p, self.fmt))
         return Writer(path, self.schema, self.fmt, self.compression, self.encode, store_schema=self.schema is self.plain)
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
@@ -207,6 +233,7 @@ class _OpenFiles:
         self.unflushed: dict[int, list[int]] = {}  # chunk -> [bytes, pieces not yet handed to a writer]
         self.pinned = 0
         self.rows = 0
+        self.partition_rows = np.zeros(n, dtype=np.int64)
 
     def add(self, index: int, pieces: dict[int, pa.Table], nbytes: int) -> None:
         if not pieces:
@@ -280,6 +307,7 @@ class _OpenFiles:
             if writer is None:  # an empty partition still gets its (empty) file
                 writer = self.writers[p] = self.out.open(p)
             writer.close()
+            self.partition_rows[p] = writer.rows
         return self.rows
 
     def abort(self) -> None:
@@ -312,6 +340,7 @@ class _SortedRuns:
         self.seen = [0, 0]  # rows and bytes of every chunk: the size of a row
         self.spilling: deque[Future] = deque()  # runs being written, in input order
         self.runs: list[_Run] = []
+        self.partition_rows = np.zeros(n, dtype=np.int64)
 
     def add(self, index: int, runs: list[tuple[pa.Table, np.ndarray]], nbytes: int) -> None:
         runs = [run for run in runs if run[0].num_rows]
@@ -329,6 +358,8 @@ class _SortedRuns:
         while self.spilling:  # one run at a time: memory holds at most two halves
             self.runs.append(self.spilling.popleft().result())
         path = os.path.join(self.directory, f"run-{len(self.runs):05d}.arrow")
+        logger.info("spilling run %d: %s rows (%s in memory) to %s", len(self.runs),
+                    f"{sum(t.num_rows for t, _ in self.held):,}", format_size(self.pinned), path)
         self.spilling.append(self.pool.submit(_Run.write, path, self.held, self.out.schema, batch_bytes(self.budget)))
         self.held, self.pinned = [], 0
 
@@ -346,25 +377,29 @@ class _SortedRuns:
     def finish(self) -> int:
         while self.spilling:
             self.runs.append(self.spilling.popleft().result())
+        if self.runs:
+            logger.info("writing %d files from %d runs and %s rows held", self.n, len(self.runs),
+                        f"{sum(t.num_rows for t, _ in self.held):,}")
         starts = [np.concatenate([[0], np.cumsum(counts)]) for _, counts in self.held]
-        inflight: deque[Future] = deque()
+        inflight: deque[tuple[int, Future]] = deque()
         rows = 0
 
         def collect() -> int:
-            done = inflight.popleft().result()
+            p, future = inflight.popleft()
+            done = self.partition_rows[p] = future.result()
             self.written(done)
             return done
 
         try:
             for p in range(self.n):
                 tail = [t.slice(int(s[p]), int(s[p + 1] - s[p])) for (t, _), s in zip(self.held, starts) if s[p + 1] > s[p]]
-                inflight.append(self.pool.submit(self._write_file, p, tail))
+                inflight.append((p, self.pool.submit(self._write_file, p, tail)))
                 if len(inflight) >= 2 * min(self.threads, MAX_IN_FLIGHT):
                     rows += collect()
             while inflight:
                 rows += collect()
         finally:
-            for future in inflight:
+            for _, future in inflight:
                 future.cancel()
             self.abort()
         return rows
@@ -460,7 +495,7 @@ def write_partitions(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
     fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
     dictionary: Sequence[str] = (), encode: Sequence[str] = (), *, threads: int | None = None,
-    spill_dir: str | None = None,
+    spill_dir: str | None = None, sizes: np.ndarray | None = None,
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
     ``directory``, each reading back as ``schema``; return the number of rows written.
@@ -471,27 +506,32 @@ def write_partitions(
     (default: the system's temporary directory); they are removed before returning.
 
     Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
-    :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write.
+    :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write. ``sizes``:
+    an array of ``n`` integers that receives the rows written to each partition (as
+    NumPy's ``out=``; the writers counted them, nothing is read again).
     """
     encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
     out = PartFiles(directory, encoded or schema, schema, fmt, compression, encode)
-    return partition_into(chunks, on, n, out, budget, written, threads=threads, spill_dir=spill_dir)
+    return partition_into(chunks, on, n, out, budget, written, threads=threads, spill_dir=spill_dir, sizes=sizes)
 
 
 def partition_into(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, out: Files, budget: int,
     written: Callable[[int], None] = lambda rows: None, *, threads: int | None = None,
-    spill_dir: str | None = None,
+    spill_dir: str | None = None, sizes: np.ndarray | None = None,
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` partitions written by ``out``
     (see :func:`write_partitions`); return the number of rows written."""
     for name in on:
         check_hashable(out.schema.field(name).type, name)
     threads = resolve_threads(threads)
-    runs = (
-        None if out.row_groups and keeps_files_open(n, budget)
-        else scratch.make(RUNS_PREFIX, spill_dir)
-    )
+    why = why_not_open(n, budget) if out.row_groups else "a partition's files are known once it is whole"
+    runs = None if why is None else scratch.make(RUNS_PREFIX, spill_dir)
+    if runs is None:
+        logger.info("open files: every partition's file takes row groups as the input is read (%d partitions, "
+                    "budget %s)", n, format_size(budget))
+    else:
+        logger.info("sorted runs in %s, each partition written whole at the end (%d partitions): %s", runs, n, why)
     try:
         with executor(threads, "shuffle_kit-partition") as pool:
             sink: _OpenFiles | _SortedRuns = (
@@ -509,7 +549,10 @@ def partition_into(
                 while inflight:
                     i, future = inflight.popleft()
                     sink.add(i, *future.result())
-                return sink.finish()
+                rows = sink.finish()
+                if sizes is not None:
+                    sizes[:] = sink.partition_rows
+                return rows
             except BaseException:
                 for _, future in inflight:
                     future.cancel()

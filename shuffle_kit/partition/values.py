@@ -11,8 +11,8 @@ value's rows stay in input order.
 >>> out = ValueFiles(d, pa.schema({'c': pa.string(), 'x': pa.int64()}), ['c'], 'parquet', 'none')
 >>> out.write(0, [pa.table({'c': ['a', 'b', 'a'], 'x': [1, 2, 3]})], 2**20)
 3
->>> sorted(os.listdir(d)), out.files
-(['c=a', 'c=b'], 2)
+>>> sorted(os.listdir(d)), out.files, out.rows
+(['c=a', 'c=b'], 2, {'c=a': 2, 'c=b': 1})
 >>> import shutil; shutil.rmtree(d)
 """
 
@@ -43,6 +43,8 @@ class ValueFiles:
         self.fmt, self.compression, self.max_open = fmt, compression, max_open
         self.files = 0
         self.dirs: set[str] = set()
+        self.rows: dict[str, int] = {}  # directory -> rows written into it
+        self.values: dict[str, tuple] = {}  # directory -> its key values
         self._lock = threading.Lock()
 
     def open(self, p: int) -> Writer:
@@ -53,17 +55,23 @@ class ValueFiles:
         within one batch gets one file per value; a larger one may get several per value,
         with at most ``max_open`` files open."""
         pool = WriterPool(self.directory, self.data_schema, self.fmt, self.compression, self.max_open)
+        rows: dict[str, int] = {}
+        keys: dict[str, tuple] = {}
         try:
             for batch in conformed_batches(pieces, self.schema, batch_bytes):
                 for values, group in groups(batch, self.on, self.columns):
                     rel = hive.value_path(self.on, values)
                     if rel not in pool.dirs:
                         self._count(rel)
+                        keys[rel] = values
                     pool.write(rel, group)
+                    rows[rel] = rows.get(rel, 0) + group.num_rows
         finally:
             pool.close_all()
         with self._lock:
             self.files += pool.files
+            self.rows.update(rows)  # a value lives in one partition: no directory is counted twice
+            self.values.update(keys)
         return pool.rows
 
     def _count(self, rel: str) -> None:
