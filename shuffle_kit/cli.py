@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 PARTITION_EPILOG = """\
 examples:
@@ -20,9 +23,10 @@ examples:
 inputs are Parquet, CSV or Arrow IPC files (by extension): paths, globs or directories.
 Output is written into a hidden directory beside --out and renamed to --out when complete;
 a failed or interrupted run leaves no output and no temporary files. The summary goes to
-stdout; the exit status is 0 on success, 1 on an error or if rows in != rows out, 2 on a
-bad option, 130 when interrupted. Peak memory is about --memory-limit plus ~300 MB for
-the interpreter and libraries.
+stdout (with --json as one JSON object), warnings such as skew (a file with more than 10x
+the median rows) to stderr; the exit status is 0 on success, 1 on an error or if rows in !=
+rows out, 2 on a bad option, 130 when interrupted. Peak memory is about --memory-limit plus
+~300 MB for the interpreter and libraries.
 """
 
 
@@ -100,6 +104,11 @@ def _guarded(job: Callable[[], int]) -> int:
         signal.signal(signal.SIGTERM, old)
 
 
+def _progress(args: argparse.Namespace) -> bool | None:
+    """--progress as given; -q turns the bars off unless --progress asks for them."""
+    return False if args.quiet and args.progress is None else args.progress
+
+
 def _partition(args: argparse.Namespace) -> int:
     from .partition.job import partition, use_fast_allocator
     from .shuffle.inputs import ReadOptions
@@ -110,10 +119,16 @@ def _partition(args: argparse.Namespace) -> int:
         summary = partition(
             args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
             by_value=args.by_value, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
-            compression=args.compression, exists=args.exists, tmp=args.tmp, progress=args.progress,
+            compression=args.compression, exists=args.exists, tmp=args.tmp, progress=_progress(args),
             max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter),
         )
-        print("\n".join(summary.lines()), flush=True)
+        if args.json:  # for scripts: this object and nothing else on stdout
+            print(json.dumps(summary.to_dict()), flush=True)
+        elif not args.quiet:
+            print("\n".join(summary.lines()), flush=True)
+        if not args.quiet:
+            for warning in summary.warnings():
+                print(f"shuffle-kit: warning: {warning}", file=sys.stderr, flush=True)
         if not summary.ok:
             return _fail(f"rows in ({summary.rows_in:,}) != rows out ({summary.rows_out:,}): output not written")
         return 0
@@ -125,7 +140,8 @@ def _demo(args: argparse.Namespace) -> int:
     """Generate a sample dataset and partition it (by hash, then by value)."""
     from .partition.demo import demo
 
-    return _guarded(lambda: demo(args.out, args.rows, progress=args.progress))
+    echo = (lambda *_: None) if args.quiet else print
+    return _guarded(lambda: demo(args.out, args.rows, progress=_progress(args), echo=echo))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -140,6 +156,35 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(str(e))
 
 
+def _add_chattiness(parser: argparse.ArgumentParser, top: bool) -> None:
+    """-q and -v, accepted before the command (``top``) and after it."""
+    # after the command, an option not given must not undo the same option given before it
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="print nothing but errors: no progress bars, summary or warnings (the exit status tells)")
+    group.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                       help="log what the job does to stderr (-v: steps, -vv: details)")
+
+
+@contextmanager
+def _logging(verbose: int, quiet: bool) -> Iterator[None]:
+    """Send the ``shuffle_kit`` loggers' records to stderr while a command runs (the
+    library itself configures no logging): warnings by default, errors only with -q, steps
+    with -v, details with -vv."""
+    logger = logging.getLogger("shuffle_kit")
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("shuffle-kit %(asctime)s %(levelname)s %(name)s: %(message)s"))
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+
+
 def _add_partition(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "partition", help="partition Parquet/CSV/Arrow files by key columns into files or hive directories",
@@ -147,6 +192,10 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
         "one file per hash partition, or with --by-value one hive directory per key value.",
         epilog=PARTITION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_chattiness(p, top=False)
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on stdout (rows, files, bytes, seconds, peak memory, "
+                   "rows per file) and nothing else there")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="Parquet, CSV or Arrow files, globs or directories; paths or URLs (s3://, gs://, abfs://, hdfs://)")
     p.add_argument("--on", required=True, type=_columns, action="append", metavar="COL[,COL]",
@@ -190,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"shuffle-kit {__version__}")
+    _add_chattiness(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_partition(commands)
     demo = commands.add_parser(
@@ -201,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", metavar="DIR", help="keep the data and outputs in DIR (default: a temporary directory, removed)")
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                       help="progress bars (default: only on a terminal)")
+    _add_chattiness(demo, top=False)
     demo.set_defaults(run=_demo)
 
     serve = commands.add_parser("serve", help="serve a store to other processes over ZeroMQ; "
@@ -212,13 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bytes held in memory before the largest keys spill to disk (e.g. 2GB; default 1GB)")
     serve.add_argument("--secret-key-file", help="this server's CURVE secret key (required with a non-loopback tcp address)")
     serve.add_argument("--authorized-keys-file", help="the clients' CURVE public keys, one per line")
+    _add_chattiness(serve, top=False)  # -q keeps the address: it is what serve prints for others to read
     serve.set_defaults(run=_serve)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet and args.verbose:  # one before the command, the other after it
+        parser.error("-q/--quiet and -v/--verbose exclude each other")
+    with _logging(args.verbose, args.quiet):
+        return args.run(args)
 
 
 def console() -> int:

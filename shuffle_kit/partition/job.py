@@ -23,6 +23,7 @@ after ``kill -9`` (:mod:`shuffle_kit.scratch`).
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import os
 import resource
@@ -33,12 +34,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+import numpy as np
 import pyarrow as pa
 
 from .. import scratch
 from ..filesystems import Location, locate
 from ..limits import arrow_threads, resolve_threads
 from ..shuffle.inputs import ReadOptions
+from ..sizes import PartitionSizes
 from ..units import format_size, parse_size
 from . import engine, object_store
 from .values import ValueFiles
@@ -47,6 +50,8 @@ from .writers import COMPRESSIONS, FORMATS
 MAX_PARTITIONS = 1024  # directories --by-value makes unless told otherwise (as pyarrow's max_partitions)
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
+
+logger = logging.getLogger(__name__)
 
 
 class JobError(Exception):
@@ -75,8 +80,11 @@ class Options:
 
 @dataclass
 class Summary:
-    """What a job did: rows, files, bytes, time, peak memory; ``lines()`` is what the command
-    line prints, and a notebook shows it as a table."""
+    """What a job did: rows, files, bytes, time, peak memory, and the rows of every output
+    file (``sizes``: hash partitions by number, or ``--by-value`` directories with their key
+    values) to see skew; ``lines()`` is what the command line prints, ``warnings()`` what it
+    warns about, ``to_dict()`` its ``--json``, and a notebook shows it as a table with a
+    chart of the partition sizes."""
 
     out: str
     rows_in: int = 0
@@ -88,6 +96,7 @@ class Summary:
     seconds: float = 0.0
     peak_rss: int = 0
     inputs: int = 0
+    sizes: PartitionSizes | None = None
 
     @property
     def ok(self) -> bool:
@@ -102,7 +111,28 @@ class Summary:
             f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {format_size(self.bytes_out)})",
             f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
             f"peak memory {format_size(self.peak_rss)} (resident)",
+            *self._size_lines(),
         ]
+
+    def _size_lines(self) -> list[str]:
+        if self.sizes is None or not len(self.sizes):
+            return []
+        largest = self.sizes.largest(1)[0]
+        return [f"{'rows/' + self.sizes.unit:<11} {self.sizes.describe()} (largest: {largest.name()})"]
+
+    def warnings(self) -> list[str]:
+        """Lines worth a warning: a file holding more than 10× the median rows (skew)."""
+        warning = self.sizes.warning() if self.sizes is not None else None
+        return [warning] if warning else []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain numbers and strings (what ``--json`` prints)."""
+        return {
+            "out": self.out, "ok": self.ok, "rows_in": self.rows_in, "rows_out": self.rows_out,
+            "inputs": self.inputs, "bytes_in": self.bytes_in, "partitions": self.partitions, "files": self.files,
+            "bytes_out": self.bytes_out, "seconds": self.seconds, "peak_rss": self.peak_rss,
+            "sizes": self.sizes.to_dict() if self.sizes is not None else None,
+        }
 
     def _repr_html_(self) -> str:
         import html
@@ -112,6 +142,8 @@ class Summary:
             f"<td style='text-align:left'>{html.escape(line[12:])}</td></tr>"
             for line in self.lines()
         )
+        if self.sizes is not None:  # lines() has the statistics already
+            rows += self.sizes.html(stats=False)
         return f"<div><strong>shuffle_kit.partition</strong><table>{rows}</table></div>"
 
 
@@ -361,16 +393,24 @@ def run(opts: Options) -> Summary:
         raise JobError(f"--tmp {tmp!r} is not a directory")
     summary = Summary(out=out, inputs=len(source.files), bytes_in=sum(f.size for f in source.files))
     nbytes = source.nbytes
+    logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", summary.inputs, "s" if summary.inputs != 1 else "",
+                "unknown" if source.nrows is None else f"{source.nrows:,}", format_size(summary.bytes_in),
+                "unknown" if nbytes is None else format_size(nbytes))
     if opts.by_value:
         # partitions are grouped by value a batch at a time: make each about one batch
         n = max(1, math.ceil(nbytes / engine.batch_bytes(in_memory))) if nbytes else STREAM_NPARTITIONS
         n = min(n, 4096)
+        why = "by value: hash partitions of about one batch each, grouped by value"
     elif opts.npartitions is not None:
         n = opts.npartitions
+        why = "as asked"
     else:
         from ..shuffle.api import PARTITION_BYTES
 
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
+        why = f"input size / {format_size(PARTITION_BYTES)}" if nbytes else "input size unknown"
+    logger.info("hash partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", n, why, threads,
+                format_size(limit), format_size(chunk_bytes))
     show = _show(opts.progress)
 
     staging = None
@@ -391,11 +431,13 @@ def run(opts: Options) -> Summary:
         try:
             with arrow_threads(threads), _prompt_release(limit), _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
                 if not opts.by_value:
+                    rows = np.zeros(n, dtype=np.int64)
                     summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
-                        source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp,
+                        source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp, sizes=rows,
                     )
                     summary.partitions = summary.files = n
+                    summary.sizes = PartitionSizes.of(rows, paths=[engine.part_name(p, opts.format) for p in range(n)], unit="file")
                 else:
                     values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
                                         max_values=opts.max_partitions)
@@ -403,6 +445,10 @@ def run(opts: Options) -> Summary:
                         counted(), on, n, values, in_memory, bar.update, threads=threads, spill_dir=tmp,
                     )
                     summary.files, summary.partitions = values.files, len(values.dirs)
+                    dirs = sorted(values.rows)  # not in the order threads finished them
+                    summary.sizes = PartitionSizes.of(
+                        [values.rows[d] for d in dirs], keys=[values.values[d] for d in dirs], paths=dirs, unit="value",
+                    )
         except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
@@ -417,6 +463,12 @@ def run(opts: Options) -> Summary:
                 object_store.publish(staging, target, opts.exists)
             except OSError as e:
                 raise JobError(f"cannot publish to {out!r}: {one_line(e)}") from None
+        if summary.ok:
+            logger.info("published %s: %s rows in %s files, %s", out, f"{summary.rows_out:,}", f"{summary.files:,}",
+                        format_size(summary.bytes_out))
+        else:
+            logger.warning("rows in (%s) != rows out (%s): nothing published", f"{summary.rows_in:,}",
+                           f"{summary.rows_out:,}")
         summary.seconds = time.perf_counter() - start
         summary.peak_rss = peak_rss()
         return summary
