@@ -607,3 +607,117 @@ def test_tsv_files_are_read_with_tabs(tmp_path):
     back = pa.concat_tables([pq.read_table(tmp_path / "out" / f) for f in sorted(os.listdir(tmp_path / "out"))])
     assert sorted(zip(back.column("k").to_pylist(), back.column("name").to_pylist())) == [
         (1, "w"), (1, "x, y"), (2, "z")]
+
+
+# -- -q, -v, --json and skew ----------------------------------------------------------------------
+
+
+def skewed_frame(rows: int = 6000, heavy: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """``frame()`` with a share ``heavy`` of its rows on one key (k = 42)."""
+    df = frame(rows, seed)
+    df.loc[np.random.default_rng(seed).random(rows) < heavy, "k"] = 42
+    return df
+
+
+def _rows_per_file(out) -> dict[str, int]:
+    return {f: read_file(str(out / f)).num_rows for f in sorted(os.listdir(out))}
+
+
+@pytest.mark.parametrize("limit", PATHS)
+@pytest.mark.parametrize("heavy", [0.0, 0.7])
+def test_json_is_the_only_stdout_and_its_numbers_are_the_files_written(tmp_path, limit, heavy):
+    import json
+    import statistics
+
+    inputs = write_inputs(tmp_path, skewed_frame(heavy=heavy), "csv")
+    out = tmp_path / "out"
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 9, "--format", "csv",
+            "--memory-limit", limit, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)  # one JSON object, nothing else
+    files = _rows_per_file(out)
+    rows = list(files.values())
+    assert summary["rows_in"] == summary["rows_out"] == sum(rows) == 6000 and summary["ok"]
+    assert summary["files"] == summary["partitions"] == len(files) == 9 and summary["inputs"] == 2
+    assert summary["bytes_out"] == sum(os.path.getsize(out / f) for f in files)
+    assert summary["bytes_in"] == sum(os.path.getsize(p) for p in inputs)
+    assert summary["out"] == str(out) and summary["seconds"] > 0 and summary["peak_rss"] > 0
+    sizes = summary["sizes"]
+    assert (sizes["min"], sizes["median"], sizes["max"]) == (min(rows), statistics.median(rows), max(rows))
+    assert [(e["path"], e["rows"]) for e in sizes["largest"]] == sorted(files.items(), key=lambda kv: -kv[1])[:5]
+    biggest = max(files, key=files.get)
+    if heavy:  # one file holds most rows: named on stderr, with its partition
+        assert r.stderr.startswith(f"shuffle-kit: warning: skew: {biggest} (partition {int(biggest[5:10])}) "
+                                   f"holds {files[biggest]:,} rows"), r.stderr
+        assert len(r.stderr.splitlines()) == 1
+    else:
+        assert r.stderr == ""
+
+
+def test_skew_warning_names_the_file_and_a_uniform_input_has_none(tmp_path):
+    inputs = write_inputs(tmp_path, skewed_frame(heavy=0.8))
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "skewed", "--npartitions", 16)
+    files = _rows_per_file(tmp_path / "skewed")
+    biggest = max(files, key=files.get)
+    assert r.returncode == 0
+    assert f"warning: skew: {biggest} (partition {int(biggest[5:10])}) holds {files[biggest]:,} rows" in r.stderr
+    assert "skew:" not in r.stdout
+    line = [x for x in r.stdout.splitlines() if x.startswith("rows/file")][0]
+    assert f"max {files[biggest]:,} (largest: {biggest})" in line
+    (tmp_path / "in").rename(tmp_path / "skewed-in")
+    inputs = write_inputs(tmp_path, skewed_frame(heavy=0.0))
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "uniform", "--npartitions", 16)
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_skew_warning_names_the_value_directory(tmp_path):
+    df = skewed_frame(heavy=0.9).drop(columns=["s"])
+    inputs = write_inputs(tmp_path, df)
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "out", "--by-value")
+    assert r.returncode == 0
+    rows = (df["k"] == 42).sum()
+    assert r.stderr.startswith(f"shuffle-kit: warning: skew: k=42 holds {rows:,} rows"), r.stderr
+    assert "(largest: k=42)" in r.stdout and "rows/value  min 1," in r.stdout
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_prints_nothing_on_success_and_errors_still(tmp_path, where):
+    inputs = write_inputs(tmp_path, skewed_frame(heavy=0.8))  # skewed: no warning either
+    args = ["partition", *inputs, "--on", "k", "--out", tmp_path / "out", "--npartitions", 4, "--memory-limit", "2MiB"]
+    r = cli("-q", *args) if where == "before" else cli(*args, "-q")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert sum(_rows_per_file(tmp_path / "out").values()) == 6000
+    r = cli(*args, "--quiet")  # --out is not empty now: the error is still one line, the status still 1
+    assert r.returncode == 1 and r.stdout == ""
+    assert_one_line_error(r, "is not empty")
+    r = cli("-q", "partition", *inputs, "--on", "k", "--out", tmp_path / "o2", "--npartitions", 0)
+    assert r.returncode == 2 and r.stdout == "" and "--npartitions" in r.stderr
+
+
+def test_verbose_logs_to_stderr_and_not_stdout(tmp_path):
+    inputs = write_inputs(tmp_path, frame(60_000))
+    out = tmp_path / "out"
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 3, "--memory-limit", "2MiB", "-v")
+    assert r.returncode == 0, r.stderr
+    assert [line.split()[0] for line in r.stdout.splitlines()] == [
+        "output", "rows", "rows", "partitions", "time", "peak", "rows/file"]
+    log = r.stderr
+    assert "INFO shuffle_kit.partition.job: inputs: 2 files, 60,000 rows" in log
+    assert "INFO shuffle_kit.partition.engine: sorted runs in" in log  # the path and why
+    assert "writers' buffers" in log
+    assert "INFO shuffle_kit.partition.engine: spilling run 0:" in log
+    assert f"INFO shuffle_kit.partition.job: published {out}: 60,000 rows in 3 files" in log
+    assert "DEBUG" not in log
+    r = cli("-v", "partition", *inputs, "--on", "k", "--out", tmp_path / "o2", "--npartitions", 3, "--json")
+    assert r.returncode == 0 and r.stdout.startswith("{") and len(r.stdout.splitlines()) == 1
+    assert "open files: every partition's file takes row groups" in r.stderr
+    r = cli("-q", "partition", *inputs, "--on", "k", "--out", tmp_path / "o3", "-v")
+    assert r.returncode == 2 and "exclude each other" in r.stderr
+
+
+def test_quiet_demo_and_help(tmp_path):
+    r = cli("demo", "--rows", 2000, "-q")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = cli("partition", "--help")
+    for word in ["-q, --quiet", "-v, --verbose", "--json"]:
+        assert word in r.stdout

@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import shuffle_kit as sk
 from shuffle_kit.partition.job import JobError
@@ -112,3 +114,67 @@ def test_arrows_thread_pool_is_sized_for_the_job_and_restored(tmp_path, monkeypa
     sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), npartitions=3, threads=1, progress=False)
     assert seen and set(seen) == {1}
     assert pa.cpu_count() == before
+
+
+# -- rows per file, to see skew ---------------------------------------------------------------
+
+
+def _skewed_keys(draw_keys: list[int], heavy: int) -> np.ndarray:
+    return np.array(draw_keys + [7] * heavy, dtype=np.int64)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, 30), max_size=300),
+    heavy=st.sampled_from([0, 5, 2000]),  # rows of one key: none, a few, most
+    n=st.integers(1, 9),
+    limit=st.sampled_from(["1GB", "2MiB"]),
+)
+def test_summary_sizes_are_the_rows_of_the_files_written(keys, heavy, n, limit):
+    import statistics
+    import tempfile
+
+    k = _skewed_keys(keys, heavy)
+    table = pa.table({"k": k, "row": np.arange(len(k))})
+    with tempfile.TemporaryDirectory() as d:
+        pq.write_table(table, f"{d}/in.parquet")
+        s = sk.partition(f"{d}/in.parquet", "k", f"{d}/out", npartitions=n, memory_limit=limit, progress=False)
+        read_back = [pq.read_table(f"{d}/out/part-{p:05d}.parquet").num_rows for p in range(n)]
+    model = np.bincount(partition_ids(table, ["k"], n), minlength=n).tolist()  # the hash, as the model
+    assert read_back == model == s.sizes.rows.tolist()
+    assert list(s.sizes.paths) == [f"part-{p:05d}.parquet" for p in range(n)]
+    lo, mid, hi = min(model), statistics.median(model), max(model)
+    mid_text = f"{int(mid):,}" if float(mid).is_integer() else f"{mid:,.1f}"
+    assert f"min {lo:,}, median {mid_text}, max {hi:,}" in s._repr_html_()
+    assert f"min {lo:,}, median {mid_text}, max {hi:,}" in "\n".join(s.lines())
+    assert bool(s.warnings()) == (hi > 10 * max(mid, 1))
+    if s.warnings():
+        p = model.index(hi)
+        assert f"part-{p:05d}.parquet (partition {p}) holds {hi:,} rows" in s.warnings()[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(keys=st.lists(st.sampled_from(["a", "b", "<i>", None, "x/y"]), min_size=1, max_size=200),
+       heavy=st.sampled_from([0, 3000]))
+def test_by_value_sizes_are_the_rows_of_each_value(keys, heavy):
+    import tempfile
+
+    import pandas as pd
+
+    values = keys + ["b"] * heavy
+    table = pa.table({"k": pa.array(values, pa.string()), "row": np.arange(len(values))})
+    with tempfile.TemporaryDirectory() as d:
+        pq.write_table(table, f"{d}/in.parquet")
+        s = sk.partition(f"{d}/in.parquet", "k", f"{d}/out", by_value=True, progress=False)
+        read_back = {rel: sum(pq.read_table(os.path.join(d, "out", rel, f)).num_rows
+                              for f in os.listdir(os.path.join(d, "out", rel)))
+                     for rel in os.listdir(f"{d}/out")}
+    model = pd.Series(values, dtype=object).groupby(pd.Series(values, dtype=object), dropna=False).size()
+    by_key = {key[0]: rows for key, rows in zip(s.sizes.keys, s.sizes.rows.tolist())}
+    assert by_key == {(None if pd.isna(v) else v): int(c) for v, c in model.items()}
+    assert dict(zip(s.sizes.paths, s.sizes.rows.tolist())) == read_back
+    assert list(s.sizes.paths) == sorted(read_back)  # the same order for any thread count
+    page = s._repr_html_()
+    assert s.sizes.describe() in page and "<i>" not in page
+    big = s.sizes.largest(1)[0]
+    assert big.rows == max(read_back.values()) and f"(largest: {big.path})" in s.lines()[-1]

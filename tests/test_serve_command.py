@@ -109,3 +109,34 @@ def test_abstract_ipc_socket_needs_curve():
     finally:
         server.close()
 
+
+
+@pytest.mark.parametrize("flag", ["-v", "-q"])
+def test_verbose_logs_to_stderr_and_quiet_keeps_the_address(tmp_path, flag):
+    address = f"ipc://{tmp_path}/server.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "shuffle_kit", "serve", "--address", address, flag],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == address  # what others read, whatever the flag
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert proc.stdout.read() == ""
+        err = proc.stderr.read()
+        if flag == "-v":
+            assert "INFO shuffle_kit.stores.server: serving" in err and address in err
+        else:
+            assert err == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_serve_has_no_json_summary():
+    # its stdout is already for programs (the address, then the public key) and it ends on a
+    # signal, with nobody left to read a summary
+    r = subprocess.run([sys.executable, "-m", "shuffle_kit", "serve", "--json"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "unrecognized arguments: --json" in r.stderr and r.stdout == ""

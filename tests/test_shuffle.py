@@ -352,3 +352,22 @@ def test_write_parquet_writes_the_users_schema_only(tmp_path):
         assert not [k for k in meta if k.startswith(b"shuffle_kit")]
     back = pd.concat([pd.read_parquet(p) for p in paths]).sort_values("x").reset_index(drop=True)
     pd.testing.assert_frame_equal(back, df.sort_values("x").reset_index(drop=True))
+
+
+@given(st.lists(st.integers(-5, 40), max_size=200), st.sampled_from([0, 3, 1500]), st.integers(1, 12))
+def test_html_repr_shows_the_partition_sizes_of_the_actual_partitions(keys, heavy, npartitions):
+    import statistics
+
+    df = pd.DataFrame({"k": keys + [3] * heavy, "v": np.arange(len(keys) + heavy)})
+    with shuffle(df, "k", npartitions, progress=False) as res:
+        model = [len(p) for p in res]  # the partitions as read back
+        page = res._repr_html_()
+        stats = res.partition_sizes
+    assert sum(model) == len(df)
+    lo, mid, hi = min(model), statistics.median(model), max(model)
+    mid_text = f"{int(mid):,}" if float(mid).is_integer() else f"{mid:,.1f}"
+    assert f"min {lo:,}, median {mid_text}, max {hi:,}" in page
+    biggest = model.index(hi)  # ties: the first
+    assert f"Largest</th><td style='text-align:left'>partition {biggest} ({hi:,})" in page
+    assert ("skew: partition" in page) == (hi > 10 * max(mid, 1)) == bool(stats.skewed())
+    assert page.count("<svg") == 1

@@ -137,9 +137,11 @@ def why_not_open(npartitions: int, budget: int) -> str | None:
     if npartitions + SPARE_FILES > limit:
         return f"the open-file limit ({limit:,}) is below {npartitions:,} files + {SPARE_FILES} spare"
     if writers > budget // 4:
-        return f"{npartitions:,} writers' buffers ({format_size(writers)}) exceed a quarter of the budget {format_size(budget)}"
+        return (f"{npartitions:,} writers' buffers ({format_size(writers)}) exceed a quarter of the budget "
+                f"{format_size(budget)}")
     if (budget - writers) // npartitions < MIN_ROW_GROUP_BYTES:
-        return f"row groups of {format_size((budget - writers) // npartitions)} per file would be below {format_size(MIN_ROW_GROUP_BYTES)}"
+        share = (budget - writers) // npartitions
+        return f"row groups of {format_size(share)} per file would be below {format_size(MIN_ROW_GROUP_BYTES)}"
     return None
 
 

@@ -437,7 +437,8 @@ def run(opts: Options) -> Summary:
                         source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp, sizes=rows,
                     )
                     summary.partitions = summary.files = n
-                    summary.sizes = PartitionSizes.of(rows, paths=[engine.part_name(p, opts.format) for p in range(n)], unit="file")
+                    names = [engine.part_name(p, opts.format) for p in range(n)]
+                    summary.sizes = PartitionSizes.of(rows, paths=names, unit="file")
                 else:
                     values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
                                         max_values=opts.max_partitions)
