@@ -137,8 +137,8 @@ class PartitionSizes:
         return line
 
     def to_dict(self, k: int = TOP) -> dict[str, Any]:
-        """The statistics as plain numbers and strings (for JSON); keys that are not plain
-        numbers or strings are given as their path, or as text."""
+        """The statistics as plain numbers and strings (for JSON): a partition's key is its
+        number, or the list of its key values where JSON has them (else its path)."""
         return {
             "unit": self.unit,
             "count": len(self),
@@ -205,8 +205,19 @@ def _number(x: float, decimals: int = 1) -> str:
 
 
 def _plain(key: Any, path: str | None) -> Any:
+    """``key`` as JSON has it: a number, a string, a list of key values; else its path.
+
+    >>> _plain(3, None), _plain(('DE', 2, None), 'c=DE/d=2/e=x'), _plain((float('nan'),), 'f=nan')
+    (3, ['DE', 2, None], 'f=nan')
+    """
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return int(key)
+    if isinstance(key, tuple) and all(_json_value(v) for v in key):
+        return list(key)
     if isinstance(key, str):
         return key
     return path if path is not None else str(key)
+
+
+def _json_value(v: Any) -> bool:
+    return v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float) and np.isfinite(v))

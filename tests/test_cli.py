@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -626,9 +628,6 @@ def _rows_per_file(out) -> dict[str, int]:
 @pytest.mark.parametrize("limit", PATHS)
 @pytest.mark.parametrize("heavy", [0.0, 0.7])
 def test_json_is_the_only_stdout_and_its_numbers_are_the_files_written(tmp_path, limit, heavy):
-    import json
-    import statistics
-
     inputs = write_inputs(tmp_path, skewed_frame(heavy=heavy), "csv")
     out = tmp_path / "out"
     r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 9, "--format", "csv",
@@ -678,6 +677,10 @@ def test_skew_warning_names_the_value_directory(tmp_path):
     rows = (df["k"] == 42).sum()
     assert r.stderr.startswith(f"shuffle-kit: warning: skew: k=42 holds {rows:,} rows"), r.stderr
     assert "(largest: k=42)" in r.stdout and "rows/value  min 1," in r.stdout
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "out2", "--by-value", "--json")
+    sizes = json.loads(r.stdout)["sizes"]
+    assert sizes["unit"] == "value" and sizes["count"] == df["k"].nunique()
+    assert sizes["largest"][0] == {"key": [42], "rows": int(rows), "path": "k=42"}
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

@@ -4,8 +4,11 @@ the same files for any thread count, its summary, and one-line errors."""
 from __future__ import annotations
 
 import os
+import statistics
+import tempfile
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -131,9 +134,6 @@ def _skewed_keys(draw_keys: list[int], heavy: int) -> np.ndarray:
     limit=st.sampled_from(["1GB", "2MiB"]),
 )
 def test_summary_sizes_are_the_rows_of_the_files_written(keys, heavy, n, limit):
-    import statistics
-    import tempfile
-
     k = _skewed_keys(keys, heavy)
     table = pa.table({"k": k, "row": np.arange(len(k))})
     with tempfile.TemporaryDirectory() as d:
@@ -157,10 +157,6 @@ def test_summary_sizes_are_the_rows_of_the_files_written(keys, heavy, n, limit):
 @given(keys=st.lists(st.sampled_from(["a", "b", "<i>", None, "x/y"]), min_size=1, max_size=200),
        heavy=st.sampled_from([0, 3000]))
 def test_by_value_sizes_are_the_rows_of_each_value(keys, heavy):
-    import tempfile
-
-    import pandas as pd
-
     values = keys + ["b"] * heavy
     table = pa.table({"k": pa.array(values, pa.string()), "row": np.arange(len(values))})
     with tempfile.TemporaryDirectory() as d:

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import statistics
 
 import numpy as np
 import pandas as pd
@@ -356,8 +357,6 @@ def test_write_parquet_writes_the_users_schema_only(tmp_path):
 
 @given(st.lists(st.integers(-5, 40), max_size=200), st.sampled_from([0, 3, 1500]), st.integers(1, 12))
 def test_html_repr_shows_the_partition_sizes_of_the_actual_partitions(keys, heavy, npartitions):
-    import statistics
-
     df = pd.DataFrame({"k": keys + [3] * heavy, "v": np.arange(len(keys) + heavy)})
     with shuffle(df, "k", npartitions, progress=False) as res:
         model = [len(p) for p in res]  # the partitions as read back

@@ -51,6 +51,8 @@ def test_keys_and_paths_are_escaped_and_json_safe():
     assert "<script>" not in page and "<b>" not in page
     d = json.loads(json.dumps(s.to_dict(), allow_nan=False))  # a NaN key is given as its path
     assert d["largest"][0] == {"key": "k=nan", "rows": 50, "path": "k=nan"}
+    assert d["largest"][1:] == [{"key": [None], "rows": 2, "path": "k=__HIVE_DEFAULT_PARTITION__"},
+                                {"key": ["<b>"], "rows": 1, "path": "k=%3Cb%3E"}]
     assert s.warning().startswith("skew: k=nan holds 50 rows, 25× the median of 2 rows per value")
 
 

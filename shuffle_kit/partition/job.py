@@ -596,9 +596,12 @@ def _publish(staging: str, out: str) -> None:
     if not os.path.lexists(out):
         os.rename(staging, out)
         scratch.release(staging)
+        logger.debug("renamed %s to %s", staging, out)
     elif _exchange(staging, out):
         scratch.remove(staging)  # which now holds the old output
+        logger.debug("exchanged %s with the old %s in one step, then removed the old", staging, out)
     else:
+        logger.debug("moving the old %s aside, then %s in its place", out, staging)
         old = scratch.make(f".{os.path.basename(out)}.old-", os.path.dirname(out))
         os.rename(out, os.path.join(old, "out"))
         os.rename(staging, out)
