@@ -32,3 +32,18 @@ def test_the_dask_example_runs(tmp_path, monkeypatch):
     want = events.groupby("user_id")["amount"].sum()
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy())
     assert list(got.index) == list(want.index)
+
+
+def test_the_polars_example_runs(tmp_path, monkeypatch):
+    pl = pytest.importorskip("polars")
+    rng = np.random.default_rng(0)
+    os.makedirs(tmp_path / "events")
+    for i in range(3):
+        pl.DataFrame({"user_id": rng.integers(0, 50, 1000), "amount": rng.random(1000)}).write_parquet(
+            tmp_path / "events" / f"part-{i}.parquet")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(_block("as_polars=True"), scope)
+    events = pl.read_parquet(tmp_path / "events")
+    assert scope["users"].sort("user_id", "amount").equals(events.sort("user_id", "amount"))
+    assert scope["summary"].rows_out == 3000 and len(os.listdir(tmp_path / "by_user")) == 8

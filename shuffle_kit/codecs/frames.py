@@ -484,6 +484,20 @@ def _which_column(flat: pd.DataFrame, labels: list, error: Exception) -> TypeErr
 
 
 # -- Tables -> DataFrame ----------------------------------------------------------------------
+def index_levels(schema: pa.Schema) -> dict[str, Any]:
+    """The index levels a table of :func:`frame_to_table` holds as columns: Arrow field
+    name -> the level's name (None if unnamed); empty for a RangeIndex or another table.
+
+    >>> index_levels(frame_to_table(pd.DataFrame({'x': [1]}, index=pd.Index([5], name='i'))).schema)
+    {'__index_level_0__': 'i'}
+    """
+    raw = (schema.metadata or {}).get(SCHEMA_KEY)
+    spec = json.loads(raw)["index"] if raw is not None else {}
+    if spec.get("kind") != "levels":
+        return {}
+    return {INDEX_NAME.format(i): _label_from_json(n) for i, n in enumerate(spec["names"])}
+
+
 def _metas(table: pa.Table) -> tuple[bytes | None, dict | None]:
     meta = table.schema.metadata or {}
     s, p = meta.get(SCHEMA_KEY), meta.get(PIECE_KEY)

@@ -76,6 +76,9 @@ class Options:
     threads: int | None = None  # None: the CPUs this process may use
     max_partitions: int | None = MAX_PARTITIONS  # key values (directories) by_value may make
     read: ReadOptions = field(default_factory=ReadOptions)  # hive discovery, CSV delimiter
+    # instead of ``inputs``: an in-memory or streamed input (a polars DataFrame or LazyFrame,
+    # a pyarrow Table, RecordBatchReader or dataset, an object with __arrow_c_stream__)
+    data: Any = None
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Summary:
     peak_rss: int = 0
     inputs: int = 0
     sizes: PartitionSizes | None = None
+    source: str = ""  # what was read when it was not files ("polars LazyFrame", ...); bytes_in: its size in memory
 
     @property
     def ok(self) -> bool:
@@ -106,7 +110,7 @@ class Summary:
         mark = "" if self.ok else "   <-- MISMATCH"
         return [
             f"output      {self.out}",
-            f"rows in     {self.rows_in:,} (from {self.inputs} file{'s' if self.inputs != 1 else ''}, {format_size(self.bytes_in)})",
+            f"rows in     {self.rows_in:,} (from {self._read_from()})",
             f"rows out    {self.rows_out:,}{mark}",
             f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {format_size(self.bytes_out)})",
             f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
@@ -133,6 +137,10 @@ class Summary:
             "bytes_out": self.bytes_out, "seconds": self.seconds, "peak_rss": self.peak_rss,
             "sizes": self.sizes.to_dict() if self.sizes is not None else None,
         }
+
+    def _read_from(self) -> str:
+        what = self.source or f"{self.inputs} file{'s' if self.inputs != 1 else ''}"
+        return f"{what}, {format_size(self.bytes_in)}" if self.bytes_in or not self.source else what
 
     def _repr_html_(self) -> str:
         import html
@@ -256,6 +264,14 @@ def _check_out(opts: Options, paths: list[str]) -> str:
 
 
 def _open_inputs(opts: Options, chunk_bytes: int) -> Any:
+    source = _open_data(opts, chunk_bytes) if opts.data is not None else _open_files(opts, chunk_bytes)
+    columns = source.columns or []
+    if opts.by_value and len(opts.on) == len(columns):
+        raise JobError("--by-value: every column is a key column, so the files would hold no data")
+    return source
+
+
+def _open_files(opts: Options, chunk_bytes: int) -> Any:
     from ..shuffle.inputs import open_source
 
     on = list(opts.on)
@@ -279,9 +295,27 @@ def _open_inputs(opts: Options, chunk_bytes: int) -> Any:
             names = schema.names
             shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
             raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} (columns: {shown})")
+    return source
+
+
+def _open_data(opts: Options, chunk_bytes: int) -> Any:
+    """The source of an input that is not files (read once, so opened once)."""
+    from ..shuffle.inputs import open_source
+
+    try:
+        source = open_source(opts.data, chunk_bytes)
+    except Exception as e:
+        raise JobError(f"cannot read the input: {one_line(e)}") from None
+    if source.schema is None:  # a pandas frame or an iterable of them: no Arrow schema up front
+        raise JobError(
+            f"partition() takes files or Arrow data (a polars frame, a pyarrow Table or dataset, an "
+            f"Arrow C stream), not a {source.description}: convert it with pyarrow.Table.from_pandas"
+        )
     columns = source.columns or []
-    if opts.by_value and len(on) == len(columns):
-        raise JobError("--by-value: every column is a key column, so the files would hold no data")
+    missing = [k for k in opts.on if k not in columns]
+    if missing:
+        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
+        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {shown})")
     return source
 
 
@@ -307,7 +341,7 @@ def _budget(limit: int) -> tuple[int, int]:
 
 
 def partition(
-    inputs: str | Sequence[str],
+    inputs: str | Sequence[str] | Any,
     on: str | Sequence[str],
     out: str,
     *,
@@ -329,6 +363,9 @@ def partition(
     one hive directory per key value. What ``shuffle-kit partition`` does, with the same
     options; returns its summary. Hive directory names in the inputs become columns unless
     ``read=ReadOptions(partitioning="none")``; ``read`` also sets the CSV delimiter.
+    ``inputs`` may also be Arrow data in memory or in a stream, read in chunks: a polars
+    DataFrame or LazyFrame (streamed, never collected whole), a pyarrow Table,
+    RecordBatchReader or dataset, or any object with ``__arrow_c_stream__``.
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
     :data:`OVERHEAD`; default :func:`default_limit`); ``threads`` defaults to the CPUs this process may use, and the
@@ -351,13 +388,24 @@ def partition(
         limit = default_limit() if memory_limit is None else parse_limit(memory_limit)
     except ValueError as e:
         raise JobError(f"memory_limit: {one_line(e)}") from None
+    files = _paths(inputs)
     opts = Options(
-        [inputs] if isinstance(inputs, str) else list(inputs), [on] if isinstance(on, str) else list(on), out,
+        files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
         npartitions=npartitions, by_value=by_value, format=format, memory_limit=limit, tmp=tmp,
         exists=exists, compression=compression, progress=progress, threads=threads, max_partitions=max_partitions,
         read=read or ReadOptions(),
+        data=inputs if files is None else None,
     )
     return run(opts)
+
+
+def _paths(inputs: Any) -> list[str] | None:
+    """``inputs`` as a list of paths, or None if it is data rather than file names."""
+    if isinstance(inputs, (str, os.PathLike)):
+        return [os.fspath(inputs)]
+    if isinstance(inputs, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in inputs):
+        return [os.fspath(p) for p in inputs]
+    return None
 
 
 def run(opts: Options) -> Summary:
@@ -392,6 +440,8 @@ def run(opts: Options) -> Summary:
     if not os.path.isdir(tmp):
         raise JobError(f"--tmp {tmp!r} is not a directory")
     summary = Summary(out=out, inputs=len(source.files), bytes_in=sum(f.size for f in source.files))
+    if opts.data is not None:  # in memory or streamed: its size in memory, when known
+        summary.source, summary.bytes_in = source.description, source.nbytes or 0
     nbytes = source.nbytes
     logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", summary.inputs, "s" if summary.inputs != 1 else "",
                 "unknown" if source.nrows is None else f"{source.nrows:,}", format_size(summary.bytes_in),

@@ -294,8 +294,10 @@ def shuffle(
     Parameters
     ----------
     data : a DataFrame; an iterable of DataFrames / Arrow tables (streamed, one chunk
-        in memory at a time); a ``pyarrow.Table``, ``RecordBatchReader`` or dataset; or a
-        path, glob or list of paths of Parquet, CSV or Arrow files (read in batches).
+        in memory at a time); a ``pyarrow.Table``, ``RecordBatchReader`` or dataset; a
+        polars DataFrame or LazyFrame (a LazyFrame streamed in batches, never collected
+        whole); any object with ``__arrow_c_stream__`` (read once); or a path, glob or
+        list of paths of Parquet, CSV or Arrow files (read in batches).
     on : a column name or a list of names (index level names too).
     npartitions : default: the data's size / 100 MB when known, else 64.
     store : where pieces go: a store, a codec stack, or a path (a ``File`` store there).

@@ -2,7 +2,9 @@
 
 ``open_source(data)`` accepts a pandas DataFrame, an iterable of DataFrames / Arrow
 tables / record batches, a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or
-dataset, or a path, glob or list of paths of Parquet, CSV or Arrow IPC files. It checks
+dataset, a polars DataFrame or LazyFrame (streamed, see :mod:`.polars_io`), any object
+with ``__arrow_c_stream__`` (the Arrow PyCapsule interface: read once, as a stream), or a
+path, glob or list of paths of Parquet, CSV or Arrow IPC files. It checks
 what it can without reading data (paths exist, formats are known, file schemas
 concatenate) and returns a :class:`Source` whose ``chunks()`` yields pandas DataFrames
 or Arrow tables of about ``chunk_bytes`` each: files are read in batches, never whole.
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 import pyarrow as pa
 
 from .discovery import InputFile, discover
+from . import polars_io
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,6 +173,37 @@ def _dataset_source(dataset: Any, chunk_bytes: int, description: str = "Arrow da
         yield from coalesce(batches, schema, chunk_bytes)
 
     return Source(description, chunks, schema=schema, columns=_arrow_columns(schema), nrows=nrows)
+
+
+def _polars_source(df: Any, chunk_bytes: int) -> Source:
+    nbytes = int(df.estimated_size())
+    step = _rows_per_chunk(df.height, nbytes, chunk_bytes)
+    schema = polars_io.arrow_schema(df)
+    return Source(
+        "polars DataFrame", lambda: polars_io.frame_slices(df, step),
+        schema=schema, columns=list(schema.names), nrows=df.height, nbytes=nbytes,
+    )
+
+
+def _lazy_source(lf: Any, chunk_bytes: int) -> Source:
+    schema = polars_io.arrow_schema(lf)
+
+    def chunks() -> Iterator[Chunk]:
+        yield from coalesce(polars_io.lazy_batches(lf), schema, chunk_bytes)
+
+    # rows and bytes are unknown until the query has run
+    return Source("polars LazyFrame", chunks, schema=schema, columns=list(schema.names))
+
+
+def _stream_source(obj: Any, chunk_bytes: int) -> Source:
+    try:
+        reader = pa.RecordBatchReader.from_stream(obj)
+    except (pa.ArrowException, TypeError, ValueError) as e:
+        text = " ".join(str(e).split())
+        raise TypeError(f"cannot read the Arrow C stream of a {type(obj).__name__} as record batches: {text}") from None
+    source = _reader_source(reader, chunk_bytes)
+    source.description = f"Arrow C stream of a {type(obj).__name__}"
+    return source
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -495,12 +529,21 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
     ds = sys.modules.get("pyarrow.dataset")  # not imported (0.2 s, and pandas): then no Dataset exists
     if ds is not None and isinstance(data, ds.Dataset):
         return _dataset_source(data, chunk_bytes)
+    if polars_io.is_polars_frame(data):
+        return _polars_source(data, chunk_bytes)
+    if polars_io.is_lazy_frame(data):
+        return _lazy_source(data, chunk_bytes)
     pd = sys.modules.get("pandas")
     series = (pd.Series,) if pd is not None else ()
-    if isinstance(data, (*series, dict, bytes, bytearray, memoryview)) or not isinstance(data, Iterable):
+    refused = isinstance(data, (*series, dict, bytes, bytearray, memoryview))
+    # the Arrow PyCapsule protocol's own declaration (a pandas Series has one too: a column)
+    if not refused and hasattr(type(data), "__arrow_c_stream__"):
+        return _stream_source(data, chunk_bytes)
+    if refused or not isinstance(data, Iterable):
         raise TypeError(
             f"cannot shuffle a {type(data).__name__}: expected a pandas DataFrame, an iterable of "
-            "DataFrames, a pyarrow Table, RecordBatchReader or dataset, or Parquet/CSV/Arrow paths"
+            "DataFrames, a pyarrow Table, RecordBatchReader or dataset, a polars DataFrame or LazyFrame, "
+            "an object with __arrow_c_stream__, or Parquet/CSV/Arrow paths"
         )
     if isinstance(data, (list, tuple)) and data and all(isinstance(x, (str, os.PathLike)) for x in data):
         return _paths_source(list(data), chunk_bytes, dictionary_except, read)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ..sizes import PartitionSizes
 from ..units import format_size
+from . import polars_io
 
 # partitions read together, converted from Arrow to pandas at once by the default store,
 # are about this many bytes at most: a bound on memory that still makes many small
@@ -35,7 +36,9 @@ def _release(cleanups: list[Callable[[], None]]) -> None:
 class ShuffleResult(Sequence):
     """``npartitions`` DataFrames, read from the store one at a time when asked for.
 
-    Partition ``i`` holds every row whose key hashes to ``i``, in input order.
+    Partition ``i`` holds every row whose key hashes to ``i``, in input order. Iterating
+    gives pandas DataFrames; :meth:`iter_arrow` Arrow tables, :meth:`iter_polars` polars
+    DataFrames, and ``partition(i, as_arrow=True)`` / ``partition(i, as_polars=True)`` one.
     Use it as a context manager (or call :meth:`close`) to remove a temporary store;
     it is also removed when the result is garbage collected.
 
@@ -91,14 +94,33 @@ class ShuffleResult(Sequence):
         return self.partition(i)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        filled = self.nonempty()
+        return self._every(self.nonempty(), self._empty.copy)
+
+    def iter_arrow(self) -> Iterator[pa.Table]:
+        """Every partition in order as a ``pyarrow.Table``, read in batches as iterating
+        the result reads DataFrames (empty partitions as empty tables).
+
+        >>> import pandas as pd, shuffle_kit
+        >>> with shuffle_kit.shuffle(pd.DataFrame({'k': [1, 1]}), 'k', 2, progress=False) as parts:
+        ...     [t.num_rows for t in parts.iter_arrow()]
+        [0, 2]
+        """
+        return self._every(self._filled(as_arrow=True), self._empty_table)
+
+    def iter_polars(self) -> Iterator[Any]:
+        """Every partition in order as a ``polars.DataFrame`` (needs polars)."""
+        polars_io.require("iter_polars()")
+        return (polars_io.to_polars(t) for t in self.iter_arrow())
+
+    def _every(self, filled: Iterator[tuple[int, Any]], empty: Callable[[], Any]) -> Iterator[Any]:
+        """Partitions ``0..npartitions-1``: those in ``filled``, ``empty()`` for the others."""
         upcoming = next(filled, None)
         for i in range(self.npartitions):
             if upcoming is not None and upcoming[0] == i:
                 yield upcoming[1]
                 upcoming = next(filled, None)
             else:
-                yield self._empty.copy()
+                yield empty()
 
     def nonempty(self) -> Iterator[tuple[int, pd.DataFrame]]:
         """``(i, partition i)`` for every partition holding rows, in order.
@@ -113,15 +135,19 @@ class ShuffleResult(Sequence):
         ...     [(i, len(df)) for i, df in parts.nonempty()]
         [(0, 2)]
         """
+        return self._filled(as_arrow=False)
+
+    def _filled(self, as_arrow: bool) -> Iterator[tuple[int, Any]]:
+        """What :meth:`nonempty` yields, as DataFrames or as Arrow tables."""
         self._index(0)  # closed?
         batches = iter(self._batches())
         with ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-read") as pool:
             keys = next(batches, None)
-            ahead = pool.submit(self._read, keys) if keys else None
+            ahead = pool.submit(self._read, keys, as_arrow) if keys else None
             while keys:
                 current = ahead.result()  # type: ignore[union-attr]
                 following = next(batches, None)
-                ahead = pool.submit(self._read, following) if following else None
+                ahead = pool.submit(self._read, following, as_arrow) if following else None
                 yield from zip(keys, current)
                 keys = following
                 del current
@@ -138,9 +164,13 @@ class ShuffleResult(Sequence):
             size += self._nbytes[i]
         return batches
 
-    def _read(self, keys: list[int]) -> list[pd.DataFrame]:
+    def _read(self, keys: list[int], as_arrow: bool = False) -> list[Any]:
         self._index(keys[0])  # closed?
-        return self.codec.get(keys)
+        if not as_arrow:
+            return self.codec.get(keys)
+        if self._frames:
+            return [pa.Table.from_pandas(df) for df in self.codec.get(keys)]
+        return self.codec.get(keys, as_arrow=True)
 
     def _index(self, i: Any) -> int:
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
@@ -152,17 +182,24 @@ class ShuffleResult(Sequence):
             raise ValueError("this shuffle result is closed; its store was removed")
         return j
 
-    def partition(self, i: int, as_arrow: bool = False) -> pd.DataFrame | pa.Table:
-        """Partition ``i`` as a DataFrame, or as a ``pyarrow.Table`` with ``as_arrow=True``."""
+    def partition(self, i: int, as_arrow: bool = False, *, as_polars: bool = False) -> Any:
+        """Partition ``i`` as a DataFrame, as a ``pyarrow.Table`` with ``as_arrow=True``,
+        or as a ``polars.DataFrame`` with ``as_polars=True`` (needs polars)."""
+        if as_polars:
+            if as_arrow:
+                raise ValueError("partition(): as_arrow and as_polars ask for two different types; give one")
+            polars_io.require("partition(as_polars=True)")
+            return polars_io.to_polars(self.partition(i, as_arrow=True))
         j = self._index(i)
         if self._sizes[j] == 0:
-            if as_arrow:
-                return self._schema.empty_table() if self._schema is not None else pa.Table.from_pandas(self._empty)
-            return self._empty.copy()
+            return self._empty_table() if as_arrow else self._empty.copy()
         if self._frames:
             df = self.codec.get(j)
             return pa.Table.from_pandas(df) if as_arrow else df
         return self.codec.get(j, as_arrow=as_arrow)
+
+    def _empty_table(self) -> pa.Table:
+        return self._schema.empty_table() if self._schema is not None else pa.Table.from_pandas(self._empty)
 
     # -- sizes ----------------------------------------------------------------------------
     @property
@@ -201,10 +238,16 @@ class ShuffleResult(Sequence):
 
     def to_arrow(self) -> pa.Table:
         """All partitions, one after another, as one ``pyarrow.Table``."""
-        tables = [self.partition(i, as_arrow=True) for i in range(self.npartitions) if self._sizes[i]]
+        tables = [table for _, table in self._filled(as_arrow=True)]
         if not tables:
             return self.partition(0, as_arrow=True)
         return pa.concat_tables(tables, promote_options="permissive")
+
+    def to_polars(self) -> Any:
+        """All partitions, one after another, as one ``polars.DataFrame`` (needs polars;
+        ``pip install 'shuffle_kit[polars]'``)."""
+        polars_io.require("to_polars()")
+        return polars_io.to_polars(self.to_arrow())
 
     def write_parquet(self, directory: str | os.PathLike, **kwargs: Any) -> list[str]:
         """Write partition ``i`` to ``directory/part-{i:05d}.parquet`` (one at a time, so
