@@ -51,6 +51,10 @@ def test_one_dictionary_per_column_chunk():
     few = pa.DictionaryArray.from_arrays(pa.array([0, 1, None] * 20, pa.int32()), pa.array(["b", "c", "zz"]))
     compact = one_dictionary_each(pa.table({"s": few})).column("s")
     assert compact.to_pylist() == few.to_pylist() and sorted(compact.chunk(0).dictionary.to_pylist()) == ["b", "c"]
+    # an ordered dictionary (a pandas ordered categorical, a polars Enum) stays ordered
+    ranks = pa.DictionaryArray.from_arrays(pa.array([2, None], pa.int8()), pa.array(["lo", "mid", "hi"]), ordered=True)
+    kept = one_dictionary_each(pa.table({"s": ranks})).column("s")
+    assert kept.type == ranks.type and kept.to_pylist() == ["hi", None]
 
 
 def _files(root) -> dict[str, list[int]]:

@@ -144,7 +144,8 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     lookup_array, compact = arrow_array(lookup), dictionary.take(arrow_array(keep))
     return pa.chunked_array(
         # a take keeps the nulls of the indices
-        [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact) for c in unified.chunks], column.type,
+        [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact, ordered=column.type.ordered)
+         for c in unified.chunks], column.type,
     )
 
 
