@@ -148,7 +148,20 @@ def _reader_source(reader: pa.RecordBatchReader, chunk_bytes: int) -> Source:
         if used:
             raise RuntimeError("a RecordBatchReader can be read only once")
         used.append(True)
-        yield from coalesce(reader, reader.schema, chunk_bytes)
+        first: list = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                if not first:
+                    first.append(batch)
+                yield batch
+
+        rows = 0
+        for chunk in coalesce(batches(), reader.schema, chunk_bytes):
+            rows += chunk.num_rows
+            yield chunk
+        if not rows and first:  # an empty batch still tells a dictionary's values
+            yield pa.Table.from_batches(first)
 
     return Source("RecordBatchReader", chunks, schema=reader.schema, columns=_arrow_columns(reader.schema))
 
@@ -186,10 +199,16 @@ def _polars_source(df: Any, chunk_bytes: int) -> Source:
 
 
 def _lazy_source(lf: Any, chunk_bytes: int) -> Source:
-    schema = polars_io.arrow_schema(lf)
+    empty = polars_io.empty_table(lf)
+    schema = empty.schema
 
     def chunks() -> Iterator[Chunk]:
-        yield from coalesce(polars_io.lazy_batches(lf), schema, chunk_bytes)
+        rows = 0
+        for chunk in coalesce(polars_io.lazy_batches(lf), schema, chunk_bytes):
+            rows += chunk.num_rows
+            yield chunk
+        if not rows:  # an Enum's categories are in the empty frame, not in its schema
+            yield empty
 
     # rows and bytes are unknown until the query has run
     return Source("polars LazyFrame", chunks, schema=schema, columns=list(schema.names))

@@ -55,21 +55,46 @@ def require(what: str) -> ModuleType:
     return polars
 
 
-def arrow_schema(frame: Any) -> pa.Schema:
-    """The Arrow schema a polars DataFrame or LazyFrame converts to, without running a
-    LazyFrame's query (an empty frame of its schema is converted instead)."""
+def empty_table(frame: Any) -> pa.Table:
+    """A polars DataFrame or LazyFrame with no rows, as Arrow (an Enum keeps its categories),
+    without running a LazyFrame's query."""
     pl = require("reading a polars frame")
     polars_schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-    return pl.DataFrame(schema=polars_schema).to_arrow().schema
+    return pl.DataFrame(schema=polars_schema).to_arrow()
+
+
+def arrow_schema(frame: Any) -> pa.Schema:
+    """The Arrow schema a polars DataFrame or LazyFrame converts to (see :func:`empty_table`)."""
+    return empty_table(frame).schema
 
 
 def frame_slices(df: Any, rows: int) -> Iterator[pa.Table]:
-    """A polars DataFrame as Arrow tables of ``rows`` rows (at least one table, maybe empty)."""
+    """A polars DataFrame as Arrow tables of ``rows`` rows (at least one table, maybe empty).
+
+    Categorical and Enum columns are converted whole, once: a slice of its own would carry
+    only the categories it uses, so a partition's pandas categories (their order too) would
+    depend on where the slices end. Whole, they are one dictionary plus small indices.
+    """
+    pl = require("reading a polars DataFrame")
+    whole = {
+        name: df.get_column(name).to_arrow()
+        for name, dtype in df.schema.items() if isinstance(dtype, (pl.Categorical, pl.Enum))
+    }
+    rest = df.drop(list(whole)) if whole else df
+    schema = arrow_schema(df)  # with polars' field metadata, which tells an Enum
+    positions = [(df.columns.index(name), schema.field(name)) for name in whole]
+
+    def take(start: int, length: int) -> pa.Table:
+        table = rest.slice(start, length).to_arrow()
+        for at, field in positions:  # in increasing order, so each lands where it was
+            table = table.add_column(at, field, whole[field.name].slice(start, length))
+        return table
+
     height = df.height
     if height == 0:
-        yield df.to_arrow()
+        yield take(0, 0)
     for start in range(0, height, rows):
-        yield df.slice(start, rows).to_arrow()
+        yield take(start, rows)
 
 
 def lazy_batches(lf: Any) -> Iterator[pa.Table]:
