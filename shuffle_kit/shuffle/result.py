@@ -245,7 +245,14 @@ class ShuffleResult(Sequence):
 
     def to_polars(self) -> Any:
         """All partitions, one after another, as one ``polars.DataFrame`` (needs polars;
-        ``pip install 'shuffle_kit[polars]'``)."""
+        ``pip install 'shuffle_kit[polars]'``). A pandas index becomes columns under its
+        levels' names; unnamed levels are left out (see :func:`.polars_io.to_polars`).
+
+        >>> import polars as pl, shuffle_kit
+        >>> with shuffle_kit.shuffle(pl.DataFrame({'k': [1, 2, 1]}), 'k', 2, progress=False) as parts:
+        ...     parts.to_polars()['k'].to_list()
+        [2, 1, 1]
+        """
         polars_io.require("to_polars()")
         return polars_io.to_polars(self.to_arrow())
 
