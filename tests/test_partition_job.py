@@ -174,3 +174,26 @@ def test_by_value_sizes_are_the_rows_of_each_value(keys, heavy):
     assert s.sizes.describe() in page and "<i>" not in page
     big = s.sizes.largest(1)[0]
     assert big.rows == max(read_back.values()) and f"(largest: {big.path})" in s.lines()[-1]
+
+
+@settings(max_examples=15)
+@given(
+    keys=st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=0, max_size=60),
+    by_value=st.booleans(),
+)
+def test_a_pandas_frame_is_partitioned_like_its_arrow_table(keys, by_value):
+    df = pd.DataFrame({"k": pd.array(keys, dtype="Int64"), "s": [f"v{i % 7}" for i in range(len(keys))]},
+                      index=pd.Index(range(100, 100 + len(keys)), name="row"))
+    with tempfile.TemporaryDirectory() as d:
+        how = {"by_value": True} if by_value else {"npartitions": 3}
+        s = sk.partition(df, "k", f"{d}/frame", progress=False, **how)
+        sk.partition(pa.Table.from_pandas(df.reset_index(), preserve_index=False), "k", f"{d}/table",
+                     progress=False, **how)
+        assert s.rows_in == s.rows_out == len(df)
+        for root, _, files in os.walk(f"{d}/table"):
+            for f in files:  # the same files, byte for byte, as from the Arrow table
+                other = os.path.join(f"{d}/frame", os.path.relpath(os.path.join(root, f), f"{d}/table"))
+                assert open(os.path.join(root, f), "rb").read() == open(other, "rb").read()
+        rows = [r for root, _, files in os.walk(f"{d}/frame") for f in files
+                for r in pq.read_table(os.path.join(root, f), columns=["row"])["row"].to_pylist()]
+        assert sorted(rows) == list(df.index)

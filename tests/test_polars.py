@@ -185,8 +185,8 @@ def test_partition_refuses_what_it_cannot_read_in_one_line(tmp_path):
 
     with pytest.raises(JobError, match="key column 'nope' is not in the input"):
         sk.partition(pl.DataFrame({"k": [1]}), "nope", str(tmp_path / "out"), progress=False)
-    with pytest.raises(JobError, match="pyarrow.Table.from_pandas"):
-        sk.partition(pd.DataFrame({"k": [1]}), "k", str(tmp_path / "out"), progress=False)
+    with pytest.raises(JobError, match="not a iterable of frames: concatenate it"):
+        sk.partition(iter([pd.DataFrame({"k": [1]})]), "k", str(tmp_path / "out"), progress=False)
     with pytest.raises(JobError, match="Arrow C stream of a Series"):
         sk.partition(pl.Series([1, 2]), "k", str(tmp_path / "out"), progress=False)
     assert not os.path.exists(tmp_path / "out")

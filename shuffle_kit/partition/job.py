@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -300,16 +301,21 @@ def _open_files(opts: Options, chunk_bytes: int) -> Any:
 
 def _open_data(opts: Options, chunk_bytes: int) -> Any:
     """The source of an input that is not files (read once, so opened once)."""
-    from ..shuffle.inputs import open_source
+    from ..shuffle.inputs import frame_as_arrow, open_source
 
+    pd = sys.modules.get("pandas")  # (without pandas loaded, nothing is a pandas frame)
     try:
-        source = open_source(opts.data, chunk_bytes)
+        if pd is not None and isinstance(opts.data, pd.DataFrame):
+            source = frame_as_arrow(opts.data, chunk_bytes)
+        else:
+            source = open_source(opts.data, chunk_bytes)
     except Exception as e:
         raise JobError(f"cannot read the input: {one_line(e)}") from None
-    if source.schema is None:  # a pandas frame or an iterable of them: no Arrow schema up front
+    if source.schema is None:  # an iterable of pandas frames: no Arrow schema up front
         raise JobError(
-            f"partition() takes files or Arrow data (a polars frame, a pyarrow Table or dataset, an "
-            f"Arrow C stream), not a {source.description}: convert it with pyarrow.Table.from_pandas"
+            f"partition() takes files, a DataFrame or Arrow data (a polars frame, a pyarrow Table or "
+            f"dataset, an Arrow C stream), not a {source.description}: concatenate it, or give a pyarrow "
+            f"RecordBatchReader"
         )
     columns = source.columns or []
     missing = [k for k in opts.on if k not in columns]
