@@ -134,8 +134,8 @@ class Summary:
         """The summary as plain numbers and strings (what ``--json`` prints)."""
         return {
             "out": self.out, "ok": self.ok, "rows_in": self.rows_in, "rows_out": self.rows_out,
-            "inputs": self.inputs, "bytes_in": self.bytes_in, "partitions": self.partitions, "files": self.files,
-            "bytes_out": self.bytes_out, "seconds": self.seconds, "peak_rss": self.peak_rss,
+            "inputs": self.inputs, "source": self.source or None, "bytes_in": self.bytes_in,
+            "partitions": self.partitions, "files": self.files, "bytes_out": self.bytes_out, "seconds": self.seconds, "peak_rss": self.peak_rss,
             "sizes": self.sizes.to_dict() if self.sizes is not None else None,
         }
 
@@ -449,9 +449,13 @@ def run(opts: Options) -> Summary:
     if opts.data is not None:  # in memory or streamed: its size in memory, when known
         summary.source, summary.bytes_in = source.description, source.nbytes or 0
     nbytes = source.nbytes
-    logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", summary.inputs, "s" if summary.inputs != 1 else "",
-                "unknown" if source.nrows is None else f"{source.nrows:,}", format_size(summary.bytes_in),
-                "unknown" if nbytes is None else format_size(nbytes))
+    rows = "unknown" if source.nrows is None else f"{source.nrows:,}"
+    held = "unknown" if nbytes is None else format_size(nbytes)
+    if opts.data is None:
+        logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", summary.inputs,
+                    "s" if summary.inputs != 1 else "", rows, format_size(summary.bytes_in), held)
+    else:
+        logger.info("input: %s, %s rows, ~%s in memory", source.description, rows, held)
     if opts.by_value:
         # partitions are grouped by value a batch at a time: make each about one batch
         n = max(1, math.ceil(nbytes / engine.batch_bytes(in_memory))) if nbytes else STREAM_NPARTITIONS
