@@ -39,9 +39,10 @@ _HOMES = {
     "shuffle": ".shuffle.api",
     "groupby_shuffle": ".shuffle.api",
     "partition": ".partition.job",
+    "Layout": ".partition.layout",
 }
 
-__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition"]
+__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition", "Layout"]
 __all__ += _CODECS
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)

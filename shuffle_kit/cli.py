@@ -19,6 +19,10 @@ examples:
       hive directories by_day/country=DE/day=2024-05-01/part-00000.parquet ...
   shuffle-kit partition a.csv b.csv --on k --out parts --format arrow --memory-limit 500MB --tmp /scratch
   shuffle-kit partition data.parquet --on k --out parts --exists overwrite --compression zstd
+  shuffle-kit partition day2/ --on country --out by_country --by-value --exists append --sort-by ts
+      new files beside the old ones (part-<token>-00000.parquet), each sorted by ts
+  shuffle-kit partition big/ --on k --out parts --max-rows-per-file 1000000 --row-group-size 100000
+      part-00000-00000.parquet, part-00000-00001.parquet ... of at most 1,000,000 rows each
 
 inputs are Parquet, CSV or Arrow IPC files (by extension): paths, globs or directories.
 Output is written into a hidden directory beside --out and renamed to --out when complete;
@@ -111,16 +115,21 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 def _partition(args: argparse.Namespace) -> int:
     from .partition.job import partition, use_fast_allocator
+    from .partition.layout import Layout
     from .shuffle.inputs import ReadOptions
 
     use_fast_allocator()
+    layout = Layout(
+        max_rows_per_file=args.max_rows_per_file, row_group_size=args.row_group_size, keep_keys=args.keep_keys,
+        sort_by=tuple(c for group in args.sort_by or [] for c in group),
+    )
 
     def job() -> int:
         summary = partition(
             args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
             by_value=args.by_value, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
             compression=args.compression, exists=args.exists, tmp=args.tmp, progress=_progress(args),
-            max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter),
+            max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter), layout=layout,
         )
         if args.json:  # for scripts: this object and nothing else on stdout
             print(json.dumps(summary.to_dict()), flush=True)
@@ -222,8 +231,20 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                    help="--by-value refuses more than N distinct key values (directories; default 1024)")
     p.add_argument("--threads", type=_positive, metavar="N",
                    help="worker threads (default: the CPUs this process may use); the files are the same for any N")
-    p.add_argument("--exists", choices=["error", "overwrite"], default="error",
-                   help="if --out is not empty: error (default) or overwrite it (replaced only when the new output is complete)")
+    p.add_argument("--exists", choices=["error", "overwrite", "append"], default="error",
+                   help="if --out is not empty: error (default), overwrite it (replaced only when the new output is "
+                   "complete), or append: new files with names of their own beside the old ones, never replacing one "
+                   "(refused if the old files' columns differ)")
+    p.add_argument("--max-rows-per-file", type=_positive, metavar="N",
+                   help="at most N rows per file: a larger partition gets part-00000-00000, part-00000-00001, ...")
+    p.add_argument("--row-group-size", type=_positive, metavar="N",
+                   help="rows per Parquet row group (Arrow record batch), all but each file's last; the rows held for "
+                   "them count against --memory-limit")
+    p.add_argument("--keep-keys", action="store_true",
+                   help="with --by-value, keep the key columns in the files too (as polars' include_key)")
+    p.add_argument("--sort-by", type=_columns, action="append", metavar="COL[,COL]",
+                   help="sort the rows of each file by these columns (ascending, nulls last; stable), in bounded "
+                   "memory however large a partition is")
     p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",
                    help="compression of Parquet and Arrow output files (default lz4; CSV is written uncompressed)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -28,7 +28,14 @@ per file. The choice follows from the budget and the writers' memory, so the two
 where their costs do rather than at a fixed count.
 
 Order: a partition's rows are written in input order (its writes are issued in order,
-one at a time; runs are read back in the order they were written).
+one at a time; runs are read back in the order they were written), unless the files ask
+to be sorted (``Files.sort_keys``): then they go through sorted runs, whatever fits, and
+each partition is sorted as it is read back (:mod:`~shuffle_kit.partition.sorting`, in
+batches under the runs' directory when it is larger than a batch).
+
+Writers that hold rows back for whole row groups (``Files.held_rows``) hold that many rows
+each: with files open, all of them count against the budget (too many, and the job takes
+sorted runs); from runs, a row group larger than a partition's batch is refused.
 
 Columns read as dictionaries (``dictionary``) are written to Parquet as dictionaries, when
 the files then read back with ``schema`` (:func:`~shuffle_kit.partition.writers.parquet_dictionary_schema`);
@@ -72,7 +79,9 @@ from ..shuffle.arrow_numpy import arrow_array
 from ..shuffle.hashing import check_hashable, partition_ids
 from ..shuffle.split import sorted_runs, split
 from ..units import format_size
-from .writers import FORMATS, Writer, conform, conformed_batches, parquet_dictionary_schema
+from .layout import Layout
+from .sorting import sorted_stream
+from .writers import FileSeries, Writer, conform, conformed_batches, file_name, parquet_dictionary_schema
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +101,14 @@ def batch_bytes(budget: int) -> int:
     return max(2**20, budget // 16)
 
 
-def part_name(p: int, fmt: str) -> str:
-    """The file name of hash partition ``p`` in format ``fmt``.
+def part_name(p: int, fmt: str, token: str | None = None, series: int | str | None = None) -> str:
+    """The file name of hash partition ``p`` in format ``fmt`` (with a job's ``token``, and
+    the number of the file in the partition's ``series``, see :class:`PartFiles`).
 
-    >>> part_name(3, 'parquet')
-    'part-00003.parquet'
+    >>> part_name(3, 'parquet'), part_name(3, 'csv', 'x1', 0), part_name(3, 'arrow', None, '*')
+    ('part-00003.parquet', 'part-00003-x1-00000.csv', 'part-00003-*.arrow')
     """
-    return f"part-{p:05d}{FORMATS[fmt]}"
+    return file_name(fmt, p, token, series)
 
 
 def open_file_limit() -> int:
@@ -115,24 +125,25 @@ def open_file_limit() -> int:
     return soft
 
 
-def keeps_files_open(npartitions: int, budget: int) -> bool:
+def keeps_files_open(npartitions: int, budget: int, writer_bytes: int = WRITER_BYTES) -> bool:
     """Whether all ``npartitions`` files can stay open and receive row groups as the input
-    is read, within ``budget`` bytes (see the module's docstring).
+    is read, within ``budget`` bytes, each writer holding ``writer_bytes`` (see the
+    module's docstring).
 
     >>> keeps_files_open(64, 500 * 2**20), keeps_files_open(100_000, 500 * 2**20)
     (True, False)
     """
-    return why_not_open(npartitions, budget) is None
+    return why_not_open(npartitions, budget, writer_bytes) is None
 
 
-def why_not_open(npartitions: int, budget: int) -> str | None:
-    """Why the ``npartitions`` files cannot all stay open within ``budget`` (one phrase),
-    or None if they can.
+def why_not_open(npartitions: int, budget: int, writer_bytes: int = WRITER_BYTES) -> str | None:
+    """Why the ``npartitions`` files cannot all stay open within ``budget``, each writer
+    holding ``writer_bytes`` (one phrase), or None if they can.
 
     >>> why_not_open(64, 500 * 2**20) is None, why_not_open(100, 2**20)
     (True, "100 writers' buffers (19.7 MB) exceed a quarter of the budget 1.0 MB")
     """
-    writers = npartitions * WRITER_BYTES
+    writers = npartitions * writer_bytes
     limit = open_file_limit()
     if npartitions + SPARE_FILES > limit:
         return f"the open-file limit ({limit:,}) is below {npartitions:,} files + {SPARE_FILES} spare"
@@ -160,7 +171,17 @@ class Files(Protocol):
         ``open(p)`` gives its writer), or only whole, by ``write``."""
         ...
 
-    def open(self, p: int) -> Writer: ...
+    @property
+    def sort_keys(self) -> Sequence[str]:
+        """Columns each partition is to be written sorted by (none: input order)."""
+        ...
+
+    @property
+    def held_rows(self) -> int:
+        """Rows an open writer may hold back (an unfinished row group)."""
+        ...
+
+    def open(self, p: int) -> FileSeries: ...
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
         """Write partition ``p`` from ``pieces`` (in input order), a batch of about
@@ -172,7 +193,9 @@ class Files(Protocol):
 class PartFiles:
     """One ``part-NNNNN`` file of ``fmt`` per partition in ``directory``, with ``schema``
     (that of the chunks, dictionaries included) and ``plain`` (what the files read back
-    as); ``encode``: more columns to store with a dictionary."""
+    as); ``encode``: more columns to store with a dictionary. With ``layout.max_rows_per_file``
+    a series ``part-NNNNN-00000``, ``part-NNNNN-00001`` ... per partition; ``token`` (a
+    job's, when it appends) goes after the partition's number."""
 
     directory: str
     schema: pa.Schema
@@ -180,12 +203,27 @@ class PartFiles:
     fmt: str
     compression: str
     encode: Sequence[str] = ()
+    layout: Layout = Layout()
+    token: str | None = None
     row_groups = True
 
-    def open(self, p: int) -> Writer:
+    @property
+    def sort_keys(self) -> Sequence[str]:
+        return self.layout.sort_by
+
+    @property
+    def held_rows(self) -> int:
+        return self.layout.row_group_size or 0
+
+    def open(self, p: int) -> FileSeries:
+        return FileSeries(lambda i: self._create(p, i), self.layout.max_rows_per_file, eager=True)
+
+    def _create(self, p: int, i: int) -> Writer:
+        series = i if self.layout.max_rows_per_file is not None else None
+        path = os.path.join(self.directory, part_name(p, self.fmt, self.token, series))
         # a schema with dictionaries reads back right without Arrow's stored schema
-        path = os.path.join(self.directory, part_name(p, self.fmt))
-        return Writer(path, self.schema, self.fmt, self.compression, self.encode, store_schema=self.schema is self.plain)
+        return Writer(path, self.schema, self.fmt, self.compression, self.encode, store_schema=self.schema is self.plain,
+                      row_group_size=self.layout.row_group_size)
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
         writer = self.open(p)
@@ -208,7 +246,7 @@ def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[list[tuple[pa.Tab
     return sorted_runs(table, partition_ids(table, on, n), n), table.nbytes
 
 
-def _write(writer: Writer, pieces: list[pa.Table], schema: pa.Schema) -> int:
+def _write(writer: FileSeries, pieces: list[pa.Table], schema: pa.Schema) -> int:
     table = pa.concat_tables([conform(p, schema) for p in pieces])
     writer.write(table)
     return table.num_rows
@@ -220,15 +258,16 @@ class _OpenFiles:
 
     prepare = staticmethod(_split)
 
-    def __init__(self, pool: Executor, out: Files, n: int, budget: int, written: Callable[[int], None]):
+    def __init__(self, pool: Executor, out: Files, n: int, budget: int, written: Callable[[int], None],
+                 writer_bytes: int = WRITER_BYTES):
         self.pool, self.out, self.written = pool, out, written
-        self.budget = budget - n * WRITER_BYTES  # the writers' own buffers count against it
+        self.budget = budget - n * writer_bytes  # the writers' own buffers count against it
         # a row group when a buffer holds half its share: the other half keeps the reading
         # going while row groups are encoded
         self.threshold = self.budget // (2 * n)
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
-        self.writers: list[Writer | None] = [None] * n
+        self.writers: list[FileSeries | None] = [None] * n
         self.last: dict[int, Future] = {}  # partition -> its latest write
         self.pending: deque[tuple[Future, list[int]]] = deque()  # writes, with their chunks
         self.chunks: dict[int, list[int]] = {}  # chunk -> [bytes, pieces not yet written]
@@ -374,6 +413,8 @@ class _SortedRuns:
         if rows * self.seen[1] <= limit * max(1, self.seen[0]) and rows:
             # it fits in one batch: one table, not a size estimate of every piece
             pieces = [pa.concat_tables([conform(t, self.out.schema) for t in pieces])]
+        if self.out.sort_keys:
+            pieces = sorted_stream(pieces, self.out.sort_keys, self.out.schema, limit, self.directory)
         return self.out.write(p, pieces, limit)
 
     def finish(self) -> int:
@@ -497,7 +538,8 @@ def write_partitions(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
     fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
     dictionary: Sequence[str] = (), encode: Sequence[str] = (), *, threads: int | None = None,
-    spill_dir: str | None = None, sizes: np.ndarray | None = None,
+    spill_dir: str | None = None, sizes: np.ndarray | None = None, layout: Layout = Layout(),
+    token: str | None = None,
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
     ``directory``, each reading back as ``schema``; return the number of rows written.
@@ -506,6 +548,8 @@ def write_partitions(
     ``threads``: worker threads (default: the CPUs this process may use); the files are
     the same for any number. ``spill_dir``: where sorted runs go, if they are needed
     (default: the system's temporary directory); they are removed before returning.
+    ``layout``: rows per file and per row group, sorting (see :class:`PartFiles`);
+    ``token``: a word in every file's name.
 
     Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write. ``sizes``:
@@ -513,7 +557,7 @@ def write_partitions(
     NumPy's ``out=``; the writers counted them, nothing is read again).
     """
     encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
-    out = PartFiles(directory, encoded or schema, schema, fmt, compression, encode)
+    out = PartFiles(directory, encoded or schema, schema, fmt, compression, encode, layout, token)
     return partition_into(chunks, on, n, out, budget, written, threads=threads, spill_dir=spill_dir, sizes=sizes)
 
 
@@ -527,7 +571,27 @@ def partition_into(
     for name in on:
         check_hashable(out.schema.field(name).type, name)
     threads = resolve_threads(threads)
-    why = why_not_open(n, budget) if out.row_groups else "a partition's files are known once it is whole"
+    chunks = iter(chunks)
+    writer_bytes = WRITER_BYTES
+    if out.held_rows:  # the first chunk tells the size of a row (the same for any thread count)
+        first = next(chunks, None)
+        if first is not None:
+            chunks = itertools.chain([first], chunks)
+            held = out.held_rows * max(1, first.nbytes // max(1, first.num_rows))
+            if held > batch_bytes(budget):
+                raise ValueError(
+                    f"--row-group-size {out.held_rows:,}: a row group of these rows takes about {held / 2**20:,.0f} MiB, "
+                    f"more than the {batch_bytes(budget) / 2**20:,.0f} MiB a file's writer may hold under --memory-limit; "
+                    f"use at most {out.held_rows * batch_bytes(budget) // held:,} rows or a larger --memory-limit"
+                )
+            writer_bytes += held
+            del first
+    if not out.row_groups:
+        why: str | None = "a partition's files are known once it is whole"
+    elif out.sort_keys:
+        why = f"files sorted by {', '.join(map(str, out.sort_keys))} are written whole"
+    else:
+        why = why_not_open(n, budget, writer_bytes)
     runs = None if why is None else scratch.make(RUNS_PREFIX, spill_dir)
     if runs is None:
         logger.info("open files: every partition's file takes row groups as the input is read (%d partitions, "
@@ -537,7 +601,7 @@ def partition_into(
     try:
         with executor(threads, "shuffle_kit-partition") as pool:
             sink: _OpenFiles | _SortedRuns = (
-                _OpenFiles(pool, out, n, budget, written) if runs is None
+                _OpenFiles(pool, out, n, budget, written, writer_bytes) if runs is None
                 else _SortedRuns(pool, out, n, budget, written, runs, threads)
             )
             inflight: deque[tuple[int, Future]] = deque()

@@ -1,33 +1,45 @@
-"""Hive-style partition paths (``col=value/``) that no value can escape.
+"""Hive-style partition paths (``col=value/``) that no value can escape, named as
+``pyarrow.dataset`` names them.
 
-A key value becomes one path segment ``name=encoded``: the column name and the value are
-percent-encoded (RFC 3986: everything but ``A-Z a-z 0-9 - _ . ~`` becomes ``%XX`` of its
-UTF-8 bytes), so ``/``, ``\\``, ``%``, ``=``, NUL and every control character are escaped;
-and the segment always starts with ``name=``, so it can never be ``.`` or ``..``. Nulls
-(None, NaN, NaT) are ``__HIVE_DEFAULT_PARTITION__``, as in Hive, Spark and pyarrow; a
-string that is literally ``__HIVE_DEFAULT_PARTITION__`` is escaped (``%5F_HIVE...``) so its
-rows get their own directory, although hive readers, which decode before comparing, read
-it back as null.
-The empty string is ``name=`` (pyarrow reads it back as ``''``).
+A key value is written as Arrow writes it as a string (``pyarrow.compute.cast(value,
+pa.string())``): ``1``, ``0.5`` and ``1`` for the float ``1.0``, ``1e+20``, ``true``,
+``2024-05-01``, ``2024-01-02 03:04:05.000000`` for a microsecond timestamp (the digits its
+unit has), and a timestamp with a time zone in UTC with a ``Z``, as pyarrow's hive
+partitioning does; so appending to a dataset pyarrow wrote puts equal values in the same
+directory. That text and the column name are then percent-encoded (RFC 3986: everything but
+``A-Z a-z 0-9 - _ . ~`` becomes ``%XX`` of its UTF-8 bytes, as pyarrow's ``segment_encoding
+="uri"``), so ``/``, ``\\``, ``%``, ``=``, NUL and every control character are escaped; and
+the segment always starts with ``name=``, so it can never be ``.`` or ``..``. Binary values
+are percent-encoded bytes.
+
+Nulls (None, NaN, NaT) are ``__HIVE_DEFAULT_PARTITION__``, as in Hive, Spark and pyarrow
+(pyarrow gives NaN a directory ``nan`` of its own; here NaN and null are one key, as in
+pandas' groupby); a string that is literally ``__HIVE_DEFAULT_PARTITION__`` is escaped
+(``%5F_HIVE...``) so its rows get their own directory, although hive readers, which decode
+before comparing, read it back as null. The empty string is ``name=`` (pyarrow reads it
+back as ``''``). Column names are escaped too (pyarrow leaves them as they are).
 
 Readers that decode percent-encoding (pyarrow's ``partitioning="hive"``, polars, DuckDB,
 Spark) read the values back.
 
 >>> segment('city', '../x'), segment('city', 'a/b'), segment('city', ''), segment('n', None)
 ('city=..%2Fx', 'city=a%2Fb', 'city=', 'n=__HIVE_DEFAULT_PARTITION__')
->>> segment('k', 3), segment('f', 0.5), segment('b', True), segment('f', float('nan'))
-('k=3', 'f=0.5', 'b=true', 'f=__HIVE_DEFAULT_PARTITION__')
+>>> segment('k', 3), segment('f', 0.5), segment('f', 1.0), segment('b', True), segment('f', float('nan'))
+('k=3', 'f=0.5', 'f=1', 'b=true', 'f=__HIVE_DEFAULT_PARTITION__')
 >>> value_path(['a', 'b'], ('x y', 2))
 'a=x%20y/b=2'
+>>> import pyarrow as pa, datetime as dt
+>>> value_paths(['t'], pa.table({'t': pa.array([dt.datetime(2024, 1, 2, 3, 4)], pa.timestamp('s', 'Europe/Paris'))}))
+['t=2024-01-02%2003%3A04%3A00Z']
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
+
+import pyarrow as pa
 
 NULL = "__HIVE_DEFAULT_PARTITION__"
 MAX_SEGMENT = 255  # bytes in a file name on the usual file systems
@@ -41,12 +53,43 @@ def encode_name(name: Any) -> str:
     return quote(text, safe="")
 
 
+def value_texts(values: pa.Array | pa.ChunkedArray) -> list[str | bytes | None]:
+    """Each value as Arrow writes it as a string (see the module), None for nulls and NaN,
+    bytes for binary values."""
+    import pyarrow.compute as pc
+
+    t = values.type
+    if pa.types.is_dictionary(t):
+        return value_texts(values.cast(t.value_type))
+    if pa.types.is_null(t):
+        return [None] * len(values)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return values.to_pylist()
+    if pa.types.is_floating(t):
+        values = pc.if_else(pc.is_nan(values), pa.scalar(None, t), values)
+    elif pa.types.is_timestamp(t) and t.tz is not None:
+        values = values.cast(pa.timestamp(t.unit, "UTC"))
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
+        try:
+            values = values.cast(pa.string())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            return [None if v is None else str(v) for v in values.to_pylist()]
+    return values.to_pylist()
+
+
+def encode_text(text: str | bytes | None) -> str:
+    """A value's text (from :func:`value_texts`) as it appears after ``name=``."""
+    if text is None:
+        return NULL
+    if isinstance(text, bytes):
+        return quote(text, safe="")
+    if text == NULL:  # a string equal to the null marker: escape one character
+        return "%5F" + quote(text[1:], safe="")
+    return quote(text, safe="")
+
+
 def encode_value(value: Any) -> str:
-    """A key value as it appears after ``name=`` (see the module docstring)."""
-    if value is None:
-        return NULL
-    if isinstance(value, float) and math.isnan(value):
-        return NULL
+    """A Python key value as it appears after ``name=`` (its Arrow type inferred)."""
     try:
         import pandas as pd
 
@@ -54,24 +97,13 @@ def encode_value(value: Any) -> str:
             return NULL
     except ImportError:  # pragma: no cover
         pass
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, bytes):
-        return quote(value, safe="")
-    elif isinstance(value, _dt.datetime):
-        text = value.isoformat(sep=" ")
-    elif isinstance(value, (_dt.date, _dt.time)):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    if text == NULL:  # a string equal to the null marker: escape one character
-        return "%5F" + quote(text[1:], safe="")
-    return quote(text, safe="")
+    return encode_text(value_texts(pa.array([value]))[0])
 
 
-def segment(name: Any, value: Any) -> str:
-    """One directory name, ``name=value``, safe to join under any directory."""
-    seg = f"{encode_name(name)}={encode_value(value)}"
+def segment(name: Any, value: Any, encoded: str | None = None) -> str:
+    """One directory name, ``name=value``, safe to join under any directory (``encoded``:
+    the value already encoded)."""
+    seg = f"{encode_name(name)}={encode_value(value) if encoded is None else encoded}"
     if len(seg.encode()) > MAX_SEGMENT:
         shown = str(value)[:40]
         raise ValueError(
@@ -84,3 +116,12 @@ def segment(name: Any, value: Any) -> str:
 def value_path(names: Sequence[Any], values: Sequence[Any]) -> str:
     """The relative directory of one key value (one segment per key column)."""
     return "/".join(segment(n, v) for n, v in zip(names, values))
+
+
+def value_paths(names: Sequence[Any], keys: pa.Table) -> list[str]:
+    """The relative directory of each row of ``keys`` (the key columns ``names``)."""
+    columns = []
+    for name in names:
+        texts = value_texts(keys.column(name))
+        columns.append([segment(name, t, encode_text(t)) for t in texts])
+    return ["/".join(parts) for parts in zip(*columns)] if columns else []

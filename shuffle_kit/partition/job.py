@@ -18,6 +18,16 @@ Everything is written into a hidden directory beside ``out`` and put in its plac
 when complete and when the rows written equal the rows read (:func:`_publish`); the runs
 and that directory are removed on success, failure and interrupt, and by a later job
 after ``kill -9`` (:mod:`shuffle_kit.scratch`).
+
+``exists="append"`` adds files to an existing output instead: every file the job writes
+has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
+00000.parquet``), so no name can be one already there; once complete, each file is moved
+in with a rename that refuses to replace anything (:func:`_publish_new`), and a failure
+while moving them takes back those moved so far. Appends are refused when the existing
+files' columns differ from the new rows' (:func:`_check_append`).
+
+Each file's layout (rows per file, row groups, key columns kept, sort order) is a
+:class:`~shuffle_kit.partition.layout.Layout`.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from ..shuffle.inputs import ReadOptions
 from ..sizes import PartitionSizes
 from ..units import format_size, parse_size
 from . import engine, object_store
+from .layout import Layout
 from .values import ValueFiles
 from .writers import COMPRESSIONS, FORMATS
 
@@ -80,6 +91,7 @@ class Options:
     # instead of ``inputs``: an in-memory or streamed input (a polars DataFrame or LazyFrame,
     # a pyarrow Table, RecordBatchReader or dataset, an object with __arrow_c_stream__)
     data: Any = None
+    layout: Layout = Layout()
 
 
 @dataclass
@@ -223,6 +235,8 @@ def _target(opts: Options, inputs: list[Any]) -> Location:
         raise JobError(f"--out: {one_line(e)}") from None
     if target.local:
         return target
+    if opts.exists == "append":
+        raise JobError(f"--exists append: only for a local --out (object stores have no rename that refuses to replace a file): {opts.out!r}")
     for f in inputs:
         if f.location.fs.type_name == target.fs.type_name and (f.location.path + "/").startswith(target.path.rstrip("/") + "/"):
             raise JobError(f"--out {opts.out!r} contains the input file {f.location.url!r}: choose another place")
@@ -237,8 +251,8 @@ def _check_out(opts: Options, paths: list[str]) -> str:
     out = os.path.abspath(opts.out)
     if os.path.lexists(out) and not os.path.isdir(out):
         raise JobError(f"--out {opts.out!r} exists and is not a directory")
-    if os.path.isdir(out) and os.listdir(out) and opts.exists != "overwrite":
-        raise JobError(f"--out {opts.out!r} is not empty (use --exists overwrite to replace it)")
+    if os.path.isdir(out) and os.listdir(out) and opts.exists == "error":
+        raise JobError(f"--out {opts.out!r} is not empty (use --exists overwrite to replace it, or append to add files)")
     real = os.path.realpath(out)
     for p in paths:
         rp = os.path.realpath(p)
@@ -362,6 +376,7 @@ def partition(
     progress: bool | None = None,
     max_partitions: int | None = MAX_PARTITIONS,
     read: ReadOptions | None = None,
+    layout: Layout | None = None,
 ) -> Summary:
     """Partition the files ``inputs`` (paths, globs, directories or URLs such as
     ``s3://bucket/sales/`` of Parquet, CSV or Arrow files) by the key columns ``on`` into
@@ -380,7 +395,11 @@ def partition(
     thread. Raises :class:`JobError` for problems the user
     can fix, with one line naming the file, column or option; ``out`` is then unchanged.
     ``by_value`` refuses more than ``max_partitions`` distinct key values (None: no limit),
-    before it makes that many directories.
+    before it makes that many directories. ``exists``: what to do when ``out`` is not
+    empty: ``"error"``, ``"overwrite"`` (replaced once the new output is complete) or
+    ``"append"`` (new files beside the old ones, see :mod:`~shuffle_kit.partition.job`).
+    ``layout``: rows per file and per row group, key columns kept in files by value, sort
+    order within files (:class:`~shuffle_kit.partition.layout.Layout`).
 
     >>> import tempfile, os, pyarrow as pa, pyarrow.parquet as pq
     >>> d = tempfile.mkdtemp()
@@ -401,6 +420,7 @@ def partition(
         exists=exists, compression=compression, progress=progress, threads=threads, max_partitions=max_partitions,
         read=read or ReadOptions(),
         data=inputs if files is None else None,
+        layout=Layout() if layout is None else layout,
     )
     return run(opts)
 
@@ -423,8 +443,18 @@ def run(opts: Options) -> Summary:
         raise JobError(f"--format must be one of {', '.join(FORMATS)}, not {opts.format!r}")
     if opts.compression not in COMPRESSIONS:
         raise JobError(f"--compression must be one of {', '.join(COMPRESSIONS)}, not {opts.compression!r}")
-    if opts.exists not in ("error", "overwrite"):
-        raise JobError(f"--exists must be error or overwrite, not {opts.exists!r}")
+    if opts.exists not in ("error", "overwrite", "append"):
+        raise JobError(f"--exists must be error, overwrite or append, not {opts.exists!r}")
+    layout = opts.layout
+    if not isinstance(layout, Layout):
+        raise JobError(f"layout must be a shuffle_kit.Layout, not {type(layout).__name__}")
+    problem = layout.problem()
+    if problem:
+        raise JobError(problem)
+    if layout.keep_keys and not opts.by_value:
+        raise JobError("--keep-keys is for --by-value output (files by hash partition always hold their key columns)")
+    if layout.row_group_size is not None and opts.format == "csv":
+        raise JobError("--row-group-size: CSV files have no row groups (use --format parquet or arrow)")
     if opts.npartitions is not None and opts.npartitions < 1:
         raise JobError(f"--npartitions must be at least 1, not {opts.npartitions}")
     on = list(opts.on)
@@ -435,13 +465,19 @@ def run(opts: Options) -> Summary:
     chunk_bytes, in_memory = _budget(limit)
 
     source = _open_inputs(opts, chunk_bytes)
+    _check_sort_by(layout.sort_by, source.schema)
     target = _target(opts, source.files)
+    appending = False
     if target.local:
         out = _check_out(opts, [f.location.path for f in source.files if f.location.local])
         parent = os.path.dirname(out)
+        appending = opts.exists == "append" and os.path.isdir(out) and bool(os.listdir(out))
+        if appending:
+            _check_append(out, source.schema, opts)
     else:  # staged on the local disk, then uploaded (--tmp stays local)
         out = target.url
         parent = opts.tmp or tempfile.gettempdir()
+    token = _token() if opts.exists == "append" else None
     tmp = opts.tmp or parent
     if not os.path.isdir(tmp):
         raise JobError(f"--tmp {tmp!r} is not a directory")
@@ -495,13 +531,19 @@ def run(opts: Options) -> Summary:
                     summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
                         source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp, sizes=rows,
+                        layout=layout, token=token,
                     )
-                    summary.partitions = summary.files = n
-                    names = [engine.part_name(p, opts.format) for p in range(n)]
-                    summary.sizes = PartitionSizes.of(rows, paths=names, unit="file")
+                    summary.partitions = n
+                    summary.files = sum(len(files) for _, _, files in os.walk(staging))
+                    if layout.max_rows_per_file is None:  # a file per partition
+                        names = [engine.part_name(p, opts.format, token) for p in range(n)]
+                        summary.sizes = PartitionSizes.of(rows, paths=names, unit="file")
+                    else:  # a series of files per partition
+                        names = [engine.part_name(p, opts.format, token, "*") for p in range(n)]
+                        summary.sizes = PartitionSizes.of(rows, paths=names)
                 else:
                     values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
-                                        max_values=opts.max_partitions)
+                                        max_values=opts.max_partitions, layout=layout, token=token)
                     summary.rows_out = engine.partition_into(
                         counted(), on, n, values, in_memory, bar.update, threads=threads, spill_dir=tmp,
                     )
@@ -517,7 +559,10 @@ def run(opts: Options) -> Summary:
             os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
         )
         if summary.ok and target.local:
-            _publish(staging, out)
+            if appending:
+                _publish_new(staging, out)
+            else:
+                _publish(staging, out)
             staging = None
         elif summary.ok:
             try:
@@ -535,6 +580,96 @@ def run(opts: Options) -> Summary:
         return summary
     finally:
         _cleanup(staging)
+
+
+def _check_sort_by(columns: Sequence[str], schema: pa.Schema) -> None:
+    from .sorting import sortable
+
+    for c in columns:
+        if c not in schema.names:
+            shown = ", ".join(map(str, schema.names[:20])) + (", ..." if len(schema.names) > 20 else "")
+            raise JobError(f"--sort-by column {c!r} is not in the input (columns: {shown})")
+        if not sortable(schema.field(c).type):
+            raise JobError(f"--sort-by column {c!r} holds {schema.field(c).type}, which has no order")
+
+
+def _token() -> str:
+    """A word for the names of one job's files: the time (so that appends list in the
+    order they were made) and 48 random bits (so that two jobs in one second differ)."""
+    import secrets
+
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(6)
+
+
+def _comparable(t: pa.DataType) -> pa.DataType:
+    """A type as a file stores it, whatever way Arrow holds it in memory."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    return t
+
+
+def _check_append(out: str, schema: pa.Schema, opts: Options) -> None:
+    """Refuse to append to ``out`` unless it holds files like the new ones: the same format,
+    hash files or the same key directories, and the same columns with the same types (of
+    the first file found; CSV: the same names)."""
+    from . import hive
+
+    ext = FORMATS[opts.format]
+    data = []
+    for root, dirs, files in os.walk(out):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for f in sorted(files):
+            if f.startswith((".", "_")):  # _SUCCESS, _common_metadata, hidden files
+                continue
+            path = os.path.join(root, f)
+            if not f.endswith(ext):
+                raise JobError(f"--exists append: {path!r} in --out is not a {opts.format} file like the new ones")
+            data.append(os.path.relpath(path, out))
+    if not data:
+        raise JobError(f"--exists append: --out {opts.out!r} holds no {opts.format} files to append to")
+    first = data[0]
+    parts = first.split(os.sep)[:-1]
+    want = [hive.encode_name(k) for k in opts.on] if opts.by_value else []
+    names = [d.split("=", 1)[0] for d in parts]
+    if names != want or any("=" not in d for d in parts):
+        where = f"in directories {'/'.join(parts)!r}" if parts else "at the top of --out"
+        shape = f"in hive directories {'/'.join(f'{n}=...' for n in want)}" if want else "at the top of --out"
+        raise JobError(f"--exists append: --out holds files {where} (e.g. {first!r}); the new ones go {shape}")
+    new = schema
+    if opts.by_value and not opts.layout.keep_keys:
+        new = pa.schema([f for f in schema if f.name not in opts.on])
+    old = _file_schema(os.path.join(out, first), opts.format)
+    for field in new:
+        if field.name not in old.names:
+            raise JobError(f"--exists append: column {field.name!r} of the new rows is not in the files of --out (e.g. {first!r})")
+        if opts.format != "csv" and _comparable(old.field(field.name).type) != _comparable(field.type):
+            raise JobError(
+                f"--exists append: column {field.name!r} is {_comparable(field.type)} in the new rows but "
+                f"{_comparable(old.field(field.name).type)} in the files of --out (e.g. {first!r})"
+            )
+    for name in old.names:
+        if name not in new.names:
+            raise JobError(f"--exists append: column {name!r} of the files in --out (e.g. {first!r}) is not in the new rows")
+
+
+def _file_schema(path: str, fmt: str) -> pa.Schema:
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_schema(path)
+        if fmt == "arrow":
+            with pa.OSFile(path, "rb") as f:
+                return pa.ipc.open_file(f).schema
+        import pyarrow.csv as pacsv
+
+        return pacsv.open_csv(path).schema
+    except (OSError, pa.ArrowException) as e:
+        raise JobError(f"--exists append: cannot read {path!r} in --out: {one_line(e)}") from None
 
 
 SMALL_LIMIT = 128 * 2**20  # below this, pages jemalloc keeps after a free are a large share of the promise
@@ -682,8 +817,11 @@ def _umask() -> int:
     return mask
 
 
-def _exchange(a: str, b: str) -> bool:
-    """Swap directories ``a`` and ``b`` in one step; False where the system cannot."""
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+
+
+def _renameat2(a: str, b: str, flags: int) -> bool:
+    """Linux's ``renameat2(a, b, flags)``; False where the system or file system lacks it."""
     import ctypes
     import ctypes.util
     import sys
@@ -694,13 +832,66 @@ def _exchange(a: str, b: str) -> bool:
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:  # glibc before 2.28
         return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a file system without it
         return False
+    if err == errno.EEXIST:
+        raise FileExistsError(err, f"cannot append: {b!r} exists already")
     raise OSError(err, f"cannot put the output in place at {b!r}: {os.strerror(err)}")
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap directories ``a`` and ``b`` in one step; False where the system cannot."""
+    return _renameat2(a, b, RENAME_EXCHANGE)
+
+
+def _move_new(src: str, dst: str) -> None:
+    """Rename file ``src`` to ``dst`` in one step, never replacing a file at ``dst``."""
+    if _renameat2(src, dst, RENAME_NOREPLACE):
+        return
+    try:
+        os.link(src, dst)  # fails if dst exists
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"cannot append: {dst!r} exists already") from None
+    os.unlink(src)
+
+
+def _publish_new(staging: str, out: str) -> None:
+    """Move every file of ``staging`` into the same place under ``out``, replacing
+    nothing; on any failure (or interrupt) take back the files and directories moved or
+    made so far, so that ``out`` is as it was."""
+    mode = 0o777 & ~_umask()
+    moved: list[str] = []
+    made: list[str] = []
+    try:
+        for root, dirs, files in os.walk(staging):
+            dirs.sort()
+            rel = os.path.relpath(root, staging)
+            target = out if rel == "." else os.path.join(out, rel)
+            if not os.path.isdir(target):
+                os.mkdir(target, mode)
+                made.append(target)
+            for f in sorted(files):
+                dst = os.path.join(target, f)
+                _move_new(os.path.join(root, f), dst)
+                moved.append(dst)
+    except BaseException:
+        for path in reversed(moved):
+            _quietly(os.unlink, path)
+        for path in reversed(made):
+            _quietly(os.rmdir, path)
+        raise
+    scratch.remove(staging)
+
+
+def _quietly(action: Any, path: str) -> None:
+    try:
+        action(path)
+    except OSError:
+        pass
 
 
 def _sweep(parent: str, name: str, tmp: str) -> None:

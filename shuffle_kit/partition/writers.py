@@ -1,5 +1,10 @@
-"""Output files of the partition job: one writer per file (Parquet, Arrow IPC or CSV), and a
-pool that keeps a bounded number of them open.
+"""Output files of the partition job: one writer per file (Parquet, Arrow IPC or CSV), a
+series of files of at most so many rows each, and a pool that keeps a bounded number of
+series open.
+
+Row groups of an exact size (``row_group_size``: Parquet row groups, Arrow IPC record
+batches) are made by holding back the rows short of a whole group in the writer, copied
+so that they pin nothing else; a file's last group is what is left at its end.
 
 Every table written is first conformed to the output schema, so inputs whose types differ
 slightly (or whose string columns were read dictionary-encoded) all land as that schema.
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,12 +38,16 @@ class Writer:
     (partition keys whose input had one: a hash partition holds a fraction of their values).
     ``store_schema=False`` leaves Arrow's schema out of a Parquet file's metadata, for
     schemas from :func:`parquet_dictionary_schema`, whose files read back without it.
+    ``row_group_size``: rows of every row group (record batch) but the file's last; None:
+    what each ``write`` brings, in groups of at most :data:`ROW_GROUP_ROWS`.
     """
 
     def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str] = (),
-                 store_schema: bool = True):
+                 store_schema: bool = True, row_group_size: int | None = None):
         self.path = path
         self.rows = 0
+        self.row_group_size = row_group_size
+        self._held: list[pa.Table] = []  # rows short of a whole row group
         codec = None if compression == "none" else compression
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -67,15 +76,36 @@ class Writer:
     def write(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
+        self.rows += table.num_rows
+        size = self.row_group_size
+        if size is None:
+            self._encode(table, ROW_GROUP_ROWS)
+            return
+        if self._held:
+            table = pa.concat_tables([*self._held, table])
+            self._held = []
+        whole = table.num_rows - table.num_rows % size
+        if whole:
+            self._encode(table.slice(0, whole), size)
+        if whole < table.num_rows:
+            # a copy: a slice would keep the whole input chunk alive
+            rest = table.slice(whole)
+            self._held = [rest.take(pa.array(np.arange(rest.num_rows)))]
+
+    def _encode(self, table: pa.Table, group: int) -> None:
         if self.fmt == "parquet":
-            self._w.write_table(one_dictionary_each(table), row_group_size=ROW_GROUP_ROWS)
+            self._w.write_table(one_dictionary_each(table), row_group_size=group)
         elif self.fmt == "csv":
             self._w.write_table(csv_table(table))
-        else:
-            self._w.write_table(table)
-        self.rows += table.num_rows
+        elif self.row_group_size is None:
+            self._w.write_table(table, max_chunksize=group)
+        else:  # record batches end at chunk ends too: one chunk, for groups of the size asked
+            self._w.write_table(table.combine_chunks(), max_chunksize=group)
 
     def close(self) -> None:
+        if self._held:
+            held, self._held = pa.concat_tables(self._held), []
+            self._encode(held, held.num_rows)
         self._w.close()
         if self.fmt != "csv":
             self._sink.close()
@@ -190,17 +220,67 @@ def conformed_batches(pieces: Iterable[pa.Table], schema: pa.Schema, target_byte
     yield from coalesce((conform(p, schema) for p in pieces), schema, target_bytes)
 
 
+def file_name(fmt: str, *parts: int | str | None) -> str:
+    """``part-`` and the ``parts`` that are not None, joined by ``-``: the partition's
+    number, the job's token (appends), the file's number within its series.
+
+    >>> file_name('parquet', 3), file_name('csv', 3, 'a1b2', 0), file_name('arrow', None, 2)
+    ('part-00003.parquet', 'part-00003-a1b2-00000.csv', 'part-00002.arrow')
+    """
+    text = "-".join(f"{p:05d}" if isinstance(p, int) else p for p in parts if p is not None)
+    return f"part-{text}{FORMATS[fmt]}"
+
+
+class FileSeries:
+    """Files written one after the other, each of at most ``max_rows`` rows (None: one
+    file): ``create(i)`` makes the i-th writer, when its first row comes (the first file
+    at once if ``eager``, so that even an empty series has one file)."""
+
+    def __init__(self, create: Callable[[int], Writer], max_rows: int | None = None, eager: bool = False):
+        self.create, self.max_rows = create, max_rows
+        self.files = 0
+        self.rows = 0
+        self._writer: Writer | None = None
+        if eager:
+            self._next()
+
+    def _next(self) -> Writer:
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = self.create(self.files)
+        self.files += 1
+        return self._writer
+
+    def write(self, table: pa.Table) -> None:
+        at = 0
+        while at < table.num_rows:
+            w = self._writer
+            if w is None or (self.max_rows is not None and w.rows >= self.max_rows):
+                w = self._next()
+            room = table.num_rows - at if self.max_rows is None else self.max_rows - w.rows
+            piece = table.slice(at, room)
+            w.write(piece)
+            at += piece.num_rows
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 class WriterPool:
-    """Files per key value under ``root``: ``<rel>/part-NNNNN``, numbered per directory.
+    """Files per key value under ``root``: ``<rel>/part-NNNNN`` (``part-TOKEN-NNNNN`` with
+    a ``token``), numbered per directory, each of at most ``max_rows`` rows.
 
     ``write`` keeps at most ``max_open`` writers open (the least recently used is closed;
     a value seen again gets its next file).
     """
 
-    def __init__(self, root: str, schema: pa.Schema, fmt: str, compression: str, max_open: int):
+    def __init__(self, root: str, schema: pa.Schema, fmt: str, compression: str, max_open: int,
+                 max_rows: int | None = None, row_group_size: int | None = None, token: str | None = None):
         self.root, self.schema, self.fmt, self.compression = root, schema, fmt, compression
-        self.max_open = max_open
-        self.open: OrderedDict[str, Writer] = OrderedDict()
+        self.max_open, self.max_rows, self.row_group_size, self.token = max_open, max_rows, row_group_size, token
+        self.open: OrderedDict[str, FileSeries] = OrderedDict()
         self.dirs: set[str] = set()
         self.numbers: dict[str, int] = {}  # directory -> files started in it
         self.files = 0
@@ -211,18 +291,19 @@ class WriterPool:
         self.numbers[rel] = number + 1
         self.dirs.add(rel)
         self.files += 1
-        return os.path.join(self.root, rel, f"part-{number:05d}{FORMATS[self.fmt]}")
+        return os.path.join(self.root, rel, file_name(self.fmt, self.token, number))
 
-    def _create(self, path: str) -> Writer:
+    def _create(self, rel: str) -> Writer:
+        path = self._next_path(rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        return Writer(path, self.schema, self.fmt, self.compression)
+        return Writer(path, self.schema, self.fmt, self.compression, row_group_size=self.row_group_size)
 
     def write(self, rel: str, table: pa.Table) -> None:
         w = self.open.get(rel)
         if w is None:
             while len(self.open) >= self.max_open:
                 self._close(next(iter(self.open)))
-            w = self.open[rel] = self._create(self._next_path(rel))
+            w = self.open[rel] = FileSeries(lambda i: self._create(rel), self.max_rows)
         else:
             self.open.move_to_end(rel)
         w.write(table)

@@ -1,0 +1,176 @@
+"""Rows of an output file in key order, in bounded memory (``sort_by``).
+
+The order is Arrow's default: ascending, nulls last (after NaN, which comes after every
+number), dictionary columns by their values, and stable: rows with equal keys keep their
+input order. (pandas' ``sort_values`` also puts nulls and NaN last, but its default sort
+is not stable.)
+
+What fits in one batch is sorted in memory. A larger stream is cut into batches of about
+half the batch size (a batch and its sorted copy), each sorted and written as a *run* (an
+Arrow IPC stream under ``directory``) with the row's position in the stream as a last,
+hidden key, so no two rows compare equal. Runs are merged a slice at a time: every run
+contributes its current slice; the smallest of the slices' last rows is a bound that no
+row still unread can be below, so every row up to it, in every slice, is final: those rows
+are taken in order and handed out, and a run whose slice is used up reads its next one.
+At most :data:`FAN_IN` runs are merged at once (more are first merged into longer runs),
+so the slices in memory stay within the batch size.
+
+>>> import pyarrow as pa, tempfile, shutil
+>>> d = tempfile.mkdtemp()
+>>> t = pa.table({'k': [3, None, 1, 2, 1], 'v': list('abcde')})
+>>> out = pa.concat_tables(sorted_stream([t.slice(0, 2), t.slice(2)], ['k'], t.schema, 64, d))
+>>> out['k'].to_pylist(), out['v'].to_pylist()
+([1, 1, 2, 3, None], ['c', 'e', 'd', 'a', 'b'])
+>>> shutil.rmtree(d)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..shuffle.arrow_numpy import arrow_array
+from .writers import conformed_batches
+
+FAN_IN = 8  # runs merged at once: each holds a slice of 1/FAN_IN of the batch in memory
+ROW = "__shuffle_kit_row"  # the hidden last key: a row's position in the stream
+
+
+def sortable(t: pa.DataType) -> bool:
+    """Whether Arrow can order values of type ``t``."""
+    try:
+        sort_indices(pa.table({"c": pa.array([], t)}), ["c"])
+        return True
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+        return False
+
+
+def sort_indices(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """The stable ascending order of ``table``'s rows by ``keys``, nulls last."""
+    columns = []
+    for k in keys:
+        c = table.column(k)
+        columns.append(c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c)
+    by = pa.table(columns, names=[f"k{i}" for i in range(len(keys))])
+    order = pc.sort_indices(by, sort_keys=[(f"k{i}", "ascending") for i in range(len(keys))])
+    return order.to_numpy()
+
+
+def sorted_table(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """``table``'s rows sorted by ``keys`` (see the module)."""
+    if table.num_rows < 2:
+        return table
+    return table.take(arrow_array(sort_indices(table, keys)))
+
+
+def sorted_stream(pieces: Iterable[pa.Table], keys: Sequence[str], schema: pa.Schema, batch_bytes: int,
+                  directory: str) -> Iterator[pa.Table]:
+    """The rows of ``pieces`` (of ``schema``) sorted by ``keys``, as tables of about
+    ``batch_bytes``; runs go to ``directory`` and are removed before the end."""
+    batches = conformed_batches(pieces, schema, max(1, batch_bytes // 2))
+    first = next(batches, None)
+    if first is None:
+        return
+    second = next(batches, None)
+    if second is None:
+        yield sorted_table(first, keys)
+        return
+    keys = [*keys, ROW]
+    slice_rows = max(1, first.num_rows // FAN_IN)
+    runs: list[_Run] = []
+    try:
+        at = 0
+        for batch in itertools.chain([first, second], batches):
+            batch = batch.append_column(ROW, arrow_array(np.arange(at, at + batch.num_rows, dtype=np.int64)))
+            at += batch.num_rows
+            runs.append(_Run.write(directory, [sorted_table(batch, keys)], slice_rows))
+            del batch
+        while len(runs) > FAN_IN:
+            group, runs = runs[:FAN_IN], runs[FAN_IN:]
+            runs.append(_Run.write(directory, _merge(group, keys), slice_rows))
+            for run in group:
+                run.remove()
+        for table in _merge(runs, keys):
+            yield table.drop_columns([ROW])
+    finally:
+        for run in runs:
+            run.remove()
+
+
+class _Run:
+    """A sorted run: an Arrow IPC stream of slices, read back one slice at a time."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    @classmethod
+    def write(cls, directory: str, tables: Iterable[pa.Table], slice_rows: int) -> _Run:
+        fd, path = tempfile.mkstemp(prefix="sort-", suffix=".arrow", dir=directory)
+        os.close(fd)
+        run = cls(path)
+        try:
+            writer = None
+            with pa.OSFile(path, "wb") as sink:
+                for table in tables:
+                    # an IPC stream's batches share one dictionary per column
+                    table = table.unify_dictionaries().combine_chunks()
+                    if writer is None:
+                        writer = pa.ipc.new_stream(sink, table.schema)
+                    for batch in table.to_batches(max_chunksize=slice_rows):
+                        writer.write_batch(batch)
+                if writer is not None:
+                    writer.close()
+        except BaseException:
+            run.remove()
+            raise
+        return run
+
+    def read(self) -> Iterator[pa.Table]:
+        if not os.path.getsize(self.path):
+            return
+        with pa.OSFile(self.path, "rb") as f:
+            reader = pa.ipc.open_stream(f)
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+
+    def remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _merge(runs: list[_Run], keys: list[str]) -> Iterator[pa.Table]:
+    """The rows of sorted ``runs`` (whose keys are all distinct) in order."""
+    readers = [r.read() for r in runs]
+    slices = [next(r, None) for r in readers]
+    live = [(r, s) for r, s in zip(readers, slices) if s is not None]
+    try:
+        while len(live) > 1:
+            combined = pa.concat_tables([s for _, s in live])
+            order = sort_indices(combined, keys)
+            ends = np.cumsum([s.num_rows for _, s in live])
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            # every row up to the smallest last row of the slices is final
+            final = order[: int(rank[ends - 1].min()) + 1]
+            yield combined.take(arrow_array(final))
+            used = np.bincount(np.searchsorted(ends, final, side="right"), minlength=len(live))
+            kept = []
+            for (reader, s), n in zip(live, used):
+                rest = s.slice(int(n)) if n < s.num_rows else next(reader, None)
+                if rest is not None:
+                    kept.append((reader, rest))
+            live = kept
+        for reader, s in live:
+            yield s
+            yield from reader
+    finally:
+        for reader in readers:
+            reader.close()
