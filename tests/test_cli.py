@@ -247,6 +247,12 @@ def test_refuses_out_that_holds_the_input(tmp_path):
         (["--on", "k", "--memory-limit", "lots"], ["--memory-limit", "cannot read 'lots'"], 2),
         (["--on", "k", "--exists", "maybe"], ["--exists"], 2),
         (["--on", ","], ["empty column name"], 2),
+        (["--on", "k", "--keep-keys"], ["--keep-keys is for --by-value"], 1),
+        (["--on", "k", "--sort-by", "x,nope"], ["--sort-by column 'nope' is not in the input", "columns: k, s, x, row"], 1),
+        (["--on", "k", "--row-group-size", "0"], ["--row-group-size", "at least 1"], 2),
+        (["--on", "k", "--max-rows-per-file", "many"], ["--max-rows-per-file", "not a whole number"], 2),
+        (["--on", "k", "--format", "csv", "--row-group-size", "5"], ["--row-group-size: CSV files have no row groups"], 1),
+        (["--on", "k", "--row-group-size", "100000000", "--memory-limit", "20MB"], ["--row-group-size 100,000,000", "at most"], 1),
         ([], ["--on"], 2),
     ],
 )
@@ -285,7 +291,8 @@ def test_help_documents_options_with_examples():
     r = cli("partition", "--help")
     assert r.returncode == 0
     for word in ["--on", "--out", "--npartitions", "--by-value", "--format", "--memory-limit", "--tmp",
-                 "--exists", "--compression", "--progress", "examples:", "shuffle-kit partition events/"]:
+                 "--exists", "--compression", "--progress", "examples:", "shuffle-kit partition events/",
+                 "--max-rows-per-file", "--row-group-size", "--keep-keys", "--sort-by", "append"]:
         assert word in r.stdout, word
     r = cli("--help")
     assert r.returncode == 0 and "partition" in r.stdout and "demo" in r.stdout and "serve" in r.stdout
@@ -724,3 +731,43 @@ def test_quiet_demo_and_help(tmp_path):
     r = cli("partition", "--help")
     for word in ["-q, --quiet", "-v, --verbose", "--json"]:
         assert word in r.stdout
+
+
+@pytest.mark.parametrize("limit", PATHS)
+def test_output_controls(tmp_path, limit):
+    df = frame(4000)
+    inputs = write_inputs(tmp_path, df)
+    out = tmp_path / "out"
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 3, "--max-rows-per-file", 700,
+            "--row-group-size", 200, "--sort-by", "s,x", "--memory-limit", limit)
+    assert r.returncode == 0, r.stderr
+    rows = []
+    for f in sorted(os.listdir(out)):
+        assert f.startswith("part-0000") and f[len("part-00000-"):] in [f"{i:05d}.parquet" for i in range(6)], f
+        meta = pq.read_metadata(out / f)
+        assert meta.num_rows <= 700 and all(meta.row_group(i).num_rows == 200 for i in range(meta.num_row_groups - 1))
+        t = pq.read_table(out / f).to_pandas()
+        assert t["row"].tolist() == t.sort_values(["s", "x"], kind="stable")["row"].tolist()
+        rows += t["row"].tolist()
+    assert sorted(rows) == list(range(len(df)))
+    # by value, keys kept, appended twice: the union, nothing replaced
+    for i, half in enumerate(np.array_split(np.arange(len(df)), 2)):
+        part = tmp_path / f"half{i}.parquet"
+        pq.write_table(pa.Table.from_pandas(df.iloc[half], preserve_index=False), part)
+        r = cli("partition", part, "--on", "k", "--out", tmp_path / "byk", "--by-value", "--keep-keys", "--exists",
+                "append", "--memory-limit", limit)
+        assert r.returncode == 0, r.stderr
+    files = [os.path.join(r_, f) for r_, _, fs in os.walk(tmp_path / "byk") for f in fs]
+    assert all(len(os.listdir(os.path.dirname(f))) <= 2 for f in files)
+    for f in files:
+        t = pq.read_table(f)
+        assert {f"k={v}" for v in t.column("k").to_pylist()} == {os.path.basename(os.path.dirname(f))}
+    back = pa.concat_tables([pq.read_table(f) for f in files])
+    assert sorted(back.column("row").to_pylist()) == list(range(len(df)))
+    # an append whose columns differ: one line naming the column, nothing changed
+    before = sorted(files)
+    pq.write_table(pa.Table.from_pandas(df.drop(columns=["x"]), preserve_index=False), tmp_path / "other.parquet")
+    r = cli("partition", tmp_path / "other.parquet", "--on", "k", "--out", tmp_path / "byk", "--by-value",
+            "--keep-keys", "--exists", "append")
+    assert_one_line_error(r, "--exists append", "column 'x'")
+    assert sorted(os.path.join(r_, f) for r_, _, fs in os.walk(tmp_path / "byk") for f in fs) == before
