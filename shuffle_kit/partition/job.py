@@ -466,6 +466,8 @@ def run(opts: Options) -> Summary:
 
     source = _open_inputs(opts, chunk_bytes)
     _check_sort_by(layout.sort_by, source.schema)
+    if opts.by_value and layout.sort_by:  # files by value are sorted by their keys first
+        _check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
     target = _target(opts, source.files)
     appending = False
     if target.local:
@@ -582,15 +584,15 @@ def run(opts: Options) -> Summary:
         _cleanup(staging)
 
 
-def _check_sort_by(columns: Sequence[str], schema: pa.Schema) -> None:
+def _check_sort_by(columns: Sequence[str], schema: pa.Schema, option: str = "--sort-by") -> None:
     from .sorting import sortable
 
     for c in columns:
         if c not in schema.names:
             shown = ", ".join(map(str, schema.names[:20])) + (", ..." if len(schema.names) > 20 else "")
-            raise JobError(f"--sort-by column {c!r} is not in the input (columns: {shown})")
+            raise JobError(f"{option} column {c!r} is not in the input (columns: {shown})")
         if not sortable(schema.field(c).type):
-            raise JobError(f"--sort-by column {c!r} holds {schema.field(c).type}, which has no order")
+            raise JobError(f"{option} column {c!r} holds {schema.field(c).type}, which has no order")
 
 
 def _token() -> str:

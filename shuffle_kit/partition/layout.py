@@ -35,8 +35,10 @@ class Layout:
     sort_by: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        sort_by: str | Sequence[str] = self.sort_by
-        if isinstance(sort_by, str):
+        sort_by: str | Sequence[str] | None = self.sort_by
+        if sort_by is None:
+            sort_by = ()
+        elif isinstance(sort_by, str):
             sort_by = [c.strip() for c in sort_by.split(",")]
         object.__setattr__(self, "sort_by", tuple(sort_by))
 
