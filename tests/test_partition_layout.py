@@ -284,6 +284,13 @@ def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeyp
     assert sorted(os.listdir(tmp_path)) == ["a.parquet", "b.parquet", "out"]
 
 
+def test_append_to_an_object_store_is_refused_in_one_line(tmp_path):
+    pq.write_table(_table(0, 10), tmp_path / "in.parquet")
+    with pytest.raises(JobError, match="--exists append: only for a local --out") as e:
+        sk.partition(str(tmp_path / "in.parquet"), "k", "memory://bucket/out", exists="append", progress=False)
+    assert "\n" not in str(e.value)
+
+
 def test_append_never_replaces_a_file_with_the_same_name(tmp_path):
     from shuffle_kit.partition import job
 
