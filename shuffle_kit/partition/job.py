@@ -886,6 +886,8 @@ def _publish_new(staging: str, out: str) -> None:
         for path in reversed(made):
             _quietly(os.rmdir, path)
         raise
+    logger.debug("appended %d files to %s, each renamed in without replacing one (%d new directories)",
+                 len(moved), out, len(made))
     scratch.remove(staging)
 
 
