@@ -83,7 +83,7 @@ def _guarded(job: Callable[[], int]) -> int:
     """Run ``job``: user errors as one line on stderr, Ctrl-C and SIGTERM as a clean exit 130."""
     import pyarrow as pa
 
-    from .partition.job import JobError, one_line
+    from .errors import JobError, one_line
 
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -557,7 +557,7 @@ def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
 def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange):
-    from shuffle_kit.partition import job
+    from shuffle_kit.partition import job, publish
 
     inputs = write_inputs(tmp_path, frame(200))
     out = tmp_path / "out"
@@ -572,7 +572,7 @@ def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange)
 
         monkeypatch.setattr(os, "rename", no_rename)
     else:
-        monkeypatch.setattr(job, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(publish, "exchange", lambda a, b: False)
     s = job.partition(inputs, "k", str(out), npartitions=3, exists="overwrite", progress=False)
     assert s.ok and sorted(os.listdir(out)) == [f"part-{i:05d}.parquet" for i in range(3)]
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]

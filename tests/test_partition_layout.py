@@ -258,13 +258,13 @@ def test_append_refuses_other_columns_in_one_line_and_changes_nothing(tmp_path):
 
 
 def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeypatch):
-    from shuffle_kit.partition import job
+    from shuffle_kit.partition import publish
 
     t = _table(1, 2000, distinct=20)
     pq.write_table(t, tmp_path / "a.parquet")
     sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), by_value=True, progress=False)
     before = _walk(tmp_path / "out")
-    real, calls = job._move_new, []
+    real, calls = publish.move_new, []
 
     def move(src, dst):
         calls.append(dst)
@@ -272,7 +272,7 @@ def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeyp
             raise OSError(28, "No space left on device")
         real(src, dst)
 
-    monkeypatch.setattr(job, "_move_new", move)
+    monkeypatch.setattr(publish, "move_new", move)
     # new values too: their directories are made, then taken back
     pq.write_table(t.set_column(0, "k", pc.add(t.column("k"), 10)), tmp_path / "b.parquet")
     with pytest.raises(OSError, match="No space left"):
@@ -292,14 +292,14 @@ def test_append_to_an_object_store_is_refused_in_one_line(tmp_path):
 
 
 def test_append_never_replaces_a_file_with_the_same_name(tmp_path):
-    from shuffle_kit.partition import job
+    from shuffle_kit.partition import publish
 
     (tmp_path / "a").write_bytes(b"new")
     (tmp_path / "b").write_bytes(b"old")
     with pytest.raises(FileExistsError, match="exists already"):
-        job._move_new(str(tmp_path / "a"), str(tmp_path / "b"))
+        publish.move_new(str(tmp_path / "a"), str(tmp_path / "b"))
     assert (tmp_path / "b").read_bytes() == b"old" and (tmp_path / "a").read_bytes() == b"new"
-    job._move_new(str(tmp_path / "a"), str(tmp_path / "c"))
+    publish.move_new(str(tmp_path / "a"), str(tmp_path / "c"))
     assert (tmp_path / "c").read_bytes() == b"new" and not (tmp_path / "a").exists()
 
 

@@ -15,16 +15,16 @@ waiting to be written.
   grouped by key value into hive directories (:mod:`shuffle_kit.partition.values`).
 
 Everything is written into a hidden directory beside ``out`` and put in its place only
-when complete and when the rows written equal the rows read (:func:`_publish`); the runs
+when complete and when the rows written equal the rows read (:func:`~shuffle_kit.partition.publish.publish`); the runs
 and that directory are removed on success, failure and interrupt, and by a later job
 after ``kill -9`` (:mod:`shuffle_kit.scratch`).
 
 ``exists="append"`` adds files to an existing output instead: every file the job writes
 has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
 00000.parquet``), so no name can be one already there; once complete, each file is moved
-in with a rename that refuses to replace anything (:func:`_publish_new`), and a failure
+in with a rename that refuses to replace anything (:func:`~shuffle_kit.partition.publish.publish_new`), and a failure
 while moving them takes back those moved so far. Appends are refused when the existing
-files' columns differ from the new rows' (:func:`_check_append`).
+files' columns differ from the new rows' (:func:`~shuffle_kit.partition.destination.check_append`).
 
 Each file's layout (rows per file, row groups, key columns kept, sort order) is a
 :class:`~shuffle_kit.partition.layout.Layout`.
@@ -32,140 +32,36 @@ Each file's layout (rows per file, row groups, key columns kept, sort order) is 
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
-import resource
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
 
 from .. import scratch
-from ..filesystems import Location, locate
+from ..errors import JobError, one_line
 from ..limits import arrow_threads, resolve_threads
 from ..shuffle.inputs import ReadOptions
 from ..sizes import PartitionSizes
-from ..units import format_size, parse_size
-from . import engine, object_store
+from ..units import format_size
+from . import destination, engine, object_store, options, publish, sources
 from .layout import Layout
+from .options import MAX_PARTITIONS, Options, default_limit, parse_limit
+from .summary import Summary, peak_rss
 from .values import ValueFiles
-from .writers import COMPRESSIONS, FORMATS
 
-MAX_PARTITIONS = 1024  # directories --by-value makes unless told otherwise (as pyarrow's max_partitions)
+__all__ = ["JobError", "Options", "Summary", "partition", "run", "parse_limit", "default_limit", "OVERHEAD"]
+
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
 
 logger = logging.getLogger(__name__)
-
-
-class JobError(Exception):
-    """A problem the user can fix (bad option, missing column, unreadable file, ...)."""
-
-
-@dataclass
-class Options:
-    """What :func:`run` is asked to do (the arguments of :func:`partition`)."""
-
-    inputs: Sequence[str]
-    on: Sequence[str]
-    out: str
-    npartitions: int | None = None
-    by_value: bool = False
-    format: str = "parquet"
-    memory_limit: int = 10**9
-    tmp: str | None = None
-    exists: str = "error"
-    compression: str = "lz4"
-    progress: bool | None = None
-    threads: int | None = None  # None: the CPUs this process may use
-    max_partitions: int | None = MAX_PARTITIONS  # key values (directories) by_value may make
-    read: ReadOptions = field(default_factory=ReadOptions)  # hive discovery, CSV delimiter
-    # instead of ``inputs``: an in-memory or streamed input (a polars DataFrame or LazyFrame,
-    # a pyarrow Table, RecordBatchReader or dataset, an object with __arrow_c_stream__)
-    data: Any = None
-    layout: Layout = Layout()
-
-
-@dataclass
-class Summary:
-    """What a job did: rows, files, bytes, time, peak memory, and the rows of every output
-    file (``sizes``: hash partitions by number, or ``--by-value`` directories with their key
-    values) to see skew; ``lines()`` is what the command line prints, ``warnings()`` what it
-    warns about, ``to_dict()`` its ``--json``, and a notebook shows it as a table with a
-    chart of the partition sizes."""
-
-    out: str
-    rows_in: int = 0
-    rows_out: int = 0
-    partitions: int = 0
-    files: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    seconds: float = 0.0
-    peak_rss: int = 0
-    inputs: int = 0
-    sizes: PartitionSizes | None = None
-    source: str = ""  # what was read when it was not files ("polars LazyFrame", ...); bytes_in: its size in memory
-
-    @property
-    def ok(self) -> bool:
-        return self.rows_in == self.rows_out
-
-    def lines(self) -> list[str]:
-        mark = "" if self.ok else "   <-- MISMATCH"
-        return [
-            f"output      {self.out}",
-            f"rows in     {self.rows_in:,} (from {self._read_from()})",
-            f"rows out    {self.rows_out:,}{mark}",
-            f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {format_size(self.bytes_out)})",
-            f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
-            f"peak memory {format_size(self.peak_rss)} (resident)",
-            *self._size_lines(),
-        ]
-
-    def _size_lines(self) -> list[str]:
-        if self.sizes is None or not len(self.sizes):
-            return []
-        largest = self.sizes.largest(1)[0]
-        return [f"{'rows/' + self.sizes.unit:<11} {self.sizes.describe()} (largest: {largest.name()})"]
-
-    def warnings(self) -> list[str]:
-        """Lines worth a warning: a file holding more than 10× the median rows (skew)."""
-        warning = self.sizes.warning() if self.sizes is not None else None
-        return [warning] if warning else []
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as plain numbers and strings (what ``--json`` prints)."""
-        return {
-            "out": self.out, "ok": self.ok, "rows_in": self.rows_in, "rows_out": self.rows_out,
-            "inputs": self.inputs, "source": self.source or None, "bytes_in": self.bytes_in,
-            "partitions": self.partitions, "files": self.files, "bytes_out": self.bytes_out, "seconds": self.seconds, "peak_rss": self.peak_rss,
-            "sizes": self.sizes.to_dict() if self.sizes is not None else None,
-        }
-
-    def _read_from(self) -> str:
-        what = self.source or f"{self.inputs} file{'s' if self.inputs != 1 else ''}"
-        return f"{what}, {format_size(self.bytes_in)}" if self.bytes_in or not self.source else what
-
-    def _repr_html_(self) -> str:
-        import html
-
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(line[:12].strip())}</th>"
-            f"<td style='text-align:left'>{html.escape(line[12:])}</td></tr>"
-            for line in self.lines()
-        )
-        if self.sizes is not None:  # lines() has the statistics already
-            rows += self.sizes.html(stats=False)
-        return f"<div><strong>shuffle_kit.partition</strong><table>{rows}</table></div>"
 
 
 def use_fast_allocator() -> None:
@@ -183,172 +79,7 @@ def use_fast_allocator() -> None:
             continue
 
 
-def peak_rss() -> int:
-    """This process's peak resident memory in bytes.
-
-    Linux's VmHWM belongs to the memory of this program; ``ru_maxrss`` survives
-    ``fork`` + ``exec`` and so can report a large parent's peak instead of ours.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def default_limit() -> int:
-    """1 GB, or half the memory this process may use if that is less (a container's cgroup
-    limit counts, not the host's memory)."""
-    from ..limits import available_memory
-
-    return int(min(10**9, max(2**20, available_memory() // 2)))
-
-
-def parse_limit(text: int | str) -> int:
-    """A memory limit in bytes (see :func:`shuffle_kit.units.parse_size`), at least 1 MiB.
-
-    >>> parse_limit('1GB'), parse_limit('1.5 GiB')
-    (1000000000, 1610612736)
-    """
-    value = parse_size(text)
-    if value < 2**20:
-        raise ValueError(f"memory limit {text!r} is below 1 MiB")
-    return value
-
-
-def one_line(e: BaseException) -> str:
-    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    return " ".join(str(text).split()) or type(e).__name__
-
-
-# -- checks before any work --------------------------------------------------------------------
-
-
-def _target(opts: Options, inputs: list[Any]) -> Location:
-    """Where the output goes; checks of a remote ``--out`` (a local one: :func:`_check_out`)."""
-    try:
-        target = locate(opts.out)
-    except ValueError as e:
-        raise JobError(f"--out: {one_line(e)}") from None
-    if target.local:
-        return target
-    if opts.exists == "append":
-        raise JobError(f"--exists append: only for a local --out (object stores have no rename that refuses to replace a file): {opts.out!r}")
-    for f in inputs:
-        if f.location.fs.type_name == target.fs.type_name and (f.location.path + "/").startswith(target.path.rstrip("/") + "/"):
-            raise JobError(f"--out {opts.out!r} contains the input file {f.location.url!r}: choose another place")
-    try:
-        object_store.check(target, opts.exists)
-    except ValueError as e:
-        raise JobError(one_line(e)) from None
-    return target
-
-
-def _check_out(opts: Options, paths: list[str]) -> str:
-    out = os.path.abspath(opts.out)
-    if os.path.lexists(out) and not os.path.isdir(out):
-        raise JobError(f"--out {opts.out!r} exists and is not a directory")
-    if os.path.isdir(out) and os.listdir(out) and opts.exists == "error":
-        raise JobError(f"--out {opts.out!r} is not empty (use --exists overwrite to replace it, or append to add files)")
-    real = os.path.realpath(out)
-    for p in paths:
-        rp = os.path.realpath(p)
-        if rp == real or rp.startswith(real + os.sep):
-            raise JobError(f"--out {opts.out!r} contains the input file {p!r}: choose another directory")
-    for given in opts.inputs:
-        # a directory read whole (or a recursive glob) would read this output next time
-        base = given.split("**")[0] if "**" in given else given
-        if os.path.isdir(base):
-            rb = os.path.realpath(base)
-            if real == rb or real.startswith(rb.rstrip(os.sep) + os.sep):
-                raise JobError(
-                    f"--out {opts.out!r} is inside the input directory {given!r}: every later job over that "
-                    "directory would read the output as input; choose a directory outside it"
-                )
-    parent = os.path.dirname(out)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as e:
-        raise JobError(f"cannot create the parent of --out {opts.out!r}: {one_line(e)}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise JobError(f"cannot write into {parent!r} (the parent of --out)")
-    return out
-
-
-def _open_inputs(opts: Options, chunk_bytes: int) -> Any:
-    source = _open_data(opts, chunk_bytes) if opts.data is not None else _open_files(opts, chunk_bytes)
-    columns = source.columns or []
-    if opts.by_value and len(opts.on) == len(columns):
-        raise JobError("--by-value: every column is a key column, so the files would hold no data")
-    return source
-
-
-def _open_files(opts: Options, chunk_bytes: int) -> Any:
-    from ..shuffle.inputs import open_source
-
-    on = list(opts.on)
-    try:
-        # (hash partitions: string columns stay dictionary-encoded from the files to the files)
-        source = open_source(list(opts.inputs), chunk_bytes, dictionary_except=None if opts.by_value else on,
-                             read=opts.read)
-    except Exception as e:
-        raise JobError(one_line(e)) from None
-    first: dict[tuple[str, str], str] = {}
-    for f in source.files:
-        where = os.path.realpath(f.location.path) if f.location.local else f.location.path
-        twice = first.get((f.location.fs.type_name, where))
-        if twice is not None:
-            also = f" (also as {f.location.url!r})" if twice != f.location.url else ""
-            raise JobError(f"the input file {twice!r} is given twice{also}: its rows would be read twice")
-        first[(f.location.fs.type_name, where)] = f.location.url
-    for f, schema in zip(source.files, source.file_schemas):  # a file without a key: null keys
-        absent = [k for k in on if k not in schema.names]
-        if absent:
-            names = schema.names
-            shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
-            raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} (columns: {shown})")
-    return source
-
-
-def _open_data(opts: Options, chunk_bytes: int) -> Any:
-    """The source of an input that is not files (read once, so opened once)."""
-    from ..shuffle.inputs import frame_as_arrow, open_source
-
-    pd = sys.modules.get("pandas")  # (without pandas loaded, nothing is a pandas frame)
-    try:
-        if pd is not None and isinstance(opts.data, pd.DataFrame):
-            source = frame_as_arrow(opts.data, chunk_bytes)
-        else:
-            source = open_source(opts.data, chunk_bytes)
-    except Exception as e:
-        raise JobError(f"cannot read the input: {one_line(e)}") from None
-    if source.schema is None:  # an iterable of pandas frames: no Arrow schema up front
-        raise JobError(
-            f"partition() takes files, a DataFrame or Arrow data (a polars frame, a pyarrow Table or "
-            f"dataset, an Arrow C stream), not a {source.description}: concatenate it, or give a pyarrow "
-            f"RecordBatchReader"
-        )
-    columns = source.columns or []
-    missing = [k for k in opts.on if k not in columns]
-    if missing:
-        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
-        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {shown})")
-    return source
-
-
 # -- the job -----------------------------------------------------------------------------------
-
-
-def _dictionary_keys(source: Any, on: list[str]) -> list[str]:
-    """Key columns to store with a dictionary: those the Parquet inputs store with one (their
-    values repeat; a hash partition then holds a fraction of them). Keys that are all
-    distinct would make the writer build a dictionary, give up and write a larger file."""
-    from ..shuffle.inputs import stored_with_dictionary
-
-    return stored_with_dictionary(source.parquet_metadata, on)
 
 
 def _budget(limit: int) -> tuple[int, int]:
@@ -439,47 +170,29 @@ def run(opts: Options) -> Summary:
     from ..shuffle.hashing import UnhashableKeyError
 
     start = time.perf_counter()
-    if opts.format not in FORMATS:
-        raise JobError(f"--format must be one of {', '.join(FORMATS)}, not {opts.format!r}")
-    if opts.compression not in COMPRESSIONS:
-        raise JobError(f"--compression must be one of {', '.join(COMPRESSIONS)}, not {opts.compression!r}")
-    if opts.exists not in ("error", "overwrite", "append"):
-        raise JobError(f"--exists must be error, overwrite or append, not {opts.exists!r}")
+    options.check(opts)
     layout = opts.layout
-    if not isinstance(layout, Layout):
-        raise JobError(f"layout must be a shuffle_kit.Layout, not {type(layout).__name__}")
-    problem = layout.problem()
-    if problem:
-        raise JobError(problem)
-    if layout.keep_keys and not opts.by_value:
-        raise JobError("--keep-keys is for --by-value output (files by hash partition always hold their key columns)")
-    if layout.row_group_size is not None and opts.format == "csv":
-        raise JobError("--row-group-size: CSV files have no row groups (use --format parquet or arrow)")
-    if opts.npartitions is not None and opts.npartitions < 1:
-        raise JobError(f"--npartitions must be at least 1, not {opts.npartitions}")
     on = list(opts.on)
-    if not on or any(not k for k in on):
-        raise JobError("--on: give one or more column names, separated by commas")
     limit = int(opts.memory_limit)
     threads = _threads(opts.threads)
     chunk_bytes, in_memory = _budget(limit)
 
-    source = _open_inputs(opts, chunk_bytes)
-    _check_sort_by(layout.sort_by, source.schema)
+    source = sources.open_inputs(opts, chunk_bytes)
+    sources.check_sort_by(layout.sort_by, source.schema)
     if opts.by_value and layout.sort_by:  # files by value are sorted by their keys first
-        _check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
-    target = _target(opts, source.files)
+        sources.check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
+    target = destination.locate_out(opts, source.files)
     appending = False
     if target.local:
-        out = _check_out(opts, [f.location.path for f in source.files if f.location.local])
+        out = destination.check_out(opts, [f.location.path for f in source.files if f.location.local])
         parent = os.path.dirname(out)
         appending = opts.exists == "append" and os.path.isdir(out) and bool(os.listdir(out))
         if appending:
-            _check_append(out, source.schema, opts)
+            destination.check_append(out, source.schema, opts)
     else:  # staged on the local disk, then uploaded (--tmp stays local)
         out = target.url
         parent = opts.tmp or tempfile.gettempdir()
-    token = _token() if opts.exists == "append" else None
+    token = destination.token() if opts.exists == "append" else None
     tmp = opts.tmp or parent
     if not os.path.isdir(tmp):
         raise JobError(f"--tmp {tmp!r} is not a directory")
@@ -513,7 +226,7 @@ def run(opts: Options) -> Summary:
 
     staging = None
     try:
-        _sweep(parent, target.name, tmp)
+        publish.sweep(parent, target.name, tmp)
         staging = scratch.make(f".{target.name}.partial-", parent)
         counter = [0]
 
@@ -532,7 +245,7 @@ def run(opts: Options) -> Summary:
                     rows = np.zeros(n, dtype=np.int64)
                     summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
-                        source.dictionary, _dictionary_keys(source, on), threads=threads, spill_dir=tmp, sizes=rows,
+                        source.dictionary, sources.dictionary_keys(source, on), threads=threads, spill_dir=tmp, sizes=rows,
                         layout=layout, token=token,
                     )
                     summary.partitions = n
@@ -562,9 +275,9 @@ def run(opts: Options) -> Summary:
         )
         if summary.ok and target.local:
             if appending:
-                _publish_new(staging, out)
+                publish.publish_new(staging, out)
             else:
-                _publish(staging, out)
+                publish.publish(staging, out)
             staging = None
         elif summary.ok:
             try:
@@ -581,97 +294,7 @@ def run(opts: Options) -> Summary:
         summary.peak_rss = peak_rss()
         return summary
     finally:
-        _cleanup(staging)
-
-
-def _check_sort_by(columns: Sequence[str], schema: pa.Schema, option: str = "--sort-by") -> None:
-    from .sorting import sortable
-
-    for c in columns:
-        if c not in schema.names:
-            shown = ", ".join(map(str, schema.names[:20])) + (", ..." if len(schema.names) > 20 else "")
-            raise JobError(f"{option} column {c!r} is not in the input (columns: {shown})")
-        if not sortable(schema.field(c).type):
-            raise JobError(f"{option} column {c!r} holds {schema.field(c).type}, which has no order")
-
-
-def _token() -> str:
-    """A word for the names of one job's files: the time (so that appends list in the
-    order they were made) and 48 random bits (so that two jobs in one second differ)."""
-    import secrets
-
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(6)
-
-
-def _comparable(t: pa.DataType) -> pa.DataType:
-    """A type as a file stores it, whatever way Arrow holds it in memory."""
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        return pa.binary()
-    return t
-
-
-def _check_append(out: str, schema: pa.Schema, opts: Options) -> None:
-    """Refuse to append to ``out`` unless it holds files like the new ones: the same format,
-    hash files or the same key directories, and the same columns with the same types (of
-    the first file found; CSV: the same names)."""
-    from . import hive
-
-    ext = FORMATS[opts.format]
-    data = []
-    for root, dirs, files in os.walk(out):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        for f in sorted(files):
-            if f.startswith((".", "_")):  # _SUCCESS, _common_metadata, hidden files
-                continue
-            path = os.path.join(root, f)
-            if not f.endswith(ext):
-                raise JobError(f"--exists append: {path!r} in --out is not a {opts.format} file like the new ones")
-            data.append(os.path.relpath(path, out))
-    if not data:
-        raise JobError(f"--exists append: --out {opts.out!r} holds no {opts.format} files to append to")
-    first = data[0]
-    parts = first.split(os.sep)[:-1]
-    want = [hive.encode_name(k) for k in opts.on] if opts.by_value else []
-    names = [d.split("=", 1)[0] for d in parts]
-    if names != want or any("=" not in d for d in parts):
-        where = f"in directories {'/'.join(parts)!r}" if parts else "at the top of --out"
-        shape = f"in hive directories {'/'.join(f'{n}=...' for n in want)}" if want else "at the top of --out"
-        raise JobError(f"--exists append: --out holds files {where} (e.g. {first!r}); the new ones go {shape}")
-    new = schema
-    if opts.by_value and not opts.layout.keep_keys:
-        new = pa.schema([f for f in schema if f.name not in opts.on])
-    old = _file_schema(os.path.join(out, first), opts.format)
-    for field in new:
-        if field.name not in old.names:
-            raise JobError(f"--exists append: column {field.name!r} of the new rows is not in the files of --out (e.g. {first!r})")
-        if opts.format != "csv" and _comparable(old.field(field.name).type) != _comparable(field.type):
-            raise JobError(
-                f"--exists append: column {field.name!r} is {_comparable(field.type)} in the new rows but "
-                f"{_comparable(old.field(field.name).type)} in the files of --out (e.g. {first!r})"
-            )
-    for name in old.names:
-        if name not in new.names:
-            raise JobError(f"--exists append: column {name!r} of the files in --out (e.g. {first!r}) is not in the new rows")
-
-
-def _file_schema(path: str, fmt: str) -> pa.Schema:
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_schema(path)
-        if fmt == "arrow":
-            with pa.OSFile(path, "rb") as f:
-                return pa.ipc.open_file(f).schema
-        import pyarrow.csv as pacsv
-
-        return pacsv.open_csv(path).schema
-    except (OSError, pa.ArrowException) as e:
-        raise JobError(f"--exists append: cannot read {path!r} in --out: {one_line(e)}") from None
+        publish.cleanup(staging)
 
 
 SMALL_LIMIT = 128 * 2**20  # below this, pages jemalloc keeps after a free are a large share of the promise
@@ -780,142 +403,3 @@ def _show(progress: bool | None) -> bool:
         return False
 
 
-def _publish(staging: str, out: str) -> None:
-    """Move the finished output into place, replacing an old ``out`` only now and in one
-    step where the system can: Linux exchanges the two directories atomically
-    (``renameat2(RENAME_EXCHANGE)``), so an interrupt leaves either the old output or the
-    new one at ``out``, never neither. Elsewhere the old one is moved aside first."""
-    # the staging directory was made private (mode 0700); the output gets what a directory
-    # made by the user would
-    os.chmod(staging, 0o777 & ~_umask())
-    if os.path.isdir(out) and not os.path.islink(out) and not os.listdir(out):
-        os.rmdir(out)
-    if not os.path.lexists(out):
-        os.rename(staging, out)
-        scratch.release(staging)
-        logger.debug("renamed %s to %s", staging, out)
-    elif _exchange(staging, out):
-        scratch.remove(staging)  # which now holds the old output
-        logger.debug("exchanged %s with the old %s in one step, then removed the old", staging, out)
-    else:
-        logger.debug("moving the old %s aside, then %s in its place", out, staging)
-        old = scratch.make(f".{os.path.basename(out)}.old-", os.path.dirname(out))
-        os.rename(out, os.path.join(old, "out"))
-        os.rename(staging, out)
-        scratch.release(staging)
-        scratch.remove(old)
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:  # read without changing it (Linux)
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-
-
-def _renameat2(a: str, b: str, flags: int) -> bool:
-    """Linux's ``renameat2(a, b, flags)``; False where the system or file system lacks it."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:  # glibc before 2.28
-        return False
-    at_fdcwd = -100
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a file system without it
-        return False
-    if err == errno.EEXIST:
-        raise FileExistsError(err, f"cannot append: {b!r} exists already")
-    raise OSError(err, f"cannot put the output in place at {b!r}: {os.strerror(err)}")
-
-
-def _exchange(a: str, b: str) -> bool:
-    """Swap directories ``a`` and ``b`` in one step; False where the system cannot."""
-    return _renameat2(a, b, RENAME_EXCHANGE)
-
-
-def _move_new(src: str, dst: str) -> None:
-    """Rename file ``src`` to ``dst`` in one step, never replacing a file at ``dst``."""
-    if _renameat2(src, dst, RENAME_NOREPLACE):
-        return
-    try:
-        os.link(src, dst)  # fails if dst exists
-    except FileExistsError:
-        raise FileExistsError(errno.EEXIST, f"cannot append: {dst!r} exists already") from None
-    os.unlink(src)
-
-
-def _publish_new(staging: str, out: str) -> None:
-    """Move every file of ``staging`` into the same place under ``out``, replacing
-    nothing; on any failure (or interrupt) take back the files and directories moved or
-    made so far, so that ``out`` is as it was."""
-    mode = 0o777 & ~_umask()
-    moved: list[str] = []
-    made: list[str] = []
-    try:
-        for root, dirs, files in os.walk(staging):
-            dirs.sort()
-            rel = os.path.relpath(root, staging)
-            target = out if rel == "." else os.path.join(out, rel)
-            if not os.path.isdir(target):
-                os.mkdir(target, mode)
-                made.append(target)
-            for f in sorted(files):
-                dst = os.path.join(target, f)
-                _move_new(os.path.join(root, f), dst)
-                moved.append(dst)
-    except BaseException:
-        for path in reversed(moved):
-            _quietly(os.unlink, path)
-        for path in reversed(made):
-            _quietly(os.rmdir, path)
-        raise
-    logger.debug("appended %d files to %s, each renamed in without replacing one (%d new directories)",
-                 len(moved), out, len(made))
-    scratch.remove(staging)
-
-
-def _quietly(action: Any, path: str) -> None:
-    try:
-        action(path)
-    except OSError:
-        pass
-
-
-def _sweep(parent: str, name: str, tmp: str) -> None:
-    """Remove what jobs killed before their end left in ``parent`` (beside a local output
-    named ``name``, or where a remote one is staged) and in ``tmp``."""
-    for prefix in (f".{name}.partial-", f".{name}.old-"):
-        scratch.sweep(prefix, parent)
-    scratch.sweep(engine.RUNS_PREFIX, tmp)
-
-
-def _cleanup(staging: str | None) -> None:
-    """Remove unfinished output, even during Ctrl-C (the engine removes its own runs)."""
-    import signal
-    import threading
-
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
-        if staging is not None:
-            scratch.remove(staging)
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, old)

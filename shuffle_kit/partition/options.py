@@ -1,0 +1,86 @@
+"""What a partition job is asked to do: :class:`Options` (the arguments of
+:func:`shuffle_kit.partition`), the memory limit's default and parsing, and :func:`check`, which
+refuses bad options in one line before anything is read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import JobError
+from ..shuffle.inputs import ReadOptions
+from ..units import parse_size
+from .layout import Layout
+from .writers import COMPRESSIONS, FORMATS
+
+MAX_PARTITIONS = 1024  # directories --by-value makes unless told otherwise (as pyarrow's max_partitions)
+
+
+@dataclass
+class Options:
+    """What :func:`run` is asked to do (the arguments of :func:`partition`)."""
+
+    inputs: Sequence[str]
+    on: Sequence[str]
+    out: str
+    npartitions: int | None = None
+    by_value: bool = False
+    format: str = "parquet"
+    memory_limit: int = 10**9
+    tmp: str | None = None
+    exists: str = "error"
+    compression: str = "lz4"
+    progress: bool | None = None
+    threads: int | None = None  # None: the CPUs this process may use
+    max_partitions: int | None = MAX_PARTITIONS  # key values (directories) by_value may make
+    read: ReadOptions = field(default_factory=ReadOptions)  # hive discovery, CSV delimiter
+    # instead of ``inputs``: an in-memory or streamed input (a polars DataFrame or LazyFrame,
+    # a pyarrow Table, RecordBatchReader or dataset, an object with __arrow_c_stream__)
+    data: Any = None
+    layout: Layout = Layout()
+
+
+def default_limit() -> int:
+    """1 GB, or half the memory this process may use if that is less (a container's cgroup
+    limit counts, not the host's memory)."""
+    from ..limits import available_memory
+
+    return int(min(10**9, max(2**20, available_memory() // 2)))
+
+
+def parse_limit(text: int | str) -> int:
+    """A memory limit in bytes (see :func:`shuffle_kit.units.parse_size`), at least 1 MiB.
+
+    >>> parse_limit('1GB'), parse_limit('1.5 GiB')
+    (1000000000, 1610612736)
+    """
+    value = parse_size(text)
+    if value < 2**20:
+        raise ValueError(f"memory limit {text!r} is below 1 MiB")
+    return value
+
+
+def check(opts: Options) -> None:
+    """Refuse options that cannot work, in one line naming the option, before any input is
+    read."""
+    if opts.format not in FORMATS:
+        raise JobError(f"--format must be one of {', '.join(FORMATS)}, not {opts.format!r}")
+    if opts.compression not in COMPRESSIONS:
+        raise JobError(f"--compression must be one of {', '.join(COMPRESSIONS)}, not {opts.compression!r}")
+    if opts.exists not in ("error", "overwrite", "append"):
+        raise JobError(f"--exists must be error, overwrite or append, not {opts.exists!r}")
+    layout = opts.layout
+    if not isinstance(layout, Layout):
+        raise JobError(f"layout must be a shuffle_kit.Layout, not {type(layout).__name__}")
+    problem = layout.problem()
+    if problem:
+        raise JobError(problem)
+    if layout.keep_keys and not opts.by_value:
+        raise JobError("--keep-keys is for --by-value output (files by hash partition always hold their key columns)")
+    if layout.row_group_size is not None and opts.format == "csv":
+        raise JobError("--row-group-size: CSV files have no row groups (use --format parquet or arrow)")
+    if opts.npartitions is not None and opts.npartitions < 1:
+        raise JobError(f"--npartitions must be at least 1, not {opts.npartitions}")
+    if not opts.on or any(not k for k in opts.on):
+        raise JobError("--on: give one or more column names, separated by commas")

@@ -1,0 +1,95 @@
+"""Opening a partition job's input: files (each checked: given once, holding the key
+columns) or data in memory or in a stream, and checks of the columns the job sorts by."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import JobError, one_line
+from .options import Options
+
+
+def open_inputs(opts: Options, chunk_bytes: int) -> Any:
+    source = _open_data(opts, chunk_bytes) if opts.data is not None else _open_files(opts, chunk_bytes)
+    columns = source.columns or []
+    if opts.by_value and len(opts.on) == len(columns):
+        raise JobError("--by-value: every column is a key column, so the files would hold no data")
+    return source
+
+
+def _open_files(opts: Options, chunk_bytes: int) -> Any:
+    from ..shuffle.inputs import open_source
+
+    on = list(opts.on)
+    try:
+        # (hash partitions: string columns stay dictionary-encoded from the files to the files)
+        source = open_source(list(opts.inputs), chunk_bytes, dictionary_except=None if opts.by_value else on,
+                             read=opts.read)
+    except Exception as e:
+        raise JobError(one_line(e)) from None
+    first: dict[tuple[str, str], str] = {}
+    for f in source.files:
+        where = os.path.realpath(f.location.path) if f.location.local else f.location.path
+        twice = first.get((f.location.fs.type_name, where))
+        if twice is not None:
+            also = f" (also as {f.location.url!r})" if twice != f.location.url else ""
+            raise JobError(f"the input file {twice!r} is given twice{also}: its rows would be read twice")
+        first[(f.location.fs.type_name, where)] = f.location.url
+    for f, schema in zip(source.files, source.file_schemas):  # a file without a key: null keys
+        absent = [k for k in on if k not in schema.names]
+        if absent:
+            names = schema.names
+            shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
+            raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} (columns: {shown})")
+    return source
+
+
+def _open_data(opts: Options, chunk_bytes: int) -> Any:
+    """The source of an input that is not files (read once, so opened once)."""
+    from ..shuffle.inputs import frame_as_arrow, open_source
+
+    pd = sys.modules.get("pandas")  # (without pandas loaded, nothing is a pandas frame)
+    try:
+        if pd is not None and isinstance(opts.data, pd.DataFrame):
+            source = frame_as_arrow(opts.data, chunk_bytes)
+        else:
+            source = open_source(opts.data, chunk_bytes)
+    except Exception as e:
+        raise JobError(f"cannot read the input: {one_line(e)}") from None
+    if source.schema is None:  # an iterable of pandas frames: no Arrow schema up front
+        raise JobError(
+            f"partition() takes files, a DataFrame or Arrow data (a polars frame, a pyarrow Table or "
+            f"dataset, an Arrow C stream), not a {source.description}: concatenate it, or give a pyarrow "
+            f"RecordBatchReader"
+        )
+    columns = source.columns or []
+    missing = [k for k in opts.on if k not in columns]
+    if missing:
+        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
+        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {shown})")
+    return source
+
+
+def check_sort_by(columns: Sequence[str], schema: pa.Schema, option: str = "--sort-by") -> None:
+    from .sorting import sortable
+
+    for c in columns:
+        if c not in schema.names:
+            shown = ", ".join(map(str, schema.names[:20])) + (", ..." if len(schema.names) > 20 else "")
+            raise JobError(f"{option} column {c!r} is not in the input (columns: {shown})")
+        if not sortable(schema.field(c).type):
+            raise JobError(f"{option} column {c!r} holds {schema.field(c).type}, which has no order")
+
+
+def dictionary_keys(source: Any, on: list[str]) -> list[str]:
+    """Key columns to store with a dictionary: those the Parquet inputs store with one (their
+    values repeat; a hash partition then holds a fraction of them). Keys that are all
+    distinct would make the writer build a dictionary, give up and write a larger file."""
+    from ..shuffle.inputs import stored_with_dictionary
+
+    return stored_with_dictionary(source.parquet_metadata, on)
