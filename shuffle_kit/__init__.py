@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover  (Windows)
     ) from None
 
 from ._lazy import attach
-from .errors import CodecError, CorruptionError, JobError, ShuffleKitError
+from .errors import CodecError, CorruptionError, JobError, ShuffleKitError, UnhashableKeyError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -43,7 +43,7 @@ _HOMES = {
     "ReadOptions": ".shuffle.inputs",
 }
 
-__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions", "ShuffleKitError", "JobError"]
+__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions", "ShuffleKitError", "JobError", "UnhashableKeyError"]
 __all__ += _CODECS
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)

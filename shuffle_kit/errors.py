@@ -23,6 +23,10 @@ class CodecError(ShuffleKitError, ValueError):
     """A stored record was written by a different codec than the one reading it."""
 
 
+class UnhashableKeyError(ShuffleKitError, TypeError):
+    """A key column has a type that cannot be hashed (lists, maps, arbitrary objects)."""
+
+
 class JobError(ShuffleKitError, ValueError):
     """A problem with a partition job the user can fix (bad option, missing column,
     unreadable file, ...); its message is one line naming the file, column or option."""

@@ -167,8 +167,6 @@ def _paths(inputs: Any) -> list[str] | None:
 
 def run(opts: Options) -> Summary:
     """Run the job; raise :class:`JobError` for problems the user can fix."""
-    from ..shuffle.hashing import UnhashableKeyError
-
     start = time.perf_counter()
     options.check(opts)
     layout = opts.layout
@@ -267,7 +265,7 @@ def run(opts: Options) -> Summary:
                     summary.sizes = PartitionSizes.of(
                         [values.rows[d] for d in dirs], keys=[values.values[d] for d in dirs], paths=dirs, unit="value",
                     )
-        except (KeyError, UnhashableKeyError, TypeError, ValueError, pa.ArrowException) as e:
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as e:  # (UnhashableKeyError is a TypeError)
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
         summary.bytes_out = sum(

@@ -80,6 +80,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import UnhashableKeyError
 from .arrow_numpy import valid_mask, values
 
 if TYPE_CHECKING:
@@ -117,10 +118,6 @@ def mix(h: np.ndarray) -> np.ndarray:
 
 
 NULL_HASH = _U64(mix(np.array([0x6E756C6C], dtype=np.uint64))[0])
-
-
-class UnhashableKeyError(TypeError):
-    """A key column has a type that cannot be hashed (lists, maps, arbitrary objects)."""
 
 
 def _set_nulls(h: np.ndarray, arr: pa.Array) -> np.ndarray:
