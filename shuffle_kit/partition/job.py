@@ -198,13 +198,13 @@ def run(opts: Options) -> Summary:
     if opts.data is not None:  # in memory or streamed: its size in memory, when known
         summary.source, summary.bytes_in = source.description, source.nbytes or 0
     nbytes = source.nbytes
-    rows = "unknown" if source.nrows is None else f"{source.nrows:,}"
+    known = "unknown" if source.nrows is None else f"{source.nrows:,}"
     held = "unknown" if nbytes is None else format_size(nbytes)
     if opts.data is None:
         logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", summary.inputs,
-                    "s" if summary.inputs != 1 else "", rows, format_size(summary.bytes_in), held)
+                    "s" if summary.inputs != 1 else "", known, format_size(summary.bytes_in), held)
     else:
-        logger.info("input: %s, %s rows, ~%s in memory", source.description, rows, held)
+        logger.info("input: %s, %s rows, ~%s in memory", source.description, known, held)
     if opts.by_value:
         # partitions are grouped by value a batch at a time: make each about one batch
         n = max(1, math.ceil(nbytes / engine.batch_bytes(in_memory))) if nbytes else STREAM_NPARTITIONS

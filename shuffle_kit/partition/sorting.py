@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -131,7 +131,7 @@ class _Run:
             raise
         return run
 
-    def read(self) -> Iterator[pa.Table]:
+    def read(self) -> Generator[pa.Table, None, None]:
         if not os.path.getsize(self.path):
             return
         with pa.OSFile(self.path, "rb") as f:

@@ -138,7 +138,7 @@ def _hive_keys(fs: pafs.FileSystem, base: str, paths: list[str], fmt: str) -> tu
 
     formats = {"parquet": ds.ParquetFileFormat, "csv": ds.CsvFileFormat, "arrow": ds.IpcFileFormat}
 
-    def dataset(partitioning: Any) -> Any:
+    def make(partitioning: Any) -> Any:
         options = ds.FileSystemFactoryOptions(partition_base_dir=base)
         if isinstance(partitioning, ds.Partitioning):
             options.partitioning = partitioning
@@ -149,11 +149,11 @@ def _hive_keys(fs: pafs.FileSystem, base: str, paths: list[str], fmt: str) -> tu
         return factory.finish(factory.inspect(promote_options="permissive"))
 
     try:
-        dataset = dataset(ds.HivePartitioning.discover(infer_dictionary=False))
+        dataset = make(ds.HivePartitioning.discover(infer_dictionary=False))
     except pa.ArrowInvalid as e:
         if "No non-null segments" not in str(e):
             raise
-        dataset = dataset(ds.HivePartitioning(_all_null_schema(base, paths)))
+        dataset = make(ds.HivePartitioning(_all_null_schema(base, paths)))
     keys = {f.path: ds.get_partition_keys(f.partition_expression) for f in dataset.get_fragments()}
     schema = dataset.partitioning.schema if dataset.partitioning is not None else pa.schema([])
     return schema, [keys.get(p, {}) for p in paths]

@@ -189,7 +189,7 @@ def _hash_binary(arr: pa.Array) -> np.ndarray:
     counts = np.bincount(nwords, minlength=maxwords + 1) if order is not None else None
     active = n
     for k in range(maxwords):
-        if order is not None:
+        if order is not None and counts is not None:
             active -= int(counts[k])  # rows with exactly k words are done
             rows = order[:active]
             s, rem = starts[rows] + 8 * k, lengths[rows] - 8 * k

@@ -73,6 +73,8 @@ def store_machine(factory: Callable[[], tuple[Any, Callable[[], Any] | None]]) -
     ``reopen()`` gives another handle on the same data, or ``reopen`` is None."""
 
     class StoreMachine(RuleBasedStateMachine):
+        reopen: Callable[[], Any] | None
+
         def __init__(self) -> None:
             super().__init__()
             self.store, self.reopen = factory()
@@ -138,7 +140,7 @@ def store_machine(factory: Callable[[], tuple[Any, Callable[[], Any] | None]]) -
         def reopen_handle(self) -> None:
             # another handle (as another process would open it) sees the same data,
             # and writes through it are seen by the first handle
-            other = self.reopen()
+            other = self.reopen() if self.reopen is not None else None
             if other is None:  # this store cannot be opened twice
                 return
             keys = list(self.model.data)
