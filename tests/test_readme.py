@@ -17,14 +17,19 @@ def _block(containing: str) -> str:
     return found[0]
 
 
-def test_the_dask_example_runs(tmp_path, monkeypatch):
-    pytest.importorskip("dask.dataframe")
+def _events(tmp_path, monkeypatch) -> None:
+    """The README's ``events/`` (three Parquet files of user_id and amount), in the cwd."""
     rng = np.random.default_rng(0)
     os.makedirs(tmp_path / "events")
     for i in range(3):
         pd.DataFrame({"user_id": rng.integers(0, 50, 1000), "amount": rng.random(1000)}).to_parquet(
             tmp_path / "events" / f"part-{i}.parquet")
     monkeypatch.chdir(tmp_path)
+
+
+def test_the_dask_example_runs(tmp_path, monkeypatch):
+    pytest.importorskip("dask.dataframe")
+    _events(tmp_path, monkeypatch)
     scope: dict = {}
     exec(_block("shuffle_kit.dask.groupby_apply"), scope)
     events = pd.read_parquet(tmp_path / "events")
@@ -36,12 +41,7 @@ def test_the_dask_example_runs(tmp_path, monkeypatch):
 
 def test_the_polars_example_runs(tmp_path, monkeypatch):
     pl = pytest.importorskip("polars")
-    rng = np.random.default_rng(0)
-    os.makedirs(tmp_path / "events")
-    for i in range(3):
-        pl.DataFrame({"user_id": rng.integers(0, 50, 1000), "amount": rng.random(1000)}).write_parquet(
-            tmp_path / "events" / f"part-{i}.parquet")
-    monkeypatch.chdir(tmp_path)
+    _events(tmp_path, monkeypatch)
     scope: dict = {}
     exec(_block("as_polars=True"), scope)
     events = pl.read_parquet(tmp_path / "events")

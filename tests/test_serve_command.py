@@ -8,6 +8,8 @@ import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -20,6 +22,21 @@ HELD = 32 << 20
 FILE_SIZE_LIMIT = 1 << 20  # far less than what the server holds
 
 
+@contextmanager
+def _serving(*args: str, **popen) -> Iterator[subprocess.Popen]:
+    """``shuffle-kit serve ARGS`` as a subprocess, killed at the end if it still runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "shuffle_kit", "serve", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def _limit_file_size() -> None:
     # writing past this kills the process with SIGXFSZ: a flush of what it holds would
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
@@ -30,11 +47,7 @@ def test_sigterm_drops_a_temporary_store_without_writing_it(tmp_path):
     spill.mkdir()
     address = f"ipc://{tmp_path}/server.sock"
     env = dict(os.environ, TMPDIR=str(spill), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shuffle_kit", "serve", "--address", address],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_limit_file_size,
-    )
-    try:
+    with _serving("--address", address, env=env, preexec_fn=_limit_file_size) as proc:
         assert proc.stdout.readline().strip() == address, proc.stderr.read()
         client = sk.Shared(address, timeout=10)
         chunk = os.urandom(1 << 20)
@@ -46,12 +59,6 @@ def test_sigterm_drops_a_temporary_store_without_writing_it(tmp_path):
         assert proc.wait(30) == 0, f"exit {proc.returncode}: {proc.stderr.read()}"
         assert proc.stderr.read() == ""
         assert os.listdir(spill) == []  # the temporary store is gone
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_sigterm_still_flushes_a_store_given_by_path(tmp_path):
@@ -114,9 +121,7 @@ def test_abstract_ipc_socket_needs_curve():
 @pytest.mark.parametrize("flag", ["-v", "-q"])
 def test_verbose_logs_to_stderr_and_quiet_keeps_the_address(tmp_path, flag):
     address = f"ipc://{tmp_path}/server.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "shuffle_kit", "serve", "--address", address, flag],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _serving("--address", address, flag) as proc:
         assert proc.stdout.readline().strip() == address  # what others read, whatever the flag
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
@@ -126,12 +131,6 @@ def test_verbose_logs_to_stderr_and_quiet_keeps_the_address(tmp_path, flag):
             assert "INFO shuffle_kit.stores.server: serving" in err and address in err
         else:
             assert err == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_serve_has_no_json_summary():
