@@ -24,7 +24,7 @@ from shuffle_kit import (
     Python,
     ZLib,
 )
-from shuffle_kit.codecs import frames
+from shuffle_kit import frames
 from tests.test_codecs_frames import LIGHT, appends
 
 

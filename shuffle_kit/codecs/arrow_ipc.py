@@ -13,14 +13,14 @@ from ..stores.base import Record, Store
 from ..stores.keys import Key
 from . import header
 from .encode import Encode
-from .frames import frame_to_table, tables_to_frame, write_table
+from ..frames import concat_frames, frame_to_table, tables_to_frame, write_table
 
 VERSION = 1
 
 
 def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.ARROW_IPC) -> memoryview:
     """One record: the tag, then an Arrow IPC stream of ``obj`` (a frame exactly, see
-    :mod:`shuffle_kit.codecs.frames`). Raise TypeError naming a column that cannot be stored.
+    :mod:`shuffle_kit.frames`). Raise TypeError naming a column that cannot be stored.
     """
     if isinstance(obj, pd.DataFrame):
         table = frame_to_table(obj)
@@ -61,8 +61,6 @@ def decode(record: Record) -> pd.DataFrame:
 
 
 def join(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    from .frames import concat_frames
-
     return concat_frames(frames)
 
 

@@ -9,7 +9,7 @@ Layout in the inner store, for a user key ``K`` (side keys are bytes keys starti
 * ``column(K, label)``: one record per append that had that column.
 
 Every append writes all of these in one store append, so they stay in step. Each record
-is an exact frame record (see :mod:`shuffle_kit.codecs.frames`).
+is an exact frame record (see :mod:`shuffle_kit.frames`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..stores.keys import Key, encode_key
 from . import header
 from .arrow_ipc import decode_table, encode
 from .encode import Encode
-from .frames import (
+from ..frames import (
     _index_from_json,
     _index_to_json,
     _label_to_json,

@@ -12,7 +12,7 @@ piece: beyond the memory
 limit such a table spills as a few records of about ``SPILL_BLOCK_BYTES`` (each holds
 the rows of consecutive keys, under a key of this buffer's own), and ``get`` of many
 keys gathers their rows from every sorted table, held or spilled, with one take and
-converts them to pandas at once (:func:`~shuffle_kit.codecs.frames.table_to_frames`).
+converts them to pandas at once (:func:`~shuffle_kit.frames.table_to_frames`).
 ``flush`` (and so pickling and ``get_records``) turns spilled blocks into records per key,
 as for any other append.
 """
@@ -36,7 +36,7 @@ from ..stores import Store
 from ..stores.base import get_nested
 from ..stores.keys import Key, encode_key
 from .arrow_ipc import ArrowIPC, _concat_tables
-from .frames import PIECE_KEY, frame_to_table, table_to_frames, tables_to_frame
+from ..frames import PIECE_KEY, frame_to_table, table_to_frames, tables_to_frame
 
 
 SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them

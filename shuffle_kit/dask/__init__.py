@@ -47,7 +47,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..codecs import ArrowIPC, TableBuffer
-from ..codecs.frames import tables_to_frame
+from ..frames import tables_to_frame
 from ..shuffle.api import _check_npartitions, _check_partitioner, _normalize_on, to_table
 from ..shuffle.hashing import dask_partition_ids, partition_ids
 from ..shuffle.split import split

@@ -41,7 +41,7 @@ STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be k
 Partitioner = Union[str, Callable[[pa.Table, list, int], np.ndarray]]
 
 from ..codecs import ArrowIPC, TableBuffer
-from ..codecs.frames import PIECE_KEY, frame_to_table, pickled_fields, tables_to_frame, unpickle
+from ..frames import PIECE_KEY, frame_to_table, pickled_fields, tables_to_frame, unpickle
 
 
 # -- arguments -------------------------------------------------------------------------------

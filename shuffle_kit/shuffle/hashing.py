@@ -55,7 +55,7 @@ partition then holds both keys and the groups are still told apart by pandas. An
 other type (lists, dicts, arbitrary classes, enums that are not int or str) raises
 ``UnhashableKeyError`` naming the column and the type: its equality is its own.
 Object columns reach the hash either as Arrow strings/binary (all str, bytes or None)
-or pickled (``codecs.frames.pickled_fields``); a pickled column is read back into
+or pickled (``shuffle_kit.frames.pickled_fields``); a pickled column is read back into
 objects, one per distinct pickle, and hashed as above.
 
 >>> import pyarrow as pa
@@ -537,11 +537,11 @@ _SCALAR: dict[type, Any] = {
 
 
 def _pickled_fields(schema: pa.Schema, on: Sequence[Any]) -> frozenset[str]:
-    # pickles are binary columns of frames converted by codecs.frames; that module imports
+    # pickles are binary columns of frames converted by shuffle_kit.frames; that module imports
     # pandas, which the command line never needs for its Arrow inputs: only asked when it can matter
     if not schema.metadata or not any(pa.types.is_binary(schema.field(name).type) for name in on):
         return frozenset()
-    from ..codecs.frames import pickled_fields
+    from ..frames import pickled_fields
 
     return pickled_fields(schema)
 
@@ -585,7 +585,7 @@ _BULK = {int: 1, float: 1, bool: 1, np.float64: 1, np.int64: 1, str: 2}
 
 
 def hash_pickled(arr: pa.Array | pa.ChunkedArray, name: Any = None) -> np.ndarray:
-    """Hashes of a column of pickled objects (see ``codecs.frames.pickled_fields``).
+    """Hashes of a column of pickled objects (see ``shuffle_kit.frames.pickled_fields``).
 
     Each distinct pickle is read back and hashed once; rows take their value's hash.
     """
@@ -595,7 +595,7 @@ def hash_pickled(arr: pa.Array | pa.ChunkedArray, name: Any = None) -> np.ndarra
         return np.concatenate([hash_pickled(c, name) for c in arr.chunks])
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint64)
-    from ..codecs.frames import unpickle  # pickles come from there: pandas is loaded
+    from ..frames import unpickle  # pickles come from there: pandas is loaded
 
     encoded = pc.dictionary_encode(arr)  # equal pickles are equal values: unpickle once
     dict_hash = hash_objects(unpickle(encoded.dictionary), name)

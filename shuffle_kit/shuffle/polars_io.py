@@ -154,7 +154,7 @@ def _index_levels(schema: pa.Schema) -> dict[str, Any]:
     """Index column -> level name, as shuffle_kit's codecs or pyarrow's ``from_pandas`` wrote them."""
     if schema.metadata is None:  # Arrow data that never was a pandas frame
         return {}
-    from ..codecs.frames import index_levels  # (imports pandas)
+    from ..frames import index_levels  # (imports pandas)
 
     levels = index_levels(schema)
     if levels:
