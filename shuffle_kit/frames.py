@@ -20,7 +20,9 @@ it does not (checked dtype by dtype against pandas 3):
 
 Our metadata lives in two schema metadata entries: ``shuffle_kit.schema`` (JSON, equal
 for pieces with the same layout, which may then be converted in one go) and
-``shuffle_kit.piece`` (JSON, per piece: row count, RangeIndex bounds).
+``shuffle_kit.piece`` (JSON, per piece: row count, RangeIndex bounds), made and read only
+through :class:`Piece` (:func:`piece_of`, :func:`with_piece`): a piece of a frame whose
+RangeIndex was dropped reads back numbered from where its piece says.
 
 >>> import pandas as pd
 >>> df = pd.DataFrame({1: [1.5, 2.5], 'b': pd.Categorical(['x', 'y'])}, index=['r', 's'])
@@ -36,6 +38,7 @@ import functools
 import json
 import math
 import pickle
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,9 +54,73 @@ FORMAT = 1
 _STRINGISH = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.null())
 
 
+# -- piece metadata ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Piece:
+    """What a table made by :func:`frame_to_table` says about its own rows: how many, and
+    the RangeIndex they read back with (``start``, ``stop``, ``step``; None when the index
+    is stored as columns).
+
+    >>> t = with_piece(frame_to_table(pd.DataFrame({'a': [1, 2]})), Piece.numbered(2, 10))
+    >>> piece_of(t), tables_to_frame([t]).index
+    (Piece(rows=2, start=10, stop=12, step=1), RangeIndex(start=10, stop=12, step=1))
+    """
+
+    rows: int
+    start: int | None = None
+    stop: int | None = None
+    step: int | None = None
+
+    @classmethod
+    def numbered(cls, rows: int, start: int) -> Piece:
+        """``rows`` rows numbered ``start, start + 1, ...``."""
+        return cls(rows, start, start + rows, 1)
+
+    @classmethod
+    def of_index(cls, rows: int, index: pd.Index) -> Piece:
+        """``rows`` rows with ``index``: its bounds if it is a RangeIndex."""
+        if type(index) is pd.RangeIndex:
+            return cls(rows, index.start, index.stop, index.step)
+        return cls(rows)
+
+    @property
+    def ranged(self) -> bool:
+        return self.start is not None
+
+    def range_index(self, name: Any = None) -> pd.RangeIndex:
+        return pd.RangeIndex(self.start, self.stop, self.step, name=name)
+
+    def encode(self) -> bytes:
+        if self.start is None or self.stop is None or self.step is None:
+            return b'{"rows":%d}' % self.rows
+        return b'{"rows":%d,"start":%d,"stop":%d,"step":%d}' % (self.rows, self.start, self.stop, self.step)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Piece:
+        j = json.loads(raw)
+        return cls(j["rows"], j.get("start"), j.get("stop"), j.get("step"))
+
+
+def piece_of(table: pa.Table) -> Piece | None:
+    """The piece metadata of ``table`` (None for a table not made by :func:`frame_to_table`)."""
+    raw = (table.schema.metadata or {}).get(PIECE_KEY)
+    return None if raw is None else Piece.decode(raw)
+
+
+def with_piece(table: pa.Table, piece: Piece) -> pa.Table:
+    """``table`` with ``piece`` as its piece metadata (the data is shared, not copied)."""
+    meta = dict(table.schema.metadata or {})
+    meta[PIECE_KEY] = piece.encode()
+    return table.replace_schema_metadata(meta)
+
+
 # -- labels and names as JSON ------------------------------------------------------------
-def _label_to_json(x: Any) -> Any:
-    """JSON for a column/index name, keeping its type (1, 1.0, '1', True, ('a', 1) differ)."""
+def label_to_json(x: Any) -> Any:
+    """JSON for a column/index name, keeping its type (1, 1.0, '1', True, ('a', 1) differ).
+
+    >>> label_to_json(1), label_to_json('1'), label_to_json(('a', 1.5))
+    (1, '1', {'t': ['a', 1.5]})
+    """
     if x is None or isinstance(x, (str, bool)):
         return x
     if isinstance(x, (int, np.integer)) and not isinstance(x, np.bool_):
@@ -66,7 +133,7 @@ def _label_to_json(x: Any) -> Any:
             return {"f": repr(v)}
         return v if isinstance(x, float) else {"np": str(np.asarray(x).dtype), "v": v}
     if isinstance(x, tuple):
-        return {"t": [_label_to_json(v) for v in x]}
+        return {"t": [label_to_json(v) for v in x]}
     if isinstance(x, bytes):
         return {"b": x.hex()}
     raise TypeError(f"name {x!r:.60} of type {type(x).__name__} cannot be stored")
@@ -93,10 +160,16 @@ def _arrow_names(labels: pd.Index, index_names: list[str]) -> list[str]:
 
 
 # -- the column Index, which may be anything -----------------------------------------------
-def _index_to_json(idx: pd.Index) -> dict:
+def index_to_json(idx: pd.Index) -> dict:
+    """JSON for a column Index of any kind, read back exactly by :func:`index_from_json`.
+
+    >>> idx = pd.Index([1, 'a', 2.5], name='c')
+    >>> index_from_json(index_to_json(idx)).equals(idx)
+    True
+    """
     if type(idx) is pd.RangeIndex:
         return {"kind": "range", "start": idx.start, "stop": idx.stop, "step": idx.step,
-                "name": _label_to_json(idx.name)}
+                "name": label_to_json(idx.name)}
     if (
         not isinstance(idx, pd.MultiIndex)
         and idx.dtype == pd.StringDtype(na_value=np.nan)
@@ -112,13 +185,14 @@ def _index_to_json(idx: pd.Index) -> dict:
     return {
         "kind": "frame",
         "multi": isinstance(idx, pd.MultiIndex),
-        "names": [_label_to_json(n) for n in idx.names],
+        "names": [label_to_json(n) for n in idx.names],
         "freq": _freq(idx),
         "ipc": base64.b64encode(ipc).decode("ascii"),
     }
 
 
-def _index_from_json(j: dict) -> pd.Index:
+def index_from_json(j: dict) -> pd.Index:
+    """The Index of :func:`index_to_json`."""
     kind = j["kind"]
     if kind == "range":
         return pd.RangeIndex(j["start"], j["stop"], j["step"], name=_label_from_json(j["name"]))
@@ -369,10 +443,7 @@ class _Plan:
 
     def table(self, df: pd.DataFrame, columns: list, dtypes: list) -> pa.Table:
         idx = df.index
-        if type(idx) is pd.RangeIndex:
-            piece = {"rows": len(df), "start": idx.start, "stop": idx.stop, "step": idx.step}
-        else:
-            piece = {"rows": len(df)}
+        if type(idx) is not pd.RangeIndex:
             columns = [*columns, idx.array]
             dtypes = [*dtypes, idx.dtype]
         arrays = []
@@ -390,7 +461,7 @@ class _Plan:
                     arr = arr.cast(field.type)
             arrays.append(arr)
         meta = dict(self.meta)
-        meta[PIECE_KEY] = json.dumps(piece, separators=(",", ":")).encode()
+        meta[PIECE_KEY] = Piece.of_index(len(df), idx).encode()
         return pa.Table.from_arrays(arrays, schema=self.schema.with_metadata(meta))
 
 
@@ -436,13 +507,13 @@ def _general_frame_to_table(df: pd.DataFrame) -> pa.Table:
 
     schema_meta = {
         "v": FORMAT,
-        "columns": _index_to_json(labels),
-        "index": {"kind": "range", "name": _label_to_json(idx.name)}
+        "columns": index_to_json(labels),
+        "index": {"kind": "range", "name": label_to_json(idx.name)}
         if range_index
         else {
             "kind": "levels",
             "multi": isinstance(idx, pd.MultiIndex),
-            "names": [_label_to_json(n) for n in idx.names],
+            "names": [label_to_json(n) for n in idx.names],
             "freq": _freq(idx),
             "categorical": any(isinstance(idx.get_level_values(i).dtype, pd.CategoricalDtype)
                                for i in range(idx.nlevels)),
@@ -451,9 +522,6 @@ def _general_frame_to_table(df: pd.DataFrame) -> pa.Table:
         "fix": fix,
         "dtypes": dtypes,
     }
-    piece = {"rows": len(df)}
-    if range_index:
-        piece.update(start=idx.start, stop=idx.stop, step=idx.step)
     meta = dict(table.schema.metadata or {})
     if fix:
         # pyarrow's metadata would make to_pandas fail on (or mangle) columns we convert
@@ -462,7 +530,7 @@ def _general_frame_to_table(df: pd.DataFrame) -> pa.Table:
         pandas_meta["columns"] = [c for c in pandas_meta["columns"] if c.get("name") not in pulled]
         meta[PANDAS_KEY] = json.dumps(pandas_meta).encode()
     meta[SCHEMA_KEY] = json.dumps(schema_meta, separators=(",", ":")).encode()
-    meta[PIECE_KEY] = json.dumps(piece, separators=(",", ":")).encode()
+    meta[PIECE_KEY] = Piece.of_index(len(df), idx).encode()
     return table.replace_schema_metadata(meta)
 
 
@@ -498,10 +566,8 @@ def index_levels(schema: pa.Schema) -> dict[str, Any]:
     return {INDEX_NAME.format(i): _label_from_json(n) for i, n in enumerate(spec["names"])}
 
 
-def _metas(table: pa.Table) -> tuple[bytes | None, dict | None]:
-    meta = table.schema.metadata or {}
-    s, p = meta.get(SCHEMA_KEY), meta.get(PIECE_KEY)
-    return s, (json.loads(p) if p is not None else None)
+def _metas(table: pa.Table) -> tuple[bytes | None, Piece | None]:
+    return (table.schema.metadata or {}).get(SCHEMA_KEY), piece_of(table)
 
 
 def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int) -> pd.DataFrame:
@@ -528,7 +594,7 @@ _PLAIN = {np.dtype(t).str: np.dtype(t) for t in ["bool", "int8", "int16", "int32
 _PLAIN_KEYS = {str(dt): dt for dt in _PLAIN.values()}
 
 
-def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
+def _convert(table: pa.Table, schema: dict, pieces: list[Piece]) -> pd.DataFrame:
     """One DataFrame from a table of one or more pieces sharing ``schema``."""
     ncols = schema["ncols"]
     fix = {int(p): s for p, s in schema["fix"].items()}
@@ -537,7 +603,7 @@ def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
     if ispec["kind"] == "range":
         df = _to_pandas(table, fix, nrows)
         name = _label_from_json(ispec["name"])
-        ranges = [pd.RangeIndex(p["start"], p["stop"], p["step"], name=name) for p in pieces]
+        ranges = [p.range_index(name) for p in pieces]
         index = ranges[0].append(ranges[1:]) if len(ranges) > 1 else ranges[0]
     else:
         # data and index apart: selecting columns of a converted frame would copy them
@@ -552,7 +618,7 @@ def _convert(table: pa.Table, schema: dict, pieces: list[dict]) -> pd.DataFrame:
                 levels.append(level.iloc[:, 0])
         index = _levels_to_index(levels, ispec)
     df.index = index
-    df.columns = _index_from_json(schema["columns"])
+    df.columns = index_from_json(schema["columns"])
     return df
 
 
@@ -603,6 +669,24 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(frames) == 1:
         return frames[0]
     return pd.concat(_unify_categoricals(frames))
+
+
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
+    """The tables one after another (an empty table for none); columns missing from some
+    are null-filled and types widened where Arrow can.
+
+    >>> concat_tables([pa.table({'a': [1]}), pa.table({'a': [2.5], 'b': ['x']})]).to_pydict()
+    {'a': [1.0, 2.5], 'b': [None, 'x']}
+    """
+    if not tables:
+        return pa.table({})
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables)
+    except pa.ArrowInvalid:
+        # schema drift: null-fill missing columns and widen types where Arrow can
+        return pa.concat_tables(tables, promote_options="permissive")
 
 
 def write_table(writer: pa.ipc.RecordBatchStreamWriter, table: pa.Table) -> None:
@@ -690,8 +774,7 @@ def table_to_frames(table: pa.Table, rows: Any, index_starts: Any = None) -> lis
             return None
         if not ranged and (ispec["multi"] or ispec["freq"] or ispec["categorical"]):
             return None  # levels, a frequency or categories depend on a run's own values
-        piece = {"rows": total, "start": 0, "stop": total, "step": 1} if ranged else {"rows": total}
-        df = _convert(table, schema, [piece])
+        df = _convert(table, schema, [Piece.numbered(total, 0) if ranged else Piece(total)])
         name = _label_from_json(ispec["name"]) if ranged else None
     bounds = np.cumsum(rows).tolist()
     frames, start = [], 0

@@ -9,11 +9,17 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import CorruptionError
+from ..frames import (
+    concat_frames,
+    concat_tables,
+    frame_to_table,
+    tables_to_frame,
+    write_table,
+)
 from ..stores.base import Record, Store
 from ..stores.keys import Key
 from . import header
 from .encode import Encode
-from ..frames import concat_frames, frame_to_table, tables_to_frame, write_table
 
 VERSION = 1
 
@@ -64,18 +70,6 @@ def join(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return concat_frames(frames)
 
 
-def _concat_tables(tables: list[pa.Table]) -> pa.Table:
-    if not tables:
-        return pa.table({})
-    if len(tables) == 1:
-        return tables[0]
-    try:
-        return pa.concat_tables(tables)
-    except pa.ArrowInvalid:
-        # schema drift: null-fill missing columns and widen types where Arrow can
-        return pa.concat_tables(tables, promote_options="permissive")
-
-
 class ArrowIPC(Encode):
     """Store DataFrames, ``pyarrow.Table``s and ``RecordBatch``es as Arrow IPC streams.
 
@@ -109,7 +103,7 @@ class ArrowIPC(Encode):
     def _join_records(self, key: Key, records: list[Record], as_arrow: bool = False, **kwargs: Any) -> Any:
         tables = [self._decode_record(key, r) for r in records]
         if as_arrow:
-            return _concat_tables(tables)
+            return concat_tables(tables)
         return tables_to_frame(tables)
 
     def _encode_value(self, key: Key, value: Any) -> memoryview:

@@ -7,10 +7,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from ..frames import concat_frames, tables_to_frame
 from ..stores.keys import Key
 from . import header
 from .arrow_ipc import ArrowIPC, encode
-from ..frames import concat_frames, tables_to_frame
 
 
 class PandasBlocks(ArrowIPC):

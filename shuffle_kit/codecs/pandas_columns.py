@@ -21,18 +21,18 @@ from typing import Any
 import pandas as pd
 
 from ..errors import CorruptionError
+from ..frames import (
+    concat_frames,
+    index_from_json,
+    index_to_json,
+    label_to_json,
+    tables_to_frame,
+)
 from ..stores.base import Record, Store, _as_key_list, get_nested
 from ..stores.keys import Key, encode_key
 from . import header
 from .arrow_ipc import decode_table, encode
 from .encode import Encode
-from ..frames import (
-    _index_from_json,
-    _index_to_json,
-    _label_to_json,
-    concat_frames,
-    tables_to_frame,
-)
 
 VERSION = 1
 _TAG = header.tag(header.PANDAS_COLUMNS, VERSION)
@@ -55,7 +55,7 @@ def _column_key(key: Key, token: str) -> bytes:
 
 def _token(label: Any) -> str:
     # a label as canonical text keeping its type (1, 1.0 and '1' differ)
-    return json.dumps(_label_to_json(label), separators=(",", ":"), sort_keys=True)
+    return json.dumps(label_to_json(label), separators=(",", ":"), sort_keys=True)
 
 
 class PandasColumns(Encode):
@@ -90,7 +90,7 @@ class PandasColumns(Encode):
             tokens = [_token(label) for label in df.columns]
         except TypeError as e:
             raise TypeError(f"key {key!r:.80}: column label not storable by PandasColumns: {e}") from None
-        manifest = {"rows": len(df), "tokens": tokens, "labels": _index_to_json(df.columns)}
+        manifest = {"rows": len(df), "tokens": tokens, "labels": index_to_json(df.columns)}
         out: dict[Any, Any] = {
             _manifest_key(key): _TAG + json.dumps(manifest, separators=(",", ":")).encode(),
             _index_key(key): encode(pd.DataFrame(index=df.index)),
@@ -162,7 +162,7 @@ class PandasColumns(Encode):
                     parts.append(self._decode(key, column_records[j][positions[j]]))
                     positions[j] += 1
                     take.append(have[t])
-            labels = _index_from_json(m["labels"])
+            labels = index_from_json(m["labels"])
             if parts:
                 frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
                 frame = frame.set_axis(labels.take(take), axis=1)

@@ -19,7 +19,6 @@ as for any other append.
 
 from __future__ import annotations
 
-import json
 import numbers
 import threading
 import uuid
@@ -32,11 +31,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..frames import Piece, concat_tables, frame_to_table, table_to_frames, tables_to_frame, with_piece
 from ..stores import Store
 from ..stores.base import get_nested
 from ..stores.keys import Key, encode_key
-from .arrow_ipc import ArrowIPC, _concat_tables
-from ..frames import PIECE_KEY, frame_to_table, table_to_frames, tables_to_frame
+from .arrow_ipc import ArrowIPC
 
 
 SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them
@@ -79,10 +78,7 @@ class _Sorted:
         piece = self.rows(start, start + rows, read)
         if self.index_starts is None:
             return piece
-        start = int(self.index_starts[k])
-        meta = dict(piece.schema.metadata or {})
-        meta[PIECE_KEY] = json.dumps({"rows": rows, "start": start, "stop": start + rows, "step": 1}).encode()
-        return piece.replace_schema_metadata(meta)
+        return with_piece(piece, Piece.numbered(rows, int(self.index_starts[k])))
 
 
 _Held = Union[dict[bytes, tuple[Key, pa.Table]], _Sorted]
@@ -310,7 +306,7 @@ class TableBuffer(ArrowIPC):
                 if frames is not None:
                     return frames
             return [
-                _concat_tables(tables) if as_arrow else tables_to_frame(tables)
+                concat_tables(tables) if as_arrow else tables_to_frame(tables)
                 for tables in self.get_pieces(flat, lock=lock)
             ]
 

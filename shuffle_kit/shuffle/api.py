@@ -41,7 +41,7 @@ STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be k
 Partitioner = Union[str, Callable[[pa.Table, list, int], np.ndarray]]
 
 from ..codecs import ArrowIPC, TableBuffer
-from ..frames import PIECE_KEY, frame_to_table, pickled_fields, tables_to_frame, unpickle
+from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
 
 
 # -- arguments -------------------------------------------------------------------------------
@@ -175,15 +175,7 @@ def to_table(chunk: Chunk, on: list, keep_index: bool | None = None) -> tuple[pa
 def _renumber(pieces: dict[int, pa.Table], before: np.ndarray) -> dict[int, pa.Table]:
     """Give each piece of a dropped RangeIndex the rows it will have in its partition,
     so the codec joins them into one RangeIndex 0..n-1."""
-    if not pieces:
-        return pieces
-    meta = dict(next(iter(pieces.values())).schema.metadata or {})  # shared by all pieces
-    out = {}
-    for p, t in pieces.items():
-        start = int(before[p])
-        meta[PIECE_KEY] = b'{"rows":%d,"start":%d,"stop":%d,"step":1}' % (t.num_rows, start, start + t.num_rows)
-        out[p] = t.replace_schema_metadata(meta)
-    return out
+    return {p: with_piece(t, Piece.numbered(t.num_rows, int(before[p]))) for p, t in pieces.items()}
 
 
 def _field_names(table: pa.Table, on: list) -> list[str]:
