@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stores.base import Record, Store, _as_key_list
+from ..stores.base import Record, Store, as_key_list
 from ..stores.keys import Key, encode_key
 from . import header
 from .encode import Encode
@@ -169,7 +169,7 @@ class Numpy(Encode):
             self.store.append(records, lock=False, batch_id=batch_id)
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
-        keys = _as_key_list(keys)
+        keys = as_key_list(keys)
         self.store.delete(keys + [_meta_key(k) for k in keys], lock=lock)
 
 

@@ -28,7 +28,7 @@ from ..frames import (
     label_to_json,
     tables_to_frame,
 )
-from ..stores.base import Record, Store, _as_key_list, get_nested
+from ..stores.base import Record, Store, as_key_list, get_nested
 from ..stores.keys import Key, encode_key
 from . import header
 from .arrow_ipc import decode_table, encode
@@ -195,7 +195,7 @@ class PandasColumns(Encode):
         raise NotImplementedError("PandasColumns keeps no per-append pieces; use get")
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
-        keys = _as_key_list(keys)
+        keys = as_key_list(keys)
         with self.lock if lock else _NoLock():
             doomed: list[Any] = []
             for k, records in zip(keys, self.store.get_records([_manifest_key(k) for k in keys], lock=False)):

@@ -5,7 +5,9 @@ A store maps keys to the ordered list of byte strings appended to them (records)
 ``get_records`` so that nothing is framed twice.
 
 Subclasses implement the underscore methods, which take encoded keys (see
-:mod:`shuffle_kit.stores.keys`) and run with ``self.lock`` already held.
+:mod:`shuffle_kit.stores.keys`) and run with ``self.lock`` already held, and declare what
+they can do as attributes (``in_memory``, ``keeps_bodies``), so that the layers above ask
+instead of probing: a store's users never look at its private attributes.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from .keys import Key, encode_key, encode_keys
+from .logformat import starts_of
 
 Record = Union[bytes, memoryview]
 
@@ -145,8 +148,20 @@ def get_nested(keys: Any, fetch: Any) -> Any:
     return nested_get(keys, dict(zip(flat, fetch(flat))))
 
 
-def _as_key_list(keys: Any) -> list:
+def as_key_list(keys: Any) -> list:
+    """The keys of a ``delete``-style argument: one key, or a (nested) list of keys.
+
+    >>> as_key_list('k'), as_key_list([1, [2, ('a', 3)]])
+    (['k'], [1, 2, ('a', 3)])
+    """
     return list(flatten(keys)) if isinstance(keys, list) else [keys]
+
+
+class Usage(NamedTuple):
+    """Bytes a store holds in this process's memory and on disk; None where it cannot say."""
+
+    memory: int | None
+    disk: int | None
 
 
 class Store(ABC):
@@ -161,6 +176,20 @@ class Store(ABC):
     """
 
     lock: ReentrantLock
+
+    # -- declared capabilities (a subclass sets what holds for it) ---------------------------
+    @property
+    def in_memory(self) -> bool:
+        """Every record stays in this process's memory: nothing is written to a file or
+        held by another process (gone with the process)."""
+        return False
+
+    @property
+    def keeps_bodies(self) -> bool:
+        """``append_bodies`` keeps each buffer whole, with no object per value (a server
+        then hands the store each received message as it is); otherwise each value is
+        appended as its own record."""
+        return False
 
     # -- to implement: encoded keys, lock held -------------------------------------------
     @abstractmethod
@@ -181,6 +210,16 @@ class Store(ABC):
     def _compact(self) -> None:
         """Free memory that records no longer stored still hold (see ``Dict``)."""
 
+    def _append_bodies(self, parts: Sequence[tuple[Sequence[bytes], Any, Any]], batch_id: bytes | None) -> None:
+        """Append values lying back to back in buffers, ``(encoded keys, lengths, buffer)``
+        per buffer, as one batch: here each value as its own record (stores that declare
+        ``keeps_bodies`` keep the buffers instead)."""
+        kbs = [kb for keys, _, _ in parts for kb in keys]
+        values = [
+            body[a : a + n] for _, lengths, body in parts for a, n in zip(starts_of(lengths).tolist(), lengths.tolist())
+        ]
+        self._append(kbs, values, batch_id)
+
     # -- public API ---------------------------------------------------------------------
     def _locked(self, lock: bool) -> Any:
         return self.lock if lock else _NO_LOCK
@@ -200,6 +239,24 @@ class Store(ABC):
             return
         with self._locked(lock):
             self._append(kbs, values, batch_id)
+
+    def append_bodies(
+        self, parts: Sequence[tuple[Sequence[bytes], Any, Any]], batch_id: bytes | None = None, lock: bool = True
+    ) -> None:
+        """Append values that lie back to back in buffers: ``(encoded keys, lengths,
+        buffer)`` for each buffer, all as one batch. Read-only buffers may be kept as they
+        are (the caller must not change them afterwards).
+
+        >>> import numpy as np
+        >>> from shuffle_kit import Dict
+        >>> from shuffle_kit.stores.keys import encode_key
+        >>> d = Dict()
+        >>> d.append_bodies([([encode_key('a'), encode_key('b')], np.array([2, 1]), b'xyz')])
+        >>> d.get(['a', 'b'])
+        [b'xy', b'z']
+        """
+        with self._locked(lock):
+            self._append_bodies(parts, batch_id)
 
     def get_records(self, keys: Sequence[Key], lock: bool = True) -> list[list[Record]]:
         """The records appended to each of ``keys``, in append order."""
@@ -247,7 +304,7 @@ class Store(ABC):
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
         """Remove keys entirely (a later ``iset`` sets them again)."""
-        kbs = encode_keys(_as_key_list(keys))
+        kbs = encode_keys(as_key_list(keys))
         with self._locked(lock):
             self._delete(kbs)
 
@@ -265,6 +322,19 @@ class Store(ABC):
         """Remove every key; the store stays usable."""
         with self.lock:
             self._drop()
+
+    def flush(self) -> None:
+        """Move what this store holds back in memory to where it keeps its data (a
+        ``Buffer``'s fast store to its slow one); most stores hold nothing back."""
+
+    def usage(self) -> Usage:
+        """Bytes held in memory and on disk, where this store knows them (statistics).
+
+        >>> from shuffle_kit import Dict
+        >>> d = Dict(); d.append({'a': b'xyz'}); d.usage()
+        Usage(memory=3, disk=0)
+        """
+        return Usage(None, None)
 
     def close(self) -> None:
         """Release resources held by this handle (data stays)."""

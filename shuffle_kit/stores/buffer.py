@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, ReentrantLock, Store
+from .base import Record, ReentrantLock, Store, Usage
 from .keys import encode_key
-from .logformat import starts_of
 
 
 class Buffer(Store):
@@ -28,6 +27,14 @@ class Buffer(Store):
         self.slow = slow
         self.available_memory = available_memory
         self._init_state()
+
+    @property
+    def in_memory(self) -> bool:
+        return self.fast.in_memory and self.slow.in_memory
+
+    @property
+    def keeps_bodies(self) -> bool:
+        return self.fast.keeps_bodies
 
     def _init_state(self) -> None:
         self.lock = ReentrantLock()
@@ -51,21 +58,12 @@ class Buffer(Store):
         self._added([kbs], sum(map(len, values)))
 
     def _append_bodies(self, parts: Sequence[tuple[Sequence[bytes], np.ndarray, Any]], batch_id: bytes | None) -> None:
-        """Values lying back to back in buffers, as ``MemoryLog._append_bodies`` takes them
-        (a server's received messages); a fast store that cannot keep them whole gets
-        them value by value."""
-        append = getattr(self.fast, "_append_bodies", None)
-        if append is None:
-            kbs = [kb for keys, _, _ in parts for kb in keys]
-            values = [
-                body[a : a + n] for _, lengths, body in parts for a, n in zip(starts_of(lengths).tolist(), lengths.tolist())
-            ]
-            self._append(kbs, values, batch_id)
-            return
+        """Values lying back to back in buffers (a server's received messages), handed to
+        the fast store as they are: it keeps them whole if it ``keeps_bodies``."""
         if self._seen(batch_id):
             return
         with self.fast.lock:
-            append(parts, None)
+            self.fast._append_bodies(parts, None)
         self._added([kbs for kbs, _, _ in parts], sum(int(lengths.sum()) for _, lengths, _ in parts))
 
     def _seen(self, batch_id: bytes | None) -> bool:
@@ -96,6 +94,9 @@ class Buffer(Store):
             chosen.append(kb)
             freed += size
         self._flush(chosen)
+
+    def usage(self) -> Usage:
+        return Usage(int(self.memory_usage), self.slow.usage().disk)
 
     def flush(self, keys: Sequence[Any] | None = None) -> None:
         """Move keys (default: all) from fast to slow."""

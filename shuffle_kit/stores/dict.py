@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, ReentrantLock, Store
+from .base import Record, ReentrantLock, Store, Usage
 
 
 def _immutable(value: Any) -> bool:
@@ -62,6 +62,8 @@ class Dict(Store):
     b'12'
     """
 
+    in_memory = True
+
     def __init__(self) -> None:
         self.lock = ReentrantLock()
         self._data: dict[bytes, list[Record]] = {}
@@ -115,6 +117,9 @@ class Dict(Store):
 
     def nbytes(self, kb: bytes) -> int:
         return sum(len(r) for r in self._data.get(kb, ()))
+
+    def usage(self) -> Usage:
+        return Usage(sum(len(r) for records in self._data.values() for r in records), 0)
 
     def __getstate__(self) -> dict[str, Any]:
         data = {kb: [bytes(r) for r in records] for kb, records in self._data.items()}

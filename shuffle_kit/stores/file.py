@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import CorruptionError
 from ..scratch import unlocked
-from .base import Record, ReentrantLock, Store, size_groups
+from .base import Record, ReentrantLock, Store, Usage, size_groups
 from .keys import Key, decode_key, encode_key
 from .logformat import (
     APPEND,
@@ -489,6 +489,9 @@ class File(Store):
     def nbytes(self) -> int:
         """Bytes the log occupies on disk."""
         return os.fstat(self._log_fd()).st_size
+
+    def usage(self) -> Usage:
+        return Usage(0, self.nbytes())
 
 
 _GATHER_MAX = 1 << 16  # values up to this size are joined by one numpy gather per key

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, ReentrantLock, Store
+from .base import Record, ReentrantLock, Store, Usage
 from .logformat import APPEND, BLOCK_SHIFT, DELETE, ISET, Batch, starts_of
 from .logindex import LogIndex
 
@@ -28,6 +28,9 @@ class MemoryLog(Store):
     >>> m.get(['a', 'b'])
     [b'12', b'x']
     """
+
+    in_memory = True
+    keeps_bodies = True
 
     def __init__(self) -> None:
         self.lock = ReentrantLock()
@@ -97,6 +100,9 @@ class MemoryLog(Store):
 
     def _drop(self) -> None:
         self._reset()
+
+    def usage(self) -> Usage:
+        return Usage(self.nbytes_held, 0)
 
     def _compact(self) -> None:
         # Once dead values pin more than a quarter of the live bytes, copy the live values

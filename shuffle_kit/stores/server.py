@@ -32,9 +32,8 @@ import zmq
 
 from . import protocol as P
 from .auth import KeyLike, KeySet, as_key, is_loopback, public_key as derive_public_key
-from .base import Store
+from .base import Store, Usage
 from .buffer import Buffer
-from .dict import Dict
 from .file import File
 from .keys import Key, encode_keys
 from .memory_log import MemoryLog
@@ -111,7 +110,6 @@ class Server:
         self.store: Store = store if store is not None else Buffer(
             MemoryLog(), File(path) if path is not None else File(), available_memory=memory_limit
         )
-        self._bodies = hasattr(self.store, "_append_bodies")  # see _on_append
         self.reply_chunk = reply_chunk
         self.max_message_bytes = None if max_message_bytes is None else int(max_message_bytes)
         self.remote_shutdown = remote_shutdown
@@ -122,7 +120,7 @@ class Server:
         self._check_keys = P.KeyCheck()
         self._tables: dict[bytes, list[bytes]] = {}  # recent key tables, see _key_table
         self._waiting: dict[bytes, _Waiting] = {}  # clients whose queue is full, see _send
-        self._key_set: set[bytes] = set(getattr(self.store, "_data", ()))  # for stats()
+        self._key_set: set[bytes] = set()  # for stats()
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._shutdown_requested = False
@@ -330,9 +328,7 @@ class Server:
     def flush(self) -> None:
         """Write everything held in memory to the disk store (if the store buffers)."""
         with self.store.lock:
-            flush = getattr(self.store, "flush", None)
-            if flush is not None:
-                flush()
+            self.store.flush()
 
     def stats(self) -> dict[str, Any]:
         """``keys`` (written through this server and not deleted since), ``memory_bytes``, ``spilled_bytes`` (on disk), ``clients`` (connected, past the ZeroMQ handshake),
@@ -507,13 +503,12 @@ class Server:
         yield P.ok_reply(rid)
 
     def _on_append(self, rid: int, flags: int, rest: list) -> Iterator[list]:
-        # a MemoryLog (or a Buffer) keeps the received message whole, other stores get
-        # each value as its own bytes
+        # a store that keeps bodies (a MemoryLog, a Buffer over one) keeps the received
+        # message whole, with no object per value; other stores get each value as bytes
         store = self.store
-        if self._bodies:  # no object per value: see MemoryLog
+        if store.keeps_bodies:
             parts, batch_id = P.parse_append_bodies(flags, rest, self._key_table)
-            with store.lock:
-                store._append_bodies(parts, batch_id)  # type: ignore[attr-defined]
+            store.append_bodies(parts, batch_id)
             for kbs, _, _ in parts:
                 self._key_set.update(kbs)
         else:
@@ -593,21 +588,13 @@ class _Waiting:
         self.request_bytes = 0
 
 
-def _usage(store: Store) -> tuple[Optional[int], Optional[int]]:
-    """(bytes in memory, bytes on disk) of the stores shipped with shuffle_kit; None where
-    a store does not say."""
+def _usage(store: Store) -> Usage:
+    """(bytes in memory, bytes on disk) as the store declares them."""
     try:
-        if isinstance(store, Buffer):
-            return int(store.memory_usage), _usage(store.slow)[1]
-        if isinstance(store, Dict):
-            return sum(store.nbytes(kb) for kb in store._data), 0
-        if isinstance(store, MemoryLog):
-            return store.nbytes_held, 0
-        if isinstance(store, File):
-            return 0, store.nbytes()
+        return store.usage()
     except Exception:  # statistics never break serving
         logger.debug("could not measure %r", store, exc_info=True)
-    return None, None
+    return Usage(None, None)
 
 
 def _check_port(address: str) -> None:

@@ -25,7 +25,7 @@ import zmq
 
 from . import protocol as P
 from .auth import KeyLike, as_key, public_key as derive_public_key
-from .base import Record, ReentrantLock, Store, _as_key_list, as_record, get_nested, flatten, nested_get
+from .base import Record, ReentrantLock, Store, as_key_list, as_record, get_nested, flatten, nested_get
 from .keys import Key, encode_key, encode_keys
 from .zmq_events import pending_events
 
@@ -342,7 +342,7 @@ class Shared(Store):
         self._iset(encode_key(key), as_record(key, value), timeout)
 
     def delete(self, keys: Any, lock: bool = True, *, timeout: float | None = None, **kwargs: Any) -> None:
-        self._delete(encode_keys(_as_key_list(keys)), timeout)
+        self._delete(encode_keys(as_key_list(keys)), timeout)
 
     def pop(self, keys: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """``get`` then ``delete``, atomically on the server."""
