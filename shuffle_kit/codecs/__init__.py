@@ -2,10 +2,13 @@
 
 Codecs (``Encode`` and what is built on it) turn a byte store into a store of objects;
 compressors (``LZ4``, ``ZLib``, ...) are byte stores wrapping byte stores. Both nest:
-``ArrowIPC(LZ4(File(path)))``.
+``ArrowIPC(LZ4(File(path)))``. Every codec is a :class:`~.base.Codec` and declares what
+it stores (see :mod:`shuffle_kit.codecs.base`); the pandas <-> Arrow conversion they use
+is :mod:`shuffle_kit.frames`.
 """
 
 from .arrow_ipc import ArrowIPC
+from .base import Codec, Wrapper
 from .compression import BZ2, COMPRESSORS, LZ4, Compressed, Snappy, ZLib, Zstd
 from .encode import Encode
 from .numpy import Numpy
@@ -19,6 +22,7 @@ __all__ = [
     "BZ2",
     "LZ4",
     "ArrowIPC",
+    "Codec",
     "Compressed",
     "Encode",
     "Numpy",
@@ -28,6 +32,7 @@ __all__ = [
     "Python",
     "Snappy",
     "TableBuffer",
+    "Wrapper",
     "ZLib",
     "Zstd",
 ]

@@ -90,6 +90,8 @@ class ArrowIPC(Encode):
 
     _codec_name = "ArrowIPC"
     codec_id = header.ARROW_IPC
+    stores_frames = True
+    stores_arrow = True
 
     def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
         super().__init__(encode, decode, join, store, partd=partd)

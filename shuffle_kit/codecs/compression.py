@@ -2,7 +2,8 @@
 
 They are stores themselves, so they nest anywhere a store goes:
 ``PandasBlocks(LZ4(File(path)))``. Each record stays one record (codecs above see
-the same boundaries), and shares the inner store's lock.
+the same boundaries); the lock, ``delete``, ``drop`` and the capabilities are the inner
+store's (:class:`~shuffle_kit.codecs.base.Wrapper`).
 
 A compressed record is::
 
@@ -28,30 +29,21 @@ from ..errors import CorruptionError
 from ..stores.base import Record, Store, as_record, get_nested
 from ..stores.keys import Key, decode_key
 from . import header
-from .encode import _default_store
+from .base import Wrapper
 
 VERSION = 1
 _SIZES = struct.Struct("<QI4x")
 _HEAD = header.TAG.size + _SIZES.size
 
 
-class Compressed(Store):
+class Compressed(Wrapper, Store):  # type: ignore[override]  # the lock is the inner store's
     """Base class: subclasses set ``codec_id`` and implement ``_compress``/``_decompress``."""
 
     codec_id: int = 0
 
     def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
-        self.store = _default_store(store, partd)
+        super().__init__(store, partd=partd)
         self._tag = header.tag(self.codec_id, VERSION)
-
-    @property
-    def lock(self) -> Any:  # type: ignore[override]
-        return self.store.lock
-
-    # partd spells the inner store ``partd``
-    @property
-    def partd(self) -> Store:
-        return self.store
 
     # -- the transformation ---------------------------------------------------------------
     def _compress(self, data: memoryview) -> Any:
@@ -126,21 +118,11 @@ class Compressed(Store):
     def _drop(self) -> None:
         self.store._drop()
 
-    def close(self) -> None:
-        self.store.close()
-
-    def __exit__(self, *exc: object) -> None:
-        # the inner store's own exit: a temporary File removes its directory there
-        self.store.__exit__(*exc)
-
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.store!r})"
 
 
 class LZ4(Compressed):

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import CodecError, CorruptionError
 from ..stores.base import Record, Store, get_nested
 from ..stores.keys import Key
+from .base import Codec, Wrapper
 
 
-def _default_store(store: Store | str | os.PathLike | None, partd: Store | None = None) -> Store:
-    # partd's convention: no store or a path means a File store there; partd's keyword
-    # for the inner store is ``partd``
-    if store is None:
-        store = partd
-    if store is None or isinstance(store, (str, os.PathLike)):
-        from ..stores.file import File
-
-        return File(store)
-    if not isinstance(store, Store):
-        raise TypeError(f"expected a shuffle_kit store, got {type(store).__name__}")
-    return store
-
-
-class Encode:
+class Encode(Wrapper, Codec):
     """Store objects: ``encode(obj) -> bytes`` on append, ``decode(bytes) -> obj`` per
     stored record and ``join(list_of_objs)`` on get.
 
     Each appended object is its own record in the inner store, so ``decode`` sees
     exactly the bytes ``encode`` made (no framing, no re-parsing of a concatenation).
-    ``join([])`` is the value of a key never written.
+    ``join([])`` is the value of a key never written. It declares no capability but
+    ``in_memory`` (its store's): a subclass that stores frames says so (``stores_frames``).
 
     >>> import zlib
     >>> from shuffle_kit import Dict
@@ -57,16 +44,7 @@ class Encode:
         self.encode = encode
         self.decode = decode
         self.join = join
-        self.store = _default_store(store, partd)
-
-    # partd spells the inner store ``partd``
-    @property
-    def partd(self) -> Store:
-        return self.store
-
-    @property
-    def lock(self) -> Any:
-        return self.store.lock
+        super().__init__(store, partd=partd)
 
     # -- writing --------------------------------------------------------------------------
     def _encode_value(self, key: Key, value: Any) -> Any:
@@ -125,28 +103,10 @@ class Encode:
         """The raw (encoded) records of each key, straight from the inner store."""
         return self.store.get_records(keys, lock=lock)
 
-    # -- everything else is the inner store's ---------------------------------------------
-    def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
-        self.store.delete(keys, lock=lock)
-
+    # -- everything else is the inner store's (see Wrapper) ------------------------------
     def pop(self, keys: Any, **kwargs: Any) -> Any:
         """``get`` then ``delete``, atomically."""
         with self.lock:
             result = self.get(keys, lock=False, **kwargs)
             self.delete(keys, lock=False)
         return result
-
-    def drop(self) -> None:
-        self.store.drop()
-
-    def close(self) -> None:
-        self.store.close()
-
-    def __enter__(self) -> Encode:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.__exit__(*exc)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.store!r})"

@@ -35,6 +35,7 @@ class PandasBlocks(ArrowIPC):
 
     _codec_name = "PandasBlocks"
     codec_id = header.PANDAS_BLOCKS
+    stores_arrow = False  # DataFrames only, as partd's
 
     def _encode_value(self, key: Key, value: Any) -> Any:
         if not isinstance(value, pd.DataFrame):

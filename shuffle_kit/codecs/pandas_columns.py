@@ -15,7 +15,7 @@ is an exact frame record (see :mod:`shuffle_kit.frames`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -70,6 +70,7 @@ class PandasColumns(Encode):
     """
 
     _codec_name = "PandasColumns"
+    stores_frames = True
 
     def __init__(self, store: Store | str | None = None, *, partd: Store | None = None):
         super().__init__(encode, tables_to_frame, concat_frames, store, partd=partd)
@@ -130,13 +131,23 @@ class PandasColumns(Encode):
         return out
 
     def _get_one(self, key: Key, columns: Sequence | None) -> pd.DataFrame:
+        frames = self._pieces(key, columns)
+        if not frames:
+            return pd.DataFrame() if columns is None else pd.DataFrame(columns=list(columns))
+        result = concat_frames(frames)
+        if columns is not None:
+            result = result[list(columns)]  # requested order; KeyError if never written
+        return result
+
+    def _pieces(self, key: Key, columns: Sequence | None) -> list[pd.DataFrame]:
+        """The frame of each append to ``key`` (only ``columns`` if given), in append order."""
         (manifest_records,) = self.store.get_records([_manifest_key(key)], lock=False)
         manifests = self._manifests(key, manifest_records)
         if not manifests:
             (plain,) = self.store.get_records([key], lock=False)
             if plain:  # PandasColumns never writes the key itself: another codec did
                 header.payload(plain[0], header.PANDAS_COLUMNS, key, VERSION)
-            return pd.DataFrame() if columns is None else pd.DataFrame(columns=list(columns))
+            return []
         if columns is None:
             tokens: list[str] = []
             for m in manifests:
@@ -169,10 +180,7 @@ class PandasColumns(Encode):
             else:
                 frame = pd.DataFrame(index=pd.RangeIndex(m["rows"]), columns=labels[:0])
             frames.append(frame.set_axis(index, axis=0))
-        result = concat_frames(frames)
-        if columns is not None:
-            result = result[list(columns)]  # requested order; KeyError if never written
-        return result
+        return frames
 
     def _decode(self, key: Key, record: Record) -> pd.DataFrame:
         try:
@@ -191,8 +199,15 @@ class PandasColumns(Encode):
 
         return get_nested(keys, fetch)
 
-    def get_pieces(self, keys: Sequence[Key], lock: bool = True) -> list[list[Any]]:
-        raise NotImplementedError("PandasColumns keeps no per-append pieces; use get")
+    def get_pieces(self, keys: Sequence[Key], lock: bool = True) -> list[list[pd.DataFrame]]:
+        """The frame of each append to each of ``keys``, in append order."""
+        with self.lock if lock else _NoLock():
+            return [self._pieces(k, None) for k in keys]
+
+    def iter_pieces(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[pd.DataFrame]:
+        """The frame of each append to ``key``, in append order (read together: a
+        frame's columns are spread over keys of their own)."""
+        yield from self.get_pieces([key], lock=lock)[0]
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
         keys = as_key_list(keys)

@@ -119,7 +119,8 @@ def _as_table(key: Key, value: Any) -> pa.Table:
 
 class TableBuffer(ArrowIPC):
     """An ``ArrowIPC`` codec that keeps up to ``memory_limit`` bytes of appended tables in
-    memory, unencoded, and spills the oldest appends to ``store``.
+    memory, unencoded, and spills the oldest appends to ``store``. It takes sorted tables
+    (``sorted_appends``); it is ``in_memory`` when its store is.
 
     >>> import pandas as pd
     >>> from shuffle_kit import Dict
@@ -129,6 +130,8 @@ class TableBuffer(ArrowIPC):
     >>> tb.get('x')['a'].tolist(), tb.memory_usage
     ([1, 2, 3], 8)
     """
+
+    sorted_appends = True
 
     def __init__(
         self, store: Store | str | None = None, memory_limit: float = 1e9, *, partd: Store | None = None,
