@@ -48,7 +48,7 @@ import pyarrow as pa
 
 from ..codecs import ArrowIPC, TableBuffer
 from ..frames import tables_to_frame
-from ..shuffle.api import _check_npartitions, _check_partitioner, _normalize_on, to_table
+from ..shuffle.api import check_npartitions, check_partitioner, normalize_on, to_table
 from ..shuffle.hashing import dask_partition_ids, partition_ids
 from ..shuffle.split import split
 from ..stores import File, Store
@@ -86,9 +86,9 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
     import dask.dataframe as dd
     from dask.base import tokenize
 
-    keys = _normalize_on(on)
-    _check_npartitions(npartitions)
-    _check_partitioner(partitioner)
+    keys = normalize_on(on)
+    check_npartitions(npartitions)
+    check_partitioner(partitioner)
     if not isinstance(ddf, dd.DataFrame):
         raise TypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
     meta = ddf._meta

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..limits import available_memory, resolve_threads
-from ..stores import File, Server, Store
+from ..stores import File, Store
 from ..units import parse_size
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
@@ -40,7 +40,7 @@ STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be k
 
 Partitioner = Union[str, Callable[[pa.Table, list, int], np.ndarray]]
 
-from ..codecs import ArrowIPC, TableBuffer
+from ..codecs import ArrowIPC, Codec, TableBuffer
 from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
 
 
@@ -53,7 +53,12 @@ def default_memory_limit() -> int:
     return int(min(available_memory() // 4, 4 * 2**30))
 
 
-def _normalize_on(on: Any) -> list:
+def normalize_on(on: Any) -> list:
+    """The key columns ``on`` as a list, checked: at least one, hashable, none repeated.
+
+    >>> normalize_on('k'), normalize_on(('a', 'b'))
+    (['k'], ['a', 'b'])
+    """
     if isinstance(on, (list, tuple)):
         keys = list(on)
     else:
@@ -68,7 +73,13 @@ def _normalize_on(on: Any) -> list:
     return keys
 
 
-def _check_npartitions(npartitions: Any) -> None:
+def check_npartitions(npartitions: Any) -> None:
+    """Refuse an ``npartitions`` that is not None or an int from 1 to 2**24.
+
+    >>> check_npartitions(0)
+    Traceback (most recent call last):
+    ValueError: npartitions must be at least 1, not 0
+    """
     if npartitions is None:
         return
     if isinstance(npartitions, bool) or not isinstance(npartitions, (int, np.integer)):
@@ -79,7 +90,13 @@ def _check_npartitions(npartitions: Any) -> None:
         raise ValueError(f"npartitions={npartitions} is more than {1 << 24} partitions")
 
 
-def _check_partitioner(partitioner: Any) -> None:
+def check_partitioner(partitioner: Any) -> None:
+    """Refuse a ``partitioner`` other than 'hash', 'dask' or a function.
+
+    >>> check_partitioner('range')
+    Traceback (most recent call last):
+    ValueError: partitioner must be 'hash', 'dask' or a function, not 'range'
+    """
     if partitioner in ("hash", "dask") or callable(partitioner):
         return
     raise ValueError(f"partitioner must be 'hash', 'dask' or a function, not {partitioner!r}")
@@ -98,14 +115,32 @@ def _missing(on: list, columns: list | None) -> None:
 # -- stores ----------------------------------------------------------------------------------
 
 
-def _is_frame_codec(obj: Any) -> bool:
-    # a codec stack of DataFrames other than ArrowIPC (PandasBlocks, PandasColumns, ...);
-    # a Server has append and get too, but holds bytes for other processes: not a store here
-    return not isinstance(obj, (Store, ArrowIPC, Server)) and hasattr(obj, "append") and hasattr(obj, "get")
+def check_store(store: Any) -> None:
+    """Refuse a ``store`` argument :func:`shuffle` cannot write partitions to, before any work.
+
+    >>> from shuffle_kit import Dict, Pickle
+    >>> check_store(Dict()); check_store(None)
+    >>> check_store(Pickle(Dict()))
+    Traceback (most recent call last):
+    TypeError: store: Pickle does not store DataFrames; give a store (it gets an ArrowIPC codec) or a codec stack that does
+    """
+    if store is None or isinstance(store, (str, os.PathLike, Store)):
+        return
+    if isinstance(store, Codec):
+        if not store.stores_frames:
+            raise TypeError(
+                f"store: {type(store).__name__} does not store DataFrames; give a store (it gets an "
+                "ArrowIPC codec) or a codec stack that does"
+            )
+        return
+    # a Server is not a store either: it serves one to other processes
+    raise TypeError(
+        f"store must be a shuffle_kit store, a codec stack or a path, not {type(store).__name__}"
+    )
 
 
-def _open_store(store: Any, memory_limit: int) -> tuple[Any, bool, list[Callable[[], None]], bool]:
-    """(codec, stores DataFrames?, cleanups, owned) for the ``store`` argument."""
+def _open_store(store: Any, memory_limit: int) -> tuple[Codec, list[Callable[[], None]], bool]:
+    """(codec, cleanups, owned) for a ``store`` argument :func:`check_store` accepted."""
     if store is None:
         slow = File()  # a temporary directory, removed by the cleanups below
 
@@ -115,18 +150,12 @@ def _open_store(store: Any, memory_limit: int) -> tuple[Any, bool, list[Callable
         # chunks stay sorted Arrow tables in memory (no encoding, no copy) up to the
         # limit; beyond it the oldest are encoded to the File, a few blocks per chunk
         tables = TableBuffer(slow, memory_limit=memory_limit, empty=True)
-        return tables, False, [remove, tables.drop], True
+        return tables, [remove, tables.drop], True
     if isinstance(store, (str, os.PathLike)):
-        return ArrowIPC(File(store)), False, [], False
-    if isinstance(store, ArrowIPC):
-        return store, False, [], False
+        return ArrowIPC(File(store)), [], False
     if isinstance(store, Store):
-        return ArrowIPC(store), False, [], False
-    if _is_frame_codec(store):
-        return store, True, [], False
-    raise TypeError(
-        f"store must be a shuffle_kit store, a codec stack or a path, not {type(store).__name__}"
-    )
+        return ArrowIPC(store), [], False
+    return store, [], False
 
 
 # -- chunks ----------------------------------------------------------------------------------
@@ -321,17 +350,16 @@ def shuffle(
     [[1, 3], [2], [4]]
     >>> parts.close()
     """
-    keys = _normalize_on(on)
+    keys = normalize_on(on)
     workers = resolve_threads(threads)
-    _check_npartitions(npartitions)
-    _check_partitioner(partitioner)
+    check_npartitions(npartitions)
+    check_partitioner(partitioner)
     limit = default_memory_limit() if memory_limit is None else parse_size(memory_limit)
     if chunk_bytes is None:
         chunk = int(min(DEFAULT_CHUNK_BYTES, max(2**20, limit // 8)))
     else:
         chunk = parse_size(chunk_bytes)
-    if store is not None and not isinstance(store, (str, os.PathLike, Store, ArrowIPC)) and not _is_frame_codec(store):
-        raise TypeError(f"store must be a shuffle_kit store, a codec stack or a path, not {type(store).__name__}")
+    check_store(store)
 
     source = open_source(data, chunk)
     _missing(keys, source.columns)
@@ -357,12 +385,12 @@ def shuffle(
             npartitions = STREAM_NPARTITIONS
     n = int(npartitions)
 
-    codec, frames, cleanups, owned = _open_store(store, limit)
+    codec, cleanups, owned = _open_store(store, limit)
     sizes = np.zeros(n, dtype=np.int64)
     nbytes = np.zeros(n, dtype=np.float64)
     try:
         _run(
-            first, (first_table, fields, renumber), chunks, codec, frames, keys, n, partitioner,
+            first, (first_table, fields, renumber), chunks, codec, keys, n, partitioner,
             dropna, keep_index, schema, sizes, nbytes, source, progress, workers,
         )
     except BaseException:
@@ -374,7 +402,7 @@ def shuffle(
         raise
     return ShuffleResult(
         codec, n, sizes, nbytes.astype(np.int64), on=keys, empty=empty, schema=schema,
-        source=source.description, frames=frames, cleanups=cleanups, owns_store=owned,
+        source=source.description, cleanups=cleanups, owns_store=owned,
         # a batch read ahead, one handed out, each also briefly as Arrow: two chunks' worth
         batch_bytes=min(BATCH_BYTES, chunk // 2),
     )
@@ -396,8 +424,8 @@ def _assign(
 
 
 def _run(
-    first: Chunk, converted: tuple[pa.Table, list[str], bool], chunks: Iterator[Chunk], codec: Any,
-    frames: bool, on: list, n: int, partitioner: Partitioner, dropna: bool,
+    first: Chunk, converted: tuple[pa.Table, list[str], bool], chunks: Iterator[Chunk], codec: Codec,
+    on: list, n: int, partitioner: Partitioner, dropna: bool,
     keep_index: bool | None, schema: pa.Schema, sizes: np.ndarray, nbytes: np.ndarray,
     source: Source, progress: bool | None, threads: int,
 ) -> None:
@@ -408,8 +436,10 @@ def _run(
         disable=not _show_progress(progress), leave=False,
     )
 
-    # the default store takes a chunk as its sorted table(s); any other, piece by piece
-    runs = isinstance(codec, TableBuffer) and not frames
+    # a codec that takes sorted tables (the default store) gets a chunk as its sorted
+    # table(s); any other, piece by piece, as Arrow tables if it stores them
+    runs = codec.sorted_appends
+    arrow = codec.stores_arrow
 
     def partition(chunk: Chunk, index: int) -> tuple[int, np.ndarray | None, Any, bool, float]:
         """Convert, hash and split one chunk (on a worker thread: Arrow and NumPy release
@@ -441,7 +471,7 @@ def _run(
                 if renumber:
                     parts = _renumber(parts, sizes)
                 sizes[:] += counts
-                codec.append({p: tables_to_frame([t]) for p, t in parts.items()} if frames else parts)
+                codec.append(parts if arrow else {p: tables_to_frame([t]) for p, t in parts.items()})
         bar.update(rows)
 
     with bar, ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:

@@ -60,7 +60,6 @@ class ShuffleResult(Sequence):
         empty: pd.DataFrame,
         schema: pa.Schema | None,
         source: str,
-        frames: bool = False,
         cleanups: list[Callable[[], None]] | None = None,
         owns_store: bool = False,
         batch_bytes: int = BATCH_BYTES,
@@ -73,7 +72,6 @@ class ShuffleResult(Sequence):
         self._empty = empty
         self._schema = schema
         self.source = source
-        self._frames = frames  # the codec stores DataFrames (not Arrow tables)
         self.owns_store = owns_store
         self.batch_bytes = batch_bytes
         self._cleanups = list(cleanups or [])
@@ -168,7 +166,7 @@ class ShuffleResult(Sequence):
         self._index(keys[0])  # closed?
         if not as_arrow:
             return self.codec.get(keys)
-        if self._frames:
+        if not self.codec.stores_arrow:  # a codec of DataFrames only
             return [pa.Table.from_pandas(df) for df in self.codec.get(keys)]
         return self.codec.get(keys, as_arrow=True)
 
@@ -193,7 +191,7 @@ class ShuffleResult(Sequence):
         j = self._index(i)
         if self._sizes[j] == 0:
             return self._empty_table() if as_arrow else self._empty.copy()
-        if self._frames:
+        if not self.codec.stores_arrow:  # a codec of DataFrames only
             df = self.codec.get(j)
             return pa.Table.from_pandas(df) if as_arrow else df
         return self.codec.get(j, as_arrow=as_arrow)
