@@ -321,7 +321,8 @@ def shuffle(
         list of paths of Parquet, CSV or Arrow files (read in batches).
     on : a column name or a list of names (index level names too).
     npartitions : default: the data's size / 100 MB when known, else 64.
-    store : where pieces go: a store, a codec stack, or a path (a ``File`` store there).
+    store : where pieces go: a store (given an ``ArrowIPC`` codec), a codec stack that
+        stores DataFrames (its ``stores_frames``), or a path (a ``File`` store there).
         Default: a temporary ``TableBuffer(File())`` keeping up to ``memory_limit``
         bytes of pieces in memory as Arrow tables and spilling the oldest to disk, removed
         when the result is closed or garbage collected. Partition ``i`` is stored under the key ``i``.
