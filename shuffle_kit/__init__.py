@@ -10,8 +10,6 @@ line, which needs neither pandas nor ZeroMQ to partition files) starts quickly.
 import importlib.util
 import logging
 import sys
-import types
-from typing import Any
 
 try:  # file locks (fcntl) make the stores safe across processes
     import fcntl  # noqa: F401
@@ -36,11 +34,11 @@ if importlib.util.find_spec("blosc") is not None:  # the Blosc codec exists only
 _HOMES = {
     **{name: ".stores" for name in ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server"]},
     **{name: ".codecs" for name in _CODECS},
-    "shuffle": ".shuffle.api",
-    "groupby_shuffle": ".shuffle.api",
-    "partition": ".partition.job",
-    "Layout": ".partition.layout",
-    "ReadOptions": ".shuffle.inputs",
+    "shuffle": ".shuffling.api",
+    "groupby_shuffle": ".shuffling.api",
+    "partition": ".partitioning.job",
+    "Layout": ".partitioning.layout",
+    "ReadOptions": ".shuffling.inputs",
 }
 
 __all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions", "ShuffleKitError", "JobError", "UnhashableKeyError"]
@@ -48,15 +46,3 @@ __all__ += _CODECS
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)
 
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        # importing the subpackage shuffle_kit.shuffle binds it here as "shuffle"; the name
-        # belongs to the function shuffle_kit.shuffle(df, on), so that binding is skipped
-        # (likewise shuffle_kit.partition)
-        if name in ("shuffle", "partition") and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

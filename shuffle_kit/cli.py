@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _size(text: str) -> int:
-    from .partition.job import parse_limit
+    from .partitioning.job import parse_limit
 
     try:
         return parse_limit(text)
@@ -114,9 +114,9 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from .partition.job import partition, use_fast_allocator
-    from .partition.layout import Layout
-    from .shuffle.inputs import ReadOptions
+    from .partitioning.job import partition, use_fast_allocator
+    from .partitioning.layout import Layout
+    from .shuffling.inputs import ReadOptions
 
     use_fast_allocator()
     layout = Layout(
@@ -147,7 +147,7 @@ def _partition(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Generate a sample dataset and partition it (by hash, then by value)."""
-    from .partition.demo import demo
+    from .partitioning.demo import demo
 
     echo = (lambda *_: None) if args.quiet else print
     return _guarded(lambda: demo(args.out, args.rows, progress=_progress(args), echo=echo))

@@ -27,7 +27,7 @@ from shuffle_kit import (
     Server, Shared, TableBuffer, Zstd,
 )
 from shuffle_kit.codecs import Codec, Compressed
-from shuffle_kit.shuffle.api import check_store
+from shuffle_kit.shuffling.api import check_store
 from shuffle_kit.stores import Store
 from shuffle_kit.stores.keys import encode_key
 

@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from shuffle_kit.shuffle.inputs import dictionary_encoded
+from shuffle_kit.shuffling.inputs import dictionary_encoded
 
 HOSTILE = ["../x", "a/b", "", None, "..", ".", "/etc/passwd", "__HIVE_DEFAULT_PARTITION__", "%41", "é z", "k=v", "a\\b"]
 
@@ -329,7 +329,7 @@ def test_compression_options(tmp_path):
 @pytest.mark.parametrize("limit", PATHS)
 def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkeypatch, capsys, limit):
     from shuffle_kit import cli as cli_mod
-    from shuffle_kit.partition import engine
+    from shuffle_kit.partitioning import engine
 
     inputs = write_inputs(tmp_path, frame(1000))
     real_batches, real_write = engine.conformed_batches, engine._write
@@ -475,7 +475,7 @@ def skewed_input(tmp_path_factory):
     (100 * 10**6, 10_000, "big_input"), (100 * 10**6, 1024, "skewed_input"),
 ])
 def test_peak_memory_stays_under_the_limit_plus_overhead(tmp_path, request, limit, parts, data):
-    from shuffle_kit.partition.job import OVERHEAD
+    from shuffle_kit.partitioning.job import OVERHEAD
 
     # 32 MB for 16 partitions: sorted runs (big_input is ~72 MB in memory); 100 MB for 8 and
     # for 64: open files (long_input is ~290 MB in memory; in skewed_input one partition is
@@ -557,7 +557,7 @@ def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
 def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange):
-    from shuffle_kit.partition import job, publish
+    from shuffle_kit.partitioning import job, publish
 
     inputs = write_inputs(tmp_path, frame(200))
     out = tmp_path / "out"
@@ -712,11 +712,11 @@ def test_verbose_logs_to_stderr_and_not_stdout(tmp_path):
     assert [line.split()[0] for line in r.stdout.splitlines()] == [
         "output", "rows", "rows", "partitions", "time", "peak", "rows/file"]
     log = r.stderr
-    assert "INFO shuffle_kit.partition.job: inputs: 2 files, 60,000 rows" in log
-    assert "INFO shuffle_kit.partition.engine: sorted runs in" in log  # the path and why
+    assert "INFO shuffle_kit.partitioning.job: inputs: 2 files, 60,000 rows" in log
+    assert "INFO shuffle_kit.partitioning.engine: sorted runs in" in log  # the path and why
     assert "writers' buffers" in log
-    assert "INFO shuffle_kit.partition.engine: spilling run 0:" in log
-    assert f"INFO shuffle_kit.partition.job: published {out}: 60,000 rows in 3 files" in log
+    assert "INFO shuffle_kit.partitioning.engine: spilling run 0:" in log
+    assert f"INFO shuffle_kit.partitioning.job: published {out}: 60,000 rows in 3 files" in log
     assert "DEBUG" not in log
     r = cli("-v", "partition", *inputs, "--on", "k", "--out", tmp_path / "o2", "--npartitions", 3, "--json")
     assert r.returncode == 0 and r.stdout.startswith("{") and len(r.stdout.splitlines()) == 1

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shuffle_kit import partition, shuffle
-from shuffle_kit.partition.job import JobError
+from shuffle_kit.partitioning.job import JobError
 
 from .test_cli import assert_one_line_error, cli
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.partition import engine
-from shuffle_kit.shuffle.hashing import partition_ids
-from shuffle_kit.shuffle.inputs import dictionary_encoded, open_source
+from shuffle_kit.partitioning import engine
+from shuffle_kit.shuffling.hashing import partition_ids
+from shuffle_kit.shuffling.inputs import dictionary_encoded, open_source
 
 WORDS = ["a", "", "b/../c", "é", "x" * 30, None]
 

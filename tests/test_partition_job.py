@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
-from shuffle_kit.partition.job import JobError
-from shuffle_kit.shuffle.hashing import partition_ids
+from shuffle_kit.partitioning.job import JobError
+from shuffle_kit.shuffling.hashing import partition_ids
 
 
 def _inputs(directory, rows: int = 40_000, files: int = 3) -> pa.Table:
@@ -107,7 +107,7 @@ def test_files_by_value_are_identical_for_1_2_and_5_threads_and_match_the_model(
 
 
 def test_arrows_thread_pool_is_sized_for_the_job_and_restored(tmp_path, monkeypatch):
-    from shuffle_kit.partition import engine
+    from shuffle_kit.partitioning import engine
 
     _inputs(tmp_path / "in", rows=2000, files=1)
     before = pa.cpu_count()

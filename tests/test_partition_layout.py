@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
-from shuffle_kit.partition import engine, sorting
-from shuffle_kit.partition.job import JobError
-from shuffle_kit.shuffle.hashing import partition_ids
+from shuffle_kit.partitioning import engine, sorting
+from shuffle_kit.partitioning.job import JobError
+from shuffle_kit.shuffling.hashing import partition_ids
 
 WORDS = ["a", "", "b/../c", "é", "x" * 30, None, "B", "a b"]
 SLOW_OK = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -258,7 +258,7 @@ def test_append_refuses_other_columns_in_one_line_and_changes_nothing(tmp_path):
 
 
 def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeypatch):
-    from shuffle_kit.partition import publish
+    from shuffle_kit.partitioning import publish
 
     t = _table(1, 2000, distinct=20)
     pq.write_table(t, tmp_path / "a.parquet")
@@ -292,7 +292,7 @@ def test_append_to_an_object_store_is_refused_in_one_line(tmp_path):
 
 
 def test_append_never_replaces_a_file_with_the_same_name(tmp_path):
-    from shuffle_kit.partition import publish
+    from shuffle_kit.partitioning import publish
 
     (tmp_path / "a").write_bytes(b"new")
     (tmp_path / "b").write_bytes(b"old")

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.partition.writers import (
+from shuffle_kit.partitioning.writers import (
     WriterPool,
     one_dictionary_each,
     parquet_dictionary_schema,

@@ -16,8 +16,8 @@ from polars.io.plugins import register_io_source
 from polars.testing import assert_frame_equal as assert_polars_equal
 
 import shuffle_kit as sk
-from shuffle_kit.shuffle.inputs import open_source
-from shuffle_kit.shuffle.polars_io import collected_whole
+from shuffle_kit.shuffling.inputs import open_source
+from shuffle_kit.shuffling.polars_io import collected_whole
 
 
 class CStream:
@@ -181,7 +181,7 @@ def test_partition_by_value_from_a_lazy_frame(tmp_path):
 
 
 def test_partition_refuses_what_it_cannot_read_in_one_line(tmp_path):
-    from shuffle_kit.partition.job import JobError
+    from shuffle_kit.partitioning.job import JobError
 
     with pytest.raises(JobError, match="key column 'nope' is not in the input"):
         sk.partition(pl.DataFrame({"k": [1]}), "nope", str(tmp_path / "out"), progress=False)

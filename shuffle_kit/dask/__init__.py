@@ -48,9 +48,9 @@ import pyarrow as pa
 
 from ..codecs import ArrowIPC, TableBuffer
 from ..frames import tables_to_frame
-from ..shuffle.api import check_npartitions, check_partitioner, normalize_on, to_table
-from ..shuffle.hashing import dask_partition_ids, partition_ids
-from ..shuffle.split import split
+from ..shuffling.api import check_npartitions, check_partitioner, normalize_on, to_table
+from ..shuffling.hashing import dask_partition_ids, partition_ids
+from ..shuffling.split import split
 from ..stores import File, Store
 
 __all__ = ["shuffle", "groupby_apply", "ShuffleDataLost"]
@@ -216,7 +216,7 @@ _process_stores_lock = threading.Lock()
 
 
 def _process_store(path: str, create: bool = False) -> TableBuffer | None:
-    from ..shuffle.api import default_memory_limit
+    from ..shuffling.api import default_memory_limit
 
     with _process_stores_lock:
         store = _process_stores.get(path)

@@ -1,10 +1,10 @@
 """Files per key value (``--by-value``): each hash partition's rows grouped by the values of
 the key columns, every value's rows into ``col=value/part-NNNNN`` files (hive names, see
-:mod:`~shuffle_kit.partition.hive`), the key columns left out of the files unless
+:mod:`~shuffle_kit.partitioning.hive`), the key columns left out of the files unless
 ``layout.keep_keys``.
 
 With ``layout.sort_by``, a partition is sorted by the key columns and then those (in
-batches, see :mod:`~shuffle_kit.partition.sorting`): each value's rows then come one
+batches, see :mod:`~shuffle_kit.partitioning.sorting`): each value's rows then come one
 after the other, in order, into one series of files.
 
 A value lives in exactly one hash partition, so each partition's directories are its own:
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..shuffle.arrow_numpy import arrow_array
+from ..shuffling.arrow_numpy import arrow_array
 from . import hive
 from .layout import Layout
 from .writers import MAX_OPEN_FILES, FileSeries, WriterPool, conformed_batches

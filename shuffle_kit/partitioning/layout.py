@@ -25,7 +25,7 @@ class Layout:
     - ``keep_keys``: with ``by_value``, the key columns stay in the files too (polars'
       ``include_key``), besides the directory names;
     - ``sort_by``: columns the rows of each file are sorted by (ascending, nulls last,
-      stable; see :mod:`~shuffle_kit.partition.sorting`), in bounded memory however
+      stable; see :mod:`~shuffle_kit.partitioning.sorting`), in bounded memory however
       large a partition is. A string is split at commas.
     """
 

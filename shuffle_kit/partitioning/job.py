@@ -6,28 +6,28 @@ thread of their own one chunk ahead (unless ``threads=1``); memory stays within
 ``memory_limit`` plus the interpreter (see :data:`OVERHEAD`). Half the limit holds data
 waiting to be written.
 
-- Hash partitions go through the partition engine (:mod:`shuffle_kit.partition.engine`)
+- Hash partitions go through the partition engine (:mod:`shuffle_kit.partitioning.engine`)
   for every partition count and budget: row groups into open files while the input is
   read when the files and their writers fit, sorted runs under ``tmp`` merged into whole
   files otherwise. String columns stored dictionary-encoded in Parquet inputs travel as
   dictionary indices, into Parquet outputs' dictionary pages.
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
-  grouped by key value into hive directories (:mod:`shuffle_kit.partition.values`).
+  grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.values`).
 
 Everything is written into a hidden directory beside ``out`` and put in its place only
-when complete and when the rows written equal the rows read (:func:`~shuffle_kit.partition.publish.publish`); the runs
+when complete and when the rows written equal the rows read (:func:`~shuffle_kit.partitioning.publish.publish`); the runs
 and that directory are removed on success, failure and interrupt, and by a later job
 after ``kill -9`` (:mod:`shuffle_kit.scratch`).
 
 ``exists="append"`` adds files to an existing output instead: every file the job writes
 has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
 00000.parquet``), so no name can be one already there; once complete, each file is moved
-in with a rename that refuses to replace anything (:func:`~shuffle_kit.partition.publish.publish_new`), and a failure
+in with a rename that refuses to replace anything (:func:`~shuffle_kit.partitioning.publish.publish_new`), and a failure
 while moving them takes back those moved so far. Appends are refused when the existing
-files' columns differ from the new rows' (:func:`~shuffle_kit.partition.destination.check_append`).
+files' columns differ from the new rows' (:func:`~shuffle_kit.partitioning.destination.check_append`).
 
 Each file's layout (rows per file, row groups, key columns kept, sort order) is a
-:class:`~shuffle_kit.partition.layout.Layout`.
+:class:`~shuffle_kit.partitioning.layout.Layout`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import pyarrow as pa
 from .. import scratch
 from ..errors import JobError, one_line
 from ..limits import arrow_threads, resolve_threads
-from ..shuffle.inputs import ReadOptions
+from ..shuffling.inputs import ReadOptions
 from ..sizes import PartitionSizes
 from ..units import format_size
 from . import destination, engine, object_store, options, publish, sources
@@ -128,9 +128,9 @@ def partition(
     ``by_value`` refuses more than ``max_partitions`` distinct key values (None: no limit),
     before it makes that many directories. ``exists``: what to do when ``out`` is not
     empty: ``"error"``, ``"overwrite"`` (replaced once the new output is complete) or
-    ``"append"`` (new files beside the old ones, see :mod:`~shuffle_kit.partition.job`).
+    ``"append"`` (new files beside the old ones, see :mod:`~shuffle_kit.partitioning.job`).
     ``layout``: rows per file and per row group, key columns kept in files by value, sort
-    order within files (:class:`~shuffle_kit.partition.layout.Layout`).
+    order within files (:class:`~shuffle_kit.partitioning.layout.Layout`).
 
     >>> import tempfile, os, pyarrow as pa, pyarrow.parquet as pq
     >>> d = tempfile.mkdtemp()
@@ -214,7 +214,7 @@ def run(opts: Options) -> Summary:
         n = opts.npartitions
         why = "as asked"
     else:
-        from ..shuffle.api import PARTITION_BYTES
+        from ..shuffling.api import PARTITION_BYTES
 
         n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
         why = f"input size / {format_size(PARTITION_BYTES)}" if nbytes else "input size unknown"

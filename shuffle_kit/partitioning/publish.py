@@ -8,7 +8,7 @@
   back what was moved so far.
 - :func:`sweep` / :func:`cleanup`: what killed jobs left, and what a failed one made.
 
-Object stores, which cannot rename, publish through :mod:`~shuffle_kit.partition.object_store`.
+Object stores, which cannot rename, publish through :mod:`~shuffle_kit.partitioning.object_store`.
 """
 
 from __future__ import annotations

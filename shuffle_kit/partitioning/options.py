@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import JobError
-from ..shuffle.inputs import ReadOptions
+from ..shuffling.inputs import ReadOptions
 from ..units import parse_size
 from .layout import Layout
 from .writers import COMPRESSIONS, FORMATS

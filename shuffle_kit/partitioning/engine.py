@@ -30,7 +30,7 @@ where their costs do rather than at a fixed count.
 Order: a partition's rows are written in input order (its writes are issued in order,
 one at a time; runs are read back in the order they were written), unless the files ask
 to be sorted (``Files.sort_keys``): then they go through sorted runs, whatever fits, and
-each partition is sorted as it is read back (:mod:`~shuffle_kit.partition.sorting`, in
+each partition is sorted as it is read back (:mod:`~shuffle_kit.partitioning.sorting`, in
 batches under the runs' directory when it is larger than a batch).
 
 Writers that hold rows back for whole row groups (``Files.held_rows``) hold that many rows
@@ -38,7 +38,7 @@ each: with files open, all of them count against the budget (too many, and the j
 sorted runs); from runs, a row group larger than a partition's batch is refused.
 
 Columns read as dictionaries (``dictionary``) are written to Parquet as dictionaries, when
-the files then read back with ``schema`` (:func:`~shuffle_kit.partition.writers.parquet_dictionary_schema`);
+the files then read back with ``schema`` (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`);
 otherwise they are decoded first.
 
 Memory: a chunk's pieces are slices of one sorted copy of it, alive until its last piece is
@@ -75,9 +75,9 @@ import pyarrow as pa
 
 from .. import scratch
 from ..limits import executor, resolve_threads
-from ..shuffle.arrow_numpy import arrow_array
-from ..shuffle.hashing import check_hashable, partition_ids
-from ..shuffle.split import sorted_runs, split
+from ..shuffling.arrow_numpy import arrow_array
+from ..shuffling.hashing import check_hashable, partition_ids
+from ..shuffling.split import sorted_runs, split
 from ..units import format_size
 from .layout import Layout
 from .sorting import sorted_stream
@@ -242,7 +242,7 @@ def _split(table: pa.Table, on: Sequence[str], n: int) -> tuple[dict[int, pa.Tab
 
 def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
     """``table``'s rows ordered by partition id (stably) and the rows of each partition, as
-    one or more runs (see :func:`~shuffle_kit.shuffle.split.sorted_runs`)."""
+    one or more runs (see :func:`~shuffle_kit.shuffling.split.sorted_runs`)."""
     return sorted_runs(table, partition_ids(table, on, n), n), table.nbytes
 
 
@@ -544,14 +544,14 @@ def write_partitions(
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
     ``directory``, each reading back as ``schema``; return the number of rows written.
     ``dictionary``: columns that ``schema`` declares plain but chunks hold as dictionaries;
-    ``encode``: more columns to store with a dictionary (see :class:`~shuffle_kit.partition.writers.Writer`).
+    ``encode``: more columns to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`).
     ``threads``: worker threads (default: the CPUs this process may use); the files are
     the same for any number. ``spill_dir``: where sorted runs go, if they are needed
     (default: the system's temporary directory); they are removed before returning.
     ``layout``: rows per file and per row group, sorting (see :class:`PartFiles`);
     ``token``: a word in every file's name.
 
-    Partition ids are :func:`shuffle_kit.shuffle.hashing.partition_ids`, the same as
+    Partition ids are :func:`shuffle_kit.shuffling.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write. ``sizes``:
     an array of ``n`` integers that receives the rows written to each partition (as
     NumPy's ``out=``; the writers counted them, nothing is read again).

@@ -1,6 +1,6 @@
 """Where a partition job writes: checks of ``--out`` before any work (local: not inside an
 input, writable, empty unless told otherwise; remote: see
-:mod:`~shuffle_kit.partition.object_store`), and of the files an append adds to."""
+:mod:`~shuffle_kit.partitioning.object_store`), and of the files an append adds to."""
 
 from __future__ import annotations
 

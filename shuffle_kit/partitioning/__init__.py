@@ -1,0 +1,22 @@
+"""The out-of-core partition job (:func:`shuffle_kit.partition`, ``shuffle-kit partition``):
+files in, a file per hash partition or per key value out.
+
+- :mod:`~shuffle_kit.partitioning.job`: the run, and the public :func:`shuffle_kit.partition`
+  (what ``shuffle-kit partition`` calls);
+- :mod:`~shuffle_kit.partitioning.options`: what a job is asked to do, checked before any work;
+- :mod:`~shuffle_kit.partitioning.sources`: the input opened and checked (files, or data);
+- :mod:`~shuffle_kit.partitioning.destination`: ``--out`` checked (and what an append adds to);
+- :mod:`~shuffle_kit.partitioning.publish`: the finished output put in place locally, and what
+  killed jobs left cleaned up; :mod:`~shuffle_kit.partitioning.object_store`: the same for
+  stores without rename (S3, GCS, Azure);
+- :mod:`~shuffle_kit.partitioning.summary`: what a job did, and the skew in its files;
+- :mod:`~shuffle_kit.partitioning.engine`: hash partitions into files, for any partition
+  count and memory limit (open files or sorted runs);
+- :mod:`~shuffle_kit.partitioning.layout`: :class:`Layout`, what each output file looks like
+  (rows per file and per row group, key columns kept, sort order);
+- :mod:`~shuffle_kit.partitioning.writers`: one writer per output file, series of files, and a
+  pool of them;
+- :mod:`~shuffle_kit.partitioning.sorting`: rows sorted in bounded memory (runs merged);
+- :mod:`~shuffle_kit.partitioning.hive`: hive directory names of key values, as pyarrow writes them;
+- :mod:`~shuffle_kit.partitioning.demo`: ``shuffle-kit demo``.
+"""
