@@ -23,7 +23,16 @@ system. For every shuffle run (one computation of one graph build):
   stops all of them when the scheduler closes, and each host stops its own when it
   closes (``teardown``), so nothing outlives the cluster.
 - a host lost with its nanny takes its pieces with it: appends to it fail and reads
-  from it come up short, both raising :class:`~shuffle_kit.dask.ShuffleDataLost`.
+  from it come up short, both raising :class:`~shuffle_kit.dask.ShuffleDataLost` (the
+  clients give up on a server that refuses or ignores them within seconds).
+- a host that does not answer within ``shuffle_kit.dask.host-timeout`` (5 s; counted
+  from the call, and only once another host has answered, so a cluster slow to start
+  is waited for) is left out of the run it was asked to join, and out of later runs
+  until its worker heartbeats again or leaves: a dead host the scheduler has not yet
+  removed (its ``worker-ttl`` is minutes) costs one run a few seconds, not every run
+  distributed's connect timeout. A host that answers with an error is left out of that
+  run; a run starts if one server does. Stopping servers never holds up a run, and
+  the scheduler's close waits for unanswered hosts at most ``host-timeout``.
 
 Servers bind ``tcp://127.0.0.1`` on a loopback host; on any other interface they
 require CURVE authentication with keys made per run by the scheduler plugin.
@@ -50,6 +59,23 @@ NAME = "shuffle_kit"
 SERVER_MEMORY = 2**30  # at most this many bytes in memory per server, and a quarter of the worker's limit
 SPILL_PREFIX = "shuffle_kit-server-"  # a server's spill directory (a scratch directory, see shuffle_kit.scratch)
 CLIENT_TIMEOUT = 60.0
+HOST_TIMEOUT = 5.0  # seconds: see "host-timeout" above
+
+
+def host_timeout() -> float:
+    """How long the scheduler waits for a host (``shuffle_kit.dask.host-timeout``, seconds
+    or a duration such as ``"10s"``).
+
+    >>> import dask
+    >>> with dask.config.set({"shuffle_kit.dask.host-timeout": "2s"}):
+    ...     host_timeout()
+    2.0
+    """
+    import dask
+    from dask.utils import parse_timedelta
+
+    value = dask.config.get("shuffle_kit.dask.host-timeout", None)
+    return HOST_TIMEOUT if value is None else float(parse_timedelta(value, default="s"))
 
 
 # -- in tasks -------------------------------------------------------------------------------
@@ -114,6 +140,10 @@ except ImportError:  # pragma: no cover
     _SchedulerPlugin = object  # type: ignore[misc,assignment]
 
 
+class Unreachable(ConnectionError):
+    """A host did not answer the scheduler in time, or could not be reached at all."""
+
+
 class ShuffleRuns(_SchedulerPlugin):
     """Scheduler plugin: the servers of every live shuffle run, stopped when done."""
 
@@ -124,7 +154,8 @@ class ShuffleRuns(_SchedulerPlugin):
         self.runs: dict[str, dict] = {}  # run name -> plan
         self.barriers: dict[str, str] = {}  # barrier key -> run name
         self.opening: dict[str, asyncio.Future] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self.unreachable: dict[str, float] = {}  # worker address -> when its host last failed to answer
+        self._tasks: set[asyncio.Future] = set()
 
     async def open(self, name: str, barrier_key: str, n: int) -> dict:
         if name in self.runs:
@@ -138,7 +169,7 @@ class ShuffleRuns(_SchedulerPlugin):
         try:
             plan = await self._start_servers(name, n)
             if barrier_key not in self.scheduler.tasks:  # released while we started them
-                await self._stop(plan)
+                self._background(self._stop(plan))
                 raise RuntimeError(f"shuffle_kit: the shuffle {name} was released before it started")
             self.runs[name] = plan
             self.barriers[barrier_key] = name
@@ -151,8 +182,17 @@ class ShuffleRuns(_SchedulerPlugin):
         finally:
             del self.opening[name]
 
+    def _answering(self) -> list:
+        """The scheduler's workers, less those whose host failed to answer and that have
+        not heartbeated since (all of them if that leaves none)."""
+        workers = list(self.scheduler.workers.values())
+        answering = [ws for ws in workers if ws.last_seen > self.unreachable.get(ws.address, -1.0)]
+        return answering or workers
+
     async def _start_servers(self, name: str, n: int) -> dict:
-        workers = sorted(self.scheduler.workers.values(), key=lambda ws: (ws.host, str(ws.name), ws.address))
+        from distributed.metrics import time
+
+        workers = sorted(self._answering(), key=lambda ws: (ws.host, str(ws.name), ws.address))
         if not workers:
             raise RuntimeError("shuffle_kit: the cluster has no workers")
         run_id = f"{name}-{uuid.uuid4().hex[:8]}"
@@ -173,39 +213,96 @@ class ShuffleRuns(_SchedulerPlugin):
         memory = dask.config.get("shuffle_kit.dask.server-memory", None)
         directory = dask.config.get("shuffle_kit.dask.server-directory", None)
         args = (run_id, curve, None if memory is None else parse_size(memory), directory)
-        replies = await self._broadcast(hosts, _host_start, args, on_error="return")
-        failed = [(w, r) for w, r in zip(hosts, replies) if isinstance(r, BaseException)]
-        if failed:
-            await self._stop(plan)
-            (worker, _), error = failed[0]
+
+        def late(host: tuple[str, str | None], reply: Any) -> None:  # a server nobody will use
+            if not isinstance(reply, BaseException):
+                self._background(self._broadcast([host], _host_stop, (run_id,)))
+
+        replies = await self._broadcast(hosts, _host_start, args, patience=host_timeout(), late=late)
+        started = [(host, r) for host, r in zip(hosts, replies) if not isinstance(r, BaseException)]
+        for (worker, nanny), reply in zip(hosts, replies):
+            if isinstance(reply, Unreachable):
+                self.unreachable[worker] = time()
+            if isinstance(reply, BaseException):
+                logger.warning("shuffle_kit: shuffle run %s goes on without worker %s: %s", run_id, worker, reply)
+        if not started:
+            (worker, _), error = hosts[0], replies[0]
             raise RuntimeError(f"shuffle_kit: could not start a store server for worker {worker}: {error!r}")
-        plan["servers"] = list(replies)
-        plan["workers"] = [w for w, _ in hosts]
+        plan["hosts"] = [host for host, _ in started]
+        plan["servers"] = [address for _, address in started]
+        plan["workers"] = [worker for (worker, _), _ in started]
         # clients need only the public half of the server's key pair
         if curve is not None:
             plan["curve"] = {k: v for k, v in curve.items() if k != "server_secret"}
         return plan
 
-    async def _broadcast(self, hosts: list[tuple[str, str | None]], func: Any, args: tuple, on_error: str) -> list:
+    async def _broadcast(
+        self, hosts: list[tuple[str, str | None]], func: Any, args: tuple, patience: float | None = None,
+        late: Any = None,
+    ) -> list:
         """Run ``func(*args, dask_worker=host)`` on each host: the worker's nanny if it has
         one (it outlives the worker process), else the worker. One result (or exception)
-        per host."""
+        per host.
+
+        With ``patience``, a host still silent ``patience`` seconds after the call, once
+        some host has answered, gets an :class:`Unreachable`; its call goes on in the
+        background and ``late(host, reply)`` gets what it answers after all.
+        """
         msg = {"function": pickle.dumps(func), "args": pickle.dumps(args), "wait": True}
 
         async def call(worker: str, nanny: str | None) -> Any:
             try:
                 reply = await self.scheduler.rpc(nanny or worker).run(**msg)
+            except (OSError, asyncio.TimeoutError) as e:  # distributed's CommClosedError is an OSError
+                return Unreachable(f"{nanny or worker}: {e!r}")
             except Exception as e:
                 return e
             if isinstance(reply, dict) and reply.get("status") == "OK":
                 return _value(reply.get("result"))
             return RuntimeError(str(reply.get("exception") if isinstance(reply, dict) else reply))
 
-        return list(await asyncio.gather(*(call(w, nanny) for w, nanny in hosts)))
+        calls = [asyncio.ensure_future(call(w, nanny)) for w, nanny in hosts]
+        if patience is None:
+            return list(await asyncio.gather(*calls))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        pending = set(calls)
+        while pending:
+            left = deadline - loop.time()
+            answered = any(not isinstance(c.result(), BaseException) for c in calls if c.done())
+            if left <= 0 and answered:
+                break
+            # past the deadline with no answer yet (a cluster slow to start): wait for one
+            _, pending = await asyncio.wait(
+                pending, timeout=left if left > 0 else None,
+                return_when=asyncio.ALL_COMPLETED if left > 0 else asyncio.FIRST_COMPLETED,
+            )
+        replies = []
+        for host, c in zip(hosts, calls):
+            if c.done():
+                replies.append(c.result())
+                continue
+            replies.append(Unreachable(f"{host[1] or host[0]}: no answer within {patience:g} s"))
+            self._track(c)
+            if late is not None:
+                c.add_done_callback(lambda c, host=host: c.cancelled() or late(host, c.result()))
+        return replies
 
     async def _stop(self, plan: dict) -> None:
-        # by host address: a nanny whose worker process was replaced still holds the server
-        await self._broadcast(plan["hosts"], _host_stop, (plan["run_id"],), on_error="return")
+        # by host address: a nanny whose worker process was replaced still holds the server;
+        # a server hosted by a worker the scheduler removed went with it
+        hosts = [(w, nanny) for w, nanny in plan["hosts"] if nanny is not None or w in self.scheduler.workers]
+        await self._broadcast(hosts, _host_stop, (plan["run_id"],))
+
+    def _track(self, task: asyncio.Future) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _background(self, coro: Any) -> None:
+        self._track(asyncio.ensure_future(coro))
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self.unreachable.pop(worker, None)
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if finish != "forgotten" or key not in self.barriers:
@@ -213,15 +310,20 @@ class ShuffleRuns(_SchedulerPlugin):
         name = self.barriers.pop(key)
         plan = self.runs.pop(name, None)
         if plan is not None:
-            task = asyncio.get_running_loop().create_task(self._stop(plan))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self._stop(plan))
 
     async def close(self) -> None:
         plans = list(self.runs.values())
         self.runs.clear()
         self.barriers.clear()
-        await asyncio.gather(*(self._stop(p) for p in plans), *self._tasks, return_exceptions=True)
+        for plan in plans:
+            self._background(self._stop(plan))
+        if self._tasks:
+            # a host that does not answer (gone with its machine) holds up the close only
+            # this long; a live one tears its servers down when it closes
+            _, pending = await asyncio.wait(set(self._tasks), timeout=host_timeout())
+            for task in pending:
+                task.cancel()
 
 
 def _value(result: Any) -> Any:

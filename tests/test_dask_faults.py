@@ -1,0 +1,136 @@
+"""shuffle_kit.dask when a worker's host dies: a scheduler in this process, and real
+``dask worker`` processes (a nanny and its worker each), each in a process group of its
+own so that the test can kill a whole host: nanny, worker and the store server the
+nanny holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import shuffle_kit.dask as skd  # noqa: E402
+
+from .test_dask import check_shuffled, make_frame  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def start_worker(address: str, name: str, directory: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    return subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--name", name, "--nthreads", "1",
+         "--no-dashboard", "--local-directory", directory, "--host", "127.0.0.1"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_host(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    """A client, and three workers by name with the process that is their host."""
+    with distributed.LocalCluster(
+        n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as client:
+        procs = {f"w{i}": start_worker(cluster.scheduler_address, f"w{i}", str(tmp_path / f"w{i}")) for i in range(3)}
+        try:
+            client.wait_for_workers(3, timeout=60)
+            yield client, procs
+        finally:
+            for proc in procs.values():
+                kill_host(proc)
+                proc.wait()
+        start = time.monotonic()
+    # the scheduler waits for a dead host's answer only briefly (distributed: 30 s)
+    assert time.monotonic() - start < 20
+
+
+def address_of(client, name: str) -> str:
+    return next(a for a, w in client.scheduler_info()["workers"].items() if w["name"] == name)
+
+
+def frames() -> tuple:
+    ddf = dd.from_pandas(make_frame(6_000), npartitions=6)
+    return ddf, ddf.compute(scheduler="sync")
+
+
+def shuffle_on(client, ddf, want, workers=None) -> float:
+    """Seconds to shuffle ``ddf`` (on ``workers`` only, if given), checked against ``want``."""
+    start = time.monotonic()
+    parts = client.gather(client.compute(skd.shuffle(ddf, "k", 6).to_delayed(), workers=workers))
+    elapsed = time.monotonic() - start
+    check_shuffled(parts, want, ["k"], ddf._meta)
+    return elapsed
+
+
+def unreachable(client) -> set:
+    def marks(dask_scheduler):
+        return set(dask_scheduler.plugins["shuffle_kit"].unreachable)
+
+    return client.run_on_scheduler(marks)
+
+
+@pytest.mark.slow
+def test_a_host_killed_mid_shuffle_fails_it_in_seconds_and_spares_the_next(hosts, tmp_path):
+    client, procs = hosts
+    ddf, want = frames()
+    shuffle_on(client, ddf, want)
+    marker = str(tmp_path / "appended")
+
+    def slow_maps(marker=marker):
+        import time
+
+        import shuffle_kit.dask as skd
+
+        def hook(i):
+            open(marker, "a").close()
+            time.sleep(0.5)
+
+        skd._FAULTS["after_append"] = hook
+
+    client.run(slow_maps)
+    future = client.compute(skd.shuffle(ddf, "k", 6))
+    deadline = time.monotonic() + 30
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(marker)  # pieces are on every server, the victim's among them
+    kill_host(procs["w1"])  # nanny, worker and the server the nanny holds
+    start = time.monotonic()
+    with pytest.raises(skd.ShuffleDataLost, match="unreachable|lost"):
+        future.result(timeout=120)
+    assert time.monotonic() - start < 20  # was 60 s: the clients' timeout
+    del future
+    client.run(lambda: __import__("shuffle_kit.dask").dask._FAULTS.clear())
+    assert shuffle_on(client, ddf, want) < 20  # on the two hosts left
+
+
+def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts):
+    """A stopped host keeps its connections open and answers nothing, as one whose
+    machine died: the scheduler keeps its worker for minutes (worker-ttl)."""
+    client, procs = hosts
+    ddf, want = frames()
+    shuffle_on(client, ddf, want)
+    silent = address_of(client, "w1")
+    kill_host(procs["w1"], signal.SIGSTOP)
+    others = [address_of(client, "w0"), address_of(client, "w2")]
+    # tasks go to the others only (dask would wait for the silent one), servers too
+    first = shuffle_on(client, ddf, want, workers=others)
+    assert first < 20  # was distributed's connect timeout (30 s), then a RuntimeError
+    assert unreachable(client) == {silent}
+    second = shuffle_on(client, ddf, want, workers=others)
+    print(f"first {first:.1f} s, second {second:.1f} s")
+    assert second < first  # not asked again: it has not heartbeated since
