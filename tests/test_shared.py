@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import socket
 import threading
 import time
 
@@ -309,3 +310,15 @@ def test_a_dead_server_is_given_up_in_seconds_not_after_the_timeout(tmp_path, tr
     assert time.monotonic() - start < 5
     client.close()
     never.close()
+
+
+def test_a_server_that_never_answers_the_handshake_is_given_up_in_seconds():
+    # a listening socket nobody reads: the kernel accepts the connection, as it does for
+    # a stopped server process, and nothing ever answers
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        client = sk.Shared(f"tcp://127.0.0.1:{silent.getsockname()[1]}", timeout=60, heartbeat=0.2)
+        start = time.monotonic()
+        with pytest.raises(ConnectionError, match="did not answer the handshake"):
+            client.ping()
+        assert time.monotonic() - start < 5  # 5 heartbeats, not ZeroMQ's 30 s handshake timeout
+        client.close()

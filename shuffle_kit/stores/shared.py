@@ -14,6 +14,7 @@ a server that any number of processes, on this machine or others, talk to at onc
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import threading
@@ -27,7 +28,7 @@ from . import protocol as P
 from .auth import KeyLike, as_key, public_key as derive_public_key
 from .base import Record, ReentrantLock, Store, as_key_list, as_record, get_nested, flatten, nested_get
 from .keys import Key, encode_key, encode_keys
-from .zmq_events import pending_events
+from .zmq_events import pending_event_values
 
 DEFAULT_TIMEOUT = 30.0
 _SMALL_PART = 1 << 16  # see Shared._check_size
@@ -70,7 +71,9 @@ class _Connection:
     monitor reports a lost connection at once (a killed server), and ZeroMQ heartbeats,
     answered by the server's I/O thread even while it is busy, find a silent peer. A
     server that refuses every connection attempt (it died, with or without its host) is
-    given up after ``5 * heartbeat`` seconds, not after the whole ``timeout``.
+    given up after ``5 * heartbeat`` seconds, not after the whole ``timeout``; so is one
+    that accepts the connection but never answers the handshake (its process is stopped
+    or its host hangs: the kernel still accepts).
     """
 
     def __init__(self, context: zmq.Context, address: str, curve: Optional[tuple[bytes, bytes, bytes]], heartbeat: float):
@@ -83,6 +86,7 @@ class _Connection:
         sock.setsockopt(zmq.HEARTBEAT_IVL, ivl)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5 * ivl)
         sock.setsockopt(zmq.CONNECT_TIMEOUT, 5 * ivl)  # one attempt at a host that does not answer
+        sock.setsockopt(zmq.HANDSHAKE_IVL, 5 * ivl)  # ZeroMQ waits 30 s by default
         self.give_up = 5 * ivl / 1000  # seconds of failed attempts before a server counts as gone
         self.first_failure: float | None = None
         if curve is not None:
@@ -101,7 +105,7 @@ class _Connection:
     def _events(self, waiting_reply: bool) -> None:
         """Drain the monitor; raise ConnectionError for a refused or (during a request) lost
         connection."""
-        for event in pending_events(self.monitor):
+        for event, value in pending_event_values(self.monitor):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connected = True
                 self.first_failure = None
@@ -112,10 +116,25 @@ class _Connection:
                 self.connected = False
                 if waiting_reply and was:
                     raise ConnectionError(f"lost the connection to the server at {self.address}")
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and value == errno.EAGAIN:  # HANDSHAKE_IVL ran out
+                raise ConnectionError(
+                    f"the server at {self.address} accepted the connection but did not answer the handshake "
+                    f"within {self.give_up:g} s (its process stopped, or its host hangs)"
+                )
             elif event & _HANDSHAKE_FAILED:
                 why = "refused: authentication failed" if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else (
                     "handshake failed (wrong keys or not a shuffle_kit server?)")
                 raise ConnectionError(f"server at {self.address} {why}")
+        # a request can be sent into a connection that is already going (the disconnect
+        # reported before the socket dropped it): no reply comes, and none can come while
+        # every attempt to reconnect fails
+        if waiting_reply and not self.connected and self.first_failure is not None and (
+            time.monotonic() - self.first_failure > self.give_up
+        ):
+            raise ConnectionError(
+                f"lost the connection to the server at {self.address}: every attempt to reconnect failed "
+                f"for {self.give_up:g} s"
+            )
 
     def call(self, frames: list, rid: int, timeout: float, on_reply: Callable[[int, list], bool]) -> None:
         """Send ``frames``; hand each reply message for ``rid`` to ``on_reply(flags, frames)``
@@ -144,8 +163,8 @@ class _Connection:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no reply from the server at {self.address} within {timeout:g} s")
-            ready = dict(self.poller.poll(int(left * 1000) + 1))
-            if self.monitor in ready:
+            ready = dict(self.poller.poll(int(min(left, self.give_up) * 1000) + 1))
+            if self.monitor in ready or not ready:
                 self._events(True)
             if sock not in ready:
                 continue
