@@ -5,12 +5,14 @@ nanny holds."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
 dask = pytest.importorskip("dask")
@@ -118,10 +120,11 @@ def test_a_host_killed_mid_shuffle_fails_it_in_seconds_and_spares_the_next(hosts
     assert shuffle_on(client, ddf, want) < 20  # on the two hosts left
 
 
-def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts):
+def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts, caplog):
     """A stopped host keeps its connections open and answers nothing, as one whose
     machine died: the scheduler keeps its worker for minutes (worker-ttl)."""
     client, procs = hosts
+    caplog.set_level(logging.INFO, logger="shuffle_kit.dask.cluster")
     ddf, want = frames()
     shuffle_on(client, ddf, want)
     silent = address_of(client, "w1")
@@ -132,5 +135,36 @@ def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts
     assert first < 20  # was distributed's connect timeout (30 s), then a RuntimeError
     assert unreachable(client) == {silent}
     second = shuffle_on(client, ddf, want, workers=others)
-    print(f"first {first:.1f} s, second {second:.1f} s")
     assert second < first  # not asked again: it has not heartbeated since
+    # it comes back: the server it started too late is stopped, and it takes part again
+    kill_host(procs["w1"], signal.SIGCONT)
+    deadline = time.monotonic() + 20
+    while "started too late" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    while servers_on(client, silent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "started too late" in caplog.text and servers_on(client, silent) == []
+    client.run(slow_down_maps)
+    future = client.compute(skd.shuffle(ddf, "k", 6))
+    while not servers_on(client, silent) and not future.done():
+        time.sleep(0.05)
+    assert servers_on(client, silent)
+    pd.testing.assert_frame_equal(future.result().sort_values("id"), want.sort_values("id"))
+
+
+def slow_down_maps() -> None:
+    import time
+
+    import shuffle_kit.dask as skd
+
+    skd._FAULTS["after_append"] = lambda i: time.sleep(0.3)
+
+
+def servers_on(client, worker: str) -> list[str]:
+    """The run ids of the shuffle_kit servers the nanny of ``worker`` holds."""
+
+    def probe(dask_worker):
+        host = dask_worker.plugins.get("shuffle_kit")
+        return sorted(getattr(host, "servers", {}))
+
+    return next(iter(client.run(probe, nanny=True, workers=[worker]).values()))

@@ -216,6 +216,7 @@ class ShuffleRuns(_SchedulerPlugin):
 
         def late(host: tuple[str, str | None], reply: Any) -> None:  # a server nobody will use
             if not isinstance(reply, BaseException):
+                logger.info("shuffle_kit: stopping the server of run %s that worker %s started too late", run_id, host[0])
                 self._background(self._broadcast([host], _host_stop, (run_id,)))
 
         replies = await self._broadcast(hosts, _host_start, args, patience=host_timeout(), late=late)
@@ -253,7 +254,7 @@ class ShuffleRuns(_SchedulerPlugin):
         async def call(worker: str, nanny: str | None) -> Any:
             try:
                 reply = await self.scheduler.rpc(nanny or worker).run(**msg)
-            except (OSError, asyncio.TimeoutError) as e:  # distributed's CommClosedError is an OSError
+            except OSError as e:  # distributed's CommClosedError and timeouts are OSErrors
                 return Unreachable(f"{nanny or worker}: {e!r}")
             except Exception as e:
                 return e
