@@ -41,11 +41,13 @@ require CURVE authentication with keys made per run by the scheduler plugin.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import pickle
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from .. import scratch
@@ -239,7 +241,7 @@ class ShuffleRuns(_SchedulerPlugin):
 
     async def _broadcast(
         self, hosts: list[tuple[str, str | None]], func: Any, args: tuple, patience: float | None = None,
-        late: Any = None,
+        late: Callable[[tuple[str, str | None], Any], None] | None = None,
     ) -> list:
         """Run ``func(*args, dask_worker=host)`` on each host: the worker's nanny if it has
         one (it outlives the worker process), else the worker. One result (or exception)
@@ -286,7 +288,7 @@ class ShuffleRuns(_SchedulerPlugin):
             replies.append(Unreachable(f"{host[1] or host[0]}: no answer within {patience:g} s"))
             self._track(c)
             if late is not None:
-                c.add_done_callback(lambda c, host=host: c.cancelled() or late(host, c.result()))
+                c.add_done_callback(functools.partial(_answered_late, late, host))
         return replies
 
     async def _stop(self, plan: dict) -> None:
@@ -325,6 +327,12 @@ class ShuffleRuns(_SchedulerPlugin):
             _, pending = await asyncio.wait(set(self._tasks), timeout=host_timeout())
             for task in pending:
                 task.cancel()
+
+
+def _answered_late(late: Callable[[tuple[str, str | None], Any], None], host: tuple[str, str | None],
+                   call: asyncio.Future) -> None:
+    if not call.cancelled():
+        late(host, call.result())
 
 
 def _value(result: Any) -> Any:
