@@ -39,7 +39,7 @@ import json
 import math
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -726,15 +726,15 @@ def tables_to_frame(tables: list[pa.Table]) -> pd.DataFrame:
     same = all(m[0] == first_schema for m in metas) and all(
         t.schema.equals(tables[0].schema) for t in tables[1:]
     )
-    if same:
+    if same and first_schema is not None:
         schema = json.loads(first_schema)
         ispec = schema["index"]
         # a frequency or a categorical index level would come out differently from concat
         if len(tables) == 1 or (ispec["kind"] == "range" or not (ispec["freq"] or ispec["categorical"])):
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-            return _convert(table, schema, [m[1] for m in metas])
+            return _convert(table, schema, [cast(Piece, m[1]) for m in metas])  # (a schema comes with its piece)
     frames = [
-        _convert(t, json.loads(s), [p]) if s is not None else t.to_pandas()
+        _convert(t, json.loads(s), [cast(Piece, p)]) if s is not None else t.to_pandas()
         for t, (s, p) in zip(tables, metas)
     ]
     return concat_frames(frames)

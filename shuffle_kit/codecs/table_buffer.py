@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,7 @@ class _Sorted:
         if self.table is not None:
             return self.table.slice(lo, hi - lo)
         bounds = self.block_rows
+        assert bounds is not None  # (spilled)
         first = int(np.searchsorted(bounds, lo, "right")) - 1
         last = int(np.searchsorted(bounds, hi, "left"))
         tables = read(self.blocks[first:last])
@@ -211,6 +212,7 @@ class TableBuffer(ArrowIPC):
         # records per key come after every spilled block in the store: blocks go first
         self._unblock(lock)
         self._store_empty = False
+        pieces: dict[Key, Any]
         if isinstance(held, _Sorted):
             pieces = {k: held.piece(k, self._reader(lock)) for k in np.flatnonzero(held.counts).tolist()}
         else:
@@ -223,7 +225,7 @@ class TableBuffer(ArrowIPC):
         assert table is not None
         self._sorted_appends += 1
         bounds = _block_bounds(held.starts, table.num_rows, table.nbytes / max(1, table.num_rows))
-        keys = [(_BLOCK_KEY, self._id, self._sorted_appends, b) for b in range(len(bounds) - 1)]
+        keys: list[Key] = [(_BLOCK_KEY, self._id, self._sorted_appends, b) for b in range(len(bounds) - 1)]
         super().append({key: table.slice(a, b - a) for key, a, b in zip(keys, bounds[:-1], bounds[1:])}, lock=lock)
         held.table, held.blocks, held.block_rows = None, keys, bounds
         self._spilled_sorted.append(held)
@@ -233,7 +235,7 @@ class TableBuffer(ArrowIPC):
         read = self._reader(lock)
         while self._spilled_sorted:
             held = self._spilled_sorted[0]
-            pieces = {k: held.piece(k, read) for k in np.flatnonzero(held.counts).tolist()}
+            pieces: dict[Key, Any] = {k: held.piece(k, read) for k in np.flatnonzero(held.counts).tolist()}
             if pieces:
                 self._store_empty = False
                 super().append(pieces, lock=lock)
@@ -318,14 +320,16 @@ class TableBuffer(ArrowIPC):
     def _sorted_frames(self, keys: list) -> list[pd.DataFrame] | None:
         """The frames of ``keys`` from one gather and one conversion, or None where that
         would not equal converting each key alone (then the caller does that)."""
-        ks = [_int_key(k) for k in keys]
-        if None in ks:
+        found = [_int_key(k) for k in keys]
+        ks = [k for k in found if k is not None]
+        if len(ks) != len(found):
             return None
         with self._memory_lock:
             if not self._store_empty:  # pieces may be in the store: read key by key
                 return None
-            held = [*self._spilled_sorted, *(h for h, _ in self._appends)]
-            if not held or not all(isinstance(h, _Sorted) for h in held):
+            appended = [h for h, _ in self._appends]
+            held = [*self._spilled_sorted, *(h for h in appended if isinstance(h, _Sorted))]
+            if not held or len(held) != len(self._spilled_sorted) + len(appended):
                 return None
             return self._gather(ks, held)
 
@@ -351,7 +355,7 @@ class TableBuffer(ArrowIPC):
         if held[0].index_starts is not None:
             # a key's pieces number its rows on from one another: its index is one range
             before = np.cumsum(counts, axis=0) - counts
-            offset = np.stack([h.index_starts[idx] for h in held]) - before
+            offset = np.stack([cast(np.ndarray, h.index_starts)[idx] for h in held]) - before
             filled = counts > 0
             lo = np.where(filled, offset, np.iinfo(np.int64).max).min(axis=0)
             hi = np.where(filled, offset, np.iinfo(np.int64).min).max(axis=0)
