@@ -53,6 +53,7 @@ section; ``run(quick)`` also returns the ratios for the summary table.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import shutil
@@ -152,7 +153,7 @@ def shuffle_curves(rows: int, parts: tuple[int, ...], repeats: int) -> tuple[dic
                 for name in _rotated(list(peers), attempt):
                     if name == PARTD and (skip or times.get(PARTD, {}).get(n, 0) > PARTD_CAP):
                         continue
-                    t = _timed(lambda: peers[name](n))
+                    t = _timed(functools.partial(peers[name], n))
                     times.setdefault(name, {})[n] = min(t, times.get(name, {}).get(n, math.inf))
             print(f"  {n:6d} partitions: " + "  ".join(f"{k} {v[n]:.2f} s" for k, v in times.items() if n in v), flush=True)
     finally:

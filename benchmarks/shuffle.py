@@ -21,6 +21,7 @@ The scaling table times shuffle_kit alone for 1M, 5M (and with --big 20M) rows i
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import tempfile
 
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
                 big_mb = frame_nbytes(big) / 1e6
                 cells = []
                 for p in parts_list:
-                    t = best_of(lambda: run_shuffle_kit(big_chunks, p), args.repeats)
+                    t = best_of(functools.partial(run_shuffle_kit, big_chunks, p), args.repeats)
                     cells.append(f"{t:7.2f} ({big_mb / t:5.0f})")
                 print(f"{rows:12,d} " + " ".join(f"{c:>16s}" for c in cells))
                 del big, big_chunks

@@ -152,7 +152,7 @@ def test_by_value_hostile_values_stay_inside_out(tmp_path):
         assert d.startswith("s=") and "/" not in d
         assert os.path.isdir(out / d) and os.listdir(out / d) == ["part-00000.parquet"]
     assert "s=__HIVE_DEFAULT_PARTITION__" in dirs and "s=" in dirs and "s=..%2Fx" in dirs
-    for root, sub, files in os.walk(out):  # no file anywhere but one level down
+    for root, _dirs, _files in os.walk(out):  # no file anywhere but one level down
         assert os.path.realpath(root).startswith(os.path.realpath(out))
     back = ds.dataset(str(out), format="parquet", partitioning="hive").to_table().to_pandas()
     assert len(back) == len(df)

@@ -29,7 +29,10 @@ KEYS = st.sampled_from(["a", "b", 1, ("t", 2), b"x"])
 APPENDS = st.lists(
     st.dictionaries(KEYS, st.one_of(st.binary(max_size=50), st.just(b"z" * 3000)), max_size=3), max_size=6
 )
-ids = lambda c: c.__name__
+
+
+def ids(c):
+    return c.__name__
 
 
 @pytest.mark.parametrize("compressor", COMPRESSORS, ids=ids)

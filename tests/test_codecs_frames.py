@@ -6,8 +6,8 @@ The strategies here (``frames``, ``appends``) are shared by the other test_codec
 from __future__ import annotations
 
 import datetime
-import itertools
 import decimal
+import itertools
 import pickle
 
 import numpy as np
@@ -42,7 +42,10 @@ FRAME_CODECS.append(TableBuffer)
 
 # -- values for one column of n rows ---------------------------------------------------------
 text = st.text(alphabet="ab\u00e9\u4e2d ", max_size=4)
-maybe = lambda s: st.one_of(st.none(), s)
+
+
+def maybe(s):
+    return st.one_of(st.none(), s)
 
 
 def _ints(dtype):

@@ -23,8 +23,8 @@ from shuffle_kit import (
     Pickle,
     Python,
     ZLib,
+    frames,
 )
-from shuffle_kit import frames
 from tests.test_codecs_frames import LIGHT, appends
 
 

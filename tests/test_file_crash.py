@@ -9,7 +9,6 @@ import shuffle_kit as sk
 from shuffle_kit.errors import CorruptionError
 from shuffle_kit.stores.file import LOG_NAME
 from shuffle_kit.stores.keys import encode_key
-
 from shuffle_kit.testing import Model
 
 EARLIER = [

@@ -160,7 +160,7 @@ def test_sorted_runs_hold_at_most_the_budget_and_leave_nothing_behind(monkeypatc
     assert rows == table.num_rows
     assert len(spills) >= 3 and max(pinned) <= budget
     assert list(spill_dir.iterdir()) == []  # the runs are gone
-    for p, (got, want) in enumerate(zip(_read(out, n), _expected(table, n))):
+    for got, want in zip(_read(out, n), _expected(table, n)):
         assert got.equals(want)
     if skew:
         big = max(range(n), key=lambda p: os.path.getsize(out / f"part-{p:05d}.parquet"))

@@ -173,13 +173,21 @@ class Numpy(Encode):
         self.store.delete(keys + [_meta_key(k) for k in keys], lock=lock)
 
 
+def _shape(s: list[int]) -> str:
+    """An array shape with its first (appended) axis written ``n``.
+
+    >>> _shape([]), _shape([3, 2])
+    ('(n,)', '(n, 3, 2)')
+    """
+    return "(" + ", ".join(["n", *map(str, s)]) + (",)" if not s else ")")
+
+
 def _mismatch(key: Key, stored: Record, x: np.ndarray) -> str:
     meta = json.loads(bytes(stored))
     old = dtype_from_json(meta["dtype"])
-    shape = lambda s: "(" + ", ".join(["n", *map(str, s)]) + (",)" if not s else ")")
     return (
-        f"key {key!r:.80} holds {old} arrays of shape {shape(meta['shape'])}; "
-        f"cannot append {x.dtype} of shape {shape(list(x.shape[1:]))}"
+        f"key {key!r:.80} holds {old} arrays of shape {_shape(meta['shape'])}; "
+        f"cannot append {x.dtype} of shape {_shape(list(x.shape[1:]))}"
     )
 
 

@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union, cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,6 @@ from ..stores import Store
 from ..stores.base import get_nested
 from ..stores.keys import Key, encode_key
 from .arrow_ipc import ArrowIPC
-
 
 SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them
 _BLOCK_KEY = "shuffle_kit.sorted"  # spilled blocks: (_BLOCK_KEY, buffer id, append number, block)
@@ -82,7 +81,7 @@ class _Sorted:
         return with_piece(piece, Piece.numbered(rows, int(self.index_starts[k])))
 
 
-_Held = Union[dict[bytes, tuple[Key, pa.Table]], _Sorted]
+_Held = dict[bytes, tuple[Key, pa.Table]] | _Sorted
 
 
 def _block_bounds(starts: np.ndarray, nrows: int, row_bytes: float) -> np.ndarray:

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from .job import Options, run
 
+
 def make_sample(directory: str, rows: int = 1_000_000, files: int = 4, seed: int = 0) -> list[str]:
     """Write a sample dataset (orders: user_id, country, amount, item) as Parquet files."""
     import pyarrow.parquet as pq

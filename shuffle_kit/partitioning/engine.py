@@ -79,7 +79,7 @@ from ..shuffling.arrow_numpy import arrow_array
 from ..shuffling.hashing import check_hashable, partition_ids
 from ..shuffling.split import sorted_runs, split
 from ..units import format_size
-from .layout import Layout
+from .layout import DEFAULT_LAYOUT, Layout
 from .sorting import sorted_stream
 from .writers import FileSeries, Writer, conform, conformed_batches, file_name, parquet_dictionary_schema
 
@@ -538,7 +538,7 @@ def write_partitions(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
     fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
     dictionary: Sequence[str] = (), encode: Sequence[str] = (), *, threads: int | None = None,
-    spill_dir: str | None = None, sizes: np.ndarray | None = None, layout: Layout = Layout(),
+    spill_dir: str | None = None, sizes: np.ndarray | None = None, layout: Layout = DEFAULT_LAYOUT,
     token: str | None = None,
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in

@@ -53,3 +53,6 @@ class Layout:
         if len(set(self.sort_by)) != len(self.sort_by):
             return f"--sort-by names a column twice: {', '.join(self.sort_by)}"
         return None
+
+
+DEFAULT_LAYOUT = Layout()  # every control off; one shared instance serves as a default argument (Layout is frozen)

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from ..shuffling.arrow_numpy import arrow_array
 from . import hive
-from .layout import Layout
+from .layout import DEFAULT_LAYOUT, Layout
 from .writers import MAX_OPEN_FILES, FileSeries, WriterPool, conformed_batches
 
 
@@ -42,7 +42,7 @@ class ValueFiles:
     row_groups = False  # the values a partition holds are known only once it is whole
 
     def __init__(self, directory: str, schema: pa.Schema, on: Sequence[str], fmt: str, compression: str,
-                 max_open: int = MAX_OPEN_FILES, max_values: int | None = None, layout: Layout = Layout(),
+                 max_open: int = MAX_OPEN_FILES, max_values: int | None = None, layout: Layout = DEFAULT_LAYOUT,
                  token: str | None = None):
         self.directory, self.schema, self.on = directory, schema, list(on)
         self.max_values, self.layout, self.token = max_values, layout, token

@@ -20,13 +20,15 @@ import sys
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..codecs import ArrowIPC, Codec, TableBuffer
+from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
 from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
 from ..units import parse_size
@@ -38,11 +40,7 @@ from .split import sorted_runs, split
 PARTITION_BYTES = 100 * 2**20  # the default npartitions aims at partitions of about this size
 STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be known up front
 
-Partitioner = Union[str, Callable[[pa.Table, list, int], np.ndarray]]
-
-from ..codecs import ArrowIPC, Codec, TableBuffer
-from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
-
+Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
 
 # -- arguments -------------------------------------------------------------------------------
 
@@ -584,7 +582,7 @@ class GroupedShuffle:
     def close(self) -> None:
         self.result.close()
 
-    def __enter__(self) -> "GroupedShuffle":
+    def __enter__(self) -> GroupedShuffle:
         return self
 
     def __exit__(self, *exc: object) -> None:

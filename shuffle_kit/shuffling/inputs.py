@@ -20,14 +20,14 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import pyarrow as pa
 
-from .discovery import InputFile, discover
 from . import polars_io
+from .discovery import InputFile, discover
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -425,15 +425,15 @@ def _unify(files: list[InputFile], schemas: list[pa.Schema]) -> pa.Schema:
         pass
     seen: dict[str, tuple[pa.DataType, str]] = {}
     for f, schema in zip(files, schemas):
-        for field in schema:
-            first = seen.setdefault(field.name, (field.type, f.location.url))
+        for col in schema:
+            first = seen.setdefault(col.name, (col.type, f.location.url))
             try:
-                pa.unify_schemas([pa.schema([pa.field(field.name, first[0])]), pa.schema([field])],
+                pa.unify_schemas([pa.schema([pa.field(col.name, first[0])]), pa.schema([col])],
                                  promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 raise ValueError(
-                    f"the input file {f.location.url!r} does not fit the others: its column {field.name!r} is "
-                    f"{field.type}, but {first[0]} in {first[1]!r}"
+                    f"the input file {f.location.url!r} does not fit the others: its column {col.name!r} is "
+                    f"{col.type}, but {first[0]} in {first[1]!r}"
                 ) from None
     raise ValueError("the input files' schemas cannot be concatenated")
 
@@ -446,16 +446,16 @@ def _with_partition(batches: Iterator[pa.RecordBatch], f: InputFile, fields: lis
     for batch in batches:
         n = batch.num_rows
         arrays, names = list(batch.columns), list(batch.schema.names)
-        for field in fields:
-            value = pa.scalar(values.get(field.name), field.type)
-            if field.name in dictionary and value.is_valid:
-                column = pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([value], field.type))
-            elif field.name in dictionary:  # (null indices: Arrow cannot unify dictionaries holding a null)
-                column = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], field.type))
+        for key_field in fields:
+            value = pa.scalar(values.get(key_field.name), key_field.type)
+            if key_field.name in dictionary and value.is_valid:
+                column = pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([value], key_field.type))
+            elif key_field.name in dictionary:  # (null indices: Arrow cannot unify dictionaries holding a null)
+                column = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], key_field.type))
             else:
                 column = pa.repeat(value, n)
             arrays.append(column)
-            names.append(field.name)
+            names.append(key_field.name)
         yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 

@@ -277,7 +277,7 @@ class ShuffleResult(Sequence):
         self._closed = self._closed or self.owns_store
         self._finalizer()
 
-    def __enter__(self) -> "ShuffleResult":
+    def __enter__(self) -> ShuffleResult:
         return self
 
     def __exit__(self, *exc: object) -> None:
