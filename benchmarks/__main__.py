@@ -16,8 +16,9 @@ Writes ``benchmarks/RESULTS.md`` (a table: workload, shuffle_kit, each peer, rat
 each module's output) and ``benchmarks/results.png`` (every ratio on one chart), which the
 README shows. A module that draws its own chart as ``benchmarks/<name>.png`` (``scaling``:
 its curves) has it shown in its section. Each module's last result is kept in
-``benchmarks/results.json``, so ``--only NAME`` re-runs one module and rewrites the whole report. Absolute times drift on shared machines: read the ratios, measured in the
-same run on the same data.
+``benchmarks/results.json``, so ``--only NAME`` re-runs one module and rewrites the whole
+report. Absolute times drift on shared machines: read the ratios, measured in the same run
+on the same data.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ QUICK_OPTIONS = [("--repeats", ["--repeats", "1"]), ("--rows", ["--rows", "10000
 
 
 def discover() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([HERE]) if m.name not in NOT_BENCHMARKS and not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules([HERE]) if m.name not in NOT_BENCHMARKS and not m.name.startswith("_")
+    )
 
 
 def has_run(module: str) -> bool:
@@ -163,7 +166,9 @@ def chart(rows: list[dict], path: str) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    rows = [r for r in rows if isinstance(r.get("ratio"), (int, float)) and not math.isnan(r["ratio"]) and r["ratio"] > 0]
+    rows = [
+        r for r in rows if isinstance(r.get("ratio"), (int, float)) and not math.isnan(r["ratio"]) and r["ratio"] > 0
+    ]
     if not rows:
         return False
     labels = [f"{r['workload']}\nvs {r['peer']}" for r in rows]
@@ -185,7 +190,9 @@ def chart(rows: list[dict], path: str) -> bool:
     for yi, x in zip(y, ratios):
         ax.text(x, yi, f" {x:.2g}x", va="center", fontsize=7)
     ax.set_xlabel("how many times better shuffle_kit is (time: peer / shuffle_kit; throughput: shuffle_kit / peer)")
-    ax.set_title("shuffle_kit vs peers, same run, same data (green: shuffle_kit ahead; grey: a physical limit)", fontsize=10)
+    ax.set_title(
+        "shuffle_kit vs peers, same run, same data (green: shuffle_kit ahead; grey: a physical limit)", fontsize=10
+    )
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
@@ -218,11 +225,15 @@ def write_report(results: list[dict], quick: bool, out_md: str, out_png: str, se
         if res.get("doc"):
             md += [res["doc"], ""]
         status = "ok" if res["rc"] == 0 else f"**failed (exit {res['rc']})**"
-        how = f"run(quick={res.get('quick', quick)})" if res["convention"] else f"python -m benchmarks.{res['module']} {' '.join(res.get('args', []))}".strip()
+        if res["convention"]:
+            how = f"run(quick={res.get('quick', quick)})"
+        else:
+            how = f"python -m benchmarks.{res['module']} {' '.join(res.get('args', []))}".strip()
         md += [f"{how}: {status}, {res['seconds']:.0f} s, {res.get('date', '')}", ""]
         own_chart = os.path.join(HERE, f"{res['module']}.png")  # a module's own curves, if it draws any
         if os.path.exists(own_chart):
-            md += [f"![{res['module']} curves]({os.path.relpath(own_chart, os.path.dirname(os.path.abspath(out_md)))})", ""]
+            chart_path = os.path.relpath(own_chart, os.path.dirname(os.path.abspath(out_md)))
+            md += [f"![{res['module']} curves]({chart_path})", ""]
         if res.get("log"):
             md += ["```", res["log"].rstrip(), "```", ""]
     with open(out_md, "w") as f:

@@ -112,7 +112,9 @@ def _programs(data: str, out: str, memory_limit: str, nparts: int = NPARTS,
         if __name__ == "__main__":
             dask.config.set(scheduler="threads")
             ddf = dd.read_parquet({glob!r})
-            ddf.shuffle("key", npartitions={nparts}, shuffle_method="disk").to_parquet({out!r}, compression="lz4", write_index=False)
+            ddf.shuffle("key", npartitions={nparts}, shuffle_method="disk").to_parquet(
+                {out!r}, compression="lz4", write_index=False
+            )
     """
     return {
         "shuffle-kit partition": [

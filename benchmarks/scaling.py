@@ -155,7 +155,8 @@ def shuffle_curves(rows: int, parts: tuple[int, ...], repeats: int) -> tuple[dic
                         continue
                     t = _timed(functools.partial(peers[name], n))
                     times.setdefault(name, {})[n] = min(t, times.get(name, {}).get(n, math.inf))
-            print(f"  {n:6d} partitions: " + "  ".join(f"{k} {v[n]:.2f} s" for k, v in times.items() if n in v), flush=True)
+            done = "  ".join(f"{k} {v[n]:.2f} s" for k, v in times.items() if n in v)
+            print(f"  {n:6d} partitions: {done}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return times, notes
@@ -198,7 +199,8 @@ def shuffle_rows(times: dict[str, dict[int, float]], parts: tuple[int, ...], row
             if t is None or p is None:
                 continue
             out.append({"workload": f"shuffle(): {rows / 1e6:g}M rows -> {n} partitions, every one read (s)",
-                        "shuffle_kit": round(t, 2), "peer": f"{peer} (in memory)" if peer != PARTD else "partd pipeline",
+                        "shuffle_kit": round(t, 2),
+                        "peer": f"{peer} (in memory)" if peer != PARTD else "partd pipeline",
                         "peer_value": round(p, 2), "ratio": round(p / t, 2), "unit": "s"})
     return out
 
@@ -251,7 +253,8 @@ def run_job(job: tuple, data: str, root: str, rows: int, note: str = "") -> dict
     ok = rc == 0 and got == rows
     status = "ok" if ok else f"FAILED rc={rc} rows={got:,}: {err}"
     label = f"{SHORT[tool]} n={nparts} limit={limit or '-'} threads={threads or 'default'}"
-    print(f"  {label:50s} {wall:7.2f} s  peak RSS {peak / 2**20:6.0f} MiB  files {files:5d}  {status}{note}", flush=True)
+    print(f"  {label:50s} {wall:7.2f} s  peak RSS {peak / 2**20:6.0f} MiB  files {files:5d}  {status}{note}",
+          flush=True)
     return {"seconds": wall, "peak_rss": peak, "ok": ok, "error": "" if ok else status}
 
 
@@ -309,7 +312,8 @@ def print_cli(results: dict, parts: tuple[int, ...], limits: tuple[str, ...], ro
         for limit in limits:
             sk, pol, duck = (_get(results, t, n, limit) for t in CLI_TOOLS)
             cells = [f"{r['seconds']:.2f} ({r['peak_rss'] / 2**20:.0f})" if r else
-                     "failed" if _key("cli", t, n, limit) in results else "-" for t, r in zip(CLI_TOOLS, (sk, pol, duck))]
+                     "failed" if _key("cli", t, n, limit) in results else "-"
+                     for t, r in zip(CLI_TOOLS, (sk, pol, duck))]
             ratios = [_cell(_div(_secs(sk), _secs(p)), "{:.2f}x") for p in (pol, duck)]
             rss = "-"
             if sk:
@@ -329,7 +333,8 @@ def cli_rows(results: dict, parts: tuple[int, ...], limits: tuple[str, ...], row
                 if _key("cli", peer, n, limit) not in results:
                     continue
                 p = _get(results, peer, n, limit)
-                out.append({"workload": f"partition CLI: {rows / 1e6:g}M rows -> {n} files, --memory-limit {limit}, wall (s)",
+                workload = f"partition CLI: {rows / 1e6:g}M rows -> {n} files, --memory-limit {limit}, wall (s)"
+                out.append({"workload": workload,
                             "shuffle_kit": round(sk["seconds"], 2) if sk else float("nan"), "peer": peer,
                             "peer_value": round(p["seconds"], 2) if p else float("nan"),
                             "ratio": round(p["seconds"] / sk["seconds"], 2) if p and sk else float("nan"),
@@ -338,7 +343,8 @@ def cli_rows(results: dict, parts: tuple[int, ...], limits: tuple[str, ...], row
 
 
 def print_threads(results: dict, n: int, limit: str, sk_threads: bool) -> None:
-    print(f"\nthreads: {n} partitions, limit {limit}; wall seconds, one thread and the default ({os.cpu_count()} cores)")
+    print(f"\nthreads: {n} partitions, limit {limit}; wall seconds, one thread and the default "
+          f"({os.cpu_count()} cores)")
     print(f"{'':12s} {'1 thread':>9s} {'default':>9s} {'speed-up':>9s}")
     for tool in CLI_TOOLS:
         if tool == CLI_SK and not sk_threads:

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     df = make_frame(args.rows)
     chunks = chunks_of(df, NCHUNKS)
     mb = frame_nbytes(df) / 1e6
-    print(f"frame: {args.rows:,} rows, {mb:,.0f} MB in memory, {NCHUNKS} chunks -> {NPARTS} partitions; best of {args.repeats}")
+    print(f"frame: {args.rows:,} rows, {mb:,.0f} MB in memory, {NCHUNKS} chunks -> {NPARTS} partitions; "
+          f"best of {args.repeats}")
     root = tempfile.mkdtemp(prefix="bench-shuffle-")
     skip = set(filter(None, args.skip.split(",")))
     try:

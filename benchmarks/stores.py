@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="sk-bench-")
     big = 8 if args.quick else 50
-    workloads = [("1000 keys x 1 KiB x 50 appends", 1000, 1024, 50), (f"64 keys x 1 MiB x {big} appends", 64, 1 << 20, big)]
+    workloads = [
+        ("1000 keys x 1 KiB x 50 appends", 1000, 1024, 50),
+        (f"64 keys x 1 MiB x {big} appends", 64, 1 << 20, big),
+    ]
     try:
         for title, n_keys, size, n_appends in workloads:
             values = _values(n_keys, size)
@@ -103,7 +106,10 @@ def run(quick: bool) -> list[dict]:
     """Rows for ``python -m benchmarks`` (append + get MB/s; ratio = shuffle_kit / peer)."""
     repeats = 1 if quick else 3
     big = 8 if quick else 50
-    workloads = [("1000 keys x 1 KiB x 50 appends", 1000, 1024, 50), (f"64 keys x 1 MiB x {big} appends", 64, 1 << 20, big)]
+    workloads = [
+        ("1000 keys x 1 KiB x 50 appends", 1000, 1024, 50),
+        (f"64 keys x 1 MiB x {big} appends", 64, 1 << 20, big),
+    ]
     root = tempfile.mkdtemp(prefix="sk-bench-")
     out = []
     try:

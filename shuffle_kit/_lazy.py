@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def attach(package: str, homes: dict[str, str], public: list[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def attach(
+    package: str, homes: dict[str, str], public: list[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: each name of ``homes`` is imported from
     its module (relative to ``package``) when first read, then kept as a plain attribute.
 

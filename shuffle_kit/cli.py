@@ -208,14 +208,17 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="Parquet, CSV or Arrow files, globs or directories; paths or URLs (s3://, gs://, abfs://, hdfs://)")
     p.add_argument("--on", required=True, type=_columns, action="append", metavar="COL[,COL]",
-                   help="key column(s): rows with equal keys end up in the same partition (e.g. --on user_id or --on a,b)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (must not exist or be empty, see --exists)")
+                   help="key column(s): rows with equal keys end up in the same partition "
+                   "(e.g. --on user_id or --on a,b)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (must not exist or be empty, see --exists)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--npartitions", type=_positive, metavar="N",
                      help="number of hash partitions, files part-00000... (default: input size / 100 MB, or 64)")
     how.add_argument("--by-value", action="store_true",
                      help="one hive directory per key value (col=value/part-00000.parquet); values percent-encoded, "
-                     "nulls as __HIVE_DEFAULT_PARTITION__; key columns are left out of the files, as hive readers expect")
+                     "nulls as __HIVE_DEFAULT_PARTITION__; key columns are left out of the files, "
+                     "as hive readers expect")
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
     p.add_argument("--memory-limit", type=_size, metavar="SIZE",
@@ -226,7 +229,8 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                    help="hive (default): key=value directory names in the inputs become columns; none: ignore them")
     p.add_argument("--csv-delimiter", type=_delimiter, metavar="CHAR",
                    help="field delimiter of CSV inputs (default: tab for .tsv files, comma otherwise; \\t for a tab)")
-    p.add_argument("--tmp", metavar="DIR", help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
+    p.add_argument("--tmp", metavar="DIR",
+                   help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
     p.add_argument("--max-partitions", type=_positive, default=1024, metavar="N",
                    help="--by-value refuses more than N distinct key values (directories; default 1024)")
     p.add_argument("--threads", type=_positive, metavar="N",
@@ -269,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         "by country into hive directories, check the results and print what happened.",
     )
     demo.add_argument("--rows", type=_positive, default=1_000_000, help="rows to generate (default 1,000,000)")
-    demo.add_argument("--out", metavar="DIR", help="keep the data and outputs in DIR (default: a temporary directory, removed)")
+    demo.add_argument("--out", metavar="DIR",
+                      help="keep the data and outputs in DIR (default: a temporary directory, removed)")
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                       help="progress bars (default: only on a terminal)")
     _add_chattiness(demo, top=False)
@@ -282,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--path", help="directory of the on-disk store (default: a temporary one)")
     serve.add_argument("--memory-limit", type=_size, default=10**9, metavar="SIZE",
                        help="bytes held in memory before the largest keys spill to disk (e.g. 2GB; default 1GB)")
-    serve.add_argument("--secret-key-file", help="this server's CURVE secret key (required with a non-loopback tcp address)")
+    serve.add_argument("--secret-key-file",
+                       help="this server's CURVE secret key (required with a non-loopback tcp address)")
     serve.add_argument("--authorized-keys-file", help="the clients' CURVE public keys, one per line")
     _add_chattiness(serve, top=False)  # -q keeps the address: it is what serve prints for others to read
     serve.set_defaults(run=_serve)

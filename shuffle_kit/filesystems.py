@@ -12,10 +12,12 @@ a local folder named after the URL.
 >>> loc = locate('/tmp/data')
 >>> loc.local, loc.path, loc.join('a', 'b.parquet').path
 (True, '/tmp/data', '/tmp/data/a/b.parquet')
->>> locate('nosuch://bucket/x')
-Traceback (most recent call last):
-...
-ValueError: cannot open 'nosuch://bucket/x': no filesystem handles 'nosuch://' (pyarrow opens s3://, gs://, abfs://, hdfs:// and file://; fsspec, when installed, opens more)
+>>> try:
+...     locate('nosuch://bucket/x')
+... except ValueError as e:
+...     print(str(e).replace(' (', '\\n('))
+cannot open 'nosuch://bucket/x': no filesystem handles 'nosuch://'
+(pyarrow opens s3://, gs://, abfs://, hdfs:// and file://; fsspec, when installed, opens more)
 """
 
 from __future__ import annotations

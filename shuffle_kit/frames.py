@@ -590,7 +590,10 @@ def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int) -> pd.DataFram
     return df
 
 
-_PLAIN = {np.dtype(t).str: np.dtype(t) for t in ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"]}
+_PLAIN = {
+    np.dtype(t).str: np.dtype(t)
+    for t in ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"]
+}
 _PLAIN_KEYS = {str(dt): dt for dt in _PLAIN.values()}
 
 

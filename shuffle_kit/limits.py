@@ -75,7 +75,8 @@ def _quota_v2(directory: str) -> float | None:
 
 
 def _quota_v1(directory: str) -> float | None:
-    quota, period = _read(os.path.join(directory, "cpu.cfs_quota_us")), _read(os.path.join(directory, "cpu.cfs_period_us"))
+    quota = _read(os.path.join(directory, "cpu.cfs_quota_us"))
+    period = _read(os.path.join(directory, "cpu.cfs_period_us"))
     try:
         q, p = int(quota or "-1"), int(period or "0")
     except ValueError:

@@ -46,7 +46,9 @@ def test_a_spill_frees_buffers_shared_with_values_that_stay(slow, view):
     alive = weakref.ref(message)
     whole = view(message)
     buf = sk.Buffer(sk.Dict(), slow(), available_memory=1500)
-    buf._append([sk.stores.keys.encode_key(i) for i in range(10)], [whole[i * 100 : (i + 1) * 100] for i in range(10)], None)
+    buf._append(
+        [sk.stores.keys.encode_key(i) for i in range(10)], [whole[i * 100 : (i + 1) * 100] for i in range(10)], None
+    )
     expected = [bytes(whole[i * 100 : (i + 1) * 100]) for i in range(10)]
     del message, whole
     gc.collect()

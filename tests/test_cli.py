@@ -87,7 +87,8 @@ def test_hash_partitions(tmp_path, fmt, limit):
     df = frame()
     inputs = write_inputs(tmp_path, df, fmt)
     out = tmp_path / "out"
-    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 7, "--format", fmt, "--memory-limit", limit)
+    r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 7, "--format", fmt,
+            "--memory-limit", limit)
     assert r.returncode == 0, r.stderr
     assert "rows in     5,000" in r.stdout and "rows out    5,000" in r.stdout
     files = sorted(os.listdir(out))
@@ -117,7 +118,8 @@ def test_keys_get_a_dictionary_only_where_the_inputs_had_one(tmp_path, limit):
     t = pa.Table.from_pandas(frame(), preserve_index=False)
     pq.write_table(t, tmp_path / "plain.parquet", use_dictionary=["s"])
     out = tmp_path / "out"
-    r = cli("partition", tmp_path / "plain.parquet", "--on", "k", "--out", out, "--npartitions", 3, "--memory-limit", limit)
+    r = cli("partition", tmp_path / "plain.parquet", "--on", "k", "--out", out, "--npartitions", 3,
+            "--memory-limit", limit)
     assert r.returncode == 0, r.stderr
     for f in os.listdir(out):
         meta = pq.read_metadata(out / f)
@@ -132,7 +134,8 @@ def test_glob_directory_and_multi_column_key(tmp_path):
     assert r.returncode == 0, r.stderr
     back = ds.dataset(str(out)).to_table().to_pandas()
     assert sorted(back["row"]) == list(range(len(df)))
-    r = cli("partition", str(tmp_path / "in" / "*.parquet"), "--on", "k", "--on", "s", "--out", tmp_path / "o2", "--npartitions", 4)
+    r = cli("partition", str(tmp_path / "in" / "*.parquet"), "--on", "k", "--on", "s", "--out", tmp_path / "o2",
+            "--npartitions", 4)
     assert r.returncode == 0, r.stderr
     for f in os.listdir(out):  # same keys, same hash: same files
         assert pq.read_table(out / f).equals(pq.read_table(tmp_path / "o2" / f))
@@ -248,11 +251,14 @@ def test_refuses_out_that_holds_the_input(tmp_path):
         (["--on", "k", "--exists", "maybe"], ["--exists"], 2),
         (["--on", ","], ["empty column name"], 2),
         (["--on", "k", "--keep-keys"], ["--keep-keys is for --by-value"], 1),
-        (["--on", "k", "--sort-by", "x,nope"], ["--sort-by column 'nope' is not in the input", "columns: k, s, x, row"], 1),
+        (["--on", "k", "--sort-by", "x,nope"],
+         ["--sort-by column 'nope' is not in the input", "columns: k, s, x, row"], 1),
         (["--on", "k", "--row-group-size", "0"], ["--row-group-size", "at least 1"], 2),
         (["--on", "k", "--max-rows-per-file", "many"], ["--max-rows-per-file", "not a whole number"], 2),
-        (["--on", "k", "--format", "csv", "--row-group-size", "5"], ["--row-group-size: CSV files have no row groups"], 1),
-        (["--on", "k", "--row-group-size", "100000000", "--memory-limit", "20MB"], ["--row-group-size 100,000,000", "at most"], 1),
+        (["--on", "k", "--format", "csv", "--row-group-size", "5"],
+         ["--row-group-size: CSV files have no row groups"], 1),
+        (["--on", "k", "--row-group-size", "100000000", "--memory-limit", "20MB"],
+         ["--row-group-size 100,000,000", "at most"], 1),
         ([], ["--on"], 2),
     ],
 )
@@ -525,7 +531,8 @@ def test_by_value_refuses_more_directories_than_max_partitions(tmp_path):
     r = cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "out", "--by-value")
     assert_one_line_error(r, "'k'", "more than 1,024 distinct values", "--max-partitions")
     assert sorted(os.listdir(tmp_path)) == ["in"]  # nothing made, nothing left behind
-    r = cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "out", "--by-value", "--max-partitions", 2000)
+    r = cli("partition", tmp_path / "in", "--on", "k", "--out", tmp_path / "out", "--by-value",
+            "--max-partitions", 2000)
     assert r.returncode == 0, r.stderr
     assert len(os.listdir(tmp_path / "out")) == 1500
 
@@ -535,12 +542,15 @@ def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_
     work, spill = tmp_path / "work", tmp_path / "spill"
     work.mkdir()
     spill.mkdir()
-    args = [long_input, "--on", "k", "--out", work / "out", "--npartitions", 256, "--memory-limit", "8MB", "--tmp", spill]
+    args = [long_input, "--on", "k", "--out", work / "out", "--npartitions", 256, "--memory-limit", "8MB",
+            "--tmp", spill]
     proc = subprocess.Popen([sys.executable, "-m", "shuffle_kit", "partition", *map(str, args)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # under way: the output is being staged and a sorted run has been written
-        assert _wait_for(lambda: any(n.startswith(".out.partial-") for n in os.listdir(work)) and _has_data(spill, 1 << 20))
+        assert _wait_for(
+            lambda: any(n.startswith(".out.partial-") for n in os.listdir(work)) and _has_data(spill, 1 << 20)
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:

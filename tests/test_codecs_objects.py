@@ -111,7 +111,8 @@ def test_partd_facade_helpers():
     assert sp.numpy.deserialize(both, "O").tolist() == ["a", 1, None, "a"]
     df = pd.DataFrame({"a": pd.Categorical(["x"]), 1: [pd.Timestamp(0, tz="UTC")]}, index=["i"])
     pd.testing.assert_frame_equal(sp.pandas.deserialize(sp.pandas.serialize(df)), df, check_exact=True)
-    for name in ["Encode", "Pickle", "Python", "Numpy", "PandasBlocks", "PandasColumns", "ZLib", "BZ2", "Snappy", "LZ4"]:
+    names = ["Encode", "Pickle", "Python", "Numpy", "PandasBlocks", "PandasColumns", "ZLib", "BZ2", "Snappy", "LZ4"]
+    for name in names:
         assert getattr(sp, name).__module__.startswith("shuffle_kit.codecs"), name
 
 

@@ -89,7 +89,8 @@ def test_values_hash_alike_across_dtypes():
     _same(*(pa.array(pd.Series([1, 2, None], dtype=d)) for d in ["Int8", "Int64", "UInt16", "Float32", "float64"]))
     _same(pa.array([True, False]), pa.array([1, 0]), pa.array([1.0, -0.0]))
     strs = ["x", None, "yy"]
-    _same(*(pa.array(pd.Series(strs, dtype=d), from_pandas=True) for d in ["str", "string[python]", "string[pyarrow]", object]))
+    dtypes = ["str", "string[python]", "string[pyarrow]", object]
+    _same(*(pa.array(pd.Series(strs, dtype=d), from_pandas=True) for d in dtypes))
     _same(pa.array(pd.Categorical(strs)), pa.array(strs))
     _same(pa.array(pd.Categorical([3, None, 3])), pa.array([3.0, None, 3.0]))
 
@@ -189,5 +190,6 @@ def test_independent_of_pythonhashseed():
     outs = []
     for seed in ("1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        outs.append(subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True).stdout)
+        run = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+        outs.append(run.stdout)
     assert outs[0] == outs[1] and len(outs[0]) > 100

@@ -32,7 +32,9 @@ integral_floats = ints.map(float)
 floats = st.sampled_from([0.5, -1.5, -0.0, float("nan"), float("inf")])
 nulls = st.sampled_from([None, pd.NA, np.nan, pd.NaT])
 strings = st.sampled_from(["", "1", "a", "True", "nan"])
-numpy_numbers = st.one_of(ints.map(np.int8), ints.map(np.int64), integral_floats.map(np.float32), st.booleans().map(np.bool_))
+numpy_numbers = st.one_of(
+    ints.map(np.int8), ints.map(np.int64), integral_floats.map(np.float32), st.booleans().map(np.bool_)
+)
 python_scalars = st.one_of(ints, integral_floats, floats, st.booleans(), nulls, strings)
 scalars = st.one_of(python_scalars, numpy_numbers)
 # no NumPy scalar beside a tuple: ``np.int8(1) == (1,)`` broadcasts to a true array, so
@@ -69,7 +71,10 @@ def check_partitions(df: pd.DataFrame, on, npartitions: int) -> None:
 
 
 @FAST
-@given(st.one_of(st.lists(keys, min_size=1, max_size=30), st.lists(scalars, min_size=1, max_size=30)), st.sampled_from([2, 3, 7, 16]))
+@given(
+    st.one_of(st.lists(keys, min_size=1, max_size=30), st.lists(scalars, min_size=1, max_size=30)),
+    st.sampled_from([2, 3, 7, 16]),
+)
 def test_object_keys_give_pandas_groups(values, npartitions):
     df = pd.DataFrame({"k": pd.Series(values, dtype=object), "row": range(len(values))})
     check_groupby(df, "k", npartitions)
@@ -90,7 +95,8 @@ def test_object_and_int_keys_give_pandas_groups(pairs, npartitions):
 
 
 def test_the_issue_example():
-    df = pd.DataFrame({"k": pd.Series([2, 2.0, None, pd.NA, 1, True, (1, 2), (1.0, 2.0)], dtype=object), "row": range(8)})
+    column = pd.Series([2, 2.0, None, pd.NA, 1, True, (1, 2), (1.0, 2.0)], dtype=object)
+    df = pd.DataFrame({"k": column, "row": range(8)})
     with shuffle_kit.groupby_shuffle(df, on="k", npartitions=8, progress=False) as g:
         assert sorted(sorted(grp["row"]) for _, grp in g) == [[0, 1], [2, 3], [4, 5], [6, 7]]
 
@@ -129,7 +135,8 @@ def test_numbers_hash_as_their_typed_columns(nums):
 
 
 def test_times_hash_as_their_typed_columns():
-    ts = pd.Series(pd.to_datetime(["2024-03-01 12:00:00.000000007", None, "1970-01-01 00:00:00.000000000"]).tz_localize("Asia/Tokyo"))
+    times = pd.to_datetime(["2024-03-01 12:00:00.000000007", None, "1970-01-01 00:00:00.000000000"])
+    ts = pd.Series(times.tz_localize("Asia/Tokyo"))
     assert hash_objects(list(ts.astype(object))).tolist() == hash_array(pa.array(ts)).tolist()
     td = pd.Series(pd.to_timedelta([1, None, -3], unit="us"))
     assert hash_objects(list(td.astype(object))).tolist() == hash_array(pa.array(td)).tolist()
@@ -177,7 +184,8 @@ def test_unsupported_objects_are_refused_naming_the_column(bad):
     with pytest.raises(UnhashableKeyError) as info:
         shuffle_kit.groupby_shuffle(df, on="key col", npartitions=4, progress=False)
     message = str(info.value)
-    assert "\n" not in message and "'key col'" in message and type(bad if not isinstance(bad, tuple) else bad[1]).__name__ in message
+    culprit = bad if not isinstance(bad, tuple) else bad[1]
+    assert "\n" not in message and "'key col'" in message and type(culprit).__name__ in message
 
 
 def test_lists_are_refused_like_pandas():

@@ -11,7 +11,11 @@ import shuffle_kit as sk
 from shuffle_kit.stores.keys import decode_key, encode_key, encode_keys
 
 ATOMS = st.text() | st.binary() | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
-KEYS = st.recursive(ATOMS, lambda inner: st.tuples(inner) | st.tuples(inner, inner) | st.lists(inner, max_size=3).map(tuple), max_leaves=6)
+KEYS = st.recursive(
+    ATOMS,
+    lambda inner: st.tuples(inner) | st.tuples(inner, inner) | st.lists(inner, max_size=3).map(tuple),
+    max_leaves=6,
+)
 
 HOSTILE = [
     "../x", "../../etc/passwd", "/etc/passwd", "", ".", "..", ".lock", ".users", "data.sklog",

@@ -27,8 +27,9 @@ def test_tour_notebook_runs(tmp_path, monkeypatch):
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError naming the cell that failed
     elapsed = time.perf_counter() - start
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors
     # the plot was drawn
-    assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert any("image/png" in o.get("data", {}) for o in outputs)
     assert elapsed < 120, f"the tour took {elapsed:.0f} s; keep it under a minute"

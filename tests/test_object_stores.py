@@ -129,7 +129,8 @@ def test_command_line_from_s3_to_s3_and_the_existing_output_rules(s3, bucket, tm
     _, fs = s3
     pq.write_table(table(), tmp_path / "in.parquet")
     upload(fs, tmp_path, f"{bucket}/in")
-    args = ["partition", f"s3://{bucket}/in/in.parquet", "--on", "k", "--out", f"s3://{bucket}/out", "--npartitions", "3"]
+    args = ["partition", f"s3://{bucket}/in/in.parquet", "--on", "k", "--out", f"s3://{bucket}/out",
+            "--npartitions", "3"]
     r = cli(*args)
     assert r.returncode == 0, r.stderr
     first = objects(fs, f"{bucket}/out")

@@ -50,14 +50,18 @@ def _read(directory, n: int) -> list[pa.Table]:
     distinct=st.sampled_from([1, 3, 50, 10**6]), cuts=st.lists(st.integers(0, 3000), max_size=6),
     budget=st.sampled_from([1, 2_000, 50_000, 2**30]), direct=st.booleans(),
 )
-def test_files_equal_the_model_for_any_chunking_and_budget(tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct):
+def test_files_equal_the_model_for_any_chunking_and_budget(
+    tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct
+):
     table = _table(seed, rows, distinct)
     bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
     chunks = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
     # string columns arrive dictionary-encoded (as the job reads them) with a dictionary per
     # chunk; ``direct``: the writer is told, and writes them to the files as dictionaries
-    chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()).set_column(2, "u", c.column("u").dictionary_encode())
-              for c in chunks]
+    chunks = [
+        c.set_column(1, "w", c.column("w").dictionary_encode()).set_column(2, "u", c.column("u").dictionary_encode())
+        for c in chunks
+    ]
     d = tmp_path_factory.mktemp("out")
     written = []
     rows_out = engine.write_partitions(
@@ -132,7 +136,8 @@ def test_pinned_memory_stays_within_the_budget_with_open_files(monkeypatch, tmp_
 def test_sorted_runs_hold_at_most_the_budget_and_leave_nothing_behind(monkeypatch, tmp_path, skew):
     table = _table(4, 120_000, 3000)
     if skew:  # most rows share one key: that partition is written a bounded piece at a time
-        k = np.where(np.random.default_rng(0).random(table.num_rows) < 0.9, 7, np.asarray(table.column("k").fill_null(1)))
+        common = np.random.default_rng(0).random(table.num_rows) < 0.9
+        k = np.where(common, 7, np.asarray(table.column("k").fill_null(1)))
         table = table.set_column(0, "k", pa.array(k))
     chunks = _chunks(table, 7_000)
     budget = 3 * chunks[0].nbytes

@@ -117,11 +117,14 @@ def test_hash_files_keep_the_rows_their_caps_and_order(tmp_path_factory, seed, r
 
 @given(
     seed=st.integers(0, 2**16), rows=st.integers(0, 1500), batch=st.sampled_from([1_500, 8_000, 10**7]),
-    by=st.sampled_from([("x",), ("k", "x"), ("w",), ("w", "k"), ("f",)]), cuts=st.lists(st.integers(0, 3000), max_size=5),
+    by=st.sampled_from([("x",), ("k", "x"), ("w",), ("w", "k"), ("f",)]),
+    cuts=st.lists(st.integers(0, 3000), max_size=5),
     dictionary=st.booleans(),
 )
 @settings(deadline=None, max_examples=40)
-def test_sorted_stream_equals_a_stable_sort_for_any_batch_size(tmp_path_factory, seed, rows, batch, by, cuts, dictionary):
+def test_sorted_stream_equals_a_stable_sort_for_any_batch_size(
+    tmp_path_factory, seed, rows, batch, by, cuts, dictionary
+):
     # small batches: many runs, merged FAN_IN at a time over several passes
     table = _table(seed, rows)
     f = np.random.default_rng(seed).random(rows)
@@ -183,7 +186,8 @@ def test_files_by_value_keep_rows_caps_keys_and_order(tmp_path_factory, seed, ro
                      progress=False)
     assert s.ok
     keys = pc.unique(table.column("k")).to_pylist()
-    assert sorted(os.listdir(d / "out")) == sorted(f"k={'__HIVE_DEFAULT_PARTITION__' if v is None else v}" for v in keys)
+    names = [f"k={'__HIVE_DEFAULT_PARTITION__' if v is None else v}" for v in keys]
+    assert sorted(os.listdir(d / "out")) == sorted(names)
     rows_back = []
     for value in keys:
         folder = d / "out" / f"k={'__HIVE_DEFAULT_PARTITION__' if value is None else value}"
@@ -206,7 +210,10 @@ def test_files_by_value_keep_rows_caps_keys_and_order(tmp_path_factory, seed, ro
 
 
 @pytest.mark.parametrize("by_value", [False, True])
-@given(seed=st.integers(0, 2**16), first=st.integers(0, 800), second=st.integers(1, 800), max_rows=st.sampled_from([None, 100]))
+@given(
+    seed=st.integers(0, 2**16), first=st.integers(0, 800), second=st.integers(1, 800),
+    max_rows=st.sampled_from([None, 100]),
+)
 @SLOW_OK
 def test_appended_datasets_read_back_as_the_union(tmp_path_factory, by_value, seed, first, second, max_rows):
     d = tmp_path_factory.mktemp("job")
@@ -227,7 +234,9 @@ def test_appended_datasets_read_back_as_the_union(tmp_path_factory, by_value, se
     if not by_value:  # the same keys in the same partition numbers: part-00002-* holds them all
         ids = partition_ids(pa.concat_tables([a, b]), ["k"], 3)
         for p in range(3):
-            mine = pa.concat_tables([pq.read_table(d / "out" / f) for f in sorted(after) if f.startswith(f"part-{p:05d}-")])
+            mine = pa.concat_tables(
+                [pq.read_table(d / "out" / f) for f in sorted(after) if f.startswith(f"part-{p:05d}-")]
+            )
             want = pa.concat_tables([a, b]).filter(pa.array(ids == p))
             assert sorted(mine.column("row").to_pylist()) == sorted(want.column("row").to_pylist())
     assert sorted(os.listdir(d)) == ["a.parquet", "b.parquet", "out"]
@@ -250,9 +259,11 @@ def test_append_refuses_other_columns_in_one_line_and_changes_nothing(tmp_path):
                          progress=False)
         assert "\n" not in str(e.value)
     with pytest.raises(JobError, match="hive directories k=..."):
-        sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), by_value=True, exists="append", progress=False)
+        sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), by_value=True, exists="append",
+                     progress=False)
     with pytest.raises(JobError, match="not a csv file"):
-        sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), format="csv", exists="append", progress=False)
+        sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), format="csv", exists="append",
+                     progress=False)
     assert _walk(tmp_path / "out") == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -312,10 +323,15 @@ HIVE_VALUES = {
     "s": pa.array(["a b", "a/b", "é", "a:b~+-_.!*'()%=&?#"]),
     "e": pa.array(["", None, "..", "x\x01"]),
     "d": pa.array([dt.date(2024, 5, 1), None, dt.date(1970, 1, 1), dt.date(2024, 5, 1)]),
-    "ts": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5), None, dt.datetime(2024, 1, 2), dt.datetime(1, 1, 1)], pa.timestamp("s")),
+    "ts": pa.array(
+        [dt.datetime(2024, 1, 2, 3, 4, 5), None, dt.datetime(2024, 1, 2), dt.datetime(1, 1, 1)], pa.timestamp("s")
+    ),
     "tu": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, 6), dt.datetime(2024, 1, 2), None, None], pa.timestamp("us")),
     "tn": pa.array([10**18 + 7, 0, None, 5], pa.timestamp("ns")),
-    "tz": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, 6), None, dt.datetime(2024, 7, 1), dt.datetime(2024, 1, 2)], pa.timestamp("us", "Europe/Paris")),
+    "tz": pa.array(
+        [dt.datetime(2024, 1, 2, 3, 4, 5, 6), None, dt.datetime(2024, 7, 1), dt.datetime(2024, 1, 2)],
+        pa.timestamp("us", "Europe/Paris"),
+    ),
     "utc": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5), None, None, None], pa.timestamp("ms", "UTC")),
 }
 
@@ -371,7 +387,8 @@ def test_a_row_group_size_that_does_not_fit_is_refused_or_takes_sorted_runs(tmp_
     # 64 writers each holding 15,000 rows (~0.5 MB) outgrow a quarter of the 100 MB that
     # a 200MB limit holds: sorted runs
     row_bytes = table.nbytes // table.num_rows
-    assert engine.keeps_files_open(64, 10**8) and not engine.keeps_files_open(64, 10**8, engine.WRITER_BYTES + 15_000 * row_bytes)
+    assert engine.keeps_files_open(64, 10**8)
+    assert not engine.keeps_files_open(64, 10**8, engine.WRITER_BYTES + 15_000 * row_bytes)
     ways = []
     real = engine._SortedRuns.__init__
     monkeypatch.setattr(engine._SortedRuns, "__init__", lambda self, *a: ways.append("runs") or real(self, *a))

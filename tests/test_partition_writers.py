@@ -30,12 +30,15 @@ def test_dictionaries_are_written_only_where_files_read_back_plain():
     assert parquet_dictionary_schema(plain, []) is None
     # Parquet alone cannot say "large", nor which time zone: those need Arrow's stored schema
     assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "l": pa.large_string()}), ["s"]) is None
-    assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "t": pa.timestamp("us", "Europe/Paris")}), ["s"]) is None
+    zoned = pa.schema({"s": pa.string(), "t": pa.timestamp("us", "Europe/Paris")})
+    assert parquet_dictionary_schema(zoned, ["s"]) is None
 
 
 def test_one_dictionary_per_column_chunk():
     t = pa.dictionary(pa.int32(), pa.string())
-    column = pa.chunked_array([pa.array(["a", "b", "a"] * 10).dictionary_encode(), pa.array(["c", None, "a"] * 10).dictionary_encode()], t)
+    column = pa.chunked_array(
+        [pa.array(["a", "b", "a"] * 10).dictionary_encode(), pa.array(["c", None, "a"] * 10).dictionary_encode()], t
+    )
     table = one_dictionary_each(pa.table({"s": column, "n": range(60)}))
     chunks = table.column("s").chunks
     assert all(c.dictionary.equals(chunks[0].dictionary) for c in chunks)
@@ -87,6 +90,10 @@ def test_files_match_a_model_of_open_writers(tmp_path_factory, ops, max_open):
         open_files[rel] = i
         pool.write(rel, table)
     pool.close_all()
-    expected = {os.path.join(rel, f"part-{i:05d}.parquet"): values for rel, files in model.items() for i, values in enumerate(files)}
+    expected = {
+        os.path.join(rel, f"part-{i:05d}.parquet"): values
+        for rel, files in model.items()
+        for i, values in enumerate(files)
+    }
     assert _files(root) == expected
     assert pool.files == len(expected) and pool.rows == value and pool.dirs == set(model)

@@ -218,7 +218,8 @@ def test_a_lazy_frame_is_read_batch_by_batch():
 def test_a_lazy_scan_of_a_larger_parquet_file_comes_in_several_chunks(tmp_path):
     n = 200_000
     path = tmp_path / "in.parquet"
-    pq.write_table(pa.table({"k": np.arange(n) % 1000, "x": np.arange(n, dtype="float64")}), path, row_group_size=20_000)
+    pq.write_table(pa.table({"k": np.arange(n) % 1000, "x": np.arange(n, dtype="float64")}), path,
+                   row_group_size=20_000)
     chunk_bytes = 400_000
     sizes = [(c.num_rows, c.nbytes) for c in open_source(pl.scan_parquet(path), chunk_bytes).chunks()]
     # batches are joined until a chunk holds chunk_bytes: each is under twice that

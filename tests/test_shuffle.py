@@ -39,7 +39,8 @@ def _col(kind, n, rng):
     if kind == "object":
         return pd.Series([None if z else "o" * int(v) for v, z in zip(small, null)], dtype=object)
     if kind == "category":
-        return pd.Series(pd.Categorical([None if z else f"c{v}" for v, z in zip(small, null)], categories=["c3", "c2", "c1", "c0", "unused"]))
+        values = [None if z else f"c{v}" for v, z in zip(small, null)]
+        return pd.Series(pd.Categorical(values, categories=["c3", "c2", "c1", "c0", "unused"]))
     if kind == "datetime_tz":
         t = pd.Series(pd.to_datetime(small, unit="D").tz_localize("Europe/Paris"))
         return t.where(~null)
@@ -50,7 +51,10 @@ def _col(kind, n, rng):
     raise AssertionError(kind)
 
 
-KINDS = ["int64", "int8", "uint32", "float64", "bool", "str", "string[python]", "object", "category", "datetime_tz", "Int64", "timedelta"]
+KINDS = [
+    "int64", "int8", "uint32", "float64", "bool", "str", "string[python]", "object", "category", "datetime_tz", "Int64",
+    "timedelta",
+]
 
 
 @st.composite
@@ -98,7 +102,10 @@ def test_shuffle_properties(case, npartitions, single):
 
 
 def _pandas_groups(df, on):
-    return {(_norm(k) if not isinstance(k, tuple) else tuple(map(_norm, k))): g for k, g in df.groupby(on, dropna=False, sort=False, observed=True)}
+    return {
+        (_norm(k) if not isinstance(k, tuple) else tuple(map(_norm, k))): g
+        for k, g in df.groupby(on, dropna=False, sort=False, observed=True)
+    }
 
 
 @given(frames(), st.integers(1, 5), st.booleans())
@@ -171,10 +178,11 @@ def files(tmp_path_factory):
     df = _frame()
     parts = [df.iloc[:1000], df.iloc[1000:2200], df.iloc[2200:]]
     for i, p in enumerate(parts):
-        pq.write_table(pa.Table.from_pandas(p, preserve_index=False), d / f"part{i}.parquet", row_group_size=300)
+        t = pa.Table.from_pandas(p, preserve_index=False)
+        pq.write_table(t, d / f"part{i}.parquet", row_group_size=300)
         p.to_csv(d / f"part{i}.csv", index=False)
-        with pa.OSFile(str(d / f"part{i}.arrow"), "wb") as f, pa.ipc.new_file(f, pa.Table.from_pandas(p, preserve_index=False).schema) as w:
-            w.write_table(pa.Table.from_pandas(p, preserve_index=False), max_chunksize=250)
+        with pa.OSFile(str(d / f"part{i}.arrow"), "wb") as f, pa.ipc.new_file(f, t.schema) as w:
+            w.write_table(t, max_chunksize=250)
     return d, df
 
 

@@ -46,7 +46,8 @@ def test_json_and_html_carry_the_same_figures(rows):
 
 def test_keys_and_paths_are_escaped_and_json_safe():
     keys = [("<b>",), (float("nan"),), (None,)]
-    s = PartitionSizes.of([1, 50, 2], keys=keys, paths=["k=%3Cb%3E", "k=nan", "k=__HIVE_DEFAULT_PARTITION__"], unit="value")
+    paths = ["k=%3Cb%3E", "k=nan", "k=__HIVE_DEFAULT_PARTITION__"]
+    s = PartitionSizes.of([1, 50, 2], keys=keys, paths=paths, unit="value")
     page = s.html() + chart(np.array([1]), 1.0, "<script>")
     assert "<script>" not in page and "<b>" not in page
     d = json.loads(json.dumps(s.to_dict(), allow_nan=False))  # a NaN key is given as its path

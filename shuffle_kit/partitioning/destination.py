@@ -26,9 +26,13 @@ def locate_out(opts: Options, inputs: list[Any]) -> Location:
     if target.local:
         return target
     if opts.exists == "append":
-        raise JobError(f"--exists append: only for a local --out (object stores have no rename that refuses to replace a file): {opts.out!r}")
+        raise JobError(
+            "--exists append: only for a local --out "
+            f"(object stores have no rename that refuses to replace a file): {opts.out!r}"
+        )
+    inside = target.path.rstrip("/") + "/"
     for f in inputs:
-        if f.location.fs.type_name == target.fs.type_name and (f.location.path + "/").startswith(target.path.rstrip("/") + "/"):
+        if f.location.fs.type_name == target.fs.type_name and (f.location.path + "/").startswith(inside):
             raise JobError(f"--out {opts.out!r} contains the input file {f.location.url!r}: choose another place")
     try:
         object_store.check(target, opts.exists)
@@ -42,7 +46,9 @@ def check_out(opts: Options, paths: list[str]) -> str:
     if os.path.lexists(out) and not os.path.isdir(out):
         raise JobError(f"--out {opts.out!r} exists and is not a directory")
     if os.path.isdir(out) and os.listdir(out) and opts.exists == "error":
-        raise JobError(f"--out {opts.out!r} is not empty (use --exists overwrite to replace it, or append to add files)")
+        raise JobError(
+            f"--out {opts.out!r} is not empty (use --exists overwrite to replace it, or append to add files)"
+        )
     real = os.path.realpath(out)
     for p in paths:
         rp = os.path.realpath(p)
@@ -120,7 +126,9 @@ def check_append(out: str, schema: pa.Schema, opts: Options) -> None:
     old = _file_schema(os.path.join(out, first), opts.format)
     for field in new:
         if field.name not in old.names:
-            raise JobError(f"--exists append: column {field.name!r} of the new rows is not in the files of --out (e.g. {first!r})")
+            raise JobError(
+                f"--exists append: column {field.name!r} of the new rows is not in the files of --out (e.g. {first!r})"
+            )
         if opts.format != "csv" and _comparable(old.field(field.name).type) != _comparable(field.type):
             raise JobError(
                 f"--exists append: column {field.name!r} is {_comparable(field.type)} in the new rows but "
@@ -128,7 +136,9 @@ def check_append(out: str, schema: pa.Schema, opts: Options) -> None:
             )
     for name in old.names:
         if name not in new.names:
-            raise JobError(f"--exists append: column {name!r} of the files in --out (e.g. {first!r}) is not in the new rows")
+            raise JobError(
+                f"--exists append: column {name!r} of the files in --out (e.g. {first!r}) is not in the new rows"
+            )
 
 
 def _file_schema(path: str, fmt: str) -> pa.Schema:

@@ -222,8 +222,8 @@ class PartFiles:
         series = i if self.layout.max_rows_per_file is not None else None
         path = os.path.join(self.directory, part_name(p, self.fmt, self.token, series))
         # a schema with dictionaries reads back right without Arrow's stored schema
-        return Writer(path, self.schema, self.fmt, self.compression, self.encode, store_schema=self.schema is self.plain,
-                      row_group_size=self.layout.row_group_size)
+        return Writer(path, self.schema, self.fmt, self.compression, self.encode,
+                      store_schema=self.schema is self.plain, row_group_size=self.layout.row_group_size)
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
         writer = self.open(p)
@@ -435,7 +435,9 @@ class _SortedRuns:
 
         try:
             for p in range(self.n):
-                tail = [t.slice(int(s[p]), int(s[p + 1] - s[p])) for (t, _), s in zip(self.held, starts) if s[p + 1] > s[p]]
+                tail = [
+                    t.slice(int(s[p]), int(s[p + 1] - s[p])) for (t, _), s in zip(self.held, starts) if s[p + 1] > s[p]
+                ]
                 inflight.append((p, self.pool.submit(self._write_file, p, tail)))
                 if len(inflight) >= 2 * min(self.threads, MAX_IN_FLIGHT):
                     rows += collect()
@@ -485,7 +487,9 @@ class _Run:
             for a, b in zip(bounds, bounds[1:]):
                 # the group's rows of each chunk are one contiguous slice of it
                 lo, hi = starts[:, a], starts[:, b - 1] + counts[:, b - 1]
-                group = pa.concat_tables([whole.slice(int(offsets[c] + lo[c]), int(hi[c] - lo[c])) for c in range(len(chunks))])
+                group = pa.concat_tables(
+                    [whole.slice(int(offsets[c] + lo[c]), int(hi[c] - lo[c])) for c in range(len(chunks))]
+                )
                 block = counts[:, a:b].T.ravel()  # rows of (partition, chunk), partition-major
                 first = (np.cumsum(hi - lo) - (hi - lo))[None, :] + (starts[:, a:b] - lo[:, None]).T
                 order = np.repeat(first.ravel() - (np.cumsum(block) - block), block) + np.arange(block.sum())
@@ -580,8 +584,9 @@ def partition_into(
             held = out.held_rows * max(1, first.nbytes // max(1, first.num_rows))
             if held > batch_bytes(budget):
                 raise ValueError(
-                    f"--row-group-size {out.held_rows:,}: a row group of these rows takes about {held / 2**20:,.0f} MiB, "
-                    f"more than the {batch_bytes(budget) / 2**20:,.0f} MiB a file's writer may hold under --memory-limit; "
+                    f"--row-group-size {out.held_rows:,}: a row group of these rows takes about "
+                    f"{held / 2**20:,.0f} MiB, more than the {batch_bytes(budget) / 2**20:,.0f} MiB "
+                    "a file's writer may hold under --memory-limit; "
                     f"use at most {out.held_rows * batch_bytes(budget) // held:,} rows or a larger --memory-limit"
                 )
             writer_bytes += held

@@ -15,9 +15,10 @@ waiting to be written.
   grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.values`).
 
 Everything is written into a hidden directory beside ``out`` and put in its place only
-when complete and when the rows written equal the rows read (:func:`~shuffle_kit.partitioning.publish.publish`); the runs
-and that directory are removed on success, failure and interrupt, and by a later job
-after ``kill -9`` (:mod:`shuffle_kit.scratch`).
+when complete and when the rows written equal the rows read
+(:func:`~shuffle_kit.partitioning.publish.publish`); the runs and that directory are
+removed on success, failure and interrupt, and by a later job after ``kill -9``
+(:mod:`shuffle_kit.scratch`).
 
 ``exists="append"`` adds files to an existing output instead: every file the job writes
 has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
@@ -238,13 +239,17 @@ def run(opts: Options) -> Summary:
                     yield chunk
 
         try:
-            with arrow_threads(threads), _prompt_release(limit), _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar:
+            with (
+                arrow_threads(threads),
+                _prompt_release(limit),
+                _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
+            ):
                 if not opts.by_value:
                     rows = np.zeros(n, dtype=np.int64)
                     summary.rows_out = engine.write_partitions(
                         counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
-                        source.dictionary, sources.dictionary_keys(source, on), threads=threads, spill_dir=tmp, sizes=rows,
-                        layout=layout, token=token,
+                        source.dictionary, sources.dictionary_keys(source, on),
+                        threads=threads, spill_dir=tmp, sizes=rows, layout=layout, token=token,
                     )
                     summary.partitions = n
                     summary.files = sum(len(files) for _, _, files in os.walk(staging))

@@ -42,7 +42,8 @@ class Summary:
             f"output      {self.out}",
             f"rows in     {self.rows_in:,} (from {self._read_from()})",
             f"rows out    {self.rows_out:,}{mark}",
-            f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, {format_size(self.bytes_out)})",
+            f"partitions  {self.partitions:,} ({self.files:,} file{'s' if self.files != 1 else ''}, "
+            f"{format_size(self.bytes_out)})",
             f"time        {self.seconds:.2f} s ({self.rows_in / max(self.seconds, 1e-9) / 1e6:.1f} M rows/s)",
             f"peak memory {format_size(self.peak_rss)} (resident)",
             *self._size_lines(),
@@ -64,7 +65,8 @@ class Summary:
         return {
             "out": self.out, "ok": self.ok, "rows_in": self.rows_in, "rows_out": self.rows_out,
             "inputs": self.inputs, "source": self.source or None, "bytes_in": self.bytes_in,
-            "partitions": self.partitions, "files": self.files, "bytes_out": self.bytes_out, "seconds": self.seconds, "peak_rss": self.peak_rss,
+            "partitions": self.partitions, "files": self.files, "bytes_out": self.bytes_out,
+            "seconds": self.seconds, "peak_rss": self.peak_rss,
             "sizes": self.sizes.to_dict() if self.sizes is not None else None,
         }
 

@@ -131,7 +131,8 @@ def parquet_dictionary_schema(schema: pa.Schema, names: Sequence[str]) -> pa.Sch
     fields = [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in names else f for f in schema]
     encoded = pa.schema(fields, metadata=schema.metadata)
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_batches([], schema=encoded), sink, store_schema=False)  # not empty_table(): it imports pandas
+    # not empty_table(): it imports pandas
+    pq.write_table(pa.Table.from_batches([], schema=encoded), sink, store_schema=False)
     back = pq.read_schema(pa.BufferReader(sink.getvalue()))
     return encoded if back.equals(schema, check_metadata=False) else None
 

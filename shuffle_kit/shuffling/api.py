@@ -118,9 +118,12 @@ def check_store(store: Any) -> None:
 
     >>> from shuffle_kit import Dict, Pickle
     >>> check_store(Dict()); check_store(None)
-    >>> check_store(Pickle(Dict()))
-    Traceback (most recent call last):
-    TypeError: store: Pickle does not store DataFrames; give a store (it gets an ArrowIPC codec) or a codec stack that does
+    >>> try:
+    ...     check_store(Pickle(Dict()))
+    ... except TypeError as e:
+    ...     print(str(e).replace('; ', ';\\n'))
+    store: Pickle does not store DataFrames;
+    give a store (it gets an ArrowIPC codec) or a codec stack that does
     """
     if store is None or isinstance(store, (str, os.PathLike, Store)):
         return
@@ -216,7 +219,10 @@ def _field_names(table: pa.Table, on: list) -> list[str]:
         else:
             meta = table.schema.pandas_metadata or {}
             field = next(
-                (c.get("field_name") for c in meta.get("columns", []) if c.get("name") == k and c.get("field_name") in names),
+                (
+                    c.get("field_name") for c in meta.get("columns", [])
+                    if c.get("name") == k and c.get("field_name") in names
+                ),
                 None,
             )
             if field is None:
@@ -263,7 +269,10 @@ def _pandas_keys(chunk: Chunk, table: pa.Table, on: list, fields: list[str]) -> 
         cols = {}
         for k in on:
             s = chunk[k] if k in chunk.columns else chunk.index.get_level_values(k)
-            cols[k] = pd.Series(s).reset_index(drop=True) if not isinstance(s, pd.Index) else s.to_series(index=range(len(s)))
+            if isinstance(s, pd.Index):
+                cols[k] = s.to_series(index=range(len(s)))
+            else:
+                cols[k] = pd.Series(s).reset_index(drop=True)
         return pd.DataFrame(cols)
     keys = table.select(fields).to_pandas()
     keys.columns = on

@@ -348,7 +348,9 @@ def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: i
     # fresh multi-megabyte arrays that page-fault on first touch (3-4x slower here)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        h = hash_columns([c[start:stop] if isinstance(c, np.ndarray) else c.slice(start, stop - start) for c in columns])
+        h = hash_columns(
+            [c[start:stop] if isinstance(c, np.ndarray) else c.slice(start, stop - start) for c in columns]
+        )
         if npartitions & (npartitions - 1) == 0:  # a power of two: the same, without a division
             np.bitwise_and(h, _U64(npartitions - 1), out=h)
         else:

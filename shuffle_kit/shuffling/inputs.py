@@ -356,8 +356,9 @@ def _bad_line(f: InputFile, block: int, convert: Any, parse: Any) -> int | None:
 
     try:
         with f.location.fs.open_input_stream(f.location.path) as stream:
-            for _ in pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
-                                    parse_options=pacsv.ParseOptions(delimiter=parse.delimiter, invalid_row_handler=invalid),
+            read_options = pacsv.ReadOptions(block_size=block, use_threads=False)
+            parse_options = pacsv.ParseOptions(delimiter=parse.delimiter, invalid_row_handler=invalid)
+            for _ in pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
                                     convert_options=convert):
                 pass
     except (pa.ArrowException, OSError):
@@ -449,7 +450,9 @@ def _with_partition(batches: Iterator[pa.RecordBatch], f: InputFile, fields: lis
         for key_field in fields:
             value = pa.scalar(values.get(key_field.name), key_field.type)
             if key_field.name in dictionary and value.is_valid:
-                column = pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([value], key_field.type))
+                column = pa.DictionaryArray.from_arrays(
+                    pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([value], key_field.type)
+                )
             elif key_field.name in dictionary:  # (null indices: Arrow cannot unify dictionaries holding a null)
                 column = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], key_field.type))
             else:

@@ -316,7 +316,8 @@ class ShuffleResult(Sequence):
             ("Store", s["store"]),
         ]
         body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
             for k, v in rows
         )
         body += self.partition_sizes.html()  # known from the index: nothing is read

@@ -58,7 +58,8 @@ def sorted_runs(
     across chunks would first copy them into one).
 
     >>> import numpy as np, pyarrow as pa
-    >>> [(t['x'].to_pylist(), c.tolist()) for t, c in sorted_runs(pa.table({'x': [10, 11, 12]}), np.array([1, 0, 1], np.uint8), 3)]
+    >>> runs = sorted_runs(pa.table({'x': [10, 11, 12]}), np.array([1, 0, 1], np.uint8), 3)
+    >>> [(t['x'].to_pylist(), c.tolist()) for t, c in runs]
     [([11, 10, 12], [1, 2, 0])]
     """
     if len(ids) != table.num_rows:
