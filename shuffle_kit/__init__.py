@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover  (Windows)
     ) from None
 
 from ._lazy import attach
-from .errors import CodecError, CorruptionError, JobError, ShuffleKitError, UnhashableKeyError
+from .errors import CodecError, CorruptionError, JobError, ShuffleDataLost, ShuffleKitError, UnhashableKeyError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -41,7 +41,11 @@ _HOMES = {
     "ReadOptions": ".shuffling.inputs",
 }
 
-__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "CorruptionError", "CodecError", "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions", "ShuffleKitError", "JobError", "UnhashableKeyError"]
+__all__ = [
+    "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server",
+    "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions",
+    "ShuffleKitError", "CorruptionError", "CodecError", "JobError", "UnhashableKeyError", "ShuffleDataLost",
+]
 __all__ += _CODECS
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)

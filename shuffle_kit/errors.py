@@ -32,6 +32,12 @@ class JobError(ShuffleKitError, ValueError):
     unreadable file, ...); its message is one line naming the file, column or option."""
 
 
+class ShuffleDataLost(ShuffleKitError, RuntimeError):
+    """Pieces of a ``shuffle_kit.dask`` shuffle were lost (a store server died with its
+    data, or the run's store was removed): rows would be missing, so nothing is returned.
+    Computing the shuffle again starts a new run."""
+
+
 def one_line(e: BaseException) -> str:
     """An exception's message on one line (a KeyError's without the quotes it adds).
 

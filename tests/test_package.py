@@ -104,3 +104,12 @@ def test_version_flag():
 
     r = subprocess.run([sys.executable, "-m", "shuffle_kit", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == f"shuffle-kit {shuffle_kit.__version__}"
+
+
+def test_shuffle_data_lost_is_one_public_error():
+    # raised by the dask integration, caught by users as shuffle_kit's or as a RuntimeError
+    assert issubclass(shuffle_kit.ShuffleDataLost, shuffle_kit.ShuffleKitError)
+    assert issubclass(shuffle_kit.ShuffleDataLost, RuntimeError)
+    assert shuffle_kit.ShuffleDataLost is shuffle_kit.errors.ShuffleDataLost
+    skd = pytest.importorskip("shuffle_kit.dask")
+    assert skd.ShuffleDataLost is shuffle_kit.ShuffleDataLost

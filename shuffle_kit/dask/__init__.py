@@ -47,6 +47,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..codecs import ArrowIPC, TableBuffer
+from ..errors import ShuffleDataLost
 from ..frames import tables_to_frame
 from ..shuffling.api import check_npartitions, check_partitioner, normalize_on, to_table
 from ..shuffling.hashing import dask_partition_ids, partition_ids
@@ -57,10 +58,6 @@ __all__ = ["shuffle", "groupby_apply", "ShuffleDataLost"]
 
 PREFIX = "shuffle_kit"
 SOURCE_KEY = b"shuffle_kit.dask.source"  # schema metadata: which input partition a piece came from
-
-
-class ShuffleDataLost(RuntimeError):
-    """Pieces of a shuffle were lost (a store server died with its data): rows are missing."""
 
 
 # -- the public API ------------------------------------------------------------------------

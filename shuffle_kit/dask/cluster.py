@@ -23,7 +23,7 @@ system. For every shuffle run (one computation of one graph build):
   stops all of them when the scheduler closes, and each host stops its own when it
   closes (``teardown``), so nothing outlives the cluster.
 - a host lost with its nanny takes its pieces with it: appends to it fail and reads
-  from it come up short, both raising :class:`~shuffle_kit.dask.ShuffleDataLost` (the
+  from it come up short, both raising :class:`~shuffle_kit.ShuffleDataLost` (the
   clients give up on a server that refuses or ignores them within seconds).
 - a host that does not answer within ``shuffle_kit.dask.host-timeout`` (5 s; counted
   from the call, and only once another host has answered, so a cluster slow to start
