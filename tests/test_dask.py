@@ -13,6 +13,9 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 
 import shuffle_kit.dask as skd  # noqa: E402
+from shuffle_kit import TableBuffer  # noqa: E402
+
+from .dask_helpers import after_appends  # noqa: E402
 
 N = 3000
 
@@ -128,12 +131,9 @@ def test_failure_removes_store(ddf, tmpdir_config):
         if i == 2:
             raise RuntimeError("injected")
 
-    skd._FAULTS["after_append"] = boom
-    try:
-        with pytest.raises(RuntimeError, match="injected"):
-            skd.shuffle(ddf, "k", 4).compute(scheduler="threads")
-    finally:
-        skd._FAULTS.clear()
+    # map task 2 fails once its pieces are in the store
+    with after_appends(TableBuffer, boom), pytest.raises(RuntimeError, match="injected"):
+        skd.shuffle(ddf, "k", 4).compute(scheduler="threads")
     # tasks dask had already started finish on their own; the store goes right after them
     wait_empty(tmpdir_config)
     # nothing either after computing part of the result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import signal
@@ -17,6 +18,7 @@ distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
 
+from .dask_helpers import arm, disarm, fail, fail_once, sleep  # noqa: E402
 from .test_dask import check_shuffled, make_frame  # noqa: E402
 
 
@@ -86,25 +88,7 @@ def test_dask_partitioner_on_cluster(client, ddf):
 
 def test_failed_map_retried_without_duplicates(client, ddf, tmp_path):
     marker = str(tmp_path / "failed-once")
-
-    def arm(marker=marker):
-        import os
-
-        import shuffle_kit.dask as skd
-
-        def fail_once(i):
-            if i == 3 and not os.path.exists(marker):
-                open(marker, "w").close()
-                raise RuntimeError("injected failure after the append")
-
-        skd._FAULTS["after_append"] = fail_once
-
-    def disarm():
-        import shuffle_kit.dask as skd
-
-        skd._FAULTS.clear()
-
-    client.run(arm)
+    client.run(arm, functools.partial(fail_once, marker, 3))
     try:
         result = client.compute(skd.shuffle(ddf, "k", 5), retries=2).result()
     finally:
@@ -115,20 +99,7 @@ def test_failed_map_retried_without_duplicates(client, ddf, tmp_path):
 
 
 def test_failure_cleans_up(client, ddf):
-    def arm():
-        import shuffle_kit.dask as skd
-
-        def fail(i):
-            raise RuntimeError("injected permanent failure")
-
-        skd._FAULTS["after_append"] = fail
-
-    def disarm():
-        import shuffle_kit.dask as skd
-
-        skd._FAULTS.clear()
-
-    client.run(arm)
+    client.run(arm, fail)
     try:
         with pytest.raises(RuntimeError, match="injected permanent failure"):
             skd.shuffle(ddf, "k", 5).compute()
@@ -141,14 +112,7 @@ def test_failure_cleans_up(client, ddf):
 def test_worker_killed_mid_shuffle(client, ddf):
     """The servers live in the nannies: a killed worker process costs re-runs, not data."""
 
-    def arm():
-        import time
-
-        import shuffle_kit.dask as skd
-
-        skd._FAULTS["after_append"] = lambda i: time.sleep(0.4)
-
-    client.run(arm)
+    client.run(arm, functools.partial(sleep, 0.4))
     frame = ddf.compute(scheduler="sync")
     future = client.compute(skd.shuffle(ddf, "k", 6))
     time.sleep(1.0)  # some map tasks have appended, others have not
@@ -162,7 +126,7 @@ def test_worker_killed_mid_shuffle(client, ddf):
         pd.testing.assert_frame_equal(result.sort_values("id"), frame.sort_values("id"))
     finally:
         client.wait_for_workers(2, timeout=60)
-        client.run(lambda: __import__("shuffle_kit.dask").dask._FAULTS.clear())
+        client.run(disarm)
     del future
     assert_cleaned_up(client)
 
@@ -201,7 +165,7 @@ def test_servers_hold_their_share_of_the_worker_memory(tmp_path, configured):
         processes=True, n_workers=2, threads_per_worker=1, memory_limit="400MB", dashboard_address=None,
         host="127.0.0.1",
     ) as cluster, distributed.Client(cluster) as client:
-        client.run(lambda: __import__("shuffle_kit.dask").dask._FAULTS.update(after_append=lambda i: time.sleep(0.3)))
+        client.run(arm, functools.partial(sleep, 0.3))
         future = client.compute(skd.shuffle(dd.from_pandas(make_frame(5_000), npartitions=6), "k", 4))
         deadline, seen = time.monotonic() + 30, []
         while not seen and time.monotonic() < deadline:

@@ -5,6 +5,7 @@ nanny holds."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
 
+from .dask_helpers import arm, disarm, sleep, touch_and_sleep  # noqa: E402
 from .test_dask import check_shuffled, make_frame  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,18 +95,7 @@ def test_a_host_killed_mid_shuffle_fails_it_in_seconds_and_spares_the_next(hosts
     shuffle_on(client, ddf, want)
     marker = str(tmp_path / "appended")
 
-    def slow_maps(marker=marker):
-        import time
-
-        import shuffle_kit.dask as skd
-
-        def hook(i):
-            open(marker, "a").close()
-            time.sleep(0.5)
-
-        skd._FAULTS["after_append"] = hook
-
-    client.run(slow_maps)
+    client.run(arm, functools.partial(touch_and_sleep, marker, 0.5))
     future = client.compute(skd.shuffle(ddf, "k", 6))
     deadline = time.monotonic() + 30
     while not os.path.exists(marker) and time.monotonic() < deadline:
@@ -116,7 +107,7 @@ def test_a_host_killed_mid_shuffle_fails_it_in_seconds_and_spares_the_next(hosts
         future.result(timeout=120)
     assert time.monotonic() - start < 20  # was 60 s: the clients' timeout
     del future
-    client.run(lambda: __import__("shuffle_kit.dask").dask._FAULTS.clear())
+    client.run(disarm)
     assert shuffle_on(client, ddf, want) < 20  # on the two hosts left
 
 
@@ -144,20 +135,12 @@ def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts
     while servers_on(client, silent) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "started too late" in caplog.text and servers_on(client, silent) == []
-    client.run(slow_down_maps)
+    client.run(arm, functools.partial(sleep, 0.3))
     future = client.compute(skd.shuffle(ddf, "k", 6))
     while not servers_on(client, silent) and not future.done():
         time.sleep(0.05)
     assert servers_on(client, silent)
     pd.testing.assert_frame_equal(future.result().sort_values("id"), want.sort_values("id"))
-
-
-def slow_down_maps() -> None:
-    import time
-
-    import shuffle_kit.dask as skd
-
-    skd._FAULTS["after_append"] = lambda i: time.sleep(0.3)
 
 
 def servers_on(client, worker: str) -> list[str]:

@@ -333,18 +333,7 @@ def _map(plan: dict, df: pd.DataFrame, i: int, name: str, keys: list, n: int, pa
                 if wrapped is e:
                     raise
                 raise wrapped from e
-            _after_append(i)
     return counts
-
-
-def _after_append(i: int) -> None:
-    """A hook for tests: fail a map task after its append (see tests/test_dask*.py)."""
-    hook = _FAULTS.get("after_append")
-    if hook is not None:
-        hook(i)
-
-
-_FAULTS: dict[str, Callable[[int], None]] = {}
 
 
 def _barrier(plan: dict, n: int, *counts: np.ndarray) -> tuple[dict, np.ndarray]:
