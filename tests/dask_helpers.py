@@ -17,12 +17,12 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 
 def patch_appends(cls: type, action: Callable[[int], None]) -> None:
     """Make ``cls.append`` run ``action(i)`` after each append made by map task ``i``."""
-    real = getattr(cls.append, "__wrapped__", cls.append)  # type: ignore[attr-defined]
+    real = cast("Callable[..., None]", getattr(cls.append, "__wrapped__", cls.append))  # type: ignore[attr-defined]
 
     @functools.wraps(real)
     def append(self: Any, data: Any, *args: Any, batch_id: bytes | None = None, **kwargs: Any) -> None:

@@ -115,7 +115,7 @@ def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts
     """A stopped host keeps its connections open and answers nothing, as one whose
     machine died: the scheduler keeps its worker for minutes (worker-ttl)."""
     client, procs = hosts
-    caplog.set_level(logging.INFO, logger="shuffle_kit.dask.cluster")
+    caplog.set_level(logging.INFO, logger="shuffle_kit.dask")
     ddf, want = frames()
     shuffle_on(client, ddf, want)
     silent = address_of(client, "w1")

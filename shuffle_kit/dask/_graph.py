@@ -1,0 +1,125 @@
+"""The public functions: check the arguments, then build the graph with public dask APIs
+only (``to_delayed``, ``delayed``, ``from_delayed``); the tasks are in :mod:`._tasks`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from ..codecs import ArrowIPC
+from ..shuffling.api import check_npartitions, check_partitioner, normalize_on
+from ..stores import File, Store
+from ._local import local_cleanup, temporary_directory
+from ._plans import PREFIX, ShuffleSpec
+from ._tasks import barrier, map_partition, read_partition, setup
+
+
+def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = None, partitioner: str = "hash") -> Any:
+    """Hash-partition the dask DataFrame ``ddf`` by the columns ``on`` through shuffle_kit.
+
+    Returns a dask DataFrame of ``npartitions`` partitions (default: as many as ``ddf``)
+    with ``ddf``'s meta, unknown divisions, and every row with the same key in the same
+    partition; within a partition rows come in input order. ``partitioner="dask"``
+    assigns rows exactly as ``ddf.shuffle(on)`` does (co-partitioned with dask's own
+    shuffles); ``"hash"`` uses shuffle_kit's documented hash. Null keys are kept.
+
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> ddf = dd.from_pandas(pd.DataFrame({'k': list('abcabc'), 'x': range(6)}), npartitions=2)
+    >>> out = shuffle(ddf, 'k', 3)
+    >>> parts = [p for p in out.to_delayed()]
+    >>> sorted(sorted(p.compute(scheduler='sync')['x']) for p in parts)
+    [[0, 3], [1, 4], [2, 5]]
+    """
+    import dask
+    import dask.dataframe as dd
+    from dask.base import tokenize
+
+    keys = normalize_on(on)
+    check_npartitions(npartitions)
+    check_partitioner(partitioner)
+    if not isinstance(ddf, dd.DataFrame):
+        raise TypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
+    meta = ddf._meta
+    for k in keys:
+        if k not in meta.columns and k not in meta.index.names:
+            raise KeyError(f"key column {k!r} is not in the DataFrame (columns: {list(meta.columns)[:20]})")
+    if partitioner == "dask" and any(k not in meta.columns for k in keys):
+        raise ValueError("partitioner='dask' shuffles on columns only (as ddf.shuffle does)")
+    n = int(npartitions) if npartitions is not None else ddf.npartitions
+    name = tokenize(ddf, keys, n, partitioner, uuid.uuid4().hex)
+    spec = ShuffleSpec(
+        id=name, keys=tuple(keys), npartitions=n, partitioner=partitioner,
+        store=None if store is None else as_codec(store),
+        local_path=os.path.join(temporary_directory(), f"shuffle_kit-dask-{name}"), builder_pid=os.getpid(),
+    )
+    if spec.store is None:
+        local_cleanup().register(spec.barrier_key, spec.local_path)
+
+    delayed = dask.delayed
+    plan = delayed(setup, pure=True)(spec, dask_key_name=spec.task_key("setup"))
+    maps = [
+        delayed(map_partition, pure=True)(spec, plan, part, i, dask_key_name=(spec.task_key("map"), i))
+        for i, part in enumerate(ddf.to_delayed())
+    ]
+    done = delayed(barrier, pure=True)(plan, n, *maps, dask_key_name=spec.barrier_key)
+    empty = delayed(meta, pure=True)  # one copy in the graph, not one per read task
+    reads = [
+        delayed(read_partition, pure=True)(spec, done, j, empty, dask_key_name=(spec.task_key("read"), j))
+        for j in range(n)
+    ]
+    return dd.from_delayed(reads, meta=meta, divisions=None, prefix=f"{PREFIX}-shuffle", verify_meta=False)
+
+
+def groupby_apply(
+    ddf: Any,
+    on: Any,
+    func: Callable[..., Any],
+    *args: Any,
+    meta: Any = None,
+    npartitions: int | None = None,
+    store: Any = None,
+    partitioner: str = "hash",
+    dropna: bool | None = None,
+    group_keys: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """``ddf.groupby(on).apply(func, *args, **kwargs)`` with shuffle_kit as the shuffle.
+
+    Groups are exact: the shuffle puts every row of a key in one partition, then each
+    partition is grouped with pandas (``dropna`` as in pandas: None drops null keys,
+    like dask's and pandas' default; False keeps them as their own group). ``meta``
+    describes the result as in dask (inferred from a sample when omitted).
+
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> ddf = dd.from_pandas(pd.DataFrame({'k': list('abab'), 'x': [1, 2, 3, 4]}), npartitions=2)
+    >>> sums = groupby_apply(ddf, 'k', lambda g: g['x'].sum(), meta=('x', 'int64'))
+    >>> sums.compute(scheduler='sync').sort_index().tolist()
+    [4, 6]
+    """
+    shuffled = shuffle(ddf, on, npartitions, store=store, partitioner=partitioner)
+    options: dict[str, Any] = {"group_keys": group_keys, "sort": False}
+    if dropna is not None:
+        options["dropna"] = dropna
+    extra = {} if meta is None else {"meta": meta}
+    return shuffled.map_partitions(
+        apply_groups, on, func, args, kwargs, options, token=f"{PREFIX}-groupby-apply", **extra
+    )
+
+
+def apply_groups(df: pd.DataFrame, on: Any, func: Callable, args: tuple, kwargs: dict, options: dict) -> Any:
+    return df.groupby(on, **options).apply(func, *args, **kwargs)
+
+
+def as_codec(store: Any) -> ArrowIPC:
+    """The codec a user's ``store=`` argument stands for."""
+    if isinstance(store, ArrowIPC):
+        return store
+    if isinstance(store, Store):
+        return ArrowIPC(store)
+    if isinstance(store, (str, os.PathLike)):
+        return ArrowIPC(File(store))
+    raise TypeError(f"store must be a shuffle_kit store, an ArrowIPC codec or a path, not {type(store).__name__}")

@@ -1,0 +1,123 @@
+"""The four kinds of task of a shuffle graph (see :mod:`shuffle_kit.dask`).
+
+- :func:`setup` decides the run's plan where it runs (see :mod:`._plans`);
+- :func:`map_partition` appends every piece of one input partition, one append per
+  store, all with the batch id ``<run>/<i>``: a retried or re-run map task adds nothing;
+- :func:`barrier` waits for every map task and adds up the rows each output partition
+  must get;
+- :func:`read_partition` reads one output partition back, its pieces in input order, and
+  raises :class:`~shuffle_kit.ShuffleDataLost` rather than return it short.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import ShuffleDataLost
+from ..frames import tables_to_frame
+from ..shuffling.api import to_table
+from ..shuffling.hashing import dask_partition_ids, partition_ids
+from ..shuffling.split import split
+from ._local import process_store
+from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
+
+SOURCE_KEY = b"shuffle_kit.dask.source"  # schema metadata: which input partition a piece came from
+
+
+def on_distributed_worker() -> bool:
+    try:
+        from distributed import get_worker
+    except ImportError:  # pragma: no cover - distributed not installed
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def setup(spec: ShuffleSpec) -> Plan:
+    """The run's plan: where each output partition's pieces go."""
+    if spec.store is not None:
+        return StorePlan(spec.store, spec.npartitions)
+    if on_distributed_worker():
+        from ._scheduler import open_run
+
+        return open_run(spec.id, spec.barrier_key, spec.npartitions)
+    os.makedirs(spec.local_path, exist_ok=True)
+    if os.getpid() == spec.builder_pid:
+        # threads / sync: every task runs in this process, so pieces stay Arrow tables
+        # in memory (a TableBuffer), spilling to the File store beyond the memory limit
+        process_store(spec.local_path, create=True)
+        return FilePlan(spec.local_path, spec.npartitions, pid=spec.builder_pid)
+    return FilePlan(spec.local_path, spec.npartitions)
+
+
+def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np.ndarray:
+    """Partition input partition ``i`` and append all its pieces, once per store; the
+    rows it sent to each output partition."""
+    keys, n = list(spec.keys), spec.npartitions
+    table, fields, _ = to_table(df, keys, keep_index=True)
+    if spec.partitioner == "dask":
+        ids = dask_partition_ids(df[keys], n)
+    else:
+        ids = partition_ids(table, fields, n)
+    counts = np.bincount(ids, minlength=n).astype(np.int64)
+    pieces = split(table, ids, n, counts)
+    del ids
+    if not pieces:
+        return counts
+    meta = dict(next(iter(pieces.values())).schema.metadata or {})
+    meta[SOURCE_KEY] = str(i).encode()
+    batch_id = f"{spec.id}/{i}".encode()  # the same on every retry or re-run of this task
+    groups: dict[int, dict] = {}
+    for p, t in pieces.items():
+        groups.setdefault(plan.owner(p), {})[(spec.id, p)] = t.replace_schema_metadata(meta)
+    del pieces
+    for owner, group in groups.items():
+        with store_errors(plan, owner, f"input partition {i}"), plan.opened(owner) as codec:
+            codec.append(group, batch_id=batch_id)
+    return counts
+
+
+def barrier(plan: Plan, n: int, *counts: np.ndarray) -> tuple[Plan, np.ndarray]:
+    """Every map task has appended: the plan, and rows expected in each output partition."""
+    total = np.zeros(n, dtype=np.int64)
+    for c in counts:
+        total += c
+    return plan, total
+
+
+def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, meta: pd.DataFrame) -> pd.DataFrame:
+    """Output partition ``p``: its pieces in input order, all of them or an error."""
+    plan, expected = barrier
+    want = int(expected[p])
+    if want == 0:
+        return meta.copy()
+    owner = plan.owner(p)
+    # the store stays open until the frame is made: the tables may be views of its files
+    with store_errors(plan, owner, f"output partition {p}"), plan.opened(owner) as codec:
+        pieces = codec.get_pieces([(spec.id, p)])[0]
+        got = sum(t.num_rows for t in pieces)
+        if got != want:
+            raise ShuffleDataLost(
+                f"shuffle_kit: output partition {p} holds {got} rows where {want} were written to "
+                f"{plan.describe(owner)}: its pieces were lost (a store server restarted or was "
+                "dropped?). Compute it again."
+            )
+        pieces.sort(key=_source)
+        return tables_to_frame([_strip(t) for t in pieces])
+
+
+def _source(t: pa.Table) -> int:
+    return int((t.schema.metadata or {}).get(SOURCE_KEY, b"0"))
+
+
+def _strip(t: pa.Table) -> pa.Table:
+    meta = dict(t.schema.metadata or {})
+    meta.pop(SOURCE_KEY, None)
+    return t.replace_schema_metadata(meta)
