@@ -154,8 +154,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Run a store server until SIGTERM/SIGINT (see shuffle_kit.stores.server)."""
-    from .stores.server import run_server
+    """Run a store server until SIGTERM/SIGINT (see shuffle_kit.stores.remote.server)."""
+    from .stores.remote.server import run_server
 
     try:
         return run_server(args.address, args.path, args.memory_limit, args.secret_key_file, args.authorized_keys_file)

@@ -23,7 +23,7 @@ from shuffle_kit.dask._plans import (  # noqa: E402
     StorePlan,
     store_errors,
 )
-from shuffle_kit.stores.auth import generate_keys  # noqa: E402
+from shuffle_kit.stores.remote.auth import generate_keys  # noqa: E402
 
 
 def servers_plan(keys: ClientKeys | None = None, addresses: tuple[str, ...] = ("tcp://127.0.0.1:1",)) -> ServersPlan:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 import shuffle_kit as sk
-from shuffle_kit.stores.auth import generate_keys
+from shuffle_kit.stores.remote.auth import generate_keys
 
 from .server_helpers import ServerProcess
 
@@ -128,7 +128,7 @@ def test_verbose_logs_to_stderr_and_quiet_keeps_the_address(tmp_path, flag):
         assert proc.stdout.read() == ""
         err = proc.stderr.read()
         if flag == "-v":
-            assert "INFO shuffle_kit.stores.server: serving" in err and address in err
+            assert "INFO shuffle_kit.stores.remote.server: serving" in err and address in err
         else:
             assert err == ""
 

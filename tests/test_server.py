@@ -17,8 +17,8 @@ import pytest
 import zmq
 
 import shuffle_kit as sk
-from shuffle_kit.stores import protocol as P
-from shuffle_kit.stores.auth import generate_keys
+from shuffle_kit.stores.remote import protocol as P
+from shuffle_kit.stores.remote.auth import generate_keys
 from shuffle_kit.stores.keys import MAX_KEY_BYTES, encode_key
 
 from .server_helpers import SILENT_SERVER, ServerProcess, append_worker, thread_server, wait_until
@@ -264,7 +264,7 @@ def test_remote_shutdown_only_when_the_server_allows_it(tmp_path):
     with thread_server() as server:
         client = sk.Shared(server.address, timeout=5)
         client.append({"a": b"1"})
-        with pytest.raises(sk.stores.protocol.Refused, match="remote_shutdown"):
+        with pytest.raises(sk.stores.remote.protocol.Refused, match="remote_shutdown"):
             client.shutdown_server()
         assert server.running and client.get("a") == b"1", "a refused request changes nothing"
         client.close()

@@ -15,7 +15,7 @@ import pytest
 import zmq
 
 import shuffle_kit as sk
-from shuffle_kit.stores import protocol as P
+from shuffle_kit.stores.remote import protocol as P
 from shuffle_kit.stores.keys import encode_key
 
 MiB = 1 << 20
@@ -124,7 +124,7 @@ def test_a_slow_reader_does_not_hold_up_other_clients(served):
 
 
 def test_requests_waiting_behind_unread_replies_are_bounded(monkeypatch):
-    from shuffle_kit.stores import server as server_module
+    from shuffle_kit.stores.remote import server as server_module
 
     from .server_helpers import thread_server, wait_until
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
-from shuffle_kit.stores import protocol as P
+from shuffle_kit.stores.remote import protocol as P
 
 from .server_helpers import thread_server
 

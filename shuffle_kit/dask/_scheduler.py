@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..stores.auth import generate_keys, is_loopback
+from ..stores.remote.auth import generate_keys, is_loopback
 from ._hosts import ServerKeys, ServerOptions, host_start, host_stop
 from ._plans import ClientKeys, ServersPlan
 from .cluster import NAME, host_timeout, server_settings

@@ -3,7 +3,7 @@
 ``Server(partd=None, bind=None, start=True, block=False, hostname=None)`` serves
 ``partd`` (default ``Buffer(MemoryLog(), File())``) and, like partd's, offers
 ``append``/``get``/``delete``/``drop`` in process; ``Client(address)`` is a
-:class:`~shuffle_kit.stores.shared.Shared`. Differences from partd 1.4, all on the safe
+:class:`~shuffle_kit.stores.remote.shared.Shared`. Differences from partd 1.4, all on the safe
 side: without ``bind`` the server listens on a private ``ipc://`` socket rather than on
 every interface; a ``bind`` address beyond loopback needs CURVE keys (use
 ``shuffle_kit.Server``); ``hostname`` is accepted and ignored; keys keep their types.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shuffle_kit.stores.server import Server as _Server
-from shuffle_kit.stores.shared import Shared
+from shuffle_kit.stores.remote.server import Server as _Server
+from shuffle_kit.stores.remote.shared import Shared
 
 
 class Server(_Server):

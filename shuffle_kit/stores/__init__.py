@@ -1,11 +1,15 @@
-"""The bytes layer: appendable key -> bytes stores."""
+"""The bytes layer: appendable key -> bytes stores.
+
+Local stores live here (``File``, ``Dict``, ``MemoryLog``, ``Buffer``); a store served over
+ZeroMQ to other processes and hosts lives in :mod:`shuffle_kit.stores.remote` (``Server``,
+which serves any store, and ``Shared``, its client).
+"""
 
 from .base import Store
 from .buffer import Buffer
 from .dict import Dict
 from .file import File
 from .memory_log import MemoryLog
-from .server import Server
-from .shared import Shared
+from .remote import Server, Shared
 
 __all__ = ["Store", "Dict", "MemoryLog", "File", "Buffer", "Shared", "Server"]

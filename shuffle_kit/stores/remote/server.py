@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import zmq
 
+from ..base import Store, Usage
+from ..buffer import Buffer
+from ..file import File
+from ..keys import Key, encode_keys
+from ..memory_log import MemoryLog
 from . import protocol as P
 from .auth import KeyLike, KeySet, as_key, is_loopback, public_key as derive_public_key
-from .base import Store, Usage
-from .buffer import Buffer
-from .file import File
-from .keys import Key, encode_keys
-from .memory_log import MemoryLog
 from .zmq_events import pending_events
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class Server:
             raise ValueError(
                 f"binding {address} exposes the store beyond this machine: pass secret_key= and "
                 "authorized_keys= (shuffle-kit serve: --secret-key-file and --authorized-keys-file; "
-                "see shuffle_kit.stores.auth.generate_keys) to require CURVE authentication, or bind "
+                "see shuffle_kit.stores.remote.auth.generate_keys) to require CURVE authentication, or bind "
                 "tcp://127.0.0.1 or ipc://"
             )
         if address.startswith("ipc://@") and not curve:

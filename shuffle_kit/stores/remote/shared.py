@@ -1,4 +1,4 @@
-"""A store served by a :class:`~shuffle_kit.stores.server.Server` over ZeroMQ.
+"""A store served by a :class:`~shuffle_kit.stores.remote.server.Server` over ZeroMQ.
 
 ``Shared(address)`` is a store like any other (codecs nest on it) whose data lives in
 a server that any number of processes, on this machine or others, talk to at once.
@@ -24,10 +24,10 @@ from typing import Any, Callable, Optional
 
 import zmq
 
+from ..base import Record, ReentrantLock, Store, as_key_list, as_record, get_nested, flatten, nested_get
+from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
 from .auth import KeyLike, as_key, public_key as derive_public_key
-from .base import Record, ReentrantLock, Store, as_key_list, as_record, get_nested, flatten, nested_get
-from .keys import Key, encode_key, encode_keys
 from .zmq_events import pending_event_values
 
 DEFAULT_TIMEOUT = 30.0

@@ -46,8 +46,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import CorruptionError
-from .keys import MAX_KEY_BYTES, decode_key, encode_key
+from ...errors import CorruptionError
+from ..keys import MAX_KEY_BYTES, decode_key, encode_key
 
 MAGIC = b"SK"
 VERSION = 1
@@ -188,7 +188,7 @@ def parse_header(frame: Any) -> tuple[int, int, int]:
     (3, 0, 5)
     >>> parse_header(b'junk')
     Traceback (most recent call last):
-    shuffle_kit.stores.protocol.MalformedMessage: header is 4 bytes, not 16
+    shuffle_kit.stores.remote.protocol.MalformedMessage: header is 4 bytes, not 16
     """
     if len(frame) != HEADER.size:
         raise MalformedMessage(f"header is {len(frame)} bytes, not {HEADER.size}")
@@ -225,7 +225,7 @@ def unpack_keys(frame: Any) -> list[bytes]:
 
     >>> unpack_keys(b'\\xff\\xff\\xff\\xff')
     Traceback (most recent call last):
-    shuffle_kit.stores.protocol.MalformedMessage: key table claims 4294967295 keys in 4 bytes
+    shuffle_kit.stores.remote.protocol.MalformedMessage: key table claims 4294967295 keys in 4 bytes
     """
     buf = bytes(frame)
     if len(buf) < 4:
@@ -250,7 +250,7 @@ class KeyCheck:
     >>> check([b'sa', b'i1'])
     >>> check([b'i01'])
     Traceback (most recent call last):
-    shuffle_kit.stores.protocol.BadValue: key 0 is not a canonical key encoding: b'i01'
+    shuffle_kit.stores.remote.protocol.BadValue: key 0 is not a canonical key encoding: b'i01'
     """
 
     def __init__(self, capacity: int = 1 << 20):
@@ -372,7 +372,7 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
 
     >>> unpack_records(pack_records([b'x'])[0], [b'xy'])
     Traceback (most recent call last):
-    shuffle_kit.stores.protocol.MalformedMessage: record lengths do not match the data frames
+    shuffle_kit.stores.remote.protocol.MalformedMessage: record lengths do not match the data frames
     """
     ends, firsts = _frame_ranges(lengths_frame, data)
     out: list[Any] = []
