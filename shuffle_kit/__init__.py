@@ -19,7 +19,28 @@ except ImportError:  # pragma: no cover  (Windows)
     ) from None
 
 from ._lazy import attach
-from .errors import CodecError, CorruptionError, JobError, ShuffleDataLost, ShuffleKitError, UnhashableKeyError
+from . import errors
+from .errors import (
+    BadValue,
+    CodecError,
+    CorruptionError,
+    JobError,
+    MalformedMessage,
+    MessageTooLarge,
+    Refused,
+    RemoteCorruptionError,
+    RemoteKeyError,
+    RemoteOSError,
+    RemoteStoreError,
+    RemoteTypeError,
+    RemoteValueError,
+    ServerError,
+    ShuffleDataLost,
+    ShuffleKitError,
+    UnhashableKeyError,
+    UnknownCommand,
+    UnsupportedVersion,
+)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -41,12 +62,9 @@ _HOMES = {
     "ReadOptions": ".shuffling.inputs",
 }
 
-__all__ = [
-    "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server",
-    "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions",
-    "ShuffleKitError", "CorruptionError", "CodecError", "JobError", "UnhashableKeyError", "ShuffleDataLost",
-]
+__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions"]
 __all__ += _CODECS
+__all__ += errors.__all__  # every public exception, imported above
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)
 

@@ -6,6 +6,13 @@ from the builtin it specialises, so ``except ValueError`` still catches a bad op
 True
 """
 
+__all__ = [
+    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
+    "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
+    "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
+    "RemoteCorruptionError", "MessageTooLarge",
+]
+
 
 class ShuffleKitError(Exception):
     """Base of every exception shuffle_kit raises on purpose."""
@@ -36,6 +43,76 @@ class ShuffleDataLost(ShuffleKitError, RuntimeError):
     """Pieces of a ``shuffle_kit.dask`` shuffle were lost (a store server died with its
     data, or the run's store was removed): rows would be missing, so nothing is returned.
     Computing the shuffle again starts a new run."""
+
+
+# -- a store served over ZeroMQ (shuffle_kit.stores.remote) ------------------------------
+# The wire protocol maps each of these to the status code it travels as (the table is in
+# shuffle_kit.stores.remote.protocol, with the rest of the format).
+
+
+class ServerError(ShuffleKitError):
+    """A store server answered a request with an error; ``remote_type`` names the class of
+    the exception the server raised.
+
+    >>> e = RemoteKeyError("server: no key 'x'", "KeyError")
+    >>> isinstance(e, ServerError) and isinstance(e, KeyError), e.remote_type
+    (True, 'KeyError')
+    """
+
+    def __init__(self, message: str = "", remote_type: str = ""):
+        super().__init__(message)
+        self.remote_type = remote_type or type(self).__name__
+
+
+class MalformedMessage(ServerError, ValueError):
+    """The server could not parse a request (or the client a reply)."""
+
+
+class UnknownCommand(ServerError, ValueError):
+    """The server does not know the request's command."""
+
+
+class UnsupportedVersion(ServerError):
+    """The two sides speak different versions of the wire protocol."""
+
+
+class BadValue(ServerError, ValueError):
+    """A request carried a value of the wrong kind (for example a key that is not a
+    canonical key encoding)."""
+
+
+class Refused(ServerError, PermissionError):
+    """The server does not accept this request (a shutdown it was not started to allow)."""
+
+
+class RemoteStoreError(ServerError):
+    """The server's store raised; ``remote_type`` names the exception's class. The
+    subclasses below are also the builtin (or shuffle_kit) exception the store raised."""
+
+
+class RemoteTypeError(RemoteStoreError, TypeError):
+    """The server's store raised a TypeError."""
+
+
+class RemoteValueError(RemoteStoreError, ValueError):
+    """The server's store raised a ValueError."""
+
+
+class RemoteKeyError(RemoteStoreError, KeyError):
+    """The server's store raised a KeyError."""
+
+
+class RemoteOSError(RemoteStoreError, OSError):
+    """The server's store raised an OSError (a full disk, a missing or unreadable file)."""
+
+
+class RemoteCorruptionError(RemoteStoreError, CorruptionError):
+    """The server's store found stored bytes damaged."""
+
+
+class MessageTooLarge(ShuffleKitError, ValueError):
+    """A request has a part larger than the server accepts (``max_message_bytes``): ZeroMQ
+    drops the connection without a reply, so the client names the sizes itself."""
 
 
 def one_line(e: BaseException) -> str:

@@ -17,9 +17,10 @@ import pytest
 import zmq
 
 import shuffle_kit as sk
+from shuffle_kit.errors import ServerError
+from shuffle_kit.stores.keys import MAX_KEY_BYTES, encode_key
 from shuffle_kit.stores.remote import protocol as P
 from shuffle_kit.stores.remote.auth import generate_keys
-from shuffle_kit.stores.keys import MAX_KEY_BYTES, encode_key
 
 from .server_helpers import SILENT_SERVER, ServerProcess, append_worker, thread_server, wait_until
 
@@ -126,7 +127,7 @@ def _fuzz_message(rng: random.Random) -> list[bytes]:
     try:
         if P.parse_header(msg[0])[0] in _DESTRUCTIVE:
             return [b"x"]  # hostile, but a destructive command is a legal request
-    except P.ServerError:
+    except ServerError:
         pass
     return msg
 
@@ -264,7 +265,7 @@ def test_remote_shutdown_only_when_the_server_allows_it(tmp_path):
     with thread_server() as server:
         client = sk.Shared(server.address, timeout=5)
         client.append({"a": b"1"})
-        with pytest.raises(sk.stores.remote.protocol.Refused, match="remote_shutdown"):
+        with pytest.raises(sk.Refused, match="remote_shutdown"):
             client.shutdown_server()
         assert server.running and client.get("a") == b"1", "a refused request changes nothing"
         client.close()

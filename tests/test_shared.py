@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
+from shuffle_kit.errors import MessageTooLarge, ServerError
 from shuffle_kit.stores.remote import protocol as P
 
 from .server_helpers import thread_server
@@ -243,7 +244,7 @@ def test_server_errors_are_typed_exceptions(server):
         client = sk.Shared(s.address)
         with pytest.raises(sk.CorruptionError, match="checksum failed") as info:
             client.get("x")
-        assert isinstance(info.value, P.ServerError)
+        assert isinstance(info.value, ServerError)
         assert info.value.remote_type == "CorruptionError"
         client.append({"still": b"works"})
         client.close()
@@ -281,7 +282,7 @@ def test_an_oversized_append_names_its_size_and_the_limit():
     with thread_server(max_message_bytes=limit) as server:
         client = sk.Shared(server.address, timeout=10)
         client.append({"a": b"kept"})
-        with pytest.raises(P.MessageTooLarge) as info:
+        with pytest.raises(MessageTooLarge) as info:
             client.append({"a": b"x" * (2 * limit), "b": b"y"})
         message = str(info.value)
         assert f"{limit:,}" in message and f"{2 * limit:,}" in message and "max_message_bytes" in message

@@ -24,7 +24,9 @@ No record straddles two frames, so record boundaries survive the trip.
 Replies carry the request's id and a status. ``OK`` replies: ``GET``/``POP`` stream one
 or more messages ``[header, COUNTS, LENGTHS, DATA...]`` (``FLAG_MORE`` set on all but
 the last; ``COUNTS``, u32 records per key, only in the first), ``STATS`` one JSON frame,
-the rest nothing. Error replies: ``[header(status=code), type name, message]``, both UTF-8.
+the rest nothing. Error replies: ``[header(status=code), type name, message]``, both UTF-8;
+the client raises the matching :mod:`shuffle_kit.errors` class (``ERROR_CODES`` and
+:func:`error_from_reply` below), a store's own ``KeyError`` as a ``RemoteKeyError`` and so on.
 
 >>> frames = append_request(7, [b'sa', b'i1'], [b'xy', b''], None)
 >>> parse_request(frames)[:3]
@@ -46,7 +48,21 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ...errors import CorruptionError
+from ...errors import (
+    BadValue,
+    CorruptionError,
+    MalformedMessage,
+    RemoteCorruptionError,
+    RemoteKeyError,
+    RemoteOSError,
+    RemoteStoreError,
+    RemoteTypeError,
+    RemoteValueError,
+    Refused,
+    ServerError,
+    UnknownCommand,
+    UnsupportedVersion,
+)
 from ..keys import MAX_KEY_BYTES, decode_key, encode_key
 
 MAGIC = b"SK"
@@ -81,73 +97,16 @@ _LITTLE = sys.byteorder == "little"
 
 
 # -- errors ------------------------------------------------------------------------------
-class ServerError(Exception):
-    """The server answered a request with an error."""
-
-    code = STORE_ERROR
-
-    def __init__(self, message: str = "", remote_type: str = ""):
-        super().__init__(message)
-        self.remote_type = remote_type or type(self).__name__
-
-
-class MalformedMessage(ServerError, ValueError):
-    """The server could not parse a request (or the client a reply)."""
-
-    code = MALFORMED
-
-
-class UnknownCommand(ServerError, ValueError):
-    code = UNKNOWN_COMMAND
-
-
-class UnsupportedVersion(ServerError):
-    code = UNSUPPORTED_VERSION
-
-
-class BadValue(ServerError, ValueError):
-    """A request carried a value of the wrong kind (for example a key that is not a
-    canonical key encoding)."""
-
-    code = BAD_VALUE
-
-
-class Refused(ServerError, PermissionError):
-    """The server does not accept this request (a shutdown it was not started to allow)."""
-
-    code = REFUSED
-
-
-class RemoteStoreError(ServerError):
-    """The server's store raised; ``remote_type`` names the exception's class."""
-
-
-class RemoteTypeError(RemoteStoreError, TypeError):
-    pass
-
-
-class RemoteValueError(RemoteStoreError, ValueError):
-    pass
-
-
-class RemoteKeyError(RemoteStoreError, KeyError):
-    pass
-
-
-class RemoteOSError(RemoteStoreError, OSError):
-    pass
-
-
-class RemoteCorruptionError(RemoteStoreError, CorruptionError):
-    pass
-
-
-class MessageTooLarge(ValueError):
-    """A request has a part larger than the server accepts (``max_message_bytes``): ZeroMQ
-    drops the connection without a reply, so the client names the sizes itself."""
-
-
-_BY_CODE = {c.code: c for c in (MalformedMessage, UnknownCommand, UnsupportedVersion, BadValue, Refused)}
+# The status each error the server raises itself travels as; anything else a request
+# raises is the store's own error and travels as STORE_ERROR, named by its class.
+ERROR_CODES: dict[type[ServerError], int] = {
+    MalformedMessage: MALFORMED,
+    UnknownCommand: UNKNOWN_COMMAND,
+    UnsupportedVersion: UNSUPPORTED_VERSION,
+    BadValue: BAD_VALUE,
+    Refused: REFUSED,
+}
+_BY_CODE = {code: cls for cls, code in ERROR_CODES.items()}
 _STORE_ERRORS = {
     "TypeError": RemoteTypeError,
     "ValueError": RemoteValueError,
@@ -188,7 +147,7 @@ def parse_header(frame: Any) -> tuple[int, int, int]:
     (3, 0, 5)
     >>> parse_header(b'junk')
     Traceback (most recent call last):
-    shuffle_kit.stores.remote.protocol.MalformedMessage: header is 4 bytes, not 16
+    shuffle_kit.errors.MalformedMessage: header is 4 bytes, not 16
     """
     if len(frame) != HEADER.size:
         raise MalformedMessage(f"header is {len(frame)} bytes, not {HEADER.size}")
@@ -225,7 +184,7 @@ def unpack_keys(frame: Any) -> list[bytes]:
 
     >>> unpack_keys(b'\\xff\\xff\\xff\\xff')
     Traceback (most recent call last):
-    shuffle_kit.stores.remote.protocol.MalformedMessage: key table claims 4294967295 keys in 4 bytes
+    shuffle_kit.errors.MalformedMessage: key table claims 4294967295 keys in 4 bytes
     """
     buf = bytes(frame)
     if len(buf) < 4:
@@ -250,7 +209,7 @@ class KeyCheck:
     >>> check([b'sa', b'i1'])
     >>> check([b'i01'])
     Traceback (most recent call last):
-    shuffle_kit.stores.remote.protocol.BadValue: key 0 is not a canonical key encoding: b'i01'
+    shuffle_kit.errors.BadValue: key 0 is not a canonical key encoding: b'i01'
     """
 
     def __init__(self, capacity: int = 1 << 20):
@@ -372,7 +331,7 @@ def unpack_records(lengths_frame: Any, data: Sequence[Any], as_bytes: bool = Fal
 
     >>> unpack_records(pack_records([b'x'])[0], [b'xy'])
     Traceback (most recent call last):
-    shuffle_kit.stores.remote.protocol.MalformedMessage: record lengths do not match the data frames
+    shuffle_kit.errors.MalformedMessage: record lengths do not match the data frames
     """
     ends, firsts = _frame_ranges(lengths_frame, data)
     out: list[Any] = []
@@ -501,10 +460,8 @@ def ok_reply(request_id: int, *frames: Any) -> list[Any]:
 def error_reply(request_id: int, error: BaseException) -> list[bytes]:
     """The frames of an error reply: typed protocol errors keep their code; anything else
     is a store error named by its class."""
-    if isinstance(error, ServerError) and not isinstance(error, RemoteStoreError):
-        code, name = error.code, type(error).__name__
-    else:
-        code, name = STORE_ERROR, type(error).__name__
+    code = next((c for cls, c in ERROR_CODES.items() if isinstance(error, cls)), STORE_ERROR)
+    name = type(error).__name__
     message = str(error)[:2000]
     return [header(code, request_id), name.encode(), message.encode("utf-8", "replace")]
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import zmq
 
+from ...errors import MalformedMessage, Refused, ServerError, UnknownCommand
 from ..base import Store, Usage
 from ..buffer import Buffer
 from ..file import File
@@ -417,7 +418,7 @@ class Server:
             command, flags, rid, rest = P.parse_request(frames)
             handler = self._handlers.get(command)
             if handler is None:
-                raise P.UnknownCommand(f"unknown command {command}")
+                raise UnknownCommand(f"unknown command {command}")
             for reply in handler(rid, flags, rest):
                 if held is None and self._send(ident, reply):
                     continue
@@ -426,7 +427,7 @@ class Server:
                 held.append(reply)
         except Exception as e:
             self.errors += 1
-            if not isinstance(e, P.ServerError):
+            if not isinstance(e, ServerError):
                 logger.warning("request %d failed: %r", rid, e)
             error = P.error_reply(rid, e)
             try:
@@ -470,9 +471,9 @@ class Server:
 
     def _no_flags(self, flags: int, rest: Sequence, n: int | None = 0) -> None:
         if flags:
-            raise P.MalformedMessage(f"unexpected flags {flags:#x}")
+            raise MalformedMessage(f"unexpected flags {flags:#x}")
         if n is not None and len(rest) != n:
-            raise P.MalformedMessage(f"expected {n} frames after the header, got {len(rest)}")
+            raise MalformedMessage(f"expected {n} frames after the header, got {len(rest)}")
 
     def _key_table(self, frame: bytes) -> list[bytes]:
         """The checked keys of a key table frame. Writers send the same table again and
@@ -570,7 +571,7 @@ class Server:
     def _on_shutdown(self, rid: int, flags: int, rest: list) -> Iterator[list]:
         self._no_flags(flags, rest)
         if not self.remote_shutdown:
-            raise P.Refused("this server does not accept shutdown requests (start it with remote_shutdown=True)")
+            raise Refused("this server does not accept shutdown requests (start it with remote_shutdown=True)")
         self._shutdown_requested = True
         self._stop.set()
         yield P.ok_reply(rid)

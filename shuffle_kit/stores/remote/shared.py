@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 
 import zmq
 
+from ...errors import MalformedMessage, MessageTooLarge
 from ..base import Record, ReentrantLock, Store, as_key_list, as_record, get_nested, flatten, nested_get
 from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
@@ -281,7 +282,7 @@ class Shared(Store):
             return
         if limit is not None and largest > limit:
             total = sum(memoryview(f).nbytes for f in frames)
-            raise P.MessageTooLarge(
+            raise MessageTooLarge(
                 f"the server at {self.address} accepts message parts of at most {limit:,} bytes "
                 f"(max_message_bytes) and dropped a request of {total:,} bytes with a part of {largest:,}: "
                 "send smaller values, or start the server with a larger max_message_bytes"
@@ -401,7 +402,7 @@ class Shared(Store):
             import json
 
             if len(frames) != 1:
-                raise P.MalformedMessage("stats reply is one JSON frame")
+                raise MalformedMessage("stats reply is one JSON frame")
             out.update(json.loads(bytes(frames[0].buffer)))
             return False
 
@@ -442,5 +443,5 @@ class Shared(Store):
 
 def _no_reply(flags: int, frames: list) -> bool:
     if frames:
-        raise P.MalformedMessage(f"unexpected {len(frames)} frames in a reply")
+        raise MalformedMessage(f"unexpected {len(frames)} frames in a reply")
     return False
