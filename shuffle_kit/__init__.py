@@ -19,7 +19,6 @@ except ImportError:  # pragma: no cover  (Windows)
     ) from None
 
 from ._lazy import attach
-from . import errors
 from .errors import (
     BadValue,
     CodecError,
@@ -62,9 +61,16 @@ _HOMES = {
     "ReadOptions": ".shuffling.inputs",
 }
 
-__all__ = ["Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "partition", "Layout", "ReadOptions"]
+__all__ = [
+    "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "partition",
+    "Layout", "ReadOptions",
+    # every public exception (shuffle_kit.errors.__all__)
+    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
+    "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
+    "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
+    "RemoteCorruptionError", "MessageTooLarge",
+]
 __all__ += _CODECS
-__all__ += errors.__all__  # every public exception, imported above
 
 __getattr__, __dir__ = attach(__name__, _HOMES, __all__)
 

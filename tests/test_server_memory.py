@@ -15,8 +15,8 @@ import pytest
 import zmq
 
 import shuffle_kit as sk
-from shuffle_kit.stores.remote import protocol as P
 from shuffle_kit.stores.keys import encode_key
+from shuffle_kit.stores.remote import protocol as P
 
 MiB = 1 << 20
 VALUE_BYTES = 300_000

@@ -41,8 +41,8 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 from typing import Any, Optional
 
@@ -50,15 +50,14 @@ import numpy as np
 
 from ...errors import (
     BadValue,
-    CorruptionError,
     MalformedMessage,
+    Refused,
     RemoteCorruptionError,
     RemoteKeyError,
     RemoteOSError,
     RemoteStoreError,
     RemoteTypeError,
     RemoteValueError,
-    Refused,
     ServerError,
     UnknownCommand,
     UnsupportedVersion,
@@ -121,6 +120,7 @@ _STORE_ERRORS = {
 def error_from_reply(status: int, type_name: str, message: str) -> ServerError:
     """The exception a client raises for an error reply.
 
+    >>> from shuffle_kit.errors import CorruptionError
     >>> e = error_from_reply(STORE_ERROR, 'CorruptionError', 'bad crc')
     >>> isinstance(e, CorruptionError), isinstance(e, ServerError), e.remote_type
     (True, True, 'CorruptionError')

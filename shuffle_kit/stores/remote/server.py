@@ -37,7 +37,8 @@ from ..file import File
 from ..keys import Key, encode_keys
 from ..memory_log import MemoryLog
 from . import protocol as P
-from .auth import KeyLike, KeySet, as_key, is_loopback, public_key as derive_public_key
+from .auth import KeyLike, KeySet, as_key, is_loopback
+from .auth import public_key as derive_public_key
 from .zmq_events import pending_events
 
 if TYPE_CHECKING:

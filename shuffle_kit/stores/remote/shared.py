@@ -25,10 +25,11 @@ from typing import Any, Callable, Optional
 import zmq
 
 from ...errors import MalformedMessage, MessageTooLarge
-from ..base import Record, ReentrantLock, Store, as_key_list, as_record, get_nested, flatten, nested_get
+from ..base import Record, ReentrantLock, Store, as_key_list, as_record, flatten, get_nested, nested_get
 from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
-from .auth import KeyLike, as_key, public_key as derive_public_key
+from .auth import KeyLike, as_key
+from .auth import public_key as derive_public_key
 from .zmq_events import pending_event_values
 
 DEFAULT_TIMEOUT = 30.0
