@@ -50,7 +50,10 @@ except ImportError:  # pragma: no cover
 
 
 class Unreachable(ConnectionError):
-    """A host did not answer the scheduler in time, or could not be reached at all."""
+    """A host did not answer the scheduler in time, or could not be reached at all.
+
+    Not a public exception: it is a host's reply (returned, never raised), which the
+    plugin logs and answers by leaving the host out of the run."""
 
 
 class ShuffleRuns(SchedulerPlugin):

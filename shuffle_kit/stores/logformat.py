@@ -72,7 +72,11 @@ class Batch:
 
 
 class Damaged(Exception):
-    """A batch header or table fails its checks (the caller decides: torn or corrupt)."""
+    """A batch header or table fails its checks (the caller decides: torn or corrupt).
+
+    Not a public exception: ``File`` catches it where it reads a batch and either ignores
+    a torn tail or raises :class:`~shuffle_kit.errors.CorruptionError`, so no user meets it.
+    """
 
 
 def block_crcs(values: Sequence, body_len: int, shift: int = BLOCK_SHIFT) -> np.ndarray:
