@@ -1,5 +1,8 @@
 """A ZeroMQ server that holds a store for many client processes (see :class:`Shared`).
 
+A :class:`Server` is not a store itself: it serves one (any :class:`Store`) to clients
+in this process, other processes or other hosts, and they reach it through ``Shared``.
+
 The server answers requests one at a time, in one thread, so each request is applied
 atomically; it holds appends in memory up to ``memory_limit`` bytes and spills the
 largest keys to its on-disk ``File`` store beyond that (see :class:`Buffer`).
@@ -73,6 +76,11 @@ atexit.register(_close_all)
 
 class Server:
     """Serve ``store`` (default: ``Buffer(MemoryLog(), File(path), memory_limit)``) at ``address``.
+
+    Not a store (codecs do not nest on it): clients read and write the served store
+    through :class:`Shared`. In this process ``server.store`` is that store, and the
+    server's own ``append``/``get``/``delete``/``drop`` (as partd's server offers) apply
+    between requests, as a request would.
 
     ``address``: default ``ipc://`` in a new private directory (mode 0700); or an explicit
     ``ipc://PATH`` or ``tcp://HOST:PORT`` (port ``0`` or ``*`` picks a free one; the bound
