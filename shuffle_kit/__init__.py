@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover  (Windows)
 from ._lazy import attach
 from .errors import (
     BadValue,
+    ClusterError,
     CodecError,
     CorruptionError,
     JobError,
@@ -66,6 +67,7 @@ __all__ = [
     "Layout", "ReadOptions",
     # every public exception (shuffle_kit.errors.__all__)
     "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
+    "ClusterError",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
     "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
     "RemoteCorruptionError", "MessageTooLarge",

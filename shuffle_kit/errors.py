@@ -1,6 +1,8 @@
-"""Every public exception of shuffle_kit: all derive from :class:`ShuffleKitError`, and each
-from the builtin it specialises, so ``except ValueError`` still catches a bad option and
-``except ShuffleKitError`` catches anything shuffle_kit raises on purpose.
+"""Every exception class shuffle_kit defines: all derive from :class:`ShuffleKitError`, and
+each from the builtin it specialises, so ``except ValueError`` still catches a bad job option
+and ``except ShuffleKitError`` catches every failure that is shuffle_kit's own (corrupt data,
+lost pieces, a refused server, a job that cannot run). An argument of the wrong type or value
+raises the builtin ``TypeError`` or ``ValueError``, as Python's own functions do.
 
 >>> issubclass(JobError, ShuffleKitError) and issubclass(JobError, ValueError)
 True
@@ -8,6 +10,7 @@ True
 
 __all__ = [
     "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
+    "ClusterError",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
     "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
     "RemoteCorruptionError", "MessageTooLarge",
@@ -43,6 +46,11 @@ class ShuffleDataLost(ShuffleKitError, RuntimeError):
     """Pieces of a ``shuffle_kit.dask`` shuffle were lost (a store server died with its
     data, or the run's store was removed): rows would be missing, so nothing is returned.
     Computing the shuffle again starts a new run."""
+
+
+class ClusterError(ShuffleKitError, RuntimeError):
+    """A ``shuffle_kit.dask`` shuffle could not run on its cluster: no workers, no store
+    server could start, or the run was released before it started."""
 
 
 # -- a store served over ZeroMQ (shuffle_kit.stores.remote) ------------------------------

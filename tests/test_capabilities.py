@@ -23,8 +23,22 @@ import shuffle_kit
 import shuffle_kit.codecs as codecs
 import shuffle_kit.stores as stores
 from shuffle_kit import (
-    LZ4, ArrowIPC, Buffer, Dict, Encode, File, MemoryLog, Numpy, PandasBlocks, PandasColumns, Pickle, Python,
-    Server, Shared, TableBuffer, Zstd,
+    LZ4,
+    ArrowIPC,
+    Buffer,
+    Dict,
+    Encode,
+    File,
+    MemoryLog,
+    Numpy,
+    PandasBlocks,
+    PandasColumns,
+    Pickle,
+    Python,
+    Server,
+    Shared,
+    TableBuffer,
+    Zstd,
 )
 from shuffle_kit.codecs import Codec, Compressed
 from shuffle_kit.shuffling.api import check_store
@@ -197,7 +211,7 @@ def test_the_shuffle_and_the_server_ask_instead_of_probing():
     sources = [*shuffling, ROOT / "stores" / "remote" / "server.py"]
     for path in sources:
         text = path.read_text()
-        assert not re.search(rf"(hasattr|getattr)\([^,()]*(store|codec|obj)\b", text), path
+        assert not re.search(r"(hasattr|getattr)\([^,()]*(store|codec|obj)\b", text), path
         assert not re.search(rf"(hasattr|getattr)\([^,()]+,\s*[\"']{OWN}[\"']", text), path
         assert not re.search(r"\b(store|codec)\._(data|append_bodies)\b", text), path
 

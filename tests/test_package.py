@@ -66,7 +66,8 @@ print(sorted(m for m in ("pandas", "zmq", "dask") if m in sys.modules))
     assert _run(code).splitlines()[-1] == "[]"
 
 
-@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64", reason="jemalloc: PyPI's Linux x86-64 wheels")
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",
+                    reason="jemalloc: PyPI's Linux x86-64 wheels")
 def test_the_command_line_allocates_all_arrow_memory_with_jemalloc(tmp_path):
     # the Parquet reader's and writer's own buffers too, not only what Python asks for
     import pyarrow as pa
@@ -76,8 +77,8 @@ def test_the_command_line_allocates_all_arrow_memory_with_jemalloc(tmp_path):
     code = f"""
 import os, sys
 os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
-sys.argv = ["shuffle-kit", "partition", {str(tmp_path / "in.parquet")!r}, "--on", "k", "--out", {str(tmp_path / "out")!r},
-            "--npartitions", "4"]
+sys.argv = ["shuffle-kit", "partition", {str(tmp_path / "in.parquet")!r}, "--on", "k",
+            "--out", {str(tmp_path / "out")!r}, "--npartitions", "4"]
 from shuffle_kit.cli import console
 assert console() == 0
 import pyarrow as pa

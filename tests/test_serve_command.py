@@ -79,7 +79,8 @@ def test_sigterm_still_flushes_a_store_given_by_path(tmp_path):
 @pytest.mark.parametrize(
     "address, words",
     [
-        ("ipc:///nonexistent-dir/sub/server.sock", ["cannot bind ipc:///nonexistent-dir/sub/server.sock", "No such file"]),
+        ("ipc:///nonexistent-dir/sub/server.sock",
+         ["cannot bind ipc:///nonexistent-dir/sub/server.sock", "No such file"]),
         ("tcp://127.0.0.1:99999", ["99999", "1-65535"]),
         ("tcp://127.0.0.1", ["needs a host and a port", "tcp://127.0.0.1"]),
         ("udp://127.0.0.1:5", ["udp://127.0.0.1:5"]),

@@ -88,7 +88,8 @@ def _fuzz_message(rng: random.Random) -> list[bytes]:
     keys = P.pack_keys([b"sfuzz"])
     lengths = struct.pack("<Q", 3)
     if kind == 0:  # garbage header
-        return [rng.randbytes(rng.randrange(0, 40))] + [rng.randbytes(rng.randrange(8)) for _ in range(rng.randrange(3))]
+        extra = [rng.randbytes(rng.randrange(8)) for _ in range(rng.randrange(3))]
+        return [rng.randbytes(rng.randrange(0, 40))] + extra
     if kind == 1:  # unknown command
         return [P.header(rng.choice([0, *range(10, 256)]), rid), keys]
     if kind == 2:  # another protocol version or magic
@@ -105,10 +106,14 @@ def _fuzz_message(rng: random.Random) -> list[bytes]:
         ])
         return [P.header(rng.choice([P.GET, P.APPEND]), rid), table, lengths, b"abc"]
     if kind == 5:  # record lengths that lie
-        table = rng.choice([struct.pack("<Q", 2**63), struct.pack("<QQ", 1, 2), struct.pack("<Q", 4), b"\x01", struct.pack("<Q", 2)])
+        table = rng.choice([
+            struct.pack("<Q", 2**63), struct.pack("<QQ", 1, 2), struct.pack("<Q", 4), b"\x01", struct.pack("<Q", 2),
+        ])
         return [P.header(P.APPEND, rid), keys, table, b"abc"]
     if kind == 6:  # keys that are not canonical key encodings (non-UTF-8 and friends)
-        bad = rng.choice([b"s\xff\xfe", b"i01", b"i", b"ix", b"", b"q123", b"t\x09\x00\x00\x00sa", b"s" * (MAX_KEY_BYTES + 2)])
+        bad = rng.choice([
+            b"s\xff\xfe", b"i01", b"i", b"ix", b"", b"q123", b"t\x09\x00\x00\x00sa", b"s" * (MAX_KEY_BYTES + 2),
+        ])
         return [P.header(rng.choice([P.APPEND, P.GET]), rid), P.pack_keys([bad]), lengths, b"abc"]
     if kind == 7:  # an append flagged with a batch id but without frames, or unknown flags
         return [P.header(P.APPEND, rid, rng.choice([1, 4, 255]))]

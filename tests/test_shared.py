@@ -274,7 +274,8 @@ def test_record_framing_round_trips(records, group):
     assert [bytes(r) for r in P.unpack_records(frames[0], frames[1:])] == records
     assert P.unpack_records(frames[0], frames[1:], as_bytes=True) == records
     joined = P.pack_joined([records, [], records[:1]], group=group, large=48)
-    assert [bytes(r) for r in P.unpack_records(joined[0], joined[1:])] == [b"".join(records), b"", b"".join(records[:1])]
+    unpacked = [bytes(r) for r in P.unpack_records(joined[0], joined[1:])]
+    assert unpacked == [b"".join(records), b"", b"".join(records[:1])]
 
 
 def test_an_oversized_append_names_its_size_and_the_limit():

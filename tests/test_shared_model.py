@@ -6,7 +6,6 @@ import pytest
 from hypothesis import settings
 
 import shuffle_kit as sk
-
 from shuffle_kit.testing import StoreTests
 
 _servers: dict[str, sk.Server] = {}

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import ClusterError
 from ..stores.remote.auth import generate_keys, is_loopback
 from ._hosts import ServerKeys, ServerOptions, host_start, host_stop
 from ._plans import ClientKeys, ServersPlan
@@ -75,14 +76,14 @@ class ShuffleRuns(SchedulerPlugin):
         if name in self.opening:  # a concurrent setup (a re-run racing the first)
             return await asyncio.shield(self.opening[name])
         if barrier_key not in self.scheduler.tasks:
-            raise RuntimeError(f"shuffle_kit: the shuffle {name} was released before it started")
+            raise ClusterError(f"shuffle_kit: the shuffle {name} was released before it started")
         future = asyncio.get_running_loop().create_future()
         self.opening[name] = future
         try:
             plan = await self._start_servers(name, n)
             if barrier_key not in self.scheduler.tasks:  # released while we started them
                 self._background(self._stop(plan))
-                raise RuntimeError(f"shuffle_kit: the shuffle {name} was released before it started")
+                raise ClusterError(f"shuffle_kit: the shuffle {name} was released before it started")
             self.runs[name] = plan
             self.barriers[barrier_key] = name
             future.set_result(plan)
@@ -106,7 +107,7 @@ class ShuffleRuns(SchedulerPlugin):
 
         workers = sorted(self._answering(), key=lambda ws: (ws.host, str(ws.name), ws.address))
         if not workers:
-            raise RuntimeError("shuffle_kit: the cluster has no workers")
+            raise ClusterError("shuffle_kit: the cluster has no workers")
         run_id = f"{name}-{uuid.uuid4().hex[:8]}"
         client_keys, server_keys = None, None
         if not all(is_loopback(f"tcp://{ws.host}:0") for ws in workers):
@@ -135,7 +136,7 @@ class ShuffleRuns(SchedulerPlugin):
                 logger.warning("shuffle_kit: shuffle run %s goes on without worker %s: %s", run_id, worker, reply)
         if not started:
             (worker, _), error = hosts[0], replies[0]
-            raise RuntimeError(f"shuffle_kit: could not start a store server for worker {worker}: {error!r}")
+            raise ClusterError(f"shuffle_kit: could not start a store server for worker {worker}: {error!r}")
         return ServersPlan(
             name=name, run_id=run_id, n=n,
             servers=tuple(address for _, address in started),

@@ -15,12 +15,12 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from .keys import Key, encode_key, encode_keys
 from .logformat import starts_of
 
-Record = Union[bytes, memoryview]
+Record = bytes | memoryview
 
 
 class ReentrantLock:
@@ -61,7 +61,7 @@ class ReentrantLock:
         """Whether the calling thread holds this lock."""
         return self._owner == threading.get_ident()
 
-    def __enter__(self) -> "ReentrantLock":
+    def __enter__(self) -> ReentrantLock:
         self.acquire()
         return self
 
@@ -207,7 +207,7 @@ class Store(ABC):
     @abstractmethod
     def _drop(self) -> None: ...
 
-    def _compact(self) -> None:
+    def _compact(self) -> None:  # noqa: B027 (a hook with nothing to do by default, not abstract)
         """Free memory that records no longer stored still hold (see ``Dict``)."""
 
     def _append_bodies(self, parts: Sequence[tuple[Sequence[bytes], Any, Any]], batch_id: bytes | None) -> None:
@@ -323,7 +323,7 @@ class Store(ABC):
         with self.lock:
             self._drop()
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 (most stores hold nothing back: nothing to do)
         """Move what this store holds back in memory to where it keeps its data (a
         ``Buffer``'s fast store to its slow one); most stores hold nothing back."""
 
@@ -336,10 +336,10 @@ class Store(ABC):
         """
         return Usage(None, None)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (most handles hold nothing to release)
         """Release resources held by this handle (data stays)."""
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -41,8 +41,8 @@ from .logformat import (
     FILE_HEADER,
     FILE_MAGIC,
     ISET,
-    Damaged,
     BatchPlan,
+    Damaged,
     new_file_header,
     parse_header,
     parse_table,
@@ -68,7 +68,7 @@ _OVERLAP_BYTES = 1 << 18  # bodies this large are checksummed while being writte
 _PARALLEL_VERIFY = 1 << 21  # reads this large are checked on two threads
 _VERIFY_PIECE = 1 << 20  # in pieces of about this size
 
-_temporary_handles: "weakref.WeakSet[File]" = weakref.WeakSet()
+_temporary_handles: weakref.WeakSet[File] = weakref.WeakSet()
 _executor: tuple[int, ThreadPoolExecutor] | None = None
 
 
@@ -328,7 +328,7 @@ class File(Store):
                 records = self._gather([kb], mapped=False, sel=part).records()[0]
             yield records
 
-    def _gather(self, kbs: Sequence[bytes], mapped: bool, sel: Selection | None = None) -> "_Views | _Slices":
+    def _gather(self, kbs: Sequence[bytes], mapped: bool, sel: Selection | None = None) -> _Views | _Slices:
         """The checked records of every live value of ``kbs``, key by key (of the entries
         ``sel``, if given: a part of one key's)."""
         if sel is None:
@@ -375,7 +375,10 @@ class File(Store):
                 shift = index.block_shift[number]
                 lo = offset >> shift << shift
                 hi = min(-(-(offset + length) >> shift) << shift, body_len)
-                piece = self._pread(start + lo, hi - lo) if data is None else data[start + lo - base : start + hi - base]
+                if data is None:
+                    piece = self._pread(start + lo, hi - lo)
+                else:
+                    piece = data[start + lo - base : start + hi - base]
                 checks.append((piece, number, lo >> shift))
                 views.append(piece[offset - lo : offset - lo + length])
             else:
@@ -523,7 +526,8 @@ class _Slices:
 
     def records(self) -> list[list[Record]]:
         data = self.data
-        return _split(self.counts, [data[a:b] for a, b in zip(self.first.tolist(), (self.first + self.length).tolist())])
+        ends = (self.first + self.length).tolist()
+        return _split(self.counts, [data[a:b] for a, b in zip(self.first.tolist(), ends)])
 
     def joined(self) -> list[bytes]:
         # A key whose values all have one small size is gathered by numpy from a view

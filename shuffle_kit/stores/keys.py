@@ -17,9 +17,9 @@ from __future__ import annotations
 import numbers
 import struct
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Any
 
-Key = Union[str, bytes, int, tuple]
+Key = str | bytes | int | tuple
 
 MAX_KEY_BYTES = 1 << 16  # generous for real keys, small enough to bound a log record
 _LEN = struct.Struct("<I")

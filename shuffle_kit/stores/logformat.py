@@ -168,7 +168,8 @@ class BatchPlan:
 
     def parsed(self, crcs: np.ndarray) -> Batch:
         """What parse_table would return for this batch."""
-        return Batch(self.kind, self.batch_id, list(self.keys), starts_of(self.value_lens), self.value_lens, crcs, BLOCK_SHIFT, self.body_len)
+        return Batch(self.kind, self.batch_id, list(self.keys), starts_of(self.value_lens), self.value_lens, crcs,
+                     BLOCK_SHIFT, self.body_len)
 
 
 def encode_batch(

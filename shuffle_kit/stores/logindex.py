@@ -128,7 +128,9 @@ class LogIndex:
                 self.valid_from.set(key_id, self._key.size)
                 self.iset_seen.discard(key_id)
 
-    def _add_entries(self, ids: np.ndarray | Sequence[int], number: int, offsets: np.ndarray, lengths: np.ndarray) -> None:
+    def _add_entries(
+        self, ids: np.ndarray | Sequence[int], number: int, offsets: np.ndarray, lengths: np.ndarray
+    ) -> None:
         self._key.extend(ids)
         self._batch.extend(np.full(len(ids), number))
         self._offset.extend(offsets)

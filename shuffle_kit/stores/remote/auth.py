@@ -14,11 +14,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable
-from typing import Union
 
 import zmq
 
-KeyLike = Union[str, bytes]
+KeyLike = str | bytes
 
 
 def generate_keys() -> tuple[bytes, bytes]:
@@ -50,7 +49,7 @@ def public_key(secret: KeyLike) -> bytes:
     return zmq.curve_public(as_key(secret, "secret key"))
 
 
-def read_keys(path: Union[str, os.PathLike]) -> list[bytes]:
+def read_keys(path: str | os.PathLike) -> list[bytes]:
     """Keys from a text file, one per line (blank lines and ``#`` comments ignored)."""
     with open(path) as f:
         lines = [line.split("#", 1)[0].strip() for line in f]

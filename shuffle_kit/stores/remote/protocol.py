@@ -44,7 +44,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -356,7 +356,7 @@ def keys_request(command: int, request_id: int, kbs: Sequence[bytes], flags: int
 
 
 def append_request(
-    request_id: int, kbs: Sequence[bytes] | bytes, values: Sequence[Any], batch_id: Optional[bytes]
+    request_id: int, kbs: Sequence[bytes] | bytes, values: Sequence[Any], batch_id: bytes | None
 ) -> list[Any]:
     """The frames of an APPEND; ``kbs`` may be a key table packed already."""
     head = [header(APPEND, request_id, FLAG_BATCH_ID if batch_id is not None else 0)]
@@ -384,7 +384,7 @@ def parse_keys_only(frames: Sequence[Any]) -> list[bytes]:
     return unpack_keys(frames[0])
 
 
-def _append_frames(flags: int, frames: Sequence[Any]) -> tuple[Optional[bytes], Any, Any, Sequence[Any]]:
+def _append_frames(flags: int, frames: Sequence[Any]) -> tuple[bytes | None, Any, Any, Sequence[Any]]:
     """(batch id, key table, length table, data frames) of an APPEND request."""
     batch_id = None
     if flags & ~FLAG_BATCH_ID:
@@ -404,8 +404,8 @@ def _check_count(kbs: Sequence[bytes], n: int) -> None:
 
 
 def parse_append(
-    flags: int, frames: Sequence[Any], unpack: Optional[Callable[[Any], list[bytes]]] = None
-) -> tuple[list[bytes], list[bytes], Optional[bytes]]:
+    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] | None = None
+) -> tuple[list[bytes], list[bytes], bytes | None]:
     """(keys, values as bytes, batch id) of an APPEND request's frames after the header;
     ``unpack`` reads the key table (default :func:`unpack_keys`)."""
     batch_id, key_frame, lengths_frame, data = _append_frames(flags, frames)
@@ -416,8 +416,8 @@ def parse_append(
 
 
 def parse_append_bodies(
-    flags: int, frames: Sequence[Any], unpack: Optional[Callable[[Any], list[bytes]]] = None
-) -> tuple[list[tuple[list[bytes], np.ndarray, Any]], Optional[bytes]]:
+    flags: int, frames: Sequence[Any], unpack: Callable[[Any], list[bytes]] | None = None
+) -> tuple[list[tuple[list[bytes], np.ndarray, Any]], bytes | None]:
     """An APPEND request as ``(keys, lengths, frame)`` per data frame (the values lie back
     to back in it), and its batch id: no object per value. Frames come as read-only
     uint8 arrays, which the garbage collector does not scan.
@@ -515,7 +515,7 @@ class RecordsAssembler:
     def __init__(self, n_keys: int, as_bytes: bool = False):
         self.n_keys = n_keys
         self.as_bytes = as_bytes
-        self.counts: Optional[array] = None
+        self.counts: array | None = None
         self.records: list[Any] = []
 
     def feed(self, frames: Sequence[Any]) -> None:

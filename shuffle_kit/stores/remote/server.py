@@ -28,8 +28,8 @@ import tempfile
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -60,7 +60,7 @@ MAX_WAITING_BYTES = 64 << 20
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
-_live: "weakref.WeakSet[Server]" = weakref.WeakSet()
+_live: weakref.WeakSet[Server] = weakref.WeakSet()
 
 
 def _close_all() -> None:
@@ -131,14 +131,14 @@ class Server:
         self._tables: dict[bytes, list[bytes]] = {}  # recent key tables, see _key_table
         self._waiting: dict[bytes, _Waiting] = {}  # clients whose queue is full, see _send
         self._key_set: set[bytes] = set()  # for stats()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._shutdown_requested = False
         self._closed = False
-        self._ipc_dir: Optional[str] = None
-        self._ipc_file: Optional[str] = None  # an explicit ipc:// path we bound
-        self._auth: Optional[ThreadAuthenticator] = None
-        self.public_key: Optional[bytes] = None
+        self._ipc_dir: str | None = None
+        self._ipc_file: str | None = None  # an explicit ipc:// path we bound
+        self._auth: ThreadAuthenticator | None = None
+        self.public_key: bytes | None = None
 
         address = self._address(address)
         curve = secret_key is not None or authorized_keys is not None
@@ -178,7 +178,8 @@ class Server:
                 error = OSError(f"cannot bind {address}: {zmq.strerror(e.errno or 0)}")
                 error.errno = e.errno
                 raise error from None
-            self.address: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) if address.startswith("tcp://") else address
+            bound = address.startswith("tcp://")  # (port 0: the one the system chose)
+            self.address: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) if bound else address
         except BaseException:
             self._teardown()
             raise
@@ -298,7 +299,7 @@ class Server:
                 pass
             self._ipc_file = None
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.start()
         return self
 
@@ -341,7 +342,8 @@ class Server:
             self.store.flush()
 
     def stats(self) -> dict[str, Any]:
-        """``keys`` (written through this server and not deleted since), ``memory_bytes``, ``spilled_bytes`` (on disk), ``clients`` (connected, past the ZeroMQ handshake),
+        """``keys`` (written through this server and not deleted since), ``memory_bytes``,
+        ``spilled_bytes`` (on disk), ``clients`` (connected, past the ZeroMQ handshake),
         ``requests`` and ``errors`` (requests answered with an error),
         ``max_message_bytes`` (the largest message part accepted, or None)."""
         with self.store.lock:
@@ -422,7 +424,7 @@ class Server:
         self.requests += 1
         frames = [f.buffer if isinstance(f, zmq.Frame) else f for f in msg[1:]]
         rid = P.request_id_of(frames[0]) if frames else 0
-        held: Optional[deque] = None
+        held: deque | None = None
         try:
             command, flags, rid, rest = P.parse_request(frames)
             handler = self._handlers.get(command)

@@ -19,8 +19,8 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import zmq
 
@@ -35,8 +35,8 @@ from .zmq_events import pending_event_values
 DEFAULT_TIMEOUT = 30.0
 _SMALL_PART = 1 << 16  # see Shared._check_size
 
-_context: Optional[zmq.Context] = None
-_context_pid: Optional[int] = None
+_context: zmq.Context | None = None
+_context_pid: int | None = None
 _context_lock = threading.Lock()
 
 
@@ -78,7 +78,7 @@ class _Connection:
     or its host hangs: the kernel still accepts).
     """
 
-    def __init__(self, context: zmq.Context, address: str, curve: Optional[tuple[bytes, bytes, bytes]], heartbeat: float):
+    def __init__(self, context: zmq.Context, address: str, curve: tuple[bytes, bytes, bytes] | None, heartbeat: float):
         self.address = address
         sock = context.socket(zmq.DEALER)
         sock.linger = 0
@@ -230,7 +230,7 @@ class Shared(Store):
                 raise ValueError("a CURVE client needs its secret_key as well as the server_key")
             secret = as_key(secret_key, "secret key")
             public = as_key(public_key, "public key") if public_key is not None else derive_public_key(secret)
-            self._curve: Optional[tuple[bytes, bytes, bytes]] = (as_key(server_key, "server key"), public, secret)
+            self._curve: tuple[bytes, bytes, bytes] | None = (as_key(server_key, "server key"), public, secret)
         else:
             self._curve = None
         self._setup()
@@ -252,7 +252,10 @@ class Shared(Store):
                 return self._pool.pop()
         return _Connection(_process_context(), self.address, self._curve, self.heartbeat)
 
-    def _call(self, build: Callable[[int], list], timeout: Optional[float], on_reply: Callable[[int, list], bool] | None = None) -> None:
+    def _call(
+        self, build: Callable[[int], list], timeout: float | None,
+        on_reply: Callable[[int, list], bool] | None = None,
+    ) -> None:
         conn = self._checkout()
         rid = next(self._ids)
         frames = build(rid)
@@ -289,7 +292,9 @@ class Shared(Store):
                 "send smaller values, or start the server with a larger max_message_bytes"
             ) from error
 
-    def _fetch(self, command: int, kbs: Sequence[bytes], timeout: Optional[float], joined: bool = False) -> list[list[Record]]:
+    def _fetch(
+        self, command: int, kbs: Sequence[bytes], timeout: float | None, joined: bool = False
+    ) -> list[list[Record]]:
         """Records of ``kbs`` (views of the received frames), or with ``joined`` each key's
         bytes joined by the server, as ``[[bytes], ...]``."""
         assembler = P.RecordsAssembler(len(kbs), as_bytes=joined)
@@ -302,25 +307,25 @@ class Shared(Store):
         self._call(lambda rid: P.keys_request(command, rid, kbs, flags), timeout, on_reply)
         return assembler.result()
 
-    def _joined(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> list[bytes]:
+    def _joined(self, kbs: Sequence[bytes], timeout: float | None = None) -> list[bytes]:
         return [bytes(r[0]) for r in self._fetch(P.GET, kbs, timeout, joined=True)]
 
     # -- the store interface, applied by the server ---------------------------------------
     def _append(
-        self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None, timeout: Optional[float] = None
+        self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None, timeout: float | None = None
     ) -> None:
         self._call(lambda rid: P.append_request(rid, kbs, values, batch_id), timeout)
 
-    def _records(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> list[list[Record]]:
+    def _records(self, kbs: Sequence[bytes], timeout: float | None = None) -> list[list[Record]]:
         return self._fetch(P.GET, kbs, timeout)
 
-    def _iset(self, kb: bytes, value: Record, timeout: Optional[float] = None) -> None:
+    def _iset(self, kb: bytes, value: Record, timeout: float | None = None) -> None:
         self._call(lambda rid: P.iset_request(rid, kb, value), timeout)
 
-    def _delete(self, kbs: Sequence[bytes], timeout: Optional[float] = None) -> None:
+    def _delete(self, kbs: Sequence[bytes], timeout: float | None = None) -> None:
         self._call(lambda rid: P.keys_request(P.DELETE, rid, kbs), timeout)
 
-    def _drop(self, timeout: Optional[float] = None) -> None:
+    def _drop(self, timeout: float | None = None) -> None:
         self._call(lambda rid: P.simple_request(P.DROP, rid), timeout)
 
     def append(
@@ -352,7 +357,9 @@ class Shared(Store):
             return table
         return P.pack_keys(encode_keys(data))
 
-    def get_records(self, keys: Sequence[Key], lock: bool = True, *, timeout: float | None = None) -> list[list[Record]]:
+    def get_records(
+        self, keys: Sequence[Key], lock: bool = True, *, timeout: float | None = None
+    ) -> list[list[Record]]:
         """The records of each key, in append order, as views of the received frames."""
         return self._records(encode_keys(keys), timeout)
 
