@@ -18,29 +18,9 @@ except ImportError:  # pragma: no cover  (Windows)
         f"shuffle_kit runs on Linux and macOS: its stores need POSIX file locks (fcntl), which {sys.platform} lacks"
     ) from None
 
+from . import errors
 from ._lazy import attach
-from .errors import (
-    BadValue,
-    ClusterError,
-    CodecError,
-    CorruptionError,
-    JobError,
-    MalformedMessage,
-    MessageTooLarge,
-    Refused,
-    RemoteCorruptionError,
-    RemoteKeyError,
-    RemoteOSError,
-    RemoteStoreError,
-    RemoteTypeError,
-    RemoteValueError,
-    ServerError,
-    ShuffleDataLost,
-    ShuffleKitError,
-    UnhashableKeyError,
-    UnknownCommand,
-    UnsupportedVersion,
-)
+from .errors import *  # noqa: F403  (every public exception: errors.__all__)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -64,13 +44,7 @@ _HOMES = {
 
 __all__ = [
     "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "partition",
-    "Layout", "ReadOptions",
-    # every public exception (shuffle_kit.errors.__all__)
-    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
-    "ClusterError",
-    "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
-    "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
-    "RemoteCorruptionError", "MessageTooLarge",
+    "Layout", "ReadOptions", *errors.__all__,
 ]
 __all__ += _CODECS
 
