@@ -57,6 +57,8 @@ class Location:
         return isinstance(self.fs, pafs.LocalFileSystem)
 
     def join(self, *parts: str) -> Location:
+        """The location of ``parts`` below this one (a URL's query options are dropped from
+        the text, which is only shown in messages; the filesystem keeps them)."""
         sep = os.sep if self.local else "/"
         path = sep.join([self.path.rstrip(sep), *parts]) if self.path else sep.join(parts)
         url = "/".join([self.url.split("?")[0].rstrip("/"), *parts])
@@ -64,9 +66,11 @@ class Location:
 
     @property
     def name(self) -> str:
+        """The last part of the path (a directory's or file's own name)."""
         return posixpath.basename(self.path.rstrip("/"))
 
     def info(self) -> pafs.FileInfo:
+        """What is there: a file, a directory (or an object prefix) or nothing."""
         return self.fs.get_file_info(self.path)
 
 
