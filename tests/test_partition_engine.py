@@ -64,10 +64,9 @@ def test_files_equal_the_model_for_any_chunking_and_budget(
     ]
     d = tmp_path_factory.mktemp("out")
     written = []
-    rows_out = engine.write_partitions(
-        chunks, ["k"], n, table.schema, str(d), "parquet", "none", budget, written.append,
-        ["w", "u"] if direct else [], ["k"] if direct else [],
-    )
+    files = engine.PartFiles.of(str(d), table.schema, "parquet", "none", dictionary=["w", "u"] if direct else [],
+                                encode=["k"] if direct else [])
+    rows_out = engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget), written=written.append)
     assert rows_out == sum(written) == rows
     for p, (got, want) in enumerate(zip(_read(d, n), _expected(table, n))):
         assert got.schema.equals(table.schema, check_metadata=False)
@@ -96,7 +95,8 @@ def test_chunks_with_different_dictionaries_stay_dictionary_encoded(tmp_path):
     chunks = [table.slice(i, 20_000) for i in range(0, table.num_rows, 20_000)]
     chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in chunks]
     assert not chunks[0].column("w").chunk(0).dictionary.equals(chunks[1].column("w").chunk(0).dictionary)
-    engine.write_partitions(chunks, ["k"], 2, table.schema, str(tmp_path), "parquet", "lz4", 2**30, dictionary=["w"])
+    files = engine.PartFiles.of(str(tmp_path), table.schema, "parquet", "lz4", dictionary=["w"])
+    engine.partition_into(chunks, ["k"], 2, files, engine.Resources(2**30))
     for p, (got, want) in enumerate(zip(_read(tmp_path, 2), _expected(table, 2))):
         assert got.equals(want)
         meta = pq.read_metadata(tmp_path / f"part-{p:05d}.parquet")
@@ -122,7 +122,8 @@ def test_pinned_memory_stays_within_the_budget_with_open_files(monkeypatch, tmp_
         seen.append((self.pinned, len(self.chunks)))
 
     monkeypatch.setattr(engine._OpenFiles, "add", add)
-    engine.write_partitions(chunks, ["k"], 2, table.schema, str(tmp_path), "parquet", "none", budget)
+    files = engine.PartFiles.of(str(tmp_path), table.schema, "parquet", "none")
+    engine.partition_into(chunks, ["k"], 2, files, engine.Resources(budget))
     assert len(seen) == len(chunks)
     assert max(p for p, _ in seen) <= budget - 2 * engine.WRITER_BYTES  # the writers' share counted
     assert max(c for _, c in seen) >= 2  # chunks did overlap in memory: the bound was exercised
@@ -160,8 +161,8 @@ def test_sorted_runs_hold_at_most_the_budget_and_leave_nothing_behind(monkeypatc
     spill_dir.mkdir()
     out = tmp_path / "out"
     out.mkdir()
-    rows = engine.write_partitions(chunks, ["k"], n, table.schema, str(out), "parquet", "lz4", budget,
-                                   dictionary=[], spill_dir=str(spill_dir))
+    files = engine.PartFiles.of(str(out), table.schema, "parquet", "lz4")
+    rows = engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget, spill_dir=str(spill_dir)))
     assert rows == table.num_rows
     assert len(spills) >= 3 and max(pinned) <= budget
     assert list(spill_dir.iterdir()) == []  # the runs are gone
@@ -181,8 +182,8 @@ def test_files_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, budget):
     for threads in (1, 2, 5):
         d = tmp_path / f"t{threads}"
         d.mkdir()
-        engine.write_partitions(chunks, ["k"], n, table.schema, str(d), "parquet", "lz4", budget,
-                                dictionary=["w"], threads=threads, spill_dir=str(tmp_path))
+        files = engine.PartFiles.of(str(d), table.schema, "parquet", "lz4", dictionary=["w"])
+        engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget, threads, str(tmp_path)))
         contents.append([(d / f"part-{p:05d}.parquet").read_bytes() for p in range(n)])
     assert contents[0] == contents[1] == contents[2]
     for got, want in zip(_read(tmp_path / "t1", n), _expected(table, n)):
@@ -206,15 +207,16 @@ def test_a_failing_write_stops_the_job(monkeypatch, tmp_path, budget):
     spill_dir = tmp_path / "tmp"
     spill_dir.mkdir()
     with pytest.raises(OSError, match="No space left"):
-        engine.write_partitions(chunks, ["k"], 4, table.schema, str(tmp_path), "parquet", "none", budget,
-                                spill_dir=str(spill_dir))
+        files = engine.PartFiles.of(str(tmp_path), table.schema, "parquet", "none")
+        engine.partition_into(chunks, ["k"], 4, files, engine.Resources(budget, spill_dir=str(spill_dir)))
     assert list(spill_dir.iterdir()) == []
 
 
 def test_unhashable_key_is_refused_before_any_file():
     t = pa.table({"k": [[1], [2]], "v": [1, 2]})
     with pytest.raises(TypeError, match="'k'"):
-        engine.write_partitions([t], ["k"], 2, t.schema, "/nonexistent", "parquet", "none", 2**20)
+        engine.partition_into([t], ["k"], 2, engine.PartFiles.of("/nonexistent", t.schema, "parquet", "none"),
+                              engine.Resources(2**20))
 
 
 def test_files_stay_open_only_when_they_and_their_writers_fit(monkeypatch):

@@ -96,8 +96,8 @@ def test_hash_files_keep_the_rows_their_caps_and_order(tmp_path_factory, seed, r
     chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in chunks]  # as the job reads them
     d = tmp_path_factory.mktemp("out")
     layout = sk.Layout(max_rows_per_file=max_rows, row_group_size=group, sort_by=sort_by)
-    written = engine.write_partitions(chunks, ["k"], n, table.schema, str(d), fmt, "none", budget,
-                                      dictionary=["w"], layout=layout, spill_dir=str(d))
+    files = engine.PartFiles.of(str(d), table.schema, fmt, "none", dictionary=["w"], layout=layout)
+    written = engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget, spill_dir=str(d)))
     assert written == rows
     ids = partition_ids(table, ["k"], n)
     names = sorted(os.listdir(d))

@@ -50,7 +50,8 @@ files are the same, byte for byte, for any thread count.
 >>> import pyarrow as pa, tempfile, os, pyarrow.parquet as pq
 >>> d = tempfile.mkdtemp()
 >>> chunks = [pa.table({'k': [1, 2, 3, 1], 'v': [0, 1, 2, 3]})]
->>> write_partitions(chunks, ['k'], 2, chunks[0].schema, d, 'parquet', 'none', 2**24)
+>>> files = PartFiles.of(d, chunks[0].schema, 'parquet', 'none')
+>>> partition_into(chunks, ['k'], 2, files, Resources(budget=2**24))
 4
 >>> sorted(os.listdir(d))
 ['part-00000.parquet', 'part-00001.parquet']
@@ -203,9 +204,21 @@ class PartFiles:
     fmt: str
     compression: str
     encode: Sequence[str] = ()
-    layout: Layout = Layout()
+    layout: Layout = DEFAULT_LAYOUT
     token: str | None = None
     row_groups = True
+
+    @classmethod
+    def of(
+        cls, directory: str, schema: pa.Schema, fmt: str, compression: str, *, dictionary: Sequence[str] = (),
+        encode: Sequence[str] = (), layout: Layout = DEFAULT_LAYOUT, token: str | None = None,
+    ) -> PartFiles:
+        """The files for chunks that read back as ``schema`` but hold the columns
+        ``dictionary`` as dictionaries (written to Parquet as dictionaries, when the files
+        then read back with ``schema``; otherwise decoded first); ``encode``: more columns
+        to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
+        encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
+        return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token)
 
     @property
     def sort_keys(self) -> Sequence[str]:
@@ -538,43 +551,35 @@ def _groups(rows: np.ndarray, target: int) -> list[int]:
     return bounds
 
 
-def write_partitions(
-    chunks: Iterable[pa.Table], on: Sequence[str], n: int, schema: pa.Schema, directory: str,
-    fmt: str, compression: str, budget: int, written: Callable[[int], None] = lambda rows: None,
-    dictionary: Sequence[str] = (), encode: Sequence[str] = (), *, threads: int | None = None,
-    spill_dir: str | None = None, sizes: np.ndarray | None = None, layout: Layout = DEFAULT_LAYOUT,
-    token: str | None = None,
+@dataclass(frozen=True)
+class Resources:
+    """What a run of the engine may use: ``budget`` bytes of rows held in memory, ``threads``
+    workers (None: the CPUs this process may use; the files are the same for any number)
+    and ``spill_dir`` for sorted runs, if they are needed (None: the system's temporary
+    directory; they are removed before the run returns)."""
+
+    budget: int
+    threads: int | None = None
+    spill_dir: str | None = None
+
+
+def partition_into(
+    chunks: Iterable[pa.Table], on: Sequence[str], n: int, out: Files, use: Resources, *,
+    written: Callable[[int], None] = lambda rows: None, sizes: np.ndarray | None = None,
 ) -> int:
-    """Hash-partition ``chunks`` on columns ``on`` into ``n`` files ``part-NNNNN`` in
-    ``directory``, each reading back as ``schema``; return the number of rows written.
-    ``dictionary``: columns that ``schema`` declares plain but chunks hold as dictionaries;
-    ``encode``: more columns to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`).
-    ``threads``: worker threads (default: the CPUs this process may use); the files are
-    the same for any number. ``spill_dir``: where sorted runs go, if they are needed
-    (default: the system's temporary directory); they are removed before returning.
-    ``layout``: rows per file and per row group, sorting (see :class:`PartFiles`);
-    ``token``: a word in every file's name.
+    """Hash-partition ``chunks`` on columns ``on`` into ``n`` partitions written by ``out``
+    (:class:`PartFiles`: a ``part-NNNNN`` file per partition; ``ValueFiles``: hive
+    directories by value), within ``use``; return the number of rows written.
 
     Partition ids are :func:`shuffle_kit.shuffling.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write. ``sizes``:
     an array of ``n`` integers that receives the rows written to each partition (as
     NumPy's ``out=``; the writers counted them, nothing is read again).
     """
-    encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
-    out = PartFiles(directory, encoded or schema, schema, fmt, compression, encode, layout, token)
-    return partition_into(chunks, on, n, out, budget, written, threads=threads, spill_dir=spill_dir, sizes=sizes)
-
-
-def partition_into(
-    chunks: Iterable[pa.Table], on: Sequence[str], n: int, out: Files, budget: int,
-    written: Callable[[int], None] = lambda rows: None, *, threads: int | None = None,
-    spill_dir: str | None = None, sizes: np.ndarray | None = None,
-) -> int:
-    """Hash-partition ``chunks`` on columns ``on`` into ``n`` partitions written by ``out``
-    (see :func:`write_partitions`); return the number of rows written."""
     for name in on:
         check_hashable(out.schema.field(name).type, name)
-    threads = resolve_threads(threads)
+    budget, spill_dir = use.budget, use.spill_dir
+    threads = resolve_threads(use.threads)
     chunks = iter(chunks)
     writer_bytes = WRITER_BYTES
     if out.held_rows:  # the first chunk tells the size of a row (the same for any thread count)

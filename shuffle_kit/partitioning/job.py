@@ -244,12 +244,15 @@ def run(opts: Options) -> Summary:
                 _prompt_release(limit),
                 _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
             ):
+                use = engine.Resources(in_memory, threads, tmp)
                 if not opts.by_value:
                     rows = np.zeros(n, dtype=np.int64)
-                    summary.rows_out = engine.write_partitions(
-                        counted(), on, n, source.schema, staging, opts.format, opts.compression, in_memory, bar.update,
-                        source.dictionary, sources.dictionary_keys(source, on),
-                        threads=threads, spill_dir=tmp, sizes=rows, layout=layout, token=token,
+                    files = engine.PartFiles.of(
+                        staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
+                        encode=sources.dictionary_keys(source, on), layout=layout, token=token,
+                    )
+                    summary.rows_out = engine.partition_into(
+                        counted(), on, n, files, use, written=bar.update, sizes=rows,
                     )
                     summary.partitions = n
                     summary.files = sum(len(files) for _, _, files in os.walk(staging))
@@ -262,9 +265,7 @@ def run(opts: Options) -> Summary:
                 else:
                     values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
                                         max_values=opts.max_partitions, layout=layout, token=token)
-                    summary.rows_out = engine.partition_into(
-                        counted(), on, n, values, in_memory, bar.update, threads=threads, spill_dir=tmp,
-                    )
+                    summary.rows_out = engine.partition_into(counted(), on, n, values, use, written=bar.update)
                     summary.files, summary.partitions = values.files, len(values.dirs)
                     dirs = sorted(values.rows)  # not in the order threads finished them
                     summary.sizes = PartitionSizes.of(

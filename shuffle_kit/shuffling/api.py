@@ -20,7 +20,8 @@ import sys
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
 from ..units import parse_size
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
-from .inputs import DEFAULT_CHUNK_BYTES, Chunk, Source, open_source
+from .inputs import DEFAULT_CHUNK_BYTES, Chunk, open_source
 from .result import BATCH_BYTES, ShuffleResult
 from .split import sorted_runs, split
 
@@ -41,6 +42,7 @@ PARTITION_BYTES = 100 * 2**20  # the default npartitions aims at partitions of a
 STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be known up front
 
 Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
+Converted = tuple[pa.Table, list[str], bool]  # a chunk as Arrow, its key fields, whether to renumber its index
 
 # -- arguments -------------------------------------------------------------------------------
 
@@ -396,11 +398,16 @@ def shuffle(
     codec, cleanups, owned = _open_store(store, limit)
     sizes = np.zeros(n, dtype=np.int64)
     nbytes = np.zeros(n, dtype=np.float64)
+    # a codec that takes sorted tables (the default store) gets a chunk as its sorted
+    # table(s); any other, piece by piece, as Arrow tables if it stores them
+    how = Splitting(keys, n, partitioner, dropna, keep_index, schema, codec.sorted_appends)
     try:
-        _run(
-            first, (first_table, fields, renumber), chunks, codec, keys, n, partitioner,
-            dropna, keep_index, schema, sizes, nbytes, source, progress, workers,
-        )
+        from tqdm.auto import tqdm
+
+        with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="shuffle",
+                  disable=not _show_progress(progress), leave=False) as bar:
+            _run(itertools.chain([first], chunks), (first_table, fields, renumber), how,
+                 Appends(codec, sizes, nbytes), bar, workers)
     except BaseException:
         for step in reversed(cleanups):
             try:
@@ -431,67 +438,92 @@ def _assign(
     return ids.astype(id_dtype(n), copy=False)
 
 
-def _run(
-    first: Chunk, converted: tuple[pa.Table, list[str], bool], chunks: Iterator[Chunk], codec: Codec,
-    on: list, n: int, partitioner: Partitioner, dropna: bool,
-    keep_index: bool | None, schema: pa.Schema, sizes: np.ndarray, nbytes: np.ndarray,
-    source: Source, progress: bool | None, threads: int,
-) -> None:
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class Splitting:
+    """How a chunk becomes pieces: hashed on the keys ``on`` into ``n`` partitions by
+    ``partitioner``, rows with a null key dropped if ``dropna``, a pandas index kept as
+    ``keep_index`` says; every chunk must concatenate with ``schema`` (the first chunk's).
+    ``sorted``: the chunk is given as sorted table(s) with rows per partition (for a codec
+    that takes them), else as a table per partition."""
 
-    bar = tqdm(
-        total=source.nrows, unit="rows", unit_scale=True, desc="shuffle",
-        disable=not _show_progress(progress), leave=False,
-    )
+    on: list
+    n: int
+    partitioner: Partitioner
+    dropna: bool
+    keep_index: bool | None
+    schema: pa.Schema
+    sorted: bool
 
-    # a codec that takes sorted tables (the default store) gets a chunk as its sorted
-    # table(s); any other, piece by piece, as Arrow tables if it stores them
-    runs = codec.sorted_appends
-    arrow = codec.stores_arrow
-
-    def partition(chunk: Chunk, index: int) -> tuple[int, np.ndarray | None, Any, bool, float]:
-        """Convert, hash and split one chunk (on a worker thread: Arrow and NumPy release
-        the GIL, so several chunks are partitioned at once)."""
-        table, fields, renumber = converted if index == 0 else to_table(chunk, on, keep_index)
-        if index and table.schema != schema:
-            _check_concat(schema, table.schema, index)
+    def split(self, chunk: Chunk, index: int, converted: Converted | None = None) -> Split:
+        """Convert, hash and split chunk number ``index`` (on a worker thread: Arrow and
+        NumPy release the GIL, so several chunks are split at once); ``converted``: the
+        chunk already converted to Arrow (the first one, checked before anything ran)."""
+        table, fields, renumber = converted if converted is not None else to_table(chunk, self.on, self.keep_index)
+        if index and table.schema != self.schema:
+            _check_concat(self.schema, table.schema, index)
             _check_key_types(table, fields)
         rows = table.num_rows
-        if dropna:
+        if self.dropna:
             table = _drop_null_keys(table, fields)
         if not table.num_rows:
-            return rows, None, {}, renumber, 0.0
-        ids = _assign(chunk, table, on, fields, n, partitioner)
-        counts = np.bincount(ids, minlength=n)
-        parts = sorted_runs(table, ids, n, counts) if runs else split(table, ids, n, counts)
-        return rows, counts, parts, renumber, table.nbytes / table.num_rows
+            return Split(rows, None, {}, renumber, 0.0)
+        ids = _assign(chunk, table, self.on, fields, self.n, self.partitioner)
+        counts = np.bincount(ids, minlength=self.n)
+        parts = sorted_runs(table, ids, self.n, counts) if self.sorted else split(table, ids, self.n, counts)
+        return Split(rows, counts, parts, renumber, table.nbytes / table.num_rows)
 
-    def append(result: tuple[int, np.ndarray | None, Any, bool, float]) -> None:
-        """Append one chunk, in input order (rows keep their order in a partition)."""
-        rows, counts, parts, renumber, row_bytes = result
-        if counts is not None:
-            nbytes[:] += counts * row_bytes
-            if runs:
-                for table, run_counts in parts:
-                    codec.append_sorted(table, run_counts, index_starts=sizes if renumber else None)
-                    sizes[:] += run_counts
-            else:
-                if renumber:
-                    parts = _renumber(parts, sizes)
-                sizes[:] += counts
-                codec.append(parts if arrow else {p: tables_to_frame([t]) for p, t in parts.items()})
-        bar.update(rows)
 
-    with bar, ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:
-        # at most ``threads`` chunks are partitioned while one more is appended
+class Split(NamedTuple):
+    """One chunk, split: its rows (before ``dropna``), rows per partition (None: none
+    left), the pieces, whether their index is to be renumbered, and bytes per row."""
+
+    rows: int
+    counts: np.ndarray | None
+    parts: Any
+    renumber: bool
+    row_bytes: float
+
+
+@dataclass
+class Appends:
+    """Appends split chunks to ``codec`` in input order (rows keep their order in a
+    partition), counting rows and bytes per partition into ``sizes`` and ``nbytes``."""
+
+    codec: Codec
+    sizes: np.ndarray
+    nbytes: np.ndarray
+
+    def add(self, done: Split) -> None:
+        if done.counts is None:
+            return
+        self.nbytes[:] += done.counts * done.row_bytes
+        if self.codec.sorted_appends:
+            for table, run_counts in done.parts:
+                self.codec.append_sorted(table, run_counts, index_starts=self.sizes if done.renumber else None)
+                self.sizes[:] += run_counts
+            return
+        parts: dict[Any, Any] = _renumber(done.parts, self.sizes) if done.renumber else done.parts
+        self.sizes[:] += done.counts
+        self.codec.append(parts if self.codec.stores_arrow else {p: tables_to_frame([t]) for p, t in parts.items()})
+
+
+def _run(chunks: Iterator[Chunk], first: Converted, how: Splitting, sink: Appends, bar: Any, threads: int) -> None:
+    """Split ``chunks`` (the first already converted, as ``first``) on ``threads`` workers,
+    and append them in order to ``sink``: at most ``threads`` chunks are split while one
+    more is appended."""
+    with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-partition") as pool:
         inflight: deque[Future] = deque()
-        for index, chunk in enumerate(itertools.chain([first], chunks)):
-            inflight.append(pool.submit(partition, chunk, index))
+        for index, chunk in enumerate(chunks):
+            inflight.append(pool.submit(how.split, chunk, index, first if index == 0 else None))
             del chunk
             if len(inflight) == threads:
-                append(inflight.popleft().result())
+                done = inflight.popleft().result()
+                sink.add(done)
+                bar.update(done.rows)
         while inflight:
-            append(inflight.popleft().result())
+            done = inflight.popleft().result()
+            sink.add(done)
+            bar.update(done.rows)
 
 
 def _check_concat(first: pa.Schema, other: pa.Schema, index: int) -> None:
