@@ -174,3 +174,17 @@ def test_a_url_nothing_can_open_is_an_error_not_a_folder(tmp_path):
     r = cli("partition", "nosuch://bucket/in.parquet", "--on", "k", "--out", tmp_path / "out", **here)
     assert_one_line_error(r, "nosuch://bucket/in.parquet", "no filesystem")
     assert sorted(os.listdir(tmp_path)) == ["in.parquet"]
+
+
+def test_globs_match_as_the_shell_does(tmp_path):
+    for rel in ["a.parquet", "sub/b.parquet", "sub/deep/c.parquet", ".hidden.parquet", ".h/d.parquet"]:
+        os.makedirs((tmp_path / rel).parent, exist_ok=True)
+        pq.write_table(pa.table({"k": [1]}), tmp_path / rel)
+
+    def names(pattern):
+        return sorted(os.path.relpath(f.location.path, tmp_path) for f in open_source(str(tmp_path / pattern)).files)
+
+    assert names("*.parquet") == ["a.parquet"]
+    assert names("**/*.parquet") == ["a.parquet", "sub/b.parquet", "sub/deep/c.parquet"]
+    assert names("sub/*/*.parquet") == ["sub/deep/c.parquet"]
+    assert names(".*.parquet") == [".hidden.parquet"]

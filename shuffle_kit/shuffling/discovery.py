@@ -83,12 +83,20 @@ def _hidden(relative: str) -> bool:
 
 
 def _glob_match(pattern: list[str], parts: list[str]) -> bool:
-    """Whether path segments ``parts`` match glob segments ``pattern`` (``**``: any number)."""
+    """Whether path segments ``parts`` match glob segments ``pattern`` (``**``: any number),
+    as the shell and :mod:`glob` match: a hidden name only where the pattern names a dot.
+
+    >>> _glob_match(['**', '*.parquet'], ['a', 'b', 'x.parquet']), _glob_match(['*'], ['.x'])
+    (True, False)
+    """
     if not pattern:
         return not parts
     if pattern[0] == "**":
-        return any(_glob_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(pattern[1:], parts[1:])
+        return any(_glob_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1)
+                   if not any(p.startswith(".") for p in parts[:i]))
+    if not parts or (parts[0].startswith(".") and not pattern[0].startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(pattern[1:], parts[1:])
 
 
 def _listing(loc: Location) -> tuple[str | None, list[pafs.FileInfo]]:
@@ -101,8 +109,8 @@ def _listing(loc: Location) -> tuple[str | None, list[pafs.FileInfo]]:
         fixed = next(i for i, p in enumerate(parts) if _has_glob(p))
         base = sep.join(parts[:fixed]) or sep
         pattern = parts[fixed:]
-        try:
-            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+        try:  # (one level is enough for a pattern of one name without **)
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=len(pattern) > 1 or "**" in pattern))
         except FileNotFoundError:
             infos = []
         found = [
