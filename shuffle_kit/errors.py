@@ -8,6 +8,9 @@ raises the builtin ``TypeError`` or ``ValueError``, as Python's own functions do
 True
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 __all__ = [
     "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
     "ClusterError",
@@ -121,6 +124,15 @@ class RemoteCorruptionError(RemoteStoreError, CorruptionError):
 class MessageTooLarge(ShuffleKitError, ValueError):
     """A request has a part larger than the server accepts (``max_message_bytes``): ZeroMQ
     drops the connection without a reply, so the client names the sizes itself."""
+
+
+def column_list(names: Sequence[Any], show: Callable[[Any], str] = str, limit: int = 20) -> str:
+    """The first ``limit`` of ``names`` for a message, and ``...`` if there are more.
+
+    >>> column_list(['a', 'b', 'c'], limit=2), column_list([1, '1'], show=repr)
+    ('a, b, ...', "1, '1'")
+    """
+    return ", ".join(map(show, names[:limit])) + (", ..." if len(names) > limit else "")
 
 
 def one_line(e: BaseException) -> str:

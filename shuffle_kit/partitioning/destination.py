@@ -123,7 +123,7 @@ def check_append(out: str, schema: pa.Schema, opts: Options) -> None:
     new = schema
     if opts.by_value and not opts.layout.keep_keys:
         new = pa.schema([f for f in schema if f.name not in opts.on])
-    old = _file_schema(os.path.join(out, first), opts.format)
+    old = _file_schema(os.path.join(out, first))
     for field in new:
         if field.name not in old.names:
             raise JobError(
@@ -141,17 +141,13 @@ def check_append(out: str, schema: pa.Schema, opts: Options) -> None:
             )
 
 
-def _file_schema(path: str, fmt: str) -> pa.Schema:
+def _file_schema(path: str) -> pa.Schema:
+    """The columns of a file already in ``--out``, read as the job reads its inputs."""
+    from ..shuffling.inputs import ReadOptions, open_source
+
     try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_schema(path)
-        if fmt == "arrow":
-            with pa.OSFile(path, "rb") as f:
-                return pa.ipc.open_file(f).schema
-        import pyarrow.csv as pacsv
-
-        return pacsv.open_csv(path).schema
-    except (OSError, pa.ArrowException) as e:
-        raise JobError(f"--exists append: cannot read {path!r} in --out: {one_line(e)}") from None
+        schema = open_source(path, read=ReadOptions(partitioning="none")).schema
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise JobError(f"--exists append: {one_line(e)} (a file in --out)") from None
+    assert schema is not None  # (files have one)
+    return schema

@@ -48,7 +48,7 @@ import pyarrow as pa
 from .. import scratch
 from ..errors import JobError, one_line
 from ..limits import arrow_threads, resolve_threads
-from ..shuffling.inputs import ReadOptions
+from ..shuffling.inputs import ReadOptions, path_list
 from ..sizes import PartitionSizes
 from ..units import format_size
 from . import destination, engine, object_store, options, publish, sources
@@ -145,7 +145,7 @@ def partition(
         limit = default_limit() if memory_limit is None else parse_limit(memory_limit)
     except ValueError as e:
         raise JobError(f"memory_limit: {one_line(e)}") from None
-    files = _paths(inputs)
+    files = path_list(inputs)
     opts = Options(
         files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
         npartitions=npartitions, by_value=by_value, format=format, memory_limit=limit, tmp=tmp,
@@ -155,15 +155,6 @@ def partition(
         layout=Layout() if layout is None else layout,
     )
     return run(opts)
-
-
-def _paths(inputs: Any) -> list[str] | None:
-    """``inputs`` as a list of paths, or None if it is data rather than file names."""
-    if isinstance(inputs, (str, os.PathLike)):
-        return [os.fspath(inputs)]
-    if isinstance(inputs, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in inputs):
-        return [os.fspath(p) for p in inputs]
-    return None
 
 
 def run(opts: Options) -> Summary:

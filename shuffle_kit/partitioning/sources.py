@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import JobError, one_line
+from ..errors import JobError, column_list, one_line
 from .options import Options
 
 
@@ -43,9 +43,8 @@ def _open_files(opts: Options, chunk_bytes: int) -> Any:
     for f, schema in zip(source.files, source.file_schemas):  # a file without a key: null keys
         absent = [k for k in on if k not in schema.names]
         if absent:
-            names = schema.names
-            shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
-            raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} (columns: {shown})")
+            raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} "
+                           f"(columns: {column_list(schema.names)})")
     return source
 
 
@@ -70,8 +69,7 @@ def _open_data(opts: Options, chunk_bytes: int) -> Any:
     columns = source.columns or []
     missing = [k for k in opts.on if k not in columns]
     if missing:
-        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
-        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {shown})")
+        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {column_list(columns)})")
     return source
 
 
@@ -80,8 +78,7 @@ def check_sort_by(columns: Sequence[str], schema: pa.Schema, option: str = "--so
 
     for c in columns:
         if c not in schema.names:
-            shown = ", ".join(map(str, schema.names[:20])) + (", ..." if len(schema.names) > 20 else "")
-            raise JobError(f"{option} column {c!r} is not in the input (columns: {shown})")
+            raise JobError(f"{option} column {c!r} is not in the input (columns: {column_list(schema.names)})")
         if not sortable(schema.field(c).type):
             raise JobError(f"{option} column {c!r} holds {schema.field(c).type}, which has no order")
 

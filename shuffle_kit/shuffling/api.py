@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..codecs import ArrowIPC, Codec, TableBuffer
+from ..errors import column_list
 from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
 from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
@@ -108,8 +109,7 @@ def _missing(on: list, columns: list | None) -> None:
     known = set(map(repr, columns)) | {repr(str(c)) for c in columns}
     for k in on:
         if repr(k) not in known:
-            shown = ", ".join(map(repr, columns[:20])) + (", ..." if len(columns) > 20 else "")
-            raise KeyError(f"key column {k!r} is not in the input (columns: {shown})")
+            raise KeyError(f"key column {k!r} is not in the input (columns: {column_list(columns, repr)})")
 
 
 # -- stores ----------------------------------------------------------------------------------

@@ -590,6 +590,20 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
             "DataFrames, a pyarrow Table, RecordBatchReader or dataset, a polars DataFrame or LazyFrame, "
             "an object with __arrow_c_stream__, or Parquet/CSV/Arrow paths"
         )
-    if isinstance(data, (list, tuple)) and data and all(isinstance(x, (str, os.PathLike)) for x in data):
-        return _paths_source(list(data), chunk_bytes, dictionary_except, read)
+    paths = path_list(data)
+    if paths:
+        return _paths_source(paths, chunk_bytes, dictionary_except, read)
     return _iterable_source(data, chunk_bytes)
+
+
+def path_list(data: Any) -> list[str] | None:
+    """``data`` as a list of paths or URLs, or None if it is data rather than file names.
+
+    >>> path_list('a.parquet'), path_list(['a', 'b']), path_list([b'x']) is None
+    (['a.parquet'], ['a', 'b'], True)
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    if isinstance(data, (list, tuple)) and all(isinstance(x, (str, os.PathLike)) for x in data):
+        return [os.fspath(x) for x in data]
+    return None
