@@ -49,8 +49,8 @@ def test_one_dictionary_per_column_chunk():
     narrow = one_dictionary_each(pa.table({"s": wide})).column("s")
     assert narrow.type == t and narrow.to_pylist() == ["v5", "v7", "v5", "v5"]
     assert sorted(narrow.chunk(0).dictionary.to_pylist()) == ["v5", "v7"]
-    # so is one with a single unused entry among many rows: Parquet's min/max statistics of
-    # a dictionary column are those of its dictionary
+    # so is one with a single unused entry among many rows (it would be written into the
+    # file's dictionary page)
     few = pa.DictionaryArray.from_arrays(pa.array([0, 1, None] * 20, pa.int32()), pa.array(["b", "c", "zz"]))
     compact = one_dictionary_each(pa.table({"s": few})).column("s")
     assert compact.to_pylist() == few.to_pylist() and sorted(compact.chunk(0).dictionary.to_pylist()) == ["b", "c"]

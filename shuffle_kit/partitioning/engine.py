@@ -281,6 +281,7 @@ class _OpenFiles:
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
         self.writers: list[FileSeries | None] = [None] * n
+        self.closed = [False] * n
         self.last: dict[int, Future] = {}  # partition -> its latest write
         self.pending: deque[tuple[Future, list[int]]] = deque()  # writes, with their chunks
         self.chunks: dict[int, list[int]] = {}  # chunk -> [bytes, pieces not yet written]
@@ -312,16 +313,21 @@ class _OpenFiles:
         while self.pinned > self.budget and self.pending:
             self.reap(block=True)
 
-    def _write(self, p: int, pieces: list[pa.Table]) -> int:
+    def _write(self, p: int, pieces: list[pa.Table], last: bool) -> int:
         # on a worker thread: the thread that reads and hands out chunks should not wait
-        # for a file to be created and its writer set up
+        # for a file to be created and its writer set up, nor for its footer
         writer = self.writers[p]
         if writer is None:
             writer = self.writers[p] = self.out.open(p)
-        return _write(writer, pieces, self.out.schema)
+        rows = _write(writer, pieces, self.out.schema) if pieces else 0
+        if last:
+            writer.close()
+            self.closed[p] = True
+        return rows
 
-    def flush(self, p: int) -> None:
-        if not self.buffers[p]:
+    def flush(self, p: int, last: bool = False) -> None:
+        """Hand partition ``p``'s buffer to a writer (``last``: and close its file)."""
+        if not self.buffers[p] and not last:
             return
         previous = self.last.get(p)
         if previous is not None:
@@ -333,7 +339,7 @@ class _OpenFiles:
             entry[1] -= 1
             if not entry[1]:
                 del self.unflushed[i]
-        future = self.pool.submit(self._write, p, [t for _, t in items])
+        future = self.pool.submit(self._write, p, [t for _, t in items], last)
         self.last[p] = future
         self.pending.append((future, [i for i, _ in items]))
 
@@ -353,15 +359,11 @@ class _OpenFiles:
             block = False
 
     def finish(self) -> int:
-        for p in range(len(self.buffers)):
-            self.flush(p)
+        for p in range(len(self.buffers)):  # an empty partition still gets its (empty) file
+            self.flush(p, last=True)
         while self.pending:
             self.reap(block=True)
-        for p, writer in enumerate(self.writers):
-            if writer is None:  # an empty partition still gets its (empty) file
-                writer = self.writers[p] = self.out.open(p)
-            writer.close()
-            self.partition_rows[p] = writer.rows
+        self.partition_rows[:] = [0 if writer is None else writer.rows for writer in self.writers]
         return self.rows
 
     def abort(self) -> None:
@@ -370,8 +372,8 @@ class _OpenFiles:
         for future, _ in self.pending:
             if not future.cancelled():
                 future.exception()  # wait: its writer is closed next
-        for writer in self.writers:
-            if writer is not None:
+        for writer, closed in zip(self.writers, self.closed):
+            if writer is not None and not closed:
                 try:
                     writer.close()
                 except Exception:  # the job is failing already; its directory is removed

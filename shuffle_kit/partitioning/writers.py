@@ -8,6 +8,9 @@ so that they pin nothing else; a file's last group is what is left at its end.
 
 Every table written is first conformed to the output schema, so inputs whose types differ
 slightly (or whose string columns were read dictionary-encoded) all land as that schema.
+A table made of many small pieces (a row group gathers a piece of every input chunk) is
+joined into chunks of at least :data:`WRITE_BATCH_ROWS` rows before it is encoded: the
+encoders pay per chunk, and for each its dictionaries (:func:`fewer_chunks`).
 Parquet files can also take string columns as Arrow dictionaries
 (:func:`parquet_dictionary_schema`): their indices go into the file's dictionary pages as
 they are, instead of every string being decoded and hashed again.
@@ -93,6 +96,7 @@ class Writer:
             self._held = [rest.take(pa.array(np.arange(rest.num_rows)))]
 
     def _encode(self, table: pa.Table, group: int) -> None:
+        table = fewer_chunks(table, WRITE_BATCH_ROWS)
         if self.fmt == "parquet":
             self._w.write_table(one_dictionary_each(table), row_group_size=group)
         elif self.fmt == "csv":
@@ -109,6 +113,36 @@ class Writer:
         self._w.close()
         if self.fmt != "csv":
             self._sink.close()
+
+
+def fewer_chunks(table: pa.Table, min_rows: int) -> pa.Table:
+    """``table`` with its chunks joined into chunks of at least ``min_rows`` rows (but the
+    last), unless they are that long already: a copy of the short ones, never a split.
+
+    >>> t = pa.concat_tables([pa.table({'x': [i] * n}) for i, n in enumerate([1, 2, 5, 1])])
+    >>> [len(c) for c in fewer_chunks(t, 3).column('x').chunks]
+    [3, 5, 1]
+    """
+    batches = table.to_batches()
+    if len(batches) <= 1 or all(b.num_rows >= min_rows for b in batches):
+        return table
+    out: list[pa.RecordBatch] = []
+    group: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        group.append(batch)
+        rows += batch.num_rows
+        if rows >= min_rows:
+            out += _joined(group)
+            group, rows = [], 0
+    out += _joined(group)
+    return pa.Table.from_batches(out, schema=table.schema)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    if len(batches) <= 1:
+        return batches
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()
 
 
 def parquet_dictionary_schema(schema: pa.Schema, names: Sequence[str]) -> pa.Schema | None:
@@ -142,9 +176,8 @@ def one_dictionary_each(table: pa.Table) -> pa.Table:
     holding only the values its rows use.
 
     A Parquet column chunk has one dictionary page: a writer given chunks with different
-    dictionaries falls back to plain values. Unused entries would bloat the file, and the
-    writer takes a dictionary column's min/max statistics from its dictionary, so they
-    would also make the statistics wrong.
+    dictionaries falls back to plain values. Unused entries would be written into the page
+    of every file.
     """
     if not any(pa.types.is_dictionary(t) for t in table.schema.types):
         return table

@@ -18,6 +18,7 @@ or Arrow tables of about ``chunk_bytes`` each: files are read in batches, never 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -125,10 +126,11 @@ def _arrow_columns(schema: pa.Schema) -> list:
 
 
 def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, chunk_bytes: int) -> Iterator[pa.Table]:
-    """Regroup a stream of batches into tables of about ``chunk_bytes``.
+    """Regroup a stream of batches into tables of at most about ``chunk_bytes``.
 
-    Small batches are joined (per-chunk costs are paid per partition, so tiny chunks are
-    slow); large ones are sliced (memory holds one chunk).
+    Small batches are joined while they fit (per-chunk costs are paid per partition, so
+    tiny chunks are slow); large ones are sliced into equal parts (memory holds one chunk;
+    a small last slice would cost as much per partition as a whole chunk).
 
     >>> import pyarrow as pa
     >>> b = pa.record_batch({'x': list(range(4))})
@@ -141,14 +143,14 @@ def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, ch
         if batch.num_rows == 0:
             continue
         nbytes = batch.nbytes
+        if pending and size + nbytes > chunk_bytes:
+            yield _join(pending)
+            pending, size = [], 0
         if nbytes > chunk_bytes:
-            if pending:
-                yield _join(pending)
-                pending, size = [], 0
             table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-            step = _rows_per_chunk(table.num_rows, nbytes, chunk_bytes)
-            for start in range(0, table.num_rows, step):
-                yield table.slice(start, step)
+            rows, parts = table.num_rows, math.ceil(nbytes / chunk_bytes)
+            for i in range(parts):
+                yield table.slice(i * rows // parts, (i + 1) * rows // parts - i * rows // parts)
             continue
         pending.append(batch)
         size += nbytes
@@ -289,8 +291,40 @@ def _open_ipc(handle: Any) -> Any:
         return ipc.open_stream(handle)
 
 
+class RowWidth:
+    """Bytes a row takes in memory: first estimated, then as the batches read so far show
+    (all of them: a small batch's fixed overheads would make its rows look wide)."""
+
+    def __init__(self, estimate: float):
+        self.estimate = estimate
+        self.rows = self.nbytes = 0
+
+    @property
+    def bytes(self) -> float:
+        return self.nbytes / self.rows if self.rows else self.estimate
+
+    def learn(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        self.nbytes += batch.nbytes
+
+
+def _row_group_batches(pf: Any, chunk_bytes: int, width: RowWidth) -> Iterator[pa.RecordBatch]:
+    """The batches of an open Parquet file: each row group in equal parts of at most about
+    ``chunk_bytes`` in memory (batches never span row groups: their dictionaries differ),
+    so that no small remainder makes a chunk of its own."""
+    meta = pf.metadata
+    for i in range(meta.num_row_groups):
+        rows = meta.row_group(i).num_rows
+        if not rows:
+            continue
+        parts = max(1, math.ceil(rows * width.bytes / chunk_bytes))
+        for batch in pf.iter_batches(batch_size=math.ceil(rows / parts), row_groups=[i]):
+            width.learn(batch)
+            yield batch
+
+
 def _file_batches(
-    f: InputFile, batch_rows: int, chunk_bytes: int, read: ReadOptions, dictionary: Sequence[str] = (),
+    f: InputFile, width: RowWidth, chunk_bytes: int, read: ReadOptions, dictionary: Sequence[str] = (),
     schema: pa.Schema | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The record batches of one file; an error while decoding it names the file (and, for
@@ -307,7 +341,7 @@ def _file_batches(
                 # pre_buffer (the default) caches every column chunk of the file as it goes:
                 # memory would grow with the file, not the batch
                 with pq.ParquetFile(handle, pre_buffer=False, read_dictionary=list(dictionary) or None) as pf:
-                    yield from pf.iter_batches(batch_size=batch_rows)
+                    yield from _row_group_batches(pf, chunk_bytes, width)
             else:
                 import pyarrow.ipc as ipc
 
@@ -483,20 +517,20 @@ def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] 
         metas = []
         nbytes = sum(f.size for f in files)
     row_bytes = max(1, nbytes // max(1, nrows or 1)) if nrows else 100
-    batch_rows = max(1024, min(1 << 20, chunk_bytes // row_bytes))
 
     dictionary = [] if dictionary_except is None else _dictionary_columns(metas, schema, dictionary_except)
     if dictionary_except is not None:  # one value per file: a dictionary costs nothing to build
         dictionary += [f.name for f in added if f.name not in dictionary_except and _is_text(f.type)]
 
-    def file_batches(f: InputFile, file_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def file_batches(f: InputFile, file_schema: pa.Schema, width: RowWidth) -> Iterator[pa.RecordBatch]:
         stored = [c for c in dictionary if c in file_schema.names]
-        batches = _file_batches(f, batch_rows, chunk_bytes, read, stored, file_schema)
+        batches = _file_batches(f, width, chunk_bytes, read, stored, file_schema)
         fields = [field for field in added if field.name not in file_schema.names]
         return _with_partition(batches, f, fields, dictionary) if fields else batches
 
     def chunks() -> Iterator[Chunk]:
-        batches = itertools.chain.from_iterable(file_batches(f, s) for f, s in zip(files, schemas))
+        width = RowWidth(row_bytes)  # until a batch is read: the stored size, a guess
+        batches = itertools.chain.from_iterable(file_batches(f, s, width) for f, s in zip(files, schemas))
         yield from coalesce(batches, schema, chunk_bytes)
 
     kinds = sorted({f.format for f in files})
