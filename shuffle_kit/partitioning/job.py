@@ -85,11 +85,11 @@ def use_fast_allocator() -> None:
 
 def _budget(limit: int) -> tuple[int, int]:
     """(chunk bytes, bytes held waiting to be written) for a memory limit."""
-    # peak RSS grows by about ten times the chunk size (the chunk read ahead, reader
-    # batches, chunks being split and their sorted copies, writes being encoded), so a
-    # chunk is a sixteenth of the limit; past 16 MB larger chunks gain no speed, only
-    # memory. Not a function of the thread count: the files must not be either
-    chunk = min(16 * 2**20, max(2**20, limit // 16))
+    # beside the half held for writing, peak RSS grows by about ten times the chunk size
+    # (the chunk read ahead, reader batches, chunks being split and their sorted copies,
+    # writes being encoded), so a chunk is a 24th of the limit; past 16 MB larger chunks
+    # gain no speed, only memory. Not a function of the thread count: the files must not be
+    chunk = min(16 * 2**20, max(2**20, limit // 24))
     return chunk, max(2**20, limit // 2)
 
 
