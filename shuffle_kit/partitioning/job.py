@@ -39,7 +39,6 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, Self
 
 import numpy as np
@@ -233,7 +232,6 @@ def run(opts: Options) -> Summary:
         try:
             with (
                 arrow_threads(threads),
-                _prompt_release(limit),
                 _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
             ):
                 use = engine.Resources(in_memory, threads, tmp)
@@ -291,26 +289,6 @@ def run(opts: Options) -> Summary:
         return summary
     finally:
         publish.cleanup(staging)
-
-
-SMALL_LIMIT = 128 * 2**20  # below this, pages jemalloc keeps after a free are a large share of the promise
-
-
-@contextmanager
-def _prompt_release(limit: int) -> Iterator[None]:
-    """Under a small limit, have jemalloc return freed pages at once rather than after its
-    decay time: the pages it keeps would otherwise be a large share of limit + OVERHEAD
-    (measured: ~130 MB on a skewed job under 100MB). It costs page faults, so only there."""
-    import pyarrow as pa
-
-    if limit > SMALL_LIMIT or pa.default_memory_pool().backend_name != "jemalloc":
-        yield
-        return
-    pa.jemalloc_set_decay_ms(0)
-    try:
-        yield
-    finally:
-        pa.jemalloc_set_decay_ms(1000)  # jemalloc's default in Arrow
 
 
 def _threads(threads: int | None) -> int:
