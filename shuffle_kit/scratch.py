@@ -63,13 +63,13 @@ def remove(path: str) -> None:
     release(path)
 
 
-def sweep(prefix: str, parent: str) -> list[str]:
-    """Remove the directories ``parent/prefix*`` whose owner is gone; return them."""
+def abandoned(prefix: str, parent: str) -> list[str]:
+    """The directories ``parent/prefix*`` whose owner is gone (what :func:`sweep` removes)."""
     try:
-        names = os.listdir(parent)
+        names = sorted(os.listdir(parent))
     except OSError:
         return []
-    removed = []
+    found = []
     for name in names:
         path = os.path.join(parent, name)
         if not name.startswith(prefix) or name.endswith(SUFFIX):
@@ -78,12 +78,19 @@ def sweep(prefix: str, parent: str) -> list[str]:
             if path in _held:
                 continue
         if os.path.isdir(path) and not os.path.islink(path) and _abandoned(path):
-            shutil.rmtree(path, ignore_errors=True)
-            try:
-                os.unlink(path + SUFFIX)
-            except OSError:
-                pass
-            removed.append(path)
+            found.append(path)
+    return found
+
+
+def sweep(prefix: str, parent: str) -> list[str]:
+    """Remove the directories ``parent/prefix*`` whose owner is gone; return them."""
+    removed = abandoned(prefix, parent)
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            os.unlink(path + SUFFIX)
+        except OSError:
+            pass
     return removed
 
 

@@ -295,6 +295,52 @@ def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeyp
     assert sorted(os.listdir(tmp_path)) == ["a.parquet", "b.parquet", "out"]
 
 
+KILLED_APPEND = """
+import os, signal, sys
+import shuffle_kit as sk
+from shuffle_kit.partitioning import publish
+real, moved = publish.move_new, []
+def move(src, dst):
+    if len(moved) == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+    moved.append(dst)
+publish.move_new = move
+sk.partition(sys.argv[1], "k", sys.argv[2], by_value=True, exists="append", progress=False)
+"""
+
+
+@pytest.mark.parametrize("moves", [0, 5])
+def test_an_append_killed_while_moving_its_files_is_taken_back_by_the_next_job(tmp_path, moves):
+    import subprocess
+    import sys
+
+    t = _table(1, 2000, distinct=20)
+    pq.write_table(t, tmp_path / "a.parquet")
+    sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), by_value=True, progress=False)
+    before = _walk(tmp_path / "out")
+    # new values too: the killed job made their directories
+    b = t.set_column(0, "k", pc.add(t.column("k"), 10)).set_column(3, "row", pc.add(t.column("row"), 10**6))
+    pq.write_table(b, tmp_path / "b.parquet")
+    killed = subprocess.run([sys.executable, "-c", KILLED_APPEND, str(tmp_path / "b.parquet"), str(tmp_path / "out"),
+                             str(moves)], capture_output=True, text=True)
+    # killed -9 after so many of its files were moved into the output
+    assert killed.returncode == -9, killed.stderr
+    if moves:
+        assert _walk(tmp_path / "out") != before
+    c = t.set_column(3, "row", pc.add(t.column("row"), 2 * 10**6))
+    pq.write_table(c, tmp_path / "c.parquet")
+    sk.partition(str(tmp_path / "c.parquet"), "k", str(tmp_path / "out"), by_value=True, exists="append",
+                 progress=False)
+    after = _walk(tmp_path / "out")
+    assert all(after[f] == data for f, data in before.items())
+    hive = ds.partitioning(pa.schema([("k", pa.int64())]), flavor="hive")
+    back = ds.dataset(tmp_path / "out", partitioning=hive).to_table()
+    # the union of a and c: nothing of the killed append is left
+    assert sorted(back.column("row").to_pylist()) == sorted(t.column("row").to_pylist() + c.column("row").to_pylist())
+    assert sorted(os.listdir(tmp_path)) == ["a.parquet", "b.parquet", "c.parquet", "out"]
+
+
 def test_append_to_an_object_store_is_refused_in_one_line(tmp_path):
     pq.write_table(_table(0, 10), tmp_path / "in.parquet")
     with pytest.raises(JobError, match="--exists append: only for a local --out") as e:

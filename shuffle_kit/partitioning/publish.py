@@ -5,7 +5,9 @@
   one, never neither; elsewhere the old one is moved aside first.
 - :func:`publish_new` (``exists="append"``): each new file is moved in with a rename that
   refuses to replace anything (``RENAME_NOREPLACE``, else link + unlink), and a failure takes
-  back what was moved so far.
+  back what was moved so far. A job killed while moving cannot: the list of what it was
+  moving (:data:`JOURNAL`, in its staging directory) lets the next job on the output take
+  it back (:func:`undo_append`), so an append is never left half done.
 - :func:`sweep` / :func:`cleanup`: what killed jobs left, and what a failed one made.
 
 Object stores, which cannot rename, publish through :mod:`~shuffle_kit.partitioning.object_store`.
@@ -14,6 +16,7 @@ Object stores, which cannot rename, publish through :mod:`~shuffle_kit.partition
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 from typing import Any
@@ -105,34 +108,71 @@ def move_new(src: str, dst: str) -> None:
     os.unlink(src)
 
 
+JOURNAL = ".shuffle_kit-append.json"  # in an append's staging directory: what it moves where
+
+
 def publish_new(staging: str, out: str) -> None:
     """Move every file of ``staging`` into the same place under ``out``, replacing
     nothing; on any failure (or interrupt) take back the files and directories moved or
-    made so far, so that ``out`` is as it was."""
+    made so far, so that ``out`` is as it was. What it moves is written down first
+    (:data:`JOURNAL`), for the next job to take back if this one is killed."""
     mode = 0o777 & ~_umask()
+    out = os.path.abspath(out)
+    files, dirs = _plan(staging, out)
+    with open(os.path.join(staging, JOURNAL), "w") as f:
+        json.dump({"out": out, "files": files, "dirs": dirs}, f)
     moved: list[str] = []
     made: list[str] = []
     try:
-        for root, dirs, files in os.walk(staging):
-            dirs.sort()
-            rel = os.path.relpath(root, staging)
-            target = out if rel == "." else os.path.join(out, rel)
-            if not os.path.isdir(target):
-                os.mkdir(target, mode)
-                made.append(target)
-            for f in sorted(files):
-                dst = os.path.join(target, f)
-                move_new(os.path.join(root, f), dst)
-                moved.append(dst)
+        for rel in dirs:
+            os.mkdir(os.path.join(out, rel), mode)
+            made.append(os.path.join(out, rel))
+        for rel in files:
+            dst = os.path.join(out, rel)
+            move_new(os.path.join(staging, rel), dst)
+            moved.append(dst)
     except BaseException:
         for path in reversed(moved):
             _quietly(os.unlink, path)
         for path in reversed(made):
             _quietly(os.rmdir, path)
         raise
+    os.unlink(os.path.join(staging, JOURNAL))  # done: from here on the append stands
     logger.debug("appended %d files to %s, each renamed in without replacing one (%d new directories)",
                  len(moved), out, len(made))
     scratch.remove(staging)
+
+
+def _plan(staging: str, out: str) -> tuple[list[str], list[str]]:
+    """The files of ``staging`` (paths relative to it, in order) and the directories they
+    need that ``out`` lacks (parents first)."""
+    files, dirs = [], []
+    for root, subdirs, names in os.walk(staging):
+        subdirs.sort()
+        rel = os.path.relpath(root, staging)
+        if rel != "." and not os.path.isdir(os.path.join(out, rel)):
+            dirs.append(rel)
+        files += [os.path.normpath(os.path.join(rel, n)) for n in sorted(names)]
+    return files, dirs
+
+
+def undo_append(staging: str) -> None:
+    """Take back from its output what the append staged in ``staging`` (whose job was
+    killed) had moved there, going by its :data:`JOURNAL`; nothing if it had none."""
+    try:
+        with open(os.path.join(staging, JOURNAL)) as f:
+            plan = json.load(f)
+        out, files, dirs = plan["out"], plan["files"], plan["dirs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # killed before it moved anything
+    for rel in files:
+        src, dst = os.path.join(staging, rel), os.path.join(out, rel)
+        # moved, or linked in and not yet unlinked (the fallback of move_new)
+        if os.path.lexists(dst) and (not os.path.lexists(src) or os.path.samefile(src, dst)):
+            _quietly(os.unlink, dst)
+    for rel in reversed(dirs):
+        _quietly(os.rmdir, os.path.join(out, rel))
+    logger.info("took back what a killed append had moved into %s", out)
 
 
 def _quietly(action: Any, path: str) -> None:
@@ -144,7 +184,10 @@ def _quietly(action: Any, path: str) -> None:
 
 def sweep(parent: str, name: str, tmp: str) -> None:
     """Remove what jobs killed before their end left in ``parent`` (beside a local output
-    named ``name``, or where a remote one is staged) and in ``tmp``."""
+    named ``name``, or where a remote one is staged) and in ``tmp``, taking back first what
+    a killed append had moved into the output."""
+    for staging in scratch.abandoned(f".{name}.partial-", parent):
+        undo_append(staging)
     for prefix in (f".{name}.partial-", f".{name}.old-"):
         scratch.sweep(prefix, parent)
     scratch.sweep(engine.RUNS_PREFIX, tmp)
