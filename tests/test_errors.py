@@ -110,3 +110,13 @@ def test_a_real_servers_refusal_is_caught_as_shuffle_kits_and_as_the_builtin():
             assert isinstance(info.value, PermissionError) and isinstance(info.value, shuffle_kit.Refused)
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("cls", [*P.ERROR_CODES, errors.RemoteKeyError, errors.RemoteOSError, errors.RemoteStoreError])
+def test_a_server_error_pickles_with_its_remote_type(cls):
+    # dask hands a task's exception to the client pickled
+    import pickle
+
+    e = cls("server: bad thing", "SomeRemoteError")
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is cls and back.args == e.args and back.remote_type == "SomeRemoteError"
