@@ -128,9 +128,9 @@ def _arrow_columns(schema: pa.Schema) -> list:
 def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, chunk_bytes: int) -> Iterator[pa.Table]:
     """Regroup a stream of batches into tables of at most about ``chunk_bytes``.
 
-    Small batches are joined while they fit (per-chunk costs are paid per partition, so
-    tiny chunks are slow); large ones are sliced into equal parts (memory holds one chunk;
-    a small last slice would cost as much per partition as a whole chunk).
+    Small batches are joined into one while they fit (per-chunk costs are paid per
+    partition, so tiny chunks are slow); large ones are sliced into equal parts (memory
+    holds one chunk; a small last slice would cost as much per partition as a whole chunk).
 
     >>> import pyarrow as pa
     >>> b = pa.record_batch({'x': list(range(4))})
@@ -163,7 +163,10 @@ def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, ch
 
 def _join(pieces: list) -> pa.Table:
     tables = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p]) for p in pieces]
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    if len(tables) == 1:
+        return tables[0]
+    # one contiguous batch (a copy): a split then takes the chunk in one pass, not one per piece
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
 
 
 def _reader_source(reader: pa.RecordBatchReader, chunk_bytes: int) -> Source:
