@@ -1,10 +1,10 @@
 """Scaling (issue 13): curves over partitions, memory limit and threads, each beside its peers.
 
-    python -m benchmarks.scaling [--quick] [--only shuffle,cli,threads] [--repeats 2]
+    python -m benchmarks.scaling [--quick] [--only shuffle,cli,threads] [--repeats 3]
                                  [--shuffle-rows 5000000] [--cli-rows 20000000] [--data DIR]
 
 Three curves, every tool measured in the same run on the same data, best of ``--repeats``
-(default 2), the tools interleaved round-robin within each round (the first tool of a round
+(default 3), the tools interleaved round-robin within each round (the first tool of a round
 rotates) so that machine drift hits them alike, after one untimed warm-up run of each tool
 (imports, first calls, the input into the page cache).
 
@@ -83,7 +83,7 @@ def _sizes(quick: bool) -> dict:
         return {"shuffle_rows": 1_000_000, "shuffle_parts": (64, 1024, 4096), "cli_rows": 2_000_000,
                 "cli_parts": (64, 1024), "limits": ("256MB", "1GB"), "repeats": 1}
     return {"shuffle_rows": 5_000_000, "shuffle_parts": (64, 1024, 4096, 16384), "cli_rows": 20_000_000,
-            "cli_parts": (64, 1024, 4096), "limits": ("128MB", "256MB", "512MB", "1GB"), "repeats": 2}
+            "cli_parts": (64, 1024, 4096), "limits": ("128MB", "256MB", "512MB", "1GB"), "repeats": 3}
 
 
 def _rotated(items: list, k: int) -> list:
