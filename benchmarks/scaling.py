@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer points, one repeat (about a minute)")
     ap.add_argument("--only", default="", help=f"comma-separated sections: {', '.join(SECTIONS)}")
-    ap.add_argument("--repeats", type=int, help="best of this many interleaved rounds (default 2; --quick 1)")
+    ap.add_argument("--repeats", type=int, help="best of this many interleaved rounds (default 3; --quick 1)")
     ap.add_argument("--shuffle-rows", type=int)
     ap.add_argument("--cli-rows", type=int)
     ap.add_argument("--data", help="command-line input directory (generated if missing)")
