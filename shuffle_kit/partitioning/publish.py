@@ -125,8 +125,11 @@ def publish_new(staging: str, out: str) -> None:
     made: list[str] = []
     try:
         for rel in dirs:
-            os.mkdir(os.path.join(out, rel), mode)
-            made.append(os.path.join(out, rel))
+            try:
+                os.mkdir(os.path.join(out, rel), mode)
+                made.append(os.path.join(out, rel))
+            except FileExistsError:  # another append made it meanwhile
+                pass
         for rel in files:
             dst = os.path.join(out, rel)
             move_new(os.path.join(staging, rel), dst)
