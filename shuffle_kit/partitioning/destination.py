@@ -14,7 +14,7 @@ from ..errors import JobError, one_line
 from ..filesystems import Location, locate
 from . import object_store
 from .options import Options
-from .writers import FORMATS
+from .writers import FORMATS, stored_type
 
 
 def locate_out(opts: Options, inputs: list[Any]) -> Location:
@@ -82,17 +82,6 @@ def token() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(6)
 
 
-def _comparable(t: pa.DataType) -> pa.DataType:
-    """A type as a file stores it, whatever way Arrow holds it in memory."""
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        return pa.binary()
-    return t
-
-
 def check_append(out: str, schema: pa.Schema, opts: Options) -> None:
     """Refuse to append to ``out`` unless it holds files like the new ones: the same format,
     hash files or the same key directories, and the same columns with the same types (of
@@ -124,20 +113,86 @@ def check_append(out: str, schema: pa.Schema, opts: Options) -> None:
     if opts.by_value and not opts.layout.keep_keys:
         new = pa.schema([f for f in schema if f.name not in opts.on])
     old = _file_schema(os.path.join(out, first))
+    if opts.by_value:
+        _check_key_types(out, data, schema, old, opts)
     for field in new:
         if field.name not in old.names:
             raise JobError(
                 f"--exists append: column {field.name!r} of the new rows is not in the files of --out (e.g. {first!r})"
             )
-        if opts.format != "csv" and _comparable(old.field(field.name).type) != _comparable(field.type):
+        was, now = stored_type(old.field(field.name).type), stored_type(field.type)
+        if opts.format == "parquet" and pa.types.is_timestamp(now) and now.unit == "s":
+            now = pa.timestamp("ms", now.tz)  # (Parquet has no seconds: pyarrow writes and reads them as ms)
+        if opts.format != "csv" and was != now:
             raise JobError(
-                f"--exists append: column {field.name!r} is {_comparable(field.type)} in the new rows but "
-                f"{_comparable(old.field(field.name).type)} in the files of --out (e.g. {first!r})"
+                f"--exists append: column {field.name!r} is {now} in the new rows but {was} in the files of --out "
+                f"(e.g. {first!r})"
             )
     for name in old.names:
         if name not in new.names:
             raise JobError(
                 f"--exists append: column {name!r} of the files in --out (e.g. {first!r}) is not in the new rows"
+            )
+
+
+def _check_key_types(out: str, files: list[str], schema: pa.Schema, old: pa.Schema, opts: Options) -> None:
+    """Refuse new key values of another type than the old ones': their directories would
+    be named otherwise (``k=1`` for 1, ``t=...05`` or ``t=...05.000000`` for one instant
+    in seconds or microseconds), so one value would be in two directories. The old types
+    are those the files record, or those of their key columns (``--keep-keys``); files
+    that record none (CSV, other writers) have their directory names checked instead:
+    each must be a value of the new type named as this job names it."""
+    from . import values
+
+    first = files[0]
+    recorded = values.key_types(old) or {}
+    for key in opts.on:
+        new = str(stored_type(schema.field(key).type))
+        was = recorded.get(key)
+        if was is None and key in old.names and opts.format != "csv":  # (CSV: types guessed on reading)
+            was = str(stored_type(old.field(key).type))
+        if was is None:
+            _check_key_names(out, files, key, schema.field(key).type, opts)
+        elif was != new:
+            raise JobError(
+                f"--exists append: key column {key!r} is {new} in the new rows but {was} in --out (e.g. {first!r}): "
+                "its values would be named otherwise, in other directories"
+            )
+
+
+def _check_key_names(out: str, files: list[str], key: str, type_: pa.DataType, opts: Options) -> None:
+    """Refuse if a directory of key ``key`` in ``out`` does not name a value of type
+    ``type_`` exactly as this job names it (see :func:`_check_key_types`)."""
+    from urllib.parse import unquote
+
+    from . import hive
+
+    t = stored_type(type_)
+    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_fixed_size_binary(t):
+        return  # any name is a string
+    depth = list(opts.on).index(key)
+    names = sorted({f.split(os.sep)[depth] for f in files})
+    texts = {d: unquote(d.split("=", 1)[1]) for d in names}
+    texts = {d: v for d, v in texts.items() if v != hive.NULL}
+    if not texts:
+        return
+    try:
+        again = hive.value_texts(pa.array(list(texts.values())).cast(t))
+    except pa.ArrowNotImplementedError:
+        return  # no type parses names as this one: nothing to check them with
+    except (pa.ArrowInvalid, ValueError):  # some name is no value of the type: which one
+        again = []
+        for text in texts.values():
+            try:
+                again += hive.value_texts(pa.array([text]).cast(t))
+            except (pa.ArrowInvalid, ValueError):
+                again.append(None)
+    for (d, text), named in zip(texts.items(), again):
+        # (pyarrow names -0.0 "-0": readers take it as the 0.0 that this job names "0")
+        if named != text and not (pa.types.is_floating(t) and text == "-0"):
+            raise JobError(
+                f"--exists append: key column {key!r} is {t} in the new rows, but the directory {d!r} of --out "
+                f"does not name a {t} value as this job names it: its values would go to other directories"
             )
 
 

@@ -6,7 +6,8 @@ pa.string())``): ``1``, ``0.5`` and ``1`` for the float ``1.0``, ``1e+20``, ``tr
 ``2024-05-01``, ``2024-01-02 03:04:05.000000`` for a microsecond timestamp (the digits its
 unit has), and a timestamp with a time zone in UTC with a ``Z``, as pyarrow's hive
 partitioning does; so appending to a dataset pyarrow wrote puts equal values in the same
-directory. That text and the column name are then percent-encoded (RFC 3986: everything but
+directory. The one difference: -0.0 is ``0``, as 0.0 (pyarrow names it ``-0``, a directory
+apart from its equal 0.0). That text and the column name are then percent-encoded (RFC 3986: everything but
 ``A-Z a-z 0-9 - _ . ~`` becomes ``%XX`` of its UTF-8 bytes, as pyarrow's ``segment_encoding
 ="uri"``), so ``/``, ``\\``, ``%``, ``=``, NUL and every control character are escaped; and
 the segment always starts with ``name=``, so it can never be ``.`` or ``..``. Binary values
@@ -26,9 +27,11 @@ Spark) read the values back.
 ('city=..%2Fx', 'city=a%2Fb', 'city=', 'n=__HIVE_DEFAULT_PARTITION__')
 >>> segment('k', 3), segment('f', 0.5), segment('f', 1.0), segment('b', True), segment('f', float('nan'))
 ('k=3', 'f=0.5', 'f=1', 'b=true', 'f=__HIVE_DEFAULT_PARTITION__')
+>>> segment('f', -0.0), value_paths(['k'], pa.table({'k': pa.array([2**64 - 1], pa.uint64())}))
+('f=0', ['k=18446744073709551615'])
 >>> value_path(['a', 'b'], ('x y', 2))
 'a=x%20y/b=2'
->>> import pyarrow as pa, datetime as dt
+>>> import datetime as dt
 >>> value_paths(['t'], pa.table({'t': pa.array([dt.datetime(2024, 1, 2, 3, 4)], pa.timestamp('s', 'Europe/Paris'))}))
 ['t=2024-01-02%2003%3A04%3A00Z']
 """
@@ -56,7 +59,6 @@ def encode_name(name: Any) -> str:
 def value_texts(values: pa.Array | pa.ChunkedArray) -> list[str | bytes | None]:
     """Each value as Arrow writes it as a string (see the module), None for nulls and NaN,
     bytes for binary values."""
-    import pyarrow.compute as pc
 
     t = values.type
     if pa.types.is_dictionary(t):
@@ -66,7 +68,7 @@ def value_texts(values: pa.Array | pa.ChunkedArray) -> list[str | bytes | None]:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return values.to_pylist()
     if pa.types.is_floating(t):
-        values = pc.if_else(pc.is_nan(values), pa.scalar(None, t), values)
+        values = float_key(values)
     elif pa.types.is_timestamp(t) and t.tz is not None:
         values = values.cast(pa.timestamp(t.unit, "UTC"))
     if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
@@ -75,6 +77,25 @@ def value_texts(values: pa.Array | pa.ChunkedArray) -> list[str | bytes | None]:
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
             return [None if v is None else str(v) for v in values.to_pylist()]
     return values.to_pylist()
+
+
+def float_key(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A float column as a key: NaN as null, ``-0.0`` as ``0.0`` (equal values, one key
+    and one name); any other column as it is.
+
+    >>> float_key(pa.array([-0.0, float('nan'), 1.5])).to_pylist()
+    [0.0, None, 1.5]
+    """
+    import pyarrow.compute as pc
+
+    t = column.type
+    if pa.types.is_float16(t):  # Arrow compares no half floats: through float32, which holds each exactly
+        return float_key(column.cast(pa.float32())).cast(t)
+    if not pa.types.is_floating(t):
+        return column
+    zero = pa.scalar(0, t)
+    column = pc.if_else(pc.equal(column, zero), zero, column)
+    return pc.if_else(pc.is_nan(column), pa.scalar(None, t), column)
 
 
 def encode_text(text: str | bytes | None) -> str:

@@ -28,11 +28,13 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..shuffling.arrow_numpy import arrow_array
+from ..shuffling.arrow_numpy import values as values_of
 from . import hive
 from .layout import DEFAULT_LAYOUT, Layout
-from .writers import MAX_OPEN_FILES, FileSeries, WriterPool, conformed_batches
+from .writers import MAX_OPEN_FILES, FileSeries, WriterPool, conformed_batches, stored_type
 
 
 class ValueFiles:
@@ -47,7 +49,7 @@ class ValueFiles:
         self.directory, self.schema, self.on = directory, schema, list(on)
         self.max_values, self.layout, self.token = max_values, layout, token
         self.columns = [f.name for f in schema if layout.keep_keys or f.name not in self.on]
-        self.data_schema = pa.schema([schema.field(c) for c in self.columns])
+        self.data_schema = file_schema(schema, self.on, layout.keep_keys)
         self.fmt, self.compression, self.max_open = fmt, compression, max_open
         self.files = 0
         self.dirs: set[str] = set()
@@ -80,7 +82,7 @@ class ValueFiles:
                 for i, (rel, group) in enumerate(zip(hive.value_paths(self.on, values), parts)):
                     if rel not in pool.dirs:
                         self._count(rel)
-                        keys[rel] = tuple(values.slice(i, 1).to_pylist()[0].values())
+                        keys[rel] = key_row(values, i)
                     pool.write(rel, group)
                     rows[rel] = rows.get(rel, 0) + group.num_rows
         finally:
@@ -103,25 +105,127 @@ class ValueFiles:
             self.dirs.add(rel)
 
 
+def key_row(values: pa.Table, i: int) -> tuple:
+    """The key values of row ``i`` as Python values (for the summary); a value Python's
+    ``datetime`` or ``timedelta`` cannot hold (beyond the year 9999, say) as its text.
+
+    >>> key_row(pa.table({'k': pa.array([2**53], pa.duration('s')), 'n': [1]}), 0)
+    ('9007199254740992', 1)
+    """
+    row = []
+    for column in values.slice(i, 1).columns:
+        try:
+            row.append(column.to_pylist()[0])
+        except (OverflowError, ValueError):
+            row.append(hive.value_texts(column)[0])
+    return tuple(row)
+
+
+KEY_TYPES = b"shuffle_kit.keys"  # in the files' schema: the key columns' types, which an append compares
+
+
+def file_schema(schema: pa.Schema, on: Sequence[str], keep_keys: bool = False) -> pa.Schema:
+    """The schema of the files by value: the columns of ``schema`` but the keys ``on``
+    (unless ``keep_keys``), with pyarrow's pandas metadata of those columns, so that a file
+    (or the dataset) reads back into pandas with the input's dtypes, as hash files do; and
+    the key columns' types under :data:`KEY_TYPES` (JSON), which the directory names
+    alone do not tell.
+
+    A key column left out of the files is not in their pandas metadata: a hive reader
+    makes it from the directory names, typed as it infers them (``pd.read_parquet`` of the
+    dataset: a category of int32 or string values), not as the input's dtype.
+
+    >>> s = file_schema(pa.schema({'k': pa.int64(), 'x': pa.string()}), ['k'])
+    >>> s.names, s.metadata
+    (['x'], {b'shuffle_kit.keys': b'{"k": "int64"}'})
+    """
+    import json
+
+    keys = set(on)
+    fields = [f for f in schema if keep_keys or f.name not in keys]
+    metadata = dict(schema.metadata or {})
+    pandas = schema.pandas_metadata
+    if pandas is not None and not keep_keys:
+        pandas["columns"] = [c for c in pandas.get("columns", []) if c.get("field_name") not in keys]
+        # (a named index that is a key: back as a column, from its directories)
+        pandas["index_columns"] = [i for i in pandas.get("index_columns", []) if not (isinstance(i, str) and i in keys)]
+        metadata[b"pandas"] = json.dumps(pandas).encode()
+    metadata[KEY_TYPES] = json.dumps({k: str(stored_type(schema.field(k).type)) for k in on}).encode()
+    return pa.schema(fields, metadata=metadata)
+
+
+def key_types(schema: pa.Schema) -> dict[str, str] | None:
+    """The key columns' types a file by value records (:func:`file_schema`), or None."""
+    import json
+
+    text = (schema.metadata or {}).get(KEY_TYPES)
+    try:
+        return None if text is None else dict(json.loads(text))
+    except (ValueError, TypeError):
+        return None
+
+
 def groups(table: pa.Table, keys: list[str], columns: list[str]) -> tuple[pa.Table, Iterator[pa.Table]]:
     """The key values of ``table`` (the ``keys`` of each value's first row), in order of
-    first appearance, and the ``columns`` of each value's rows in input order; keys equal
-    as pandas' ``groupby(dropna=False)`` finds them (None, NaN and NaT are one null value).
+    first appearance, and the ``columns`` of each value's rows in input order. Keys are
+    grouped by their exact Arrow values (never through float64, so ``2**53`` and
+    ``2**53 + 1`` are two values whatever the nulls); None, NaN and NaT are one null value
+    and ``-0.0`` is ``0.0``, as in pandas' ``groupby(dropna=False)``; a dictionary column
+    goes by its values.
 
     >>> t = pa.table({'k': ['b', 'a', 'b', None], 'x': [1, 2, 3, 4]})
     >>> values, parts = groups(t, ['k'], ['x'])
     >>> values['k'].to_pylist(), [g['x'].to_pylist() for g in parts]
     (['b', 'a', None], [[1, 3], [2], [4]])
+    >>> big = pa.table({'k': [2**53, 2**53 + 1, None, 2**53 + 1], 'x': [1, 2, 3, 4]})
+    >>> [g['x'].to_pylist() for g in groups(big, ['k'], ['x'])[1]]
+    [[1], [2, 4], [3]]
     """
-    kdf = table.select(keys).to_pandas(types_mapper=None)
-    kdf.columns = range(len(keys))
-    codes = kdf.groupby(list(kdf.columns), dropna=False, sort=False, observed=True).ngroup().to_numpy()
-    count = int(codes.max()) + 1 if len(codes) else 0
-    sizes = np.bincount(codes, minlength=count)
-    first = np.empty(count, dtype=np.int64)
+    codes, bound = value_codes(table.column(keys[0]))
+    for key in keys[1:]:  # one code per combination: dense codes (< rows) times the next bound fit int64
+        more, more_bound = value_codes(table.column(key))
+        codes, bound = _first_seen(codes * more_bound + more)
+    if len(keys) > 1 or pa.types.is_dictionary(table.column(keys[0]).type):
+        codes, bound = _first_seen(codes)
+    sizes = np.bincount(codes, minlength=bound)
+    first = np.empty(bound, dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write is the first row
     values = table.select(keys).take(arrow_array(first))
     return values, _parts(table.select(columns), codes, sizes)
+
+
+def value_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """A code in ``range(bound)`` for each value of ``column`` (and that ``bound``): equal
+    codes for equal values, one for every null (None, NaN); a plain column's codes count
+    its values in order of first appearance.
+
+    >>> value_codes(pa.array([0.0, float('nan'), -0.0, None, 2.5]))[0].tolist()
+    [0, 1, 0, 1, 2]
+    """
+    t = column.type
+    if pa.types.is_dictionary(t):
+        # the codes of the dictionary's values (a null appended for the null indices), by index
+        chunks = column.unify_dictionaries().chunks if isinstance(column, pa.ChunkedArray) else [column]
+        dictionary = chunks[0].dictionary if chunks else pa.array([], t.value_type)
+        by_index, bound = value_codes(pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)]))
+        if not chunks:
+            return np.zeros(0, dtype=np.int64), bound
+        index_type = np.dtype(str(t.index_type))
+        indices = [values_of(c.indices.fill_null(len(dictionary)), index_type) for c in chunks]
+        return by_index[np.concatenate(indices).astype(np.int64, copy=False)], bound
+    if pa.types.is_null(t):
+        return np.zeros(len(column), dtype=np.int64), 1
+    encoded = pc.dictionary_encode(hive.float_key(column), null_encoding="encode")
+    pieces = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    bound = len(pieces[0].dictionary) if pieces else 0
+    codes = [values_of(p.indices, np.int32) for p in pieces]  # (no nulls: null has a code of its own)
+    return (np.concatenate(codes).astype(np.int64) if codes else np.zeros(0, dtype=np.int64)), bound
+
+
+def _first_seen(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """``codes`` renumbered densely, in order of first appearance."""
+    encoded = pc.dictionary_encode(arrow_array(codes))
+    return values_of(encoded.indices, np.int32).astype(np.int64), len(encoded.dictionary)
 
 
 def _parts(data: pa.Table, codes: np.ndarray, sizes: np.ndarray) -> Iterator[pa.Table]:

@@ -224,6 +224,22 @@ def plain(t: pa.DataType) -> pa.DataType:
     return t.value_type if pa.types.is_dictionary(t) else t
 
 
+def stored_type(t: pa.DataType) -> pa.DataType:
+    """A type as a file stores it, whatever way Arrow holds it in memory (dictionaries as
+    their values, large and view strings as strings).
+
+    >>> stored_type(pa.dictionary(pa.int32(), pa.large_string()))
+    DataType(string)
+    """
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    return t
+
+
 def csv_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_type(plain(f.type)) for f in schema], metadata=schema.metadata)
 
