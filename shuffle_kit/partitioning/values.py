@@ -181,11 +181,13 @@ def groups(table: pa.Table, keys: list[str], columns: list[str]) -> tuple[pa.Tab
     >>> [g['x'].to_pylist() for g in groups(big, ['k'], ['x'])[1]]
     [[1], [2, 4], [3]]
     """
+    if not table.num_rows:
+        return table.select(keys), iter(())
     codes, bound = value_codes(table.column(keys[0]))
     for key in keys[1:]:  # one code per combination: dense codes (< rows) times the next bound fit int64
         more, more_bound = value_codes(table.column(key))
         codes, bound = _first_seen(codes * more_bound + more)
-    if len(keys) > 1 or pa.types.is_dictionary(table.column(keys[0]).type):
+    if len(keys) == 1 and pa.types.is_dictionary(table.column(keys[0]).type):  # (codes by dictionary index)
         codes, bound = _first_seen(codes)
     sizes = np.bincount(codes, minlength=bound)
     first = np.empty(bound, dtype=np.int64)
