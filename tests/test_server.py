@@ -179,7 +179,7 @@ def test_fuzz_malformed_messages_never_stop_the_server():
 def test_killed_server_process(tmp_path):
     server = ServerProcess(tmp_path)
     try:
-        client = sk.Shared(server.address, timeout=2)
+        client = sk.Shared(server.address, timeout=60)  # a loaded machine may take seconds
         flushed = {k: os.urandom(1000) for k in range(50)}
         client.append(flushed)
         client.flush()
@@ -187,9 +187,9 @@ def test_killed_server_process(tmp_path):
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(30)
         start = time.monotonic()
-        with pytest.raises((ConnectionError, TimeoutError)):
+        with pytest.raises(ConnectionError):  # the lost connection, not the 60 s timeout
             client.get(list(flushed))
-        assert time.monotonic() - start < 2.5
+        assert time.monotonic() - start < 30
         client.close()
         store = sk.File(server.path)
         assert store.get(list(flushed)) == list(flushed.values())
@@ -258,7 +258,7 @@ def test_explicit_ipc_address_in_use(tmp_path):
 
 def test_closed_server_refuses_clients():
     server = sk.Server()
-    client = sk.Shared(server.address, timeout=0.5)
+    client = sk.Shared(server.address, timeout=60)
     client.append({"a": b"1"})
     server.close()
     with pytest.raises((ConnectionError, TimeoutError)):
@@ -268,7 +268,7 @@ def test_closed_server_refuses_clients():
 
 def test_remote_shutdown_only_when_the_server_allows_it(tmp_path):
     with thread_server() as server:
-        client = sk.Shared(server.address, timeout=5)
+        client = sk.Shared(server.address, timeout=60)
         client.append({"a": b"1"})
         with pytest.raises(sk.Refused, match="remote_shutdown"):
             client.shutdown_server()
@@ -276,7 +276,7 @@ def test_remote_shutdown_only_when_the_server_allows_it(tmp_path):
         client.close()
 
     server = sk.Server(path=tmp_path / "store", remote_shutdown=True)
-    client = sk.Shared(server.address, timeout=5)
+    client = sk.Shared(server.address, timeout=60)
     client.append({"a": b"2"})
     client.shutdown_server()
     server.block()  # returns once the server thread has stopped
@@ -294,19 +294,19 @@ def test_curve_authorised_client_works_others_are_refused():
     _, bad_secret = generate_keys()
     with thread_server(address="tcp://127.0.0.1:0", secret_key=server_secret, authorized_keys=[good_public]) as server:
         assert server.public_key == server_public
-        good = sk.Shared(server.address, server_key=server.public_key, secret_key=good_secret, timeout=5)
+        good = sk.Shared(server.address, server_key=server.public_key, secret_key=good_secret, timeout=60)
         good.append({"a": b"secret"})
         assert good.get("a") == b"secret"
         assert pickle_roundtrip(good).get("a") == b"secret"
 
         start = time.monotonic()
-        bad = sk.Shared(server.address, server_key=server_public, secret_key=bad_secret, timeout=5)
+        bad = sk.Shared(server.address, server_key=server_public, secret_key=bad_secret, timeout=60)
         with pytest.raises(ConnectionError, match="refused"):
             bad.get("a")
-        plain = sk.Shared(server.address, timeout=1)
+        plain = sk.Shared(server.address, timeout=60)
         with pytest.raises(ConnectionError):
             plain.get("a")
-        assert time.monotonic() - start < 4
+        assert time.monotonic() - start < 30  # refused at the handshake, not after the timeouts
         assert good.stats()["requests"] == 4  # append, two gets and stats: the others never got in
         for c in (good, bad, plain):
             c.close()

@@ -6,6 +6,8 @@ import multiprocessing as mp
 import os
 import pickle
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -324,3 +326,34 @@ def test_a_server_that_never_answers_the_handshake_is_given_up_in_seconds():
             client.ping()
         assert time.monotonic() - start < 5  # 5 heartbeats, not ZeroMQ's 30 s handshake timeout
         client.close()
+
+
+IDLE_CLIENT_OF_A_DEAD_SERVER = """
+import gc, sys, time
+import shuffle_kit as sk
+
+server = sk.Server()
+idle = sk.Shared(server.address, heartbeat=0.01, timeout=60)  # reconnects every millisecond
+idle.append({"a": b"1"})  # its connection now waits in the pool
+server.close()
+time.sleep(float(sys.argv[1]))  # thousands of reconnection attempts, each a monitor event
+with sk.Server() as again:
+    other = sk.Shared(again.address, timeout=60)
+    other.append({"b": b"2"})
+    assert other.get("b") == b"2"
+    other.close()
+del idle
+gc.collect()
+print("ok", flush=True)
+"""
+
+
+def test_an_idle_client_of_a_dead_server_blocks_nothing():
+    """A connection waiting in the pool while its server is gone keeps reconnecting; were
+    its monitor's events not drained, ZeroMQ's I/O thread would block once the monitor is
+    full (every other client of the process could then not connect), and closing the
+    client would wait for that thread forever, holding the GIL."""
+    result = subprocess.run(
+        [sys.executable, "-c", IDLE_CLIENT_OF_A_DEAD_SERVER, "6"], capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr[-2000:]

@@ -19,6 +19,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -76,6 +77,12 @@ class _Connection:
     given up after ``5 * heartbeat`` seconds, not after the whole ``timeout``; so is one
     that accepts the connection but never answers the handshake (its process is stopped
     or its host hangs: the kernel still accepts).
+
+    The monitor must be read: ZeroMQ's I/O thread writes an event for every reconnection
+    attempt, and once a monitor holds as many as its pipe takes (about 2,000) that thread
+    blocks on the next one, stalling every socket of the process's context. A connection
+    that waits in the pool is drained by :class:`_PoolSweeper`; ``close`` drains before it
+    stops the monitor (stopping it waits for the I/O thread, holding the GIL).
     """
 
     def __init__(self, context: zmq.Context, address: str, curve: tuple[bytes, bytes, bytes] | None, heartbeat: float):
@@ -89,6 +96,9 @@ class _Connection:
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5 * ivl)
         sock.setsockopt(zmq.CONNECT_TIMEOUT, 5 * ivl)  # one attempt at a host that does not answer
         sock.setsockopt(zmq.HANDSHAKE_IVL, 5 * ivl)  # ZeroMQ waits 30 s by default
+        # ZeroMQ's default (100 ms) at the default heartbeat; it sets how fast the events of a
+        # dead server's connection pile up, so it scales with the interval the sweeps follow
+        sock.setsockopt(zmq.RECONNECT_IVL, max(ivl // 10, 1))
         self.give_up = 5 * ivl / 1000  # seconds of failed attempts before a server counts as gone
         self.first_failure: float | None = None
         if curve is not None:
@@ -100,9 +110,23 @@ class _Connection:
         sock.connect(address)
         self.sock = sock
         self.connected = False  # a finished handshake, not yet disconnected
+        self.lost = False  # disconnected since it was made: not worth keeping in the pool
         self.poller = zmq.Poller()
         self.poller.register(sock, zmq.POLLIN)
         self.poller.register(self.monitor, zmq.POLLIN)
+
+    def idle_and_usable(self) -> bool:
+        """Drain the monitor of a connection that waits in the pool; False once its server
+        has gone (it disconnected, or attempts to reconnect failed)."""
+        for event, _ in pending_event_values(self.monitor):
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connected = True
+                self.lost = False
+                self.first_failure = None
+            elif event in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CONNECT_RETRIED):
+                self.connected = False
+                self.lost = True
+        return not self.lost
 
     def _events(self, waiting_reply: bool) -> None:
         """Drain the monitor; raise ConnectionError for a refused or (during a request) lost
@@ -110,12 +134,14 @@ class _Connection:
         for event, value in pending_event_values(self.monitor):
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connected = True
+                self.lost = False
                 self.first_failure = None
             elif event == zmq.EVENT_CONNECT_RETRIED and self.first_failure is None:
                 self.first_failure = time.monotonic()
             elif event == zmq.EVENT_DISCONNECTED:
                 was = self.connected
                 self.connected = False
+                self.lost = True
                 if waiting_reply and was:
                     raise ConnectionError(f"lost the connection to the server at {self.address}")
             elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and value == errno.EAGAIN:  # HANDSHAKE_IVL ran out
@@ -183,12 +209,52 @@ class _Connection:
             deadline = time.monotonic() + timeout  # a streaming reply is progress
 
     def close(self) -> None:
+        """Close without waiting: the monitor is drained first, so the I/O thread that
+        stopping it waits for is never stuck writing to it."""
         try:
+            for _ in pending_event_values(self.monitor):
+                pass
             self.sock.disable_monitor()
         except zmq.ZMQError:
             pass
         self.monitor.close(0)
         self.sock.close(0)
+
+
+class _PoolSweeper:
+    """One daemon thread per process that drains the monitors of the connections waiting
+    in the pools of live ``Shared`` clients and closes those whose server has gone, so an
+    idle client of a dead server never fills its monitor (see :class:`_Connection`).
+
+    It wakes every ``heartbeat`` of the most eager client (at most every second): a
+    connection retries every tenth of a heartbeat, so a monitor holds a few dozen events
+    at most between two sweeps.
+    """
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakSet[Shared] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def watch(self, client: Shared) -> None:
+        with self._lock:
+            self._clients.add(client)
+            if self._pid != os.getpid():  # none yet, or the parent's (not running in a fork)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="shuffle_kit pool sweeper", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                clients = list(self._clients)
+            interval = min((c.heartbeat for c in clients), default=1.0)
+            for client in clients:
+                client._sweep_pool()
+            del clients  # no strong reference while asleep: a client can be collected
+            time.sleep(min(max(interval, 0.01), 1.0))
+
+
+_sweeper = _PoolSweeper()
 
 
 class Shared(Store):
@@ -250,7 +316,22 @@ class Shared(Store):
         with self._pool_lock:
             if self._pool:
                 return self._pool.pop()
+        _sweeper.watch(self)
         return _Connection(_process_context(), self.address, self._curve, self.heartbeat)
+
+    def _sweep_pool(self) -> None:
+        """Drain the waiting connections' monitors; close those whose server has gone."""
+        if not self._pool_lock.acquire(blocking=False):
+            return  # in use: the next sweep comes soon enough
+        try:
+            if self._pid != os.getpid():
+                return
+            gone = [c for c in self._pool if not c.idle_and_usable()]
+            self._pool = [c for c in self._pool if c not in gone]
+        finally:
+            self._pool_lock.release()
+        for conn in gone:
+            conn.close()
 
     def _call(
         self, build: Callable[[int], list], timeout: float | None,
@@ -419,9 +500,13 @@ class Shared(Store):
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
-        """Close this client's sockets (the server keeps its data); calls reconnect."""
+        """Close this client's sockets (the server keeps its data); calls reconnect.
+        Never waits for the server, which may be gone."""
         with self._pool_lock:
-            pool, self._pool = self._pool, []
+            self._close_pool()
+
+    def _close_pool(self) -> None:  # the pool lock held
+        pool, self._pool = self._pool, []
         if self._pid == os.getpid():
             for conn in pool:
                 conn.close()
@@ -430,8 +515,14 @@ class Shared(Store):
         self.close()
 
     def __del__(self) -> None:
+        # Only a thread frozen at interpreter exit can hold the lock of a client nobody
+        # refers to: then the sockets are left to the process's end rather than waited for.
         try:
-            self.close()
+            if self._pool_lock.acquire(blocking=False):
+                try:
+                    self._close_pool()
+                finally:
+                    self._pool_lock.release()
         except Exception:
             pass
 
