@@ -8,7 +8,6 @@ import pickle
 import pandas as pd
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from shuffle_kit import (
     BZ2,
@@ -23,31 +22,27 @@ from shuffle_kit import (
     Zstd,
 )
 from shuffle_kit.codecs import COMPRESSORS
+from shuffle_kit.testing import StoreTests
 from tests.test_codecs_frames import FRAME_CODECS, LIGHT, appends, check
-
-KEYS = st.sampled_from(["a", "b", 1, ("t", 2), b"x"])
-APPENDS = st.lists(
-    st.dictionaries(KEYS, st.one_of(st.binary(max_size=50), st.just(b"z" * 3000)), max_size=3), max_size=6
-)
 
 
 def ids(c):
     return c.__name__
 
 
-@pytest.mark.parametrize("compressor", COMPRESSORS, ids=ids)
-@given(appended=APPENDS)
-def test_bytes_equal_the_model(compressor, appended):
-    store = compressor(Dict())
-    model: dict = {}
-    for data in appended:
-        store.append(data)
-        for k, v in data.items():
-            model.setdefault(k, []).append(bytes(v))
-    keys = ["a", "b", 1, ("t", 2), b"x", "never"]
-    assert store.get(keys) == [b"".join(model.get(k, [])) for k in keys]
-    # record boundaries survive: codecs above read records, not the joined bytes
-    assert [[bytes(r) for r in rs] for rs in store.get_records(keys)] == [model.get(k, []) for k in keys]
+def _store_tests(compressor):
+    class Suite(StoreTests):
+        def make_store(self):
+            return compressor(Dict())
+
+    Suite.__name__ = Suite.__qualname__ = f"TestStore{compressor.__name__}"
+    return Suite
+
+
+# every compressor is a byte store held to the store suite's model (records, iset, batch
+# ids, delete, drop, pickling), the same suite every store runs
+for _compressor in COMPRESSORS:
+    globals()[f"TestStore{_compressor.__name__}"] = _store_tests(_compressor)
 
 
 @pytest.mark.parametrize("compressor", COMPRESSORS, ids=ids)

@@ -37,9 +37,9 @@ class SharedTests(StoreTests):
 
 class TestSharedSpilling(SharedTests):
     server = "spill"
-    settings = settings(StoreTests.settings, max_examples=40)
+    settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
 
 
 class TestSharedTcp(SharedTests):
     server = "tcp"
-    settings = settings(StoreTests.settings, max_examples=15)
+    settings = settings(max_examples=15, stateful_step_count=40, deadline=None)

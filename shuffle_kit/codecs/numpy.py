@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stores.base import Record, Store, as_key_list
+from ..stores.base import NO_LOCK, Record, Store, as_key_list
 from ..stores.keys import Key, encode_key
 from . import header
 from .encode import Encode
@@ -157,7 +157,7 @@ class Numpy(Encode):
         arrays = {k: np.asarray(v) for k, v in data.items()}
         records: dict[Any, Any] = {k: encode(a) for k, a in arrays.items()}
         keys = list(arrays)
-        with self.lock if lock else _NoLock():
+        with self.lock if lock else NO_LOCK:
             # check against each key's first dtype; record it with the first append
             known = self.store.get_records([_meta_key(k) for k in keys], lock=False)
             for k, metas in zip(keys, known):
@@ -190,10 +190,3 @@ def _mismatch(key: Key, stored: Record, x: np.ndarray) -> str:
         f"cannot append {x.dtype} of shape {_shape(list(x.shape[1:]))}"
     )
 
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -28,7 +28,7 @@ from ..frames import (
     label_to_json,
     tables_to_frame,
 )
-from ..stores.base import Record, Store, as_key_list, get_nested
+from ..stores.base import NO_LOCK, Record, Store, as_key_list, get_nested
 from ..stores.keys import Key, encode_key
 from . import header
 from .arrow_ipc import decode_table, encode
@@ -114,7 +114,7 @@ class PandasColumns(Encode):
 
     def iset(self, key: Key, value: Any, lock: bool = True, **kwargs: Any) -> None:
         """Set ``key`` once; later calls do nothing until it is deleted."""
-        with self.lock if lock else _NoLock():
+        with self.lock if lock else NO_LOCK:
             if self.store.get_records([_manifest_key(key)], lock=False)[0]:
                 return
             self.store.append(self._records_for(key, value), lock=False)
@@ -194,14 +194,14 @@ class PandasColumns(Encode):
         """The frame of each key (empty if never written); ``columns`` reads only those."""
 
         def fetch(flat: list) -> list:
-            with self.lock if lock else _NoLock():
+            with self.lock if lock else NO_LOCK:
                 return [self._get_one(k, columns) for k in flat]
 
         return get_nested(keys, fetch)
 
     def get_pieces(self, keys: Sequence[Key], lock: bool = True) -> list[list[pd.DataFrame]]:
         """The frame of each append to each of ``keys``, in append order."""
-        with self.lock if lock else _NoLock():
+        with self.lock if lock else NO_LOCK:
             return [self._pieces(k, None) for k in keys]
 
     def iter_pieces(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[pd.DataFrame]:
@@ -211,7 +211,7 @@ class PandasColumns(Encode):
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:
         keys = as_key_list(keys)
-        with self.lock if lock else _NoLock():
+        with self.lock if lock else NO_LOCK:
             doomed: list[Any] = []
             for k, records in zip(keys, self.store.get_records([_manifest_key(k) for k in keys], lock=False)):
                 tokens = {t for m in self._manifests(k, records) for t in m["tokens"]}
@@ -219,10 +219,3 @@ class PandasColumns(Encode):
             if doomed:
                 self.store.delete(doomed, lock=False)
 
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -5,11 +5,11 @@ ZeroMQ to other processes and hosts lives in :mod:`shuffle_kit.stores.remote` (`
 which serves any store, and ``Shared``, its client).
 """
 
-from .base import Store
+from .base import ReentrantLock, Store
 from .buffer import Buffer
 from .dict import Dict
 from .file import File
 from .memory_log import MemoryLog
 from .remote import Server, Shared
 
-__all__ = ["Store", "Dict", "MemoryLog", "File", "Buffer", "Shared", "Server"]
+__all__ = ["Store", "ReentrantLock", "Dict", "MemoryLog", "File", "Buffer", "Shared", "Server"]

@@ -4,10 +4,55 @@ A store maps keys to the ordered list of byte strings appended to them (records)
 ``get`` joins a key's records; codecs read the records themselves through
 ``get_records`` so that nothing is framed twice.
 
-Subclasses implement the underscore methods, which take encoded keys (see
-:mod:`shuffle_kit.stores.keys`) and run with ``self.lock`` already held, and declare what
-they can do as attributes (``in_memory``, ``keeps_bodies``), so that the layers above ask
-instead of probing: a store's users never look at its private attributes.
+Writing a store
+---------------
+Subclass :class:`Store`, call ``super().__init__()`` first in ``__init__`` (it creates
+``self.lock``), and implement five hooks. The public methods (``append``, ``get``,
+``iset``, ``delete``, ``drop``, ...) check and encode their arguments, take the lock and
+call the hooks; other layers (``Buffer``, the server, the compressors) call the hooks of
+the stores they hold directly, holding the lock themselves. Every hook:
+
+- takes *encoded* keys (``bytes`` from :func:`~shuffle_kit.stores.keys.encode_keys`:
+  distinct keys have distinct encodings, so ``1``, ``'1'`` and ``('1',)`` never meet);
+- runs with ``self.lock`` held by the calling thread;
+- is all or nothing: if it raises, no part of its change may be visible afterwards.
+
+========================================  ===============================================
+hook                                      must
+========================================  ===============================================
+``_append(kbs, values, batch_id)``        add each value as one more record of its key, in
+                                          order (a key may appear more than once); values
+                                          are flat ``bytes`` or byte ``memoryview`` objects:
+                                          keep read-only ones if you like, copy writable
+                                          ones (the caller may reuse them). With a
+                                          ``batch_id``, do nothing if a batch with that id
+                                          was applied since the last ``_drop`` (a retried
+                                          writer); a store that several handles or
+                                          processes share keeps the ids where all see them.
+``_records(kbs)``                         a list per key of its records in append order
+                                          (``[]`` for a key never written); they may be
+                                          views, but must stay valid after the lock is
+                                          released and later writes.
+``_iset(kb, value)``                      set once: if the key was ``_iset`` since it was
+                                          last deleted or dropped, do nothing; otherwise
+                                          its records become ``[value]``.
+``_delete(kbs)``                          remove the keys' records and forget their
+                                          ``_iset`` (unknown keys are no error).
+``_drop()``                               remove every key, every ``_iset`` and batch id.
+========================================  ===============================================
+
+Optional hooks have working defaults: ``_joined`` (join without copying twice),
+``_append_bodies`` (values back to back in buffers), ``_compact`` (free memory held by
+views). A store declares what it can do as attributes (``in_memory``, ``keeps_bodies``),
+so that the layers above ask instead of probing: a store's users never look at its
+private attributes.
+
+A store must pickle (dask's ``store=`` sends it to worker processes): the copy either
+refers to the same data (``File``: its path; ``Shared``: its server's address) or holds a
+copy of it (``Dict``). The base class pickles the instance's attributes without the lock
+and gives the copy a new one; a store holding an open handle (a database connection, a
+socket) defines ``__getstate__``/``__setstate__`` to reopen it. :class:`shuffle_kit.
+testing.StoreTests` checks all of this against a dict-of-bytes model.
 """
 
 from __future__ import annotations
@@ -29,6 +74,12 @@ class ReentrantLock:
     The outer lock (for a ``File`` store, a ``locket`` file lock shared across
     processes) is taken once, when the first level is entered, so that
     ``with store.lock: store.get(key)`` never deadlocks.
+
+    >>> lock = ReentrantLock()
+    >>> with lock:
+    ...     with lock:
+    ...         lock.held()
+    True
     """
 
     def __init__(self, outer: Any = None):
@@ -69,7 +120,9 @@ class ReentrantLock:
         self.release()
 
 
-class _NoLock:
+class NoLock:
+    """A context manager that locks nothing: what ``lock=False`` stands for."""
+
     def __enter__(self) -> None:
         return None
 
@@ -77,7 +130,7 @@ class _NoLock:
         return None
 
 
-_NO_LOCK = _NoLock()
+NO_LOCK = NoLock()
 
 
 def as_record(key: object, value: object) -> Record:
@@ -177,6 +230,11 @@ class Store(ABC):
 
     lock: ReentrantLock
 
+    def __init__(self, outer_lock: Any = None) -> None:
+        """Create ``self.lock``; ``outer_lock`` (a lock other processes share, taken once
+        by the outermost level) makes it guard the data across processes too."""
+        self.lock = ReentrantLock(outer_lock)
+
     # -- declared capabilities (a subclass sets what holds for it) ---------------------------
     @property
     def in_memory(self) -> bool:
@@ -191,21 +249,29 @@ class Store(ABC):
         appended as its own record."""
         return False
 
-    # -- to implement: encoded keys, lock held -------------------------------------------
+    # -- to implement: encoded keys, lock held, all or nothing (see the module docstring) --
     @abstractmethod
-    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None: ...
+    def _append(self, kbs: Sequence[bytes], values: Sequence[Record], batch_id: bytes | None) -> None:
+        """Add each value as one more record of its key, in order; with a ``batch_id``
+        already applied since the last ``_drop``, do nothing."""
 
     @abstractmethod
-    def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]: ...
+    def _records(self, kbs: Sequence[bytes]) -> list[list[Record]]:
+        """Each key's records in append order (``[]`` for a key never written), valid
+        after the lock is released."""
 
     @abstractmethod
-    def _iset(self, kb: bytes, value: Record) -> None: ...
+    def _iset(self, kb: bytes, value: Record) -> None:
+        """Make ``[value]`` the key's records, unless it was ``_iset`` since it was last
+        deleted or dropped."""
 
     @abstractmethod
-    def _delete(self, kbs: Sequence[bytes]) -> None: ...
+    def _delete(self, kbs: Sequence[bytes]) -> None:
+        """Remove the keys' records and forget that they were ``_iset``."""
 
     @abstractmethod
-    def _drop(self) -> None: ...
+    def _drop(self) -> None:
+        """Remove every key, and forget every ``_iset`` and batch id."""
 
     def _compact(self) -> None:  # noqa: B027 (a hook with nothing to do by default, not abstract)
         """Free memory that records no longer stored still hold (see ``Dict``)."""
@@ -222,7 +288,7 @@ class Store(ABC):
 
     # -- public API ---------------------------------------------------------------------
     def _locked(self, lock: bool) -> Any:
-        return self.lock if lock else _NO_LOCK
+        return self.lock if lock else NO_LOCK
 
     def append(
         self, data: Mapping[Key, Any], lock: bool = True, *, batch_id: bytes | None = None, **kwargs: Any
@@ -345,6 +411,16 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.drop()
         self.close()
+
+    # -- pickling: the attributes without the lock; the copy gets a lock of its own --------
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        Store.__init__(self)
 
 
 def size_groups(lengths: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:

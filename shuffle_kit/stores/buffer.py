@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, ReentrantLock, Store, Usage
+from .base import Record, Store, Usage
 from .keys import encode_key
 
 
@@ -26,6 +26,7 @@ class Buffer(Store):
         self.fast = fast
         self.slow = slow
         self.available_memory = available_memory
+        super().__init__()
         self._init_state()
 
     @property
@@ -37,7 +38,6 @@ class Buffer(Store):
         return self.fast.keeps_bodies
 
     def _init_state(self) -> None:
-        self.lock = ReentrantLock()
         self.memory_usage = 0  # bytes held in fast
         self._removed = 0  # bytes removed from fast since it last compacted
         self._in_fast: set[bytes] = set()
@@ -160,9 +160,7 @@ class Buffer(Store):
     def _drop(self) -> None:
         self.fast.drop()
         self.slow.drop()
-        lock = self.lock
         self._init_state()
-        self.lock = lock
 
     def close(self) -> None:
         self.fast.close()
@@ -172,15 +170,6 @@ class Buffer(Store):
         # each store's own exit: a temporary File removes its directory there
         self.fast.__exit__(*exc)
         self.slow.__exit__(*exc)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.lock = ReentrantLock()
 
     def __repr__(self) -> str:
         return f"Buffer({self.fast!r}, {self.slow!r}, available_memory={self.available_memory:g})"

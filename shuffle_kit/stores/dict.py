@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, ReentrantLock, Store, Usage
+from .base import Record, Store, Usage
 
 
 def _immutable(value: Any) -> bool:
@@ -65,7 +65,7 @@ class Dict(Store):
     in_memory = True
 
     def __init__(self) -> None:
-        self.lock = ReentrantLock()
+        super().__init__()
         self._data: dict[bytes, list[Record]] = {}
         self._iset_seen: set[bytes] = set()
         self._batch_ids: set[bytes] = set()
@@ -126,7 +126,7 @@ class Dict(Store):
         return {"data": data, "iset_seen": self._iset_seen, "batch_ids": self._batch_ids}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.lock = ReentrantLock()
+        super().__init__()
         self._data = state["data"]
         self._iset_seen = state["iset_seen"]
         self._batch_ids = state["batch_ids"]

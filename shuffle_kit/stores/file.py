@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import CorruptionError
 from ..scratch import unlocked
-from .base import Record, ReentrantLock, Store, Usage, size_groups
+from .base import Record, Store, Usage, size_groups
 from .keys import Key, decode_key, encode_key
 from .logformat import (
     APPEND,
@@ -119,7 +119,7 @@ class File(Store):
         self._log_path = os.path.join(self.path, LOG_NAME)
         if not os.path.exists(self._log_path):
             _refuse_partd_directory(self.path)
-        self.lock = ReentrantLock(locket.lock_file(os.path.join(self.path, LOCK_NAME)))
+        super().__init__(locket.lock_file(os.path.join(self.path, LOCK_NAME)))
         self._fd: int | None = None
         self._users_fd: int | None = None
         self._reset_index(None)

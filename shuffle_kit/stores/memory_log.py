@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, ReentrantLock, Store, Usage
+from .base import Record, Store, Usage
 from .logformat import APPEND, BLOCK_SHIFT, DELETE, ISET, Batch, starts_of
 from .logindex import LogIndex
 
@@ -33,7 +33,7 @@ class MemoryLog(Store):
     keeps_bodies = True
 
     def __init__(self) -> None:
-        self.lock = ReentrantLock()
+        super().__init__()
         self._reset()
 
     def _reset(self) -> None:

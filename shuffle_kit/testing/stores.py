@@ -3,9 +3,11 @@ plain dict-of-bytes model by a stateful hypothesis test.
 
 Random sequences of ``append`` (with and without ``batch_id``), ``append`` of a bad value
 (all or nothing), ``iset``, ``delete``, ``drop``, ``get`` of keys and nested lists,
-``get_records``, ``iter_records`` and, where the store can be opened twice, writes through a
-second handle are checked after every step against :class:`Model`. A store written by
-someone else proves it behaves like ours by subclassing :class:`StoreTests`::
+``get_records``, ``iter_records``, a pickled copy (as dask sends a store to a worker
+process) and, where the store can be opened twice, writes through a second handle are
+checked after every step against :class:`Model`. A store written by someone else (see
+"Writing a store" in :mod:`shuffle_kit.stores.base`) proves it behaves like ours by
+subclassing :class:`StoreTests`::
 
     from shuffle_kit.testing import StoreTests
 
@@ -16,12 +18,14 @@ someone else proves it behaves like ours by subclassing :class:`StoreTests`::
         def reopen(self, store):        # optional: a second handle on the same data
             return MyStore(store.path)
 
-pytest then runs ``test_store_matches_the_model``. Needs pytest and hypothesis (the
-``testing`` extra); ``import shuffle_kit`` does not import this module.
+pytest then runs ``test_store_matches_the_model``, as many examples as the active
+hypothesis profile asks for (``settings`` on the subclass overrides it). Needs pytest and
+hypothesis (the ``testing`` extra); ``import shuffle_kit`` does not import this module.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -135,6 +139,19 @@ def store_machine(factory: Callable[[], tuple[Any, Callable[[], Any] | None]]) -
             for rs in lists:
                 assert rs and (len(rs) == 1 or sum(len(r) for r in rs) <= max_bytes)
 
+        @rule()
+        def pickled_copy(self) -> None:
+            # what a worker process receives: the same data (a copy of it, or a handle on it)
+            try:
+                copy = pickle.loads(pickle.dumps(self.store))
+            except Exception as e:
+                raise AssertionError(
+                    f"{type(self.store).__name__} does not pickle ({e}); dask sends stores to worker processes"
+                ) from e
+            keys = list(self.model.data)
+            assert copy.get(keys) == [self.model.data[k] for k in keys]
+            copy.close()
+
         @precondition(lambda self: self.reopen is not None)
         @rule()
         def reopen_handle(self) -> None:
@@ -160,9 +177,10 @@ def store_machine(factory: Callable[[], tuple[Any, Callable[[], Any] | None]]) -
 
 class StoreTests:
     """Subclass with ``make_store`` (and ``reopen`` where a store can be opened twice) to run
-    the model test against a store; ``settings`` bounds the search."""
+    the model test against a store; ``settings`` (default: the active hypothesis profile,
+    40 steps a run) bounds the search."""
 
-    settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+    settings: settings | None = None
 
     def make_store(self) -> Any:
         raise NotImplementedError("a StoreTests subclass makes its store in make_store()")
@@ -177,4 +195,6 @@ class StoreTests:
             store = self.make_store()
             return store, lambda: self.reopen(store)
 
-        run_state_machine_as_test(store_machine(factory), settings=self.settings)
+        # made here, not at import, so that it takes the profile loaded by then
+        chosen = self.settings or settings(stateful_step_count=40, deadline=None)
+        run_state_machine_as_test(store_machine(factory), settings=chosen)

@@ -26,7 +26,7 @@ from typing import Any
 import zmq
 
 from ...errors import MalformedMessage, MessageTooLarge
-from ..base import Record, ReentrantLock, Store, as_key_list, as_record, flatten, get_nested, nested_get
+from ..base import Record, Store, as_key_list, as_record, flatten, get_nested, nested_get
 from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
 from .auth import KeyLike, as_key
@@ -302,7 +302,7 @@ class Shared(Store):
         self._setup()
 
     def _setup(self) -> None:
-        self.lock = ReentrantLock()
+        super().__init__()
         self._pool: list[_Connection] = []
         self._pool_lock = threading.Lock()
         self._pid = os.getpid()
