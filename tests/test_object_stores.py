@@ -4,7 +4,9 @@ own S3 client configured by the standard AWS environment variables."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -137,10 +139,15 @@ def test_command_line_from_s3_to_s3_and_the_existing_output_rules(s3, bucket, tm
     assert first == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     r = cli(*args)
     assert_one_line_error(r, f"s3://{bucket}/out", "not empty", "--exists overwrite")
-    # overwrite with fewer partitions: the old files beyond them are gone
+    # overwrite with fewer partitions: the old files are gone; the new ones never took an
+    # old one's name (the job's token is in them), so the old output stood until the end
     r = cli(*args[:-1], "2", "--exists", "overwrite")
     assert r.returncode == 0, r.stderr
-    assert objects(fs, f"{bucket}/out") == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
+    got = objects(fs, f"{bucket}/out")
+    assert len(got) == 3 and got[0] == "_SUCCESS", got
+    assert all(re.fullmatch(rf"part-0000{i}-\d{{14}}-[0-9a-f]{{12}}\.parquet", got[1 + i]) for i in range(2)), got
+    with fs.open_input_stream(f"{bucket}/out/_SUCCESS") as f:  # names the files
+        assert json.loads(f.read()) == {"files": got[1:]}
     got = ds.dataset(f"{bucket}/out", filesystem=fs, format="parquet").to_table()
     assert sorted(got["row"].to_pylist()) == list(range(table().num_rows))
 
@@ -153,6 +160,36 @@ def test_what_a_killed_upload_left_is_removed_by_the_next_job(s3, bucket, tmp_pa
     # (an output holding only a dead job's staging area counts as empty)
     partition(str(tmp_path / "in.parquet"), "k", f"s3://{bucket}/out", npartitions=2, progress=False)
     assert objects(fs, f"{bucket}/out") == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
+
+
+@pytest.mark.parametrize("given, out, words", [
+    ("s3://{b}/in/", "s3://{b}/in/sub", "inside the input directory"),
+    ("s3://{b}/in", "s3://{b}//in/./sub/", "inside the input directory"),
+    ("s3://{b}/in/**/*.parquet", "s3://{b}/in/deeper/by_k", "inside the input directory"),
+    ("s3://{b}/in/", "s3://{b}/in", "contains the input file"),
+])
+def test_out_inside_an_s3_input_prefix_is_refused(s3, bucket, tmp_path, given, out, words):
+    _, fs = s3
+    (tmp_path / "in").mkdir()
+    pq.write_table(table(100), tmp_path / "in" / "f.parquet")
+    upload(fs, tmp_path / "in", f"{bucket}/in")
+    given, out = given.format(b=bucket), out.format(b=bucket)
+    r = cli("partition", given, "--on", "k", "--out", out, "--npartitions", 2, "--exists", "overwrite")
+    assert_one_line_error(r, words, repr(out))
+    assert objects(fs, bucket) == ["in/f.parquet"]
+    # beside it is fine, and so is a glob that reads no subdirectory
+    assert cli("partition", given, "--on", "k", "--out", f"s3://{bucket}/by_k").returncode == 0
+    r = cli("partition", f"s3://{bucket}/in/*.parquet", "--on", "k", "--out", f"s3://{bucket}/in/by_k")
+    assert r.returncode == 0, r.stderr
+
+
+def test_out_inside_an_input_directory_given_as_a_file_url_is_refused(tmp_path):
+    (tmp_path / "in").mkdir()
+    pq.write_table(table(100), tmp_path / "in" / "f.parquet")
+    for given, out in [(f"file://{tmp_path}/in", tmp_path / "in" / "sub"), (str(tmp_path / "in"), tmp_path / "in")]:
+        r = cli("partition", given, "--on", "k", "--out", out)
+        assert_one_line_error(r, "input", repr(str(out)))
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["f.parquet"]
 
 
 def test_a_failed_job_publishes_nothing_to_s3(s3, bucket, tmp_path):
