@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow.fs as pafs
 
@@ -166,6 +166,15 @@ def publish(staging: str, out: Location, exists: str) -> None:
         for root, _, files in os.walk(staging) for f in files
     )
     lease = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "lock": staging + scratch.SUFFIX}).encode()
+
+    def copy(name: str) -> None:
+        out.fs.copy_file(job.join(name).path, out.join(name).path)
+        reached("copied")
+
+    def delete(name: str) -> None:
+        _delete(out.join(name))
+        reached("deleted")
+
     committed = False
     journal: dict | None = None
     try:
@@ -187,20 +196,23 @@ def publish(staging: str, out: Location, exists: str) -> None:
             reached("journal")
             _delete(out.join(MARKER))
             reached("unmarked")
-            _each(lambda name: (out.fs.copy_file(job.join(name).path, out.join(name).path), reached("copied")),
-                  names)
+            _each(copy, names)
             _write(job.join(COMMITTED), b"")
             committed = True
             reached("committed")
-            _each(lambda name: (_delete(out.join(name)), reached("deleted")), old)
+            _each(delete, old)
             _write(out.join(MARKER), _manifest(names))
             reached("marked")
     except BaseException:
-        if journal is not None and not committed:
-            _roll_back(out, journal)
+        # a failure after the commit, or while taking back, leaves the journal: the next
+        # job on --out finishes the work or takes it back
         if not committed:
-            _remove_prefix(out, job, first=(JOURNAL,))
-        # (a failure after the commit leaves the journal: the next job finishes the work)
+            try:
+                if journal is not None:
+                    _roll_back(out, journal)
+                _remove_prefix(out, job, first=(JOURNAL,))
+            except Exception as e:
+                logger.warning("could not take back the publish to %s (the next job will): %s", out.url, e)
         raise
     _remove_prefix(out, job, first=(JOURNAL,))
 
@@ -317,7 +329,7 @@ def _dead(job: Location, lease: pafs.FileInfo, now: datetime) -> bool:
     if seen is None:
         return False
     if seen.tzinfo is None:
-        seen = seen.replace(tzinfo=timezone.utc)
+        seen = seen.replace(tzinfo=UTC)
     return (now - seen).total_seconds() > LEASE_SECONDS
 
 
@@ -332,8 +344,8 @@ def _server_now(out: Location) -> datetime:
     finally:
         _remove_prefix(out, where)
     if seen is None:
-        return datetime.now(timezone.utc)
-    return seen if seen.tzinfo is not None else seen.replace(tzinfo=timezone.utc)
+        return datetime.now(UTC)
+    return seen if seen.tzinfo is not None else seen.replace(tzinfo=UTC)
 
 
 def _each(do: Callable[[str], object], items: list[str]) -> None:
