@@ -4,7 +4,9 @@ own S3 client configured by the standard AWS environment variables."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -137,10 +139,15 @@ def test_command_line_from_s3_to_s3_and_the_existing_output_rules(s3, bucket, tm
     assert first == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     r = cli(*args)
     assert_one_line_error(r, f"s3://{bucket}/out", "not empty", "--exists overwrite")
-    # overwrite with fewer partitions: the old files beyond them are gone
+    # overwrite with fewer partitions: the old files are gone; the new ones never took an
+    # old one's name (the job's token is in them), so the old output stood until the end
     r = cli(*args[:-1], "2", "--exists", "overwrite")
     assert r.returncode == 0, r.stderr
-    assert objects(fs, f"{bucket}/out") == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
+    got = objects(fs, f"{bucket}/out")
+    assert len(got) == 3 and got[0] == "_SUCCESS", got
+    assert all(re.fullmatch(rf"part-0000{i}-\d{{14}}-[0-9a-f]{{12}}\.parquet", got[1 + i]) for i in range(2)), got
+    with fs.open_input_stream(f"{bucket}/out/_SUCCESS") as f:  # names the files
+        assert json.loads(f.read()) == {"files": got[1:]}
     got = ds.dataset(f"{bucket}/out", filesystem=fs, format="parquet").to_table()
     assert sorted(got["row"].to_pylist()) == list(range(table().num_rows))
 
@@ -153,6 +160,36 @@ def test_what_a_killed_upload_left_is_removed_by_the_next_job(s3, bucket, tmp_pa
     # (an output holding only a dead job's staging area counts as empty)
     partition(str(tmp_path / "in.parquet"), "k", f"s3://{bucket}/out", npartitions=2, progress=False)
     assert objects(fs, f"{bucket}/out") == ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]
+
+
+@pytest.mark.parametrize("given, out, words", [
+    ("s3://{b}/in/", "s3://{b}/in/sub", "inside the input directory"),
+    ("s3://{b}/in", "s3://{b}//in/./sub/", "inside the input directory"),
+    ("s3://{b}/in/**/*.parquet", "s3://{b}/in/deeper/by_k", "inside the input directory"),
+    ("s3://{b}/in/", "s3://{b}/in", "contains the input file"),
+])
+def test_out_inside_an_s3_input_prefix_is_refused(s3, bucket, tmp_path, given, out, words):
+    _, fs = s3
+    (tmp_path / "in").mkdir()
+    pq.write_table(table(100), tmp_path / "in" / "f.parquet")
+    upload(fs, tmp_path / "in", f"{bucket}/in")
+    given, out = given.format(b=bucket), out.format(b=bucket)
+    r = cli("partition", given, "--on", "k", "--out", out, "--npartitions", 2, "--exists", "overwrite")
+    assert_one_line_error(r, words, repr(out))
+    assert objects(fs, bucket) == ["in/f.parquet"]
+    # beside it is fine, and so is a glob that reads no subdirectory
+    assert cli("partition", given, "--on", "k", "--out", f"s3://{bucket}/by_k").returncode == 0
+    r = cli("partition", f"s3://{bucket}/in/*.parquet", "--on", "k", "--out", f"s3://{bucket}/in/by_k")
+    assert r.returncode == 0, r.stderr
+
+
+def test_out_inside_an_input_directory_given_as_a_file_url_is_refused(tmp_path):
+    (tmp_path / "in").mkdir()
+    pq.write_table(table(100), tmp_path / "in" / "f.parquet")
+    for given, out in [(f"file://{tmp_path}/in", tmp_path / "in" / "sub"), (str(tmp_path / "in"), tmp_path / "in")]:
+        r = cli("partition", given, "--on", "k", "--out", out)
+        assert_one_line_error(r, "input", repr(str(out)))
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["f.parquet"]
 
 
 def test_a_failed_job_publishes_nothing_to_s3(s3, bucket, tmp_path):
@@ -182,3 +219,166 @@ def test_shuffle_reads_an_s3_dataset(s3, bucket, tmp_path):
     got = pa.concat_tables([pa.Table.from_pandas(p, preserve_index=False) for p in parts])
     assert sorted(got["row"].to_pylist()) == list(range(600))
     assert set(got["s"].to_pylist()) == {"a", "b c", "ü"}
+
+
+# -- killed while publishing (kill -9 of a real process at each step) ---------------------------
+
+KILLED_PUBLISH = """
+import os, signal, sys
+import shuffle_kit as sk
+from shuffle_kit.partitioning import object_store
+step, count = sys.argv[1], int(sys.argv[2])
+seen, real = [0], object_store.reached
+def reached(s):
+    real(s)
+    if s == step:
+        seen[0] += 1
+        if seen[0] == count:
+            os.kill(os.getpid(), signal.SIGKILL)
+object_store.reached = reached
+sk.partition(sys.argv[3], "k", sys.argv[4], npartitions=2, exists="overwrite", tmp=sys.argv[5], progress=False)
+"""
+
+OLD_FILES = 4  # the old output's files; the new one has 2
+STEPS = [("staged", 1), ("journal", 1), ("unmarked", 1), ("copied", 1), ("copied", 2), ("committed", 1),
+         ("deleted", 1), ("deleted", OLD_FILES), ("marked", 1)]
+
+
+def everything(fs, prefix: str) -> list[str]:
+    """Every object and directory marker below ``prefix``."""
+    infos = fs.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
+    return sorted(i.path[len(prefix) + 1:] for i in infos)
+
+
+def contents(fs, prefix: str, names: list[str]) -> dict[str, bytes]:
+    got = {}
+    for name in names:
+        with fs.open_input_stream(f"{prefix}/{name}") as f:
+            got[name] = f.read()
+    return got
+
+
+@pytest.mark.parametrize("step, count", STEPS, ids=[f"{s}-{n}" for s, n in STEPS])
+def test_an_overwrite_killed_at_any_step_leaves_the_old_output_or_the_new_and_the_next_job_cleans_up(
+        s3, bucket, tmp_path, step, count):
+    _, fs = s3
+    old_t, new_t = table(3000, seed=0), table(500, seed=1)
+    new_t = new_t.set_column(3, "row", pa.array(np.arange(500) + 10**6))
+    pq.write_table(old_t, tmp_path / "old.parquet")
+    pq.write_table(new_t, tmp_path / "new.parquet")
+    out, spill = f"s3://{bucket}/out", tmp_path / "spill"
+    spill.mkdir()
+    partition(str(tmp_path / "old.parquet"), "k", out, npartitions=OLD_FILES, progress=False)
+    old_names = objects(fs, f"{bucket}/out")
+    assert len(old_names) == OLD_FILES + 1
+    old = contents(fs, f"{bucket}/out", old_names)
+    killed = subprocess.run([sys.executable, "-c", KILLED_PUBLISH, step, str(count), str(tmp_path / "new.parquet"),
+                             out, str(spill)], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    left = [n for n in objects(fs, f"{bucket}/out") if not n.startswith("_temporary/")]
+    data = sorted(n for n in left if n != "_SUCCESS")
+    new_names = [n for n in data if n not in old]
+    committed = step in ("committed", "deleted", "marked")
+    if not committed:  # every old file as it was; some new ones beside them (a lister sees both)
+        assert contents(fs, f"{bucket}/out", [n for n in old_names if n != "_SUCCESS"]) == {
+            n: d for n, d in old.items() if n != "_SUCCESS"}
+        assert ("_SUCCESS" in left) == (step in ("staged", "journal"))
+        # (copies run side by side: one more may have finished before the kill)
+        assert len(new_names) == 0 if step in ("staged", "journal", "unmarked") else count <= len(new_names) <= 2
+    else:  # the new files complete; some old ones beside them until the marker
+        assert len(new_names) == 2
+        got = ds.dataset([f"{bucket}/out/{n}" for n in new_names], filesystem=fs, format="parquet").to_table()
+        assert sorted(got["row"].to_pylist()) == new_t["row"].to_pylist()
+        assert ("_SUCCESS" in left) == (step == "marked")
+    assert os.listdir(spill)  # the dead job's local staging
+    # the next job on --out is refused (not empty), but first finishes or takes back the dead one's work
+    r = cli("partition", tmp_path / "new.parquet", "--on", "k", "--out", out, "--tmp", spill)
+    assert_one_line_error(r, out, "not empty")
+    assert os.listdir(spill) == []
+    after = everything(fs, f"{bucket}/out")
+    assert not [n for n in after if n.startswith("_temporary")], after
+    back = ds.dataset(f"{bucket}/out", filesystem=fs, format="parquet").to_table()
+    if committed:
+        assert sorted(after) == sorted(["_SUCCESS", *new_names])
+        assert sorted(back["row"].to_pylist()) == new_t["row"].to_pylist()
+        with fs.open_input_stream(f"{bucket}/out/_SUCCESS") as f:
+            assert json.loads(f.read()) == {"files": new_names}
+    else:  # exactly the old output, marker and all
+        assert after == old_names
+        assert contents(fs, f"{bucket}/out", old_names) == old
+        assert sorted(back["row"].to_pylist()) == old_t["row"].to_pylist()
+
+
+def test_a_refused_job_leaves_nothing_behind(s3, bucket, tmp_path):
+    _, fs = s3
+    pq.write_table(table(100), tmp_path / "in.parquet")
+    partition(str(tmp_path / "in.parquet"), "k", f"s3://{bucket}/out", npartitions=2, progress=False)
+    before = everything(fs, f"{bucket}/out")
+    r = cli("partition", tmp_path / "in.parquet", "--on", "k", "--out", f"s3://{bucket}/out")
+    assert_one_line_error(r, "not empty")
+    assert everything(fs, f"{bucket}/out") == before  # (no empty _temporary/ marker either)
+    r = cli("partition", tmp_path / "in.parquet", "--on", "k", "--out", f"s3://{bucket}/out", "--exists", "overwrite",
+            "--tmp", tmp_path / "nowhere")
+    assert_one_line_error(r, "--tmp")
+    assert everything(fs, f"{bucket}/out") == before
+    partition(str(tmp_path / "in.parquet"), "k", f"s3://{bucket}/out", npartitions=3, exists="overwrite",
+              progress=False)
+    assert not [n for n in everything(fs, f"{bucket}/out") if n.startswith("_temporary")]
+
+
+def _lease(fs, prefix: str, job: str, host: str, lock: str) -> None:
+    with fs.open_output_stream(f"{prefix}/_temporary/{job}/_lease") as f:
+        f.write(json.dumps({"host": host, "pid": 1, "lock": lock}).encode())
+    with fs.open_output_stream(f"{prefix}/_temporary/{job}/part-00000.parquet") as f:
+        f.write(b"uploading")
+
+
+def test_a_live_jobs_staging_is_left_alone_and_a_dead_ones_removed(s3, bucket, tmp_path, monkeypatch):
+    import socket
+
+    from shuffle_kit import scratch
+    from shuffle_kit.partitioning import object_store
+
+    _, fs = s3
+    pq.write_table(table(100), tmp_path / "in.parquet")
+    prefix = f"{bucket}/out"
+    alive = scratch.make(".alive-", str(tmp_path))  # its lock is held, by this process
+    here = socket.gethostname()
+    _lease(fs, prefix, "alive-here", here, alive + scratch.SUFFIX)
+    _lease(fs, prefix, "dead-here", here, str(tmp_path / "gone.lock"))  # a lock file nobody holds
+    (tmp_path / "gone.lock").touch()
+    _lease(fs, prefix, "elsewhere", "another-host", "/x.lock")  # its lease is fresh
+    partition(str(tmp_path / "in.parquet"), "k", f"s3://{prefix}", npartitions=2, progress=False)
+    jobs = sorted({n.split("/")[1] for n in objects(fs, prefix) if n.startswith("_temporary/")})
+    assert jobs == ["alive-here", "elsewhere"]
+    # a lease the server has not seen rewritten for longer than LEASE_SECONDS is a dead job's
+    monkeypatch.setattr(object_store, "LEASE_SECONDS", 1.0)
+    time.sleep(2.5)
+    partition(str(tmp_path / "in.parquet"), "k", f"s3://{prefix}", npartitions=2, exists="overwrite", progress=False)
+    jobs = sorted({n.split("/")[1] for n in objects(fs, prefix) if n.startswith("_temporary/")})
+    assert jobs == ["alive-here"]
+    scratch.remove(alive)
+    partition(str(tmp_path / "in.parquet"), "k", f"s3://{prefix}", npartitions=2, exists="overwrite", progress=False)
+    assert not [n for n in everything(fs, prefix) if n.startswith("_temporary")]
+
+
+def test_an_overwrite_that_fails_while_copying_takes_its_copies_back(s3, bucket, tmp_path, monkeypatch):
+    from shuffle_kit.partitioning import object_store
+
+    _, fs = s3
+    pq.write_table(table(1000), tmp_path / "old.parquet")
+    pq.write_table(table(300, seed=1), tmp_path / "new.parquet")
+    partition(str(tmp_path / "old.parquet"), "k", f"s3://{bucket}/out", npartitions=3, progress=False)
+    before = everything(fs, f"{bucket}/out")
+    old = contents(fs, f"{bucket}/out", objects(fs, f"{bucket}/out"))
+
+    def fail(step):
+        if step == "copied":
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(object_store, "reached", fail)
+    with pytest.raises(JobError, match=f"cannot publish to 's3://{bucket}/out': .*No space left"):
+        partition(str(tmp_path / "new.parquet"), "k", f"s3://{bucket}/out", npartitions=2, exists="overwrite",
+                  progress=False)
+    assert everything(fs, f"{bucket}/out") == before
+    assert contents(fs, f"{bucket}/out", objects(fs, f"{bucket}/out")) == old

@@ -1,14 +1,17 @@
-"""Where a partition job writes: checks of ``--out`` before any work (local: not inside an
-input, writable, empty unless told otherwise; remote: see
-:mod:`~shuffle_kit.partitioning.object_store`), and of the files an append adds to."""
+"""Where a partition job writes: checks of ``--out`` before any work (on every filesystem:
+not holding an input nor inside an input directory; local: writable, empty unless told
+otherwise; remote: see :mod:`~shuffle_kit.partitioning.object_store`), and of the files an
+append adds to."""
 
 from __future__ import annotations
 
 import os
+import posixpath
 import time
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from ..errors import JobError, one_line
 from ..filesystems import Location, locate
@@ -18,30 +21,81 @@ from .writers import FORMATS, stored_type
 
 
 def locate_out(opts: Options, inputs: list[Any]) -> Location:
-    """Where the output goes; checks of a remote ``--out`` (a local one: :func:`check_out`)."""
+    """Where the output goes, refused (before anything is written or removed) when it holds
+    an input file or lies inside an input directory, on any filesystem."""
     try:
         target = locate(opts.out)
     except ValueError as e:
         raise JobError(f"--out: {one_line(e)}") from None
-    if target.local:
-        return target
-    if opts.exists == "append":
+    if not target.local and opts.exists == "append":
         raise JobError(
             "--exists append: only for a local --out "
             f"(object stores have no rename that refuses to replace a file): {opts.out!r}"
         )
-    inside = target.path.rstrip("/") + "/"
-    for f in inputs:
-        if f.location.fs.type_name == target.fs.type_name and (f.location.path + "/").startswith(inside):
-            raise JobError(f"--out {opts.out!r} contains the input file {f.location.url!r}: choose another place")
-    try:
-        object_store.check(target, opts.exists)
-    except ValueError as e:
-        raise JobError(one_line(e)) from None
+    outside_inputs(target, opts, inputs)
     return target
 
 
-def check_out(opts: Options, paths: list[str]) -> str:
+def _normal(loc: Location) -> str:
+    """A location's path in one spelling: symbolic links resolved (local), no repeated or
+    trailing separators, no ``.`` or ``..``."""
+    if loc.local:
+        return os.path.realpath(loc.path)
+    return posixpath.normpath("/" + loc.path.strip("/"))
+
+
+def _same_fs(a: Location, b: Location) -> bool:
+    return a.local == b.local and a.fs.type_name == b.fs.type_name
+
+
+def _within(path: str, base: str, sep: str) -> bool:
+    return path == base or path.startswith(base.rstrip(sep) + sep)
+
+
+def outside_inputs(target: Location, opts: Options, inputs: list[Any]) -> None:
+    """Refuse an ``--out`` that holds an input file, or lies inside an input directory (or
+    below a ``**`` glob's fixed part): every later job over that directory would read the
+    output back as input. Paths are compared on the same filesystem, normalised."""
+    sep = os.sep if target.local else "/"
+    out = _normal(target)
+    for f in inputs:
+        if _same_fs(f.location, target) and _within(_normal(f.location), out, sep):
+            raise JobError(f"--out {opts.out!r} contains the input file {f.location.url!r}: choose another place")
+    for given in opts.inputs:
+        base = given.split("**")[0] if "**" in given else given
+        try:
+            loc = locate(base)
+            if not _same_fs(loc, target) or loc.info().type != pafs.FileType.Directory:
+                continue
+        except (ValueError, OSError):
+            continue
+        if _within(out, _normal(loc), sep):
+            raise JobError(
+                f"--out {opts.out!r} is inside the input directory {given!r}: every later job over that "
+                "directory would read the output as input; choose a place outside it"
+            )
+
+
+def recover(target: Location) -> None:
+    """Finish or take back what jobs killed while publishing to the object store ``target``
+    left (before any check can refuse this job)."""
+    try:
+        object_store.recover(target)
+    except ValueError as e:
+        raise JobError(one_line(e)) from None
+
+
+def check_remote(target: Location, opts: Options) -> bool:
+    """Checks of an object-store ``--out`` (see :func:`object_store.check`); whether it holds
+    files already."""
+    try:
+        return object_store.check(target, opts.exists)
+    except ValueError as e:
+        raise JobError(one_line(e)) from None
+
+
+def check_out(opts: Options) -> str:
+    """Checks of a local ``--out`` (after :func:`locate_out`); its absolute path."""
     out = os.path.abspath(opts.out)
     if os.path.lexists(out) and not os.path.isdir(out):
         raise JobError(f"--out {opts.out!r} exists and is not a directory")
@@ -49,21 +103,6 @@ def check_out(opts: Options, paths: list[str]) -> str:
         raise JobError(
             f"--out {opts.out!r} is not empty (use --exists overwrite to replace it, or append to add files)"
         )
-    real = os.path.realpath(out)
-    for p in paths:
-        rp = os.path.realpath(p)
-        if rp == real or rp.startswith(real + os.sep):
-            raise JobError(f"--out {opts.out!r} contains the input file {p!r}: choose another directory")
-    for given in opts.inputs:
-        # a directory read whole (or a recursive glob) would read this output next time
-        base = given.split("**")[0] if "**" in given else given
-        if os.path.isdir(base):
-            rb = os.path.realpath(base)
-            if real == rb or real.startswith(rb.rstrip(os.sep) + os.sep):
-                raise JobError(
-                    f"--out {opts.out!r} is inside the input directory {given!r}: every later job over that "
-                    "directory would read the output as input; choose a directory outside it"
-                )
     parent = os.path.dirname(out)
     try:
         os.makedirs(parent, exist_ok=True)

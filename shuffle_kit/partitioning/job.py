@@ -172,18 +172,28 @@ def run(opts: Options) -> Summary:
     if opts.by_value and layout.sort_by:  # files by value are sorted by their keys first
         sources.check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
     target = destination.locate_out(opts, source.files)
+    if target.local:
+        parent = os.path.dirname(os.path.abspath(opts.out))
+    else:  # staged on the local disk, then uploaded (--tmp stays local)
+        parent = opts.tmp or tempfile.gettempdir()
+        # before the local sweep: a dead job's lock, still there, tells it is dead
+        destination.recover(target)
+    tmp = opts.tmp or parent
+    # what killed jobs left is removed before any check can refuse this job
+    publish.sweep(parent, target.name, tmp)
     appending = False
     if target.local:
-        out = destination.check_out(opts, [f.location.path for f in source.files if f.location.local])
-        parent = os.path.dirname(out)
+        out = destination.check_out(opts)
         appending = opts.exists == "append" and os.path.isdir(out) and bool(os.listdir(out))
         if appending:
             destination.check_append(out, source.schema, opts)
-    else:  # staged on the local disk, then uploaded (--tmp stays local)
+        token = destination.token() if opts.exists == "append" else None
+    else:
         out = target.url
-        parent = opts.tmp or tempfile.gettempdir()
-    token = destination.token() if opts.exists == "append" else None
-    tmp = opts.tmp or parent
+        if not os.path.isdir(tmp):  # (checked before the probe writes anything)
+            raise JobError(f"--tmp {tmp!r} is not a directory")
+        # new files never take an old file's name, so the old output stands until the new one is complete
+        token = destination.token() if destination.check_remote(target, opts) else None
     if not os.path.isdir(tmp):
         raise JobError(f"--tmp {tmp!r} is not a directory")
     summary = Summary(out=out, inputs=len(source.files), bytes_in=sum(f.size for f in source.files))
@@ -216,7 +226,6 @@ def run(opts: Options) -> Summary:
 
     staging = None
     try:
-        publish.sweep(parent, target.name, tmp)
         staging = scratch.make(f".{target.name}.partial-", parent)
         counter = [0]
 
@@ -268,15 +277,12 @@ def run(opts: Options) -> Summary:
             os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
         )
         if summary.ok and target.local:
-            if appending:
-                publish.publish_new(staging, out)
-            else:
-                publish.publish(staging, out)
+            _publish_local(staging, out, appending, source.schema, opts)
             staging = None
         elif summary.ok:
             try:
                 object_store.publish(staging, target, opts.exists)
-            except OSError as e:
+            except (OSError, ValueError) as e:
                 raise JobError(f"cannot publish to {out!r}: {one_line(e)}") from None
         if summary.ok:
             logger.info("published %s: %s rows in %s files, %s", out, f"{summary.rows_out:,}", f"{summary.files:,}",
@@ -289,6 +295,23 @@ def run(opts: Options) -> Summary:
         return summary
     finally:
         publish.cleanup(staging)
+
+
+def _publish_local(staging: str, out: str, appending: bool, schema: pa.Schema, opts: Options) -> None:
+    """Put the finished ``staging`` in place at ``out`` (removing it). A new output (one
+    that was absent or empty when the job began) replaces nothing that appeared meanwhile:
+    another job's output there is appended to (``exists="append"``, its files checked as
+    any append's) or refused."""
+    if appending:
+        publish.publish_new(staging, out)
+    elif opts.exists == "overwrite":
+        publish.publish(staging, out)
+    elif not publish.publish_fresh(staging, out):
+        if opts.exists != "append":
+            raise JobError(f"--out {opts.out!r} is not empty: another job wrote to it meanwhile")
+        logger.info("%s was written by another job meanwhile: appending to it", out)
+        destination.check_append(out, schema, opts)
+        publish.publish_new(staging, out)
 
 
 def _threads(threads: int | None) -> int:

@@ -3,6 +3,9 @@
 - :func:`publish`: the staging directory replaces ``out`` in one step where the system can
   (Linux: ``renameat2(RENAME_EXCHANGE)``), so an interrupt leaves the old output or the new
   one, never neither; elsewhere the old one is moved aside first.
+- :func:`publish_fresh`: a new output (``out`` absent or empty when the job began) moves in
+  with one rename that replaces nothing holding files, so a job that finds another's output
+  there meanwhile is told so (and appends to it, with ``exists="append"``).
 - :func:`publish_new` (``exists="append"``): each new file is moved in with a rename that
   refuses to replace anything (``RENAME_NOREPLACE``, else link + unlink), and a failure takes
   back what was moved so far. A job killed while moving cannot: the list of what it was
@@ -51,6 +54,24 @@ def publish(staging: str, out: str) -> None:
         os.rename(staging, out)
         scratch.release(staging)
         scratch.remove(old)
+
+
+def publish_fresh(staging: str, out: str) -> bool:
+    """Move the finished output to ``out`` if nothing is there but an empty directory, in
+    one rename (which never replaces a directory holding files, so two jobs that both found
+    ``out`` empty cannot throw away each other's output); False, changing nothing, when
+    ``out`` holds files now."""
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        os.rename(staging, out)
+    except OSError as e:
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            os.chmod(staging, 0o700)
+            return False
+        raise
+    scratch.release(staging)
+    logger.debug("renamed %s to %s", staging, out)
+    return True
 
 
 def _umask() -> int:
