@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import pkgutil
 import os
+import pkgutil
 
 import pytest
 
