@@ -39,7 +39,7 @@ Output is written into a hidden directory beside --out and renamed to --out when
 a failed or interrupted run leaves no output and no temporary files. The summary goes to
 stdout (with --json as one JSON object), warnings such as skew (a file with more than 10x
 the median rows) to stderr; the exit status is 0 on success, 1 on an error or if rows in !=
-rows out, 2 on a bad option, 130 when interrupted. Peak memory is about --memory-limit plus
+rows out, 2 on a bad option, 130 when interrupted (SIGINT or SIGTERM). Peak memory is about --memory-limit plus
 ~300 MB for the interpreter and libraries.
 """
 
