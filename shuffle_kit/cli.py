@@ -1,9 +1,19 @@
-"""The ``shuffle-kit`` command line: ``partition``, ``demo`` and ``serve``."""
+"""The ``shuffle-kit`` command line: ``partition``, ``demo`` and ``serve``.
+
+Signals: :func:`console` (the program, ``shuffle-kit`` and ``python -m shuffle_kit``)
+catches SIGINT and SIGTERM before it does anything else, so that from the moment the
+program's own code runs, either signal ends it with one line on stderr and exit status 130
+(after the job's cleanup: no output, no temporary files), whether it lands while modules
+load, while the options are read or mid-job. Only the interpreter's own start-up (before
+this module is imported) is not covered. A process that calls :func:`main` itself keeps
+its own SIGINT handling.
+"""
 
 from __future__ import annotations
 
+# kept light (the package has loaded logging already): nothing here may delay console()
+# installing its signal handlers
 import argparse
-import json
 import logging
 import os
 import signal
@@ -29,7 +39,7 @@ Output is written into a hidden directory beside --out and renamed to --out when
 a failed or interrupted run leaves no output and no temporary files. The summary goes to
 stdout (with --json as one JSON object), warnings such as skew (a file with more than 10x
 the median rows) to stderr; the exit status is 0 on success, 1 on an error or if rows in !=
-rows out, 2 on a bad option, 130 when interrupted. Peak memory is about --memory-limit plus
+rows out, 2 on a bad option, 130 when interrupted (SIGINT or SIGTERM). Peak memory is about --memory-limit plus
 ~300 MB for the interpreter and libraries.
 """
 
@@ -79,20 +89,29 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+INTERRUPTED = "shuffle-kit: interrupted; no output was written"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT/SIGTERM: stop the program once. Later signals are ignored, so the cleanup that
+    follows (temporary files, the hidden output directory) runs to its end and the program
+    prints one line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _guarded(job: Callable[[], int]) -> int:
     """Run ``job``: user errors as one line on stderr, Ctrl-C and SIGTERM as a clean exit 130."""
-    import pyarrow as pa
+    import pyarrow as pa  # (a signal while it loads: console() prints the line)
 
     from .errors import JobError, one_line
 
-    def terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, terminate)
+    old = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return job()
     except KeyboardInterrupt:
-        print("shuffle-kit: interrupted; no output was written", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except JobError as e:
         return _fail(one_line(e))
@@ -132,6 +151,8 @@ def _partition(args: argparse.Namespace) -> int:
             max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter), layout=layout,
         )
         if args.json:  # for scripts: this object and nothing else on stdout
+            import json
+
             print(json.dumps(summary.to_dict()), flush=True)
         elif not args.quiet:
             print("\n".join(summary.lines()), flush=True)
@@ -305,7 +326,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console() -> int:
-    """The program's entry point (``shuffle-kit``, ``python -m shuffle_kit``)."""
+    """The program's entry point (``shuffle-kit``, ``python -m shuffle_kit``): SIGINT and
+    SIGTERM at any moment end it with one line and exit status 130 (see the module's doc)."""
+    # first of all, before anything heavy loads: a signal from here on is one line, 130
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        code = _run_console()
+    except KeyboardInterrupt:
+        _ignore_signals()
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        code = 130
+    # the job is over: a signal while the interpreter shuts down (joining threads,
+    # removing temporary stores) has nothing left to stop. Only here, never in main(),
+    # because a process that calls main() keeps its own signal handling
+    _ignore_signals()
+    return code
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _run_console() -> int:
     # nothing here multiplies matrices, and OpenBLAS's worker threads spin on a core for a
     # while after NumPy loads (~0.1 s of CPU that the job's own threads want)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -315,12 +359,7 @@ def console() -> int:
     # mimalloc underneath. PyPI's Linux x86-64 wheels have it (elsewhere Arrow would warn).
     if sys.platform == "linux" and os.uname().machine == "x86_64" and "pyarrow" not in sys.modules:
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
-    code = main()
-    # the job is over: a Ctrl-C while the interpreter shuts down (joining threads,
-    # removing temporary stores) has nothing left to stop. Only here, never in main(),
-    # because a process that calls main() keeps its own signal handling
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return code
+    return main()
 
 
 if __name__ == "__main__":

@@ -1,18 +1,29 @@
 """Every exception class shuffle_kit defines: all derive from :class:`ShuffleKitError`, and
 each from the builtin it specialises, so ``except ValueError`` still catches a bad job option
 and ``except ShuffleKitError`` catches every failure that is shuffle_kit's own (corrupt data,
-lost pieces, a refused server, a job that cannot run). An argument of the wrong type or value
-raises the builtin ``TypeError`` or ``ValueError``, as Python's own functions do.
+lost pieces, a refused server, a job that cannot run).
+
+Every error a user can cause through the public API (an argument of the wrong value or type,
+a missing column or input path, a store path that is a file, a full disk) is a
+:class:`JobError` or one of its subclasses, each also the builtin Python would raise
+(``KeyError`` for a missing column, ``FileNotFoundError`` for a missing path, ...), with a
+one-line message naming the argument, column or path: the line the command line prints.
 
 >>> issubclass(JobError, ShuffleKitError) and issubclass(JobError, ValueError)
 True
+>>> e = missing_column('Dest', ['dest', 'x'])
+>>> isinstance(e, KeyError), str(e)
+(True, "key column 'Dest' is not in the input (columns: 'dest', 'x'); did you mean 'dest'?")
 """
 
+import difflib
+import errno
 from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
-    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ShuffleDataLost",
+    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ArgumentTypeError",
+    "MissingColumnError", "PathError", "InputNotFoundError", "NotADirectory", "DiskFullError", "ShuffleDataLost",
     "ClusterError",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
     "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
@@ -41,8 +52,65 @@ class UnhashableKeyError(ShuffleKitError, TypeError):
 
 
 class JobError(ShuffleKitError, ValueError):
-    """A problem with a partition job the user can fix (bad option, missing column,
-    unreadable file, ...); its message is one line naming the file, column or option."""
+    """A problem the user can fix, with a call or a partition job (bad argument or option,
+    missing column, unreadable file, ...); its message is one line naming the file, column
+    or option. The subclasses below are also the builtin exception that names the problem."""
+
+
+class ArgumentTypeError(JobError, TypeError):
+    """An argument of the wrong type (``npartitions="4"``, an input shuffle_kit cannot read)."""
+
+
+class MissingColumnError(JobError, KeyError):
+    """A key (or ``sort_by``) column is not in the input; the message suggests the near
+    names. Its ``str`` is the message itself, without the quotes ``KeyError`` adds."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class PathError(OSError, JobError):
+    """An ``OSError`` about a path the user gave (an input that cannot be read, an output
+    that cannot be written); its ``str`` is its one-line message, which names the path, and
+    ``errno`` and ``filename`` are set as the builtin's are."""
+
+    default_errno: int | None = None
+
+    def __init__(self, message: str, filename: str | None = None, err: int | None = None):
+        super().__init__(message)
+        self.errno = err if err is not None else self.default_errno
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:
+        return type(self), (str(self), self.filename, self.errno)
+
+
+class InputNotFoundError(PathError, FileNotFoundError):
+    """An input path, glob or directory that names no data file.
+
+    >>> e = InputNotFoundError("no such input file: 'a.parquet'", 'a.parquet')
+    >>> str(e), e.errno == errno.ENOENT, isinstance(e, FileNotFoundError)
+    ("no such input file: 'a.parquet'", True, True)
+    """
+
+    default_errno = errno.ENOENT
+
+
+class NotADirectory(PathError, NotADirectoryError):
+    """A path that must be a directory (a ``File`` store, ``--out``'s parent, ``--tmp``) is
+    something else."""
+
+    default_errno = errno.ENOTDIR
+
+
+class DiskFullError(PathError):
+    """A write failed for lack of space (``errno.ENOSPC``, or a quota: ``EDQUOT``); the
+    message names the path written and what it is (``--out``, ``--tmp``, a store)."""
+
+    default_errno = errno.ENOSPC
 
 
 class ShuffleDataLost(ShuffleKitError, RuntimeError):
@@ -133,6 +201,71 @@ def column_list(names: Sequence[Any], show: Callable[[Any], str] = str, limit: i
     ('a, b, ...', "1, '1'")
     """
     return ", ".join(map(show, names[:limit])) + (", ..." if len(names) > limit else "")
+
+
+def near_names(name: Any, names: Sequence[Any], limit: int = 3) -> list[str]:
+    """The names of ``names`` a user who typed ``name`` probably meant: those equal to it but
+    for case first, then the close ones (``difflib``), at most ``limit``.
+
+    >>> near_names('Dest', ['dest', 'dep_time', 'x']), near_names('k', ['a'])
+    (['dest'], [])
+    >>> near_names('dep_tme', ['dep_time', 'arr_time', 'sched_dep_time'])
+    ['dep_time']
+    """
+    text = str(name)
+    strings = [str(n) for n in names]
+    same = [n for n in strings if n.casefold() == text.casefold() and n != text]
+    close = difflib.get_close_matches(text, strings, n=limit, cutoff=0.75)
+    folded = difflib.get_close_matches(text.casefold(), [n.casefold() for n in strings], n=limit, cutoff=0.75)
+    close += [n for n in strings if n.casefold() in folded]
+    return list(dict.fromkeys(same + [n for n in close if n != text]))[:limit]
+
+
+def missing_column(
+    name: Any, names: Sequence[Any], where: str = "the input", what: str = "key column",
+    show: Callable[[Any], str] = repr,
+) -> MissingColumnError:
+    """The :class:`MissingColumnError` for column ``name`` absent from ``names`` (the input's
+    columns): one line naming the column, the columns there are, and the near names.
+
+    >>> str(missing_column('Dest', ['dest', 'x'], "the input file 'a.parquet'", show=str))
+    "key column 'Dest' is not in the input file 'a.parquet' (columns: dest, x); did you mean 'dest'?"
+    """
+    near = near_names(name, names)
+    hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
+    return MissingColumnError(f"{what} {name!r} is not in {where} (columns: {column_list(list(names), show)}){hint}")
+
+
+def not_a_directory(path: str, what: str) -> NotADirectory:
+    """The :class:`NotADirectory` for ``path`` (named by ``what``, e.g. ``"--tmp '/x/f'"``)
+    when it, or the nearest of its parents that exists, is not a directory: the message
+    names that one.
+
+    >>> import tempfile, os; d = tempfile.mkdtemp(); open(f'{d}/f', 'w').close()
+    >>> str(not_a_directory(f'{d}/f', f"--tmp '{d}/f'")).replace(d, 'D')
+    "--tmp 'D/f' is not a directory"
+    >>> str(not_a_directory(f'{d}/f/sub', f"--tmp '{d}/f/sub'")).replace(d, 'D')
+    "--tmp 'D/f/sub': 'D/f' is not a directory"
+    >>> import shutil; shutil.rmtree(d)
+    """
+    import os
+
+    where = path
+    while not os.path.lexists(where) and os.path.dirname(where) != where:
+        where = os.path.dirname(where)
+    if where == path:
+        return NotADirectory(f"{what} is not a directory", path)
+    return NotADirectory(f"{what}: {where!r} is not a directory", where)
+
+
+def prefixed(e: JobError, prefix: str) -> JobError:
+    """``e``, of the same class (and errno), its message one line after ``prefix``.
+
+    >>> str(prefixed(MissingColumnError("key column 'k' is missing"), 'cannot read: '))
+    "cannot read: key column 'k' is missing"
+    """
+    e.args = (prefix + one_line(e), *e.args[1:])
+    return e
 
 
 def one_line(e: BaseException) -> str:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from .errors import JobError
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -84,7 +86,7 @@ def locate(text: str | os.PathLike) -> Location:
         fs, path = pafs.FileSystem.from_uri(text)
     except (pa.ArrowInvalid, OSError) as e:
         if "Unrecognized filesystem type" not in str(e) and "unknown scheme" not in str(e).lower():
-            raise ValueError(f"cannot open {text!r}: {' '.join(str(e).split())}") from None
+            raise JobError(f"cannot open {text!r}: {' '.join(str(e).split())}") from None
         return _fsspec_location(text, kind)
     return Location(fs, path, text)
 
@@ -98,9 +100,9 @@ def _fsspec_location(text: str, kind: str) -> Location:
         try:
             fs, path = fsspec.core.url_to_fs(text)
         except (ImportError, ValueError) as e:  # a protocol whose package is not installed
-            raise ValueError(f"cannot open {text!r}: {' '.join(str(e).split())}") from None
+            raise JobError(f"cannot open {text!r}: {' '.join(str(e).split())}") from None
         return Location(pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path, text)
-    raise ValueError(
+    raise JobError(
         f"cannot open {text!r}: no filesystem handles {kind + '://'!r} (pyarrow opens s3://, gs://, "
         f"abfs://, hdfs:// and file://; fsspec, when installed, opens more)"
     )

@@ -30,6 +30,8 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from .errors import JobError
+
 T = TypeVar("T")
 
 
@@ -171,7 +173,7 @@ def resolve_threads(threads: int | None) -> int:
     if threads is None:
         return available_cpus()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a whole number of at least 1, not {threads!r}")
+        raise JobError(f"threads must be a whole number of at least 1, not {threads!r}")
     return threads
 
 

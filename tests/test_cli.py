@@ -781,3 +781,164 @@ def test_output_controls(tmp_path, limit):
             "--keep-keys", "--exists", "append")
     assert_one_line_error(r, "--exists append", "column 'x'")
     assert sorted(os.path.join(r_, f) for r_, _, fs in os.walk(tmp_path / "byk") for f in fs) == before
+
+
+# -- errors that name what the user gave (issue 21, item 12) -----------------------------------
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """Mount a real filesystem of its own at a directory: ``small_fs(name, "size=2m")`` (a
+    tmpfs; needs root or CAP_SYS_ADMIN, else the test is skipped). Unmounted afterwards."""
+    mounted = []
+
+    def mount(name: str, options: str) -> str:
+        where = tmp_path / name
+        where.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        mounted.append(where)
+        return str(where)
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _incompressible(tmp_path, rows: int = 400_000) -> str:
+    """~6.4 MB of random numbers in memory: more than a 2 MiB filesystem holds, as output
+    files or as sorted runs."""
+    d = tmp_path / "in"
+    d.mkdir(exist_ok=True)
+    rng = np.random.default_rng(1)
+    pq.write_table(pa.table({"k": rng.integers(0, 1 << 40, rows), "x": rng.random(rows)}), d / "a.parquet",
+                   row_group_size=20_000)
+    return str(d)
+
+
+def test_a_full_out_disk_names_out(tmp_path, small_fs):
+    small = small_fs("small", "size=2m")
+    r = cli("partition", _incompressible(tmp_path), "--on", "k", "--out", f"{small}/out", "--npartitions", 4,
+            "--compression", "none")
+    assert_one_line_error(r, "no space left", f"--out '{small}/out'", f"{small}/.out.partial-")
+    assert r.returncode == 1 and "--tmp" not in r.stderr
+    assert os.listdir(small) == []  # the staged files are gone: the space is free again
+
+
+def test_a_full_tmp_disk_names_tmp(tmp_path, small_fs):
+    small = small_fs("small", "size=2m")
+    out = tmp_path / "out"
+    # 64 partitions under 8MB go through sorted runs under --tmp: 6 MB of them
+    r = cli("partition", _incompressible(tmp_path), "--on", "k", "--out", out, "--npartitions", 64,
+            "--memory-limit", "8MB", "--tmp", small)
+    assert_one_line_error(r, "no space left", f"--tmp '{small}'")
+    assert "--out" not in r.stderr
+    assert os.listdir(small) == [] and not out.exists()
+    assert sorted(os.listdir(tmp_path)) == ["in", "small"]
+
+
+def test_a_parent_of_out_where_nothing_can_be_made_names_out_not_the_hidden_directory(tmp_path, small_fs):
+    # a filesystem out of inodes: the permission check passes, creating the hidden directory fails
+    full = small_fs("full", "size=1m,nr_inodes=1")
+    r = cli("partition", _incompressible(tmp_path, 1000), "--on", "k", "--out", f"{full}/out")
+    assert_one_line_error(r, f"'{full}'", f"the parent of --out '{full}/out'")
+    assert ".partial" not in r.stderr
+
+
+def test_a_parent_of_out_that_is_a_file_is_named_as_not_a_directory(tmp_path):
+    (tmp_path / "afile").write_text("")
+    r = cli("partition", _incompressible(tmp_path, 1000), "--on", "k", "--out", tmp_path / "afile" / "sub" / "out")
+    assert_one_line_error(r, f"'{tmp_path / 'afile'}' is not a directory", "--out")
+    assert "File exists" not in r.stderr and (tmp_path / "afile").read_text() == ""
+
+
+@pytest.mark.parametrize("given, near", [("K", "'k'"), ("Dep_Time", "'dep_time'"), ("dep_tme", "'dep_time'")])
+def test_a_misspelt_column_suggests_the_near_names(tmp_path, given, near):
+    d = tmp_path / "in"
+    d.mkdir()
+    pq.write_table(pa.table({"k": [1, 2], "x": [1.0, 2.0], "dep_time": [3, 4]}), d / "a.parquet")
+    r = cli("partition", d, "--on", given, "--out", tmp_path / "out")
+    assert_one_line_error(r, f"key column '{given}' is not in the input file", f"did you mean {near}?")
+    r = cli("partition", d, "--on", "k", "--sort-by", given, "--out", tmp_path / "out")
+    assert_one_line_error(r, f"--sort-by column '{given}'", f"did you mean {near}?")
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+# -- a signal at any moment: one line, exit 130 (issue 21, item 13) -------------------------------
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``sig`` (``SigCgt`` in /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask >> (sig - 1) & 1)
+
+
+def _commands() -> list[list[str]]:
+    """The program as a user starts it: the console script (when installed beside this
+    interpreter) and ``python -m shuffle_kit``."""
+    script = os.path.join(os.path.dirname(sys.executable), "shuffle-kit")
+    return [[sys.executable, "-m", "shuffle_kit"]] + ([[script]] if os.access(script, os.X_OK) else [])
+
+
+def _loaded_arrow(pid: int) -> bool:
+    """Whether process ``pid`` has loaded Arrow's library (pyarrow's import, the start of the
+    program's heavy imports)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return "libarrow" in f.read()
+    except OSError:
+        return True
+
+
+def _signal_at(command: list[str], work, long_input, sig: int, delay: float) -> tuple[int, str, bool]:
+    """Start ``command partition`` on ``long_input``, send ``sig`` ``delay`` seconds after the
+    program's own code runs (it then catches SIGTERM, which the interpreter alone does not):
+    (exit status, stderr, whether Arrow was not loaded yet when the signal went)."""
+    proc = subprocess.Popen(
+        [*command, "partition", str(long_input), "--on", "k", "--out", str(work / "out"), "--npartitions", "8"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        end = time.monotonic() + 120
+        while not _catches(proc.pid, signal.SIGTERM) and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.001)
+        time.sleep(delay)
+        early = not _loaded_arrow(proc.pid)
+        assert proc.poll() is None, "finished before the signal: make the input larger"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err, early
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads signal masks from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_at_any_moment_is_one_line_and_exit_130(tmp_path, long_input, sig):
+    # during imports (the earliest: as soon as the program catches signals, before pyarrow
+    # loads), argument parsing, input discovery, mid-job
+    moments = [(command, 0.0) for command in _commands()]
+    moments += [(_commands()[0], delay) for delay in (0.01, 0.05, 0.15, 0.4, 1.0)]
+    early = 0
+    for i in range(len(moments) + 12):
+        if i >= len(moments):  # more at once, until one lands while the modules load (a
+            if early:          # loaded machine may delay the earliest past that), never all
+                break
+            moments.append((_commands()[i % len(_commands())], 0.0))
+        command, delay = moments[i]
+        work = tmp_path / f"work-{i}"
+        work.mkdir()
+        code, err, before_arrow = _signal_at(command, work, long_input, sig, delay)
+        where = f"{command[-1]} after {delay} s"
+        assert code == 130, (where, code, err)
+        assert err.splitlines() == ["shuffle-kit: interrupted; no output was written"], (where, err)
+        assert os.listdir(work) == [], where  # nothing staged, nothing spilled
+        early += before_arrow
+    assert early >= 1, "no signal landed before pyarrow loaded: start-up is not covered"

@@ -167,10 +167,29 @@ def test_groupby_apply_matches_dask(ddf):
         return pd.Series({"rows": len(g), "x": g["x"].sum()})
 
     meta = {"rows": "float64", "x": "float64"}
-    mine = skd.groupby_apply(ddf, "k", summary, meta=meta).compute(scheduler="threads")
+    mine = skd.groupby_apply(ddf, "k", summary, meta=meta, dropna=True).compute(scheduler="threads")
     theirs = ddf.groupby("k").apply(summary, meta=meta).compute(scheduler="sync")
     pd.testing.assert_frame_equal(mine.sort_index(), theirs.sort_index(), check_index_type=False)
     assert mine.index.is_unique
+
+
+@pytest.mark.parametrize("on", ["k", ["k", "n"]])
+def test_groupby_apply_keeps_null_keys_by_default_as_groupby_shuffle_does(ddf, frame, on):
+    import shuffle_kit as sk
+
+    def summary(g: pd.DataFrame) -> pd.Series:
+        return pd.Series({"rows": float(len(g)), "x": g["x"].sum(), "first": float(g["id"].min())})
+
+    meta = {"rows": "float64", "x": "float64", "first": "float64"}
+    mine = skd.groupby_apply(ddf, on, summary, meta=meta).compute(scheduler="threads")
+    model = frame.groupby(on, dropna=False).apply(summary)
+    assert frame[on if isinstance(on, list) else [on]].isna().any(axis=None)  # null keys to keep
+    by_first = lambda df: df.sort_values("first").reset_index(drop=True)  # noqa: E731 (nulls don't sort)
+    pd.testing.assert_frame_equal(by_first(mine), by_first(model))
+    assert len(mine) == len(model) > len(frame.groupby(on).apply(summary))
+    # the same groups as the in-memory groupby_shuffle's default
+    rows = sorted(len(g) for _, g in sk.groupby_shuffle(frame, on))
+    assert sorted(mine["rows"].astype(int)) == rows
 
 
 def test_task_names_and_progress(ddf, capsys):

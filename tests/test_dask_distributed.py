@@ -137,7 +137,8 @@ def test_groupby_apply_on_cluster(client, ddf):
     def summary(g):
         return pd.Series({"rows": len(g), "x": g["x"].sum()}).astype(object)
 
-    mine = skd.groupby_apply(ddf, "k", lambda g: pd.DataFrame({"rows": [len(g)], "x": [g["x"].sum()]}), meta=meta)
+    mine = skd.groupby_apply(ddf, "k", lambda g: pd.DataFrame({"rows": [len(g)], "x": [g["x"].sum()]}), meta=meta,
+                             dropna=True)  # as dask's default
     theirs = ddf.groupby("k").apply(lambda g: pd.DataFrame({"rows": [len(g)], "x": [g["x"].sum()]}), meta=meta)
     a, b = client.compute([mine, theirs], sync=True)
     pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), check_index_type=False)

@@ -37,6 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from ..errors import ArgumentTypeError
 from ..stores.base import Store, Usage
 from ..stores.keys import Key
 
@@ -53,7 +54,7 @@ def as_store(store: Store | str | os.PathLike | None, partd: Store | None = None
     (True, True)
     >>> as_store(42)
     Traceback (most recent call last):
-    TypeError: expected a shuffle_kit store, got int
+    shuffle_kit.errors.ArgumentTypeError: expected a shuffle_kit store, got int
     """
     if store is None:
         store = partd
@@ -62,7 +63,7 @@ def as_store(store: Store | str | os.PathLike | None, partd: Store | None = None
 
         return File(store)
     if not isinstance(store, Store):
-        raise TypeError(f"expected a shuffle_kit store, got {type(store).__name__}")
+        raise ArgumentTypeError(f"expected a shuffle_kit store, got {type(store).__name__}")
     return store
 
 

@@ -35,6 +35,7 @@ from ..frames import Piece, concat_tables, frame_to_table, table_to_frames, tabl
 from ..stores import Store
 from ..stores.base import get_nested
 from ..stores.keys import Key, encode_key
+from ..units import check_bytes
 from .arrow_ipc import ArrowIPC
 
 SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them
@@ -140,7 +141,7 @@ class TableBuffer(ArrowIPC):
         """``empty``: the store holds nothing yet (a new temporary one), so reads need not
         look in it until something spills."""
         super().__init__(store, partd=partd)
-        self.memory_limit = memory_limit
+        self.memory_limit = check_bytes(memory_limit, "memory_limit")
         self.memory_usage = 0
         # each append: ({encoded key: (key, table)} or a sorted table, bytes)
         self._appends: deque[tuple[_Held, int]] = deque()

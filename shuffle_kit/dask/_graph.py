@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..codecs import ArrowIPC
+from ..errors import ArgumentTypeError, JobError, missing_column
 from ..shuffling.api import check_npartitions, check_partitioner, normalize_on
 from ..stores import File, Store
 from ._local import local_cleanup, temporary_directory
@@ -42,13 +43,13 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
     check_npartitions(npartitions)
     check_partitioner(partitioner)
     if not isinstance(ddf, dd.DataFrame):
-        raise TypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
+        raise ArgumentTypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
     meta = ddf._meta
     for k in keys:
         if k not in meta.columns and k not in meta.index.names:
-            raise KeyError(f"key column {k!r} is not in the DataFrame (columns: {list(meta.columns)[:20]})")
+            raise missing_column(k, list(meta.columns), "the DataFrame")
     if partitioner == "dask" and any(k not in meta.columns for k in keys):
-        raise ValueError("partitioner='dask' shuffles on columns only (as ddf.shuffle does)")
+        raise JobError("partitioner='dask' shuffles on columns only (as ddf.shuffle does)")
     n = int(npartitions) if npartitions is not None else ddf.npartitions
     name = tokenize(ddf, keys, n, partitioner, uuid.uuid4().hex)
     spec = ShuffleSpec(
@@ -83,16 +84,17 @@ def groupby_apply(
     npartitions: int | None = None,
     store: Any = None,
     partitioner: str = "hash",
-    dropna: bool | None = None,
+    dropna: bool = False,
     group_keys: bool = True,
     **kwargs: Any,
 ) -> Any:
     """``ddf.groupby(on).apply(func, *args, **kwargs)`` with shuffle_kit as the shuffle.
 
     Groups are exact: the shuffle puts every row of a key in one partition, then each
-    partition is grouped with pandas (``dropna`` as in pandas: None drops null keys,
-    like dask's and pandas' default; False keeps them as their own group). ``meta``
-    describes the result as in dask (inferred from a sample when omitted).
+    partition is grouped with pandas. Null keys (None, NaN, NaT, ``pd.NA``) form their own
+    group, as in :func:`shuffle_kit.groupby_shuffle`, unless ``dropna=True`` (pandas' and
+    dask's default is to drop them). ``meta`` describes the result as in dask (inferred
+    from a sample when omitted).
 
     >>> import pandas as pd, dask.dataframe as dd
     >>> ddf = dd.from_pandas(pd.DataFrame({'k': list('abab'), 'x': [1, 2, 3, 4]}), npartitions=2)
@@ -101,9 +103,7 @@ def groupby_apply(
     [4, 6]
     """
     shuffled = shuffle(ddf, on, npartitions, store=store, partitioner=partitioner)
-    options: dict[str, Any] = {"group_keys": group_keys, "sort": False}
-    if dropna is not None:
-        options["dropna"] = dropna
+    options: dict[str, Any] = {"group_keys": group_keys, "sort": False, "dropna": bool(dropna)}
     extra = {} if meta is None else {"meta": meta}
     return shuffled.map_partitions(
         apply_groups, on, func, args, kwargs, options, token=f"{PREFIX}-groupby-apply", **extra
@@ -122,4 +122,6 @@ def as_codec(store: Any) -> ArrowIPC:
         return ArrowIPC(store)
     if isinstance(store, (str, os.PathLike)):
         return ArrowIPC(File(store))
-    raise TypeError(f"store must be a shuffle_kit store, an ArrowIPC codec or a path, not {type(store).__name__}")
+    raise ArgumentTypeError(
+        f"store must be a shuffle_kit store, an ArrowIPC codec or a path, not {type(store).__name__}"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from ..errors import JobError, one_line
+from ..errors import JobError, PathError, not_a_directory, one_line
 from ..filesystems import Location, locate
 from . import object_store
 from .options import Options
@@ -106,8 +106,11 @@ def check_out(opts: Options) -> str:
     parent = os.path.dirname(out)
     try:
         os.makedirs(parent, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise not_a_directory(parent, f"--out {opts.out!r}: its parent {parent!r}") from None
     except OSError as e:
-        raise JobError(f"cannot create the parent of --out {opts.out!r}: {one_line(e)}") from None
+        raise PathError(f"cannot create {parent!r}, the parent of --out {opts.out!r}: {e.strerror or one_line(e)}",
+                        parent, e.errno) from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise JobError(f"cannot write into {parent!r} (the parent of --out)")
     return out

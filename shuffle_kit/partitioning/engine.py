@@ -82,7 +82,7 @@ from ..shuffling.split import sorted_runs, split
 from ..units import format_size
 from .layout import DEFAULT_LAYOUT, Layout
 from .sorting import sorted_stream
-from .writers import FileSeries, Writer, conform, conformed_batches, file_name, parquet_dictionary_schema
+from .writers import FileSeries, Writer, conform, conformed_batches, file_name, naming, parquet_dictionary_schema
 
 logger = logging.getLogger(__name__)
 
@@ -498,7 +498,7 @@ class _Run:
         offsets = np.concatenate([[0], np.cumsum([t.num_rows for t, _ in chunks])])
         row_bytes = max(1, sum(t.nbytes for t, _ in chunks) // max(1, int(offsets[-1])))
         bounds = _groups(per_partition, max(1, group_bytes // row_bytes))
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
+        with naming(path), pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
             for a, b in zip(bounds, bounds[1:]):
                 # the group's rows of each chunk are one contiguous slice of it
                 lo, hi = starts[:, a], starts[:, b - 1] + counts[:, b - 1]

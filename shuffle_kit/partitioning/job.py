@@ -33,6 +33,7 @@ Each file's layout (rows per file, row groups, key columns kept, sort order) is 
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -45,7 +46,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import scratch
-from ..errors import JobError, one_line
+from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
 from ..limits import arrow_threads, resolve_threads
 from ..shuffling.inputs import ReadOptions, path_list
 from ..sizes import PartitionSizes
@@ -195,7 +196,9 @@ def run(opts: Options) -> Summary:
         # new files never take an old file's name, so the old output stands until the new one is complete
         token = destination.token() if destination.check_remote(target, opts) else None
     if not os.path.isdir(tmp):
-        raise JobError(f"--tmp {tmp!r} is not a directory")
+        if os.path.lexists(tmp):
+            raise not_a_directory(tmp, f"--tmp {tmp!r}")
+        raise JobError(f"--tmp {tmp!r} does not exist")
     summary = Summary(out=out, inputs=len(source.files), bytes_in=sum(f.size for f in source.files))
     if opts.data is not None:  # in memory or streamed: its size in memory, when known
         summary.source, summary.bytes_in = source.description, source.nbytes or 0
@@ -226,7 +229,12 @@ def run(opts: Options) -> Summary:
 
     staging = None
     try:
-        staging = scratch.make(f".{target.name}.partial-", parent)
+        try:
+            staging = scratch.make(f".{target.name}.partial-", parent)
+        except OSError as e:  # the hidden directory is ours: name what the user gave
+            what = f"the parent of --out {opts.out!r}" if target.local else "the local staging directory (--tmp)"
+            raise PathError(f"cannot write into {parent!r}, {what}: {e.strerror or one_line(e)}", parent,
+                            e.errno) from None
         counter = [0]
 
         def counted() -> Iterator[Any]:
@@ -270,6 +278,12 @@ def run(opts: Options) -> Summary:
                     summary.sizes = PartitionSizes.of(
                         [values.rows[d] for d in dirs], keys=[values.values[d] for d in dirs], paths=dirs, unit="value",
                     )
+        except JobError:
+            raise
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(e, opts, staging, tmp) from None
+            raise
         except (KeyError, TypeError, ValueError, pa.ArrowException) as e:  # (UnhashableKeyError is a TypeError)
             raise JobError(one_line(e)) from None
         summary.rows_in = counter[0]
@@ -312,6 +326,22 @@ def _publish_local(staging: str, out: str, appending: bool, schema: pa.Schema, o
         logger.info("%s was written by another job meanwhile: appending to it", out)
         destination.check_append(out, schema, opts)
         publish.publish_new(staging, out)
+
+
+def _disk_full(e: OSError, opts: Options, staging: str, tmp: str) -> DiskFullError:
+    """The error for a write that found no space, naming the option whose place is full: the
+    output is staged beside ``--out``, the sorted runs go under ``--tmp`` (the writers put
+    the file's path in ``e.filename``)."""
+    path = os.path.abspath(str(e.filename)) if e.filename else ""
+    if path.startswith(os.path.abspath(staging) + os.sep):
+        where = f"--out {opts.out!r}" if "://" not in opts.out else f"the local staging of --out {opts.out!r} (--tmp)"
+    elif opts.tmp is not None and path.startswith(os.path.abspath(tmp) + os.sep):
+        where = f"--tmp {opts.tmp!r}"
+    else:
+        where = f"--out {opts.out!r}" + (f" or --tmp {opts.tmp!r}" if opts.tmp is not None else "")
+    named = f" (writing {path!r})" if path else ""
+    return DiskFullError(f"no space left on the device of {where}{named}: {os.strerror(e.errno or errno.ENOSPC)}",
+                         path or opts.out, e.errno)
 
 
 def _threads(threads: int | None) -> int:

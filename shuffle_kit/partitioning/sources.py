@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import JobError, column_list, one_line
+from ..errors import JobError, missing_column, one_line, prefixed
 from .options import Options
 
 
@@ -30,6 +30,8 @@ def _open_files(opts: Options, chunk_bytes: int) -> Any:
         # (hash partitions: string columns stay dictionary-encoded from the files to the files)
         source = open_source(list(opts.inputs), chunk_bytes, dictionary_except=None if opts.by_value else on,
                              read=opts.read)
+    except JobError:
+        raise
     except Exception as e:
         raise JobError(one_line(e)) from None
     first: dict[tuple[str, str], str] = {}
@@ -43,8 +45,7 @@ def _open_files(opts: Options, chunk_bytes: int) -> Any:
     for f, schema in zip(source.files, source.file_schemas):  # a file without a key: null keys
         absent = [k for k in on if k not in schema.names]
         if absent:
-            raise JobError(f"key column {absent[0]!r} is not in the input file {f.location.url!r} "
-                           f"(columns: {column_list(schema.names)})")
+            raise missing_column(absent[0], schema.names, f"the input file {f.location.url!r}", show=str)
     return source
 
 
@@ -58,6 +59,8 @@ def _open_data(opts: Options, chunk_bytes: int) -> Any:
             source = frame_as_arrow(opts.data, chunk_bytes)
         else:
             source = open_source(opts.data, chunk_bytes)
+    except JobError as e:
+        raise prefixed(e, "cannot read the input: ") from None
     except Exception as e:
         raise JobError(f"cannot read the input: {one_line(e)}") from None
     if source.schema is None:  # an iterable of pandas frames: no Arrow schema up front
@@ -69,7 +72,7 @@ def _open_data(opts: Options, chunk_bytes: int) -> Any:
     columns = source.columns or []
     missing = [k for k in opts.on if k not in columns]
     if missing:
-        raise JobError(f"key column {missing[0]!r} is not in the input (columns: {column_list(columns)})")
+        raise missing_column(missing[0], columns, show=str)
     return source
 
 
@@ -78,7 +81,7 @@ def check_sort_by(columns: Sequence[str], schema: pa.Schema, option: str = "--so
 
     for c in columns:
         if c not in schema.names:
-            raise JobError(f"{option} column {c!r} is not in the input (columns: {column_list(schema.names)})")
+            raise missing_column(c, schema.names, what=f"{option} column", show=str)
         if not sortable(schema.field(c).type):
             raise JobError(f"{option} column {c!r} holds {schema.field(c).type}, which has no order")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +49,11 @@ class Writer:
     def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str] = (),
                  store_schema: bool = True, row_group_size: int | None = None):
         self.path = path
+        with naming(path):
+            self._open(path, schema, fmt, compression, encode, store_schema, row_group_size)
+
+    def _open(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str],
+              store_schema: bool, row_group_size: int | None) -> None:
         self.rows = 0
         self.row_group_size = row_group_size
         self._held: list[pa.Table] = []  # rows short of a whole row group
@@ -77,6 +83,10 @@ class Writer:
         self.fmt = fmt
 
     def write(self, table: pa.Table) -> None:
+        with naming(self.path):
+            self._write(table)
+
+    def _write(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
         self.rows += table.num_rows
@@ -107,12 +117,28 @@ class Writer:
             self._w.write_table(table.combine_chunks(), max_chunksize=group)
 
     def close(self) -> None:
+        with naming(self.path):
+            self._close()
+
+    def _close(self) -> None:
         if self._held:
             held, self._held = pa.concat_tables(self._held), []
             self._encode(held, held.num_rows)
         self._w.close()
         if self.fmt != "csv":
             self._sink.close()
+
+
+@contextmanager
+def naming(path: str) -> Iterator[None]:
+    """Put ``path`` in the ``filename`` of an ``OSError`` raised inside (Arrow's name no
+    file), so that a full disk can be reported with the place that is full."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            e.filename = path
+        raise
 
 
 def fewer_chunks(table: pa.Table, min_rows: int) -> pa.Table:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..codecs import ArrowIPC, Codec, TableBuffer
-from ..errors import column_list
+from ..errors import ArgumentTypeError, JobError, missing_column
 from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
 from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
@@ -65,12 +65,12 @@ def normalize_on(on: Any) -> list:
     else:
         keys = [on]
     if not keys:
-        raise ValueError("on: give at least one key column")
+        raise JobError("on: give at least one key column")
     for k in keys:
         if not isinstance(k, Hashable) or isinstance(k, (list, dict, set)):
-            raise TypeError(f"on: column names must be hashable, not {type(k).__name__}")
+            raise ArgumentTypeError(f"on: column names must be hashable, not {type(k).__name__}")
     if len(set(map(repr, keys))) != len(keys):
-        raise ValueError(f"on: repeated column name in {keys!r}")
+        raise JobError(f"on: repeated column name in {keys!r}")
     return keys
 
 
@@ -79,16 +79,16 @@ def check_npartitions(npartitions: Any) -> None:
 
     >>> check_npartitions(0)
     Traceback (most recent call last):
-    ValueError: npartitions must be at least 1, not 0
+    shuffle_kit.errors.JobError: npartitions must be at least 1, not 0
     """
     if npartitions is None:
         return
     if isinstance(npartitions, bool) or not isinstance(npartitions, (int, np.integer)):
-        raise TypeError(f"npartitions must be an int, not {type(npartitions).__name__}")
+        raise ArgumentTypeError(f"npartitions must be an int, not {type(npartitions).__name__}")
     if npartitions < 1:
-        raise ValueError(f"npartitions must be at least 1, not {npartitions}")
+        raise JobError(f"npartitions must be at least 1, not {npartitions}")
     if npartitions > 1 << 24:
-        raise ValueError(f"npartitions={npartitions} is more than {1 << 24} partitions")
+        raise JobError(f"npartitions={npartitions} is more than {1 << 24} partitions")
 
 
 def check_partitioner(partitioner: Any) -> None:
@@ -96,11 +96,11 @@ def check_partitioner(partitioner: Any) -> None:
 
     >>> check_partitioner('range')
     Traceback (most recent call last):
-    ValueError: partitioner must be 'hash', 'dask' or a function, not 'range'
+    shuffle_kit.errors.JobError: partitioner must be 'hash', 'dask' or a function, not 'range'
     """
     if partitioner in ("hash", "dask") or callable(partitioner):
         return
-    raise ValueError(f"partitioner must be 'hash', 'dask' or a function, not {partitioner!r}")
+    raise JobError(f"partitioner must be 'hash', 'dask' or a function, not {partitioner!r}")
 
 
 def _missing(on: list, columns: list | None) -> None:
@@ -109,7 +109,7 @@ def _missing(on: list, columns: list | None) -> None:
     known = set(map(repr, columns)) | {repr(str(c)) for c in columns}
     for k in on:
         if repr(k) not in known:
-            raise KeyError(f"key column {k!r} is not in the input (columns: {column_list(columns, repr)})")
+            raise missing_column(k, columns)
 
 
 # -- stores ----------------------------------------------------------------------------------
@@ -131,13 +131,13 @@ def check_store(store: Any) -> None:
         return
     if isinstance(store, Codec):
         if not store.stores_frames:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"store: {type(store).__name__} does not store DataFrames; give a store (it gets an "
                 "ArrowIPC codec) or a codec stack that does"
             )
         return
     # a Server is not a store either: it serves one to other processes
-    raise TypeError(
+    raise ArgumentTypeError(
         f"store must be a shuffle_kit store, a codec stack or a path, not {type(store).__name__}"
     )
 
@@ -195,12 +195,12 @@ def to_table(chunk: Chunk, on: list, keep_index: bool | None = None) -> tuple[pa
         if k in columns:
             loc = df.columns.get_loc(k)
             if not isinstance(loc, (int, np.integer)):
-                raise ValueError(f"key column {k!r} appears more than once in the input")
+                raise JobError(f"key column {k!r} appears more than once in the input")
             fields.append(names[loc])
         elif k in df.index.names:
             fields.append(f"__index_level_{list(df.index.names).index(k)}__")
         else:
-            raise KeyError(f"key column {k!r} is not in the input (columns: {list(df.columns)[:20]})")
+            raise missing_column(k, list(df.columns))
     return table, fields, not keep
 
 
@@ -228,7 +228,7 @@ def _field_names(table: pa.Table, on: list) -> list[str]:
                 None,
             )
             if field is None:
-                raise KeyError(f"key column {k!r} is not in the input (columns: {names[:20]})")
+                raise missing_column(k, names)
             out.append(field)
     return out
 
@@ -379,7 +379,7 @@ def shuffle(
     if first is None:
         first = source.schema.empty_table() if source.schema is not None else None
     if first is None:
-        raise ValueError("the input holds no chunks: nothing to shuffle")
+        raise JobError("the input holds no chunks: nothing to shuffle")
     first_table, fields, renumber = to_table(first, keys, keep_index)
     _check_key_types(first_table, fields)
     schema = first_table.schema
@@ -432,9 +432,9 @@ def _assign(
         return dask_partition_ids(_pandas_keys(chunk, table, on, fields), n)
     ids = np.asarray(partitioner(table, fields, n))  # type: ignore[operator]
     if ids.shape != (table.num_rows,):
-        raise ValueError(f"the partitioner returned {ids.shape} ids for {table.num_rows} rows")
+        raise JobError(f"the partitioner returned {ids.shape} ids for {table.num_rows} rows")
     if len(ids) and (ids.min() < 0 or ids.max() >= n):
-        raise ValueError(f"the partitioner returned ids outside 0..{n - 1}")
+        raise JobError(f"the partitioner returned ids outside 0..{n - 1}")
     return ids.astype(id_dtype(n), copy=False)
 
 
@@ -530,7 +530,7 @@ def _check_concat(first: pa.Schema, other: pa.Schema, index: int) -> None:
     try:
         pa.unify_schemas([first, other], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise ValueError(
+        raise JobError(
             f"chunk {index} of the input cannot be concatenated with the first chunk: {e}"
         ) from None
 

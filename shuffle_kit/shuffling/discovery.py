@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from ..errors import InputNotFoundError, JobError
 from ..filesystems import Location, locate
 
 PARQUET = (".parquet", ".parq", ".pq")
@@ -68,7 +69,7 @@ def file_format(path: str) -> str:
         return "csv"
     if low.endswith(ARROW):
         return "arrow"
-    raise ValueError(
+    raise JobError(
         f"cannot tell the format of {path!r} from its name; expected one of "
         f"{', '.join(PARQUET + CSV + ARROW)}"
     )
@@ -119,19 +120,19 @@ def _listing(loc: Location) -> tuple[str | None, list[pafs.FileInfo]]:
             and _glob_match(pattern, _relative(i.path, base, sep).split(sep))
         ]
         if not found:
-            raise FileNotFoundError(f"no file matches {loc.url!r}")
+            raise InputNotFoundError(f"no file matches {loc.url!r}", loc.url)
         return base, found
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.File:
         return None, [info]
     if info.type != pafs.FileType.Directory:
-        raise FileNotFoundError(f"no such input file: {loc.url!r}")
+        raise InputNotFoundError(f"no such input file: {loc.url!r}", loc.url)
     found = [
         i for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
         if i.type == pafs.FileType.File and not _hidden(_relative(i.path, path, sep).replace(sep, "/"))
     ]
     if not found:
-        raise FileNotFoundError(f"directory {loc.url!r} holds no data files")
+        raise InputNotFoundError(f"directory {loc.url!r} holds no data files", loc.url)
     return path, found
 
 
@@ -196,7 +197,7 @@ def discover(inputs: Sequence[str | os.PathLike], partitioning: str = "hive") ->
     directory's and glob's files sorted; raise FileNotFoundError / ValueError naming the
     input that has none or cannot be read."""
     if partitioning not in PARTITIONINGS:
-        raise ValueError(f"partitioning must be one of {', '.join(PARTITIONINGS)}, not {partitioning!r}")
+        raise JobError(f"partitioning must be one of {', '.join(PARTITIONINGS)}, not {partitioning!r}")
     files: list[InputFile] = []
     fields: dict[str, tuple[pa.Field, str]] = {}
     for item in inputs:
@@ -215,7 +216,7 @@ def discover(inputs: Sequence[str | os.PathLike], partitioning: str = "hive") ->
                 for field in schema:
                     seen = fields.setdefault(field.name, (field, loc.url))
                     if not seen[0].type.equals(field.type):
-                        raise ValueError(
+                        raise JobError(
                             f"the partition column {field.name!r} is {seen[0].type} in {seen[1]!r} "
                             f"but {field.type} in {loc.url!r}"
                         )

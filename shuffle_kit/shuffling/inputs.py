@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pyarrow as pa
 
+from ..errors import ArgumentTypeError, InputNotFoundError, JobError, PathError
 from . import polars_io
 from .discovery import InputFile, discover
 
@@ -247,7 +248,9 @@ def _stream_source(obj: Any, chunk_bytes: int) -> Source:
         reader = pa.RecordBatchReader.from_stream(obj)
     except (pa.ArrowException, TypeError, ValueError) as e:
         text = " ".join(str(e).split())
-        raise TypeError(f"cannot read the Arrow C stream of a {type(obj).__name__} as record batches: {text}") from None
+        raise ArgumentTypeError(
+            f"cannot read the Arrow C stream of a {type(obj).__name__} as record batches: {text}"
+        ) from None
     source = _reader_source(reader, chunk_bytes)
     source.description = f"Arrow C stream of a {type(obj).__name__}"
     return source
@@ -412,12 +415,14 @@ def _delimiter(f: InputFile, read: ReadOptions) -> str:
 
 
 def _naming(e: BaseException, where: str) -> BaseException:
-    """``e`` again, its message prefixed with where it happened."""
+    """A :class:`~shuffle_kit.errors.JobError` for ``e``, an input that cannot be read: its
+    message prefixed with where it happened; an ``OSError`` stays one (with its errno)."""
     text = " ".join(str(e).split())
-    try:
-        return type(e)(f"{where}: {text}")
-    except TypeError:  # an exception type that takes other arguments
-        return OSError(f"{where}: {text}")
+    if isinstance(e, FileNotFoundError):
+        return InputNotFoundError(f"{where}: {text}", where, e.errno)
+    if isinstance(e, OSError):
+        return PathError(f"{where}: {text}", where, e.errno)
+    return JobError(f"{where}: {text}")
 
 
 def dictionary_encoded(meta: Any, name: str) -> bool:
@@ -469,11 +474,11 @@ def _unify(files: list[InputFile], schemas: list[pa.Schema]) -> pa.Schema:
                 pa.unify_schemas([pa.schema([pa.field(col.name, first[0])]), pa.schema([col])],
                                  promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError):
-                raise ValueError(
+                raise JobError(
                     f"the input file {f.location.url!r} does not fit the others: its column {col.name!r} is "
                     f"{col.type}, but {first[0]} in {first[1]!r}"
                 ) from None
-    raise ValueError("the input files' schemas cannot be concatenated")
+    raise JobError("the input files' schemas cannot be concatenated")
 
 
 def _with_partition(batches: Iterator[pa.RecordBatch], f: InputFile, fields: list[pa.Field],
@@ -504,7 +509,7 @@ def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] 
     found = discover([data] if isinstance(data, (str, os.PathLike)) else list(data), read.partitioning)
     files = found.files
     if not files:
-        raise FileNotFoundError(f"no input files in {data!r}")
+        raise InputNotFoundError(f"no input files in {data!r}", str(data))
     opened = [_file_schema(f, read) for f in files]
     schemas = [schema for schema, _ in opened]
     schema = _unify(files, schemas)
@@ -556,9 +561,9 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
     try:
         first = next(it)
     except StopIteration:
-        raise ValueError("the input iterable is empty: nothing to shuffle (and no columns to check)") from None
+        raise JobError("the input iterable is empty: nothing to shuffle (and no columns to check)") from None
     if not (_is_frame(first) or isinstance(first, (pa.Table, pa.RecordBatch))):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"an iterable input must yield pandas DataFrames, pyarrow Tables or RecordBatches, "
             f"not {type(first).__name__}"
         )
@@ -579,7 +584,9 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
             if isinstance(chunk, pa.RecordBatch):
                 chunk = pa.Table.from_batches([chunk])
             elif not (isinstance(chunk, pa.Table) or _is_frame(chunk)):
-                raise TypeError(f"chunk {i} of the input is a {type(chunk).__name__}, not a DataFrame or Arrow table")
+                raise ArgumentTypeError(
+                    f"chunk {i} of the input is a {type(chunk).__name__}, not a DataFrame or Arrow table"
+                )
             yield chunk
 
     return Source(
@@ -622,7 +629,7 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
     if not refused and hasattr(type(data), "__arrow_c_stream__"):
         return _stream_source(data, chunk_bytes)
     if refused or not isinstance(data, Iterable):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"cannot shuffle a {type(data).__name__}: expected a pandas DataFrame, an iterable of "
             "DataFrames, a pyarrow Table, RecordBatchReader or dataset, a polars DataFrame or LazyFrame, "
             "an object with __arrow_c_stream__, or Parquet/CSV/Arrow paths"

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..units import check_bytes
 from .base import Record, Store, Usage
 from .keys import encode_key
 
@@ -25,7 +26,7 @@ class Buffer(Store):
     def __init__(self, fast: Store, slow: Store, available_memory: float = 1e9):
         self.fast = fast
         self.slow = slow
-        self.available_memory = available_memory
+        self.available_memory = check_bytes(available_memory, "available_memory")
         super().__init__()
         self._init_state()
 

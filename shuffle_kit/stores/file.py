@@ -30,7 +30,7 @@ from typing import Any
 import locket
 import numpy as np
 
-from ..errors import CorruptionError
+from ..errors import ArgumentTypeError, CorruptionError, PathError, not_a_directory
 from ..scratch import unlocked
 from .base import Record, Store, Usage, size_groups
 from .keys import Key, decode_key, encode_key
@@ -80,6 +80,17 @@ def _checksummer() -> ThreadPoolExecutor:
     return _executor[1]
 
 
+def _make_directory(path: str) -> None:
+    """Make the directory of a ``File`` store (and its parents); a path, or a parent of it,
+    that is something else than a directory is a :class:`NotADirectory` naming it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise not_a_directory(path, f"the File store path {path!r}") from None
+    except OSError as e:
+        raise PathError(f"cannot make the File store directory {path!r}: {e.strerror or e}", path, e.errno) from None
+
+
 class File(Store):
     """Appendable key -> bytes store in a directory, safe across processes.
 
@@ -104,8 +115,10 @@ class File(Store):
             _own(path)
             self._temporary = True
         else:
+            if not isinstance(path, (str, os.PathLike)):
+                raise ArgumentTypeError(f"File: path must be a str or os.PathLike, not {type(path).__name__}")
             path = os.fspath(path)
-            os.makedirs(path, exist_ok=True)
+            _make_directory(path)
             self._temporary = False
         self.path = os.path.abspath(path)
         self._fsync = fsync

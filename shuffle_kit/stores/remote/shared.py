@@ -25,7 +25,7 @@ from typing import Any
 
 import zmq
 
-from ...errors import MalformedMessage, MessageTooLarge
+from ...errors import JobError, MalformedMessage, MessageTooLarge
 from ..base import Record, Store, as_key_list, as_record, flatten, get_nested, nested_get
 from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
@@ -287,7 +287,7 @@ class Shared(Store):
         if isinstance(address, bytes):
             address = address.decode()
         if not isinstance(address, str) or "://" not in address:
-            raise ValueError(f"not a ZeroMQ address: {address!r}")
+            raise JobError(f"Shared: not a ZeroMQ address: {address!r} (expected ipc://PATH or tcp://HOST:PORT)")
         self.address = address
         self.timeout = float(timeout)
         self.heartbeat = float(heartbeat)
