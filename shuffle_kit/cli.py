@@ -121,7 +121,7 @@ def _partition(args: argparse.Namespace) -> int:
     use_fast_allocator()
     layout = Layout(
         max_rows_per_file=args.max_rows_per_file, row_group_size=args.row_group_size, keep_keys=args.keep_keys,
-        sort_by=tuple(c for group in args.sort_by or [] for c in group),
+        sort_by=tuple(c for group in args.sort_by or [] for c in group), empty_files=args.empty_files,
     )
 
     def job() -> int:
@@ -249,6 +249,9 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sort-by", type=_columns, action="append", metavar="COL[,COL]",
                    help="sort the rows of each file by these columns (ascending, nulls last; stable), in bounded "
                    "memory however large a partition is")
+    p.add_argument("--empty-files", action="store_true",
+                   help="write a file for every hash partition, an empty one (with the columns) where no row "
+                   "hashes to it, for readers that expect one file per bucket (default: no empty files)")
     p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",
                    help="compression of Parquet and Arrow output files (default lz4; CSV is written uncompressed)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -182,3 +182,22 @@ def test_shuffle_reads_an_s3_dataset(s3, bucket, tmp_path):
     got = pa.concat_tables([pa.Table.from_pandas(p, preserve_index=False) for p in parts])
     assert sorted(got["row"].to_pylist()) == list(range(600))
     assert set(got["s"].to_pylist()) == {"a", "b c", "ü"}
+
+
+def test_empty_partitions_upload_no_object_unless_asked(s3, bucket, tmp_path):
+    from shuffle_kit import Layout
+    from shuffle_kit.shuffling.hashing import partition_ids
+
+    _, fs = s3
+    t = table()  # 50 keys into 200 partitions: most get no row
+    pq.write_table(t, tmp_path / "in.parquet")
+    n = 200
+    full = sorted(set(partition_ids(t, ["k"], n).tolist()))
+    for empty_files, have in ((False, full), (True, list(range(n)))):
+        out = f"{bucket}/out-{empty_files}"
+        s = partition(str(tmp_path / "in.parquet"), "k", f"s3://{out}", npartitions=n, progress=False,
+                      layout=Layout(empty_files=empty_files))
+        assert (s.partitions, s.files) == (n, len(have)) and s.ok
+        assert objects(fs, out) == sorted([f"part-{p:05d}.parquet" for p in have] + ["_SUCCESS"])
+        back = ds.dataset(out, filesystem=fs, format="parquet").to_table()
+        assert sorted(back.column("row").to_pylist()) == list(range(t.num_rows))

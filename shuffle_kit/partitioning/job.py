@@ -246,12 +246,15 @@ def run(opts: Options) -> Summary:
                     )
                     summary.partitions = n
                     summary.files = sum(len(files) for _, _, files in os.walk(staging))
-                    if layout.max_rows_per_file is None:  # a file per partition
-                        names = [engine.part_name(p, opts.format, token) for p in range(n)]
-                        summary.sizes = PartitionSizes.of(rows, paths=names, unit="file")
-                    else:  # a series of files per partition
-                        names = [engine.part_name(p, opts.format, token, "*") for p in range(n)]
-                        summary.sizes = PartitionSizes.of(rows, paths=names)
+                    # every partition counts, with its rows; one without rows has no file
+                    # (no path) unless the layout asks for empty files
+                    series = None if layout.max_rows_per_file is None else "*"
+                    names = [
+                        engine.part_name(p, opts.format, token, series) if rows[p] or layout.empty_files else None
+                        for p in range(n)
+                    ]
+                    # a file per partition, or a series of files per partition
+                    summary.sizes = PartitionSizes.of(rows, paths=names, unit="file" if series is None else "partition")
                 else:
                     values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
                                         max_values=opts.max_partitions, layout=layout, token=token)

@@ -78,6 +78,8 @@ def check(opts: Options) -> None:
         raise JobError(problem)
     if layout.keep_keys and not opts.by_value:
         raise JobError("--keep-keys is for --by-value output (files by hash partition always hold their key columns)")
+    if layout.empty_files and opts.by_value:
+        raise JobError("--empty-files is for hash partitions (--by-value makes a directory only for a value present)")
     if layout.row_group_size is not None and opts.format == "csv":
         raise JobError("--row-group-size: CSV files have no row groups (use --format parquet or arrow)")
     if opts.npartitions is not None and opts.npartitions < 1:
