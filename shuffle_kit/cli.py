@@ -41,15 +41,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _size(text: str) -> int:
-    from .partitioning.job import parse_limit
-
-    try:
-        return parse_limit(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _columns(text: str) -> list[str]:
     cols = [c.strip() for c in text.split(",")]
     if not all(cols):
@@ -134,7 +125,7 @@ def _partition(args: argparse.Namespace) -> int:
         if args.json:  # for scripts: this object and nothing else on stdout
             print(json.dumps(summary.to_dict()), flush=True)
         elif not args.quiet:
-            print("\n".join(summary.lines()), flush=True)
+            print(summary, flush=True)
         if not args.quiet:
             for warning in summary.warnings():
                 print(f"shuffle-kit: warning: {warning}", file=sys.stderr, flush=True)
@@ -221,7 +212,7 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                      "as hive readers expect")
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
-    p.add_argument("--memory-limit", type=_size, metavar="SIZE",
+    p.add_argument("--memory-limit", metavar="SIZE",
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
                    "allows if less); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
@@ -273,11 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="generate a sample dataset and partition it (by hash and by value)",
         description="Generate 1,000,000 sample orders as Parquet, partition them by user_id into 8 files and "
-        "by country into hive directories, check the results and print what happened.",
+        "by country into hive directories, check the results and print what happened. Everything is kept, "
+        "in --out or a new directory of the current one.",
     )
     demo.add_argument("--rows", type=_positive, default=1_000_000, help="rows to generate (default 1,000,000)")
     demo.add_argument("--out", metavar="DIR",
-                      help="keep the data and outputs in DIR (default: a temporary directory, removed)")
+                      help="where to write the data and both outputs, which are kept (default: a new directory "
+                      "shuffle-kit-demo in the current directory; the demo prints where)")
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                       help="progress bars (default: only on a terminal)")
     _add_chattiness(demo, top=False)
@@ -288,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "and drops a temporary one")
     serve.add_argument("--address", help="ipc://PATH or tcp://HOST:PORT (default: a private ipc:// socket)")
     serve.add_argument("--path", help="directory of the on-disk store (default: a temporary one)")
-    serve.add_argument("--memory-limit", type=_size, default=10**9, metavar="SIZE",
+    serve.add_argument("--memory-limit", default=10**9, metavar="SIZE",
                        help="bytes held in memory before the largest keys spill to disk (e.g. 2GB; default 1GB)")
     serve.add_argument("--secret-key-file",
                        help="this server's CURVE secret key (required with a non-loopback tcp address)")
@@ -303,6 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quiet and args.verbose:  # one before the command, the other after it
         parser.error("-q/--quiet and -v/--verbose exclude each other")
+    if getattr(args, "memory_limit", None) is not None:  # the rule of shuffle_kit.partition and shuffle
+        from .units import check_memory_limit
+
+        try:
+            args.memory_limit = check_memory_limit(args.memory_limit, "--memory-limit")
+        except ValueError as e:
+            parser.error(str(e))
     with _logging(args.verbose, args.quiet):
         return args.run(args)
 

@@ -326,13 +326,31 @@ def test_help_documents_options_with_examples():
     assert r.returncode == 0 and "partition" in r.stdout and "demo" in r.stdout and "serve" in r.stdout
 
 
-def test_demo_runs(tmp_path):
+def test_demo_runs_and_keeps_what_it_shows(tmp_path):
     r = cli("demo", "--rows", 20_000, "--out", tmp_path / "d")
     assert r.returncode == 0, r.stderr
     assert "demo OK" in r.stdout
     assert "country=..%2Fetc" in r.stdout
-    r = cli("demo", "--rows", 5_000)  # a temporary directory, removed
-    assert r.returncode == 0 and "demo OK" in r.stdout
+    # every path it prints is there after it ends, and it says where
+    assert f"in {tmp_path / 'd'}/" in r.stdout
+    assert sorted(os.listdir(tmp_path / "d")) == ["by_country", "by_user", "orders"]
+    assert (tmp_path / "d" / "by_country" / "country=..%2Fetc").is_dir()
+    # run again there: its own output is replaced, a user's directory is refused and left alone
+    assert cli("demo", "--rows", 3_000, "--out", tmp_path / "d").returncode == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    r = cli("demo", "--rows", 3_000, "--out", tmp_path / "mine")
+    assert_one_line_error(r, "--out", "holds other files")
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+    # without --out: a new directory in the current one, each run its own
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("shuffle-kit-demo", "shuffle-kit-demo-2"):
+        r = cli("demo", "--rows", 5_000, cwd=work)
+        assert r.returncode == 0 and "demo OK" in r.stdout, r.stderr
+        assert f"are in {work / name}/" in r.stdout
+    assert sorted(os.listdir(work)) == ["shuffle-kit-demo", "shuffle-kit-demo-2"]
+    assert sorted(os.listdir(work / "shuffle-kit-demo-2")) == ["by_country", "by_user", "orders"]
 
 
 def test_progress_is_off_when_not_a_tty_and_on_when_asked(tmp_path):
@@ -758,7 +776,7 @@ def test_verbose_logs_to_stderr_and_not_stdout(tmp_path):
 
 
 def test_quiet_demo_and_help(tmp_path):
-    r = cli("demo", "--rows", 2000, "-q")
+    r = cli("demo", "--rows", 2000, "-q", cwd=tmp_path)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     r = cli("partition", "--help")
     for word in ["-q, --quiet", "-v, --verbose", "--json"]:

@@ -69,7 +69,7 @@ def test_summary_has_the_figures_and_an_html_repr(tmp_path):
 @pytest.mark.parametrize("kwargs, words", [
     ({"threads": 0}, "threads"),
     ({"memory_limit": "lots"}, "memory_limit"),
-    ({"memory_limit": "100kB"}, "below 1 MiB"),
+    ({"memory_limit": "100kB"}, "memory_limit: '100kB' is below the smallest memory limit, 1 MiB"),
     ({"format": "xls"}, "--format"),
 ])
 def test_bad_arguments_are_one_clear_line_and_write_nothing(tmp_path, kwargs, words):
@@ -250,3 +250,16 @@ def test_empty_files_is_refused_for_files_by_value(tmp_path):
         sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), progress=False,
                      layout=sk.Layout(empty_files="yes"))  # type: ignore[arg-type]
     assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def test_a_summary_prints_as_the_command_line_does_and_its_repr_is_one_short_line(tmp_path, capsys):
+    _inputs(tmp_path / "in", rows=2000, files=1)
+    s = sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), npartitions=4096, progress=False)
+    print(s)
+    printed = capsys.readouterr().out
+    assert printed == "\n".join(s.lines()) + "\n"  # what `shuffle-kit partition` prints
+    assert f"partitions  4,096 ({s.files:,} files" in printed and "rows out    2,000\n" in printed
+    text = repr(s)  # one line, whatever the number of files: not the sizes of every partition
+    assert "\n" not in text and len(text) < 150 + len(str(tmp_path)), text
+    assert text.startswith(f"Summary(out={str(tmp_path / 'out')!r}, ok=True, rows_in=2_000, rows_out=2_000, ")
+    assert f"partitions=4_096, files={s.files:_}" in text

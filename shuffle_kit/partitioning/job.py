@@ -49,14 +49,14 @@ from ..errors import JobError, one_line
 from ..limits import arrow_threads, resolve_threads
 from ..shuffling.inputs import ReadOptions, path_list
 from ..sizes import PartitionSizes
-from ..units import format_size
+from ..units import check_memory_limit, format_size
 from . import destination, engine, object_store, options, publish, sources
 from .layout import Layout
-from .options import MAX_PARTITIONS, Options, default_limit, parse_limit
+from .options import MAX_PARTITIONS, Options, default_limit
 from .summary import Summary, peak_rss
 from .values import ValueFiles
 
-__all__ = ["JobError", "Options", "Summary", "partition", "run", "parse_limit", "default_limit", "OVERHEAD"]
+__all__ = ["JobError", "Options", "Summary", "partition", "run", "default_limit", "OVERHEAD"]
 
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
@@ -141,10 +141,7 @@ def partition(
     (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
     >>> import shutil; shutil.rmtree(d)
     """
-    try:
-        limit = default_limit() if memory_limit is None else parse_limit(memory_limit)
-    except ValueError as e:
-        raise JobError(f"memory_limit: {one_line(e)}") from None
+    limit = default_limit() if memory_limit is None else check_memory_limit(memory_limit)
     files = path_list(inputs)
     opts = Options(
         files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
