@@ -15,6 +15,7 @@ PARTITION_EPILOG = """\
 examples:
   shuffle-kit partition events/*.parquet --on user_id --out by_user --npartitions 64
       64 files by_user/part-00000.parquet ... part-00063.parquet; every user in one file
+      (a partition no user hashes to has no file, unless --empty-files)
   shuffle-kit partition logs/ --on country,day --out by_day --by-value
       hive directories by_day/country=DE/day=2024-05-01/part-00000.parquet ...
   shuffle-kit partition a.csv b.csv --on k --out parts --format arrow --memory-limit 500MB --tmp /scratch
@@ -189,7 +190,7 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "partition", help="partition Parquet/CSV/Arrow files by key columns into files or hive directories",
         description="Partition Parquet, CSV or Arrow files by key columns, streaming with bounded memory: "
-        "one file per hash partition, or with --by-value one hive directory per key value.",
+        "one file per hash partition that has rows, or with --by-value one hive directory per key value.",
         epilog=PARTITION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_chattiness(p, top=False)

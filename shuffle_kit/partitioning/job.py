@@ -1,5 +1,5 @@
 """The partition job (``shuffle_kit.partition``, ``shuffle-kit partition``): files in, one
-file per hash partition (or per key value) out.
+file per hash partition that has rows (or per key value) out.
 
 The inputs are read in chunks of at most ``memory_limit / 32`` (64 MiB at most), on a
 thread of their own one chunk ahead (unless ``threads=1``); memory stays within
@@ -112,7 +112,8 @@ def partition(
 ) -> Summary:
     """Partition the files ``inputs`` (paths, globs, directories or URLs such as
     ``s3://bucket/sales/`` of Parquet, CSV or Arrow files) by the key columns ``on`` into
-    ``out``: one file per hash partition (``part-00000.parquet`` ...), or with ``by_value``
+    ``out``: one file per hash partition that has rows (``part-00000.parquet`` ...; every
+    partition with ``layout=Layout(empty_files=True)``), or with ``by_value``
     one hive directory per key value. What ``shuffle-kit partition`` does, with the same
     options; returns its summary. Hive directory names in the inputs become columns unless
     ``read=ReadOptions(partitioning="none")``; ``read`` also sets the CSV delimiter.
@@ -121,8 +122,10 @@ def partition(
     RecordBatchReader or dataset, or any object with ``__arrow_c_stream__``.
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
-    :data:`OVERHEAD`; default :func:`default_limit`); ``threads`` defaults to the CPUs this process may use, and the
-    files are the same for any number. Arrow's own thread pool is sized to ``threads``
+    :data:`OVERHEAD`; bytes or a size such as ``'1GB'``, at least 1 MiB, as for every entry
+    point: :func:`~shuffle_kit.units.check_memory_limit`; default :func:`default_limit`);
+    ``threads`` defaults to the CPUs this process may use, and the files are the same for
+    any number. Arrow's own thread pool is sized to ``threads``
     while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
     thread. Raises :class:`JobError` for problems the user
     can fix, with one line naming the file, column or option; ``out`` is then unchanged.
