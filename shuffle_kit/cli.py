@@ -25,6 +25,7 @@ PARTITION_EPILOG = """\
 examples:
   shuffle-kit partition events/*.parquet --on user_id --out by_user --npartitions 64
       64 files by_user/part-00000.parquet ... part-00063.parquet; every user in one file
+      (a partition no user hashes to has no file, unless --empty-files)
   shuffle-kit partition logs/ --on country,day --out by_day --by-value
       hive directories by_day/country=DE/day=2024-05-01/part-00000.parquet ...
   shuffle-kit partition a.csv b.csv --on k --out parts --format arrow --memory-limit 500MB --tmp /scratch
@@ -49,15 +50,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _size(text: str) -> int:
-    from .partitioning.job import parse_limit
-
-    try:
-        return parse_limit(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _columns(text: str) -> list[str]:
@@ -140,7 +132,7 @@ def _partition(args: argparse.Namespace) -> int:
     use_fast_allocator()
     layout = Layout(
         max_rows_per_file=args.max_rows_per_file, row_group_size=args.row_group_size, keep_keys=args.keep_keys,
-        sort_by=tuple(c for group in args.sort_by or [] for c in group),
+        sort_by=tuple(c for group in args.sort_by or [] for c in group), empty_files=args.empty_files,
     )
 
     def job() -> int:
@@ -155,7 +147,7 @@ def _partition(args: argparse.Namespace) -> int:
 
             print(json.dumps(summary.to_dict()), flush=True)
         elif not args.quiet:
-            print("\n".join(summary.lines()), flush=True)
+            print(summary, flush=True)
         if not args.quiet:
             for warning in summary.warnings():
                 print(f"shuffle-kit: warning: {warning}", file=sys.stderr, flush=True)
@@ -219,7 +211,7 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "partition", help="partition Parquet/CSV/Arrow files by key columns into files or hive directories",
         description="Partition Parquet, CSV or Arrow files by key columns, streaming with bounded memory: "
-        "one file per hash partition, or with --by-value one hive directory per key value.",
+        "one file per hash partition that has rows, or with --by-value one hive directory per key value.",
         epilog=PARTITION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_chattiness(p, top=False)
@@ -242,7 +234,7 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                      "as hive readers expect")
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
-    p.add_argument("--memory-limit", type=_size, metavar="SIZE",
+    p.add_argument("--memory-limit", metavar="SIZE",
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
                    "allows if less); half holds shuffled data before it "
                    "spills to --tmp; peak memory is about this plus ~300 MB")
@@ -270,6 +262,9 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sort-by", type=_columns, action="append", metavar="COL[,COL]",
                    help="sort the rows of each file by these columns (ascending, nulls last; stable), in bounded "
                    "memory however large a partition is")
+    p.add_argument("--empty-files", action="store_true",
+                   help="write a file for every hash partition, an empty one (with the columns) where no row "
+                   "hashes to it, for readers that expect one file per bucket (default: no empty files)")
     p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",
                    help="compression of Parquet and Arrow output files (default lz4; CSV is written uncompressed)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -291,11 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="generate a sample dataset and partition it (by hash and by value)",
         description="Generate 1,000,000 sample orders as Parquet, partition them by user_id into 8 files and "
-        "by country into hive directories, check the results and print what happened.",
+        "by country into hive directories, check the results and print what happened. Everything is kept, "
+        "in --out or a new directory of the current one.",
     )
     demo.add_argument("--rows", type=_positive, default=1_000_000, help="rows to generate (default 1,000,000)")
     demo.add_argument("--out", metavar="DIR",
-                      help="keep the data and outputs in DIR (default: a temporary directory, removed)")
+                      help="where to write the data and both outputs, which are kept (default: a new directory "
+                      "shuffle-kit-demo in the current directory; the demo prints where)")
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                       help="progress bars (default: only on a terminal)")
     _add_chattiness(demo, top=False)
@@ -306,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "and drops a temporary one")
     serve.add_argument("--address", help="ipc://PATH or tcp://HOST:PORT (default: a private ipc:// socket)")
     serve.add_argument("--path", help="directory of the on-disk store (default: a temporary one)")
-    serve.add_argument("--memory-limit", type=_size, default=10**9, metavar="SIZE",
+    serve.add_argument("--memory-limit", default=10**9, metavar="SIZE",
                        help="bytes held in memory before the largest keys spill to disk (e.g. 2GB; default 1GB)")
     serve.add_argument("--secret-key-file",
                        help="this server's CURVE secret key (required with a non-loopback tcp address)")
@@ -321,6 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quiet and args.verbose:  # one before the command, the other after it
         parser.error("-q/--quiet and -v/--verbose exclude each other")
+    if getattr(args, "memory_limit", None) is not None:  # the rule of shuffle_kit.partition and shuffle
+        from .units import check_memory_limit
+
+        try:
+            args.memory_limit = check_memory_limit(args.memory_limit, "--memory-limit")
+        except ValueError as e:
+            parser.error(str(e))
     with _logging(args.verbose, args.quiet):
         return args.run(args)
 

@@ -53,16 +53,16 @@ class Partition(NamedTuple):
 @dataclass(frozen=True, eq=False)
 class PartitionSizes:
     """Rows in each partition (``rows``), with each one's ``keys`` (default: its number) and
-    ``paths`` (where it was written, if anywhere); ``unit`` is what one partition is called in
-    text ("partition", "file", "value")."""
+    ``paths`` (where each was written; None for one written nowhere); ``unit`` is what one
+    partition is called in text ("partition", "file", "value")."""
 
     rows: np.ndarray
     keys: Sequence[Any] | None = None
-    paths: Sequence[str] | None = None
+    paths: Sequence[str | None] | None = None
     unit: str = "partition"
 
     @classmethod
-    def of(cls, rows: Any, keys: Sequence[Any] | None = None, paths: Sequence[str] | None = None,
+    def of(cls, rows: Any, keys: Sequence[Any] | None = None, paths: Sequence[str | None] | None = None,
            unit: str = "partition") -> PartitionSizes:
         """From any sequence of row counts.
 

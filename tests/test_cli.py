@@ -111,6 +111,28 @@ def test_hash_partitions(tmp_path, fmt, limit):
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "arrow"])
+def test_a_partition_without_rows_gets_a_file_only_with_empty_files(tmp_path, fmt):
+    df = frame(500)
+    df["k"] = df["k"] % 5  # 5 keys into 64 partitions: most partitions get no row
+    inputs = write_inputs(tmp_path, df, fmt)
+    for flag, out, files in (([], tmp_path / "lean", 5), (["--empty-files"], tmp_path / "full", 64)):
+        r = cli("partition", *inputs, "--on", "k", "--out", out, "--npartitions", 64, "--format", fmt, "--json", *flag)
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout)
+        names = sorted(os.listdir(out))
+        assert (summary["partitions"], summary["files"], len(names)) == (64, files, files)
+        assert summary["sizes"]["count"] == 64 and summary["sizes"]["min"] == 0  # the empty ones counted
+        rows = []
+        for name in names:  # each file, empty or not, reads back with the columns
+            t = read_file(str(out / name))
+            assert t.column_names == list(df.columns)
+            rows += t.column("row").to_pylist()
+        assert sorted(rows) == list(range(len(df)))
+    r = cli("partition", *inputs, "--on", "k", "--out", tmp_path / "v", "--by-value", "--empty-files")
+    assert_one_line_error(r, "--empty-files is for hash partitions")
+
+
 @pytest.mark.parametrize("limit", PATHS)
 def test_keys_get_a_dictionary_only_where_the_inputs_had_one(tmp_path, limit):
     # keys stored plain in the input may be all distinct: a dictionary would be built,
@@ -298,19 +320,37 @@ def test_help_documents_options_with_examples():
     assert r.returncode == 0
     for word in ["--on", "--out", "--npartitions", "--by-value", "--format", "--memory-limit", "--tmp",
                  "--exists", "--compression", "--progress", "examples:", "shuffle-kit partition events/",
-                 "--max-rows-per-file", "--row-group-size", "--keep-keys", "--sort-by", "append"]:
+                 "--max-rows-per-file", "--row-group-size", "--keep-keys", "--sort-by", "append", "--empty-files"]:
         assert word in r.stdout, word
     r = cli("--help")
     assert r.returncode == 0 and "partition" in r.stdout and "demo" in r.stdout and "serve" in r.stdout
 
 
-def test_demo_runs(tmp_path):
+def test_demo_runs_and_keeps_what_it_shows(tmp_path):
     r = cli("demo", "--rows", 20_000, "--out", tmp_path / "d")
     assert r.returncode == 0, r.stderr
     assert "demo OK" in r.stdout
     assert "country=..%2Fetc" in r.stdout
-    r = cli("demo", "--rows", 5_000)  # a temporary directory, removed
-    assert r.returncode == 0 and "demo OK" in r.stdout
+    # every path it prints is there after it ends, and it says where
+    assert f"in {tmp_path / 'd'}/" in r.stdout
+    assert sorted(os.listdir(tmp_path / "d")) == ["by_country", "by_user", "orders"]
+    assert (tmp_path / "d" / "by_country" / "country=..%2Fetc").is_dir()
+    # run again there: its own output is replaced, a user's directory is refused and left alone
+    assert cli("demo", "--rows", 3_000, "--out", tmp_path / "d").returncode == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    r = cli("demo", "--rows", 3_000, "--out", tmp_path / "mine")
+    assert_one_line_error(r, "--out", "holds other files")
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+    # without --out: a new directory in the current one, each run its own
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("shuffle-kit-demo", "shuffle-kit-demo-2"):
+        r = cli("demo", "--rows", 5_000, cwd=work)
+        assert r.returncode == 0 and "demo OK" in r.stdout, r.stderr
+        assert f"are in {work / name}/" in r.stdout
+    assert sorted(os.listdir(work)) == ["shuffle-kit-demo", "shuffle-kit-demo-2"]
+    assert sorted(os.listdir(work / "shuffle-kit-demo-2")) == ["by_country", "by_user", "orders"]
 
 
 def test_progress_is_off_when_not_a_tty_and_on_when_asked(tmp_path):
@@ -736,7 +776,7 @@ def test_verbose_logs_to_stderr_and_not_stdout(tmp_path):
 
 
 def test_quiet_demo_and_help(tmp_path):
-    r = cli("demo", "--rows", 2000, "-q")
+    r = cli("demo", "--rows", 2000, "-q", cwd=tmp_path)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     r = cli("partition", "--help")
     for word in ["-q, --quiet", "-v, --verbose", "--json"]:

@@ -178,7 +178,7 @@ def _bad_calls(tmp_path):
         ("File: path type", lambda: sk.File(3), TypeError, ["path"]),
         ("ArrowIPC: store type", lambda: sk.ArrowIPC(3), TypeError, ["store"]),
         ("Pickle: store type", lambda: sk.Pickle(object()), TypeError, ["store"]),
-        ("Buffer: available_memory", lambda: sk.Buffer(sk.Dict(), sk.Dict(), available_memory="x"), TypeError,
+        ("Buffer: available_memory", lambda: sk.Buffer(sk.Dict(), sk.Dict(), available_memory=[1]), TypeError,
          ["available_memory"]),
         ("TableBuffer: memory_limit", lambda: sk.TableBuffer(sk.Dict(), memory_limit=-5), ValueError,
          ["memory_limit"]),

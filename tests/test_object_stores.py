@@ -382,3 +382,22 @@ def test_an_overwrite_that_fails_while_copying_takes_its_copies_back(s3, bucket,
                   progress=False)
     assert everything(fs, f"{bucket}/out") == before
     assert contents(fs, f"{bucket}/out", objects(fs, f"{bucket}/out")) == old
+
+
+def test_empty_partitions_upload_no_object_unless_asked(s3, bucket, tmp_path):
+    from shuffle_kit import Layout
+    from shuffle_kit.shuffling.hashing import partition_ids
+
+    _, fs = s3
+    t = table()  # 50 keys into 200 partitions: most get no row
+    pq.write_table(t, tmp_path / "in.parquet")
+    n = 200
+    full = sorted(set(partition_ids(t, ["k"], n).tolist()))
+    for empty_files, have in ((False, full), (True, list(range(n)))):
+        out = f"{bucket}/out-{empty_files}"
+        s = partition(str(tmp_path / "in.parquet"), "k", f"s3://{out}", npartitions=n, progress=False,
+                      layout=Layout(empty_files=empty_files))
+        assert (s.partitions, s.files) == (n, len(have)) and s.ok
+        assert objects(fs, out) == sorted([f"part-{p:05d}.parquet" for p in have] + ["_SUCCESS"])
+        back = ds.dataset(out, filesystem=fs, format="parquet").to_table()
+        assert sorted(back.column("row").to_pylist()) == list(range(t.num_rows))

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import shuffle_kit as sk
 from shuffle_kit.partitioning import engine
 from shuffle_kit.shuffling.hashing import partition_ids
 from shuffle_kit.shuffling.inputs import dictionary_encoded, open_source
@@ -40,18 +41,26 @@ def _expected(table: pa.Table, n: int) -> list[pa.Table]:
     return [table.filter(pa.array(ids == p)) for p in range(n)]
 
 
-def _read(directory, n: int) -> list[pa.Table]:
-    assert sorted(os.listdir(directory)) == [f"part-{p:05d}.parquet" for p in range(n)]
-    return [pq.read_table(os.path.join(directory, f"part-{p:05d}.parquet")) for p in range(n)]
+def _read(directory, want: list[pa.Table], empty_files: bool = False) -> list[pa.Table]:
+    """Every partition's file, read back: there is one exactly for each partition of the
+    model ``want`` that has rows (for each partition, with ``empty_files``); a partition
+    without a file reads as no rows."""
+    n = len(want)
+    have = [p for p in range(n) if want[p].num_rows or empty_files]
+    assert sorted(os.listdir(directory)) == [f"part-{p:05d}.parquet" for p in have]
+    return [
+        pq.read_table(os.path.join(directory, f"part-{p:05d}.parquet")) if p in have else want[p].slice(0, 0)
+        for p in range(n)
+    ]
 
 
 @given(
     seed=st.integers(0, 2**16), rows=st.integers(0, 3000), n=st.integers(1, 9),
     distinct=st.sampled_from([1, 3, 50, 10**6]), cuts=st.lists(st.integers(0, 3000), max_size=6),
-    budget=st.sampled_from([1, 2_000, 50_000, 2**30]), direct=st.booleans(),
+    budget=st.sampled_from([1, 2_000, 50_000, 2**30]), direct=st.booleans(), empty_files=st.booleans(),
 )
 def test_files_equal_the_model_for_any_chunking_and_budget(
-    tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct
+    tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct, empty_files
 ):
     table = _table(seed, rows, distinct)
     bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
@@ -64,14 +73,20 @@ def test_files_equal_the_model_for_any_chunking_and_budget(
     ]
     d = tmp_path_factory.mktemp("out")
     written = []
+    # a partition without rows has no file, unless the layout asks for one per partition
     files = engine.PartFiles.of(str(d), table.schema, "parquet", "none", dictionary=["w", "u"] if direct else [],
-                                encode=["k"] if direct else [])
-    rows_out = engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget), written=written.append)
+                                encode=["k"] if direct else [], layout=sk.Layout(empty_files=empty_files))
+    sizes = np.full(n, -1, dtype=np.int64)
+    rows_out = engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget), written=written.append,
+                                     sizes=sizes)
     assert rows_out == sum(written) == rows
-    for p, (got, want) in enumerate(zip(_read(d, n), _expected(table, n))):
+    want = _expected(table, n)
+    assert sizes.tolist() == [t.num_rows for t in want]  # every partition counted, the empty ones as 0
+    for p, (got, model) in enumerate(zip(_read(d, want, empty_files), want)):
         assert got.schema.equals(table.schema, check_metadata=False)
-        assert got.equals(want)
-        _check_row_groups(d / f"part-{p:05d}.parquet", key_encoded=direct)
+        assert got.equals(model)
+        if model.num_rows or empty_files:
+            _check_row_groups(d / f"part-{p:05d}.parquet", key_encoded=direct)
 
 
 def _check_row_groups(path, key_encoded: bool) -> None:
@@ -97,7 +112,7 @@ def test_chunks_with_different_dictionaries_stay_dictionary_encoded(tmp_path):
     assert not chunks[0].column("w").chunk(0).dictionary.equals(chunks[1].column("w").chunk(0).dictionary)
     files = engine.PartFiles.of(str(tmp_path), table.schema, "parquet", "lz4", dictionary=["w"])
     engine.partition_into(chunks, ["k"], 2, files, engine.Resources(2**30))
-    for p, (got, want) in enumerate(zip(_read(tmp_path, 2), _expected(table, 2))):
+    for p, (got, want) in enumerate(zip(_read(tmp_path, _expected(table, 2)), _expected(table, 2))):
         assert got.equals(want)
         meta = pq.read_metadata(tmp_path / f"part-{p:05d}.parquet")
         assert meta.num_row_groups == 1 and dictionary_encoded(meta, "w")
@@ -127,7 +142,7 @@ def test_pinned_memory_stays_within_the_budget_with_open_files(monkeypatch, tmp_
     assert len(seen) == len(chunks)
     assert max(p for p, _ in seen) <= budget - 2 * engine.WRITER_BYTES  # the writers' share counted
     assert max(c for _, c in seen) >= 2  # chunks did overlap in memory: the bound was exercised
-    for p, (got, want) in enumerate(zip(_read(tmp_path, 2), _expected(table, 2))):
+    for p, (got, want) in enumerate(zip(_read(tmp_path, _expected(table, 2)), _expected(table, 2))):
         assert got.equals(want)
         # each file was written as several row groups as the budget filled
         assert pq.ParquetFile(tmp_path / f"part-{p:05d}.parquet").metadata.num_row_groups > 1
@@ -166,28 +181,33 @@ def test_sorted_runs_hold_at_most_the_budget_and_leave_nothing_behind(monkeypatc
     assert rows == table.num_rows
     assert len(spills) >= 3 and max(pinned) <= budget
     assert list(spill_dir.iterdir()) == []  # the runs are gone
-    for got, want in zip(_read(out, n), _expected(table, n)):
+    for got, want in zip(_read(out, _expected(table, n)), _expected(table, n)):
         assert got.equals(want)
     if skew:
         big = max(range(n), key=lambda p: os.path.getsize(out / f"part-{p:05d}.parquet"))
         assert pq.ParquetFile(out / f"part-{big:05d}.parquet").metadata.num_row_groups > 1
 
 
+@pytest.mark.parametrize("distinct", [2000, 5], ids=["every partition has rows", "most are empty"])
+@pytest.mark.parametrize("empty_files", [False, True], ids=["no empty files", "empty files"])
 @pytest.mark.parametrize("budget", [2**30, 400_000], ids=["open files", "sorted runs"])
-def test_files_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, budget):
-    table = _table(5, 60_000, 2000)
+def test_files_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, budget, empty_files, distinct):
+    table = _table(5, 60_000, distinct)
     chunks = [c.set_column(1, "w", c.column("w").dictionary_encode()) for c in _chunks(table, 4_000)]
     n = 16
     contents = []
     for threads in (1, 2, 5):
         d = tmp_path / f"t{threads}"
         d.mkdir()
-        files = engine.PartFiles.of(str(d), table.schema, "parquet", "lz4", dictionary=["w"])
+        files = engine.PartFiles.of(str(d), table.schema, "parquet", "lz4", dictionary=["w"],
+                                    layout=sk.Layout(empty_files=empty_files))
         engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget, threads, str(tmp_path)))
-        contents.append([(d / f"part-{p:05d}.parquet").read_bytes() for p in range(n)])
+        contents.append({f.name: f.read_bytes() for f in d.iterdir()})
     assert contents[0] == contents[1] == contents[2]
-    for got, want in zip(_read(tmp_path / "t1", n), _expected(table, n)):
-        assert got.equals(want)
+    want = _expected(table, n)
+    assert any(t.num_rows == 0 for t in want) == (distinct < n)  # the case is what it says
+    for got, model in zip(_read(tmp_path / "t1", want, empty_files), want):
+        assert got.equals(model)
 
 
 @pytest.mark.parametrize("budget", [2**30, 100_000], ids=["open files", "sorted runs"])

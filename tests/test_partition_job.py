@@ -69,7 +69,7 @@ def test_summary_has_the_figures_and_an_html_repr(tmp_path):
 @pytest.mark.parametrize("kwargs, words", [
     ({"threads": 0}, "threads"),
     ({"memory_limit": "lots"}, "memory_limit"),
-    ({"memory_limit": "100kB"}, "below 1 MiB"),
+    ({"memory_limit": "100kB"}, "memory_limit: '100kB' is below the smallest memory limit, 1 MiB"),
     ({"format": "xls"}, "--format"),
 ])
 def test_bad_arguments_are_one_clear_line_and_write_nothing(tmp_path, kwargs, words):
@@ -132,17 +132,23 @@ def _skewed_keys(draw_keys: list[int], heavy: int) -> np.ndarray:
     heavy=st.sampled_from([0, 5, 2000]),  # rows of one key: none, a few, most
     n=st.integers(1, 9),
     limit=st.sampled_from(["1GB", "2MiB"]),
+    empty_files=st.booleans(),
 )
-def test_summary_sizes_are_the_rows_of_the_files_written(keys, heavy, n, limit):
+def test_summary_sizes_are_the_rows_of_the_files_written(keys, heavy, n, limit, empty_files):
     k = _skewed_keys(keys, heavy)
     table = pa.table({"k": k, "row": np.arange(len(k))})
+    model = np.bincount(partition_ids(table, ["k"], n), minlength=n).tolist()  # the hash, as the model
+    # a file for each partition with rows; for every partition with empty_files
+    names = [f"part-{p:05d}.parquet" if model[p] or empty_files else None for p in range(n)]
     with tempfile.TemporaryDirectory() as d:
         pq.write_table(table, f"{d}/in.parquet")
-        s = sk.partition(f"{d}/in.parquet", "k", f"{d}/out", npartitions=n, memory_limit=limit, progress=False)
-        read_back = [pq.read_table(f"{d}/out/part-{p:05d}.parquet").num_rows for p in range(n)]
-    model = np.bincount(partition_ids(table, ["k"], n), minlength=n).tolist()  # the hash, as the model
+        s = sk.partition(f"{d}/in.parquet", "k", f"{d}/out", npartitions=n, memory_limit=limit, progress=False,
+                         layout=sk.Layout(empty_files=empty_files))
+        assert sorted(os.listdir(f"{d}/out")) == sorted(name for name in names if name)
+        read_back = [pq.read_table(f"{d}/out/{name}").num_rows if name else 0 for name in names]
     assert read_back == model == s.sizes.rows.tolist()
-    assert list(s.sizes.paths) == [f"part-{p:05d}.parquet" for p in range(n)]
+    assert (s.partitions, s.files) == (n, sum(1 for name in names if name))
+    assert list(s.sizes.paths) == names  # an empty partition without a file has no path
     lo, mid, hi = min(model), statistics.median(model), max(model)
     mid_text = f"{int(mid):,}" if float(mid).is_integer() else f"{mid:,.1f}"
     assert f"min {lo:,}, median {mid_text}, max {hi:,}" in s._repr_html_()
@@ -197,3 +203,63 @@ def test_a_pandas_frame_is_partitioned_like_its_arrow_table(keys, by_value):
         rows = [r for root, _, files in os.walk(f"{d}/frame") for f in files
                 for r in pq.read_table(os.path.join(root, f), columns=["row"])["row"].to_pylist()]
         assert sorted(rows) == list(df.index)
+
+
+@pytest.mark.parametrize("limit", ["1GB", "2MiB"], ids=["open files", "sorted runs"])
+@pytest.mark.parametrize("max_rows", [None, 40])
+def test_empty_partitions_write_no_file_unless_asked_also_when_appending(tmp_path, limit, max_rows):
+    # more partitions than keys: most partitions get no row (as 4,096 partitions of 1,000 keys)
+    rng = np.random.default_rng(3)
+    table = pa.table({"k": rng.integers(0, 30, 2000), "s": rng.choice(["a", "b"], 2000), "row": np.arange(2000)})
+    pq.write_table(table, tmp_path / "in.parquet")
+    n = 256
+    model = np.bincount(partition_ids(table, ["k"], n), minlength=n)
+    full = set(np.flatnonzero(model).tolist())
+    assert 0 < len(full) < n
+
+    def partitions_with_files(out) -> list[int]:
+        return sorted({int(name.split("-")[1][:5]) for name in os.listdir(out)})
+
+    for empty_files in (False, True):
+        out = tmp_path / f"out-{empty_files}"
+        layout = sk.Layout(max_rows_per_file=max_rows, empty_files=empty_files)
+        files_before = 0
+        for exists in ("error", "append"):  # a new output, then the same rows appended to it
+            s = sk.partition(str(tmp_path / "in.parquet"), "k", str(out), npartitions=n, memory_limit=limit,
+                             exists=exists, layout=layout, progress=False)
+            names = os.listdir(out)
+            assert s.ok and s.partitions == n and s.files == len(names) - files_before
+            assert s.sizes.rows.tolist() == model.tolist()  # every partition counted, the empty ones as 0
+            assert partitions_with_files(out) == (list(range(n)) if empty_files else sorted(full))
+            if max_rows is None:  # one file per partition (with rows, or each, with empty_files)
+                assert s.files == (n if empty_files else len(full))
+            files_before = len(names)
+        for name in names:  # every file reads back with the input's columns
+            assert pq.read_schema(out / name).equals(table.schema, check_metadata=False)
+        back = pq.read_table(out)
+        assert back.num_rows == 2 * table.num_rows
+        assert sorted(back.column("row").to_pylist()) == sorted(table.column("row").to_pylist() * 2)
+
+
+def test_empty_files_is_refused_for_files_by_value(tmp_path):
+    _inputs(tmp_path / "in", rows=100, files=1)
+    with pytest.raises(JobError, match="--empty-files is for hash partitions"):
+        sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), by_value=True, progress=False,
+                     layout=sk.Layout(empty_files=True))
+    with pytest.raises(JobError, match="--empty-files must be True or False"):
+        sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), progress=False,
+                     layout=sk.Layout(empty_files="yes"))  # type: ignore[arg-type]
+    assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def test_a_summary_prints_as_the_command_line_does_and_its_repr_is_one_short_line(tmp_path, capsys):
+    _inputs(tmp_path / "in", rows=2000, files=1)
+    s = sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), npartitions=4096, progress=False)
+    print(s)
+    printed = capsys.readouterr().out
+    assert printed == "\n".join(s.lines()) + "\n"  # what `shuffle-kit partition` prints
+    assert f"partitions  4,096 ({s.files:,} files" in printed and "rows out    2,000\n" in printed
+    text = repr(s)  # one line, whatever the number of files: not the sizes of every partition
+    assert "\n" not in text and len(text) < 150 + len(str(tmp_path)), text
+    assert text.startswith(f"Summary(out={str(tmp_path / 'out')!r}, ok=True, rows_in=2_000, rows_out=2_000, ")
+    assert f"partitions=4_096, files={s.files:_}" in text

@@ -147,10 +147,10 @@ def test_threads_are_checked():
 
 
 def test_a_spilled_shuffle_reads_the_same_partitions():
-    df = _big_frame(6000, 2)
-    chunks = [df.iloc[a : a + 500] for a in range(0, len(df), 500)]
+    df = _big_frame(30_000, 2)
+    chunks = [df.iloc[a : a + 2500] for a in range(0, len(df), 2500)]
     want = _Model(df, ["k"], 300)
-    with shuffle(chunks, "k", 300, memory_limit=200_000, progress=False) as res:
+    with shuffle(chunks, "k", 300, memory_limit="1MiB", progress=False) as res:  # the least it takes
         assert res.codec.store.nbytes() > 0  # spilled
         for i, part in enumerate(res):
             _equal(part, want[i])

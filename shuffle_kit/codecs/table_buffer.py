@@ -35,7 +35,7 @@ from ..frames import Piece, concat_tables, frame_to_table, table_to_frames, tabl
 from ..stores import Store
 from ..stores.base import get_nested
 from ..stores.keys import Key, encode_key
-from ..units import check_bytes
+from ..units import check_memory_limit
 from .arrow_ipc import ArrowIPC
 
 SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them
@@ -135,13 +135,14 @@ class TableBuffer(ArrowIPC):
     sorted_appends = True
 
     def __init__(
-        self, store: Store | str | None = None, memory_limit: float = 1e9, *, partd: Store | None = None,
+        self, store: Store | str | None = None, memory_limit: float | str = 1e9, *, partd: Store | None = None,
         empty: bool = False,
     ):
         """``empty``: the store holds nothing yet (a new temporary one), so reads need not
         look in it until something spills."""
         super().__init__(store, partd=partd)
-        self.memory_limit = check_bytes(memory_limit, "memory_limit")
+        # bytes or a size such as '2GB'; 0 spills every append
+        self.memory_limit = check_memory_limit(memory_limit, "memory_limit", minimum=0)
         self.memory_usage = 0
         # each append: ({encoded key: (key, table)} or a sorted table, bytes)
         self._appends: deque[tuple[_Held, int]] = deque()

@@ -17,6 +17,7 @@ from ..stores import File, Store
 from ._local import local_cleanup, temporary_directory
 from ._plans import PREFIX, ShuffleSpec
 from ._tasks import barrier, map_partition, read_partition, setup
+from .cluster import server_settings
 
 
 def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = None, partitioner: str = "hash") -> Any:
@@ -50,6 +51,7 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
             raise missing_column(k, list(meta.columns), "the DataFrame")
     if partitioner == "dask" and any(k not in meta.columns for k in keys):
         raise JobError("partitioner='dask' shuffles on columns only (as ddf.shuffle does)")
+    server_settings()  # a bad shuffle_kit.dask config value fails here, before any task runs
     n = int(npartitions) if npartitions is not None else ddf.npartitions
     name = tokenize(ddf, keys, n, partitioner, uuid.uuid4().hex)
     spec = ShuffleSpec(

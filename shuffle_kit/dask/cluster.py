@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..units import parse_size
+from ..units import check_memory_limit
 
 NAME = "shuffle_kit"  # of the scheduler plugin, and of the plugin on each host
 SERVER_MEMORY = 2**30  # at most this many bytes in memory per server, and a quarter of the worker's limit
@@ -91,6 +91,6 @@ def server_settings() -> ServerSettings:
         # "nanny": servers outlive a lost worker process (a re-run, not an error), but a
         # LocalCluster keeps every nanny in the client's process; "worker": no shared process
         by_nanny=dask.config.get("shuffle_kit.dask.server-host", "nanny") == "nanny",
-        memory=None if memory is None else int(parse_size(memory)),
+        memory=None if memory is None else check_memory_limit(memory, "shuffle_kit.dask.server-memory"),
         directory=dask.config.get("shuffle_kit.dask.server-directory", None),
     )

@@ -192,7 +192,8 @@ class Files(Protocol):
 
 @dataclass(frozen=True)
 class PartFiles:
-    """One ``part-NNNNN`` file of ``fmt`` per partition in ``directory``, with ``schema``
+    """One ``part-NNNNN`` file of ``fmt`` per partition that has rows (per partition, with
+    ``layout.empty_files``) in ``directory``, with ``schema``
     (that of the chunks, dictionaries included) and ``plain`` (what the files read back
     as); ``encode``: more columns to store with a dictionary. With ``layout.max_rows_per_file``
     a series ``part-NNNNN-00000``, ``part-NNNNN-00001`` ... per partition; ``token`` (a
@@ -229,7 +230,9 @@ class PartFiles:
         return self.layout.row_group_size or 0
 
     def open(self, p: int) -> FileSeries:
-        return FileSeries(lambda i: self._create(p, i), self.layout.max_rows_per_file, eager=True)
+        # a file is made when the partition's first row comes, so a partition without rows
+        # has none, unless the layout asks for one file per partition whatever it holds
+        return FileSeries(lambda i: self._create(p, i), self.layout.max_rows_per_file, eager=self.layout.empty_files)
 
     def _create(self, p: int, i: int) -> Writer:
         series = i if self.layout.max_rows_per_file is not None else None
@@ -359,7 +362,7 @@ class _OpenFiles:
             block = False
 
     def finish(self) -> int:
-        for p in range(len(self.buffers)):  # an empty partition still gets its (empty) file
+        for p in range(len(self.buffers)):  # (an empty partition gets a file only if the files ask for one)
             self.flush(p, last=True)
         while self.pending:
             self.reap(block=True)

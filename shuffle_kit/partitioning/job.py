@@ -1,5 +1,5 @@
 """The partition job (``shuffle_kit.partition``, ``shuffle-kit partition``): files in, one
-file per hash partition (or per key value) out.
+file per hash partition that has rows (or per key value) out.
 
 The inputs are read in chunks of at most ``memory_limit / 32`` (64 MiB at most), on a
 thread of their own one chunk ahead (unless ``threads=1``); memory stays within
@@ -50,14 +50,14 @@ from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_li
 from ..limits import arrow_threads, resolve_threads
 from ..shuffling.inputs import ReadOptions, path_list
 from ..sizes import PartitionSizes
-from ..units import format_size
+from ..units import check_memory_limit, format_size
 from . import destination, engine, object_store, options, publish, sources
 from .layout import Layout
-from .options import MAX_PARTITIONS, Options, default_limit, parse_limit
+from .options import MAX_PARTITIONS, Options, default_limit
 from .summary import Summary, peak_rss
 from .values import ValueFiles
 
-__all__ = ["JobError", "Options", "Summary", "partition", "run", "parse_limit", "default_limit", "OVERHEAD"]
+__all__ = ["JobError", "Options", "Summary", "partition", "run", "default_limit", "OVERHEAD"]
 
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 STREAM_NPARTITIONS = 64
@@ -113,7 +113,8 @@ def partition(
 ) -> Summary:
     """Partition the files ``inputs`` (paths, globs, directories or URLs such as
     ``s3://bucket/sales/`` of Parquet, CSV or Arrow files) by the key columns ``on`` into
-    ``out``: one file per hash partition (``part-00000.parquet`` ...), or with ``by_value``
+    ``out``: one file per hash partition that has rows (``part-00000.parquet`` ...; every
+    partition with ``layout=Layout(empty_files=True)``), or with ``by_value``
     one hive directory per key value. What ``shuffle-kit partition`` does, with the same
     options; returns its summary. Hive directory names in the inputs become columns unless
     ``read=ReadOptions(partitioning="none")``; ``read`` also sets the CSV delimiter.
@@ -122,8 +123,10 @@ def partition(
     RecordBatchReader or dataset, or any object with ``__arrow_c_stream__``.
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
-    :data:`OVERHEAD`; default :func:`default_limit`); ``threads`` defaults to the CPUs this process may use, and the
-    files are the same for any number. Arrow's own thread pool is sized to ``threads``
+    :data:`OVERHEAD`; bytes or a size such as ``'1GB'``, at least 1 MiB, as for every entry
+    point: :func:`~shuffle_kit.units.check_memory_limit`; default :func:`default_limit`);
+    ``threads`` defaults to the CPUs this process may use, and the files are the same for
+    any number. Arrow's own thread pool is sized to ``threads``
     while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
     thread. Raises :class:`JobError` for problems the user
     can fix, with one line naming the file, column or option; ``out`` is then unchanged.
@@ -142,10 +145,7 @@ def partition(
     (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
     >>> import shutil; shutil.rmtree(d)
     """
-    try:
-        limit = default_limit() if memory_limit is None else parse_limit(memory_limit)
-    except ValueError as e:
-        raise JobError(f"memory_limit: {one_line(e)}") from None
+    limit = default_limit() if memory_limit is None else check_memory_limit(memory_limit)
     files = path_list(inputs)
     opts = Options(
         files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
@@ -263,12 +263,15 @@ def run(opts: Options) -> Summary:
                     )
                     summary.partitions = n
                     summary.files = sum(len(files) for _, _, files in os.walk(staging))
-                    if layout.max_rows_per_file is None:  # a file per partition
-                        names = [engine.part_name(p, opts.format, token) for p in range(n)]
-                        summary.sizes = PartitionSizes.of(rows, paths=names, unit="file")
-                    else:  # a series of files per partition
-                        names = [engine.part_name(p, opts.format, token, "*") for p in range(n)]
-                        summary.sizes = PartitionSizes.of(rows, paths=names)
+                    # every partition counts, with its rows; one without rows has no file
+                    # (no path) unless the layout asks for empty files
+                    series = None if layout.max_rows_per_file is None else "*"
+                    names = [
+                        engine.part_name(p, opts.format, token, series) if rows[p] or layout.empty_files else None
+                        for p in range(n)
+                    ]
+                    # a file per partition, or a series of files per partition
+                    summary.sizes = PartitionSizes.of(rows, paths=names, unit="file" if series is None else "partition")
                 else:
                     values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
                                         max_values=opts.max_partitions, layout=layout, token=token)

@@ -2,7 +2,7 @@
 for ``shuffle_kit.partition(..., layout=...)`` and the command line's output flags.
 
 >>> Layout(max_rows_per_file=1_000_000, sort_by='ts')
-Layout(max_rows_per_file=1000000, row_group_size=None, keep_keys=False, sort_by=('ts',))
+Layout(max_rows_per_file=1000000, row_group_size=None, keep_keys=False, sort_by=('ts',), empty_files=False)
 >>> Layout(sort_by='a, b').sort_by
 ('a', 'b')
 """
@@ -26,13 +26,19 @@ class Layout:
       ``include_key``), besides the directory names;
     - ``sort_by``: columns the rows of each file are sorted by (ascending, nulls last,
       stable; see :mod:`~shuffle_kit.partitioning.sorting`), in bounded memory however
-      large a partition is. A string is split at commas.
+      large a partition is. A string is split at commas;
+    - ``empty_files``: a hash partition without rows still gets its file (empty, with the
+      schema), so that there is exactly one file per partition (or one series, with
+      ``max_rows_per_file``), for readers that expect a fixed set of buckets. By default
+      a partition without rows writes no file, as polars and DuckDB do (the job's summary
+      still counts it, with 0 rows).
     """
 
     max_rows_per_file: int | None = None
     row_group_size: int | None = None
     keep_keys: bool = False
     sort_by: tuple[str, ...] = field(default=())
+    empty_files: bool = False
 
     def __post_init__(self) -> None:
         sort_by: str | Sequence[str] | None = self.sort_by
@@ -48,6 +54,9 @@ class Layout:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 return f"--{name.replace('_', '-')} must be a whole number of at least 1, not {value!r}"
+        for name in ("keep_keys", "empty_files"):
+            if not isinstance(getattr(self, name), bool):
+                return f"--{name.replace('_', '-')} must be True or False, not {getattr(self, name)!r}"
         if not all(isinstance(c, str) and c for c in self.sort_by):
             return f"--sort-by: give one or more column names, separated by commas (not {list(self.sort_by)!r})"
         if len(set(self.sort_by)) != len(self.sort_by):

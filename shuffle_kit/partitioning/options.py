@@ -1,5 +1,6 @@
 """What a partition job is asked to do: :class:`Options` (the arguments of
-:func:`shuffle_kit.partition`), the memory limit's default and parsing, and :func:`check`, which
+:func:`shuffle_kit.partition`), the memory limit's default (its rule is
+:func:`shuffle_kit.units.check_memory_limit`), and :func:`check`, which
 refuses bad options in one line before anything is read."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from ..errors import JobError
 from ..shuffling.inputs import ReadOptions
-from ..units import parse_size
+from ..units import MIN_MEMORY_LIMIT, check_memory_limit
 from .layout import Layout
 from .writers import COMPRESSIONS, FORMATS
 
@@ -46,24 +47,13 @@ def default_limit() -> int:
     limit counts, not the host's memory)."""
     from ..limits import available_memory
 
-    return int(min(10**9, max(2**20, available_memory() // 2)))
-
-
-def parse_limit(text: int | str) -> int:
-    """A memory limit in bytes (see :func:`shuffle_kit.units.parse_size`), at least 1 MiB.
-
-    >>> parse_limit('1GB'), parse_limit('1.5 GiB')
-    (1000000000, 1610612736)
-    """
-    value = parse_size(text)
-    if value < 2**20:
-        raise ValueError(f"memory limit {text!r} is below 1 MiB")
-    return value
+    return int(min(10**9, max(MIN_MEMORY_LIMIT, available_memory() // 2)))
 
 
 def check(opts: Options) -> None:
     """Refuse options that cannot work, in one line naming the option, before any input is
     read."""
+    check_memory_limit(opts.memory_limit)
     if opts.format not in FORMATS:
         raise JobError(f"--format must be one of {', '.join(FORMATS)}, not {opts.format!r}")
     if opts.compression not in COMPRESSIONS:
@@ -78,6 +68,8 @@ def check(opts: Options) -> None:
         raise JobError(problem)
     if layout.keep_keys and not opts.by_value:
         raise JobError("--keep-keys is for --by-value output (files by hash partition always hold their key columns)")
+    if layout.empty_files and opts.by_value:
+        raise JobError("--empty-files is for hash partitions (--by-value makes a directory only for a value present)")
     if layout.row_group_size is not None and opts.format == "csv":
         raise JobError("--row-group-size: CSV files have no row groups (use --format parquet or arrow)")
     if opts.npartitions is not None and opts.npartitions < 1:

@@ -1,5 +1,6 @@
 """What a partition job did: :class:`Summary` (rows, files, bytes, time, peak memory and
-rows per file), as the command line prints it, as ``--json`` and as a notebook shows it."""
+rows per file), as the command line prints it (its ``str``), as ``--json`` and as a notebook
+shows it."""
 
 from __future__ import annotations
 
@@ -11,13 +12,25 @@ from ..sizes import PartitionSizes
 from ..units import format_size
 
 
-@dataclass
+@dataclass(repr=False)
 class Summary:
-    """What a job did: rows, files, bytes, time, peak memory, and the rows of every output
-    file (``sizes``: hash partitions by number, or ``--by-value`` directories with their key
-    values) to see skew; ``lines()`` is what the command line prints, ``warnings()`` what it
-    warns about, ``to_dict()`` its ``--json``, and a notebook shows it as a table with a
-    chart of the partition sizes."""
+    """What a job did: rows, files, bytes, time, peak memory, and the rows of every
+    partition (``sizes``: hash partitions by number, or ``--by-value`` directories with
+    their key values) to see skew; ``lines()`` is what the command line prints (and
+    ``str(summary)``, so ``print(summary)`` shows the same), ``warnings()`` what it warns
+    about, ``to_dict()`` its ``--json``, and a notebook shows it as a table with a chart of
+    the partition sizes. Its ``repr`` is one short line, whatever the number of files.
+
+    >>> s = Summary('out', rows_in=10, rows_out=10, partitions=4, files=3, bytes_out=2048)
+    >>> s
+    Summary(out='out', ok=True, rows_in=10, rows_out=10, partitions=4, files=3, bytes_out='2.0 kB')
+    >>> print(s)  # doctest: +ELLIPSIS
+    output      out
+    rows in     10 (from 0 files, 0 B)
+    rows out    10
+    partitions  4 (3 files, 2.0 kB)
+    ...
+    """
 
     out: str
     rows_in: int = 0
@@ -48,6 +61,14 @@ class Summary:
             f"peak memory {format_size(self.peak_rss)} (resident)",
             *self._size_lines(),
         ]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        # the counts only: the sizes of thousands of partitions belong to str() and the notebook
+        return (f"Summary(out={self.out!r}, ok={self.ok}, rows_in={self.rows_in:_}, rows_out={self.rows_out:_}, "
+                f"partitions={self.partitions:_}, files={self.files:_}, bytes_out={format_size(self.bytes_out)!r})")
 
     def _size_lines(self) -> list[str]:
         if self.sizes is None or not len(self.sizes):

@@ -33,7 +33,7 @@ from ..errors import ArgumentTypeError, JobError, missing_column
 from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
 from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
-from ..units import parse_size
+from ..units import check_memory_limit, parse_size
 from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
 from .inputs import DEFAULT_CHUNK_BYTES, Chunk, open_source
 from .result import BATCH_BYTES, ShuffleResult
@@ -336,8 +336,10 @@ def shuffle(
         bytes of pieces in memory as Arrow tables and spilling the oldest to disk, removed
         when the result is closed or garbage collected. Partition ``i`` is stored under the key ``i``.
     memory_limit : bytes (or '2GB') the default store keeps in memory; also bounds the
-        size of the input chunks. Default: a quarter of the memory this process may use
-        (a container's cgroup limit counts, not the host's memory), at most 4 GiB.
+        size of the input chunks. At least 1 MiB, as for ``shuffle_kit.partition`` and the
+        command line (:func:`~shuffle_kit.units.check_memory_limit`). Default: a quarter
+        of the memory this process may use (a container's cgroup limit counts, not the
+        host's memory), at most 4 GiB.
     progress : a ``tqdm.auto`` bar; None shows it only on a terminal or in a notebook.
     partitioner : ``'hash'`` (the documented hash of ``hashing``), ``'dask'`` (dask's
         own assignment, to be co-partitioned with a dask DataFrame) or a function
@@ -364,7 +366,7 @@ def shuffle(
     workers = resolve_threads(threads)
     check_npartitions(npartitions)
     check_partitioner(partitioner)
-    limit = default_memory_limit() if memory_limit is None else parse_size(memory_limit)
+    limit = default_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
     if chunk_bytes is None:
         chunk = int(min(DEFAULT_CHUNK_BYTES, max(2**20, limit // 8)))
     else:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..units import check_bytes
+from ..units import check_memory_limit
 from .base import Record, Store, Usage
 from .keys import encode_key
 
@@ -23,10 +23,11 @@ class Buffer(Store):
     ([b'12345', b'6'], 1)
     """
 
-    def __init__(self, fast: Store, slow: Store, available_memory: float = 1e9):
+    def __init__(self, fast: Store, slow: Store, available_memory: float | str = 1e9):
         self.fast = fast
         self.slow = slow
-        self.available_memory = check_bytes(available_memory, "available_memory")
+        # bytes or a size such as '2GB'; 0 spills every append
+        self.available_memory = check_memory_limit(available_memory, "available_memory", minimum=0)
         super().__init__()
         self._init_state()
 
