@@ -39,7 +39,7 @@ _HOMES = {
     "groupby_shuffle": ".shuffling.api",
     "partition": ".partitioning.job",
     "Layout": ".partitioning.layout",
-    "ReadOptions": ".shuffling.inputs",
+    "ReadOptions": ".io.readers",
 }
 
 __all__ = [

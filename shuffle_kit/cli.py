@@ -125,9 +125,9 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _partition(args: argparse.Namespace) -> int:
+    from .io.readers import ReadOptions
     from .partitioning.job import partition, use_fast_allocator
     from .partitioning.layout import Layout
-    from .shuffling.inputs import ReadOptions
 
     use_fast_allocator()
     layout = Layout(

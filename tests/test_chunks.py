@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shuffle_kit.io.readers import coalesce, open_source
 from shuffle_kit.partitioning.writers import WRITE_BATCH_ROWS, fewer_chunks
-from shuffle_kit.shuffling.inputs import coalesce, open_source
 
 ROW = 8  # bytes of an int64 row without nulls: nbytes is exact
 

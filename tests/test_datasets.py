@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shuffle_kit import partition, shuffle
+from shuffle_kit.io.readers import ReadOptions, open_source
 from shuffle_kit.partitioning.job import JobError
-from shuffle_kit.shuffling.inputs import ReadOptions, open_source
 
 from .test_cli import assert_one_line_error, cli
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.shuffling.hashing import (
+from shuffle_kit.kernels.hashing import (
     NULL_HASH,
     UnhashableKeyError,
     check_hashable,
@@ -171,7 +171,7 @@ def test_dask_partition_ids_match_dask():
 SCRIPT = textwrap.dedent(
     """
     import pandas as pd, numpy as np, shuffle_kit
-    from shuffle_kit.shuffling.hashing import partition_ids
+    from shuffle_kit.kernels.hashing import partition_ids
     import pyarrow as pa
     df = pd.DataFrame({
         'i': np.arange(200) % 17, 's': [f'key{i % 23}' for i in range(200)],

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shuffle_kit
-from shuffle_kit.shuffling.hashing import (
+from shuffle_kit.kernels.hashing import (
     NULL_HASH,
     UnhashableKeyError,
     hash_array,
@@ -209,7 +209,7 @@ def test_bulk_hashes_equal_one_by_one(values):
 SEED_SCRIPT = """
 import numpy as np, pandas as pd
 from shuffle_kit.frames import frame_to_table
-from shuffle_kit.shuffling.hashing import partition_ids
+from shuffle_kit.kernels.hashing import partition_ids
 values = [frozenset({'a', 1, 2.5}), ('x', None), 'x', 7, 7.0, None, b'y', (frozenset({'b', 3}),)] * 3
 table = frame_to_table(pd.DataFrame({'k': pd.Series(values, dtype=object)}))
 print(partition_ids(table, ['k'], 1 << 16).tolist())

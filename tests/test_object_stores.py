@@ -386,7 +386,7 @@ def test_an_overwrite_that_fails_while_copying_takes_its_copies_back(s3, bucket,
 
 def test_empty_partitions_upload_no_object_unless_asked(s3, bucket, tmp_path):
     from shuffle_kit import Layout
-    from shuffle_kit.shuffling.hashing import partition_ids
+    from shuffle_kit.kernels.hashing import partition_ids
 
     _, fs = s3
     t = table()  # 50 keys into 200 partitions: most get no row

@@ -28,12 +28,12 @@ def test_no_module_is_hidden_by_a_function():
     # the subpackages are named apart from the functions shuffle and partition, so both
     # stay reachable whichever is imported first
     code = """
-import shuffle_kit.shuffling.hashing, shuffle_kit.partitioning.job, shuffle_kit
+import shuffle_kit.kernels.hashing, shuffle_kit.partitioning.job, shuffle_kit
 from shuffle_kit.shuffling import api
 print(shuffle_kit.shuffle is api.shuffle, shuffle_kit.partition is shuffle_kit.partitioning.job.partition)
-print(shuffle_kit.shuffling.hashing.__name__, shuffle_kit.partitioning.job.__name__)
+print(shuffle_kit.kernels.hashing.__name__, shuffle_kit.partitioning.job.__name__)
 """
-    assert _run(code).split() == ["True", "True", "shuffle_kit.shuffling.hashing", "shuffle_kit.partitioning.job"]
+    assert _run(code).split() == ["True", "True", "shuffle_kit.kernels.hashing", "shuffle_kit.partitioning.job"]
 
 
 def test_unknown_names_raise_attribute_error():

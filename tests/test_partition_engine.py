@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
+from shuffle_kit.io.readers import dictionary_encoded, open_source
+from shuffle_kit.kernels.hashing import partition_ids
 from shuffle_kit.partitioning import engine
-from shuffle_kit.shuffling.hashing import partition_ids
-from shuffle_kit.shuffling.inputs import dictionary_encoded, open_source
 
 WORDS = ["a", "", "b/../c", "é", "x" * 30, None]
 

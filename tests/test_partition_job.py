@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
+from shuffle_kit.kernels.hashing import partition_ids
 from shuffle_kit.partitioning.job import JobError
-from shuffle_kit.shuffling.hashing import partition_ids
 
 
 def _inputs(directory, rows: int = 40_000, files: int = 3) -> pa.Table:

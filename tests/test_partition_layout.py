@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shuffle_kit as sk
+from shuffle_kit.kernels.hashing import partition_ids
 from shuffle_kit.partitioning import engine, sorting
 from shuffle_kit.partitioning.job import JobError
-from shuffle_kit.shuffling.hashing import partition_ids
 
 WORDS = ["a", "", "b/../c", "é", "x" * 30, None, "B", "a b"]
 SLOW_OK = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -16,8 +16,8 @@ from polars.io.plugins import register_io_source
 from polars.testing import assert_frame_equal as assert_polars_equal
 
 import shuffle_kit as sk
-from shuffle_kit.shuffling.inputs import open_source
-from shuffle_kit.shuffling.polars_io import collected_whole
+from shuffle_kit.io.polars_frames import collected_whole
+from shuffle_kit.io.readers import open_source
 
 
 class CStream:

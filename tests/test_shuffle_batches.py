@@ -14,8 +14,8 @@ from shuffle_kit import Dict, File, groupby_shuffle, shuffle
 from shuffle_kit.codecs import ArrowIPC, TableBuffer
 from shuffle_kit.codecs import table_buffer as table_buffer_module
 from shuffle_kit.frames import frame_to_table, table_to_frames, tables_to_frame
-from shuffle_kit.shuffling.hashing import id_dtype, partition_ids
-from shuffle_kit.shuffling.split import sorted_runs, split
+from shuffle_kit.kernels.hashing import id_dtype, partition_ids
+from shuffle_kit.kernels.split import sorted_runs, split
 from tests.test_shuffle import KINDS, _col, _norm, _pandas_groups, frames
 from tests.test_split import tables
 

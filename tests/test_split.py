@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.shuffling.hashing import id_dtype
-from shuffle_kit.shuffling.split import split
+from shuffle_kit.kernels.hashing import id_dtype
+from shuffle_kit.kernels.split import split
 
 
 def chunked(values: list, cuts: list[int], type_: pa.DataType) -> pa.ChunkedArray:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..codecs import ArrowIPC
 from ..errors import ArgumentTypeError, JobError, missing_column
-from ..shuffling.api import check_npartitions, check_partitioner, normalize_on
+from ..kernels.keys import check_npartitions, check_partitioner, normalize_on
 from ..stores import File, Store
 from ._local import local_cleanup, temporary_directory
 from ._plans import PREFIX, ShuffleSpec

@@ -19,9 +19,9 @@ import pyarrow as pa
 
 from ..errors import ShuffleDataLost
 from ..frames import tables_to_frame
-from ..shuffling.api import to_table
-from ..shuffling.hashing import dask_partition_ids, partition_ids
-from ..shuffling.split import split
+from ..kernels.hashing import dask_partition_ids, partition_ids
+from ..kernels.keys import to_table
+from ..kernels.split import split
 from ._local import process_store
 from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
 

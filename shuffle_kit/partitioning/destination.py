@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..errors import JobError, PathError, not_a_directory, one_line
-from ..filesystems import Location, locate
+from ..io.filesystems import Location, locate
 from . import object_store
 from .options import Options
 from .writers import FORMATS, stored_type
@@ -240,7 +240,7 @@ def _check_key_names(out: str, files: list[str], key: str, type_: pa.DataType, o
 
 def _file_schema(path: str) -> pa.Schema:
     """The columns of a file already in ``--out``, read as the job reads its inputs."""
-    from ..shuffling.inputs import ReadOptions, open_source
+    from ..io.readers import ReadOptions, open_source
 
     try:
         schema = open_source(path, read=ReadOptions(partitioning="none")).schema

@@ -75,10 +75,10 @@ import numpy as np
 import pyarrow as pa
 
 from .. import scratch
+from ..kernels.arrow_numpy import arrow_array
+from ..kernels.hashing import check_hashable, partition_ids
+from ..kernels.split import sorted_runs, split
 from ..limits import executor, resolve_threads
-from ..shuffling.arrow_numpy import arrow_array
-from ..shuffling.hashing import check_hashable, partition_ids
-from ..shuffling.split import sorted_runs, split
 from ..units import format_size
 from .layout import DEFAULT_LAYOUT, Layout
 from .sorting import sorted_stream
@@ -258,7 +258,7 @@ def _split(table: pa.Table, on: Sequence[str], n: int) -> tuple[dict[int, pa.Tab
 
 def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
     """``table``'s rows ordered by partition id (stably) and the rows of each partition, as
-    one or more runs (see :func:`~shuffle_kit.shuffling.split.sorted_runs`)."""
+    one or more runs (see :func:`~shuffle_kit.kernels.split.sorted_runs`)."""
     return sorted_runs(table, partition_ids(table, on, n), n), table.nbytes
 
 
@@ -576,7 +576,7 @@ def partition_into(
     (:class:`PartFiles`: a ``part-NNNNN`` file per partition; ``ValueFiles``: hive
     directories by value), within ``use``; return the number of rows written.
 
-    Partition ids are :func:`shuffle_kit.shuffling.hashing.partition_ids`, the same as
+    Partition ids are :func:`shuffle_kit.kernels.hashing.partition_ids`, the same as
     :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write. ``sizes``:
     an array of ``n`` integers that receives the rows written to each partition (as
     NumPy's ``out=``; the writers counted them, nothing is read again).

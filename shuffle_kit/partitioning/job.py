@@ -47,8 +47,8 @@ import pyarrow as pa
 
 from .. import scratch
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
+from ..io.readers import ReadOptions, path_list
 from ..limits import arrow_threads, resolve_threads
-from ..shuffling.inputs import ReadOptions, path_list
 from ..sizes import PartitionSizes
 from ..units import check_memory_limit, format_size
 from . import destination, engine, object_store, options, publish, sources

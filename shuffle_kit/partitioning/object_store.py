@@ -52,7 +52,7 @@ from datetime import UTC, datetime
 import pyarrow.fs as pafs
 
 from .. import scratch
-from ..filesystems import Location
+from ..io.filesystems import Location
 from ..limits import executor
 
 logger = logging.getLogger(__name__)

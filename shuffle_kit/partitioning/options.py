@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import JobError
-from ..shuffling.inputs import ReadOptions
+from ..io.readers import ReadOptions
 from ..units import MIN_MEMORY_LIMIT, check_memory_limit
 from .layout import Layout
 from .writers import COMPRESSIONS, FORMATS

@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..shuffling.arrow_numpy import arrow_array
+from ..kernels.arrow_numpy import arrow_array
 from .writers import conformed_batches
 
 FAN_IN = 8  # runs merged at once: each holds a slice of 1/FAN_IN of the batch in memory

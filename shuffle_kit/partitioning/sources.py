@@ -23,7 +23,7 @@ def open_inputs(opts: Options, chunk_bytes: int) -> Any:
 
 
 def _open_files(opts: Options, chunk_bytes: int) -> Any:
-    from ..shuffling.inputs import open_source
+    from ..io.readers import open_source
 
     on = list(opts.on)
     try:
@@ -51,7 +51,7 @@ def _open_files(opts: Options, chunk_bytes: int) -> Any:
 
 def _open_data(opts: Options, chunk_bytes: int) -> Any:
     """The source of an input that is not files (read once, so opened once)."""
-    from ..shuffling.inputs import frame_as_arrow, open_source
+    from ..io.readers import frame_as_arrow, open_source
 
     pd = sys.modules.get("pandas")  # (without pandas loaded, nothing is a pandas frame)
     try:
@@ -90,6 +90,6 @@ def dictionary_keys(source: Any, on: list[str]) -> list[str]:
     """Key columns to store with a dictionary: those the Parquet inputs store with one (their
     values repeat; a hash partition then holds a fraction of them). Keys that are all
     distinct would make the writer build a dictionary, give up and write a larger file."""
-    from ..shuffling.inputs import stored_with_dictionary
+    from ..io.readers import stored_with_dictionary
 
     return stored_with_dictionary(source.parquet_metadata, on)

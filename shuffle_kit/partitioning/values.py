@@ -30,8 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..shuffling.arrow_numpy import arrow_array
-from ..shuffling.arrow_numpy import values as values_of
+from ..kernels.arrow_numpy import arrow_array
+from ..kernels.arrow_numpy import values as values_of
 from . import hive
 from .layout import DEFAULT_LAYOUT, Layout
 from .writers import MAX_OPEN_FILES, FileSeries, WriterPool, conformed_batches, stored_type

@@ -212,7 +212,7 @@ def one_dictionary_each(table: pa.Table) -> pa.Table:
 
 
 def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    from ..shuffling.arrow_numpy import arrow_array, valid_mask, values
+    from ..kernels.arrow_numpy import arrow_array, valid_mask, values
 
     if column.num_chunks == 0:
         return column
@@ -291,7 +291,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def conformed_batches(pieces: Iterable[pa.Table], schema: pa.Schema, target_bytes: int) -> Iterator[pa.Table]:
-    from ..shuffling.inputs import coalesce
+    from ..io.readers import coalesce
 
     yield from coalesce((conform(p, schema) for p in pieces), schema, target_bytes)
 

@@ -1,9 +1,8 @@
 """The shuffle layer: partition frames by key through any store.
 
-``hashing`` (partition ids), ``split`` (pieces per partition), ``inputs`` (chunked
-readers), ``result`` (the lazy result), ``api`` (``shuffle``, ``groupby_shuffle``).
-The names below are imported on first use: ``hashing`` and ``split`` alone need
-neither pandas nor the stores.
+``api`` (``shuffle``, ``groupby_shuffle``) and ``result`` (the lazy result); they stand on
+:mod:`shuffle_kit.io` (the readers of every input kind) and :mod:`shuffle_kit.kernels`
+(the hash, the split, key checks). The names below are imported on first use.
 """
 
 from .._lazy import attach
@@ -11,7 +10,7 @@ from .._lazy import attach
 _HOMES = {
     "shuffle": ".api", "groupby_shuffle": ".api", "GroupedShuffle": ".api",
     "ShuffleResult": ".result",
-    "hash_array": ".hashing", "partition_ids": ".hashing", "UnhashableKeyError": ".hashing",
+    "hash_array": "..kernels.hashing", "partition_ids": "..kernels.hashing", "UnhashableKeyError": "..errors",
 }
 
 __all__ = [

@@ -1,7 +1,8 @@
 """``shuffle`` and ``groupby_shuffle``: partition frames by key through a store.
 
-The pipeline, per input chunk (``inputs``): convert to Arrow, hash the key columns to a
-partition id (``hashing``), sort row positions by id and take the rows once (``split``),
+The pipeline, per input chunk (:mod:`shuffle_kit.io.readers`): convert to Arrow, hash the
+key columns to a partition id (:mod:`shuffle_kit.kernels.hashing`), sort row positions by
+id and take the rows once (:mod:`shuffle_kit.kernels.split`),
 then append the chunk to the store in ONE call: to the default ``TableBuffer`` as the
 sorted table and the rows per partition (nothing per piece), to any other store as one
 piece per partition. Worker threads (one per CPU by default) partition that many chunks
@@ -18,7 +19,7 @@ import math
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -26,18 +27,26 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..codecs import ArrowIPC, Codec, TableBuffer
-from ..errors import ArgumentTypeError, JobError, missing_column
-from ..frames import Piece, frame_to_table, pickled_fields, tables_to_frame, unpickle, with_piece
+from ..errors import ArgumentTypeError, JobError
+from ..frames import Piece, tables_to_frame, with_piece
+from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, open_source
+from ..kernels.hashing import dask_partition_ids, id_dtype, partition_ids
+from ..kernels.keys import (
+    check_columns,
+    check_key_types,
+    check_npartitions,
+    check_partitioner,
+    drop_null_keys,
+    normalize_on,
+    to_table,
+)
+from ..kernels.split import sorted_runs, split
 from ..limits import available_memory, resolve_threads
 from ..stores import File, Store
 from ..units import check_memory_limit, parse_size
-from .hashing import check_hashable, dask_partition_ids, id_dtype, partition_ids
-from .inputs import DEFAULT_CHUNK_BYTES, Chunk, open_source
 from .result import BATCH_BYTES, ShuffleResult
-from .split import sorted_runs, split
 
 PARTITION_BYTES = 100 * 2**20  # the default npartitions aims at partitions of about this size
 STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be known up front
@@ -52,64 +61,6 @@ def default_memory_limit() -> int:
     """A quarter of the memory this process may use (a cgroup limit counts), at most 4 GiB:
     the default in-memory budget."""
     return int(min(available_memory() // 4, 4 * 2**30))
-
-
-def normalize_on(on: Any) -> list:
-    """The key columns ``on`` as a list, checked: at least one, hashable, none repeated.
-
-    >>> normalize_on('k'), normalize_on(('a', 'b'))
-    (['k'], ['a', 'b'])
-    """
-    if isinstance(on, (list, tuple)):
-        keys = list(on)
-    else:
-        keys = [on]
-    if not keys:
-        raise JobError("on: give at least one key column")
-    for k in keys:
-        if not isinstance(k, Hashable) or isinstance(k, (list, dict, set)):
-            raise ArgumentTypeError(f"on: column names must be hashable, not {type(k).__name__}")
-    if len(set(map(repr, keys))) != len(keys):
-        raise JobError(f"on: repeated column name in {keys!r}")
-    return keys
-
-
-def check_npartitions(npartitions: Any) -> None:
-    """Refuse an ``npartitions`` that is not None or an int from 1 to 2**24.
-
-    >>> check_npartitions(0)
-    Traceback (most recent call last):
-    shuffle_kit.errors.JobError: npartitions must be at least 1, not 0
-    """
-    if npartitions is None:
-        return
-    if isinstance(npartitions, bool) or not isinstance(npartitions, (int, np.integer)):
-        raise ArgumentTypeError(f"npartitions must be an int, not {type(npartitions).__name__}")
-    if npartitions < 1:
-        raise JobError(f"npartitions must be at least 1, not {npartitions}")
-    if npartitions > 1 << 24:
-        raise JobError(f"npartitions={npartitions} is more than {1 << 24} partitions")
-
-
-def check_partitioner(partitioner: Any) -> None:
-    """Refuse a ``partitioner`` other than 'hash', 'dask' or a function.
-
-    >>> check_partitioner('range')
-    Traceback (most recent call last):
-    shuffle_kit.errors.JobError: partitioner must be 'hash', 'dask' or a function, not 'range'
-    """
-    if partitioner in ("hash", "dask") or callable(partitioner):
-        return
-    raise JobError(f"partitioner must be 'hash', 'dask' or a function, not {partitioner!r}")
-
-
-def _missing(on: list, columns: list | None) -> None:
-    if columns is None:
-        return
-    known = set(map(repr, columns)) | {repr(str(c)) for c in columns}
-    for k in on:
-        if repr(k) not in known:
-            raise missing_column(k, columns)
 
 
 # -- stores ----------------------------------------------------------------------------------
@@ -164,106 +115,10 @@ def _open_store(store: Any, memory_limit: int) -> tuple[Codec, list[Callable[[],
 # -- chunks ----------------------------------------------------------------------------------
 
 
-def _keep_index(df: pd.DataFrame, keep_index: bool | None) -> bool:
-    if keep_index is not None:
-        return keep_index
-    # an unnamed RangeIndex carries no information after rows move: leave it out
-    return not (isinstance(df.index, pd.RangeIndex) and df.index.name is None)
-
-
-def to_table(chunk: Chunk, on: list, keep_index: bool | None = None) -> tuple[pa.Table, list[str], bool]:
-    """(Arrow table, Arrow names of the key columns, index dropped?) for one chunk.
-
-    DataFrames go through the codec's exact conversion (``frame_to_table``), so every
-    dtype reads back as it was. A kept RangeIndex is stored as values, since its pieces
-    are no longer ranges; a dropped one becomes a fresh RangeIndex per partition.
-    """
-    if isinstance(chunk, pa.Table):
-        return chunk, _field_names(chunk, on), False
-    df = chunk
-    columns = set(df.columns)
-    from_index = [k for k in on if k not in columns and k in df.index.names]
-    keep = _keep_index(df, keep_index) or bool(from_index)
-    if not keep:
-        df = df.set_axis(pd.RangeIndex(len(df)), axis=0)
-    elif isinstance(df.index, pd.RangeIndex):
-        df = df.set_axis(pd.Index(np.asarray(df.index), name=df.index.name), axis=0)
-    table = frame_to_table(df)  # raises TypeError naming a column it cannot store
-    names = table.column_names
-    fields = []
-    for k in on:
-        if k in columns:
-            loc = df.columns.get_loc(k)
-            if not isinstance(loc, (int, np.integer)):
-                raise JobError(f"key column {k!r} appears more than once in the input")
-            fields.append(names[loc])
-        elif k in df.index.names:
-            fields.append(f"__index_level_{list(df.index.names).index(k)}__")
-        else:
-            raise missing_column(k, list(df.columns))
-    return table, fields, not keep
-
-
 def _renumber(pieces: dict[int, pa.Table], before: np.ndarray) -> dict[int, pa.Table]:
     """Give each piece of a dropped RangeIndex the rows it will have in its partition,
     so the codec joins them into one RangeIndex 0..n-1."""
     return {p: with_piece(t, Piece.numbered(t.num_rows, int(before[p]))) for p, t in pieces.items()}
-
-
-def _field_names(table: pa.Table, on: list) -> list[str]:
-    names = table.column_names
-    out = []
-    for k in on:
-        if isinstance(k, str) and k in names:
-            out.append(k)
-        elif str(k) in names:  # pandas' non-string column names become strings in Arrow
-            out.append(str(k))
-        else:
-            meta = table.schema.pandas_metadata or {}
-            field = next(
-                (
-                    c.get("field_name") for c in meta.get("columns", [])
-                    if c.get("name") == k and c.get("field_name") in names
-                ),
-                None,
-            )
-            if field is None:
-                raise missing_column(k, names)
-            out.append(field)
-    return out
-
-
-def _check_key_types(table: pa.Table, fields: list[str]) -> None:
-    for f in fields:
-        check_hashable(table.schema.field(f).type, f)
-
-
-def _drop_null_keys(table: pa.Table, fields: list[str]) -> pa.Table:
-    mask = None
-    pickled = pickled_fields(table.schema)
-    for f in fields:
-        col = table.column(f)
-        if f in pickled:  # objects: NA, NaT, NaN... are nulls too, as pandas sees them
-            null = _null_objects(col)
-        else:
-            null = pc.is_null(col, nan_is_null=True) if _floating(col.type) else pc.is_null(col)
-        mask = null if mask is None else pc.or_(mask, null)
-    if mask is None or not pc.any(mask).as_py():
-        return table
-    return table.filter(pc.invert(mask))
-
-
-def _null_objects(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Whether each pickled object is a null (``pd.isna`` of a scalar), read once per
-    distinct pickle."""
-    encoded = pc.dictionary_encode(col.combine_chunks())
-    distinct = [pd.api.types.is_scalar(v) and bool(pd.isna(v)) for v in unpickle(encoded.dictionary)]
-    null = pa.array(distinct, pa.bool_()).take(encoded.indices)
-    return pa.chunked_array([pc.fill_null(null, True)])
-
-
-def _floating(t: pa.DataType) -> bool:
-    return pa.types.is_floating(t) or (pa.types.is_dictionary(t) and pa.types.is_floating(t.value_type))
 
 
 def _pandas_keys(chunk: Chunk, table: pa.Table, on: list, fields: list[str]) -> pd.DataFrame:
@@ -341,7 +196,7 @@ def shuffle(
         of the memory this process may use (a container's cgroup limit counts, not the
         host's memory), at most 4 GiB.
     progress : a ``tqdm.auto`` bar; None shows it only on a terminal or in a notebook.
-    partitioner : ``'hash'`` (the documented hash of ``hashing``), ``'dask'`` (dask's
+    partitioner : ``'hash'`` (the documented hash of :mod:`shuffle_kit.kernels.hashing`), ``'dask'`` (dask's
         own assignment, to be co-partitioned with a dask DataFrame) or a function
         ``f(table, key_field_names, npartitions) -> ids``.
     dropna : drop rows whose key has a null (kept, as their own group, by default).
@@ -374,7 +229,7 @@ def shuffle(
     check_store(store)
 
     source = open_source(data, chunk)
-    _missing(keys, source.columns)
+    check_columns(keys, source.columns)
     chunks = source.chunks()
     # read and check the first chunk before anything is written
     first = next(chunks, None)
@@ -383,7 +238,7 @@ def shuffle(
     if first is None:
         raise JobError("the input holds no chunks: nothing to shuffle")
     first_table, fields, renumber = to_table(first, keys, keep_index)
-    _check_key_types(first_table, fields)
+    check_key_types(first_table, fields)
     schema = first_table.schema
     empty_piece = first_table.slice(0, 0)
     if renumber:
@@ -463,10 +318,10 @@ class Splitting:
         table, fields, renumber = converted if converted is not None else to_table(chunk, self.on, self.keep_index)
         if index and table.schema != self.schema:
             _check_concat(self.schema, table.schema, index)
-            _check_key_types(table, fields)
+            check_key_types(table, fields)
         rows = table.num_rows
         if self.dropna:
-            table = _drop_null_keys(table, fields)
+            table = drop_null_keys(table, fields)
         if not table.num_rows:
             return Split(rows, None, {}, renumber, 0.0)
         ids = _assign(chunk, table, self.on, fields, self.n, self.partitioner)

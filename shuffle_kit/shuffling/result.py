@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..io import polars_frames
 from ..sizes import PartitionSizes
 from ..units import format_size
-from . import polars_io
 
 # partitions read together, converted from Arrow to pandas at once by the default store,
 # are about this many bytes at most: a bound on memory that still makes many small
@@ -107,8 +107,8 @@ class ShuffleResult(Sequence):
 
     def iter_polars(self) -> Iterator[Any]:
         """Every partition in order as a ``polars.DataFrame`` (needs polars)."""
-        polars_io.require("iter_polars()")
-        return (polars_io.to_polars(t) for t in self.iter_arrow())
+        polars_frames.require("iter_polars()")
+        return (polars_frames.to_polars(t) for t in self.iter_arrow())
 
     def _every(self, filled: Iterator[tuple[int, Any]], empty: Callable[[], Any]) -> Iterator[Any]:
         """Partitions ``0..npartitions-1``: those in ``filled``, ``empty()`` for the others."""
@@ -186,8 +186,8 @@ class ShuffleResult(Sequence):
         if as_polars:
             if as_arrow:
                 raise ValueError("partition(): as_arrow and as_polars ask for two different types; give one")
-            polars_io.require("partition(as_polars=True)")
-            return polars_io.to_polars(self.partition(i, as_arrow=True))
+            polars_frames.require("partition(as_polars=True)")
+            return polars_frames.to_polars(self.partition(i, as_arrow=True))
         j = self._index(i)
         if self._sizes[j] == 0:
             return self._empty_table() if as_arrow else self._empty.copy()
@@ -244,15 +244,15 @@ class ShuffleResult(Sequence):
     def to_polars(self) -> Any:
         """All partitions, one after another, as one ``polars.DataFrame`` (needs polars;
         ``pip install 'shuffle_kit[polars]'``). A pandas index becomes columns under its
-        levels' names; unnamed levels are left out (see :func:`.polars_io.to_polars`).
+        levels' names; unnamed levels are left out (see :func:`.polars_frames.to_polars`).
 
         >>> import polars as pl, shuffle_kit
         >>> with shuffle_kit.shuffle(pl.DataFrame({'k': [1, 2, 1]}), 'k', 2, progress=False) as parts:
         ...     parts.to_polars()['k'].to_list()
         [2, 1, 1]
         """
-        polars_io.require("to_polars()")
-        return polars_io.to_polars(self.to_arrow())
+        polars_frames.require("to_polars()")
+        return polars_frames.to_polars(self.to_arrow())
 
     def write_parquet(self, directory: str | os.PathLike, **kwargs: Any) -> list[str]:
         """Write partition ``i`` to ``directory/part-{i:05d}.parquet`` (one at a time, so

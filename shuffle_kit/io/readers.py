@@ -2,7 +2,7 @@
 
 ``open_source(data)`` accepts a pandas DataFrame, an iterable of DataFrames / Arrow
 tables / record batches, a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or
-dataset, a polars DataFrame or LazyFrame (streamed, see :mod:`.polars_io`), any object
+dataset, a polars DataFrame or LazyFrame (streamed, see :mod:`.polars_frames`), any object
 with ``__arrow_c_stream__`` (the Arrow PyCapsule interface: read once, as a stream), or a
 path, glob or list of paths of Parquet, CSV or Arrow IPC files. It checks
 what it can without reading data (paths exist, formats are known, file schemas
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Union
 import pyarrow as pa
 
 from ..errors import ArgumentTypeError, InputNotFoundError, JobError, PathError
-from . import polars_io
+from . import polars_frames
 from .discovery import InputFile, discover
 
 if TYPE_CHECKING:
@@ -220,20 +220,20 @@ def _dataset_source(dataset: Any, chunk_bytes: int, description: str = "Arrow da
 def _polars_source(df: Any, chunk_bytes: int) -> Source:
     nbytes = int(df.estimated_size())
     step = _rows_per_chunk(df.height, nbytes, chunk_bytes)
-    schema = polars_io.arrow_schema(df)
+    schema = polars_frames.arrow_schema(df)
     return Source(
-        "polars DataFrame", lambda: polars_io.frame_slices(df, step),
+        "polars DataFrame", lambda: polars_frames.frame_slices(df, step),
         schema=schema, columns=list(schema.names), nrows=df.height, nbytes=nbytes,
     )
 
 
 def _lazy_source(lf: Any, chunk_bytes: int) -> Source:
-    empty = polars_io.empty_table(lf)
+    empty = polars_frames.empty_table(lf)
     schema = empty.schema
 
     def chunks() -> Iterator[Chunk]:
         rows = 0
-        for chunk in coalesce(polars_io.lazy_batches(lf), schema, chunk_bytes):
+        for chunk in coalesce(polars_frames.lazy_batches(lf), schema, chunk_bytes):
             rows += chunk.num_rows
             yield chunk
         if not rows:  # an Enum's categories are in the empty frame, not in its schema
@@ -618,9 +618,9 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
     ds = sys.modules.get("pyarrow.dataset")  # not imported (0.2 s, and pandas): then no Dataset exists
     if ds is not None and isinstance(data, ds.Dataset):
         return _dataset_source(data, chunk_bytes)
-    if polars_io.is_polars_frame(data):
+    if polars_frames.is_polars_frame(data):
         return _polars_source(data, chunk_bytes)
-    if polars_io.is_lazy_frame(data):
+    if polars_frames.is_lazy_frame(data):
         return _lazy_source(data, chunk_bytes)
     pd = sys.modules.get("pandas")
     series = (pd.Series,) if pd is not None else ()

@@ -1,7 +1,7 @@
 """Finding input files: paths, globs, directories and URLs become a list of files, each with
 its format and the hive partition values in its directory names.
 
-Listing works on any ``pyarrow.fs`` filesystem (see :mod:`shuffle_kit.filesystems`), so
+Listing works on any ``pyarrow.fs`` filesystem (see :mod:`shuffle_kit.io.filesystems`), so
 ``s3://bucket/sales/`` is read like ``sales/``. Inside a directory (or below a glob's fixed
 prefix), files and directories whose names start with ``.`` or ``_`` are skipped, as pyarrow
 and Spark skip them (``_SUCCESS``, ``_temporary/``, ``.part-0.crc``). Hive names
@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..errors import InputNotFoundError, JobError
-from ..filesystems import Location, locate
+from .filesystems import Location, locate
 
 PARQUET = (".parquet", ".parq", ".pq")
 CSV = (".csv", ".tsv", ".csv.gz", ".csv.bz2", ".tsv.gz")
