@@ -126,6 +126,11 @@ def _arrow_columns(schema: pa.Schema) -> list:
     return names
 
 
+# A batch read as a chunk's worth of rows can come out a row or a bitmap byte over the chunk
+# (rows per batch round up; widths are averages): slicing it would halve every chunk.
+OVERSIZE = 1.02
+
+
 def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, chunk_bytes: int) -> Iterator[pa.Table]:
     """Regroup a stream of batches into tables of at most about ``chunk_bytes``.
 
@@ -147,7 +152,7 @@ def coalesce(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema, ch
         if pending and size + nbytes > chunk_bytes:
             yield _join(pending)
             pending, size = [], 0
-        if nbytes > chunk_bytes:
+        if nbytes > chunk_bytes * OVERSIZE:
             table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
             rows, parts = table.num_rows, math.ceil(nbytes / chunk_bytes)
             for i in range(parts):
