@@ -153,7 +153,7 @@ def cgroup_memory_limit(root: str = "/") -> int | None:
     return min(limits) if limits else None
 
 
-def available_memory(root: str = "/") -> int:
+def process_memory(root: str = "/") -> int:
     """Bytes this process may use: physical memory, capped by a cgroup memory limit (a
     container's limit, not its host's memory)."""
     try:

@@ -13,7 +13,7 @@ import shuffle_kit as sk
 @pytest.mark.parametrize("fast", [sk.Dict, sk.MemoryLog])
 def test_spills_largest_keys_and_keeps_order(tmp_path, fast):
     slow = sk.File(tmp_path / "slow")
-    buf = sk.Buffer(fast(), slow, available_memory=1000)
+    buf = sk.Buffer(fast(), slow, memory_limit=1000)
     expected = {}
     for i in range(50):
         batch = {"big": bytes([i]) * 90, f"small-{i % 3}": bytes([i]) * 5}
@@ -30,7 +30,7 @@ def test_spills_largest_keys_and_keeps_order(tmp_path, fast):
 
 
 def test_flush_moves_everything(tmp_path):
-    buf = sk.Buffer(sk.Dict(), sk.File(tmp_path / "slow"), available_memory=10**6)
+    buf = sk.Buffer(sk.Dict(), sk.File(tmp_path / "slow"), memory_limit=10**6)
     buf.append({"a": b"1", "b": b"2"})
     buf.flush()
     assert buf.memory_usage == 0 and buf.fast.get(["a", "b"]) == [b"", b""]
@@ -45,7 +45,7 @@ def test_a_spill_frees_buffers_shared_with_values_that_stay(slow, view):
     message = np.frombuffer(os.urandom(1000), np.uint8)  # read-only, and weakly referable
     alive = weakref.ref(message)
     whole = view(message)
-    buf = sk.Buffer(sk.Dict(), slow(), available_memory=1500)
+    buf = sk.Buffer(sk.Dict(), slow(), memory_limit=1500)
     buf._append(
         [sk.stores.keys.encode_key(i) for i in range(10)], [whole[i * 100 : (i + 1) * 100] for i in range(10)], None
     )
@@ -71,7 +71,7 @@ def test_a_temporary_slow_store_is_gone_when_the_with_block_ends():
 
     from shuffle_kit import Buffer, Dict, File
 
-    with Buffer(Dict(), File(), available_memory=10) as buf:
+    with Buffer(Dict(), File(), memory_limit=10) as buf:
         buf.append({"big": b"x" * 100})  # spilled to the File
         path = buf.slow.path
         assert os.path.isdir(path)

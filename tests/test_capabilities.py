@@ -87,7 +87,7 @@ def test_codecs_do_what_they_declare(cls, bottom, tmp_path, monkeypatch):
         "Dict": lambda: Dict(),
         "LZ4(Dict)": lambda: LZ4(Dict()),
         "File": lambda: File(tmp_path / "f"),
-        "Buffer(Dict, File)": lambda: Buffer(Dict(), File(tmp_path / "f"), available_memory=0),
+        "Buffer(Dict, File)": lambda: Buffer(Dict(), File(tmp_path / "f"), memory_limit=0),
     }[bottom]()
     codec = _make_codec(cls, store)
     frames, arrow, sorted_appends = CODEC_FLAGS[cls]
@@ -150,9 +150,9 @@ STORES = {
     "Dict": (lambda d: Dict(), True, False),
     "MemoryLog": (lambda d: MemoryLog(), True, True),
     "File": (lambda d: File(d / "f"), False, False),
-    "Buffer(MemoryLog, Dict)": (lambda d: Buffer(MemoryLog(), Dict(), available_memory=1e6), True, True),
-    "Buffer(Dict, File)": (lambda d: Buffer(Dict(), File(d / "f"), available_memory=1e6), False, False),
-    "Buffer(MemoryLog, File)": (lambda d: Buffer(MemoryLog(), File(d / "f"), available_memory=1e6), False, True),
+    "Buffer(MemoryLog, Dict)": (lambda d: Buffer(MemoryLog(), Dict(), memory_limit=1e6), True, True),
+    "Buffer(Dict, File)": (lambda d: Buffer(Dict(), File(d / "f"), memory_limit=1e6), False, False),
+    "Buffer(MemoryLog, File)": (lambda d: Buffer(MemoryLog(), File(d / "f"), memory_limit=1e6), False, True),
     "LZ4(MemoryLog)": (lambda d: LZ4(MemoryLog()), True, False),
     "Zstd(File)": (lambda d: Zstd(File(d / "f")), False, False),
 }

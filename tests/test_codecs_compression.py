@@ -115,7 +115,7 @@ def _store(kind, path):
         return Dict()
     if kind == "file":
         return File(path / "f")
-    return Buffer(Dict(), File(path / "b"), available_memory=400)
+    return Buffer(Dict(), File(path / "b"), memory_limit=400)
 
 
 @pytest.mark.parametrize("compressor", [None, *COMPRESSORS], ids=lambda c: c.__name__ if c else "raw")

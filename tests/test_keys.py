@@ -56,7 +56,7 @@ def _tree(path):
     return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs)
 
 
-@pytest.mark.parametrize("make", [sk.Dict, sk.File, lambda: sk.Buffer(sk.Dict(), sk.File(), available_memory=100)])
+@pytest.mark.parametrize("make", [sk.Dict, sk.File, lambda: sk.Buffer(sk.Dict(), sk.File(), memory_limit=100)])
 def test_hostile_keys_are_ordinary_distinct_keys(make, tmp_path):
     before = set(os.listdir(tmp_path.parent))
     store = make() if make is not sk.File else sk.File(tmp_path / "store")

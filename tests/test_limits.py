@@ -74,13 +74,13 @@ def test_one_thread_runs_in_the_caller():
 
 
 def test_cgroup_memory_limits_v1_and_v2(tmp_path):
-    from shuffle_kit.limits import available_memory, cgroup_memory_limit
+    from shuffle_kit.limits import cgroup_memory_limit, process_memory
 
     v2 = _tree(tmp_path / "v2", "0::/pod/c\n", {
         "sys/fs/cgroup/pod/c/memory.max": "max\n", "sys/fs/cgroup/pod/memory.max": "2147483648\n",
     })
     assert cgroup_memory_limit(v2) == 2 * 2**30
-    assert available_memory(v2) == min(2 * 2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    assert process_memory(v2) == min(2 * 2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     v1 = _tree(tmp_path / "v1", "5:memory:/docker/abc\n", {"sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912\n"})
     assert cgroup_memory_limit(v1) == 512 * 2**20  # the mount is the container's own cgroup
     none = _tree(tmp_path / "none", "5:memory:/\n0::/\n", {

@@ -101,7 +101,8 @@ def test_the_dask_servers_memory_follows_the_same_rule(value, accepted):
 
 
 @pytest.mark.parametrize("make, argument", [
-    (lambda limit: sk.Buffer(sk.Dict(), sk.Dict(), available_memory=limit), "available_memory"),
+    (lambda limit: sk.Buffer(sk.Dict(), sk.Dict(), memory_limit=limit), "memory_limit"),
+    (lambda limit: sk.Buffer(sk.Dict(), sk.Dict(), available_memory=limit), "available_memory"),  # partd's name
     (lambda limit: sk.TableBuffer(sk.Dict(), memory_limit=limit), "memory_limit"),
 ])
 def test_a_stores_spill_threshold_is_checked_by_the_same_rule_down_to_zero(make, argument):

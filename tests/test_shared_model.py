@@ -14,7 +14,7 @@ _servers: dict[str, sk.Server] = {}
 @pytest.fixture(scope="module", autouse=True)
 def servers():
     # the server's own store spills after 40 bytes, so spills happen between requests
-    _servers["spill"] = sk.Server(sk.Buffer(sk.Dict(), sk.File(), available_memory=40))
+    _servers["spill"] = sk.Server(sk.Buffer(sk.Dict(), sk.File(), memory_limit=40))
     _servers["tcp"] = sk.Server(address="tcp://127.0.0.1:0")
     yield
     for s in _servers.values():

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from shuffle_kit import Dict, File, groupby_shuffle, shuffle
 from shuffle_kit.codecs import ArrowIPC, TableBuffer
+from shuffle_kit.defaults import STREAM_NPARTITIONS
 from shuffle_kit.kernels.hashing import UnhashableKeyError
-from shuffle_kit.shuffling.api import STREAM_NPARTITIONS
 
 
 # -- random frames ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ def store(request, tmp_path):
     s = {
         "dict": lambda: sk.Dict(),
         "file": lambda: sk.File(tmp_path / "s"),
-        "buffer": lambda: sk.Buffer(sk.Dict(), sk.File(tmp_path / "slow"), available_memory=8),
+        "buffer": lambda: sk.Buffer(sk.Dict(), sk.File(tmp_path / "slow"), memory_limit=8),
     }[request.param]()
     s.append({"a": b"12345", "b": b"x" * 20})
     yield s

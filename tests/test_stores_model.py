@@ -31,17 +31,17 @@ class TestFile(StoreTests):
 
 class TestBufferDictFile(StoreTests):
     def make_store(self):
-        return sk.Buffer(sk.Dict(), sk.File(), available_memory=40)
+        return sk.Buffer(sk.Dict(), sk.File(), memory_limit=40)
 
 
 class TestBufferDictDict(StoreTests):
     def make_store(self):
-        return sk.Buffer(sk.Dict(), sk.Dict(), available_memory=10)
+        return sk.Buffer(sk.Dict(), sk.Dict(), memory_limit=10)
 
 
 class TestBufferLogFile(StoreTests):
     def make_store(self):
-        return sk.Buffer(sk.stores.MemoryLog(), sk.File(), available_memory=40)
+        return sk.Buffer(sk.stores.MemoryLog(), sk.File(), memory_limit=40)
 
 
 @given(st.lists(st.integers(0, 20), max_size=30), st.integers(1, 40))

@@ -60,7 +60,7 @@ class ServerHost:
         scratch.sweep(SPILL_PREFIX, directory)
         path = scratch.make(SPILL_PREFIX, directory)
         disk = File(path)
-        buffer = Buffer(MemoryLog(), disk, available_memory=memory)
+        buffer = Buffer(MemoryLog(), disk, memory_limit=memory)
         kwargs: dict[str, Any] = {}
         address = "tcp://127.0.0.1:0"
         if options.keys is not None:

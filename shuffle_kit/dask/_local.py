@@ -38,12 +38,12 @@ _process_stores_lock = threading.Lock()
 
 def process_store(path: str, create: bool = False) -> TableBuffer | None:
     """This process's ``TableBuffer`` over the store in ``path`` (made if ``create``)."""
-    from ..shuffling.api import default_memory_limit
+    from ..defaults import shuffle_memory_limit
 
     with _process_stores_lock:
         store = _process_stores.get(path)
         if store is None and create:
-            store = _process_stores[path] = TableBuffer(File(path), memory_limit=default_memory_limit())
+            store = _process_stores[path] = TableBuffer(File(path), memory_limit=shuffle_memory_limit())
         return store
 
 

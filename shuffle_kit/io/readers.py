@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pyarrow as pa
 
+from ..defaults import CHUNK_BYTES
 from ..errors import ArgumentTypeError, InputNotFoundError, JobError, PathError
 from . import polars_frames
 from .discovery import InputFile, discover
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 Chunk = Union["pd.DataFrame", pa.Table]
 
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+DEFAULT_CHUNK_BYTES = CHUNK_BYTES  # (its name here, for the readers' callers)
 
 
 

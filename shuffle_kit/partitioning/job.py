@@ -46,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import scratch
+from ..defaults import PARTITION_BYTES, STREAM_NPARTITIONS, default_npartitions, job_memory_limit, show_progress
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
 from ..io.readers import ReadOptions, path_list
 from ..limits import arrow_threads, resolve_threads
@@ -53,14 +54,13 @@ from ..sizes import PartitionSizes
 from ..units import check_memory_limit, format_size
 from . import destination, engine, object_store, options, publish, sources
 from .layout import Layout
-from .options import MAX_PARTITIONS, Options, default_limit
+from .options import MAX_PARTITIONS, Options
 from .summary import Summary, peak_rss
 from .values import ValueFiles
 
-__all__ = ["JobError", "Options", "Summary", "partition", "run", "default_limit", "OVERHEAD"]
+__all__ = ["JobError", "Options", "Summary", "partition", "run", "OVERHEAD"]
 
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
-STREAM_NPARTITIONS = 64
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def partition(
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
     :data:`OVERHEAD`; bytes or a size such as ``'1GB'``, at least 1 MiB, as for every entry
-    point: :func:`~shuffle_kit.units.check_memory_limit`; default :func:`default_limit`);
+    point: :func:`~shuffle_kit.units.check_memory_limit`; default :func:`~shuffle_kit.defaults.job_memory_limit`);
     ``threads`` defaults to the CPUs this process may use, and the files are the same for
     any number. Arrow's own thread pool is sized to ``threads``
     while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
@@ -145,7 +145,7 @@ def partition(
     (4, 4, ['part-00000.parquet', 'part-00001.parquet'])
     >>> import shutil; shutil.rmtree(d)
     """
-    limit = default_limit() if memory_limit is None else check_memory_limit(memory_limit)
+    limit = job_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
     files = path_list(inputs)
     opts = Options(
         files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
@@ -219,13 +219,11 @@ def run(opts: Options) -> Summary:
         n = opts.npartitions
         why = "as asked"
     else:
-        from ..shuffling.api import PARTITION_BYTES
-
-        n = max(1, math.ceil(nbytes / PARTITION_BYTES)) if nbytes else STREAM_NPARTITIONS
+        n = default_npartitions(nbytes)
         why = f"input size / {format_size(PARTITION_BYTES)}" if nbytes else "input size unknown"
     logger.info("hash partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", n, why, threads,
                 format_size(limit), format_size(chunk_bytes))
-    show = _show(opts.progress)
+    show = show_progress(opts.progress)
 
     staging = None
     try:
@@ -421,15 +419,5 @@ def _bar(show: bool, **kwargs: Any) -> Any:
 
     return tqdm(leave=False, **kwargs)
 
-
-def _show(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    try:
-        import sys
-
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # pragma: no cover
-        return False
 
 

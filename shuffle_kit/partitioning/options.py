@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import JobError
 from ..io.readers import ReadOptions
-from ..units import MIN_MEMORY_LIMIT, check_memory_limit
+from ..units import check_memory_limit
 from .layout import Layout
 from .writers import COMPRESSIONS, FORMATS
 
@@ -41,13 +41,6 @@ class Options:
     data: Any = None
     layout: Layout = Layout()
 
-
-def default_limit() -> int:
-    """1 GB, or half the memory this process may use if that is less (a container's cgroup
-    limit counts, not the host's memory)."""
-    from ..limits import available_memory
-
-    return int(min(10**9, max(MIN_MEMORY_LIMIT, available_memory() // 2)))
 
 
 def check(opts: Options) -> None:

@@ -15,9 +15,7 @@ in memory.
 from __future__ import annotations
 
 import itertools
-import math
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..codecs import ArrowIPC, Codec, TableBuffer
+from ..defaults import default_npartitions, show_progress, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError
 from ..frames import Piece, tables_to_frame, with_piece
 from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, open_source
@@ -43,13 +42,10 @@ from ..kernels.keys import (
     to_table,
 )
 from ..kernels.split import sorted_runs, split
-from ..limits import available_memory, resolve_threads
+from ..limits import resolve_threads
 from ..stores import File, Store
 from ..units import check_memory_limit, parse_size
 from .result import BATCH_BYTES, ShuffleResult
-
-PARTITION_BYTES = 100 * 2**20  # the default npartitions aims at partitions of about this size
-STREAM_NPARTITIONS = 64  # default npartitions when the input's size cannot be known up front
 
 Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
 Converted = tuple[pa.Table, list[str], bool]  # a chunk as Arrow, its key fields, whether to renumber its index
@@ -57,10 +53,6 @@ Converted = tuple[pa.Table, list[str], bool]  # a chunk as Arrow, its key fields
 # -- arguments -------------------------------------------------------------------------------
 
 
-def default_memory_limit() -> int:
-    """A quarter of the memory this process may use (a cgroup limit counts), at most 4 GiB:
-    the default in-memory budget."""
-    return int(min(available_memory() // 4, 4 * 2**30))
 
 
 # -- stores ----------------------------------------------------------------------------------
@@ -136,23 +128,6 @@ def _pandas_keys(chunk: Chunk, table: pa.Table, on: list, fields: list[str]) -> 
     return keys.reset_index(drop=True)
 
 
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    # None: on an interactive terminal or in a notebook only
-    if "ipykernel" in sys.modules:
-        try:
-            from IPython import get_ipython
-
-            if getattr(get_ipython(), "kernel", None) is not None:
-                return True
-        except Exception:  # pragma: no cover
-            pass
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # pragma: no cover
-        return False
-
 
 # -- the shuffle -------------------------------------------------------------------------------
 
@@ -221,7 +196,7 @@ def shuffle(
     workers = resolve_threads(threads)
     check_npartitions(npartitions)
     check_partitioner(partitioner)
-    limit = default_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
+    limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
     if chunk_bytes is None:
         chunk = int(min(DEFAULT_CHUNK_BYTES, max(2**20, limit // 8)))
     else:
@@ -246,10 +221,7 @@ def shuffle(
     empty = tables_to_frame([empty_piece])
 
     if npartitions is None:
-        if source.nbytes is not None:
-            npartitions = max(1, math.ceil(source.nbytes / PARTITION_BYTES))
-        else:
-            npartitions = STREAM_NPARTITIONS
+        npartitions = default_npartitions(source.nbytes)
     n = int(npartitions)
 
     codec, cleanups, owned = _open_store(store, limit)
@@ -262,7 +234,7 @@ def shuffle(
         from tqdm.auto import tqdm
 
         with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="shuffle",
-                  disable=not _show_progress(progress), leave=False) as bar:
+                  disable=not show_progress(progress), leave=False) as bar:
             _run(itertools.chain([first], chunks), (first_table, fields, renumber), how,
                  Appends(codec, sizes, nbytes), bar, workers)
     except BaseException:
@@ -443,7 +415,7 @@ class GroupedShuffle:
         levels = list(range(distinct.nlevels))
         order = pd.DataFrame(index=distinct).groupby(level=levels, sort=True, dropna=False, observed=True).size().index
         n = len(filled)
-        ranges = TableBuffer(File(), memory_limit=default_memory_limit())
+        ranges = TableBuffer(File(), memory_limit=shuffle_memory_limit())
         try:
             for _, part in self.result.nonempty():
                 grouped = self._groups(part)

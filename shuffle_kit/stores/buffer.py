@@ -7,29 +7,44 @@ from typing import Any
 
 import numpy as np
 
+from ..defaults import STORE_MEMORY_LIMIT
+from ..errors import JobError
 from ..units import check_memory_limit
 from .base import Record, Store, Usage
 from .keys import encode_key
 
 
 class Buffer(Store):
-    """Hold appends in ``fast`` until ``available_memory`` bytes, then move the largest
-    keys to ``slow``. Reads return each key's records in append order (spilled first).
+    """Hold appends in ``fast`` until ``memory_limit`` bytes (or a size such as ``'2GB'``;
+    0 spills every append), then move the largest keys to ``slow``. Reads return each key's
+    records in append order (spilled first). ``available_memory`` is partd's name for
+    ``memory_limit``, kept for its programs.
 
     >>> from shuffle_kit import Dict
-    >>> b = Buffer(Dict(), Dict(), available_memory=4)
+    >>> b = Buffer(Dict(), Dict(), memory_limit=4)
     >>> b.append({'a': b'123'}); b.append({'a': b'45', 'b': b'6'})   # 'a' spills
     >>> b.get(['a', 'b']), b.memory_usage
     ([b'12345', b'6'], 1)
     """
 
-    def __init__(self, fast: Store, slow: Store, available_memory: float | str = 1e9):
+    def __init__(
+        self, fast: Store, slow: Store, memory_limit: float | str | None = None, *,
+        available_memory: float | str | None = None,
+    ):
         self.fast = fast
         self.slow = slow
-        # bytes or a size such as '2GB'; 0 spills every append
-        self.available_memory = check_memory_limit(available_memory, "available_memory", minimum=0)
+        if memory_limit is not None and available_memory is not None:
+            raise JobError("Buffer: give memory_limit or its partd name available_memory, not both")
+        given, name = (available_memory, "available_memory") if available_memory is not None else (
+            memory_limit, "memory_limit")
+        self.memory_limit = check_memory_limit(STORE_MEMORY_LIMIT if given is None else given, name, minimum=0)
         super().__init__()
         self._init_state()
+
+    @property
+    def available_memory(self) -> int:
+        """partd's name for :attr:`memory_limit`."""
+        return self.memory_limit
 
     @property
     def in_memory(self) -> bool:
@@ -81,13 +96,13 @@ class Buffer(Store):
         for kbs in keys:
             self._in_fast.update(kbs)
         self.memory_usage += nbytes
-        if self.memory_usage > self.available_memory:
+        if self.memory_usage > self.memory_limit:
             self._spill_largest()
 
     def _spill_largest(self) -> None:
         # free at least a tenth of the budget, so a key at the limit does not spill
         # on every append
-        target = min(self.memory_usage - self.available_memory * 0.9, self.memory_usage)
+        target = min(self.memory_usage - self.memory_limit * 0.9, self.memory_usage)
         kbs = list(self._in_fast)
         chosen, freed = [], 0
         for size, kb in sorted(zip(self._sizes(kbs), kbs), reverse=True):
@@ -125,7 +140,7 @@ class Buffer(Store):
         # what stays may share buffers with what left (values received as views of one
         # message); compacting after each tenth of the budget removed bounds that waste
         self._removed += nbytes
-        if self._removed >= 0.1 * self.available_memory:
+        if self._removed >= 0.1 * self.memory_limit:
             self._compact()
 
     def _compact(self) -> None:
@@ -174,4 +189,4 @@ class Buffer(Store):
         self.slow.__exit__(*exc)
 
     def __repr__(self) -> str:
-        return f"Buffer({self.fast!r}, {self.slow!r}, available_memory={self.available_memory:g})"
+        return f"Buffer({self.fast!r}, {self.slow!r}, memory_limit={self.memory_limit:g})"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from ...defaults import STORE_MEMORY_LIMIT
 from ...errors import MalformedMessage, Refused, ServerError, UnknownCommand
 from ..base import Store, Usage
 from ..buffer import Buffer
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MEMORY_LIMIT = 1e9
+DEFAULT_MEMORY_LIMIT = STORE_MEMORY_LIMIT
 # Replies ZeroMQ may queue for one client before the server stops sending to it: each
 # queued reply is a copy of what was asked for, so a client that reads slowly (or not at
 # all) would otherwise pin up to ZeroMQ's default of 1000 of them, and ROUTER drops the
@@ -118,7 +119,7 @@ class Server:
         self._owns_store = store is None
         self.persistent = path is not None
         self.store: Store = store if store is not None else Buffer(
-            MemoryLog(), File(path) if path is not None else File(), available_memory=memory_limit
+            MemoryLog(), File(path) if path is not None else File(), memory_limit=memory_limit
         )
         self.reply_chunk = reply_chunk
         self.max_message_bytes = None if max_message_bytes is None else int(max_message_bytes)

@@ -25,6 +25,7 @@ from typing import Any
 
 import zmq
 
+from ...defaults import CLIENT_TIMEOUT
 from ...errors import JobError, MalformedMessage, MessageTooLarge
 from ..base import Record, Store, as_key_list, as_record, flatten, get_nested, nested_get
 from ..keys import Key, encode_key, encode_keys
@@ -33,7 +34,7 @@ from .auth import KeyLike, as_key
 from .auth import public_key as derive_public_key
 from .zmq_events import pending_event_values
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = CLIENT_TIMEOUT
 _SMALL_PART = 1 << 16  # see Shared._check_size
 
 _context: zmq.Context | None = None
