@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
-    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "JobError", "ArgumentTypeError",
+    "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "UnorderableKeyError", "JobError",
+    "ArgumentTypeError",
     "MissingColumnError", "PathError", "InputNotFoundError", "NotADirectory", "DiskFullError", "ShuffleDataLost",
     "ClusterError",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
@@ -49,6 +50,11 @@ class CodecError(ShuffleKitError, ValueError):
 
 class UnhashableKeyError(ShuffleKitError, TypeError):
     """A key column has a type that cannot be hashed (lists, maps, arbitrary objects)."""
+
+
+class UnorderableKeyError(ShuffleKitError, TypeError):
+    """A key to sort or range-partition by has no order (lists, structs, maps, Python
+    objects of several types)."""
 
 
 class JobError(ShuffleKitError, ValueError):

@@ -1,0 +1,317 @@
+"""Range partitioning: partition ids from the order of the keys, boundaries from a sample.
+
+The order is pandas' ``sort_values``: each key column ascending or descending; every kind
+of null (None, NaN, NaT, pd.NA) is one NA value, placed last (or first) whatever the
+direction, with equal NAs in input order; ``-0.0`` equals ``0.0``; strings compare by code
+point (their UTF-8 bytes), timestamps by instant, an ordered dictionary (an ordered pandas
+categorical) by its categories' order, any other dictionary by value. Lists, structs,
+maps and pickled Python objects have no such order and are refused.
+
+Each key column becomes two sort columns (:meth:`KeyOrder.columns`): a flag that is true
+for NA, then the comparable value with NaN as null. The flag decides where NAs go, so no
+reliance on Arrow's null placement (whose NaN sorts apart from null) is needed.
+
+A row goes to partition ``i``, the number of boundaries that sort strictly before its key:
+partition ``i`` holds the keys in ``(b[i-1], b[i]]``, so equal keys never split, and every
+key of partition ``i`` sorts no later than every key of partition ``i + 1``. The
+``n - 1`` boundaries close the partitions of a sample in key order, each at its share
+of the rows (:func:`boundaries`: a heavy key fills one partition and the rest still
+spread); the sample (:class:`Sampler`) keeps the rows with the smallest
+hashes of their row numbers, so it is the same however the input is chunked, and it is
+every row when the input has no more rows than the sample holds (exact boundaries).
+
+>>> import pyarrow as pa
+>>> keys = pa.table({'k': [5, None, 1, 3, 3, 9]})
+>>> order = KeyOrder.of(keys, ['k'])
+>>> b = boundaries(keys, 3, order)
+>>> b['k'].to_pylist(), range_ids(keys, b, order).tolist()
+([3, 9], [1, 2, 0, 0, 0, 1])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
+from ..frames import pickled_fields
+from ..shuffling.hashing import id_dtype, mix
+
+NA_POSITIONS = ("last", "first")
+_SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
+
+
+def _orderable(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _orderable(t.value_type)
+    return (
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+        or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or pa.types.is_temporal(t)
+        or pa.types.is_null(t)
+    )
+
+
+@dataclass(frozen=True)
+class KeyOrder:
+    """How rows are ordered by their key columns ``fields``: ``ascending`` per column,
+    NAs last (or first: ``nulls_last=False``); ``categories`` per column: the ordered
+    categories of an ordered dictionary column, else None."""
+
+    fields: tuple[str, ...]
+    ascending: tuple[bool, ...]
+    nulls_last: bool
+    categories: tuple[pa.Array | None, ...]
+
+    @classmethod
+    def of(
+        cls, table: pa.Table, fields: Sequence[str], ascending: bool | Sequence[bool] = True,
+        na_position: str = "last",
+    ) -> KeyOrder:
+        """The order of ``fields`` of ``table`` (a chunk of the input, for its types and the
+        categories of its ordered dictionaries); arguments as pandas' ``sort_values``.
+
+        >>> KeyOrder.of(pa.table({'a': [1], 'b': ['x']}), ['a', 'b'], [True, False]).ascending
+        (True, False)
+        """
+        fields = tuple(fields)
+        if isinstance(ascending, bool | np.bool_):
+            directions = (bool(ascending),) * len(fields)
+        else:
+            directions = tuple(ascending) if isinstance(ascending, list | tuple) else ()
+            if len(directions) != len(fields) or not all(isinstance(a, bool | np.bool_) for a in directions):
+                raise ArgumentTypeError(
+                    f"ascending must be a bool or one bool per key column ({len(fields)}), not {ascending!r}"
+                )
+            directions = tuple(bool(a) for a in directions)
+        if na_position not in NA_POSITIONS:
+            raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
+        pickled = pickled_fields(table.schema)
+        categories: list[pa.Array | None] = []
+        for name in fields:
+            t = table.schema.field(name).type
+            if name in pickled or not _orderable(t):
+                if name in pickled:
+                    raise UnorderableKeyError(
+                        f"key column {name!r} holds Python objects, which shuffle_kit cannot order: convert "
+                        "them to a typed column (numbers, strings, datetimes) to sort by it"
+                    )
+                raise UnorderableKeyError(f"key column {name!r} holds {t}, which has no order to sort by")
+            categories.append(_categories(table.column(name)) if pa.types.is_dictionary(t) and t.ordered else None)
+        return cls(fields, directions, na_position == "last", tuple(categories))
+
+    def columns(self, keys: pa.Table) -> pa.Table:
+        """The sort columns of ``keys`` (a table holding the key columns): per key, an NA
+        flag and the comparable value, named ``na0, v0, na1, v1, ...``.
+
+        >>> order = KeyOrder.of(pa.table({'f': [0.0]}), ['f'])
+        >>> order.columns(pa.table({'f': [float('nan'), -0.0, None]})).to_pydict()
+        {'na0': [True, False, True], 'v0': [None, 0.0, None]}
+        """
+        arrays: list[Any] = []
+        names: list[str] = []
+        for i, name in enumerate(self.fields):
+            value = _comparable(keys.column(name), self.categories[i])
+            arrays += [pc.is_null(value), value]
+            names += [f"na{i}", f"v{i}"]
+        return pa.table(arrays, names=names)
+
+    def sort_keys(self) -> list[tuple[str, str]]:
+        """Arrow sort keys over :meth:`columns` (whose values never hold a null where the flag
+        is false, so Arrow's own null placement never decides anything)."""
+        keys = []
+        for i, up in enumerate(self.ascending):
+            keys.append((f"na{i}", "ascending" if self.nulls_last else "descending"))
+            keys.append((f"v{i}", "ascending" if up else "descending"))
+        return keys
+
+    def sort_indices(self, keys: pa.Table) -> np.ndarray:
+        """The stable order of the rows of ``keys``: equal keys keep their input order.
+
+        >>> order = KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False)
+        >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
+        [2, 0, 3, 1]
+        """
+        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+
+
+def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    return chunks[0].dictionary if chunks else pa.array([], column.type.value_type)
+
+
+def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None) -> pa.Array:
+    """One key column as values Arrow compares in the key order: NaN as null, ``-0.0`` as
+    ``0.0``, an ordered dictionary as its categories' positions, another as its values."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    t = column.type
+    if pa.types.is_dictionary(t):
+        values = column.dictionary_decode()
+        if categories is not None:
+            return pc.index_in(values, value_set=categories)
+        column, t = values, t.value_type
+    if pa.types.is_float16(t):  # Arrow sorts no half floats; float32 holds each exactly
+        column, t = column.cast(pa.float32()), pa.float32()
+    if pa.types.is_floating(t):
+        column = pc.add(column, pa.scalar(0.0, t))  # -0.0 + 0.0 is 0.0
+        return pc.if_else(pc.is_nan(column), pa.scalar(None, t), column)
+    if pa.types.is_null(t):
+        return pa.nulls(len(column), pa.int8())
+    return column
+
+
+def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
+    """The ``npartitions - 1`` boundary keys of a ``sample`` of the input's key columns,
+    each the last key of a partition (no rows for an empty sample: every row then goes to
+    partition 0).
+
+    The sample's distinct keys are taken in order, with their counts, and a partition is
+    closed once it holds its share of the rows still to place (the share recomputed after
+    each partition): distinct keys give shares that differ by at most one row, and a key
+    that alone holds more than a share fills a partition of its own while the other keys
+    still spread over the rest. With fewer distinct keys than partitions, the last
+    partitions stay empty.
+
+    >>> t = pa.table({'k': list(range(10))})
+    >>> boundaries(t, 4, KeyOrder.of(t, ['k']))['k'].to_pylist()
+    [2, 4, 7]
+    >>> skewed = pa.table({'k': [0, 1, 2] + [5] * 20 + [7, 8, 9]})
+    >>> boundaries(skewed, 4, KeyOrder.of(skewed, ['k']))['k'].to_pylist()
+    [2, 5, 8]
+    """
+    keys = sample.select(list(order.fields))
+    m = keys.num_rows
+    if m == 0 or npartitions <= 1:
+        return keys.slice(0, 0)
+    ranked = order.sort_indices(keys)
+    starts = _run_starts(order.columns(keys).take(pa.array(ranked)))
+    counts = np.diff(np.append(starts, m)).tolist()
+    ends: list[int] = []  # the rank of each partition's last row
+    rows_left, parts_left, held = m, npartitions, 0
+    for start, count in zip(starts.tolist(), counts):
+        share = rows_left / parts_left
+        if held and held + count - share > share - held:  # closer to its share without this key
+            ends.append(start - 1)
+            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
+            share = rows_left / parts_left
+        held += count
+        if len(ends) == npartitions - 1:
+            break
+        if held >= share:
+            ends.append(start + count - 1)
+            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
+            if len(ends) == npartitions - 1:
+                break
+    ends += [m - 1] * (npartitions - 1 - len(ends))  # fewer keys than partitions: the rest stay empty
+    return keys.take(pa.array(ranked[np.asarray(ends, dtype=np.int64)]))
+
+
+def _run_starts(columns: pa.Table) -> np.ndarray:
+    """Where each run of equal keys begins in sorted sort columns (NA equals NA)."""
+    n = columns.num_rows
+    same = np.ones(max(n - 1, 0), dtype=bool)
+    for name in columns.column_names:
+        col = columns.column(name)
+        prev, cur = col.slice(0, n - 1), col.slice(1)
+        if name.startswith("na"):
+            same &= np.asarray(pc.equal(prev, cur))
+        else:  # equal values, or both NA (their flags already compared)
+            equal = pc.fill_null(pc.equal(prev, cur), False)
+            same &= np.asarray(pc.or_(equal, pc.and_(pc.is_null(prev), pc.is_null(cur))))
+    return np.concatenate([[0], np.flatnonzero(~same) + 1]).astype(np.int64)
+
+
+def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder) -> np.ndarray:
+    """The partition of each row of ``keys``: how many of ``bounds`` (from
+    :func:`boundaries`) sort strictly before its key.
+
+    >>> t = pa.table({'k': ['b', 'a', None, 'c']})
+    >>> order = KeyOrder.of(t, ['k'], na_position='first')
+    >>> range_ids(t, pa.table({'k': ['a']}), order).tolist()
+    [1, 0, 0, 1]
+    """
+    n, m = keys.num_rows, bounds.num_rows
+    dtype = id_dtype(m + 1)
+    if m == 0:
+        return np.zeros(n, dtype=dtype)
+    both = pa.concat_tables([order.columns(keys), order.columns(bounds.select(list(order.fields)))])
+    # stable: a key equal to a boundary sorts before it, so it counts only the ones before
+    idx = np.asarray(pc.sort_indices(both, sort_keys=order.sort_keys()))
+    is_bound = idx >= n
+    before = np.cumsum(is_bound)
+    ids = np.empty(n, dtype=dtype)
+    ids[idx[~is_bound]] = before[~is_bound]
+    return ids
+
+
+class Sampler:
+    """A sample of ``size`` rows of a stream of key tables, the same for any chunking: the
+    rows whose numbers hash (the documented ``mix``) lowest; every row while there are no
+    more than ``size``.
+
+    >>> s = Sampler(3)
+    >>> s.add(pa.table({'k': [1, 2]})); s.add(pa.table({'k': [3, 4, 5]}))
+    >>> whole = Sampler.of([pa.table({'k': [1, 2, 3, 4, 5]})], 3)
+    >>> sorted(s.sample()['k'].to_pylist()) == sorted(whole['k'].to_pylist())
+    True
+    """
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"a sample holds at least one row, not {size}")
+        self.size = size
+        self.rows = 0  # rows seen so far: the number of the next row
+        self._hashes: list[np.ndarray] = []
+        self._tables: list[pa.Table] = []
+        self._held = 0
+        self._threshold: np.uint64 | None = None  # rows hashing at or above it never enter
+
+    @classmethod
+    def of(cls, tables: Sequence[pa.Table], size: int) -> pa.Table:
+        sampler = cls(size)
+        for t in tables:
+            sampler.add(t)
+        return sampler.sample()
+
+    def add(self, keys: pa.Table) -> None:
+        """Offer the next rows of the input (their key columns)."""
+        n = keys.num_rows
+        h = mix(np.arange(self.rows, self.rows + n, dtype=np.uint64) ^ _SAMPLE_SEED)
+        self.rows += n
+        if self._threshold is not None:
+            picked = np.flatnonzero(h < self._threshold)
+            h, keys = h[picked], keys.take(pa.array(picked))
+        if len(h):
+            self._hashes.append(h)
+            self._tables.append(keys)
+            self._held += len(h)
+            if self._held >= 2 * self.size:
+                self._prune()
+
+    def _prune(self) -> None:
+        h = np.concatenate(self._hashes)
+        keys = pa.concat_tables(self._tables)
+        if len(h) > self.size:
+            keep = np.argpartition(h, self.size - 1)[: self.size]
+            keep.sort()  # the rows' input order (it decides nothing, but is reproducible)
+            self._threshold = h[keep].max()
+            h, keys = h[keep], keys.take(pa.array(keep))
+        self._hashes, self._tables, self._held = [h], [keys], len(h)
+
+    def sample(self) -> pa.Table:
+        """The sampled rows (fewer than ``size`` only when the input had fewer rows)."""
+        if not self._tables:
+            raise ValueError("no rows were offered: the sample has no schema")
+        self._prune()
+        return self._tables[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the sample holds (at most about twice ``size`` rows)."""
+        return sum(t.nbytes for t in self._tables) + sum(h.nbytes for h in self._hashes)

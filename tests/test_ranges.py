@@ -1,0 +1,212 @@
+"""The range kernel against pandas' ``sort_values``: every key dtype with an order, nulls,
+NaN, ties, several columns, either direction, NAs first or last."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shuffle_kit.errors import ShuffleKitError, UnorderableKeyError
+from shuffle_kit.frames import frame_to_table
+from shuffle_kit.kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
+
+KINDS = ["int", "Int64", "uint64", "float", "float32", "str", "string", "bool", "boolean", "datetime", "datetime_tz",
+         "timedelta", "category", "ordered"]
+
+
+def column(kind: str, codes: list[int | None]) -> pd.Series:
+    """A key column of ``kind`` whose order follows ``codes`` (None: the kind's NA)."""
+    na = [c is None for c in codes]
+    v = [0 if c is None else c for c in codes]
+    if kind == "int":
+        return pd.Series(v, dtype="int64")  # no NA in a NumPy int column
+    if kind == "Int64":
+        return pd.Series([None if n else x - 3 for n, x in zip(na, v)], dtype="Int64")
+    if kind == "uint64":
+        return pd.Series([2**63 + x for x in v], dtype="uint64")
+    if kind in ("float", "float32"):
+        # -0.0 and 0.0 are equal; NaN and None are both NA
+        vals = [np.nan if n else (-0.0 if x == 0 else x / 2) for n, x in zip(na, v)]
+        return pd.Series(vals, dtype="float64" if kind == "float" else "float32")
+    if kind in ("str", "string"):
+        vals = [None if n else ["", "a", "B", "b", "é", "ab", "z"][x % 7] + "x" * (x // 7) for n, x in zip(na, v)]
+        return pd.Series(vals, dtype=object if kind == "str" else "string")
+    if kind == "bool":
+        return pd.Series([bool(x % 2) for x in v], dtype=bool)
+    if kind == "boolean":
+        return pd.Series([None if n else bool(x % 2) for n, x in zip(na, v)], dtype="boolean")
+    if kind in ("datetime", "datetime_tz"):
+        s = pd.Series([pd.NaT if n else pd.Timestamp("2024-01-01") + pd.Timedelta(hours=x) for n, x in zip(na, v)],
+                      dtype="datetime64[ns]")
+        return s.dt.tz_localize("Europe/Paris") if kind == "datetime_tz" else s
+    if kind == "timedelta":
+        return pd.Series([pd.NaT if n else pd.Timedelta(seconds=x - 2) for n, x in zip(na, v)], dtype="timedelta64[ns]")
+    if kind == "category":  # unordered: by value, as pandas' default (lexically sorted) categories
+        return pd.Series(pd.Categorical([None if n else "abcdefg"[x % 7] for n, x in zip(na, v)]))
+    # ordered categories in an order of their own, not the values'
+    cats = ["zeta", "alpha", "mid", "beta", "omega", "a", "q"]
+    return pd.Series(pd.Categorical([None if n else cats[x % 7] for n, x in zip(na, v)], categories=cats, ordered=True))
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(0, 60))
+    ncols = draw(st.integers(1, 3))
+    kinds = draw(st.lists(st.sampled_from(KINDS), min_size=ncols, max_size=ncols))
+    codes = st.one_of(st.none(), st.integers(0, draw(st.sampled_from([1, 3, 10, 40]))))
+    df = pd.DataFrame({f"k{i}": column(kind, draw(st.lists(codes, min_size=n, max_size=n)))
+                       for i, kind in enumerate(kinds)})
+    df["row"] = np.arange(n)
+    ascending = draw(st.lists(st.booleans(), min_size=ncols, max_size=ncols))
+    return df, [f"k{i}" for i in range(ncols)], ascending
+
+
+def _keys(df: pd.DataFrame, on: list[str]) -> pa.Table:
+    return frame_to_table(df[on].reset_index(drop=True))
+
+
+@given(frames(), st.sampled_from(["last", "first"]), st.integers(1, 9))
+def test_partitions_in_order_equal_pandas_sort_values(case, na_position, npartitions):
+    df, on, ascending = case
+    keys = _keys(df, on)
+    order = KeyOrder.of(keys, on, ascending, na_position)
+    bounds = boundaries(keys, npartitions, order)
+    assert bounds.num_rows == (npartitions - 1 if len(df) else 0)
+    ids = range_ids(keys, bounds, order)
+    assert ((0 <= ids) & (ids < npartitions)).all()
+    # the partitions in order, each sorted stably, are pandas' stable sort
+    expect = df.sort_values(on, ascending=ascending, na_position=na_position, kind="stable")["row"].tolist()
+    got = []
+    for p in range(npartitions):
+        rows = np.flatnonzero(ids == p)
+        got += rows[order.sort_indices(keys.take(pa.array(rows)))].tolist()
+    assert got == expect
+    # equal keys (NA equal to NA) share a partition; ids never decrease along the order
+    along = ids[expect]
+    assert (np.diff(along.astype(np.int64)) >= 0).all()
+    same = df[on].astype(object).where(df[on].notna(), None).apply(tuple, axis=1)
+    for _, group in pd.Series(ids).groupby(same.map(repr).to_numpy()):
+        assert group.nunique() == 1
+
+
+@given(frames(), st.integers(2, 9))
+def test_boundaries_from_the_whole_input_balance_the_partitions(case, npartitions):
+    df, on, ascending = case
+    keys = _keys(df, on)
+    order = KeyOrder.of(keys, on, ascending)
+    ids = range_ids(keys, boundaries(keys, npartitions, order), order)
+    if df[on].duplicated().any() or not len(df):
+        return  # ties may make a partition larger; the equal-keys property covers them
+    sizes = np.bincount(ids, minlength=npartitions)
+    assert sizes.max() - sizes.min() <= 1  # distinct keys: exact quantiles
+
+
+ARROW_TYPES = [pa.date32(), pa.time64("us"), pa.decimal128(12, 3), pa.large_string(), pa.binary(), pa.float16(),
+               pa.dictionary(pa.int32(), pa.string()), pa.timestamp("s", "UTC"), pa.int8()]
+
+
+@pytest.mark.parametrize("type_", ARROW_TYPES, ids=str)
+@given(codes=st.lists(st.one_of(st.none(), st.integers(0, 20)), max_size=50), ascending=st.booleans(),
+       na_position=st.sampled_from(["last", "first"]), npartitions=st.integers(1, 6))
+def test_arrow_key_types_in_order(type_, codes, ascending, na_position, npartitions):
+    # typed Arrow columns as a Parquet file gives them: the order of their Python values
+    def value(c):
+        import datetime as dt
+        import decimal
+
+        if pa.types.is_date(type_):
+            return dt.date(2024, 1, 1) + dt.timedelta(days=c)
+        if pa.types.is_time(type_):
+            return dt.time(c, c)
+        if pa.types.is_decimal(type_):
+            return decimal.Decimal(c - 10) / 8
+        if pa.types.is_timestamp(type_):
+            return dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=c)
+        if pa.types.is_binary(type_):
+            return bytes([c % 5]) * (c // 5)
+        if pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_dictionary(type_):
+            return "ab"[c % 2] * (c // 2)
+        return c - 10 if pa.types.is_integer(type_) else (c - 10) / 4
+
+    values = [None if c is None else value(c) for c in codes]
+    arr = pa.array(values, type_.value_type if pa.types.is_dictionary(type_) else type_)
+    keys = pa.table({"k": arr.dictionary_encode() if pa.types.is_dictionary(type_) else arr})
+    order = KeyOrder.of(keys, ["k"], ascending, na_position)
+    ids = range_ids(keys, boundaries(keys, npartitions, order), order)
+    model = pd.DataFrame({"k": pd.Series(values, dtype=object), "row": range(len(values))})
+    model["k"] = model["k"].map(lambda v: None if v is None else (float(v) if isinstance(v, float) else v))
+    ranked = model.dropna().sort_values("k", ascending=ascending, kind="stable")["row"].tolist()
+    nulls = model[model["k"].isna()]["row"].tolist()
+    expect = ranked + nulls if na_position == "last" else nulls + ranked
+    got = []
+    for p in range(npartitions):
+        rows = np.flatnonzero(ids == p)
+        got += rows[order.sort_indices(keys.take(pa.array(rows)))].tolist()
+    assert got == expect
+
+
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=400), st.integers(1, 50),
+       st.lists(st.integers(1, 100), min_size=1, max_size=10))
+def test_a_sample_is_the_same_for_any_chunking(values, size, cuts):
+    table = pa.table({"k": values, "row": list(range(len(values)))})
+    whole = Sampler.of([table], size)
+    chunks, at = [], 0
+    for c in cuts * (len(values) // max(sum(cuts), 1) + 1):
+        chunks.append(table.slice(at, c))
+        at += c
+    chunked = Sampler.of(chunks, size)
+    assert sorted(chunked["row"].to_pylist()) == sorted(whole["row"].to_pylist())
+    assert whole.num_rows == min(size, len(values))
+
+
+def test_a_small_input_is_sampled_whole_and_a_large_one_uniformly():
+    table = pa.table({"k": np.arange(100_000)})
+    assert Sampler.of([table.slice(0, 500)], 1000).num_rows == 500
+    sample = Sampler.of([table.slice(i, 7_000) for i in range(0, 100_000, 7_000)], 1000)
+    assert sample.num_rows == 1000
+    # uniform: each tenth of the input holds about a tenth of the sample
+    assert np.histogram(sample["k"].to_numpy(), bins=10, range=(0, 100_000))[0].min() > 60
+
+
+def test_skewed_keys_keep_equal_keys_together_and_the_rest_apart():
+    keys = pa.table({"k": [7] * 900 + list(range(100))})
+    order = KeyOrder.of(keys, ["k"])
+    ids = range_ids(keys, boundaries(keys, 8, order), order)
+    assert len(set(ids[:900].tolist())) == 1  # the heavy key: one partition, never split
+    assert len(set(ids.tolist())) >= 3  # the others still spread
+
+
+@pytest.mark.parametrize("values, what", [
+    (pd.Series([[1], [2]]), "Python objects"),
+    (pd.Series([1, "a"], dtype=object), "Python objects"),
+    (pd.Series([pd.Timestamp(0).date()], dtype=object), "Python objects"),
+    (pd.Series([{"a": 1}, {"a": 2}]), "Python objects"),
+])
+def test_keys_without_an_order_are_refused_naming_the_column(values, what):
+    keys = frame_to_table(pd.DataFrame({"key": values}))
+    with pytest.raises(UnorderableKeyError, match=f"key column 'key' holds {what}.*(no order|cannot order)"):
+        KeyOrder.of(keys, ["key"])
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"ascending": [True, False]}, TypeError, "one bool per key column"),
+    ({"ascending": "yes"}, TypeError, "one bool per key column"),
+    ({"na_position": "middle"}, ValueError, "na_position must be 'last' or 'first'"),
+])
+def test_bad_order_arguments_are_one_line(kwargs, error, message):
+    with pytest.raises((error, ShuffleKitError), match=message) as caught:
+        KeyOrder.of(pa.table({"k": [1]}), ["k"], **kwargs)
+    assert isinstance(caught.value, error) and isinstance(caught.value, ShuffleKitError)
+
+
+@pytest.mark.parametrize(
+    "type_", [pa.list_(pa.int64()), pa.struct([("a", pa.int64())]), pa.map_(pa.string(), pa.int8())], ids=str
+)
+def test_arrow_keys_without_an_order_are_refused_naming_the_column_and_type(type_):
+    keys = pa.table({"key": pa.array([None], type_)})
+    with pytest.raises(UnorderableKeyError, match=f"key column 'key' holds {type_}, which has no order"):
+        KeyOrder.of(keys, ["key"])
