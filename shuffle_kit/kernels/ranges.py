@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from ..frames import pickled_fields
-from ..shuffling.hashing import id_dtype, mix
+from .hashing import id_dtype, mix
 
 NA_POSITIONS = ("last", "first")
 _SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
