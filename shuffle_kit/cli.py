@@ -167,15 +167,45 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Run a store server until SIGTERM/SIGINT (see shuffle_kit.stores.remote.server)."""
-    from .stores.remote.server import run_server
+    """Serve a store until SIGTERM or SIGINT, then exit: a store at ``--path`` is flushed
+    to disk first, a temporary one (no ``--path``) is dropped. Prints the bound address on
+    the first line of stdout, and for CURVE the server's public key on the second."""
+    import threading
 
+    from .stores.remote.auth import read_keys
+    from .stores.remote.server import Server
+
+    if bool(args.secret_key_file) != bool(args.authorized_keys_file):
+        return _fail("CURVE needs both --secret-key-file and --authorized-keys-file")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return run_server(args.address, args.path, args.memory_limit, args.secret_key_file, args.authorized_keys_file)
-    except (OSError, ValueError) as e:  # a bad address, path or key file: the message names it
-        if os.environ.get("SHUFFLE_KIT_DEBUG"):
-            raise
-        return _fail(str(e))
+        try:
+            curve = bool(args.secret_key_file)
+            server = Server(
+                address=args.address, path=args.path, memory_limit=args.memory_limit,
+                secret_key=read_keys(args.secret_key_file)[0] if curve else None,
+                authorized_keys=read_keys(args.authorized_keys_file) if curve else None,
+            )
+        except (OSError, ValueError) as e:  # a bad address, path or key file: the message names it
+            if os.environ.get("SHUFFLE_KIT_DEBUG"):
+                raise
+            return _fail(str(e))
+        try:
+            print(server.address, flush=True)
+            if server.public_key is not None:
+                print(server.public_key.decode(), flush=True)
+            logging.getLogger(__name__).info("serving %s at %s", server.store, server.address)
+            while not stop.wait(0.2) and server.running:
+                pass
+        finally:
+            # nobody can read a temporary store after the server: writing it out first
+            # would only cost the time and the disk writes of everything held
+            server.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _add_chattiness(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -319,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quiet and args.verbose:  # one before the command, the other after it
         parser.error("-q/--quiet and -v/--verbose exclude each other")
     if getattr(args, "memory_limit", None) is not None:  # the rule of shuffle_kit.partition and shuffle
-        from .units import check_memory_limit
+        from .byte_sizes import check_memory_limit
 
         try:
             args.memory_limit = check_memory_limit(args.memory_limit, "--memory-limit")

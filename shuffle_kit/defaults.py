@@ -1,7 +1,7 @@
 """Every default policy of the package, in one place: what happens when a caller leaves an
 argument out. The machine's measurements they use (memory, CPUs, cgroup limits) are
 :mod:`shuffle_kit.limits`; the rule for a limit a caller gives is
-:func:`shuffle_kit.units.check_memory_limit`.
+:func:`shuffle_kit.byte_sizes.check_memory_limit`.
 
 Memory limits differ by what the memory holds:
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import sys
 
+from .byte_sizes import MIN_MEMORY_LIMIT
 from .limits import process_memory
-from .units import MIN_MEMORY_LIMIT
 
 PARTITION_BYTES = 100 * 2**20  # the default partition count aims at partitions of about this size
 STREAM_NPARTITIONS = 64  # the default partition count when the input's size is not known up front

@@ -607,7 +607,7 @@ def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two renames"])
 def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange):
-    from shuffle_kit.partitioning import job, publish
+    from shuffle_kit.partitioning import job, publish_local
 
     inputs = write_inputs(tmp_path, frame(200))
     out = tmp_path / "out"
@@ -622,7 +622,7 @@ def test_overwrite_puts_the_new_output_in_place(tmp_path, monkeypatch, exchange)
 
         monkeypatch.setattr(os, "rename", no_rename)
     else:
-        monkeypatch.setattr(publish, "exchange", lambda a, b: False)
+        monkeypatch.setattr(publish_local, "exchange", lambda a, b: False)
     s = job.partition(inputs, "k", str(out), npartitions=3, exists="overwrite", progress=False)
     assert s.ok and sorted(os.listdir(out)) == [f"part-{i:05d}.parquet" for i in range(3)]
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]

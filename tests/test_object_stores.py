@@ -226,16 +226,16 @@ def test_shuffle_reads_an_s3_dataset(s3, bucket, tmp_path):
 KILLED_PUBLISH = """
 import os, signal, sys
 import shuffle_kit as sk
-from shuffle_kit.partitioning import object_store
+from shuffle_kit.partitioning import publish_objects
 step, count = sys.argv[1], int(sys.argv[2])
-seen, real = [0], object_store.reached
+seen, real = [0], publish_objects.reached
 def reached(s):
     real(s)
     if s == step:
         seen[0] += 1
         if seen[0] == count:
             os.kill(os.getpid(), signal.SIGKILL)
-object_store.reached = reached
+publish_objects.reached = reached
 sk.partition(sys.argv[3], "k", sys.argv[4], npartitions=2, exists="overwrite", tmp=sys.argv[5], progress=False)
 """
 
@@ -337,7 +337,7 @@ def test_a_live_jobs_staging_is_left_alone_and_a_dead_ones_removed(s3, bucket, t
     import socket
 
     from shuffle_kit import scratch
-    from shuffle_kit.partitioning import object_store
+    from shuffle_kit.partitioning import publish_objects
 
     _, fs = s3
     pq.write_table(table(100), tmp_path / "in.parquet")
@@ -352,7 +352,7 @@ def test_a_live_jobs_staging_is_left_alone_and_a_dead_ones_removed(s3, bucket, t
     jobs = sorted({n.split("/")[1] for n in objects(fs, prefix) if n.startswith("_temporary/")})
     assert jobs == ["alive-here", "elsewhere"]
     # a lease the server has not seen rewritten for longer than LEASE_SECONDS is a dead job's
-    monkeypatch.setattr(object_store, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(publish_objects, "LEASE_SECONDS", 1.0)
     time.sleep(2.5)
     partition(str(tmp_path / "in.parquet"), "k", f"s3://{prefix}", npartitions=2, exists="overwrite", progress=False)
     jobs = sorted({n.split("/")[1] for n in objects(fs, prefix) if n.startswith("_temporary/")})
@@ -363,7 +363,7 @@ def test_a_live_jobs_staging_is_left_alone_and_a_dead_ones_removed(s3, bucket, t
 
 
 def test_an_overwrite_that_fails_while_copying_takes_its_copies_back(s3, bucket, tmp_path, monkeypatch):
-    from shuffle_kit.partitioning import object_store
+    from shuffle_kit.partitioning import publish_objects
 
     _, fs = s3
     pq.write_table(table(1000), tmp_path / "old.parquet")
@@ -376,7 +376,7 @@ def test_an_overwrite_that_fails_while_copying_takes_its_copies_back(s3, bucket,
         if step == "copied":
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(object_store, "reached", fail)
+    monkeypatch.setattr(publish_objects, "reached", fail)
     with pytest.raises(JobError, match=f"cannot publish to 's3://{bucket}/out': .*No space left"):
         partition(str(tmp_path / "new.parquet"), "k", f"s3://{bucket}/out", npartitions=2, exists="overwrite",
                   progress=False)

@@ -154,8 +154,8 @@ def test_a_partition_larger_than_the_budget_is_sorted_through_merged_runs(tmp_pa
     table = _table(3, 300_000, distinct=1)  # one key: one partition of ~8 MB under a 2 MiB limit
     pq.write_table(table, tmp_path / "in.parquet")
     runs = []
-    real = sorting._Run.write
-    monkeypatch.setattr(sorting._Run, "write", classmethod(lambda cls, *a: runs.append(1) or real(*a)))
+    real = sorting._SortedRun.write
+    monkeypatch.setattr(sorting._SortedRun, "write", classmethod(lambda cls, *a: runs.append(1) or real(*a)))
     s = sk.partition(str(tmp_path / "in.parquet"), "k", str(tmp_path / "out"), npartitions=2, memory_limit="2MiB",
                      layout=sk.Layout(sort_by=["w", "x"], max_rows_per_file=50_000), progress=False)
     assert s.ok and len(runs) > sorting.FAN_IN  # several runs, merged in more than one pass
@@ -273,13 +273,13 @@ def test_append_refuses_other_columns_in_one_line_and_changes_nothing(tmp_path):
 
 
 def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeypatch):
-    from shuffle_kit.partitioning import publish
+    from shuffle_kit.partitioning import publish_local
 
     t = _table(1, 2000, distinct=20)
     pq.write_table(t, tmp_path / "a.parquet")
     sk.partition(str(tmp_path / "a.parquet"), "k", str(tmp_path / "out"), by_value=True, progress=False)
     before = _walk(tmp_path / "out")
-    real, calls = publish.move_new, []
+    real, calls = publish_local.move_new, []
 
     def move(src, dst):
         calls.append(dst)
@@ -287,7 +287,7 @@ def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeyp
             raise OSError(28, "No space left on device")
         real(src, dst)
 
-    monkeypatch.setattr(publish, "move_new", move)
+    monkeypatch.setattr(publish_local, "move_new", move)
     # new values too: their directories are made, then taken back
     pq.write_table(t.set_column(0, "k", pc.add(t.column("k"), 10)), tmp_path / "b.parquet")
     with pytest.raises(OSError, match="No space left"):
@@ -302,14 +302,14 @@ def test_a_failure_while_appending_takes_back_every_moved_file(tmp_path, monkeyp
 KILLED_APPEND = """
 import os, signal, sys
 import shuffle_kit as sk
-from shuffle_kit.partitioning import publish
-real, moved = publish.move_new, []
+from shuffle_kit.partitioning import publish_local
+real, moved = publish_local.move_new, []
 def move(src, dst):
     if len(moved) == int(sys.argv[3]):
         os.kill(os.getpid(), signal.SIGKILL)
     real(src, dst)
     moved.append(dst)
-publish.move_new = move
+publish_local.move_new = move
 sk.partition(sys.argv[1], "k", sys.argv[2], by_value=True, exists="append", progress=False)
 """
 
@@ -353,14 +353,14 @@ def test_append_to_an_object_store_is_refused_in_one_line(tmp_path):
 
 
 def test_append_never_replaces_a_file_with_the_same_name(tmp_path):
-    from shuffle_kit.partitioning import publish
+    from shuffle_kit.partitioning import publish_local
 
     (tmp_path / "a").write_bytes(b"new")
     (tmp_path / "b").write_bytes(b"old")
     with pytest.raises(FileExistsError, match="exists already"):
-        publish.move_new(str(tmp_path / "a"), str(tmp_path / "b"))
+        publish_local.move_new(str(tmp_path / "a"), str(tmp_path / "b"))
     assert (tmp_path / "b").read_bytes() == b"old" and (tmp_path / "a").read_bytes() == b"new"
-    publish.move_new(str(tmp_path / "a"), str(tmp_path / "c"))
+    publish_local.move_new(str(tmp_path / "a"), str(tmp_path / "c"))
     assert (tmp_path / "c").read_bytes() == b"new" and not (tmp_path / "a").exists()
 
 

@@ -1,5 +1,5 @@
 """Two jobs that both find ``--out`` absent (or empty) and reach the publish step at once:
-real processes, the race forced by a barrier at the publish, so the second one to publish
+real processes, the race forced by a barrier at the publish_local, so the second one to publish
 always finds the first one's output there. Nothing may be lost: both sets of rows are
 there exactly once (``--exists append``) or the second job fails in one line, changing
 nothing (``--exists error``, or an append whose columns differ)."""
@@ -23,7 +23,7 @@ from .test_cli import assert_one_line_error
 # are at --out before it publishes its own.
 RACER = """
 import os, sys, time
-from shuffle_kit.partitioning import publish
+from shuffle_kit.partitioning import publish_local
 sync, me, out = sys.argv[1], sys.argv[2], sys.argv[3]
 
 def wait(what):
@@ -43,8 +43,8 @@ def barrier(real):
     return put
 
 for name in ("publish", "publish_fresh"):
-    if hasattr(publish, name):
-        setattr(publish, name, barrier(getattr(publish, name)))
+    if hasattr(publish_local, name):
+        setattr(publish_local, name, barrier(getattr(publish_local, name)))
 from shuffle_kit.cli import console
 sys.argv = ["shuffle-kit", *sys.argv[4:]]
 raise SystemExit(console())

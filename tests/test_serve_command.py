@@ -129,7 +129,7 @@ def test_verbose_logs_to_stderr_and_quiet_keeps_the_address(tmp_path, flag):
         assert proc.stdout.read() == ""
         err = proc.stderr.read()
         if flag == "-v":
-            assert "INFO shuffle_kit.stores.remote.server: serving" in err and address in err
+            assert "INFO shuffle_kit.cli: serving" in err and address in err
         else:
             assert err == ""
 

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..byte_sizes import check_memory_limit
 from ..frames import Piece, concat_tables, frame_to_table, table_to_frames, tables_to_frame, with_piece
 from ..stores import Store
 from ..stores.base import get_nested
 from ..stores.keys import Key, encode_key
-from ..units import check_memory_limit
 from .arrow_ipc import ArrowIPC
 
 SPILL_BLOCK_BYTES = 2**16  # a spilled sorted table's records: a read of a few keys reads a few of them

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..units import check_memory_limit
+from ..byte_sizes import check_memory_limit
 
 NAME = "shuffle_kit"  # of the scheduler plugin, and of the plugin on each host
 SERVER_MEMORY = 2**30  # at most this many bytes in memory per server, and a quarter of the worker's limit

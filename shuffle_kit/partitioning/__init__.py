@@ -4,10 +4,10 @@ files in, a file per hash partition or per key value out.
 - :mod:`~shuffle_kit.partitioning.job`: the run, and the public :func:`shuffle_kit.partition`
   (what ``shuffle-kit partition`` calls);
 - :mod:`~shuffle_kit.partitioning.options`: what a job is asked to do, checked before any work;
-- :mod:`~shuffle_kit.partitioning.sources`: the input opened and checked (files, or data);
+- :mod:`~shuffle_kit.partitioning.job_inputs`: the input opened and checked (files, or data);
 - :mod:`~shuffle_kit.partitioning.destination`: ``--out`` checked (and what an append adds to);
-- :mod:`~shuffle_kit.partitioning.publish`: the finished output put in place locally, and what
-  killed jobs left cleaned up; :mod:`~shuffle_kit.partitioning.object_store`: the same for
+- :mod:`~shuffle_kit.partitioning.publish_local`: the finished output put in place locally, and what
+  killed jobs left cleaned up; :mod:`~shuffle_kit.partitioning.publish_objects`: the same for
   stores without rename (S3, GCS, Azure);
 - :mod:`~shuffle_kit.partitioning.summary`: what a job did, and the skew in its files;
 - :mod:`~shuffle_kit.partitioning.engine`: hash partitions into files, for any partition

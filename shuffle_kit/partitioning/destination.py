@@ -1,6 +1,6 @@
 """Where a partition job writes: checks of ``--out`` before any work (on every filesystem:
 not holding an input nor inside an input directory; local: writable, empty unless told
-otherwise; remote: see :mod:`~shuffle_kit.partitioning.object_store`), and of the files an
+otherwise; remote: see :mod:`~shuffle_kit.partitioning.publish_objects`), and of the files an
 append adds to."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pyarrow.fs as pafs
 
 from ..errors import JobError, PathError, not_a_directory, one_line
 from ..io.filesystems import Location, locate
-from . import object_store
+from . import publish_objects
 from .options import Options
 from .writers import FORMATS, stored_type
 
@@ -80,16 +80,16 @@ def recover(target: Location) -> None:
     """Finish or take back what jobs killed while publishing to the object store ``target``
     left (before any check can refuse this job)."""
     try:
-        object_store.recover(target)
+        publish_objects.recover(target)
     except ValueError as e:
         raise JobError(one_line(e)) from None
 
 
 def check_remote(target: Location, opts: Options) -> bool:
-    """Checks of an object-store ``--out`` (see :func:`object_store.check`); whether it holds
+    """Checks of an object-store ``--out`` (see :func:`publish_objects.check`); whether it holds
     files already."""
     try:
-        return object_store.check(target, opts.exists)
+        return publish_objects.check(target, opts.exists)
     except ValueError as e:
         raise JobError(one_line(e)) from None
 
@@ -184,10 +184,10 @@ def _check_key_types(out: str, files: list[str], schema: pa.Schema, old: pa.Sche
     are those the files record, or those of their key columns (``--keep-keys``); files
     that record none (CSV, other writers) have their directory names checked instead:
     each must be a value of the new type named as this job names it."""
-    from . import values
+    from . import by_value
 
     first = files[0]
-    recorded = values.key_types(old) or {}
+    recorded = by_value.key_types(old) or {}
     for key in opts.on:
         new = str(stored_type(schema.field(key).type))
         was = recorded.get(key)

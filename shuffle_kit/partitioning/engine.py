@@ -75,11 +75,11 @@ import numpy as np
 import pyarrow as pa
 
 from .. import scratch
+from ..byte_sizes import format_size
 from ..kernels.arrow_numpy import arrow_array
 from ..kernels.hashing import check_hashable, partition_ids
 from ..kernels.split import sorted_runs, split
 from ..limits import executor, resolve_threads
-from ..units import format_size
 from .layout import DEFAULT_LAYOUT, Layout
 from .sorting import sorted_stream
 from .writers import FileSeries, Writer, conform, conformed_batches, file_name, naming, parquet_dictionary_schema
@@ -398,7 +398,7 @@ class _SortedRuns:
         self.pinned = 0
         self.seen = [0, 0]  # rows and bytes of every chunk: the size of a row
         self.spilling: deque[Future] = deque()  # runs being written, in input order
-        self.runs: list[_Run] = []
+        self.runs: list[_SpilledRun] = []
         self.partition_rows = np.zeros(n, dtype=np.int64)
 
     def add(self, index: int, runs: list[tuple[pa.Table, np.ndarray]], nbytes: int) -> None:
@@ -419,7 +419,9 @@ class _SortedRuns:
         path = os.path.join(self.directory, f"run-{len(self.runs):05d}.arrow")
         logger.info("spilling run %d: %s rows (%s in memory) to %s", len(self.runs),
                     f"{sum(t.num_rows for t, _ in self.held):,}", format_size(self.pinned), path)
-        self.spilling.append(self.pool.submit(_Run.write, path, self.held, self.out.schema, batch_bytes(self.budget)))
+        self.spilling.append(
+            self.pool.submit(_SpilledRun.write, path, self.held, self.out.schema, batch_bytes(self.budget))
+        )
         self.held, self.pinned = [], 0
 
     def _write_file(self, p: int, tail: list[pa.Table]) -> int:
@@ -476,7 +478,7 @@ class _SortedRuns:
             run.close()
 
 
-class _Run:
+class _SpilledRun:
     """One spilled run: an Arrow IPC file holding, for each partition in order that has
     rows in it (``rows[p]``), those rows as one record batch. Each thread that reads it
     keeps its own open reader."""
@@ -489,7 +491,9 @@ class _Run:
         self._lock = threading.Lock()
 
     @classmethod
-    def write(cls, path: str, chunks: list[tuple[pa.Table, np.ndarray]], schema: pa.Schema, group_bytes: int) -> _Run:
+    def write(
+        cls, path: str, chunks: list[tuple[pa.Table, np.ndarray]], schema: pa.Schema, group_bytes: int
+    ) -> _SpilledRun:
         """Write sorted ``chunks`` as a run, a group of partitions of about ``group_bytes``
         at a time: their rows are gathered into partition order with one take."""
         counts = np.stack([c for _, c in chunks])  # [chunk, partition]

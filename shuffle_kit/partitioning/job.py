@@ -12,18 +12,19 @@ waiting to be written.
   files otherwise. String columns stored dictionary-encoded in Parquet inputs travel as
   dictionary indices, into Parquet outputs' dictionary pages.
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
-  grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.values`).
+  grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.by_value`).
 
 Everything is written into a hidden directory beside ``out`` and put in its place only
 when complete and when the rows written equal the rows read
-(:func:`~shuffle_kit.partitioning.publish.publish`); the runs and that directory are
+(:func:`~shuffle_kit.partitioning.publish_local.publish`); the runs and that directory are
 removed on success, failure and interrupt, and by a later job after ``kill -9``
 (:mod:`shuffle_kit.scratch`).
 
 ``exists="append"`` adds files to an existing output instead: every file the job writes
 has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
 00000.parquet``), so no name can be one already there; once complete, each file is moved
-in with a rename that refuses to replace anything (:func:`~shuffle_kit.partitioning.publish.publish_new`), and a failure
+in with a rename that refuses to replace anything
+(:func:`~shuffle_kit.partitioning.publish_local.publish_new`), and a failure
 while moving them takes back those moved so far. Appends are refused when the existing
 files' columns differ from the new rows' (:func:`~shuffle_kit.partitioning.destination.check_append`).
 
@@ -46,17 +47,17 @@ import numpy as np
 import pyarrow as pa
 
 from .. import scratch
+from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import PARTITION_BYTES, STREAM_NPARTITIONS, default_npartitions, job_memory_limit, show_progress
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
 from ..io.readers import ReadOptions, path_list
 from ..limits import arrow_threads, resolve_threads
-from ..sizes import PartitionSizes
-from ..units import check_memory_limit, format_size
-from . import destination, engine, object_store, options, publish, sources
+from ..partition_sizes import PartitionSizes
+from . import destination, engine, job_inputs, options, publish_local, publish_objects
+from .by_value import ValueFiles
 from .layout import Layout
 from .options import MAX_PARTITIONS, Options
 from .summary import Summary, peak_rss
-from .values import ValueFiles
 
 __all__ = ["JobError", "Options", "Summary", "partition", "run", "OVERHEAD"]
 
@@ -124,7 +125,7 @@ def partition(
 
     ``memory_limit`` bounds what the job holds (peak memory is about this plus
     :data:`OVERHEAD`; bytes or a size such as ``'1GB'``, at least 1 MiB, as for every entry
-    point: :func:`~shuffle_kit.units.check_memory_limit`; default :func:`~shuffle_kit.defaults.job_memory_limit`);
+    point: :func:`~shuffle_kit.byte_sizes.check_memory_limit`; default :func:`~shuffle_kit.defaults.job_memory_limit`);
     ``threads`` defaults to the CPUs this process may use, and the files are the same for
     any number. Arrow's own thread pool is sized to ``threads``
     while the job runs (it is process-wide); ``threads=1`` runs everything in the calling
@@ -168,10 +169,10 @@ def run(opts: Options) -> Summary:
     threads = _threads(opts.threads)
     chunk_bytes, in_memory = _budget(limit)
 
-    source = sources.open_inputs(opts, chunk_bytes)
-    sources.check_sort_by(layout.sort_by, source.schema)
+    source = job_inputs.open_inputs(opts, chunk_bytes)
+    job_inputs.check_sort_by(layout.sort_by, source.schema)
     if opts.by_value and layout.sort_by:  # files by value are sorted by their keys first
-        sources.check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
+        job_inputs.check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
     target = destination.locate_out(opts, source.files)
     if target.local:
         parent = os.path.dirname(os.path.abspath(opts.out))
@@ -181,7 +182,7 @@ def run(opts: Options) -> Summary:
         destination.recover(target)
     tmp = opts.tmp or parent
     # what killed jobs left is removed before any check can refuse this job
-    publish.sweep(parent, target.name, tmp)
+    publish_local.sweep(parent, target.name, tmp)
     appending = False
     if target.local:
         out = destination.check_out(opts)
@@ -254,7 +255,7 @@ def run(opts: Options) -> Summary:
                     rows = np.zeros(n, dtype=np.int64)
                     files = engine.PartFiles.of(
                         staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
-                        encode=sources.dictionary_keys(source, on), layout=layout, token=token,
+                        encode=job_inputs.dictionary_keys(source, on), layout=layout, token=token,
                     )
                     summary.rows_out = engine.partition_into(
                         counted(), on, n, files, use, written=bar.update, sizes=rows,
@@ -296,7 +297,7 @@ def run(opts: Options) -> Summary:
             staging = None
         elif summary.ok:
             try:
-                object_store.publish(staging, target, opts.exists)
+                publish_objects.publish(staging, target, opts.exists)
             except (OSError, ValueError) as e:
                 raise JobError(f"cannot publish to {out!r}: {one_line(e)}") from None
         if summary.ok:
@@ -309,7 +310,7 @@ def run(opts: Options) -> Summary:
         summary.peak_rss = peak_rss()
         return summary
     finally:
-        publish.cleanup(staging)
+        publish_local.cleanup(staging)
 
 
 def _publish_local(staging: str, out: str, appending: bool, schema: pa.Schema, opts: Options) -> None:
@@ -318,15 +319,15 @@ def _publish_local(staging: str, out: str, appending: bool, schema: pa.Schema, o
     another job's output there is appended to (``exists="append"``, its files checked as
     any append's) or refused."""
     if appending:
-        publish.publish_new(staging, out)
+        publish_local.publish_new(staging, out)
     elif opts.exists == "overwrite":
-        publish.publish(staging, out)
-    elif not publish.publish_fresh(staging, out):
+        publish_local.publish(staging, out)
+    elif not publish_local.publish_fresh(staging, out):
         if opts.exists != "append":
             raise JobError(f"--out {opts.out!r} is not empty: another job wrote to it meanwhile")
         logger.info("%s was written by another job meanwhile: appending to it", out)
         destination.check_append(out, schema, opts)
-        publish.publish_new(staging, out)
+        publish_local.publish_new(staging, out)
 
 
 def _disk_full(e: OSError, opts: Options, staging: str, tmp: str) -> DiskFullError:

@@ -1,6 +1,6 @@
 """What a partition job is asked to do: :class:`Options` (the arguments of
 :func:`shuffle_kit.partition`), the memory limit's default (its rule is
-:func:`shuffle_kit.units.check_memory_limit`), and :func:`check`, which
+:func:`shuffle_kit.byte_sizes.check_memory_limit`), and :func:`check`, which
 refuses bad options in one line before anything is read."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..byte_sizes import check_memory_limit
 from ..errors import JobError
 from ..io.readers import ReadOptions
-from ..units import check_memory_limit
 from .layout import Layout
 from .writers import COMPRESSIONS, FORMATS
 

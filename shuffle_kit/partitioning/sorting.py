@@ -83,17 +83,17 @@ def sorted_stream(pieces: Iterable[pa.Table], keys: Sequence[str], schema: pa.Sc
         return
     keys = [*keys, ROW]
     slice_rows = max(1, first.num_rows // FAN_IN)
-    runs: list[_Run] = []
+    runs: list[_SortedRun] = []
     try:
         at = 0
         for batch in itertools.chain([first, second], batches):
             batch = batch.append_column(ROW, arrow_array(np.arange(at, at + batch.num_rows, dtype=np.int64)))
             at += batch.num_rows
-            runs.append(_Run.write(directory, [sorted_table(batch, keys)], slice_rows))
+            runs.append(_SortedRun.write(directory, [sorted_table(batch, keys)], slice_rows))
             del batch
         while len(runs) > FAN_IN:
             group, runs = runs[:FAN_IN], runs[FAN_IN:]
-            runs.append(_Run.write(directory, _merge(group, keys), slice_rows))
+            runs.append(_SortedRun.write(directory, _merge(group, keys), slice_rows))
             for run in group:
                 run.remove()
         for table in _merge(runs, keys):
@@ -103,14 +103,14 @@ def sorted_stream(pieces: Iterable[pa.Table], keys: Sequence[str], schema: pa.Sc
             run.remove()
 
 
-class _Run:
+class _SortedRun:
     """A sorted run: an Arrow IPC stream of slices, read back one slice at a time."""
 
     def __init__(self, path: str):
         self.path = path
 
     @classmethod
-    def write(cls, directory: str, tables: Iterable[pa.Table], slice_rows: int) -> _Run:
+    def write(cls, directory: str, tables: Iterable[pa.Table], slice_rows: int) -> _SortedRun:
         fd, path = tempfile.mkstemp(prefix="sort-", suffix=".arrow", dir=directory)
         os.close(fd)
         run = cls(path)
@@ -146,7 +146,7 @@ class _Run:
             pass
 
 
-def _merge(runs: list[_Run], keys: list[str]) -> Iterator[pa.Table]:
+def _merge(runs: list[_SortedRun], keys: list[str]) -> Iterator[pa.Table]:
     """The rows of sorted ``runs`` (whose keys are all distinct) in order."""
     readers = [r.read() for r in runs]
     slices = [next(r, None) for r in readers]

@@ -8,8 +8,8 @@ import resource
 from dataclasses import dataclass
 from typing import Any
 
-from ..sizes import PartitionSizes
-from ..units import format_size
+from ..byte_sizes import format_size
+from ..partition_sizes import PartitionSizes
 
 
 @dataclass(repr=False)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..byte_sizes import check_memory_limit, parse_size
 from ..codecs import ArrowIPC, Codec, TableBuffer
 from ..defaults import default_npartitions, show_progress, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError
@@ -44,7 +45,6 @@ from ..kernels.keys import (
 from ..kernels.split import sorted_runs, split
 from ..limits import resolve_threads
 from ..stores import File, Store
-from ..units import check_memory_limit, parse_size
 from .result import BATCH_BYTES, ShuffleResult
 
 Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
@@ -167,7 +167,7 @@ def shuffle(
         when the result is closed or garbage collected. Partition ``i`` is stored under the key ``i``.
     memory_limit : bytes (or '2GB') the default store keeps in memory; also bounds the
         size of the input chunks. At least 1 MiB, as for ``shuffle_kit.partition`` and the
-        command line (:func:`~shuffle_kit.units.check_memory_limit`). Default: a quarter
+        command line (:func:`~shuffle_kit.byte_sizes.check_memory_limit`). Default: a quarter
         of the memory this process may use (a container's cgroup limit counts, not the
         host's memory), at most 4 GiB.
     progress : a ``tqdm.auto`` bar; None shows it only on a terminal or in a notebook.

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..byte_sizes import format_size
 from ..io import polars_frames
-from ..sizes import PartitionSizes
-from ..units import format_size
+from ..partition_sizes import PartitionSizes
 
 # partitions read together, converted from Arrow to pandas at once by the default store,
 # are about this many bytes at most: a bound on memory that still makes many small

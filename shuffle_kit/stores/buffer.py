@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..byte_sizes import check_memory_limit
 from ..defaults import STORE_MEMORY_LIMIT
 from ..errors import JobError
-from ..units import check_memory_limit
 from .base import Record, Store, Usage
 from .keys import encode_key
 

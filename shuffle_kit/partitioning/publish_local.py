@@ -13,7 +13,7 @@
   it back (:func:`undo_append`), so an append is never left half done.
 - :func:`sweep` / :func:`cleanup`: what killed jobs left, and what a failed one made.
 
-Object stores, which cannot rename, publish through :mod:`~shuffle_kit.partitioning.object_store`.
+Object stores, which cannot rename, publish through :mod:`~shuffle_kit.partitioning.publish_objects`.
 """
 
 from __future__ import annotations

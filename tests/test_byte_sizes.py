@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.units import format_size, parse_size
+from shuffle_kit.byte_sizes import format_size, parse_size
 
 
 @given(st.integers(1, 10**15))

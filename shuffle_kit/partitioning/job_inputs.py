@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 
 from ..errors import JobError, missing_column, one_line, prefixed
+from ..io.readers import Source
 from .options import Options
 
 
-def open_inputs(opts: Options, chunk_bytes: int) -> Any:
+def open_inputs(opts: Options, chunk_bytes: int) -> Source:
     source = _open_data(opts, chunk_bytes) if opts.data is not None else _open_files(opts, chunk_bytes)
     columns = source.columns or []
     if opts.by_value and len(opts.on) == len(columns):
@@ -22,7 +22,7 @@ def open_inputs(opts: Options, chunk_bytes: int) -> Any:
     return source
 
 
-def _open_files(opts: Options, chunk_bytes: int) -> Any:
+def _open_files(opts: Options, chunk_bytes: int) -> Source:
     from ..io.readers import open_source
 
     on = list(opts.on)
@@ -49,7 +49,7 @@ def _open_files(opts: Options, chunk_bytes: int) -> Any:
     return source
 
 
-def _open_data(opts: Options, chunk_bytes: int) -> Any:
+def _open_data(opts: Options, chunk_bytes: int) -> Source:
     """The source of an input that is not files (read once, so opened once)."""
     from ..io.readers import frame_as_arrow, open_source
 
@@ -86,7 +86,7 @@ def check_sort_by(columns: Sequence[str], schema: pa.Schema, option: str = "--so
             raise JobError(f"{option} column {c!r} holds {schema.field(c).type}, which has no order")
 
 
-def dictionary_keys(source: Any, on: list[str]) -> list[str]:
+def dictionary_keys(source: Source, on: list[str]) -> list[str]:
     """Key columns to store with a dictionary: those the Parquet inputs store with one (their
     values repeat; a hash partition then holds a fraction of them). Keys that are all
     distinct would make the writer build a dictionary, give up and write a larger file."""

@@ -1,4 +1,4 @@
-"""shuffle_kit.sizes: the statistics of rows per partition against a plain model (sorted
+"""shuffle_kit.partition_sizes: the statistics of rows per partition against a plain model (sorted
 lists, ``statistics.median``), their JSON, and the HTML that both reprs show."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.sizes import SKEW_FACTOR, PartitionSizes, chart
+from shuffle_kit.partition_sizes import SKEW_FACTOR, PartitionSizes, chart
 
 counts = st.lists(st.integers(0, 10**9), min_size=1, max_size=300)
 
