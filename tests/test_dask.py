@@ -213,3 +213,14 @@ def test_bad_arguments(ddf):
         skd.shuffle(ddf.compute(), "k")
     with pytest.raises(ValueError):
         skd.shuffle(ddf, "k", partitioner="nope")
+
+
+def test_a_user_codec_stack_is_taken_by_what_it_declares(ddf, frame, tmp_path):
+    from shuffle_kit import LZ4, ArrowIPC, File, PandasBlocks, TableBuffer
+
+    # any stack that stores Arrow tables (the tasks append and read tables), not only ArrowIPC itself
+    for i, codec in enumerate([ArrowIPC(LZ4(File(tmp_path / "a"))), TableBuffer(File(tmp_path / "b"), memory_limit=0)]):
+        got = pd.concat(partitions(skd.shuffle(ddf, "k", 3, store=codec), "threads"))
+        assert len(got) == len(frame), i
+    with pytest.raises(TypeError, match="PandasBlocks does not store Arrow tables \\(stores_arrow\\)"):
+        skd.shuffle(ddf, "k", 3, store=PandasBlocks(File(tmp_path / "c")))

@@ -188,3 +188,15 @@ def test_globs_match_as_the_shell_does(tmp_path):
     assert names("**/*.parquet") == ["a.parquet", "sub/b.parquet", "sub/deep/c.parquet"]
     assert names("sub/*/*.parquet") == ["sub/deep/c.parquet"]
     assert names(".*.parquet") == [".hidden.parquet"]
+
+
+def test_shuffle_takes_the_read_options_partition_takes(tmp_path):
+    os.makedirs(tmp_path / "src" / "k=1")
+    pq.write_table(pa.table({"x": [1.0, 2.0]}), tmp_path / "src" / "k=1" / "p.parquet")
+    with shuffle(str(tmp_path / "src"), "x", 2, progress=False) as parts:
+        assert list(pd.concat(list(parts)).columns) == ["x", "k"]
+    with shuffle(str(tmp_path / "src"), "x", 2, progress=False, read=ReadOptions(partitioning="none")) as parts:
+        assert list(pd.concat(list(parts)).columns) == ["x"]
+    (tmp_path / "semi.csv").write_text("a;b\n1;x\n2;y\n")
+    with shuffle(str(tmp_path / "semi.csv"), "a", 2, progress=False, read=ReadOptions(csv_delimiter=";")) as parts:
+        assert sorted(pd.concat(list(parts))["b"]) == ["x", "y"]

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shuffle_kit.kernels.dask_assignment import dask_partition_ids
 from shuffle_kit.kernels.hashing import (
     NULL_HASH,
     UnhashableKeyError,
     check_hashable,
-    dask_partition_ids,
     hash_array,
     hash_columns,
     partition_ids,

@@ -378,3 +378,11 @@ def test_html_repr_shows_the_partition_sizes_of_the_actual_partitions(keys, heav
     assert f"Largest</th><td style='text-align:left'>partition {biggest} ({hi:,})" in page
     assert ("skew: partition" in page) == (hi > 10 * max(mid, 1)) == bool(stats.skewed())
     assert page.count("<svg") == 1
+
+
+def test_the_store_is_a_keyword_in_both_siblings():
+    # groupby_shuffle(df, "k", 8) once took 8 as its store; shuffle's third is npartitions
+    df = _frame(20)
+    with pytest.raises(TypeError):
+        groupby_shuffle(df, "k", 8)
+    assert sum(len(g) for _, g in groupby_shuffle(df, "k", store=Dict(), progress=False)) == 20

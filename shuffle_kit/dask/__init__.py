@@ -24,7 +24,7 @@ Where the pieces live, decided when the setup task runs, so one graph works ever
   clients. A scheduler plugin keeps the run's servers while the graph needs them and
   stops them when the barrier is forgotten (the computation finished, failed or was
   cancelled) or the cluster closes. See :mod:`shuffle_kit.dask.cluster`.
-- an explicit ``store=`` (a store or ``ArrowIPC`` codec that every task can reach: a
+- an explicit ``store=`` (a store, or a codec stack that declares ``stores_arrow``, that every task can reach: a
   ``File`` path on a shared file system, a ``Shared`` address): used as is, never removed.
 
 The pieces' place is a plan, a frozen dataclass per kind that travels in the graph (see

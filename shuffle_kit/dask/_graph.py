@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..codecs import ArrowIPC
+from ..codecs import ArrowIPC, Codec
 from ..errors import ArgumentTypeError, JobError, missing_column
 from ..kernels.keys import check_npartitions, check_partitioner, normalize_on
 from ..stores import File, Store
@@ -116,14 +116,22 @@ def apply_groups(df: pd.DataFrame, on: Any, func: Callable, args: tuple, kwargs:
     return df.groupby(on, **options).apply(func, *args, **kwargs)
 
 
-def as_codec(store: Any) -> ArrowIPC:
-    """The codec a user's ``store=`` argument stands for."""
-    if isinstance(store, ArrowIPC):
+def as_codec(store: Any) -> Codec:
+    """The codec a user's ``store=`` argument stands for: a codec stack that declares
+    ``stores_arrow`` as it is (the tasks append and read Arrow tables), a store or a path
+    with an ``ArrowIPC`` codec on it."""
+    if isinstance(store, Codec):
+        if not store.stores_arrow:
+            raise ArgumentTypeError(
+                f"store: {type(store).__name__} does not store Arrow tables (stores_arrow); give a store (it "
+                "gets an ArrowIPC codec) or a codec stack that does"
+            )
         return store
     if isinstance(store, Store):
         return ArrowIPC(store)
     if isinstance(store, (str, os.PathLike)):
         return ArrowIPC(File(store))
     raise ArgumentTypeError(
-        f"store must be a shuffle_kit store, an ArrowIPC codec or a path, not {type(store).__name__}"
+        f"store must be a shuffle_kit store, a codec stack that stores Arrow tables or a path, not "
+        f"{type(store).__name__}"
     )

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..codecs import ArrowIPC
+from ..codecs import ArrowIPC, Codec
 from ..errors import ShuffleDataLost
 from ..stores import File
 from ._clients import client_for
@@ -43,7 +43,7 @@ class ShuffleSpec:
     keys: tuple[str, ...]
     npartitions: int
     partitioner: str  # "hash" or "dask"
-    store: ArrowIPC | None  # the user's store, used as is
+    store: Codec | None  # the user's store, used as is
     local_path: str  # else on a local scheduler: a File store here, removed when done
     builder_pid: int  # the process that built the graph (threads / sync run in it)
 
@@ -59,14 +59,14 @@ class ShuffleSpec:
 class StorePlan:
     """The user's store, reached by every task: used as is, never closed or removed."""
 
-    store: ArrowIPC
+    store: Codec
     n: int
 
     def owner(self, p: int) -> int:
         return 0
 
     @contextmanager
-    def opened(self, owner: int) -> Iterator[ArrowIPC]:
+    def opened(self, owner: int) -> Iterator[Codec]:
         yield self.store
 
     def describe(self, owner: int) -> str:
@@ -90,7 +90,7 @@ class FilePlan:
         return 0
 
     @contextmanager
-    def opened(self, owner: int) -> Iterator[ArrowIPC]:
+    def opened(self, owner: int) -> Iterator[Codec]:
         if self.pid == os.getpid():
             buffered = process_store(self.path)
             if buffered is None:
@@ -143,7 +143,7 @@ class ServersPlan:
         return p * len(self.servers) // self.n
 
     @contextmanager
-    def opened(self, owner: int) -> Iterator[ArrowIPC]:
+    def opened(self, owner: int) -> Iterator[Codec]:
         # the connection is shared by this process's tasks (and reused): not closed here
         yield ArrowIPC(client_for(self.servers[owner], self.keys))
 

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from ..errors import ShuffleDataLost
 from ..frames import tables_to_frame
-from ..kernels.hashing import dask_partition_ids, partition_ids
+from ..kernels.dask_assignment import dask_partition_ids
+from ..kernels.hashing import partition_ids
 from ..kernels.keys import to_table
 from ..kernels.split import split
 from ._local import process_store
@@ -101,7 +102,7 @@ def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, 
     owner = plan.owner(p)
     # the store stays open until the frame is made: the tables may be views of its files
     with store_errors(plan, owner, f"output partition {p}"), plan.opened(owner) as codec:
-        pieces = codec.get_pieces([(spec.id, p)])[0]
+        pieces = list(codec.iter_pieces((spec.id, p)))
         got = sum(t.num_rows for t in pieces)
         if got != want:
             raise ShuffleDataLost(

@@ -84,7 +84,7 @@ from ..errors import UnhashableKeyError
 from .arrow_numpy import valid_mask, values
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 HASH_VERSION = 1
 
@@ -604,35 +604,3 @@ def hash_pickled(arr: pa.Array | pa.ChunkedArray, name: Any = None) -> np.ndarra
     indices = pc.fill_null(encoded.indices, 0)
     h = dict_hash[values(indices, np.int32).astype(np.intp)] if len(dict_hash) else np.zeros(len(arr), dtype=np.uint64)
     return _set_nulls(h, arr)
-
-
-# -- dask's assignment -------------------------------------------------------------------
-
-
-def _dask_numeric(dtype: Any) -> bool:
-    import pandas as pd
-
-    # dask casts numeric key columns (and categoricals of numbers) to float64 first
-    return pd.api.types.is_numeric_dtype(dtype) or (
-        isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(dtype.categories)
-    )
-
-
-def dask_partition_ids(keys: pd.DataFrame, npartitions: int) -> np.ndarray:
-    """dask.dataframe's shuffle assignment for the key columns ``keys``.
-
-    Numeric columns cast to float64, then ``hash_pandas_object(index=False) % n``, as
-    dask's ``AssignPartitioningIndex`` does, so a result is co-partitioned with a dask
-    DataFrame shuffled on the same columns into the same number of partitions.
-
-    >>> import pandas as pd
-    >>> dask_partition_ids(pd.DataFrame({'k': [1, 2, 1]}), 4).tolist()
-    [1, 2, 1]
-    """
-    import pandas as pd
-
-    dtypes = {c: np.float64 for c, d in keys.dtypes.items() if _dask_numeric(d)}
-    if dtypes:
-        keys = keys.astype(dtypes, errors="ignore")
-    h = pd.util.hash_pandas_object(keys, index=False).to_numpy()
-    return (h % _U64(npartitions)).astype(id_dtype(npartitions))

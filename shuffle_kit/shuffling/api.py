@@ -31,8 +31,9 @@ from ..codecs import ArrowIPC, Codec, TableBuffer
 from ..defaults import default_npartitions, show_progress, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError
 from ..frames import Piece, tables_to_frame, with_piece
-from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, open_source
-from ..kernels.hashing import dask_partition_ids, id_dtype, partition_ids
+from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, ReadOptions, open_source
+from ..kernels.dask_assignment import dask_partition_ids
+from ..kernels.hashing import id_dtype, partition_ids
 from ..kernels.keys import (
     check_columns,
     check_key_types,
@@ -145,6 +146,7 @@ def shuffle(
     keep_index: bool | None = None,
     chunk_bytes: int | str | None = None,
     threads: int | None = None,
+    read: ReadOptions | None = None,
 ) -> ShuffleResult:
     """Partition ``data`` by the key columns ``on`` into ``npartitions`` partitions.
 
@@ -180,6 +182,8 @@ def shuffle(
     chunk_bytes : in-memory size of the chunks the input is cut into.
     threads : chunks partitioned at once; None: the CPUs this process may use
         (:func:`shuffle_kit.limits.available_cpus`). The result is the same for any number.
+    read : how files are read (:class:`~shuffle_kit.ReadOptions`: hive partitioning, the
+        CSV delimiter), as for :func:`shuffle_kit.partition`.
 
     Peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
     partitioned, one being appended and its encoded pieces) plus ``memory_limit`` plus a
@@ -203,7 +207,7 @@ def shuffle(
         chunk = parse_size(chunk_bytes)
     check_store(store)
 
-    source = open_source(data, chunk)
+    source = open_source(data, chunk, read=read or ReadOptions())
     check_columns(keys, source.columns)
     chunks = source.chunks()
     # read and check the first chunk before anything is written
@@ -468,8 +472,8 @@ class GroupedShuffle:
 def groupby_shuffle(
     data: Any,
     on: Any,
-    store: Any = None,
     *,
+    store: Any = None,
     dropna: bool = False,
     sort: bool = False,
     npartitions: int | None = None,
