@@ -23,7 +23,7 @@ from shuffle_kit import (
 )
 from shuffle_kit.codecs import COMPRESSORS
 from shuffle_kit.testing import StoreTests
-from tests.test_codecs_frames import FRAME_CODECS, LIGHT, appends, check
+from tests.helpers.frames import FRAME_CODECS, LIGHT, appends, check
 
 
 def ids(c):

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 import shuffle_kit as sk
 from shuffle_kit.errors import MessageTooLarge, ServerError
 from shuffle_kit.stores.remote import protocol as P
-
-from .server_helpers import thread_server
+from tests.helpers.servers import thread_server
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from .test_cli import assert_one_line_error
+from tests.helpers.cli import assert_one_line_error
 
 # Both jobs stop at the publish (whichever function puts a new output in place) until both
 # are there; then the "first" publishes, and the "second" waits until the first one's files

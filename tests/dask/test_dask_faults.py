@@ -21,11 +21,10 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
+from tests.helpers.dask_faults import arm, disarm, sleep, touch_and_sleep  # noqa: E402
+from tests.helpers.dask_frames import check_shuffled, make_frame  # noqa: E402
 
-from .dask_helpers import arm, disarm, sleep, touch_and_sleep  # noqa: E402
-from .test_dask import check_shuffled, make_frame  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
 
 
 def start_worker(address: str, name: str, directory: str) -> subprocess.Popen:

@@ -15,8 +15,7 @@ import pytest
 
 import shuffle_kit as sk
 from shuffle_kit.stores.remote.auth import generate_keys
-
-from .server_helpers import ServerProcess
+from tests.helpers.servers import ServerProcess
 
 HELD = 32 << 20
 FILE_SIZE_LIMIT = 1 << 20  # far less than what the server holds

@@ -1,6 +1,5 @@
 """split(): the rows of each partition, in input order, for any chunking of the table."""
 
-import itertools
 
 import numpy as np
 import pyarrow as pa
@@ -8,31 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.kernels.hashing import id_dtype
 from shuffle_kit.kernels.split import split
-
-
-def chunked(values: list, cuts: list[int], type_: pa.DataType) -> pa.ChunkedArray:
-    bounds = [0, *sorted(c % (len(values) + 1) for c in cuts), len(values)]
-    return pa.chunked_array([pa.array(values[a:b], type_) for a, b in itertools.pairwise(bounds)], type_)
-
-
-@st.composite
-def tables(draw):
-    n = draw(st.integers(0, 60))
-    ints = draw(st.lists(st.one_of(st.none(), st.integers(-5, 5)), min_size=n, max_size=n))
-    words = draw(st.lists(st.one_of(st.none(), st.sampled_from(["a", "bb", "", "ccc"])), min_size=n, max_size=n))
-    # each column chunked on its own: batches of the table then cut every column
-    cuts = st.lists(st.integers(0, 60), max_size=4)
-    table = pa.table({
-        "i": chunked(ints, draw(cuts), pa.int64()),
-        "s": chunked(words, draw(cuts), pa.string()),
-        "d": pa.chunked_array([c.dictionary_encode() for c in chunked(words, draw(cuts), pa.string()).chunks],
-                              pa.dictionary(pa.int32(), pa.string())),
-    })
-    npartitions = draw(st.sampled_from([1, 2, 3, 64, 300]))
-    ids = np.array(draw(st.lists(st.integers(0, npartitions - 1), min_size=n, max_size=n)), dtype=id_dtype(npartitions))
-    return table, ids, npartitions
+from tests.helpers.models import tables
 
 
 @given(tables(), st.booleans())

@@ -23,8 +23,7 @@ import pytest
 
 from shuffle_kit import partition, shuffle
 from shuffle_kit.partitioning.job import JobError
-
-from .test_cli import assert_one_line_error, cli
+from tests.helpers.cli import assert_one_line_error, cli
 
 pytest.importorskip("moto")
 

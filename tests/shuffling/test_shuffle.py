@@ -16,67 +16,13 @@ from shuffle_kit import Dict, File, groupby_shuffle, shuffle
 from shuffle_kit.codecs import ArrowIPC, TableBuffer
 from shuffle_kit.defaults import STREAM_NPARTITIONS
 from shuffle_kit.kernels.hashing import UnhashableKeyError
-
+from tests.helpers.models import frames, norm, pandas_groups
 
 # -- random frames ------------------------------------------------------------------------------
-def _col(kind, n, rng):
-    small = rng.integers(0, 4, n)
-    null = rng.random(n) < 0.2
-    if kind == "int64":
-        return pd.Series(small, dtype="int64")
-    if kind == "int8":
-        return pd.Series(small, dtype="int8")
-    if kind == "uint32":
-        return pd.Series(small, dtype="uint32")
-    if kind == "float64":
-        return pd.Series(np.where(null, np.nan, small / 2))
-    if kind == "bool":
-        return pd.Series(small % 2 == 0)
-    if kind == "str":
-        return pd.Series([None if z else f"s{v}" for v, z in zip(small, null)], dtype="str")
-    if kind == "string[python]":
-        return pd.Series([None if z else f"é{v}" for v, z in zip(small, null)], dtype="string[python]")
-    if kind == "object":
-        return pd.Series([None if z else "o" * int(v) for v, z in zip(small, null)], dtype=object)
-    if kind == "category":
-        values = [None if z else f"c{v}" for v, z in zip(small, null)]
-        return pd.Series(pd.Categorical(values, categories=["c3", "c2", "c1", "c0", "unused"]))
-    if kind == "datetime_tz":
-        t = pd.Series(pd.to_datetime(small, unit="D").tz_localize("Europe/Paris"))
-        return t.where(~null)
-    if kind == "Int64":
-        return pd.Series(pd.array([None if z else int(v) for v, z in zip(small, null)], dtype="Int64"))
-    if kind == "timedelta":
-        return pd.Series(pd.to_timedelta(small, unit="s"))
-    raise AssertionError(kind)
-
-
-KINDS = [
-    "int64", "int8", "uint32", "float64", "bool", "str", "string[python]", "object", "category", "datetime_tz", "Int64",
-    "timedelta",
-]
-
-
-@st.composite
-def frames(draw):
-    n = draw(st.integers(0, 40))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=4))
-    df = pd.DataFrame({f"c{i}_{k}": _col(k, n, rng) for i, k in enumerate(kinds)})
-    df["rid"] = np.arange(n)
-    on = draw(st.lists(st.sampled_from(list(df.columns[:-1])), min_size=1, max_size=2, unique=True))
-    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
-    bounds = [0, *cuts, n]
-    chunks = [df.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    return df, on, chunks
-
-
-def _norm(v):
-    return None if (not isinstance(v, (list, tuple)) and pd.isna(v)) else v
 
 
 def _key_set(df, on):
-    return {tuple(_norm(v) for v in row) for row in df[on].itertuples(index=False)}
+    return {tuple(norm(v) for v in row) for row in df[on].itertuples(index=False)}
 
 
 @given(frames(), st.integers(1, 9), st.booleans())
@@ -101,13 +47,6 @@ def test_shuffle_properties(case, npartitions, single):
         pd.testing.assert_frame_equal(back, df, check_exact=True, check_categorical=True)
 
 
-def _pandas_groups(df, on):
-    return {
-        (_norm(k) if not isinstance(k, tuple) else tuple(map(_norm, k))): g
-        for k, g in df.groupby(on, dropna=False, sort=False, observed=True)
-    }
-
-
 @given(frames(), st.integers(1, 5), st.booleans())
 def test_groupby_shuffle_equals_pandas(case, npartitions, single):
     df, on, chunks = case
@@ -116,10 +55,10 @@ def test_groupby_shuffle_equals_pandas(case, npartitions, single):
     with groupby_shuffle(src, on=by, npartitions=npartitions, progress=False) as g:
         got = {}
         for k, grp in g:
-            k = _norm(k) if not isinstance(k, tuple) else tuple(map(_norm, k))
+            k = norm(k) if not isinstance(k, tuple) else tuple(map(norm, k))
             assert k not in got
             got[k] = grp
-    want = _pandas_groups(df, by)
+    want = pandas_groups(df, by)
     assert got.keys() == want.keys()
     for k in want:
         pd.testing.assert_frame_equal(got[k], want[k], check_exact=True, check_index_type=False)
@@ -132,8 +71,8 @@ def test_groupby_shuffle_sorted_equals_pandas_in_order(case, npartitions, single
     with groupby_shuffle(df if single else chunks, on=by, sort=True, npartitions=npartitions, progress=False) as g:
         got = list(g)
     want = list(df.groupby(by, dropna=False, sort=True, observed=True))
-    norm = lambda k: tuple(map(_norm, k)) if isinstance(k, tuple) else _norm(k)  # noqa: E731
-    assert [norm(k) for k, _ in got] == [norm(k) for k, _ in want]
+    nested = lambda k: tuple(map(nested, k)) if isinstance(k, tuple) else norm(k)  # noqa: E731
+    assert [nested(k) for k, _ in got] == [nested(k) for k, _ in want]
     for (_, a), (_, b) in zip(got, want):
         pd.testing.assert_frame_equal(a, b, check_exact=True, check_index_type=False)
 

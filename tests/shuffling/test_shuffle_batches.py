@@ -16,8 +16,7 @@ from shuffle_kit.codecs import table_buffer as table_buffer_module
 from shuffle_kit.frames import frame_to_table, table_to_frames, tables_to_frame
 from shuffle_kit.kernels.hashing import id_dtype, partition_ids
 from shuffle_kit.kernels.split import sorted_runs, split
-from tests.test_shuffle import KINDS, _col, _norm, _pandas_groups, frames
-from tests.test_split import tables
+from tests.helpers.models import KINDS, col, frames, norm, pandas_groups, tables
 
 NPARTITIONS = st.sampled_from([1, 2, 7, 64, 1000, 5000])
 
@@ -90,8 +89,8 @@ def test_partitions_equal_the_model_and_random_access(case, npartitions, index, 
 def test_groupby_shuffle_equals_pandas_for_many_partitions(case, npartitions, threads):
     df, on, chunks = case
     with groupby_shuffle(chunks, on=on, npartitions=npartitions, threads=threads, progress=False) as g:
-        got = {(tuple(map(_norm, k))): grp for k, grp in g}
-    want = _pandas_groups(df, on)
+        got = {(tuple(map(norm, k))): grp for k, grp in g}
+    want = pandas_groups(df, on)
     assert got.keys() == want.keys()
     for k in want:
         pd.testing.assert_frame_equal(got[k], want[k], check_exact=True, check_index_type=False)
@@ -99,7 +98,7 @@ def test_groupby_shuffle_equals_pandas_for_many_partitions(case, npartitions, th
 
 def _big_frame(rows, seed, kinds=KINDS):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({k: _col(k, rows, rng) for k in kinds})
+    df = pd.DataFrame({k: col(k, rows, rng) for k in kinds})
     df["k"] = rng.integers(0, rows // 2, rows)
     return df
 

@@ -19,15 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from shuffle_kit.io.readers import dictionary_encoded
+from tests.helpers.cli import assert_one_line_error, cli
 
 HOSTILE = ["../x", "a/b", "", None, "..", ".", "/etc/passwd", "__HIVE_DEFAULT_PARTITION__", "%41", "é z", "k=v", "a\\b"]
-
-
-def cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "shuffle_kit", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, **kw,
-    )
 
 
 def frame(rows: int = 5000, seed: int = 0) -> pd.DataFrame:
@@ -64,16 +58,6 @@ def read_file(path: str) -> pa.Table:
     if path.endswith(".arrow"):
         return pa.ipc.open_file(path).read_all()
     return pacsv.read_csv(path)
-
-
-def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
-    assert r.returncode != 0
-    err = r.stderr.strip()
-    assert "Traceback" not in err, err
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("shuffle-kit"), err
-    for w in words:
-        assert w in err, err
 
 
 # 1GB: every file stays open and takes row groups while the input is read; 2MiB: too little

@@ -125,8 +125,7 @@ def test_a_slow_reader_does_not_hold_up_other_clients(served):
 
 def test_requests_waiting_behind_unread_replies_are_bounded(monkeypatch):
     from shuffle_kit.stores.remote import server as server_module
-
-    from .server_helpers import thread_server, wait_until
+    from tests.helpers.servers import thread_server, wait_until
 
     monkeypatch.setattr(server_module, "MAX_WAITING_BYTES", 1 << 20)
     with thread_server() as server:

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from shuffle_kit import partition, shuffle
 from shuffle_kit.io.readers import ReadOptions, open_source
 from shuffle_kit.partitioning.job import JobError
-
-from .test_cli import assert_one_line_error, cli
+from tests.helpers.cli import assert_one_line_error, cli
 
 
 def rows(table: pa.Table, columns: list[str]) -> list[tuple]:
@@ -168,7 +167,7 @@ def test_an_fsspec_filesystem_is_read(tmp_path):
 
 def test_a_url_nothing_can_open_is_an_error_not_a_folder(tmp_path):
     pq.write_table(pa.table({"k": [1]}), tmp_path / "in.parquet")
-    here = {"cwd": tmp_path, "env": {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}}
+    here = {"cwd": tmp_path, "env": {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}}
     r = cli("partition", tmp_path / "in.parquet", "--on", "k", "--out", "nosuch://bucket/out", **here)
     assert_one_line_error(r, "--out", "nosuch://bucket/out", "no filesystem")
     r = cli("partition", "nosuch://bucket/in.parquet", "--on", "k", "--out", tmp_path / "out", **here)

@@ -21,8 +21,7 @@ from shuffle_kit.errors import ServerError
 from shuffle_kit.stores.keys import MAX_KEY_BYTES, encode_key
 from shuffle_kit.stores.remote import protocol as P
 from shuffle_kit.stores.remote.auth import generate_keys
-
-from .server_helpers import SILENT_SERVER, ServerProcess, append_worker, thread_server, wait_until
+from tests.helpers.servers import SILENT_SERVER, ServerProcess, append_worker, thread_server, wait_until
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,7 +34,7 @@ def no_leaked_server_threads():
 def test_16_client_processes_every_byte_in_order():
     n_clients, n = 16, 500
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["shuffle_kit", "tests.server_helpers"])
+    ctx.set_forkserver_preload(["shuffle_kit", "tests.helpers.servers"])
     with thread_server() as server:
         procs = [ctx.Process(target=append_worker, args=(server.address, c, n)) for c in range(n_clients)]
         for p in procs:

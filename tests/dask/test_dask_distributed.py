@@ -17,9 +17,8 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
-
-from .dask_helpers import arm, disarm, fail, fail_once, sleep  # noqa: E402
-from .test_dask import check_shuffled, make_frame  # noqa: E402
+from tests.helpers.dask_faults import arm, disarm, fail, fail_once, sleep  # noqa: E402
+from tests.helpers.dask_frames import check_shuffled, make_frame  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from shuffle_kit import (
     ZLib,
     frames,
 )
-from tests.test_codecs_frames import LIGHT, appends
+from tests.helpers.frames import LIGHT, appends
 
 
 def test_encode_with_user_functions_is_partd_style(tmp_path):
