@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = [
     "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "UnorderableKeyError", "JobError",
-    "ArgumentTypeError",
+    "ArgumentTypeError", "PartitionIndexError",
     "MissingColumnError", "PathError", "InputNotFoundError", "NotADirectory", "DiskFullError", "ShuffleDataLost",
     "ClusterError",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
@@ -65,6 +65,10 @@ class JobError(ShuffleKitError, ValueError):
 
 class ArgumentTypeError(JobError, TypeError):
     """An argument of the wrong type (``npartitions="4"``, an input shuffle_kit cannot read)."""
+
+
+class PartitionIndexError(JobError, IndexError):
+    """A partition number outside ``0 .. npartitions - 1``."""
 
 
 class MissingColumnError(JobError, KeyError):

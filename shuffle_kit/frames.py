@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .errors import ArgumentTypeError
+
 SCHEMA_KEY = b"shuffle_kit.schema"
 PIECE_KEY = b"shuffle_kit.piece"
 PANDAS_KEY = b"pandas"
@@ -136,7 +138,7 @@ def label_to_json(x: Any) -> Any:
         return {"t": [label_to_json(v) for v in x]}
     if isinstance(x, bytes):
         return {"b": x.hex()}
-    raise TypeError(f"name {x!r:.60} of type {type(x).__name__} cannot be stored")
+    raise ArgumentTypeError(f"name {x!r:.60} of type {type(x).__name__} cannot be stored")
 
 
 def _label_from_json(j: Any) -> Any:
@@ -228,7 +230,7 @@ def _fill_to_json(fill: Any) -> Any:
         return {"int": int(fill)}
     if isinstance(fill, (float, np.floating)):
         return {"float": repr(float(fill))}
-    raise TypeError(f"sparse fill value {fill!r:.40} is not a number or bool")
+    raise ArgumentTypeError(f"sparse fill value {fill!r:.40} is not a number or bool")
 
 
 def _fill_from_json(j: dict) -> Any:
@@ -250,7 +252,7 @@ def _prepare(dt: Any, get_values: Any, label: Any) -> tuple[dict | None, Any]:
         try:
             fill = _fill_to_json(dt.fill_value)
         except TypeError as e:
-            raise TypeError(f"column {label!r:.60} ({dt}): {e}") from None
+            raise ArgumentTypeError(f"column {label!r:.60} ({dt}): {e}") from None
         dense = np.asarray(get_values())
         return {"k": "sparse", "subtype": np.dtype(dt.subtype).str, "fill": fill}, dense
     if isinstance(dt, pd.StringDtype) and dt.storage == "python":
@@ -337,7 +339,7 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
     Raise TypeError naming the column if a column cannot be stored.
     """
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        raise ArgumentTypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     series = [s for _, s in df.items()]
     dtypes = [s.dtype for s in series]
     plan = _fast_plan(df, dtypes)

@@ -183,6 +183,14 @@ def _bad_calls(tmp_path):
         ("TableBuffer: memory_limit", lambda: sk.TableBuffer(sk.Dict(), memory_limit=-5), ValueError,
          ["memory_limit"]),
         ("Shared: address", lambda: sk.Shared("nonsense"), ValueError, ["'nonsense'"]),
+        ("Dict.append: value", lambda: sk.Dict().append({"k": "text"}), TypeError, ["'k'", "str"]),
+        ("Dict.append: key", lambda: sk.Dict().append({True: b"x"}), TypeError, ["bool keys"]),
+        ("File.append: batch_id", lambda: sk.File(tmp_path / "f").append({"k": b"x"}, batch_id="1"), TypeError,
+         ["batch_id"]),
+        ("Server: address", lambda: sk.Server(address="udp://x"), ValueError, ["'udp://x'"]),
+        ("ShuffleResult: index", lambda: sk.shuffle(df, "dest", 2, progress=False)[99], IndexError,
+         ["partition 99", "2 partitions"]),
+        ("Numpy: dtype drift", lambda: _numpy_drift(), TypeError, ["'x'", "int64", "float64"]),
     ]
     try:
         import dask.dataframe as dd
@@ -200,6 +208,16 @@ def _bad_calls(tmp_path):
         ("dask.groupby_apply: missing column", lambda: skd.groupby_apply(ddf, "Dest", len), KeyError,
          ["'Dest'", "did you mean 'dest'"]),
     ]
+
+
+def _numpy_drift() -> None:
+    import numpy as np
+
+    import shuffle_kit as sk
+
+    store = sk.Numpy(sk.Dict())
+    store.append({"x": np.arange(3)})
+    store.append({"x": np.arange(3.0)})
 
 
 def test_every_error_a_user_causes_through_the_public_api_is_a_shuffle_kit_error_and_the_builtin(tmp_path):

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import CorruptionError
+from ..errors import ArgumentTypeError, CorruptionError
 from ..frames import (
     concat_frames,
     concat_tables,
@@ -35,7 +35,7 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     elif isinstance(obj, pa.RecordBatch):
         table = pa.Table.from_batches([obj])
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"ArrowIPC stores DataFrames, pyarrow Tables and RecordBatches, not {type(obj).__name__}"
         )
     # measure first, then write into a buffer of exactly that size: a growing stream
@@ -112,7 +112,7 @@ class ArrowIPC(Encode):
         try:
             return encode(value, self.codec_id)
         except TypeError as e:
-            raise TypeError(f"key {key!r:.80}: {e}") from None
+            raise ArgumentTypeError(f"key {key!r:.80}: {e}") from None
 
     def _decode_record(self, key: Key, record: Record) -> pa.Table:
         body = header.payload(record, self.codec_id, key, VERSION)  # CodecError

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentTypeError
 from ..stores.base import NO_LOCK, Record, Store, as_key_list
 from ..stores.keys import Key, encode_key
 from . import header
@@ -86,7 +87,7 @@ def encode(x: Any) -> bytes:
     """One record for array ``x`` (at least 1-d)."""
     x = np.asarray(x)
     if x.ndim == 0:
-        raise TypeError("Numpy stores arrays of at least one dimension (they are concatenated)")
+        raise ArgumentTypeError("Numpy stores arrays of at least one dimension (they are concatenated)")
     # rows too: with a zero in the trailing shape they cannot be inferred from the bytes
     meta = json.dumps({"dtype": dtype_to_json(x.dtype), "shape": list(x.shape[1:]), "rows": len(x)}).encode()
     pad = -(len(_TAG) + _LEN.size + len(meta)) % 8
@@ -137,7 +138,7 @@ class Numpy(Encode):
     (array([1, 2, 3]), 0)
     >>> n.append({'x': np.array([1.5])})
     Traceback (most recent call last):
-    TypeError: key 'x' holds int64 arrays of shape (n,); cannot append float64 of shape (n,)
+    shuffle_kit.errors.ArgumentTypeError: key 'x' holds int64 arrays of shape (n,); cannot append float64 of shape (n,)
     """
 
     _codec_name = "Numpy"
@@ -165,7 +166,7 @@ class Numpy(Encode):
                 if not metas:
                     records[_meta_key(k)] = described
                 elif bytes(metas[0]) != described:
-                    raise TypeError(_mismatch(k, metas[0], arrays[k]))
+                    raise ArgumentTypeError(_mismatch(k, metas[0], arrays[k]))
             self.store.append(records, lock=False, batch_id=batch_id)
 
     def delete(self, keys: Any, lock: bool = True, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from ..errors import ArgumentTypeError
 from ..frames import concat_frames, tables_to_frame
 from ..stores.keys import Key
 from . import header
@@ -39,7 +40,7 @@ class PandasBlocks(ArrowIPC):
 
     def _encode_value(self, key: Key, value: Any) -> Any:
         if not isinstance(value, pd.DataFrame):
-            raise TypeError(f"key {key!r:.80}: PandasBlocks stores DataFrames, not {type(value).__name__}")
+            raise ArgumentTypeError(f"key {key!r:.80}: PandasBlocks stores DataFrames, not {type(value).__name__}")
         return encode(value, self.codec_id)
 
 
@@ -51,7 +52,7 @@ def serialize(df: pd.DataFrame) -> bytes:
     True
     """
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"serialize takes a DataFrame, not {type(df).__name__}")
+        raise ArgumentTypeError(f"serialize takes a DataFrame, not {type(df).__name__}")
     return bytes(encode(df, header.PANDAS_BLOCKS))
 
 

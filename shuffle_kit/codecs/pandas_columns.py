@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import CorruptionError
+from ..errors import ArgumentTypeError, CorruptionError
 from ..frames import (
     concat_frames,
     index_from_json,
@@ -84,13 +84,13 @@ class PandasColumns(Encode):
     # -- writing --------------------------------------------------------------------------
     def _records_for(self, key: Key, df: Any) -> dict[Any, Any]:
         if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"key {key!r:.80}: PandasColumns stores DataFrames, not {type(df).__name__}")
+            raise ArgumentTypeError(f"key {key!r:.80}: PandasColumns stores DataFrames, not {type(df).__name__}")
         if not df.columns.is_unique:
-            raise TypeError(f"key {key!r:.80}: PandasColumns needs unique column labels")
+            raise ArgumentTypeError(f"key {key!r:.80}: PandasColumns needs unique column labels")
         try:
             tokens = [_token(label) for label in df.columns]
         except TypeError as e:
-            raise TypeError(f"key {key!r:.80}: column label not storable by PandasColumns: {e}") from None
+            raise ArgumentTypeError(f"key {key!r:.80}: column label not storable by PandasColumns: {e}") from None
         manifest = {"rows": len(df), "tokens": tokens, "labels": index_to_json(df.columns)}
         out: dict[Any, Any] = {
             _manifest_key(key): _TAG + json.dumps(manifest, separators=(",", ":")).encode(),
@@ -101,7 +101,7 @@ class PandasColumns(Encode):
             try:
                 out[_column_key(key, token)] = encode(flat.iloc[:, [i]])
             except TypeError as e:
-                raise TypeError(f"key {key!r:.80}: column {df.columns[i]!r:.60}: {e}") from None
+                raise ArgumentTypeError(f"key {key!r:.80}: column {df.columns[i]!r:.60}: {e}") from None
         return out
 
     def append(

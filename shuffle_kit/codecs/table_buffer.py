@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..byte_sizes import check_memory_limit
+from ..errors import ArgumentTypeError
 from ..frames import Piece, concat_tables, frame_to_table, table_to_frames, tables_to_frame, with_piece
 from ..stores import Store
 from ..stores.base import get_nested
@@ -112,7 +113,7 @@ def _as_table(key: Key, value: Any) -> pa.Table:
         return value
     if isinstance(value, pa.RecordBatch):
         return pa.Table.from_batches([value])
-    raise TypeError(
+    raise ArgumentTypeError(
         f"key {key!r:.80}: TableBuffer stores DataFrames, pyarrow Tables and RecordBatches, "
         f"not {type(value).__name__}"
     )

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..byte_sizes import format_size
+from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
 from ..partition_sizes import PartitionSizes
 
@@ -172,12 +173,12 @@ class ShuffleResult(Sequence):
 
     def _index(self, i: Any) -> int:
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
-            raise TypeError(f"partition index must be an int, not {type(i).__name__}")
+            raise ArgumentTypeError(f"partition index must be an int, not {type(i).__name__}")
         j = int(i) + self.npartitions if i < 0 else int(i)
         if not 0 <= j < self.npartitions:
-            raise IndexError(f"partition {i} out of range for {self.npartitions} partitions")
+            raise PartitionIndexError(f"partition {i} out of range for {self.npartitions} partitions")
         if self._closed:
-            raise ValueError("this shuffle result is closed; its store was removed")
+            raise JobError("this shuffle result is closed; its store was removed")
         return j
 
     def partition(self, i: int, as_arrow: bool = False, *, as_polars: bool = False) -> Any:
@@ -185,7 +186,7 @@ class ShuffleResult(Sequence):
         or as a ``polars.DataFrame`` with ``as_polars=True`` (needs polars)."""
         if as_polars:
             if as_arrow:
-                raise ValueError("partition(): as_arrow and as_polars ask for two different types; give one")
+                raise JobError("partition(): as_arrow and as_polars ask for two different types; give one")
             polars_frames.require("partition(as_polars=True)")
             return polars_frames.to_polars(self.partition(i, as_arrow=True))
         j = self._index(i)

@@ -62,6 +62,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from ..errors import ArgumentTypeError
 from .keys import Key, encode_key, encode_keys
 from .logformat import starts_of
 
@@ -140,18 +141,18 @@ def as_record(key: object, value: object) -> Record:
     b'ab'
     >>> as_record('k', 'text')
     Traceback (most recent call last):
-    TypeError: value for key 'k' is str, not a bytes-like object
+    shuffle_kit.errors.ArgumentTypeError: value for key 'k' is str, not a bytes-like object
     """
     if type(value) is bytes:
         return value
     try:
         view = memoryview(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"value for key {key!r:.80} is {type(value).__name__}, not a bytes-like object"
         ) from None
     if not view.c_contiguous:
-        raise TypeError(f"value for key {key!r:.80} is not a contiguous buffer")
+        raise ArgumentTypeError(f"value for key {key!r:.80} is not a contiguous buffer")
     return view if view.ndim == 1 and view.format == "B" else view.cast("B")
 
 
@@ -300,7 +301,7 @@ class Store(ABC):
         """
         kbs, values = _items(data)
         if batch_id is not None and not isinstance(batch_id, bytes):
-            raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
+            raise ArgumentTypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
         if not kbs:
             return
         with self._locked(lock):

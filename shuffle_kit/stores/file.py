@@ -30,7 +30,7 @@ from typing import Any
 import locket
 import numpy as np
 
-from ..errors import ArgumentTypeError, CorruptionError, PathError, not_a_directory
+from ..errors import ArgumentTypeError, CorruptionError, JobError, PathError, not_a_directory
 from ..scratch import unlocked
 from .base import Record, Store, Usage, size_groups
 from .keys import Key, decode_key, encode_key
@@ -609,7 +609,7 @@ def _refuse_partd_directory(path: str) -> None:
         return
     if names and os.path.exists(os.path.join(path, LOCK_NAME)):
         shown = ", ".join(repr(n) for n in sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
-        raise ValueError(
+        raise JobError(
             f"{path} is a partd store (one file per key: {shown}), not a shuffle_kit File (one log, "
             f"{LOG_NAME}): read it with partd.File, or open another directory"
         )

@@ -19,6 +19,8 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ArgumentTypeError, JobError
+
 Key = str | bytes | int | tuple
 
 MAX_KEY_BYTES = 1 << 16  # generous for real keys, small enough to bound a log record
@@ -32,13 +34,13 @@ def _encode(key: object, top: object) -> bytes:
     if isinstance(key, (bytes, bytearray, memoryview)):
         return b"b" + bytes(key)
     if isinstance(key, bool):
-        raise TypeError(f"store key {top!r}: bool keys are ambiguous with 1 and 0; use int")
+        raise ArgumentTypeError(f"store key {top!r}: bool keys are ambiguous with 1 and 0; use int")
     if isinstance(key, numbers.Integral):
         return b"i" + str(int(key)).encode()
     if isinstance(key, tuple):
         parts = [_encode(k, top) for k in key]
         return b"t" + b"".join(_LEN.pack(len(p)) + p for p in parts)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"store key {top!r} has type {type(key).__name__}; "
         "keys must be str, bytes, int or tuples of these"
     )
@@ -54,7 +56,7 @@ def encode_key(key: object) -> bytes:
     else:
         kb = _encode(key, key)
     if len(kb) > MAX_KEY_BYTES:
-        raise ValueError(
+        raise JobError(
             f"store key {key!r:.60} is {len(kb)} bytes encoded; the limit is {MAX_KEY_BYTES}"
         )
     return kb

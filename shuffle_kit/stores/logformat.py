@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import JobError
+
 FILE_MAGIC = b"SKLOG\x00\x00\x02"
 FILE_HEADER = struct.Struct("<8s8s")
 BATCH_MAGIC = b"SKB\x02"
@@ -129,7 +131,7 @@ class BatchPlan:
     def __init__(self, kind: int, keys: Sequence[bytes], values: Sequence, batch_id: bytes | None = None):
         n = len(keys)
         if batch_id is not None and len(batch_id) > MAX_BATCH_ID:
-            raise ValueError(f"batch_id is {len(batch_id)} bytes; the limit is {MAX_BATCH_ID}")
+            raise JobError(f"batch_id is {len(batch_id)} bytes; the limit is {MAX_BATCH_ID}")
         self.kind, self.keys, self.batch_id = kind, keys, batch_id
         self.key_lens = np.fromiter(map(len, keys), np.uint32, n)
         self.value_lens = np.fromiter(map(len, values), np.int64, n)

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 import zmq
 
+from ...errors import ArgumentTypeError, JobError
+
 KeyLike = str | bytes
 
 
@@ -32,15 +34,15 @@ def as_key(key: KeyLike, what: str = "key") -> bytes:
 
     >>> as_key('x')
     Traceback (most recent call last):
-    ValueError: a CURVE key is 40 Z85 characters; this key has 1
+    shuffle_kit.errors.JobError: a CURVE key is 40 Z85 characters; this key has 1
     """
     if isinstance(key, str):
         key = key.strip().encode("ascii", "replace")
     if not isinstance(key, bytes):
-        raise TypeError(f"a CURVE {what} must be str or bytes, not {type(key).__name__}")
+        raise ArgumentTypeError(f"a CURVE {what} must be str or bytes, not {type(key).__name__}")
     key = key.strip()
     if len(key) != 40:
-        raise ValueError(f"a CURVE {what} is 40 Z85 characters; this {what} has {len(key)}")
+        raise JobError(f"a CURVE {what} is 40 Z85 characters; this {what} has {len(key)}")
     return key
 
 

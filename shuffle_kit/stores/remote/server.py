@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from ...defaults import STORE_MEMORY_LIMIT
-from ...errors import MalformedMessage, Refused, ServerError, UnknownCommand
+from ...errors import JobError, MalformedMessage, Refused, ServerError, UnknownCommand
 from ..base import Store, Usage
 from ..buffer import Buffer
 from ..file import File
@@ -115,7 +115,7 @@ class Server:
         remote_shutdown: bool = False,
     ):
         if store is not None and path is not None:
-            raise ValueError("pass either a store or a path for the default store, not both")
+            raise JobError("pass either a store or a path for the default store, not both")
         self._owns_store = store is None
         self.persistent = path is not None
         self.store: Store = store if store is not None else Buffer(
@@ -144,7 +144,7 @@ class Server:
         address = self._address(address)
         curve = secret_key is not None or authorized_keys is not None
         if address.startswith("tcp://") and not is_loopback(address) and not curve:
-            raise ValueError(
+            raise JobError(
                 f"binding {address} exposes the store beyond this machine: pass secret_key= and "
                 "authorized_keys= (shuffle-kit serve: --secret-key-file and --authorized-keys-file; "
                 "see shuffle_kit.stores.remote.auth.generate_keys) to require CURVE authentication, or bind "
@@ -152,7 +152,7 @@ class Server:
             )
         if address.startswith("ipc://@") and not curve:
             # an abstract socket has no file, so no permissions: every local user may connect
-            raise ValueError(
+            raise JobError(
                 f"binding {address} (a Linux abstract socket) lets every user of this machine in: "
                 "pass secret_key= and authorized_keys= (shuffle-kit serve: --secret-key-file and "
                 "--authorized-keys-file) to require CURVE authentication, or bind an ipc:// path "
@@ -217,13 +217,13 @@ class Server:
             _check_ipc_free(address[len("ipc://"):])
             self._ipc_file = address[len("ipc://"):]
             return address
-        raise ValueError(f"Server binds ipc:// or tcp:// addresses, not {address!r}")
+        raise JobError(f"Server binds ipc:// or tcp:// addresses, not {address!r}")
 
     def _setup_curve(self, secret_key: KeyLike | None, authorized_keys: Iterable[KeyLike] | None) -> None:
         from zmq.auth.thread import ThreadAuthenticator
 
         if secret_key is None or authorized_keys is None:
-            raise ValueError("CURVE needs both secret_key (the server's) and authorized_keys (the clients')")
+            raise JobError("CURVE needs both secret_key (the server's) and authorized_keys (the clients')")
         secret = as_key(secret_key, "secret key")
         allowed = KeySet(authorized_keys)
         self.public_key = derive_public_key(secret)
@@ -614,9 +614,9 @@ def _check_port(address: str) -> None:
     """Refuse a tcp:// port outside 1-65535: ZeroMQ would bind the port number modulo 65536."""
     host, sep, port = address[len("tcp://"):].rpartition(":")
     if not sep or not host:
-        raise ValueError(f"a tcp:// address needs a host and a port (tcp://127.0.0.1:PORT), not {address!r}")
+        raise JobError(f"a tcp:// address needs a host and a port (tcp://127.0.0.1:PORT), not {address!r}")
     if port != "*" and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"port {port!r} of {address!r} is not 1-65535 (or 0 or * for a free one)")
+        raise JobError(f"port {port!r} of {address!r} is not 1-65535 (or 0 or * for a free one)")
 
 
 def _check_ipc_free(path: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import zmq
 
 from ...defaults import CLIENT_TIMEOUT
-from ...errors import JobError, MalformedMessage, MessageTooLarge
+from ...errors import ArgumentTypeError, JobError, MalformedMessage, MessageTooLarge
 from ..base import Record, Store, as_key_list, as_record, flatten, get_nested, nested_get
 from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
@@ -294,7 +294,7 @@ class Shared(Store):
         self.heartbeat = float(heartbeat)
         if server_key is not None:
             if secret_key is None:
-                raise ValueError("a CURVE client needs its secret_key as well as the server_key")
+                raise JobError("a CURVE client needs its secret_key as well as the server_key")
             secret = as_key(secret_key, "secret key")
             public = as_key(public_key, "public key") if public_key is not None else derive_public_key(secret)
             self._curve: tuple[bytes, bytes, bytes] | None = (as_key(server_key, "server key"), public, secret)
@@ -420,7 +420,7 @@ class Shared(Store):
         if not set(map(type, values)) <= {bytes}:  # all bytes is the common case
             values = [as_record(k, v) for k, v in zip(data, values)]
         if batch_id is not None and not isinstance(batch_id, bytes):
-            raise TypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
+            raise ArgumentTypeError(f"batch_id must be bytes, not {type(batch_id).__name__}")
         if values:
             self._call(lambda rid: P.append_request(rid, table, values, batch_id), timeout)
 
