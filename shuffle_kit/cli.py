@@ -385,12 +385,13 @@ def _ignore_signals() -> None:
 
 def _run_console() -> int:
     # nothing here multiplies matrices, and OpenBLAS's worker threads spin on a core for a
-    # while after NumPy loads (~0.1 s of CPU that the job's own threads want)
+    # while after NumPy loads (CPU time that the job's own threads want)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Arrow picks the allocator of its own C++ code (the Parquet reader's and writer's
     # buffers) once, as pyarrow loads; use_fast_allocator can only change what calls from
-    # Python use. jemalloc for both: ~0.1 CPU s less on the 20M-row benchmark than with
-    # mimalloc underneath. PyPI's Linux x86-64 wheels have it (elsewhere Arrow would warn).
+    # Python use. jemalloc for both, for the reason use_fast_allocator gives (the pages of
+    # buffers released per chunk are reused, not faulted in again). PyPI's Linux x86-64
+    # wheels have it (elsewhere Arrow would warn).
     if sys.platform == "linux" and os.uname().machine == "x86_64" and "pyarrow" not in sys.modules:
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     return main()

@@ -621,7 +621,7 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
         return _reader_source(data, chunk_bytes)
     if isinstance(data, (str, os.PathLike)):
         return _paths_source(data, chunk_bytes, dictionary_except, read)
-    ds = sys.modules.get("pyarrow.dataset")  # not imported (0.2 s, and pandas): then no Dataset exists
+    ds = sys.modules.get("pyarrow.dataset")  # not imported (it imports pandas): then no Dataset exists
     if ds is not None and isinstance(data, ds.Dataset):
         return _dataset_source(data, chunk_bytes)
     if polars_frames.is_polars_frame(data):

@@ -1,7 +1,7 @@
 """NumPy views of Arrow arrays, and Arrow arrays of NumPy indices, read from the buffers.
 
 pyarrow's ``Array.to_numpy`` and ``pa.array(ndarray)`` load pyarrow's pandas integration,
-which imports pandas (~0.3 s) on first use. Hashing and splitting need neither, and the
+which imports pandas on first use. Hashing and splitting need neither, and the
 command line does not otherwise import pandas, so they go through these instead.
 
 >>> import numpy as np, pyarrow as pa

@@ -345,7 +345,7 @@ def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: i
     # blocks below are views of those hashes, each reduced in place once
     columns = [hash_pickled(table.column(name), name) if name in pickled else table.column(name) for name in on]
     # hash in cache-sized blocks: the temporaries stay in cache and are reused, instead of
-    # fresh multi-megabyte arrays that page-fault on first touch (3-4x slower here)
+    # fresh multi-megabyte arrays that page-fault on first touch
     for start in range(0, n, block):
         stop = min(start + block, n)
         h = hash_columns(

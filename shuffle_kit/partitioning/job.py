@@ -1,22 +1,35 @@
 """The partition job (``shuffle_kit.partition``, ``shuffle-kit partition``): files in, one
 file per hash partition that has rows (or per key value) out.
 
-The inputs are read in chunks of at most ``memory_limit / 32`` (64 MiB at most), on a
-thread of their own one chunk ahead (unless ``threads=1``); memory stays within
-``memory_limit`` plus the interpreter (see :data:`OVERHEAD`). Half the limit holds data
-waiting to be written.
+:func:`run` is the job's spine: it checks the options, opens the inputs, checks where the
+output goes, chooses the hash partitions, writes them and publishes them; each decision is
+a function of its own, below it.
+
+Memory (:func:`_budget`): half of ``memory_limit`` holds rows waiting to be written; the
+inputs are read in chunks of a 24th of the limit, at least 1 MiB and at most 16 MiB, the
+same for any thread count (what is written when depends on the chunks, so the files are the
+same too), on a thread of their own one chunk ahead (unless ``threads=1``). Peak memory
+stays within ``memory_limit`` plus the interpreter (see :data:`OVERHEAD`).
+
+The hash partitions (:func:`_npartitions`): as many as asked; else one per
+:data:`~shuffle_kit.defaults.PARTITION_BYTES` of input in memory, or
+:data:`~shuffle_kit.defaults.STREAM_NPARTITIONS` when the input's size is not known up
+front. ``by_value`` chooses its own: hash partitions of about one batch each, as each is
+grouped by value whole (at most :data:`BY_VALUE_MAX_NPARTITIONS`).
 
 - Hash partitions go through the partition engine (:mod:`shuffle_kit.partitioning.engine`)
   for every partition count and budget: row groups into open files while the input is
-  read when the files and their writers fit, sorted runs under ``tmp`` merged into whole
-  files otherwise. String columns stored dictionary-encoded in Parquet inputs travel as
-  dictionary indices, into Parquet outputs' dictionary pages.
+  read when the files and their writers fit, sorted runs under ``tmp`` read back into
+  whole files otherwise. String columns stored dictionary-encoded in Parquet inputs travel
+  as dictionary indices, into Parquet outputs' dictionary pages.
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
   grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.by_value`).
 
-Everything is written into a hidden directory beside ``out`` and put in its place only
-when complete and when the rows written equal the rows read
-(:func:`~shuffle_kit.partitioning.publish_local.publish`); the runs and that directory are
+Everything is written into a hidden directory beside ``out`` (for an object store's
+``out``: under ``tmp``, or the system's temporary directory, on the local disk) and put in
+its place only when complete and when the rows written equal the rows read
+(:func:`~shuffle_kit.partitioning.publish_local.publish`, or uploaded by
+:func:`~shuffle_kit.partitioning.publish_objects.publish`); the runs and that directory are
 removed on success, failure and interrupt, and by a later job after ``kill -9``
 (:mod:`shuffle_kit.scratch`).
 
@@ -41,6 +54,8 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -50,7 +65,8 @@ from .. import scratch
 from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import PARTITION_BYTES, STREAM_NPARTITIONS, default_npartitions, job_memory_limit, show_progress
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
-from ..io.readers import ReadOptions, path_list
+from ..io.filesystems import Location
+from ..io.readers import ReadOptions, Source, path_list
 from ..limits import arrow_threads, resolve_threads
 from ..partition_sizes import PartitionSizes
 from . import destination, engine, job_inputs, options, publish_local, publish_objects
@@ -62,6 +78,8 @@ from .summary import Summary, peak_rss
 __all__ = ["JobError", "Options", "Summary", "partition", "run", "OVERHEAD"]
 
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
+# by_value's hash partitions at most: each costs a record batch in every sorted run, however few its rows
+BY_VALUE_MAX_NPARTITIONS = 4096
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +87,9 @@ logger = logging.getLogger(__name__)
 def use_fast_allocator() -> None:
     """Make Arrow allocate with jemalloc (else the system allocator) in THIS process, unless
     ARROW_DEFAULT_MEMORY_POOL says otherwise. For the command line, which owns its process:
-    on the 20M-row benchmark mimalloc (pyarrow's default) spent ~1 s more in the kernel
-    (page faults of buffers allocated and released per chunk)."""
+    the job allocates and releases chunk-sized buffers for every chunk, and under mimalloc
+    (pyarrow's default) their pages are faulted in again, in the kernel, chunk after chunk;
+    jemalloc reuses them."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
     for make in (pa.jemalloc_memory_pool, pa.system_memory_pool):
@@ -82,16 +101,6 @@ def use_fast_allocator() -> None:
 
 
 # -- the job -----------------------------------------------------------------------------------
-
-
-def _budget(limit: int) -> tuple[int, int]:
-    """(chunk bytes, bytes held waiting to be written) for a memory limit."""
-    # beside the half held for writing, peak RSS grows by about ten times the chunk size
-    # (the chunk read ahead, reader batches, chunks being split and their sorted copies,
-    # writes being encoded), so a chunk is a 24th of the limit; past 16 MB larger chunks
-    # gain no speed, only memory. Not a function of the thread count: the files must not be
-    chunk = min(16 * 2**20, max(2**20, limit // 24))
-    return chunk, max(2**20, limit // 2)
 
 
 def partition(
@@ -160,19 +169,96 @@ def partition(
 
 
 def run(opts: Options) -> Summary:
-    """Run the job; raise :class:`JobError` for problems the user can fix."""
+    """Run the job ``opts`` describes and return its summary: check the options, open the
+    inputs, check where the output goes, choose the hash partitions, write them into a
+    hidden staging directory and publish it when the rows written equal the rows read.
+    Raise :class:`JobError` for problems the user can fix; the output is then unchanged."""
     start = time.perf_counter()
     options.check(opts)
-    layout = opts.layout
-    on = list(opts.on)
-    limit = int(opts.memory_limit)
     threads = _threads(opts.threads)
-    chunk_bytes, in_memory = _budget(limit)
+    budget = _budget(int(opts.memory_limit))
+    source = _open_inputs(opts, budget)
+    place = _prepare_out(opts, source)
+    _log_inputs(opts, source)
+    count = _npartitions(opts, source.nbytes, budget)
+    _log_plan(count, threads, budget)
+    plan = _Plan(count.n, threads, budget, place, show_progress(opts.progress))
 
-    source = job_inputs.open_inputs(opts, chunk_bytes)
-    job_inputs.check_sort_by(layout.sort_by, source.schema)
-    if opts.by_value and layout.sort_by:  # files by value are sorted by their keys first
-        job_inputs.check_sort_by(on, source.schema, "--on (sorted first, for --sort-by with --by-value)")
+    staging = None
+    try:
+        staging = _make_staging(opts, place)
+        written = _write(opts, source, staging, plan)
+        bytes_out = sum(os.path.getsize(f) for f in _files_under(staging))
+        if written.ok and _publish(staging, place, source.schema, opts):
+            staging = None  # (moved into place)
+        summary = _summary(opts, source, place.out, written, bytes_out, time.perf_counter() - start)
+        _log_outcome(summary)
+        return summary
+    finally:
+        publish_local.cleanup(staging)
+
+
+# -- what run() decides, in the order it does ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """How the job spends its memory ``limit``: inputs read ``chunk_bytes`` at a time,
+    ``held_bytes`` of rows held waiting to be written (the engine's budget)."""
+
+    limit: int
+    chunk_bytes: int
+    held_bytes: int
+
+
+def _budget(limit: int) -> _Budget:
+    """The budget for a memory limit of ``limit`` bytes.
+
+    >>> _budget(10**9)
+    _Budget(limit=1000000000, chunk_bytes=16777216, held_bytes=500000000)
+    >>> _budget(48 * 2**20).chunk_bytes == 2 * 2**20
+    True
+    """
+    # beside the half held for writing, peak RSS grows by about ten times the chunk size
+    # (the chunk read ahead, reader batches, chunks being split and their sorted copies,
+    # writes being encoded), so a chunk is a 24th of the limit; past 16 MiB larger chunks
+    # gain no speed, only memory. Not a function of the thread count: what is written when
+    # depends on the chunks, and the files must not depend on the thread count either
+    chunk = min(16 * 2**20, max(2**20, limit // 24))
+    return _Budget(limit, chunk, max(2**20, limit // 2))
+
+
+def _open_inputs(opts: Options, budget: _Budget) -> Source:
+    """The job's input, opened to be read in the budget's chunks, its key columns (and the
+    columns it sorts by) checked before anything is written."""
+    source = job_inputs.open_inputs(opts, budget.chunk_bytes)
+    job_inputs.check_sort_by(opts.layout.sort_by, source.schema)
+    if opts.by_value and opts.layout.sort_by:  # files by value are sorted by their keys first
+        job_inputs.check_sort_by(list(opts.on), source.schema, "--on (sorted first, for --sort-by with --by-value)")
+    return source
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where the job writes. ``target``: ``--out``; ``out``: how the summary names it (an
+    absolute path, or the URL); ``parent``: where the hidden staging directory goes (beside
+    a local ``--out``; for an object store, the local ``tmp``); ``tmp``: where sorted runs
+    go; ``appending``: adding files to a local output that has some; ``token``: the word in
+    the new files' names (None: plain ``part-NNNNN`` names)."""
+
+    target: Location
+    out: str
+    parent: str
+    tmp: str
+    appending: bool
+    token: str | None
+
+
+def _prepare_out(opts: Options, source: Source) -> _Place:
+    """Where the output goes, checked before anything is written: not holding or inside
+    an input; a local ``--out`` empty unless told otherwise (and like the new files, to
+    append to); an object store's checked by a probe; ``--tmp`` a directory. What killed
+    jobs left there is recovered or removed first."""
     target = destination.locate_out(opts, source.files)
     if target.local:
         parent = os.path.dirname(os.path.abspath(opts.out))
@@ -200,134 +286,139 @@ def run(opts: Options) -> Summary:
         if os.path.lexists(tmp):
             raise not_a_directory(tmp, f"--tmp {tmp!r}")
         raise JobError(f"--tmp {tmp!r} does not exist")
-    summary = Summary(out=out, inputs=len(source.files), bytes_in=sum(f.size for f in source.files))
-    if opts.data is not None:  # in memory or streamed: its size in memory, when known
-        summary.source, summary.bytes_in = source.description, source.nbytes or 0
-    nbytes = source.nbytes
-    known = "unknown" if source.nrows is None else f"{source.nrows:,}"
-    held = "unknown" if nbytes is None else format_size(nbytes)
-    if opts.data is None:
-        logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", summary.inputs,
-                    "s" if summary.inputs != 1 else "", known, format_size(summary.bytes_in), held)
-    else:
-        logger.info("input: %s, %s rows, ~%s in memory", source.description, known, held)
+    return _Place(target, out, parent, tmp, appending, token)
+
+
+@dataclass(frozen=True)
+class _Count:
+    """The number of hash partitions, and why (one phrase, for the log)."""
+
+    n: int
+    why: str
+
+
+def _npartitions(opts: Options, nbytes: int | None, budget: _Budget) -> _Count:
+    """How many hash partitions an input of ``nbytes`` in memory (None: not known up front)
+    goes into, and why.
+
+    >>> _npartitions(Options([], ['k'], 'out', npartitions=8), 2**30, _budget(10**9))
+    _Count(n=8, why='as asked')
+    >>> _npartitions(Options([], ['k'], 'out'), 2**30, _budget(10**9))
+    _Count(n=11, why='input size / 104.9 MB')
+    >>> _npartitions(Options([], ['k'], 'out', by_value=True), 2**30, _budget(10**9)).n
+    35
+    """
     if opts.by_value:
-        # partitions are grouped by value a batch at a time: make each about one batch
-        n = max(1, math.ceil(nbytes / engine.batch_bytes(in_memory))) if nbytes else STREAM_NPARTITIONS
-        n = min(n, 4096)
-        why = "by value: hash partitions of about one batch each, grouped by value"
-    elif opts.npartitions is not None:
-        n = opts.npartitions
-        why = "as asked"
-    else:
-        n = default_npartitions(nbytes)
-        why = f"input size / {format_size(PARTITION_BYTES)}" if nbytes else "input size unknown"
-    logger.info("hash partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", n, why, threads,
-                format_size(limit), format_size(chunk_bytes))
-    show = show_progress(opts.progress)
+        # a hash partition is grouped by value a batch at a time: make each about one batch
+        n = max(1, math.ceil(nbytes / engine.batch_bytes(budget.held_bytes))) if nbytes else STREAM_NPARTITIONS
+        return _Count(min(n, BY_VALUE_MAX_NPARTITIONS), "by value: hash partitions of about one batch each, grouped "
+                      "by value")
+    if opts.npartitions is not None:
+        return _Count(opts.npartitions, "as asked")
+    return _Count(default_npartitions(nbytes),
+                  f"input size / {format_size(PARTITION_BYTES)}" if nbytes else "input size unknown")
 
-    staging = None
+
+@dataclass(frozen=True)
+class _Plan:
+    """How the rows are written: into ``npartitions`` hash partitions, by ``threads``
+    workers, within ``budget``, at ``place``, with progress bars if ``show``."""
+
+    npartitions: int
+    threads: int
+    budget: _Budget
+    place: _Place
+    show: bool
+
+
+def _make_staging(opts: Options, place: _Place) -> str:
+    """The hidden directory the output is written into, in ``place.parent`` (a scratch
+    directory: a later job removes it if this one is killed)."""
     try:
-        try:
-            staging = scratch.make(f".{target.name}.partial-", parent)
-        except OSError as e:  # the hidden directory is ours: name what the user gave
-            what = f"the parent of --out {opts.out!r}" if target.local else "the local staging directory (--tmp)"
-            raise PathError(f"cannot write into {parent!r}, {what}: {e.strerror or one_line(e)}", parent,
-                            e.errno) from None
-        counter = [0]
+        return scratch.make(f".{place.target.name}.partial-", place.parent)
+    except OSError as e:  # the hidden directory is ours: name what the user gave
+        what = f"the parent of --out {opts.out!r}" if place.target.local else "the local staging directory (--tmp)"
+        raise PathError(f"cannot write into {place.parent!r}, {what}: {e.strerror or one_line(e)}", place.parent,
+                        e.errno) from None
 
-        def counted() -> Iterator[Any]:
-            with _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="read") as bar:
-                # one thread reads ahead while the others partition, unless there is only one
-                for chunk in _read_ahead(source.chunks()) if threads > 1 else source.chunks():
-                    rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
-                    counter[0] += rows
-                    bar.update(rows)
-                    yield chunk
 
-        try:
-            with (
-                arrow_threads(threads),
-                _bar(show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
-            ):
-                use = engine.Resources(in_memory, threads, tmp)
-                if not opts.by_value:
-                    rows = np.zeros(n, dtype=np.int64)
-                    files = engine.PartFiles.of(
-                        staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
-                        encode=job_inputs.dictionary_keys(source, on), layout=layout, token=token,
-                    )
-                    summary.rows_out = engine.partition_into(
-                        counted(), on, n, files, use, written=bar.update, sizes=rows,
-                    )
-                    summary.partitions = n
-                    summary.files = sum(len(files) for _, _, files in os.walk(staging))
-                    # every partition counts, with its rows; one without rows has no file
-                    # (no path) unless the layout asks for empty files
-                    series = None if layout.max_rows_per_file is None else "*"
-                    names = [
-                        engine.part_name(p, opts.format, token, series) if rows[p] or layout.empty_files else None
-                        for p in range(n)
-                    ]
-                    # a file per partition, or a series of files per partition
-                    summary.sizes = PartitionSizes.of(rows, paths=names, unit="file" if series is None else "partition")
-                else:
-                    values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
-                                        max_values=opts.max_partitions, layout=layout, token=token)
-                    summary.rows_out = engine.partition_into(counted(), on, n, values, use, written=bar.update)
-                    summary.files, summary.partitions = values.files, len(values.dirs)
-                    dirs = sorted(values.rows)  # not in the order threads finished them
-                    summary.sizes = PartitionSizes.of(
-                        [values.rows[d] for d in dirs], keys=[values.values[d] for d in dirs], paths=dirs, unit="value",
-                    )
-        except JobError:
-            raise
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise _disk_full(e, opts, staging, tmp) from None
-            raise
-        except (KeyError, TypeError, ValueError, pa.ArrowException) as e:  # (UnhashableKeyError is a TypeError)
-            raise JobError(one_line(e)) from None
-        summary.rows_in = counter[0]
-        summary.bytes_out = sum(
-            os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(staging) for f in files
+@dataclass(frozen=True)
+class _Written:
+    """What writing into the staging directory did: rows read and written, partitions
+    (hash partitions, or ``by_value``'s directories), files, and the rows of each."""
+
+    rows_in: int
+    rows_out: int
+    partitions: int
+    files: int
+    sizes: PartitionSizes
+
+    @property
+    def ok(self) -> bool:
+        """Whether every row read was written (else nothing is published)."""
+        return self.rows_in == self.rows_out
+
+
+def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written:
+    """Partition the input into ``staging``: a file (or series of files) per hash
+    partition, or with ``by_value`` a hive directory per key value. Errors the user can fix
+    are raised as :class:`JobError` (:func:`_user_errors`)."""
+    on, n, token = list(opts.on), plan.npartitions, plan.place.token
+    reading = _Reading(source, plan.threads, plan.show)
+    with (
+        _user_errors(opts, staging, plan.place.tmp),
+        arrow_threads(plan.threads),
+        _bar(plan.show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
+    ):
+        use = engine.Resources(plan.budget.held_bytes, plan.threads, plan.place.tmp)
+        if opts.by_value:
+            values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
+                                max_values=opts.max_partitions, layout=opts.layout, token=token)
+            rows_out = engine.partition_into(reading, on, n, values, use, written=bar.update)
+            return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
+        rows = np.zeros(n, dtype=np.int64)
+        files = engine.PartFiles.of(
+            staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
+            encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
         )
-        if summary.ok and target.local:
-            _publish_local(staging, out, appending, source.schema, opts)
-            staging = None
-        elif summary.ok:
-            try:
-                publish_objects.publish(staging, target, opts.exists)
-            except (OSError, ValueError) as e:
-                raise JobError(f"cannot publish to {out!r}: {one_line(e)}") from None
-        if summary.ok:
-            logger.info("published %s: %s rows in %s files, %s", out, f"{summary.rows_out:,}", f"{summary.files:,}",
-                        format_size(summary.bytes_out))
-        else:
-            logger.warning("rows in (%s) != rows out (%s): nothing published", f"{summary.rows_in:,}",
-                           f"{summary.rows_out:,}")
-        summary.seconds = time.perf_counter() - start
-        summary.peak_rss = peak_rss()
-        return summary
-    finally:
-        publish_local.cleanup(staging)
+        rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows)
+        return _Written(reading.rows, rows_out, n, len(_files_under(staging)), _part_sizes(rows, opts, token))
 
 
-def _publish_local(staging: str, out: str, appending: bool, schema: pa.Schema, opts: Options) -> None:
-    """Put the finished ``staging`` in place at ``out`` (removing it). A new output (one
-    that was absent or empty when the job began) replaces nothing that appeared meanwhile:
-    another job's output there is appended to (``exists="append"``, its files checked as
-    any append's) or refused."""
-    if appending:
-        publish_local.publish_new(staging, out)
-    elif opts.exists == "overwrite":
-        publish_local.publish(staging, out)
-    elif not publish_local.publish_fresh(staging, out):
-        if opts.exists != "append":
-            raise JobError(f"--out {opts.out!r} is not empty: another job wrote to it meanwhile")
-        logger.info("%s was written by another job meanwhile: appending to it", out)
-        destination.check_append(out, schema, opts)
-        publish_local.publish_new(staging, out)
+class _Reading:
+    """The input's chunks as the engine takes them, counted (``rows``) and shown on a
+    progress bar: read on a thread of their own one chunk ahead of the workers, unless
+    there is only one."""
+
+    def __init__(self, source: Source, threads: int, show: bool):
+        self.source, self.threads, self.show = source, threads, show
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        with _bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc="read") as bar:
+            chunks = self.source.chunks()
+            for chunk in _read_ahead(chunks) if self.threads > 1 else chunks:
+                rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+                self.rows += rows
+                bar.update(rows)
+                yield chunk
+
+
+@contextmanager
+def _user_errors(opts: Options, staging: str, tmp: str) -> Iterator[None]:
+    """Errors of reading and writing as the job raises them: a full disk as a
+    :class:`DiskFullError` naming the option whose place is full, bad data (a key that
+    cannot be hashed, a value a format cannot hold) as a one-line :class:`JobError`."""
+    try:
+        yield
+    except JobError:
+        raise
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_full(e, opts, staging, tmp) from None
+        raise
+    except (KeyError, TypeError, ValueError, pa.ArrowException) as e:  # (UnhashableKeyError is a TypeError)
+        raise JobError(one_line(e)) from None
 
 
 def _disk_full(e: OSError, opts: Options, staging: str, tmp: str) -> DiskFullError:
@@ -346,7 +437,114 @@ def _disk_full(e: OSError, opts: Options, staging: str, tmp: str) -> DiskFullErr
                          path or opts.out, e.errno)
 
 
+def _part_sizes(rows: np.ndarray, opts: Options, token: str | None) -> PartitionSizes:
+    """The rows of every hash partition, with its file's name: every partition counts; one
+    without rows has no file (no name) unless the layout asks for empty files."""
+    series = None if opts.layout.max_rows_per_file is None else "*"
+    names = [
+        engine.part_name(p, opts.format, token, series) if rows[p] or opts.layout.empty_files else None
+        for p in range(len(rows))
+    ]
+    # a file per partition, or a series of files per partition
+    return PartitionSizes.of(rows, paths=names, unit="file" if series is None else "partition")
+
+
+def _value_sizes(values: ValueFiles) -> PartitionSizes:
+    """The rows of every ``by_value`` directory, with its key values, in the directories'
+    order (not the order threads finished them)."""
+    dirs = sorted(values.rows)
+    return PartitionSizes.of(
+        [values.rows[d] for d in dirs], keys=[values.values[d] for d in dirs], paths=dirs, unit="value",
+    )
+
+
+def _files_under(root: str) -> list[str]:
+    """The paths of every file below ``root``."""
+    return [os.path.join(r, f) for r, _, files in os.walk(root) for f in files]
+
+
+def _publish(staging: str, place: _Place, schema: pa.Schema, opts: Options) -> bool:
+    """Put the finished ``staging`` in place; whether it was moved there (a local output)
+    rather than uploaded (an object store's: the local copy is still to be removed)."""
+    if place.target.local:
+        _publish_local(staging, place, schema, opts)
+        return True
+    try:
+        publish_objects.publish(staging, place.target, opts.exists)
+    except (OSError, ValueError) as e:
+        raise JobError(f"cannot publish to {place.out!r}: {one_line(e)}") from None
+    return False
+
+
+def _publish_local(staging: str, place: _Place, schema: pa.Schema, opts: Options) -> None:
+    """Put the finished ``staging`` in place at a local ``--out`` (removing it). A new
+    output (one that was absent or empty when the job began) replaces nothing that appeared
+    meanwhile: another job's output there is appended to (``exists="append"``, its files
+    checked as any append's) or refused."""
+    out = place.out
+    if place.appending:
+        publish_local.publish_new(staging, out)
+    elif opts.exists == "overwrite":
+        publish_local.publish(staging, out)
+    elif not publish_local.publish_fresh(staging, out):
+        if opts.exists != "append":
+            raise JobError(f"--out {opts.out!r} is not empty: another job wrote to it meanwhile")
+        logger.info("%s was written by another job meanwhile: appending to it", out)
+        destination.check_append(out, schema, opts)
+        publish_local.publish_new(staging, out)
+
+
+def _summary(opts: Options, source: Source, out: str, written: _Written, bytes_out: int, seconds: float) -> Summary:
+    """The job's summary: what it read (files and their stored size, or data in memory or
+    streamed and its size in memory, when known), what it wrote, its time and peak memory."""
+    if opts.data is None:
+        read_from, bytes_in = "", sum(f.size for f in source.files)
+    else:
+        read_from, bytes_in = source.description, source.nbytes or 0
+    return Summary(
+        out=out, rows_in=written.rows_in, rows_out=written.rows_out, partitions=written.partitions,
+        files=written.files, bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds, peak_rss=peak_rss(),
+        inputs=len(source.files), sizes=written.sizes, source=read_from,
+    )
+
+
+# -- the log ------------------------------------------------------------------------------------
+
+
+def _log_inputs(opts: Options, source: Source) -> None:
+    """Log what the job reads: its files (their number, rows and stored size), or the data
+    given; and its size in memory, when known."""
+    rows = "unknown" if source.nrows is None else f"{source.nrows:,}"
+    held = "unknown" if source.nbytes is None else format_size(source.nbytes)
+    if opts.data is None:
+        n = len(source.files)
+        logger.info("inputs: %d file%s, %s rows, %s stored, ~%s in memory", n, "s" if n != 1 else "", rows,
+                    format_size(sum(f.size for f in source.files)), held)
+    else:
+        logger.info("input: %s, %s rows, ~%s in memory", source.description, rows, held)
+
+
+def _log_plan(count: _Count, threads: int, budget: _Budget) -> None:
+    """Log how the job will run: its hash partitions and why, threads and memory."""
+    logger.info("hash partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", count.n, count.why, threads,
+                format_size(budget.limit), format_size(budget.chunk_bytes))
+
+
+def _log_outcome(summary: Summary) -> None:
+    """Log what was published, or warn that nothing was (the rows did not add up)."""
+    if summary.ok:
+        logger.info("published %s: %s rows in %s files, %s", summary.out, f"{summary.rows_out:,}",
+                    f"{summary.files:,}", format_size(summary.bytes_out))
+    else:
+        logger.warning("rows in (%s) != rows out (%s): nothing published", f"{summary.rows_in:,}",
+                       f"{summary.rows_out:,}")
+
+
+# -- threads and progress bars ------------------------------------------------------------------
+
+
 def _threads(threads: int | None) -> int:
+    """The worker threads for ``--threads`` (None: the CPUs this process may use)."""
     try:
         return resolve_threads(threads)
     except ValueError as e:
@@ -401,7 +599,7 @@ def _read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
 
 
 class _NoBar:
-    """A progress bar that shows nothing (tqdm itself takes ~30 ms to import)."""
+    """A progress bar that shows nothing, so that a job without bars never imports tqdm."""
 
     def __enter__(self) -> Self:
         return self
@@ -414,6 +612,8 @@ class _NoBar:
 
 
 def _bar(show: bool, **kwargs: Any) -> Any:
+    """A tqdm progress bar with ``kwargs``, removed when done, if ``show``; else one that
+    shows nothing."""
     if not show:
         return _NoBar()
     from tqdm.auto import tqdm

@@ -61,8 +61,9 @@ class Writer:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            # dictionary pages pay off for strings; for numbers that are all distinct they
-            # cost ~30% of the write time, are abandoned anyway, and the file grows
+            # dictionary pages pay off for strings; for numbers that are all distinct the
+            # writer builds a dictionary for nothing (it abandons it once it outgrows its
+            # page limit), and the file grows
             encoded = [f.name for f in schema if stringlike(f.type) or f.name in encode]
             # an open file, not a path: pyarrow would look the path up as a file system URI
             # for every file, which costs more than writing a small one

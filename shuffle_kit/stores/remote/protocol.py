@@ -16,8 +16,8 @@ Requests (after the header; ``KEYS`` is a key table, see :func:`pack_keys`)::
 
 Keys travel in their canonical encoding (:func:`~shuffle_kit.stores.keys.encode_key`).
 Values travel as records: ``LENGTHS`` is a little-endian u64 array of record lengths and
-the ``DATA`` frames hold the records back to back. Small records share a frame (one
-frame per value costs about 1.5 µs at each end, more than a 1 KiB value itself); a
+the ``DATA`` frames hold the records back to back. Small records share a frame (a frame
+has a fixed cost at each end, more than copying a small value into a shared one); a
 record of ``LARGE`` bytes or more gets a frame of its own and is sent without a copy.
 No record straddles two frames, so record boundaries survive the trip.
 
