@@ -232,3 +232,64 @@ def test_a_later_chunk_whose_keys_have_no_order_is_refused():
     for data in (iter([first, later]), pd.concat([first, later], ignore_index=True)):
         with pytest.raises(UnorderableKeyError, match="chunk .* key column 's' holds Python objects"):
             sk.sort_values(data, "s", npartitions=2, chunk_bytes=10, progress=False)
+
+
+RSS_SCRIPT = """
+import json, sys, threading, time
+import psutil, shuffle_kit
+proc = psutil.Process()
+base = proc.memory_info().rss
+peak = [base]
+done = False
+def watch():
+    while not done:
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.005)
+t = threading.Thread(target=watch, daemon=True); t.start()
+rows = shuffle_kit.sort_values(sys.argv[1], "key", memory_limit=int(sys.argv[2]), chunk_bytes=int(sys.argv[3]),
+                               npartitions=64, progress=False)
+n, last, ordered = 0, -1, True
+for part in rows:  # one partition at a time, sorted when read
+    n += len(part)
+    if len(part):
+        ordered = ordered and part["key"].is_monotonic_increasing and part["key"].iloc[0] >= last
+        last = part["key"].iloc[-1]
+done = True; t.join()
+rows.close()
+print(json.dumps({"base": base, "peak": peak[0], "rows": n, "ordered": bool(ordered)}))
+"""
+
+
+@pytest.mark.slow
+def test_sorting_parquet_larger_than_the_memory_limit_keeps_peak_rss_bounded(tmp_path):
+    # the Parquet input is read once: its chunks are held between the passes within the
+    # limit, the rest on disk, so peak memory does not grow with the input
+    import json
+    import subprocess
+    import sys
+
+    mb = 2**20
+    limit, chunk = 24 * mb, 8 * mb
+    rng = np.random.default_rng(0)
+    n = 6_000_000
+    table = pa.table({"key": rng.integers(0, 10**9, n), "x": rng.random(n), "y": rng.integers(0, 10**9, n)})
+    assert table.nbytes > 5 * limit
+    big, small = tmp_path / "big.parquet", tmp_path / "small.parquet"
+    pq.write_table(table, big, row_group_size=100_000)
+    pq.write_table(table.slice(0, n // 4), small, row_group_size=100_000)
+
+    def run(path):
+        out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(path), str(limit), str(chunk)],
+                             capture_output=True, text=True, check=True, timeout=600).stdout
+        return json.loads(out)
+
+    r, r_small = run(big), run(small)
+    assert r["rows"] == n and r["ordered"] and r_small["rows"] == n // 4
+    extra = r["peak"] - r["base"]
+    growth = extra - (r_small["peak"] - r_small["base"])
+    print(f"input {table.nbytes / mb:.0f} MB: peak RSS above baseline {extra / mb:.0f} MB; "
+          f"{growth / mb:.0f} MB more than for a quarter of the input")
+    # test_shuffle_memory's allowance, plus the range ids' and the sort's temporaries: a
+    # chunk's sort indices per thread
+    assert extra < limit + 10 * chunk + 160 * mb, extra / mb
+    assert growth < 5 * chunk, growth / mb  # 3/4 of the input is 103 MB
