@@ -37,14 +37,15 @@ _HOMES = {
     **{name: ".codecs" for name in _CODECS},
     "shuffle": ".shuffling.api",
     "groupby_shuffle": ".shuffling.api",
+    "sort_values": ".shuffling.sort",
     "partition": ".partitioning.job",
     "Layout": ".partitioning.layout",
     "ReadOptions": ".io.readers",
 }
 
 __all__ = [
-    "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "partition",
-    "Layout", "ReadOptions", *errors.__all__,
+    "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "sort_values",
+    "partition", "Layout", "ReadOptions", *errors.__all__,
 ]
 __all__ += _CODECS
 

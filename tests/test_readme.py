@@ -47,3 +47,16 @@ def test_the_polars_example_runs(tmp_path, monkeypatch):
     events = pl.read_parquet(tmp_path / "events")
     assert scope["users"].sort("user_id", "amount").equals(events.sort("user_id", "amount"))
     assert scope["summary"].rows_out == 3000 and len(os.listdir(tmp_path / "by_user")) == 8
+
+
+def test_the_sort_example_runs(tmp_path, monkeypatch):
+    _events(tmp_path, monkeypatch)
+    events = pd.read_parquet(tmp_path / "events")
+    df = pd.DataFrame({"day": np.arange(100) % 9, "x": np.arange(100)})
+    scope: dict = {"sk": __import__("shuffle_kit"), "df": df}
+    exec(_block("sk.sort_values("), scope)
+    want = events.sort_values(["user_id", "amount"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(scope["ordered"], want)
+    back = pd.concat([pd.read_parquet(tmp_path / "sorted" / f) for f in sorted(os.listdir(tmp_path / "sorted"))])
+    assert back["amount"].tolist() == want["amount"].tolist()
+    assert len(scope["parts"].boundaries) == 7

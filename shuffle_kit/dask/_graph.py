@@ -42,7 +42,7 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
 
     keys = normalize_on(on)
     check_npartitions(npartitions)
-    check_partitioner(partitioner)
+    check_partitioner(partitioner, names=("hash", "dask"))  # range partitioning: not on dask yet
     if not isinstance(ddf, dd.DataFrame):
         raise ArgumentTypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
     meta = ddf._meta

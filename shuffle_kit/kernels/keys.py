@@ -59,16 +59,19 @@ def check_npartitions(npartitions: Any) -> None:
         raise JobError(f"npartitions={npartitions} is more than {1 << 24} partitions")
 
 
-def check_partitioner(partitioner: Any) -> None:
-    """Refuse a ``partitioner`` other than 'hash', 'dask' or a function.
+def check_partitioner(partitioner: Any, names: tuple[str, ...] = ("hash", "dask", "range")) -> None:
+    """Refuse a ``partitioner`` other than one of ``names`` or a function (a caller that
+    has no range partitioning gives ``names`` without 'range').
 
     >>> check_partitioner('range')
+    >>> check_partitioner('range', names=('hash', 'dask'))
     Traceback (most recent call last):
     shuffle_kit.errors.JobError: partitioner must be 'hash', 'dask' or a function, not 'range'
     """
-    if partitioner in ("hash", "dask") or callable(partitioner):
+    if partitioner in names or callable(partitioner):
         return
-    raise JobError(f"partitioner must be 'hash', 'dask' or a function, not {partitioner!r}")
+    quoted = [repr(n) for n in names]
+    raise JobError(f"partitioner must be {', '.join(quoted)} or a function, not {partitioner!r}")
 
 
 def check_columns(on: list, columns: list | None) -> None:

@@ -294,6 +294,18 @@ class Sampler:
             if self._held >= 2 * self.size:
                 self._prune()
 
+    def cast(self, schema: pa.Schema) -> None:
+        """Cast the rows held to ``schema`` (a later chunk widened the key types: an
+        all-null column to strings, integers to floats), so that they concatenate with
+        what comes next.
+
+        >>> s = Sampler(4); s.add(pa.table({'k': pa.nulls(2)}))
+        >>> s.cast(pa.schema([('k', pa.string())])); s.add(pa.table({'k': ['a']}))
+        >>> s.sample()['k'].to_pylist()
+        [None, None, 'a']
+        """
+        self._tables = [t.cast(schema) for t in self._tables]
+
     def _prune(self) -> None:
         h = np.concatenate(self._hashes)
         keys = pa.concat_tables(self._tables)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,7 +31,8 @@ from ..codecs import ArrowIPC, Codec, TableBuffer
 from ..defaults import default_npartitions, show_progress, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError
 from ..frames import Piece, tables_to_frame, with_piece
-from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, ReadOptions, open_source
+from ..io import polars_frames
+from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, ReadOptions, Source, open_source
 from ..kernels.dask_assignment import dask_partition_ids
 from ..kernels.hashing import id_dtype, partition_ids
 from ..kernels.keys import (
@@ -43,13 +44,15 @@ from ..kernels.keys import (
     normalize_on,
     to_table,
 )
+from ..kernels.ranges import KeyOrder
 from ..kernels.split import sorted_runs, split
 from ..limits import resolve_threads
 from ..stores import File, Store
+from . import by_range
+from .by_range import Converted, RangePlan
 from .result import BATCH_BYTES, ShuffleResult
 
 Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
-Converted = tuple[pa.Table, list[str], bool]  # a chunk as Arrow, its key fields, whether to renumber its index
 
 # -- arguments -------------------------------------------------------------------------------
 
@@ -147,6 +150,8 @@ def shuffle(
     chunk_bytes: int | str | None = None,
     threads: int | None = None,
     read: ReadOptions | None = None,
+    ascending: bool | Sequence[bool] | None = None,
+    na_position: str | None = None,
 ) -> ShuffleResult:
     """Partition ``data`` by the key columns ``on`` into ``npartitions`` partitions.
 
@@ -174,8 +179,15 @@ def shuffle(
         host's memory), at most 4 GiB.
     progress : a ``tqdm.auto`` bar; None shows it only on a terminal or in a notebook.
     partitioner : ``'hash'`` (the documented hash of :mod:`shuffle_kit.kernels.hashing`), ``'dask'`` (dask's
-        own assignment, to be co-partitioned with a dask DataFrame) or a function
-        ``f(table, key_field_names, npartitions) -> ids``.
+        own assignment, to be co-partitioned with a dask DataFrame), ``'range'`` (partitions in
+        key order: every key of partition ``i`` sorts no later than those of partition ``i + 1``;
+        the result's ``boundaries`` are the last key of each partition but the last) or a
+        function ``f(table, key_field_names, npartitions) -> ids``. A range shuffle reads the
+        input twice when it is in memory (a DataFrame, an Arrow or polars table) and else holds
+        its chunks between the passes (in memory up to ``memory_limit``, the rest on disk); its
+        boundaries split a sample of ``max(1000, 100 * npartitions)`` keys (the whole input if
+        it has no more rows) into partitions of equal rows, a key holding more than a
+        partition's share in one partition of its own (:mod:`shuffle_kit.shuffling.by_range`).
     dropna : drop rows whose key has a null (kept, as their own group, by default).
     keep_index : keep a pandas input's index; None keeps it unless it is an unnamed
         RangeIndex.
@@ -184,6 +196,8 @@ def shuffle(
         (:func:`shuffle_kit.limits.available_cpus`). The result is the same for any number.
     read : how files are read (:class:`~shuffle_kit.ReadOptions`: hive partitioning, the
         CSV delimiter), as for :func:`shuffle_kit.partition`.
+    ascending, na_position : the order of ``partitioner='range'`` as pandas' ``sort_values``
+        has them (default: ascending, nulls and NaN last); refused with another partitioner.
 
     Peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
     partitioned, one being appended and its encoded pieces) plus ``memory_limit`` plus a
@@ -200,6 +214,8 @@ def shuffle(
     workers = resolve_threads(threads)
     check_npartitions(npartitions)
     check_partitioner(partitioner)
+    if partitioner != "range" and (ascending is not None or na_position is not None):
+        raise JobError("ascending and na_position order the partitions of partitioner='range' only")
     limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
     if chunk_bytes is None:
         chunk = int(min(DEFAULT_CHUNK_BYTES, max(2**20, limit // 8)))
@@ -218,6 +234,10 @@ def shuffle(
         raise JobError("the input holds no chunks: nothing to shuffle")
     first_table, fields, renumber = to_table(first, keys, keep_index)
     check_key_types(first_table, fields)
+    order = None
+    if partitioner == "range":  # a key without an order is refused before anything is written
+        order = KeyOrder.of(first_table, fields, True if ascending is None else ascending,
+                            "last" if na_position is None else na_position)
     schema = first_table.schema
     empty_piece = first_table.slice(0, 0)
     if renumber:
@@ -234,13 +254,19 @@ def shuffle(
     # a codec that takes sorted tables (the default store) gets a chunk as its sorted
     # table(s); any other, piece by piece, as Arrow tables if it stores them
     how = Splitting(keys, n, partitioner, dropna, keep_index, schema, codec.sorted_appends)
+    plan = None
     try:
         from tqdm.auto import tqdm
 
         with tqdm(total=source.nrows, unit="rows", unit_scale=True, desc="shuffle",
                   disable=not show_progress(progress), leave=False) as bar:
-            _run(itertools.chain([first], chunks), (first_table, fields, renumber), how,
-                 Appends(codec, sizes, nbytes), bar, workers)
+            converted = Converted(first_table, fields, renumber)
+            sink = Appends(codec, sizes, nbytes)
+            if order is None:
+                _run(itertools.chain([first], chunks), converted, how, sink, bar, workers)
+            else:
+                budget = _budget(codec, limit) if owned else None
+                plan = _by_range(data, source, first, chunks, converted, order, how, sink, limit, budget, bar, workers)
     except BaseException:
         for step in reversed(cleanups):
             try:
@@ -253,7 +279,69 @@ def shuffle(
         source=source.description, cleanups=cleanups, owns_store=owned,
         # a batch read ahead, one handed out, each also briefly as Arrow: two chunks' worth
         batch_bytes=min(BATCH_BYTES, chunk // 2),
+        boundaries=None if plan is None else plan.frame(keys, empty), order=None if plan is None else plan.order,
     )
+
+
+def _budget(codec: Any, limit: int) -> Callable[[int], None]:
+    """While a range shuffle's staged chunks still hold ``held`` bytes, the default store
+    keeps only the rest of the limit in memory (the two never hold more than it together)."""
+
+    def held(nbytes: int) -> None:
+        codec.memory_limit = max(0, limit - nbytes)
+
+    return held
+
+
+def _read_again(data: Any, source: Source) -> Callable[[], Iterator[Chunk]] | None:
+    """The source's chunks anew, for an input held in memory (reading it twice costs no
+    I/O); None for one to read once (streams, iterators, files)."""
+    if isinstance(data, pd.DataFrame | pa.Table) or polars_frames.is_polars_frame(data):
+        return source.chunks
+    return None
+
+
+def _key_columns(chunk: Chunk, on: list, keep_index: bool | None) -> Converted:
+    """The key columns of a chunk as Arrow, converted as :func:`to_table` converts them
+    (a DataFrame's other columns are left out)."""
+    if isinstance(chunk, pd.DataFrame):
+        present = [k for k in on if k in chunk.columns]
+        if len(present) == len(on):
+            return Converted(*to_table(chunk[present], on, keep_index=False))
+        return Converted(*to_table(chunk[present], on, keep_index))  # keys in the index: it is kept
+    return Converted(*to_table(chunk, on, keep_index))
+
+
+def _by_range(
+    data: Any, source: Source, first: Chunk, chunks: Iterator[Chunk], converted: Converted, order: KeyOrder,
+    how: Splitting, sink: Appends, limit: int, budget: Callable[[int], None] | None, bar: Any, threads: int,
+) -> RangePlan:
+    """The two passes of a range shuffle: the boundaries from a sample of the keys
+    (:mod:`.by_range`), then the hash path's split and appends with range ids."""
+    again = _read_again(data, source)
+    sample = by_range.KeySample(order, how.n, how.dropna)
+    staging = None if again is not None else by_range.Staging(limit)
+    try:
+        bar.set_description("shuffle: sampling", refresh=False)
+        by_range.first_pass(
+            converted, chunks, sample=sample, staging=staging, convert=how.convert,
+            keys_of=lambda chunk, index: _key_columns(chunk, how.on, how.keep_index), threads=threads,
+            progress=bar.update,
+        )
+        plan = sample.plan(by_range.key_table(converted.table, converted.fields, order.fields))
+        bar.reset()
+        bar.set_description("shuffle", refresh=False)
+        second: Iterator[Any]
+        if staging is None:
+            assert again is not None
+            second = itertools.chain([first], itertools.islice(again(), 1, None))
+        else:
+            second = staging.drain(budget)
+        _run(second, converted, replace(how, partitioner=plan.ids), sink, bar, threads)
+    finally:
+        if staging is not None:
+            staging.close()
+    return plan
 
 
 def _assign(
@@ -287,14 +375,20 @@ class Splitting:
     schema: pa.Schema
     sorted: bool
 
-    def split(self, chunk: Chunk, index: int, converted: Converted | None = None) -> Split:
+    def convert(self, chunk: Chunk | Converted, index: int) -> Converted:
+        """Chunk number ``index`` as Arrow, checked to concatenate with the first (a chunk
+        a range shuffle's first pass converted is taken as it is)."""
+        converted = chunk if isinstance(chunk, Converted) else Converted(*to_table(chunk, self.on, self.keep_index))
+        if index and converted.table.schema != self.schema:
+            _check_concat(self.schema, converted.table.schema, index)
+            check_key_types(converted.table, converted.fields)
+        return converted
+
+    def split(self, chunk: Chunk | Converted, index: int, converted: Converted | None = None) -> Split:
         """Convert, hash and split chunk number ``index`` (on a worker thread: Arrow and
         NumPy release the GIL, so several chunks are split at once); ``converted``: the
         chunk already converted to Arrow (the first one, checked before anything ran)."""
-        table, fields, renumber = converted if converted is not None else to_table(chunk, self.on, self.keep_index)
-        if index and table.schema != self.schema:
-            _check_concat(self.schema, table.schema, index)
-            check_key_types(table, fields)
+        table, fields, renumber = converted if converted is not None else self.convert(chunk, index)
         rows = table.num_rows
         if self.dropna:
             table = drop_null_keys(table, fields)

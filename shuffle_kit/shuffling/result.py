@@ -15,7 +15,10 @@ import pyarrow as pa
 
 from ..byte_sizes import format_size
 from ..errors import ArgumentTypeError, JobError, PartitionIndexError
+from ..frames import concat_tables, frame_to_table, tables_to_frame
 from ..io import polars_frames
+from ..kernels.keys import field_names
+from ..kernels.ranges import KeyOrder
 from ..partition_sizes import PartitionSizes
 
 # partitions read together, converted from Arrow to pandas at once by the default store,
@@ -43,6 +46,10 @@ class ShuffleResult(Sequence):
     Use it as a context manager (or call :meth:`close`) to remove a temporary store;
     it is also removed when the result is garbage collected.
 
+    A range shuffle's result has ``boundaries`` (a DataFrame of the key columns: the last
+    key of each partition but the last) and ``order`` (its :class:`KeyOrder`); both are
+    None for other partitioners.
+
     >>> import pandas as pd, shuffle_kit
     >>> df = pd.DataFrame({'k': [1, 2, 1, 3], 'v': [10, 20, 30, 40]})
     >>> with shuffle_kit.shuffle(df, 'k', 2, progress=False) as parts:
@@ -64,6 +71,8 @@ class ShuffleResult(Sequence):
         cleanups: list[Callable[[], None]] | None = None,
         owns_store: bool = False,
         batch_bytes: int = BATCH_BYTES,
+        boundaries: pd.DataFrame | None = None,
+        order: KeyOrder | None = None,
     ):
         self.codec = codec
         self.npartitions = npartitions
@@ -78,6 +87,8 @@ class ShuffleResult(Sequence):
         self._cleanups = list(cleanups or [])
         self._closed = False
         self._finalizer = weakref.finalize(self, _release, self._cleanups)
+        self.boundaries = boundaries
+        self.order = order
 
     # -- the sequence ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -272,6 +283,20 @@ class ShuffleResult(Sequence):
             paths.append(path)
         return paths
 
+    def sort_within_partitions(self) -> SortedResult:
+        """This range shuffle's partitions, each sorted by the keys in their order when
+        read (stable: equal keys keep their input order), so that they follow one another
+        in key order. The new result takes over the store: close that one."""
+        if self.order is None:
+            raise ValueError("sort_within_partitions() sorts the result of shuffle(partitioner='range') only")
+        out = SortedResult(
+            self.codec, self.npartitions, self._sizes, self._nbytes, on=self.on, empty=self._empty,
+            schema=self._schema, source=self.source, cleanups=list(self._cleanups), owns_store=self.owns_store,
+            batch_bytes=self.batch_bytes, boundaries=self.boundaries, order=self.order,
+        )
+        self._cleanups.clear()  # (the finalizer's list: this result no longer removes the store)
+        return out
+
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
         """Remove the temporary store (if this result made it); a user's store stays."""
@@ -323,3 +348,56 @@ class ShuffleResult(Sequence):
         )
         body += self.partition_sizes.html()  # known from the index: nothing is read
         return f"<div><strong>shuffle_kit.ShuffleResult</strong><table>{body}</table></div>"
+
+
+class SortedResult(ShuffleResult):
+    """A range shuffle's partitions, each sorted by its keys (stable) when read: iterating
+    gives the rows in key order, partition after partition, and ``to_pandas()`` equals
+    pandas' ``sort_values(kind="stable")`` (see :func:`shuffle_kit.sort_values`).
+
+    A partition is read whole and sorted in memory: its pieces as Arrow, their key columns
+    ordered by :meth:`KeyOrder.sort_indices`, its rows taken in that order.
+    """
+
+    order: KeyOrder
+
+    def _read(self, keys: list[int], as_arrow: bool = False) -> list[Any]:
+        self._index(keys[0])  # closed?
+        return [self._sorted(k, as_arrow) for k in keys]
+
+    def partition(self, i: int, as_arrow: bool = False, *, as_polars: bool = False) -> Any:
+        if as_polars:
+            return super().partition(i, as_polars=True)  # (reads it through this method as Arrow)
+        j = self._index(i)
+        if self._sizes[j] == 0:
+            return super().partition(j, as_arrow)
+        return self._sorted(j, as_arrow)
+
+    def _sorted(self, j: int, as_arrow: bool) -> Any:
+        """Partition ``j``, sorted."""
+        fields = list(self.order.fields)
+        if not self.codec.stores_arrow:  # a codec of DataFrames only: the keys from the frame
+            frame = self.codec.get(j)
+            keys = frame_to_table(frame[[k for k in self.on if k in frame.columns]] if all(
+                k in frame.columns for k in self.on) else frame)
+            positions = self.order.sort_indices(_keys(keys, self.on, fields))
+            return _take(frame, positions, as_arrow)
+        pieces = list(self.codec.iter_pieces(j))
+        table = concat_tables(pieces)
+        positions = self.order.sort_indices(table.select(fields))
+        if as_arrow:
+            return table.take(pa.array(positions))
+        return _take(tables_to_frame(pieces), positions, False)
+
+
+def _keys(table: pa.Table, on: list, fields: list[str]) -> pa.Table:
+    """The key columns ``on`` of ``table`` under the Arrow names ``fields``."""
+    return pa.Table.from_arrays([table.column(f) for f in field_names(table, on)], names=fields)
+
+
+def _take(frame: pd.DataFrame, positions: np.ndarray, as_arrow: bool) -> Any:
+    """The rows of ``frame`` at ``positions``; a dropped index (a RangeIndex) stays as it was."""
+    out = frame.take(positions)
+    if type(frame.index) is pd.RangeIndex:
+        out.index = frame.index
+    return pa.Table.from_pandas(out) if as_arrow else out

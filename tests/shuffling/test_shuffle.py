@@ -252,7 +252,7 @@ def test_errors_before_any_work(tmp_path):
     with pytest.raises(UnhashableKeyError, match="'L'"):
         shuffle(lists, "L", 2, store=store)
     with pytest.raises(ValueError, match="partitioner"):
-        shuffle(df, "k", 2, partitioner="range", store=store)
+        shuffle(df, "k", 2, partitioner="random", store=store)
     with pytest.raises(FileNotFoundError, match="missing"):
         shuffle(str(tmp_path / "missing*.parquet"), "k", store=store)
     with pytest.raises(ValueError, match="format"):
