@@ -3,8 +3,8 @@
 The order is pandas' ``sort_values``: each key column ascending or descending; every kind
 of null (None, NaN, NaT, pd.NA) is one NA value, placed last (or first) whatever the
 direction, with equal NAs in input order; ``-0.0`` equals ``0.0``; strings compare by code
-point (their UTF-8 bytes), timestamps by instant, an ordered dictionary (an ordered pandas
-categorical) by its categories' order, any other dictionary by value. Lists, structs,
+point (their UTF-8 bytes), timestamps by instant, a pandas categorical (ordered or not) and
+an ordered dictionary by their categories' order, any other dictionary by value. Lists, structs,
 maps and pickled Python objects have no such order and are refused.
 
 Each key column becomes two sort columns (:meth:`KeyOrder.columns`): a flag that is true
@@ -60,8 +60,8 @@ def _orderable(t: pa.DataType) -> bool:
 @dataclass(frozen=True)
 class KeyOrder:
     """How rows are ordered by their key columns ``fields``: ``ascending`` per column,
-    NAs last (or first: ``nulls_last=False``); ``categories`` per column: the ordered
-    categories of an ordered dictionary column, else None."""
+    NAs last (or first: ``nulls_last=False``); ``categories`` per column: the categories
+    whose order a categorical column sorts by, else None."""
 
     fields: tuple[str, ...]
     ascending: tuple[bool, ...]
@@ -92,6 +92,10 @@ class KeyOrder:
         if na_position not in NA_POSITIONS:
             raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
         pickled = pickled_fields(table.schema)
+        # pandas sorts a categorical by its categories' order, ordered or not; a dictionary
+        # that is only Parquet's encoding of strings sorts by value
+        pandas_columns = (table.schema.pandas_metadata or {}).get("columns", [])
+        categorical = {c.get("field_name") for c in pandas_columns if c.get("pandas_type") == "categorical"}
         categories: list[pa.Array | None] = []
         for name in fields:
             t = table.schema.field(name).type
@@ -102,7 +106,8 @@ class KeyOrder:
                         "them to a typed column (numbers, strings, datetimes) to sort by it"
                     )
                 raise UnorderableKeyError(f"key column {name!r} holds {t}, which has no order to sort by")
-            categories.append(_categories(table.column(name)) if pa.types.is_dictionary(t) and t.ordered else None)
+            by_category = pa.types.is_dictionary(t) and (t.ordered or name in categorical)
+            categories.append(_categories(table.column(name)) if by_category else None)
         return cls(fields, directions, na_position == "last", tuple(categories))
 
     def columns(self, keys: pa.Table) -> pa.Table:

@@ -39,10 +39,8 @@ def sort_values(
 
     The order is pandas': each column ascending or not (``ascending``: one bool, or one per
     column), every kind of null (None, NaN, NaT, pd.NA) last or first (``na_position``)
-    whatever the direction, ``-0.0`` equal to ``0.0``, ordered categoricals by their
-    categories' order. Unordered categoricals sort by value (pandas sorts them by their
-    categories' order, which is the same for its default, sorted categories); lists,
-    structs and Python objects have no order and are refused
+    whatever the direction, ``-0.0`` equal to ``0.0``, categoricals (ordered or not) by
+    their categories' order; lists, structs and Python objects have no order and are refused
     (:class:`~shuffle_kit.errors.UnorderableKeyError`).
 
     ``data`` is anything :func:`~shuffle_kit.shuffle` takes (a stream is read once) and

@@ -15,7 +15,7 @@ from shuffle_kit.frames import frame_to_table
 from shuffle_kit.kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
 
 KINDS = ["int", "Int64", "uint64", "float", "float32", "str", "string", "bool", "boolean", "datetime", "datetime_tz",
-         "timedelta", "category", "ordered"]
+         "timedelta", "category", "unordered", "ordered"]
 
 
 def column(kind: str, codes: list[int | None]) -> pd.Series:
@@ -47,9 +47,10 @@ def column(kind: str, codes: list[int | None]) -> pd.Series:
         return pd.Series([pd.NaT if n else pd.Timedelta(seconds=x - 2) for n, x in zip(na, v)], dtype="timedelta64[ns]")
     if kind == "category":  # unordered: by value, as pandas' default (lexically sorted) categories
         return pd.Series(pd.Categorical([None if n else "abcdefg"[x % 7] for n, x in zip(na, v)]))
-    # ordered categories in an order of their own, not the values'
+    # categories in an order of their own, not the values': pandas sorts by it, ordered or not
     cats = ["zeta", "alpha", "mid", "beta", "omega", "a", "q"]
-    return pd.Series(pd.Categorical([None if n else cats[x % 7] for n, x in zip(na, v)], categories=cats, ordered=True))
+    values = [None if n else cats[x % 7] for n, x in zip(na, v)]
+    return pd.Series(pd.Categorical(values, categories=cats, ordered=kind == "ordered"))
 
 
 @st.composite

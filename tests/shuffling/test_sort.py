@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import shuffle_kit as sk
 from shuffle_kit.errors import JobError, UnorderableKeyError
 
-KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered"]
+KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered", "unordered"]
 
 
 def column(kind: str, codes: list[int | None]) -> pd.Series:
@@ -40,8 +40,10 @@ def column(kind: str, codes: list[int | None]) -> pd.Series:
         return s.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
     if kind == "bool":
         return pd.Series([bool(x % 2) for x in v], dtype=bool)
-    cats = ["zeta", "alpha", "mid", "beta", "omega", "a", "q"]  # an order of their own, not the values'
-    return pd.Series(pd.Categorical([None if n else cats[x % 7] for n, x in zip(na, v)], categories=cats, ordered=True))
+    # categories in an order of their own, not the values': pandas sorts by it, ordered or not
+    cats = ["zeta", "alpha", "mid", "beta", "omega", "a", "q"]
+    values = [None if n else cats[x % 7] for n, x in zip(na, v)]
+    return pd.Series(pd.Categorical(values, categories=cats, ordered=kind == "ordered"))
 
 
 @st.composite
