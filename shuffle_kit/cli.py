@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -84,10 +85,14 @@ def _fail(message: str, code: int = 1) -> int:
 INTERRUPTED = "shuffle-kit: interrupted; no output was written"
 
 
+_interrupted = threading.Event()  # set by the first signal: nothing may handle another
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGINT/SIGTERM: stop the program once. Later signals are ignored, so the cleanup that
     follows (temporary files, the hidden output directory) runs to its end and the program
     prints one line."""
+    _interrupted.set()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
@@ -116,7 +121,11 @@ def _guarded(job: Callable[[], int]) -> int:
             raise
         return _fail(f"internal error: {type(e).__name__}: {one_line(e)} (set SHUFFLE_KIT_DEBUG=1 for a traceback)")
     finally:
-        signal.signal(signal.SIGTERM, old)
+        # never armed again once a signal came: pyarrow, which takes the signals over while
+        # it reads, sends the one it caught again as it unwinds, and a second
+        # KeyboardInterrupt after the line would end the process by SIGINT
+        if not _interrupted.is_set():
+            signal.signal(signal.SIGTERM, old)
 
 
 def _progress(args: argparse.Namespace) -> bool | None:
