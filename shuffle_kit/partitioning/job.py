@@ -18,7 +18,7 @@ Everything is written into a hidden directory beside ``out`` and put in its plac
 when complete and when the rows written equal the rows read
 (:func:`~shuffle_kit.partitioning.publish_local.publish`); the runs and that directory are
 removed on success, failure and interrupt, and by a later job after ``kill -9``
-(:mod:`shuffle_kit.scratch`).
+(:mod:`shuffle_kit.lifecycle`).
 
 ``exists="append"`` adds files to an existing output instead: every file the job writes
 has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
@@ -46,7 +46,7 @@ from typing import Any, Self
 import numpy as np
 import pyarrow as pa
 
-from .. import scratch
+from .. import lifecycle
 from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import PARTITION_BYTES, STREAM_NPARTITIONS, default_npartitions, job_memory_limit, show_progress
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
@@ -229,7 +229,7 @@ def run(opts: Options) -> Summary:
     staging = None
     try:
         try:
-            staging = scratch.make(f".{target.name}.partial-", parent)
+            staging = lifecycle.make(f".{target.name}.partial-", parent)
         except OSError as e:  # the hidden directory is ours: name what the user gave
             what = f"the parent of --out {opts.out!r}" if target.local else "the local staging directory (--tmp)"
             raise PathError(f"cannot write into {parent!r}, {what}: {e.strerror or one_line(e)}", parent,
