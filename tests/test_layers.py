@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "shuffle_kit"
 LAYERS = [
     {"errors", "_lazy"},
     {"byte_sizes", "limits"},
-    {"defaults", "partition_sizes", "scratch", "lifecycle"},
+    {"defaults", "partition_sizes", "lifecycle"},
     {"stores"},
     {"frames"},
     {"codecs"},

@@ -12,13 +12,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .. import scratch
+from .. import lifecycle
 from ..stores import Buffer, File, MemoryLog, Server
 from .cluster import NAME, SERVER_MEMORY
 
 logger = logging.getLogger(__name__)
 
-SPILL_PREFIX = "shuffle_kit-server-"  # a server's spill directory (a scratch directory, see shuffle_kit.scratch)
+SPILL_PREFIX = "shuffle_kit-server-"  # a server's spill directory (a scratch directory, see shuffle_kit.lifecycle)
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class ServerHost:
         if options.run_id in self.servers:
             return self.servers[options.run_id].server.address
         # a scratch directory: the next run on this host removes it if this process dies
-        scratch.sweep(SPILL_PREFIX, directory)
-        path = scratch.make(SPILL_PREFIX, directory)
+        lifecycle.sweep(SPILL_PREFIX, directory)
+        path = lifecycle.make(SPILL_PREFIX, directory)
         disk = File(path)
         buffer = Buffer(MemoryLog(), disk, memory_limit=memory)
         kwargs: dict[str, Any] = {}
@@ -70,7 +70,7 @@ class ServerHost:
             server = Server(buffer, address, **kwargs)
         except BaseException:
             disk.close()
-            scratch.remove(path)
+            lifecycle.remove(path)
             raise
         self.servers[options.run_id] = HostedServer(server, buffer, disk)
         logger.debug("started %r for shuffle run %s", server, options.run_id)
@@ -85,7 +85,7 @@ class ServerHost:
         finally:
             entry.buffer.drop()
             entry.disk.close()
-            scratch.remove(entry.disk.path)
+            lifecycle.remove(entry.disk.path)
 
     def stop_all(self) -> None:
         for run_id in list(self.servers):

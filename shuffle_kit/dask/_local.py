@@ -13,7 +13,6 @@ latest; after a failure, once no handle holds it open (tasks dask already starte
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import shutil
 import tempfile
@@ -21,9 +20,9 @@ import threading
 import time
 from typing import Any
 
+from .. import lifecycle
 from ..codecs import TableBuffer
 from ..stores import File
-from ..stores.file import USERS_NAME
 
 
 def temporary_directory() -> str:
@@ -128,8 +127,8 @@ class LocalCleanup:
 
 def remove_when_unused(path: str, timeout: float = 3600.0) -> None:
     """Remove a ``File`` store directory as soon as no handle holds it open (every open
-    handle holds a shared lock on its users file), and again if a task that was already
-    starting recreates it."""
+    handle is a user of it, see :mod:`shuffle_kit.lifecycle`), and again if a task that was
+    already starting recreates it."""
     deadline = time.monotonic() + timeout
     quiet = 0
     while time.monotonic() < deadline and quiet < 5:
@@ -138,19 +137,8 @@ def remove_when_unused(path: str, timeout: float = 3600.0) -> None:
             time.sleep(0.05)
             continue
         quiet = 0
-        try:
-            fd = os.open(os.path.join(path, USERS_NAME), os.O_RDONLY)
-        except OSError:
-            fd = None
-        try:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(path, ignore_errors=True)
-        except BlockingIOError:
+        if not lifecycle.remove_if_unused(path):
             time.sleep(0.05)
-        finally:
-            if fd is not None:
-                os.close(fd)
 
 
 _cleanup: LocalCleanup | None = None

@@ -74,7 +74,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from .. import scratch
+from .. import lifecycle
 from ..byte_sizes import format_size
 from ..kernels.arrow_numpy import arrow_array
 from ..kernels.hashing import check_hashable, partition_ids
@@ -94,7 +94,7 @@ SPARE_FILES = 64  # descriptors left for the inputs, the run files and the inter
 # chunks being split at once, and files being written from runs at once: memory holds a
 # few of each whatever the thread count (other threads encode row groups meanwhile)
 MAX_IN_FLIGHT = 4
-RUNS_PREFIX = ".shuffle_kit-runs-"  # sorted runs' directory: a scratch directory (see shuffle_kit.scratch)
+RUNS_PREFIX = ".shuffle_kit-runs-"  # sorted runs' directory: see shuffle_kit.lifecycle
 
 
 def batch_bytes(budget: int) -> int:
@@ -611,7 +611,7 @@ def partition_into(
         why = f"files sorted by {', '.join(map(str, out.sort_keys))} are written whole"
     else:
         why = why_not_open(n, budget, writer_bytes)
-    runs = None if why is None else scratch.make(RUNS_PREFIX, spill_dir)
+    runs = None if why is None else lifecycle.make(RUNS_PREFIX, spill_dir)
     if runs is None:
         logger.info("open files: every partition's file takes row groups as the input is read (%d partitions, "
                     "budget %s)", n, format_size(budget))
@@ -645,4 +645,4 @@ def partition_into(
                 raise
     finally:
         if runs is not None:
-            scratch.remove(runs)
+            lifecycle.remove(runs)

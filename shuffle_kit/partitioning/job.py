@@ -31,7 +31,7 @@ its place only when complete and when the rows written equal the rows read
 (:func:`~shuffle_kit.partitioning.publish_local.publish`, or uploaded by
 :func:`~shuffle_kit.partitioning.publish_objects.publish`); the runs and that directory are
 removed on success, failure and interrupt, and by a later job after ``kill -9``
-(:mod:`shuffle_kit.scratch`).
+(:mod:`shuffle_kit.lifecycle`).
 
 ``exists="append"`` adds files to an existing output instead: every file the job writes
 has a token of its own in its name (``part-00003-<token>.parquet``, ``k=1/part-<token>-
@@ -61,7 +61,7 @@ from typing import Any, Self
 import numpy as np
 import pyarrow as pa
 
-from .. import scratch
+from .. import lifecycle
 from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import PARTITION_BYTES, STREAM_NPARTITIONS, default_npartitions, job_memory_limit, show_progress
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
@@ -335,7 +335,7 @@ def _make_staging(opts: Options, place: _Place) -> str:
     """The hidden directory the output is written into, in ``place.parent`` (a scratch
     directory: a later job removes it if this one is killed)."""
     try:
-        return scratch.make(f".{place.target.name}.partial-", place.parent)
+        return lifecycle.make(f".{place.target.name}.partial-", place.parent)
     except OSError as e:  # the hidden directory is ours: name what the user gave
         what = f"the parent of --out {opts.out!r}" if place.target.local else "the local staging directory (--tmp)"
         raise PathError(f"cannot write into {place.parent!r}, {what}: {e.strerror or one_line(e)}", place.parent,

@@ -24,7 +24,7 @@ import logging
 import os
 from typing import Any
 
-from .. import scratch
+from .. import lifecycle
 from . import engine
 
 logger = logging.getLogger(__name__)
@@ -42,18 +42,18 @@ def publish(staging: str, out: str) -> None:
         os.rmdir(out)
     if not os.path.lexists(out):
         os.rename(staging, out)
-        scratch.release(staging)
+        lifecycle.release(staging)
         logger.debug("renamed %s to %s", staging, out)
     elif exchange(staging, out):
-        scratch.remove(staging)  # which now holds the old output
+        lifecycle.remove(staging)  # which now holds the old output
         logger.debug("exchanged %s with the old %s in one step, then removed the old", staging, out)
     else:
         logger.debug("moving the old %s aside, then %s in its place", out, staging)
-        old = scratch.make(f".{os.path.basename(out)}.old-", os.path.dirname(out))
+        old = lifecycle.make(f".{os.path.basename(out)}.old-", os.path.dirname(out))
         os.rename(out, os.path.join(old, "out"))
         os.rename(staging, out)
-        scratch.release(staging)
-        scratch.remove(old)
+        lifecycle.release(staging)
+        lifecycle.remove(old)
 
 
 def publish_fresh(staging: str, out: str) -> bool:
@@ -69,7 +69,7 @@ def publish_fresh(staging: str, out: str) -> bool:
             os.chmod(staging, 0o700)
             return False
         raise
-    scratch.release(staging)
+    lifecycle.release(staging)
     logger.debug("renamed %s to %s", staging, out)
     return True
 
@@ -164,7 +164,7 @@ def publish_new(staging: str, out: str) -> None:
     os.unlink(os.path.join(staging, JOURNAL))  # done: from here on the append stands
     logger.debug("appended %d files to %s, each renamed in without replacing one (%d new directories)",
                  len(moved), out, len(made))
-    scratch.remove(staging)
+    lifecycle.remove(staging)
 
 
 def _plan(staging: str, out: str) -> tuple[list[str], list[str]]:
@@ -210,11 +210,11 @@ def sweep(parent: str, name: str, tmp: str) -> None:
     """Remove what jobs killed before their end left in ``parent`` (beside a local output
     named ``name``, or where a remote one is staged) and in ``tmp``, taking back first what
     a killed append had moved into the output."""
-    for staging in scratch.abandoned(f".{name}.partial-", parent):
+    for staging in lifecycle.abandoned(f".{name}.partial-", parent):
         undo_append(staging)
     for prefix in (f".{name}.partial-", f".{name}.old-"):
-        scratch.sweep(prefix, parent)
-    scratch.sweep(engine.RUNS_PREFIX, tmp)
+        lifecycle.sweep(prefix, parent)
+    lifecycle.sweep(engine.RUNS_PREFIX, tmp)
 
 
 def cleanup(staging: str | None) -> None:
@@ -226,7 +226,7 @@ def cleanup(staging: str | None) -> None:
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         if staging is not None:
-            scratch.remove(staging)
+            lifecycle.remove(staging)
     finally:
         if main:
             signal.signal(signal.SIGINT, old)

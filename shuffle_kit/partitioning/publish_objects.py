@@ -29,7 +29,7 @@ files and writes ``_SUCCESS``, which leaves the new one complete. Until then eve
 intact (before step 5) or every new one in place (after).
 
 Which jobs are dead: a ``_temporary/<job>/`` whose lease names this machine and a lock file
-(:mod:`shuffle_kit.scratch`) that no process holds; otherwise one whose lease the server saw
+(:mod:`shuffle_kit.lifecycle`) that no process holds; otherwise one whose lease the server saw
 last more than :data:`LEASE_SECONDS` ago (a job on another machine, or whose lock is gone);
 or one without a lease (a job writes it before anything else). A live job's staging is never
 touched.
@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 
 import pyarrow.fs as pafs
 
-from .. import scratch
+from .. import lifecycle
 from ..io.filesystems import Location
 from ..limits import executor
 
@@ -165,7 +165,8 @@ def publish(staging: str, out: Location, exists: str) -> None:
         os.path.relpath(os.path.join(root, f), staging).replace(os.sep, "/")
         for root, _, files in os.walk(staging) for f in files
     )
-    lease = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "lock": staging + scratch.SUFFIX}).encode()
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "lock": lifecycle.lock_file(staging)}
+    lease = json.dumps(owner).encode()
 
     def copy(name: str) -> None:
         out.fs.copy_file(job.join(name).path, out.join(name).path)
@@ -324,7 +325,7 @@ def _dead(job: Location, lease: pafs.FileInfo, now: datetime) -> bool:
         owner = {}
     lock = owner.get("lock") if isinstance(owner, dict) else None
     if isinstance(lock, str) and owner.get("host") == socket.gethostname() and os.path.exists(lock):
-        return scratch.unlocked(lock)
+        return lifecycle.unlocked(lock)
     seen = lease.mtime
     if seen is None:
         return False

@@ -13,13 +13,10 @@ only state that matters, so any process can open the store by its path.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import logging
 import mmap
 import os
-import shutil
 import tempfile
-import time
 import weakref
 import zlib
 from collections.abc import Iterator, Sequence
@@ -30,8 +27,8 @@ from typing import Any
 import locket
 import numpy as np
 
+from .. import lifecycle
 from ..errors import ArgumentTypeError, CorruptionError, JobError, PathError, not_a_directory
-from ..scratch import unlocked
 from .base import Record, Store, Usage, size_groups
 from .keys import Key, decode_key, encode_key
 from .logformat import (
@@ -53,12 +50,13 @@ logger = logging.getLogger(__name__)
 
 LOG_NAME = "data.sklog"
 LOCK_NAME = ".lock"
-USERS_NAME = ".users"  # every open handle holds a shared flock on it
 ORPHAN_NAME = ".orphaned"  # the creator is gone; the last handle to close removes the store
-OWNER_NAME = ".owner"  # a temporary store's creator holds an exclusive flock on it while it lives
-_OWN_FILES = (LOG_NAME, LOCK_NAME, USERS_NAME, ORPHAN_NAME, OWNER_NAME)
+_OWN_FILES = (LOG_NAME, LOCK_NAME, lifecycle.USERS_NAME, ORPHAN_NAME)
+# a temporary store is a directory of shuffle_kit.lifecycle (owned by its creator, used by
+# every open handle) named shuffle_kit-*.store; one younger than this is never swept, as
+# its creator may have pickled it to a process that has yet to open it
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = "shuffle_kit-", ".store"
-STALE_SECONDS = 60.0  # a temporary store without an owner lock this old is a leftover
+STALE_SECONDS = lifecycle.GRACE
 
 _SCAN_READ = 1 << 16  # bytes read per batch header: usually covers the table too
 _SMALL_BODY = 1 << 16  # batch bodies this small are always read whole
@@ -111,8 +109,7 @@ class File(Store):
     def __init__(self, path: str | os.PathLike | None = None, dir: str | None = None, *, fsync: bool = False):
         if path is None:
             sweep_temporary_stores(dir)
-            path = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=dir)
-            _own(path)
+            path = lifecycle.make(TEMPORARY_PREFIX, dir, TEMPORARY_SUFFIX)
             self._temporary = True
         else:
             if not isinstance(path, (str, os.PathLike)):
@@ -151,8 +148,7 @@ class File(Store):
         # only a new handle creates files: a log removed behind our back is an error,
         # not a new empty store
         flags = os.O_RDWR | (os.O_CREAT if create else 0)
-        users = os.open(os.path.join(self.path, USERS_NAME), flags, 0o644)
-        fcntl.flock(users, fcntl.LOCK_SH)
+        users = lifecycle.use(self.path, create)
         try:
             self._fd = os.open(self._log_path, flags, 0o644)
         except BaseException:
@@ -179,20 +175,13 @@ class File(Store):
     def _remove_if_unused(self) -> bool:
         """Close, then remove the store unless a handle elsewhere still has it open."""
         self.close()
-        try:
-            fd = os.open(os.path.join(self.path, USERS_NAME), os.O_RDWR)
-        except FileNotFoundError:
-            return True
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with lifecycle.unused(self.path) as free:
+            if not free:
                 # someone still uses it: leave it to the last handle to close
                 open(os.path.join(self.path, ORPHAN_NAME), "w").close()
                 return False
             if self._temporary:
-                shutil.rmtree(self.path, ignore_errors=True)
-                _disown(self.path)
+                lifecycle.remove(self.path)
             else:  # a directory the user named: remove only our own files
                 for name in _OWN_FILES:
                     try:
@@ -204,8 +193,6 @@ class File(Store):
                 except OSError:
                     pass
             return True
-        finally:
-            os.close(fd)
 
     def _cleanup_at_exit(self) -> None:
         if not self._temporary:
@@ -615,47 +602,14 @@ def _refuse_partd_directory(path: str) -> None:
         )
 
 
-_owned: dict[str, int] = {}  # temporary store -> the locked descriptor of its owner file
 _shipped: set[str] = set()  # temporary stores this process created and pickled
-
-
-def _own(path: str) -> None:
-    """Hold ``path``'s owner lock for as long as this process lives (or the store does)."""
-    fd = os.open(os.path.join(path, OWNER_NAME), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    _owned[path] = fd
-
-
-def _disown(path: str) -> None:
-    fd = _owned.pop(path, None)
-    if fd is not None:
-        os.close(fd)
 
 
 def sweep_temporary_stores(dir: str | None = None) -> list[str]:
     """Remove the temporary stores in ``dir`` (default: the temporary directory) that a
-    dead process left: its owner lock is free (the kernel released it when the creator
-    died, however it died), no handle has it open, and it is older than
-    :data:`STALE_SECONDS`. Return them."""
-    parent = dir or tempfile.gettempdir()
-    try:
-        names = [n for n in os.listdir(parent) if n.startswith(TEMPORARY_PREFIX) and n.endswith(TEMPORARY_SUFFIX)]
-    except OSError:
-        return []
-    removed = []
-    for name in names:
-        path = os.path.join(parent, name)
-        if path in _owned or not os.path.isdir(path) or os.path.islink(path):
-            continue
-        try:
-            young = time.time() - os.stat(path).st_mtime < STALE_SECONDS
-        except OSError:
-            continue
-        # (a brand-new store may not hold its owner lock yet)
-        if not young and unlocked(os.path.join(path, OWNER_NAME)) and unlocked(os.path.join(path, USERS_NAME)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    dead process left: its creator is gone (however it died), no handle has it open, and
+    it is older than :data:`STALE_SECONDS`. Return them."""
+    return lifecycle.sweep(TEMPORARY_PREFIX, dir or tempfile.gettempdir(), TEMPORARY_SUFFIX, min_age=STALE_SECONDS)
 
 
 def remove_temporary_stores() -> None:
@@ -666,9 +620,8 @@ def remove_temporary_stores() -> None:
         except Exception:
             logger.debug("could not clean up %r", handle, exc_info=True)
     for path in list(_shipped):  # pickled, their original objects gone
-        if os.path.isdir(path) and unlocked(os.path.join(path, USERS_NAME)):
-            shutil.rmtree(path, ignore_errors=True)
-        _disown(path)
+        if not lifecycle.remove_if_unused(path):
+            lifecycle.release(path)  # left to the last handle to close, or to a sweep
 
 
 atexit.register(remove_temporary_stores)

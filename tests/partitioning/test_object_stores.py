@@ -335,15 +335,15 @@ def _lease(fs, prefix: str, job: str, host: str, lock: str) -> None:
 def test_a_live_jobs_staging_is_left_alone_and_a_dead_ones_removed(s3, bucket, tmp_path, monkeypatch):
     import socket
 
-    from shuffle_kit import scratch
+    from shuffle_kit import lifecycle
     from shuffle_kit.partitioning import publish_objects
 
     _, fs = s3
     pq.write_table(table(100), tmp_path / "in.parquet")
     prefix = f"{bucket}/out"
-    alive = scratch.make(".alive-", str(tmp_path))  # its lock is held, by this process
+    alive = lifecycle.make(".alive-", str(tmp_path))  # its lock is held, by this process
     here = socket.gethostname()
-    _lease(fs, prefix, "alive-here", here, alive + scratch.SUFFIX)
+    _lease(fs, prefix, "alive-here", here, lifecycle.lock_file(alive))
     _lease(fs, prefix, "dead-here", here, str(tmp_path / "gone.lock"))  # a lock file nobody holds
     (tmp_path / "gone.lock").touch()
     _lease(fs, prefix, "elsewhere", "another-host", "/x.lock")  # its lease is fresh
@@ -356,7 +356,7 @@ def test_a_live_jobs_staging_is_left_alone_and_a_dead_ones_removed(s3, bucket, t
     partition(str(tmp_path / "in.parquet"), "k", f"s3://{prefix}", npartitions=2, exists="overwrite", progress=False)
     jobs = sorted({n.split("/")[1] for n in objects(fs, prefix) if n.startswith("_temporary/")})
     assert jobs == ["alive-here"]
-    scratch.remove(alive)
+    lifecycle.remove(alive)
     partition(str(tmp_path / "in.parquet"), "k", f"s3://{prefix}", npartitions=2, exists="overwrite", progress=False)
     assert not [n for n in everything(fs, prefix) if n.startswith("_temporary")]
 
