@@ -152,7 +152,7 @@ def _bad_calls(tmp_path):
         ("shuffle: memory_limit", lambda: sk.shuffle(df, "dest", memory_limit="lots"), ValueError, ["'lots'"]),
         ("shuffle: memory_limit < 0", lambda: sk.shuffle(df, "dest", memory_limit=-1), ValueError, ["-1"]),
         ("shuffle: threads=0", lambda: sk.shuffle(df, "dest", threads=0), ValueError, ["threads"]),
-        ("shuffle: partitioner", lambda: sk.shuffle(df, "dest", partitioner="range"), ValueError, ["partitioner"]),
+        ("shuffle: partitioner", lambda: sk.shuffle(df, "dest", partitioner="random"), ValueError, ["partitioner"]),
         ("shuffle: input type", lambda: sk.shuffle(42, "dest"), TypeError, ["int"]),
         ("shuffle: no key", lambda: sk.shuffle(df, []), ValueError, ["on"]),
         ("shuffle: store type", lambda: sk.shuffle(df, "dest", store=3), TypeError, ["store"]),

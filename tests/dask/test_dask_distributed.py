@@ -22,9 +22,12 @@ from tests.helpers.dask_frames import check_shuffled, make_frame  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
+    # a directory of its own: dask's default is shared by every cluster on the machine (a
+    # second copy of the suite's included), whose live directories the checks below would see
     with distributed.LocalCluster(
         processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1",
+        local_directory=str(tmp_path_factory.mktemp("workers")),
     ) as cluster, distributed.Client(cluster) as client:
         yield client
         directories = [n.local_directory for n in cluster.workers.values()]
@@ -159,11 +162,11 @@ def _servers(client) -> list[tuple[float, str]]:
 
 
 @pytest.mark.parametrize("configured", [False, True])
-def test_servers_hold_their_share_of_the_worker_memory(tmp_path, configured):
+def test_servers_hold_their_share_of_the_worker_memory(tmp_path, tmp_path_factory, configured):
     settings = {"shuffle_kit.dask.server-memory": "50MB", "shuffle_kit.dask.server-directory": str(tmp_path)}
     with dask.config.set(settings if configured else {}), distributed.LocalCluster(
         processes=True, n_workers=2, threads_per_worker=1, memory_limit="400MB", dashboard_address=None,
-        host="127.0.0.1",
+        host="127.0.0.1", local_directory=str(tmp_path_factory.mktemp("workers")),
     ) as cluster, distributed.Client(cluster) as client:
         client.run(arm, functools.partial(sleep, 0.3))
         future = client.compute(skd.shuffle(dd.from_pandas(make_frame(5_000), npartitions=6), "k", 4))

@@ -193,9 +193,10 @@ class _Connection:
             if left <= 0:
                 raise TimeoutError(f"no reply from the server at {self.address} within {timeout:g} s")
             ready = dict(self.poller.poll(int(min(left, self.give_up) * 1000) + 1))
-            if self.monitor in ready or not ready:
-                self._events(True)
             if sock not in ready:
+                # only with no reply waiting: a server that answers and then closes (a
+                # shutdown) disconnects at once, and its reply is read before that news
+                self._events(True)
                 continue
             msg = sock.recv_multipart(copy=False)
             status, flags, got = P.parse_header(msg[0].buffer)
