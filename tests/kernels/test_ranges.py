@@ -13,53 +13,16 @@ from hypothesis import strategies as st
 from shuffle_kit.errors import ShuffleKitError, UnorderableKeyError
 from shuffle_kit.frames import frame_to_table
 from shuffle_kit.kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
-
-KINDS = ["int", "Int64", "uint64", "float", "float32", "str", "string", "bool", "boolean", "datetime", "datetime_tz",
-         "timedelta", "category", "unordered", "ordered"]
-
-
-def column(kind: str, codes: list[int | None]) -> pd.Series:
-    """A key column of ``kind`` whose order follows ``codes`` (None: the kind's NA)."""
-    na = [c is None for c in codes]
-    v = [0 if c is None else c for c in codes]
-    if kind == "int":
-        return pd.Series(v, dtype="int64")  # no NA in a NumPy int column
-    if kind == "Int64":
-        return pd.Series([None if n else x - 3 for n, x in zip(na, v)], dtype="Int64")
-    if kind == "uint64":
-        return pd.Series([2**63 + x for x in v], dtype="uint64")
-    if kind in ("float", "float32"):
-        # -0.0 and 0.0 are equal; NaN and None are both NA
-        vals = [np.nan if n else (-0.0 if x == 0 else x / 2) for n, x in zip(na, v)]
-        return pd.Series(vals, dtype="float64" if kind == "float" else "float32")
-    if kind in ("str", "string"):
-        vals = [None if n else ["", "a", "B", "b", "é", "ab", "z"][x % 7] + "x" * (x // 7) for n, x in zip(na, v)]
-        return pd.Series(vals, dtype=object if kind == "str" else "string")
-    if kind == "bool":
-        return pd.Series([bool(x % 2) for x in v], dtype=bool)
-    if kind == "boolean":
-        return pd.Series([None if n else bool(x % 2) for n, x in zip(na, v)], dtype="boolean")
-    if kind in ("datetime", "datetime_tz"):
-        s = pd.Series([pd.NaT if n else pd.Timestamp("2024-01-01") + pd.Timedelta(hours=x) for n, x in zip(na, v)],
-                      dtype="datetime64[ns]")
-        return s.dt.tz_localize("Europe/Paris") if kind == "datetime_tz" else s
-    if kind == "timedelta":
-        return pd.Series([pd.NaT if n else pd.Timedelta(seconds=x - 2) for n, x in zip(na, v)], dtype="timedelta64[ns]")
-    if kind == "category":  # unordered: by value, as pandas' default (lexically sorted) categories
-        return pd.Series(pd.Categorical([None if n else "abcdefg"[x % 7] for n, x in zip(na, v)]))
-    # categories in an order of their own, not the values': pandas sorts by it, ordered or not
-    cats = ["zeta", "alpha", "mid", "beta", "omega", "a", "q"]
-    values = [None if n else cats[x % 7] for n, x in zip(na, v)]
-    return pd.Series(pd.Categorical(values, categories=cats, ordered=kind == "ordered"))
+from tests.helpers.models import ORDERED_KINDS, ordered_column
 
 
 @st.composite
 def frames(draw):
     n = draw(st.integers(0, 60))
     ncols = draw(st.integers(1, 3))
-    kinds = draw(st.lists(st.sampled_from(KINDS), min_size=ncols, max_size=ncols))
+    kinds = draw(st.lists(st.sampled_from(ORDERED_KINDS), min_size=ncols, max_size=ncols))
     codes = st.one_of(st.none(), st.integers(0, draw(st.sampled_from([1, 3, 10, 40]))))
-    df = pd.DataFrame({f"k{i}": column(kind, draw(st.lists(codes, min_size=n, max_size=n)))
+    df = pd.DataFrame({f"k{i}": ordered_column(kind, draw(st.lists(codes, min_size=n, max_size=n)))
                        for i, kind in enumerate(kinds)})
     df["row"] = np.arange(n)
     ascending = draw(st.lists(st.booleans(), min_size=ncols, max_size=ncols))

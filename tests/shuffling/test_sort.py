@@ -17,33 +17,9 @@ from hypothesis import strategies as st
 
 import shuffle_kit as sk
 from shuffle_kit.errors import JobError, UnorderableKeyError
+from tests.helpers.models import ordered_column
 
-KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered", "unordered"]
-
-
-def column(kind: str, codes: list[int | None]) -> pd.Series:
-    """A key column of ``kind`` whose order follows ``codes`` (None: the kind's NA)."""
-    na = [c is None for c in codes]
-    v = [0 if c is None else c for c in codes]
-    if kind == "int":
-        return pd.Series(v, dtype="int64")  # no NA in a NumPy int column
-    if kind == "Int64":
-        return pd.Series([None if n else x - 3 for n, x in zip(na, v)], dtype="Int64")
-    if kind == "float":  # -0.0 equals 0.0; NaN is NA
-        return pd.Series([np.nan if n else (-0.0 if x == 0 else x / 2) for n, x in zip(na, v)], dtype="float64")
-    if kind == "str":
-        return pd.Series([None if n else ["", "a", "B", "b", "é", "ab"][x % 6] + "x" * (x // 6)
-                          for n, x in zip(na, v)], dtype=object)
-    if kind == "datetime_tz":
-        s = pd.Series([pd.NaT if n else pd.Timestamp("2024-03-31") + pd.Timedelta(hours=x) for n, x in zip(na, v)],
-                      dtype="datetime64[ns]")
-        return s.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
-    if kind == "bool":
-        return pd.Series([bool(x % 2) for x in v], dtype=bool)
-    # categories in an order of their own, not the values': pandas sorts by it, ordered or not
-    cats = ["zeta", "alpha", "mid", "beta", "omega", "a", "q"]
-    values = [None if n else cats[x % 7] for n, x in zip(na, v)]
-    return pd.Series(pd.Categorical(values, categories=cats, ordered=kind == "ordered"))
+KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered", "unordered"]  # of ORDERED_KINDS
 
 
 @st.composite
@@ -52,7 +28,7 @@ def cases(draw, max_rows: int = 80):
     ncols = draw(st.integers(1, 2))
     kinds = draw(st.lists(st.sampled_from(KINDS), min_size=ncols, max_size=ncols))
     codes = st.one_of(st.none(), st.integers(0, draw(st.sampled_from([1, 3, 10, 60]))))
-    df = pd.DataFrame({f"k{i}": column(kind, draw(st.lists(codes, min_size=n, max_size=n)))
+    df = pd.DataFrame({f"k{i}": ordered_column(kind, draw(st.lists(codes, min_size=n, max_size=n)))
                        for i, kind in enumerate(kinds)})
     df["row"] = np.arange(n)
     df["s"] = [f"v{i}" for i in range(n)]
