@@ -2,7 +2,8 @@
 
 Partition ``i`` holds the keys in ``(b[i-1], b[i]]`` of ``n - 1`` boundaries
 (:func:`~shuffle_kit.kernels.ranges.range_ids`), in pandas' ``sort_values`` order: ascending,
-nulls and NaN last. So every key of file ``i`` sorts no later than every key of file
+nulls and NaN last, dictionaries (categoricals) by value as ``sort_by`` and Parquet's
+statistics order them. So every key of file ``i`` sorts no later than every key of file
 ``i + 1``, equal keys never split, and a file's key range is disjoint from the others'.
 
 The boundaries come from a first pass over the key columns alone (:func:`plan`): for files,
@@ -61,6 +62,11 @@ class RangePlan:
         return list(zip(*columns))
 
 
+def _plain(field: pa.Field) -> pa.Field:
+    """``field`` with a dictionary's value type instead."""
+    return field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
+
+
 def sample_size(npartitions: int, row_bytes: float, budget: int) -> int:
     """Rows to sample for ``npartitions`` partitions, when a key takes ``row_bytes`` and the
     sample may use a quarter of ``budget`` bytes (it holds up to twice its rows, and a
@@ -85,7 +91,9 @@ def plan(keys: Iterable[pa.Table], on: Sequence[str], npartitions: int, schema: 
     ['b', 'd']
     """
     fields = list(on)
-    key_schema = pa.schema([schema.field(f) for f in fields], metadata=schema.metadata)
+    # dictionaries (pandas categoricals too) by their values, not their categories' order: as
+    # --sort-by orders them and Parquet's statistics compare them, so that both agree
+    key_schema = pa.schema([_plain(schema.field(f)) for f in fields])
     order = KeyOrder.of(key_schema.empty_table(), fields)  # refuses keys without an order, before reading
     sampler: Sampler | None = None
     for chunk in keys:
@@ -99,8 +107,6 @@ def plan(keys: Iterable[pa.Table], on: Sequence[str], npartitions: int, schema: 
         sampler.add(part)
         del chunk, part
     sample = key_schema.empty_table() if sampler is None else sampler.sample()
-    if sample.num_rows:  # the categories of an ordered dictionary are the data's
-        order = KeyOrder.of(sample, fields)
     bounds = boundaries(sample, npartitions, order)
     rows = 0 if sampler is None else sampler.rows
     logger.info("range boundaries of %d partitions from a sample of %s of %s rows%s", npartitions,

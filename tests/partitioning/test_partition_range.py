@@ -266,3 +266,17 @@ def test_command_line(tmp_path):
     ]:
         r = cli("partition", tmp_path / "in.parquet", "--on", "ts", "--out", tmp_path / "o", *args)
         assert_one_line_error(r, *words)
+
+
+def test_categorical_keys_are_ordered_by_value_as_sort_by_and_the_statistics_order_them(tmp_path):
+    words = ["pear", "apple", "fig", "kiwi", "date", "lime"]
+    df = pd.DataFrame({"k": pd.Categorical(np.resize(words, 600), categories=words[::-1], ordered=True),
+                       "row": np.arange(600)})
+    df.to_parquet(tmp_path / "in.parquet")
+    sk.partition(str(tmp_path / "in.parquet"), "k", str(tmp_path / "out"), npartitions=3, by_range=True,
+                 progress=False, layout=Layout(sort_by="k"))
+    names = sorted(os.listdir(tmp_path / "out"))
+    ranges = [_stats(tmp_path / "out" / n, "k")[:2] for n in names]
+    assert len(ranges) == 3 and all(hi < lo for (_, hi), (lo, _) in zip(ranges, ranges[1:])), ranges
+    got = pd.concat([pd.read_parquet(tmp_path / "out" / n) for n in names])["k"].astype(str).tolist()
+    assert got == sorted(df["k"].astype(str))
