@@ -29,6 +29,8 @@ examples:
       (a partition no user hashes to has no file, unless --empty-files)
   shuffle-kit partition logs/ --on country,day --out by_day --by-value
       hive directories by_day/country=DE/day=2024-05-01/part-00000.parquet ...
+  shuffle-kit partition events/ --on ts --out by_time --by-range --npartitions 64 --sort-by ts
+      64 files in time order, each sorted: read in name order, the rows are globally sorted
   shuffle-kit partition a.csv b.csv --on k --out parts --format arrow --memory-limit 500MB --tmp /scratch
   shuffle-kit partition data.parquet --on k --out parts --exists overwrite --compression zstd
   shuffle-kit partition day2/ --on country --out by_country --by-value --exists append --sort-by ts
@@ -147,8 +149,9 @@ def _partition(args: argparse.Namespace) -> int:
     def job() -> int:
         summary = partition(
             args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
-            by_value=args.by_value, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
-            compression=args.compression, exists=args.exists, tmp=args.tmp, progress=_progress(args),
+            by_value=args.by_value, by_range=args.by_range, memory_limit=args.memory_limit, threads=args.threads,
+            format=args.format, compression=args.compression, exists=args.exists, tmp=args.tmp,
+            progress=_progress(args),
             max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter), layout=layout,
         )
         if args.json:  # for scripts: this object and nothing else on stdout
@@ -271,6 +274,11 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                      help="one hive directory per key value (col=value/part-00000.parquet); values percent-encoded, "
                      "nulls as __HIVE_DEFAULT_PARTITION__; key columns are left out of the files, "
                      "as hive readers expect")
+    p.add_argument("--by-range", action="store_true",
+                   help="files in key order: every key of part-00000 sorts no later than every key of part-00001 "
+                   "(ascending, nulls last), equal keys in one file, sizes balanced from a sample of the keys (the "
+                   "inputs are read twice, the first time only their key columns); with --sort-by the same "
+                   "columns the dataset is globally sorted")
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
     p.add_argument("--memory-limit", metavar="SIZE",

@@ -320,30 +320,33 @@ class RowWidth:
         self.nbytes += batch.nbytes
 
 
-def _row_group_batches(pf: Any, chunk_bytes: int, width: RowWidth) -> Iterator[pa.RecordBatch]:
-    """The batches of an open Parquet file: each row group in equal parts of at most about
-    ``chunk_bytes`` in memory (batches never span row groups: their dictionaries differ),
-    so that no small remainder makes a chunk of its own."""
+def _row_group_batches(
+    pf: Any, chunk_bytes: int, width: RowWidth, columns: Sequence[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The batches of an open Parquet file (only its ``columns``, if given): each row group
+    in equal parts of at most about ``chunk_bytes`` in memory (batches never span row
+    groups: their dictionaries differ), so that no small remainder makes a chunk of its own."""
     meta = pf.metadata
     for i in range(meta.num_row_groups):
         rows = meta.row_group(i).num_rows
         if not rows:
             continue
         parts = max(1, math.ceil(rows * width.bytes / chunk_bytes))
-        for batch in pf.iter_batches(batch_size=math.ceil(rows / parts), row_groups=[i]):
+        for batch in pf.iter_batches(batch_size=math.ceil(rows / parts), row_groups=[i], columns=columns):
             width.learn(batch)
             yield batch
 
 
 def _file_batches(
     f: InputFile, width: RowWidth, chunk_bytes: int, read: ReadOptions, dictionary: Sequence[str] = (),
-    schema: pa.Schema | None = None,
+    schema: pa.Schema | None = None, columns: Sequence[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The record batches of one file; an error while decoding it names the file (and, for
     a CSV row with the wrong number of fields, its line). ``schema``: the file's, as found
-    when it was opened (CSV blocks are then converted to it, not inferred again)."""
+    when it was opened (CSV blocks are then converted to it, not inferred again);
+    ``columns``: only these of its columns (Parquet reads no others)."""
     if f.format == "csv":
-        yield from _csv_batches(f, chunk_bytes, read, schema)
+        yield from _csv_batches(f, chunk_bytes, read, schema, columns)
         return
     try:
         with f.location.fs.open_input_file(f.location.path) as handle:
@@ -353,27 +356,30 @@ def _file_batches(
                 # pre_buffer (the default) caches every column chunk of the file as it goes:
                 # memory would grow with the file, not the batch
                 with pq.ParquetFile(handle, pre_buffer=False, read_dictionary=list(dictionary) or None) as pf:
-                    yield from _row_group_batches(pf, chunk_bytes, width)
+                    yield from _row_group_batches(pf, chunk_bytes, width, columns)
             else:
                 import pyarrow.ipc as ipc
 
                 reader = _open_ipc(handle)
-                if isinstance(reader, ipc.RecordBatchFileReader):
-                    for i in range(reader.num_record_batches):
-                        yield reader.get_batch(i)
-                else:
-                    yield from reader
+                batches = (
+                    (reader.get_batch(i) for i in range(reader.num_record_batches))
+                    if isinstance(reader, ipc.RecordBatchFileReader) else reader
+                )
+                for batch in batches:
+                    yield batch if columns is None else batch.select(list(columns))
     except (pa.ArrowException, OSError) as e:
         raise _naming(e, f.location.url) from None
 
 
 def _csv_batches(
-    f: InputFile, chunk_bytes: int, read: ReadOptions, schema: pa.Schema | None = None
+    f: InputFile, chunk_bytes: int, read: ReadOptions, schema: pa.Schema | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pacsv
 
     block = int(min(max(chunk_bytes // 4, 1 << 20), 64 << 20))
-    convert = pacsv.ConvertOptions(column_types={c.name: c.type for c in schema} if schema is not None else None)
+    convert = pacsv.ConvertOptions(column_types={c.name: c.type for c in schema} if schema is not None else None,
+                                   include_columns=list(columns) if columns is not None else None)
     parse = pacsv.ParseOptions(delimiter=_delimiter(f, read))
     rows = 0
     try:
@@ -511,7 +517,7 @@ def _with_partition(batches: Iterator[pa.RecordBatch], f: InputFile, fields: lis
 
 
 def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None = None,
-                  read: ReadOptions = ReadOptions()) -> Source:
+                  read: ReadOptions = ReadOptions(), columns: Sequence[str] | None = None) -> Source:
     found = discover([data] if isinstance(data, (str, os.PathLike)) else list(data), read.partitioning)
     files = found.files
     if not files:
@@ -536,11 +542,17 @@ def _paths_source(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] 
     if dictionary_except is not None:  # one value per file: a dictionary costs nothing to build
         dictionary += [f.name for f in added if f.name not in dictionary_except and _is_text(f.type)]
 
+    if columns is not None:  # only these columns are read (in this order), a file's own and hive's
+        row_bytes = max(1, row_bytes * len(columns) // max(1, len(schema)))
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+
     def file_batches(f: InputFile, file_schema: pa.Schema, width: RowWidth) -> Iterator[pa.RecordBatch]:
         stored = [c for c in dictionary if c in file_schema.names]
-        batches = _file_batches(f, width, chunk_bytes, read, stored, file_schema)
-        fields = [field for field in added if field.name not in file_schema.names]
-        return _with_partition(batches, f, fields, dictionary) if fields else batches
+        own = None if columns is None else [c for c in columns if c in file_schema.names]
+        batches = _file_batches(f, width, chunk_bytes, read, stored, file_schema, own)
+        fields = [field for field in added if field.name not in file_schema.names and field.name in schema.names]
+        batches = _with_partition(batches, f, fields, dictionary) if fields else batches
+        return batches if columns is None else (b.select(list(columns)) for b in batches)
 
     def chunks() -> Iterator[Chunk]:
         width = RowWidth(row_bytes)  # until a batch is read: the stored size, a guess
@@ -603,13 +615,15 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
 
 
 def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_except: Sequence[str] | None = None,
-                read: ReadOptions = ReadOptions()) -> Source:
+                read: ReadOptions = ReadOptions(), columns: Sequence[str] | None = None) -> Source:
     """Recognise ``data`` and return its :class:`Source` (raise TypeError if unsupported).
 
     ``dictionary_except``: if given, string and binary columns of Parquet inputs that are
     dictionary-encoded in every file are read as Arrow dictionary arrays (4-byte indices
     instead of decoded strings, so splitting moves far fewer bytes), except the columns it
     names. ``Source.schema`` still gives their plain types: the caller casts back.
+    ``columns``: for files, read only these columns (Parquet's column projection: the
+    others are never decoded, nor fetched); other inputs ignore it.
     """
     if _is_frame(data):
         return _frame_source(data, chunk_bytes)
@@ -620,7 +634,7 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
     if isinstance(data, pa.RecordBatchReader):
         return _reader_source(data, chunk_bytes)
     if isinstance(data, (str, os.PathLike)):
-        return _paths_source(data, chunk_bytes, dictionary_except, read)
+        return _paths_source(data, chunk_bytes, dictionary_except, read, columns)
     ds = sys.modules.get("pyarrow.dataset")  # not imported (it imports pandas): then no Dataset exists
     if ds is not None and isinstance(data, ds.Dataset):
         return _dataset_source(data, chunk_bytes)
@@ -642,7 +656,7 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
         )
     paths = path_list(data)
     if paths:
-        return _paths_source(paths, chunk_bytes, dictionary_except, read)
+        return _paths_source(paths, chunk_bytes, dictionary_except, read, columns)
     return _iterable_source(data, chunk_bytes)
 
 

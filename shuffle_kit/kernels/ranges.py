@@ -43,7 +43,20 @@ from ..frames import pickled_fields
 from .hashing import id_dtype, mix
 
 NA_POSITIONS = ("last", "first")
+MIN_SAMPLE_ROWS = 1000
+SAMPLE_ROWS_PER_PARTITION = 100
+MAX_SAMPLE_ROWS = 1 << 20  # a sample of a million keys places a million partitions well enough
 _SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
+
+
+def sample_rows(npartitions: int) -> int:
+    """Rows sampled to place ``npartitions`` partitions: ``max(1000, 100 * npartitions)``,
+    at most :data:`MAX_SAMPLE_ROWS`.
+
+    >>> sample_rows(4), sample_rows(64), sample_rows(1 << 24)
+    (1000, 6400, 1048576)
+    """
+    return int(min(max(MIN_SAMPLE_ROWS, SAMPLE_ROWS_PER_PARTITION * npartitions), MAX_SAMPLE_ROWS))
 
 
 def _orderable(t: pa.DataType) -> bool:

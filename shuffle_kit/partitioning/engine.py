@@ -251,15 +251,24 @@ class PartFiles:
         return writer.rows
 
 
-def _split(table: pa.Table, on: Sequence[str], n: int) -> tuple[dict[int, pa.Table], int]:
-    ids = partition_ids(table, on, n)
+PartitionIds = Callable[[pa.Table], np.ndarray]  # a chunk's partition of each row
+
+
+def hash_ids(on: Sequence[str], n: int) -> PartitionIds:
+    """Hash partition ids: :func:`shuffle_kit.kernels.hashing.partition_ids` of the key
+    columns ``on`` into ``n`` partitions (those of :func:`shuffle_kit.shuffle`)."""
+    return lambda table: partition_ids(table, on, n)
+
+
+def _split(table: pa.Table, ids_of: PartitionIds, n: int) -> tuple[dict[int, pa.Table], int]:
+    ids = ids_of(table)
     return split(table, ids, n, np.bincount(ids, minlength=n)), table.nbytes
 
 
-def _sort(table: pa.Table, on: Sequence[str], n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
+def _sort(table: pa.Table, ids_of: PartitionIds, n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
     """``table``'s rows ordered by partition id (stably) and the rows of each partition, as
     one or more runs (see :func:`~shuffle_kit.kernels.split.sorted_runs`)."""
-    return sorted_runs(table, partition_ids(table, on, n), n), table.nbytes
+    return sorted_runs(table, ids_of(table), n), table.nbytes
 
 
 def _write(writer: FileSeries, pieces: list[pa.Table], schema: pa.Schema) -> int:
@@ -575,18 +584,23 @@ class Resources:
 def partition_into(
     chunks: Iterable[pa.Table], on: Sequence[str], n: int, out: Files, use: Resources, *,
     written: Callable[[int], None] = lambda rows: None, sizes: np.ndarray | None = None,
+    ids: PartitionIds | None = None,
 ) -> int:
     """Hash-partition ``chunks`` on columns ``on`` into ``n`` partitions written by ``out``
     (:class:`PartFiles`: a ``part-NNNNN`` file per partition; ``ValueFiles``: hive
     directories by value), within ``use``; return the number of rows written.
 
-    Partition ids are :func:`shuffle_kit.kernels.hashing.partition_ids`, the same as
-    :func:`shuffle_kit.shuffle`'s. ``written(rows)`` is called after each write. ``sizes``:
+    Partition ids are ``ids(chunk)``, by default :func:`hash_ids` (the same as
+    :func:`shuffle_kit.shuffle`'s); any other function of a chunk's rows (range ids, from
+    :mod:`~shuffle_kit.partitioning.by_range`) goes through the same engine, as long as it
+    depends on nothing but the rows. ``written(rows)`` is called after each write. ``sizes``:
     an array of ``n`` integers that receives the rows written to each partition (as
     NumPy's ``out=``; the writers counted them, nothing is read again).
     """
-    for name in on:
-        check_hashable(out.schema.field(name).type, name)
+    if ids is None:
+        for name in on:
+            check_hashable(out.schema.field(name).type, name)
+        ids = hash_ids(on, n)
     budget, spill_dir = use.budget, use.spill_dir
     threads = resolve_threads(use.threads)
     chunks = iter(chunks)
@@ -626,7 +640,7 @@ def partition_into(
             inflight: deque[tuple[int, Future]] = deque()
             try:
                 for index, chunk in enumerate(chunks):
-                    inflight.append((index, pool.submit(sink.prepare, chunk, on, n)))
+                    inflight.append((index, pool.submit(sink.prepare, chunk, ids, n)))
                     del chunk
                     if len(inflight) >= min(threads, MAX_IN_FLIGHT):
                         i, future = inflight.popleft()

@@ -24,6 +24,12 @@ grouped by value whole (at most :data:`BY_VALUE_MAX_NPARTITIONS`).
   as dictionary indices, into Parquet outputs' dictionary pages.
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
   grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.by_value`).
+- ``by_range``: the same engine and files, with range partition ids instead of hash ids:
+  a first pass over the key columns alone samples them for the boundaries
+  (:mod:`shuffle_kit.partitioning.by_range`), so file ``i``'s keys all sort no later than
+  file ``i + 1``'s (ascending, nulls last); with ``sort_by`` starting with the keys, the
+  files read in name order give the rows in order. Appending is refused (the new files'
+  ranges would overlap the old ones'), and so are inputs that can be read only once.
 
 Everything is written into a hidden directory beside ``out`` (for an object store's
 ``out``: under ``tmp``, or the system's temporary directory, on the local disk) and put in
@@ -69,7 +75,7 @@ from ..io.filesystems import Location
 from ..io.readers import ReadOptions, Source, path_list
 from ..limits import arrow_threads, resolve_threads
 from ..partition_sizes import PartitionSizes
-from . import destination, engine, job_inputs, options, publish_local, publish_objects
+from . import by_range, destination, engine, job_inputs, options, publish_local, publish_objects
 from .by_value import ValueFiles
 from .layout import Layout
 from .options import MAX_PARTITIONS, Options
@@ -110,6 +116,7 @@ def partition(
     *,
     npartitions: int | None = None,
     by_value: bool = False,
+    by_range: bool = False,
     memory_limit: int | str | None = None,
     threads: int | None = None,
     format: str = "parquet",
@@ -125,9 +132,14 @@ def partition(
     ``s3://bucket/sales/`` of Parquet, CSV or Arrow files) by the key columns ``on`` into
     ``out``: one file per hash partition that has rows (``part-00000.parquet`` ...; every
     partition with ``layout=Layout(empty_files=True)``), or with ``by_value``
-    one hive directory per key value. What ``shuffle-kit partition`` does, with the same
-    options; returns its summary. Hive directory names in the inputs become columns unless
-    ``read=ReadOptions(partitioning="none")``; ``read`` also sets the CSV delimiter.
+    one hive directory per key value. With ``by_range`` the files are in key order:
+    ascending, nulls and NaN last, each file's keys all sorting no later than the next
+    file's, equal keys in one file, sizes balanced from a sample of the keys (the input is
+    read twice, the first time only its key columns: so not a stream); with
+    ``layout=Layout(sort_by=on)`` too, the dataset is globally sorted. What ``shuffle-kit
+    partition`` does, with the same options; returns its summary. Hive directory names in
+    the inputs become columns unless ``read=ReadOptions(partitioning="none")``; ``read``
+    also sets the CSV delimiter.
     ``inputs`` may also be Arrow data in memory or in a stream, read in chunks: a polars
     DataFrame or LazyFrame (streamed, never collected whole), a pyarrow Table,
     RecordBatchReader or dataset, or any object with ``__arrow_c_stream__``.
@@ -159,7 +171,7 @@ def partition(
     files = path_list(inputs)
     opts = Options(
         files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
-        npartitions=npartitions, by_value=by_value, format=format, memory_limit=limit, tmp=tmp,
+        npartitions=npartitions, by_value=by_value, by_range=by_range, format=format, memory_limit=limit, tmp=tmp,
         exists=exists, compression=compression, progress=progress, threads=threads, max_partitions=max_partitions,
         read=read or ReadOptions(),
         data=inputs if files is None else None,
@@ -181,7 +193,7 @@ def run(opts: Options) -> Summary:
     place = _prepare_out(opts, source)
     _log_inputs(opts, source)
     count = _npartitions(opts, source.nbytes, budget)
-    _log_plan(count, threads, budget)
+    _log_plan(count, threads, budget, "range" if opts.by_range else "hash")
     plan = _Plan(count.n, threads, budget, place, show_progress(opts.progress))
 
     staging = None
@@ -376,13 +388,24 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
                                 max_values=opts.max_partitions, layout=opts.layout, token=token)
             rows_out = engine.partition_into(reading, on, n, values, use, written=bar.update)
             return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
+        ids = _range_ids(opts, source, plan) if opts.by_range else None
         rows = np.zeros(n, dtype=np.int64)
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
             encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
         )
-        rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows)
+        rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
         return _Written(reading.rows, rows_out, n, len(_files_under(staging)), _part_sizes(rows, opts, token))
+
+
+def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionIds:
+    """``by_range``'s partition ids: the boundaries of ``plan.npartitions`` key ranges, from a
+    first pass over the input's key columns alone (:mod:`~shuffle_kit.partitioning.by_range`)."""
+    assert source.schema is not None  # (inputs without a schema up front are refused when opened)
+    keys = job_inputs.open_keys(opts, source, plan.budget.chunk_bytes)
+    ranges = by_range.plan(_Reading(keys, plan.threads, plan.show, "sample keys"), opts.on, plan.npartitions,
+                           source.schema, plan.budget.held_bytes)
+    return ranges.ids
 
 
 class _Reading:
@@ -390,12 +413,12 @@ class _Reading:
     progress bar: read on a thread of their own one chunk ahead of the workers, unless
     there is only one."""
 
-    def __init__(self, source: Source, threads: int, show: bool):
-        self.source, self.threads, self.show = source, threads, show
+    def __init__(self, source: Source, threads: int, show: bool, desc: str = "read"):
+        self.source, self.threads, self.show, self.desc = source, threads, show, desc
         self.rows = 0
 
     def __iter__(self) -> Iterator[Any]:
-        with _bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc="read") as bar:
+        with _bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc=self.desc) as bar:
             chunks = self.source.chunks()
             for chunk in _read_ahead(chunks) if self.threads > 1 else chunks:
                 rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
@@ -524,9 +547,9 @@ def _log_inputs(opts: Options, source: Source) -> None:
         logger.info("input: %s, %s rows, ~%s in memory", source.description, rows, held)
 
 
-def _log_plan(count: _Count, threads: int, budget: _Budget) -> None:
+def _log_plan(count: _Count, threads: int, budget: _Budget, kind: str = "hash") -> None:
     """Log how the job will run: its hash partitions and why, threads and memory."""
-    logger.info("hash partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", count.n, count.why, threads,
+    logger.info("%s partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", kind, count.n, count.why, threads,
                 format_size(budget.limit), format_size(budget.chunk_bytes))
 
 

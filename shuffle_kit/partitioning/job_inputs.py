@@ -19,7 +19,54 @@ def open_inputs(opts: Options, chunk_bytes: int) -> Source:
     columns = source.columns or []
     if opts.by_value and len(opts.on) == len(columns):
         raise JobError("--by-value: every column is a key column, so the files would hold no data")
+    if opts.by_range and opts.data is not None and not _rereadable(opts.data):
+        raise JobError(
+            f"--by-range reads the input twice (its keys first, for the boundaries of the ranges), and a "
+            f"{source.description} can be read only once: give a DataFrame, an Arrow Table or files"
+        )
     return source
+
+
+def _rereadable(data: object) -> bool:
+    """Whether ``data`` (an input that is not files) can be read again: held in memory, or a
+    dataset of files, rather than a stream or a query that would run again."""
+    from ..io.polars_frames import is_polars_frame
+
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(data, pd.DataFrame):
+        return True
+    ds = sys.modules.get("pyarrow.dataset")
+    return (isinstance(data, (pa.Table, pa.RecordBatch)) or is_polars_frame(data)
+            or (ds is not None and isinstance(data, ds.Dataset)))
+
+
+def open_keys(opts: Options, source: Source, chunk_bytes: int) -> Source:
+    """The input's key columns alone, for a first pass over them (``by_range``'s sample):
+    for files, only those columns are read; for data in memory, only they are converted.
+    ``source``: the input as :func:`open_inputs` opened it."""
+    from ..io.polars_frames import is_polars_frame
+    from ..io.readers import frame_as_arrow, open_source
+
+    on = list(opts.on)
+    data = opts.data
+    try:
+        if data is None:
+            return open_source(list(opts.inputs), chunk_bytes, read=opts.read, columns=on)
+        pd = sys.modules.get("pandas")
+        if pd is not None and isinstance(data, pd.DataFrame):
+            named = [n for n in data.index.names if n is not None]
+            return frame_as_arrow((data.reset_index(level=named) if named else data)[on], chunk_bytes)
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        if isinstance(data, pa.Table) and all(k in data.column_names for k in on):
+            return open_source(data.select(on), chunk_bytes)
+        if is_polars_frame(data):
+            return open_source(data.select(on), chunk_bytes)
+    except JobError:
+        raise
+    except Exception as e:
+        raise JobError(f"cannot read the input's key columns: {one_line(e)}") from None
+    return source  # (read whole again; the first pass takes its key columns)
 
 
 def _open_files(opts: Options, chunk_bytes: int) -> Source:

@@ -27,6 +27,7 @@ class Options:
     out: str
     npartitions: int | None = None
     by_value: bool = False
+    by_range: bool = False  # partitions in key order (see shuffle_kit.partitioning.by_range)
     format: str = "parquet"
     memory_limit: int = 10**9
     tmp: str | None = None
@@ -65,6 +66,13 @@ def check(opts: Options) -> None:
         raise JobError("--empty-files is for hash partitions (--by-value makes a directory only for a value present)")
     if layout.row_group_size is not None and opts.format == "csv":
         raise JobError("--row-group-size: CSV files have no row groups (use --format parquet or arrow)")
+    if opts.by_range and opts.by_value:
+        raise JobError("--by-range and --by-value exclude each other: files in key order, or a directory per key value")
+    if opts.by_range and opts.exists == "append":
+        raise JobError(
+            "--by-range cannot --exists append: the new files' key ranges would overlap the old files', so the "
+            "output would no longer be in key order (use --exists overwrite, or partition old and new rows together)"
+        )
     if opts.npartitions is not None and opts.npartitions < 1:
         raise JobError(f"--npartitions must be at least 1, not {opts.npartitions}")
     if not opts.on or any(not k for k in opts.on):

@@ -14,7 +14,7 @@ is read twice, or read once and held:
   in order, freeing each as it goes. A stream cannot be read again, and a file read again
   would be decoded again; an input that fits the limit is then never written anywhere.
 
-The sample holds ``max(1000, 100 * npartitions)`` rows (at most :data:`MAX_SAMPLE_ROWS`),
+The sample holds ``max(1000, 100 * npartitions)`` rows (:func:`~shuffle_kit.kernels.ranges.sample_rows`),
 the same rows however the input is chunked; an input of no more rows is sampled whole,
 so its boundaries are exact. Its bytes count against the memory limit (the staging buffer
 keeps that much less).
@@ -41,21 +41,8 @@ from ..codecs import TableBuffer
 from ..errors import JobError, UnorderableKeyError
 from ..io.readers import Chunk
 from ..kernels.keys import drop_null_keys
-from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
+from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids, sample_rows
 from ..stores import File
-
-MIN_SAMPLE_ROWS = 1000
-SAMPLE_ROWS_PER_PARTITION = 100
-MAX_SAMPLE_ROWS = 1 << 20  # a sample of a million keys places a million partitions well enough
-
-
-def sample_rows(npartitions: int) -> int:
-    """Rows sampled to place ``npartitions`` partitions.
-
-    >>> sample_rows(4), sample_rows(64), sample_rows(1 << 24)
-    (1000, 6400, 1048576)
-    """
-    return int(min(max(MIN_SAMPLE_ROWS, SAMPLE_ROWS_PER_PARTITION * npartitions), MAX_SAMPLE_ROWS))
 
 
 class Converted(NamedTuple):

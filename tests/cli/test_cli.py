@@ -304,7 +304,8 @@ def test_help_documents_options_with_examples():
     assert r.returncode == 0
     for word in ["--on", "--out", "--npartitions", "--by-value", "--format", "--memory-limit", "--tmp",
                  "--exists", "--compression", "--progress", "examples:", "shuffle-kit partition events/",
-                 "--max-rows-per-file", "--row-group-size", "--keep-keys", "--sort-by", "append", "--empty-files"]:
+                 "--max-rows-per-file", "--row-group-size", "--keep-keys", "--sort-by", "append", "--empty-files",
+                 "--by-range"]:
         assert word in r.stdout, word
     r = cli("--help")
     assert r.returncode == 0 and "partition" in r.stdout and "demo" in r.stdout and "serve" in r.stdout

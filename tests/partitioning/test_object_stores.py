@@ -21,7 +21,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from shuffle_kit import partition, shuffle
+from shuffle_kit import Layout, partition, shuffle
 from shuffle_kit.partitioning.job import JobError
 from tests.helpers.cli import assert_one_line_error, cli
 
@@ -400,3 +400,30 @@ def test_empty_partitions_upload_no_object_unless_asked(s3, bucket, tmp_path):
         assert objects(fs, out) == sorted([f"part-{p:05d}.parquet" for p in have] + ["_SUCCESS"])
         back = ds.dataset(out, filesystem=fs, format="parquet").to_table()
         assert sorted(back.column("row").to_pylist()) == list(range(t.num_rows))
+
+
+def test_by_range_from_s3_to_s3_writes_the_local_job_files_in_key_order(s3, bucket, tmp_path):
+    _, fs = s3
+    src = tmp_path / "in"
+    src.mkdir()
+    t = table()
+    for i in range(2):
+        pq.write_table(t.slice(i * 2000, 2000), src / f"f{i}.parquet")
+    upload(fs, src, f"{bucket}/in")
+    layout = Layout(sort_by="k")
+    local = partition(str(src), "k", str(tmp_path / "local"), npartitions=4, by_range=True, progress=False,
+                      layout=layout)
+    remote = partition(f"s3://{bucket}/in", "k", f"s3://{bucket}/out", npartitions=4, by_range=True,
+                       progress=False, layout=layout)
+    assert remote.rows_out == local.rows_out == t.num_rows
+    expected = files_of(tmp_path / "local")
+    assert objects(fs, f"{bucket}/out") == sorted([*expected, "_SUCCESS"])
+    ranges = []
+    for name, data in expected.items():
+        with fs.open_input_stream(f"{bucket}/out/{name}") as f:
+            assert f.read() == data, name
+        stats = pq.read_metadata(tmp_path / "local" / name).row_group(0).column(0).statistics
+        ranges.append((stats.min, stats.max))
+    assert all(hi < lo for (_, hi), (lo, _) in zip(ranges, ranges[1:])), ranges
+    back = ds.dataset(f"{bucket}/out", filesystem=fs, format="parquet").to_table()
+    assert back.column("k").to_pylist() == sorted(t.column("k").to_pylist())
