@@ -103,7 +103,7 @@ def in_memory(rows: int, repeats: int) -> dict[tuple[str, str], float]:
         tools = {
             "shuffle-kit sort_values": lambda key=key: ours(key),
             "pandas sort_values(stable)": lambda key=key: df.sort_values(key, kind="stable"),
-            "polars sort(maintain_order)": lambda key=key: pl.from_pandas(df).sort(key, maintain_order=True).to_pandas(),
+            "polars sort(maintain_order)": lambda k=key: pl.from_pandas(df).sort(k, maintain_order=True).to_pandas(),
         }
         for name, fn in tools.items():
             times[(name, key)] = best_of(fn, repeats)
