@@ -232,22 +232,34 @@ def _run_starts(columns: pa.Table) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(~same) + 1]).astype(np.int64)
 
 
-def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder) -> np.ndarray:
+def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "right") -> np.ndarray:
     """The partition of each row of ``keys``: how many of ``bounds`` (from
-    :func:`boundaries`) sort strictly before its key.
+    :func:`boundaries`) sort strictly before its key; with ``closed="left"``, how many
+    sort before it or equal it (a boundary then opens a partition, as dask's divisions
+    do, instead of closing one).
 
     >>> t = pa.table({'k': ['b', 'a', None, 'c']})
     >>> order = KeyOrder.of(t, ['k'], na_position='first')
     >>> range_ids(t, pa.table({'k': ['a']}), order).tolist()
     [1, 0, 0, 1]
+    >>> range_ids(t, pa.table({'k': ['b']}), order, closed="left").tolist()
+    [1, 0, 0, 1]
     """
+    if closed not in ("right", "left"):
+        raise ValueError(f"closed must be 'right' or 'left', not {closed!r}")
     n, m = keys.num_rows, bounds.num_rows
     dtype = id_dtype(m + 1)
     if m == 0:
         return np.zeros(n, dtype=dtype)
-    both = pa.concat_tables([order.columns(keys), order.columns(bounds.select(list(order.fields)))])
-    # stable: a key equal to a boundary sorts before it, so it counts only the ones before
+    parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
+    if closed == "left":
+        parts.reverse()
+    both = pa.concat_tables(parts)
+    # stable: a key equal to a boundary sorts on the side of it that it came from in
+    # ``both`` (before it: closed right; after it: closed left)
     idx = np.asarray(pc.sort_indices(both, sort_keys=order.sort_keys()))
+    if closed == "left":
+        idx = np.where(idx < m, idx + n, idx - m)  # back to the numbering keys first, bounds after
     is_bound = idx >= n
     before = np.cumsum(is_bound)
     ids = np.empty(n, dtype=dtype)
