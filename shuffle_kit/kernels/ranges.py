@@ -142,7 +142,40 @@ class KeyOrder:
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
+        if len(self.fields) == 1:
+            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
+            if numbers is not None:
+                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
         return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+
+
+def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """A comparable column (see :func:`_comparable`) of numbers, instants or durations as
+    (NumPy values in the same order, NA mask), or None for any other type: one numeric
+    key sorts and finds its range in NumPy, without the NA flag column."""
+    t = values.type
+    if pa.types.is_temporal(t):
+        values = values.cast(pa.int32() if pa.types.is_date32(t) or pa.types.is_time32(t) else pa.int64())
+    elif not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return None
+    nulls = np.asarray(values.is_null(), dtype=bool)
+    if values.null_count:
+        values = values.fill_null(pa.scalar(0, values.type))
+    return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
+
+
+def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
+    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
+    rows = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(values))
+    v = values[rows]
+    if ascending:
+        ranked = rows[np.argsort(v, kind="stable")]
+    else:  # stable descending: sort the reversed values, then reverse (ties keep input order)
+        ranked = rows[(len(v) - 1 - np.argsort(v[::-1], kind="stable"))[::-1]]
+    if len(rows) == len(values):
+        return ranked.astype(np.int64, copy=False)
+    na = np.flatnonzero(nulls)
+    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
 
 
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -251,6 +284,19 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
     dtype = id_dtype(m + 1)
     if m == 0:
         return np.zeros(n, dtype=dtype)
+    if len(order.fields) == 1:
+        name, categories = order.fields[0], order.categories[0]
+        numbers = _as_numbers(_comparable(keys.column(name), categories))
+        bound_numbers = _as_numbers(_comparable(bounds.column(name), categories)) if numbers is not None else None
+        if numbers is not None and bound_numbers is not None and not bound_numbers[1].any():
+            values, nulls = numbers
+            b = np.sort(bound_numbers[0])  # counting needs no order of the bounds
+            if order.ascending[0]:  # bounds below the key (or equal to it: closed left)
+                ids = np.searchsorted(b, values, side="left" if closed == "right" else "right")
+            else:  # bounds above the key (or equal to it)
+                ids = m - np.searchsorted(b, values, side="right" if closed == "right" else "left")
+            ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
+            return ids.astype(dtype)
     parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
     if closed == "left":
         parts.reverse()
