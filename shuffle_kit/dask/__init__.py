@@ -3,6 +3,8 @@
     import shuffle_kit.dask
     out = shuffle_kit.dask.shuffle(ddf, "user_id")            # a dask DataFrame
     res = shuffle_kit.dask.groupby_apply(ddf, "user_id", f, meta=...)
+    out = shuffle_kit.dask.sort_values(ddf, "ts")             # rows in key order
+    out = shuffle_kit.dask.set_index(ddf, "ts")               # known divisions
 
 The graph, built with public dask APIs only (``to_delayed``, ``delayed``, ``from_delayed``)::
 
@@ -12,6 +14,10 @@ The graph, built with public dask APIs only (``to_delayed``, ``delayed``, ``from
     shuffle_kit-barrier   one task: rows expected in every output partition
     shuffle_kit-read j    per output partition: read its pieces back, in input order, and
                           check the row count against the barrier (never silently short)
+
+``sort_values`` and ``set_index`` first compute a sample of every input partition's keys
+(as dask computes its divisions), then run the same graph with key ranges for the hash
+and each read task sorting its partition (see ``shuffle_kit/dask/_sort.py``).
 
 Where the pieces live, decided when the setup task runs, so one graph works everywhere:
 
@@ -36,5 +42,6 @@ Needs the ``dask`` extra (``pip install shuffle_kit[dask]``); dask is imported l
 
 from ..errors import ShuffleDataLost
 from ._graph import groupby_apply, shuffle
+from ._sort import set_index, sort_values
 
-__all__ = ["shuffle", "groupby_apply", "ShuffleDataLost"]
+__all__ = ["shuffle", "groupby_apply", "sort_values", "set_index", "ShuffleDataLost"]

@@ -14,6 +14,7 @@ from ..codecs import ArrowIPC, Codec
 from ..errors import ArgumentTypeError, JobError, missing_column
 from ..kernels.keys import check_npartitions, check_partitioner, normalize_on
 from ..stores import File, Store
+from ._assign import Arrange, DaskIds, HashIds, PartitionIds
 from ._local import local_cleanup, temporary_directory
 from ._plans import PREFIX, ShuffleSpec
 from ._tasks import barrier, map_partition, read_partition, setup
@@ -36,13 +37,11 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
     >>> sorted(sorted(p.compute(scheduler='sync')['x']) for p in parts)
     [[0, 3], [1, 4], [2, 5]]
     """
-    import dask
     import dask.dataframe as dd
-    from dask.base import tokenize
 
     keys = normalize_on(on)
     check_npartitions(npartitions)
-    check_partitioner(partitioner, names=("hash", "dask"))  # range partitioning: not on dask yet
+    check_partitioner(partitioner, names=("hash", "dask"))  # by range: sort_values, set_index
     if not isinstance(ddf, dd.DataFrame):
         raise ArgumentTypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
     meta = ddf._meta
@@ -53,15 +52,38 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
         raise JobError("partitioner='dask' shuffles on columns only (as ddf.shuffle does)")
     server_settings()  # a bad shuffle_kit.dask config value fails here, before any task runs
     n = int(npartitions) if npartitions is not None else ddf.npartitions
-    name = tokenize(ddf, keys, n, partitioner, uuid.uuid4().hex)
+    ids: PartitionIds = DaskIds(tuple(keys)) if partitioner == "dask" else HashIds()
+    spec = new_spec(ddf, keys, n, ids, store=store, token=partitioner)
+    return shuffle_graph(ddf, spec, meta, None, "shuffle")
+
+
+def new_spec(
+    ddf: Any, keys: list, n: int, ids: PartitionIds, *, store: Any = None, arrange: Arrange | None = None,
+    token: Any = None,
+) -> ShuffleSpec:
+    """The spec of one graph build (a fresh id: two builds share no store, batch id or task key);
+    its local store is registered for removal when the computation ends."""
+    from dask.base import tokenize
+
+    name = tokenize(ddf, keys, n, token, uuid.uuid4().hex)
     spec = ShuffleSpec(
-        id=name, keys=tuple(keys), npartitions=n, partitioner=partitioner,
+        id=name, keys=tuple(keys), npartitions=n, ids=ids,
         store=None if store is None else as_codec(store),
         local_path=os.path.join(temporary_directory(), f"shuffle_kit-dask-{name}"), builder_pid=os.getpid(),
+        arrange=arrange,
     )
     if spec.store is None:
         local_cleanup().register(spec.barrier_key, spec.local_path)
+    return spec
 
+
+def shuffle_graph(ddf: Any, spec: ShuffleSpec, meta: pd.DataFrame, divisions: Any, what: str) -> Any:
+    """The dask DataFrame of ``spec``'s shuffle of ``ddf``: setup, a map task per input
+    partition, the barrier, a read task per output partition (each ``meta``-like)."""
+    import dask
+    import dask.dataframe as dd
+
+    n = spec.npartitions
     delayed = dask.delayed
     plan = delayed(setup, pure=True)(spec, dask_key_name=spec.task_key("setup"))
     maps = [
@@ -74,7 +96,7 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
         delayed(read_partition, pure=True)(spec, done, j, empty, dask_key_name=(spec.task_key("read"), j))
         for j in range(n)
     ]
-    return dd.from_delayed(reads, meta=meta, divisions=None, prefix=f"{PREFIX}-shuffle", verify_meta=False)
+    return dd.from_delayed(reads, meta=meta, divisions=divisions, prefix=f"{PREFIX}-{what}", verify_meta=False)
 
 
 def groupby_apply(

@@ -1,7 +1,8 @@
 """What a shuffle run is and where its pieces go, as frozen dataclasses that travel in the graph.
 
 - :class:`ShuffleSpec`: fixed when the graph is built (the run's id, keys, number of
-  output partitions, partitioner, and the candidates for its store); every task gets it.
+  output partitions, how rows get their partition and how a partition is made (see
+  :mod:`._assign`), and the candidates for its store); every task gets it.
 - a plan, decided by the setup task where it runs (one kind per place): :class:`StorePlan`
   (the user's ``store=``), :class:`FilePlan` (a ``File`` store on dask's local
   schedulers), :class:`ServersPlan` (one server per worker on ``dask.distributed``).
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from ..codecs import ArrowIPC, Codec
 from ..errors import ShuffleDataLost
 from ..stores import File
+from ._assign import Arrange, PartitionIds
 from ._clients import client_for
 from ._local import process_store
 
@@ -34,7 +36,8 @@ PREFIX = "shuffle_kit"  # of every task key, so dask's dashboards and progress b
 class ShuffleSpec:
     """One graph build of a shuffle: what every task of it needs to know.
 
-    >>> spec = ShuffleSpec("abc", ("k",), 4, "hash", None, "/tmp/x", 1)
+    >>> from shuffle_kit.dask._assign import HashIds
+    >>> spec = ShuffleSpec("abc", ("k",), 4, HashIds(), None, "/tmp/x", 1)
     >>> spec.barrier_key, spec.task_key("map")
     ('shuffle_kit-barrier-abc', 'shuffle_kit-map-abc')
     """
@@ -42,10 +45,11 @@ class ShuffleSpec:
     id: str  # unique per graph build: two builds share no store, batch id or task key
     keys: tuple[str, ...]
     npartitions: int
-    partitioner: str  # "hash" or "dask"
+    ids: PartitionIds  # the output partition of each row (a hash, dask's assignment, key ranges)
     store: Codec | None  # the user's store, used as is
     local_path: str  # else on a local scheduler: a File store here, removed when done
     builder_pid: int  # the process that built the graph (threads / sync run in it)
+    arrange: Arrange | None = None  # makes an output partition of its pieces; None: concatenated
 
     def task_key(self, step: str) -> str:
         return f"{PREFIX}-{step}-{self.id}"

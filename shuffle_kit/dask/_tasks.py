@@ -19,8 +19,6 @@ import pyarrow as pa
 
 from ..errors import ShuffleDataLost
 from ..frames import tables_to_frame
-from ..kernels.dask_assignment import dask_partition_ids
-from ..kernels.hashing import partition_ids
 from ..kernels.keys import to_table
 from ..kernels.split import split
 from ._local import process_store
@@ -63,10 +61,7 @@ def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np
     rows it sent to each output partition."""
     keys, n = list(spec.keys), spec.npartitions
     table, fields, _ = to_table(df, keys, keep_index=True)
-    if spec.partitioner == "dask":
-        ids = dask_partition_ids(df[keys], n)
-    else:
-        ids = partition_ids(table, fields, n)
+    ids = spec.ids(df, table, fields, n)
     counts = np.bincount(ids, minlength=n).astype(np.int64)
     pieces = split(table, ids, n, counts)
     del ids
@@ -111,7 +106,8 @@ def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, 
                 "dropped?). Compute it again."
             )
         pieces.sort(key=_source)
-        return tables_to_frame([_strip(t) for t in pieces])
+        tables = [_strip(t) for t in pieces]
+        return tables_to_frame(tables) if spec.arrange is None else spec.arrange(tables)
 
 
 def _source(t: pa.Table) -> int:

@@ -155,7 +155,40 @@ class KeyOrder:
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
+        if len(self.fields) == 1:
+            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
+            if numbers is not None:
+                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
         return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+
+
+def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """A comparable column (see :func:`_comparable`) of numbers, instants or durations as
+    (NumPy values in the same order, NA mask), or None for any other type: one numeric
+    key sorts and finds its range in NumPy, without the NA flag column."""
+    t = values.type
+    if pa.types.is_temporal(t):
+        values = values.cast(pa.int32() if pa.types.is_date32(t) or pa.types.is_time32(t) else pa.int64())
+    elif not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return None
+    nulls = np.asarray(values.is_null(), dtype=bool)
+    if values.null_count:
+        values = values.fill_null(pa.scalar(0, values.type))
+    return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
+
+
+def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
+    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
+    rows = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(values))
+    v = values[rows]
+    if ascending:
+        ranked = rows[np.argsort(v, kind="stable")]
+    else:  # stable descending: sort the reversed values, then reverse (ties keep input order)
+        ranked = rows[(len(v) - 1 - np.argsort(v[::-1], kind="stable"))[::-1]]
+    if len(rows) == len(values):
+        return ranked.astype(np.int64, copy=False)
+    na = np.flatnonzero(nulls)
+    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
 
 
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -245,22 +278,47 @@ def _run_starts(columns: pa.Table) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(~same) + 1]).astype(np.int64)
 
 
-def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder) -> np.ndarray:
+def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "right") -> np.ndarray:
     """The partition of each row of ``keys``: how many of ``bounds`` (from
-    :func:`boundaries`) sort strictly before its key.
+    :func:`boundaries`) sort strictly before its key; with ``closed="left"``, how many
+    sort before it or equal it (a boundary then opens a partition, as dask's divisions
+    do, instead of closing one).
 
     >>> t = pa.table({'k': ['b', 'a', None, 'c']})
     >>> order = KeyOrder.of(t, ['k'], na_position='first')
     >>> range_ids(t, pa.table({'k': ['a']}), order).tolist()
     [1, 0, 0, 1]
+    >>> range_ids(t, pa.table({'k': ['b']}), order, closed="left").tolist()
+    [1, 0, 0, 1]
     """
+    if closed not in ("right", "left"):
+        raise ValueError(f"closed must be 'right' or 'left', not {closed!r}")
     n, m = keys.num_rows, bounds.num_rows
     dtype = id_dtype(m + 1)
     if m == 0:
         return np.zeros(n, dtype=dtype)
-    both = pa.concat_tables([order.columns(keys), order.columns(bounds.select(list(order.fields)))])
-    # stable: a key equal to a boundary sorts before it, so it counts only the ones before
+    if len(order.fields) == 1:
+        name, categories = order.fields[0], order.categories[0]
+        numbers = _as_numbers(_comparable(keys.column(name), categories))
+        bound_numbers = _as_numbers(_comparable(bounds.column(name), categories)) if numbers is not None else None
+        if numbers is not None and bound_numbers is not None and not bound_numbers[1].any():
+            values, nulls = numbers
+            b = np.sort(bound_numbers[0])  # counting needs no order of the bounds
+            if order.ascending[0]:  # bounds below the key (or equal to it: closed left)
+                ids = np.searchsorted(b, values, side="left" if closed == "right" else "right")
+            else:  # bounds above the key (or equal to it)
+                ids = m - np.searchsorted(b, values, side="right" if closed == "right" else "left")
+            ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
+            return ids.astype(dtype)
+    parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
+    if closed == "left":
+        parts.reverse()
+    both = pa.concat_tables(parts)
+    # stable: a key equal to a boundary sorts on the side of it that it came from in
+    # ``both`` (before it: closed right; after it: closed left)
     idx = np.asarray(pc.sort_indices(both, sort_keys=order.sort_keys()))
+    if closed == "left":
+        idx = np.where(idx < m, idx + n, idx - m)  # back to the numbering keys first, bounds after
     is_bound = idx >= n
     before = np.cumsum(is_bound)
     ids = np.empty(n, dtype=dtype)

@@ -133,6 +133,42 @@ def test_worker_killed_mid_shuffle(client, ddf):
     assert_cleaned_up(client)
 
 
+def test_sort_values_and_set_index_on_cluster(client, ddf):
+    frame = ddf.compute(scheduler="sync")
+    got = pd.concat(gather_partitions(client, skd.sort_values(ddf, ["n", "k"], npartitions=5)))
+    pd.testing.assert_frame_equal(got, frame.sort_values(["n", "k"], kind="stable"))
+    out = skd.set_index(ddf, "t", 4)
+    assert out.known_divisions and out.npartitions == 4
+    parts = gather_partitions(client, out)
+    for i, p in enumerate(parts):
+        assert out.divisions[i] <= p.index.min() and p.index.max() < out.divisions[i + 1] or i == 3
+    pd.testing.assert_frame_equal(pd.concat(parts), frame.sort_values("t", kind="stable").set_index("t"))
+    assert_cleaned_up(client)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_set_index(client, ddf):
+    """As the hash shuffle: a killed worker process costs re-runs, not data."""
+    frame = ddf.compute(scheduler="sync")
+    out = skd.set_index(ddf, "x", 6)  # the sample is computed here, before any fault
+    client.run(arm, functools.partial(sleep, 0.4))
+    future = client.compute(out)
+    time.sleep(1.0)  # some map tasks have appended, others have not
+    victim, pid = sorted(client.run(os.getpid).items())[0]
+    os.kill(pid, signal.SIGKILL)
+    try:
+        result = future.result(timeout=120)
+    except skd.ShuffleDataLost as e:  # acceptable: a clear error, never silent loss
+        assert "lost" in str(e)
+    else:
+        pd.testing.assert_frame_equal(result, frame.sort_values("x", kind="stable").set_index("x"))
+    finally:
+        client.wait_for_workers(2, timeout=60)
+        client.run(disarm)
+    del future
+    assert_cleaned_up(client)
+
+
 def test_groupby_apply_on_cluster(client, ddf):
     meta = {"rows": "int64", "x": "float64"}
 

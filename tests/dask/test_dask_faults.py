@@ -110,6 +110,30 @@ def test_a_host_killed_mid_shuffle_fails_it_in_seconds_and_spares_the_next(hosts
     assert shuffle_on(client, ddf, want) < 20  # on the two hosts left
 
 
+@pytest.mark.slow
+def test_a_host_killed_mid_set_index_fails_it_in_seconds_and_spares_the_next(hosts, tmp_path):
+    client, procs = hosts
+    ddf, want = frames()
+    sorted_want = want.sort_values("x", kind="stable").set_index("x")
+    out = skd.set_index(ddf, "x", 6)  # its sample is computed here, before the fault
+    marker = str(tmp_path / "appended")
+    client.run(arm, functools.partial(touch_and_sleep, marker, 0.5))
+    future = client.compute(out)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(marker)
+    kill_host(procs["w1"])  # nanny, worker and the server the nanny holds
+    start = time.monotonic()
+    with pytest.raises(skd.ShuffleDataLost, match="unreachable|lost"):
+        future.result(timeout=120)
+    assert time.monotonic() - start < 20
+    del future
+    client.run(disarm)
+    again = skd.set_index(ddf, "x", 6)  # on the two hosts left
+    pd.testing.assert_frame_equal(client.compute(again).result(timeout=60), sorted_want)
+
+
 def test_a_silent_host_costs_one_run_a_few_seconds_not_every_run_a_timeout(hosts, caplog):
     """A stopped host keeps its connections open and answers nothing, as one whose
     machine died: the scheduler keeps its worker for minutes (worker-ttl)."""

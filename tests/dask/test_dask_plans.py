@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("dask")
 
 import shuffle_kit as sk  # noqa: E402
+from shuffle_kit.dask._assign import HashIds  # noqa: E402
 from shuffle_kit.dask._hosts import ServerHost, ServerKeys, ServerOptions  # noqa: E402
 from shuffle_kit.dask._plans import (  # noqa: E402
     ClientKeys,
@@ -34,7 +35,7 @@ def servers_plan(keys: ClientKeys | None = None, addresses: tuple[str, ...] = ("
 def test_specs_and_plans_are_frozen_dataclasses_that_pickle(tmp_path):
     store = sk.ArrowIPC(sk.File(tmp_path / "s"))
     objects = [
-        ShuffleSpec("abc", ("k", "j"), 4, "hash", None, str(tmp_path / "x"), 123),
+        ShuffleSpec("abc", ("k", "j"), 4, HashIds(), None, str(tmp_path / "x"), 123),
         FilePlan(str(tmp_path / "x"), 4, pid=123),
         servers_plan(ClientKeys(b"public", b"secret")),
         ServerOptions("run-1", ServerKeys(b"secret", b"public"), 10**6, None),

@@ -69,6 +69,28 @@ def test_boundaries_from_the_whole_input_balance_the_partitions(case, npartition
     assert sizes.max() - sizes.min() <= 1  # distinct keys: exact quantiles
 
 
+@given(frames(), st.sampled_from(["last", "first"]), st.integers(1, 6))
+def test_left_closed_ids_count_the_boundaries_at_or_before_each_key(case, na_position, npartitions):
+    df, on, ascending = case
+    keys = _keys(df, on)
+    order = KeyOrder.of(keys, on, ascending, na_position)
+    bounds = boundaries(keys, npartitions, order)  # keys of the input: many rows equal one
+    right, left = range_ids(keys, bounds, order), range_ids(keys, bounds, order, closed="left")
+    # the model: a key's rank among the keys and boundaries, compared one boundary at a time
+    both = pa.concat_tables([keys, bounds.select(on)])
+    ranked = np.asarray(order.sort_indices(both))
+    position = np.empty(len(ranked), dtype=np.int64)
+    position[ranked] = np.arange(len(ranked))
+    for row in range(len(df)):
+        key = keys.slice(row, 1)
+        equal = [b for b in range(bounds.num_rows)
+                 if order.columns(key).equals(order.columns(bounds.select(on).slice(b, 1)))]
+        before = sum(1 for b in range(bounds.num_rows)
+                     if position[len(df) + b] < position[row] and b not in equal)
+        assert right[row] == before
+        assert left[row] == before + len(equal)
+
+
 ARROW_TYPES = [pa.date32(), pa.time64("us"), pa.decimal128(12, 3), pa.large_string(), pa.binary(), pa.float16(),
                pa.dictionary(pa.int32(), pa.string()), pa.timestamp("s", "UTC"), pa.int8()]
 

@@ -1,0 +1,89 @@
+"""The key ranges of a dask sort, from a first pass over the input (as dask's own
+``set_index`` and ``sort_values`` compute their divisions from quantiles per partition).
+
+:func:`sample_partition` runs per input partition: a :class:`~shuffle_kit.kernels.ranges.Sampler`
+sample of its key columns (every row of a partition no larger than the sample), its row
+count and, for ``set_index``, its smallest and largest non-null key. :func:`combine`
+draws from the samples in proportion to the partitions' rows (so a small partition does
+not weigh as much as a large one) and takes the boundaries of that sample;
+:func:`divisions` turns them into dask's divisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..kernels.keys import to_table
+from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
+
+
+@dataclass(frozen=True)
+class PartitionSample:
+    keys: pa.Table  # sampled rows of the key columns (Arrow names, the schema's pandas metadata kept)
+    rows: int
+    low: Any = None  # the smallest non-null key (set_index only), None when there is none
+    high: Any = None
+
+
+def sample_partition(df: pd.DataFrame, keys: list, size: int, extremes: bool) -> PartitionSample:
+    """The sample of one input partition (its rows with the smallest hashes of their numbers)."""
+    table, fields, _ = to_table(df, keys, keep_index=True)
+    columns = table.select(fields)
+    sample = Sampler.of([columns], size) if columns.num_rows else columns
+    low = high = None
+    if extremes:
+        values = df[keys[0]].dropna()
+        if len(values):
+            low, high = values.min(), values.max()
+    return PartitionSample(sample, len(df), low, high)
+
+
+def combine(samples: list[PartitionSample], fields: list[str], npartitions: int, ascending: Any,
+            na_position: str) -> tuple[KeyOrder, pa.Table, pa.Table]:
+    """(the key order, the sample drawn in proportion to the partitions' rows, its
+    ``npartitions - 1`` boundaries). A partition sampled whole keeps every row when all
+    are: the boundaries are then exact."""
+    rate = min((s.keys.num_rows / s.rows for s in samples if s.rows), default=1.0)
+    drawn = []
+    for j, s in enumerate(samples):
+        want = min(s.keys.num_rows, round(rate * s.rows))
+        if want < s.keys.num_rows:  # a fixed draw: the same sample on every run
+            picked = np.sort(np.random.default_rng(j).choice(s.keys.num_rows, want, replace=False))
+            drawn.append(s.keys.take(pa.array(picked)))
+        else:
+            drawn.append(s.keys)
+    sample = pa.concat_tables(drawn, promote_options="permissive")
+    order = KeyOrder.of(sample, fields, ascending, na_position)
+    return order, sample, boundaries(sample, npartitions, order)
+
+
+def divisions_of(order: KeyOrder, sample: pa.Table, bounds: pa.Table,
+              samples: list[PartitionSample]) -> tuple[pa.Table, tuple]:
+    """(the keys that open partitions 1, 2, ..., dask's divisions) of a one-column
+    ascending order: partition ``i`` holds ``[division i, division i+1)`` (the last one
+    closed), as dask's ``set_index``. The opening keys are the sample's first key of each
+    partition after the first; a range the sample left empty or that would open with a
+    null is dropped, so there may be fewer partitions than asked (dask too gives fewer
+    for fewer distinct keys). The first and last divisions are the smallest and largest
+    non-null keys; nulls go to the last partition, beyond its division, as in dask.
+    No non-null key at all: one partition, unknown divisions ``(None, None)``."""
+    lows = [s.low for s in samples if s.low is not None]
+    if not lows:
+        return sample.slice(0, 0), (None, None)
+    ranked = sample.take(pa.array(order.sort_indices(sample)))
+    ids = range_ids(ranked, bounds, order)
+    starts = np.unique(np.searchsorted(ids, np.arange(1, bounds.num_rows + 1), side="left"))
+    starts = starts[starts < ranked.num_rows]
+    opening = ranked.take(pa.array(starts, type=pa.int64()))
+    valid = np.asarray(opening.column(0).is_valid()) if opening.num_rows else np.zeros(0, bool)
+    if opening.num_rows and opening.column(0).type in (pa.float16(), pa.float32(), pa.float64()):
+        valid &= ~np.isnan(np.asarray(opening.column(0).to_numpy(zero_copy_only=False), dtype=float))
+    opening = opening.filter(pa.array(valid))
+    inner = opening.column(0).to_pandas().tolist()
+    low, high = min(lows), max(s.high for s in samples if s.high is not None)
+    return opening, (low, *inner, high)
