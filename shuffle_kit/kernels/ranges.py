@@ -326,6 +326,23 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
     return ids
 
 
+
+def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: pa.Schema) -> np.ndarray:
+    """:func:`range_ids` of a chunk's key columns, cast first to the types of the sample's
+    (``schema``): a chunk may hold them narrower or wider (an all-null slice, ints where
+    others had floats). Keys that cannot be cast are one line.
+
+    >>> t = pa.table({'k': [2.5, 1.0]})
+    >>> chunk_range_ids(pa.table({'k': [3, 1]}), t.slice(1), KeyOrder.of(t, ['k']), t.schema).tolist()
+    [1, 0]
+    """
+    if not keys.schema.equals(schema):
+        try:
+            keys = keys.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+            raise JobError(f"a chunk's key columns cannot be compared with the others': {e}") from None
+    return range_ids(keys, bounds, order)
+
 class Sampler:
     """A sample of ``size`` rows of a stream of key tables, the same for any chunking: the
     rows whose numbers hash (the documented ``mix``) lowest; every row while there are no

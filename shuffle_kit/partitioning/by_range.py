@@ -26,8 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..errors import JobError
-from ..kernels.ranges import MIN_SAMPLE_ROWS, KeyOrder, Sampler, boundaries, range_ids, sample_rows
+from ..kernels.ranges import MIN_SAMPLE_ROWS, KeyOrder, Sampler, boundaries, chunk_range_ids, sample_rows
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +47,7 @@ class RangePlan:
         >>> plan([t], ['k'], 2, t.schema, 2**20).ids(t).tolist()
         [1, 0, 1, 0]
         """
-        keys = table.select(list(self.order.fields))
-        if not keys.schema.equals(self.schema):
-            try:
-                keys = keys.cast(self.schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
-                raise JobError(f"a chunk's key columns cannot be compared with the others': {e}") from None
-        return range_ids(keys, self.bounds, self.order)
+        return chunk_range_ids(table.select(list(self.order.fields)), self.bounds, self.order, self.schema)
 
     def describe(self) -> list[tuple[object, ...]]:
         """The boundaries as Python values, one tuple per boundary (for the log)."""

@@ -41,7 +41,7 @@ from ..codecs import TableBuffer
 from ..errors import JobError, UnorderableKeyError
 from ..io.readers import Chunk
 from ..kernels.keys import drop_null_keys
-from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids, sample_rows
+from ..kernels.ranges import KeyOrder, Sampler, boundaries, chunk_range_ids, sample_rows
 from ..stores import File
 
 
@@ -132,13 +132,7 @@ class RangePlan:
 
     def ids(self, table: pa.Table, fields: list, npartitions: int) -> np.ndarray:
         """The partition of each row of ``table`` (key columns ``fields``)."""
-        keys = key_table(table, fields, self.order.fields)
-        if not keys.schema.equals(self.schema):
-            try:
-                keys = keys.cast(self.schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
-                raise JobError(f"a chunk's key columns cannot be compared with the others': {e}") from None
-        return range_ids(keys, self.bounds, self.order)
+        return chunk_range_ids(key_table(table, fields, self.order.fields), self.bounds, self.order, self.schema)
 
     def frame(self, on: list, empty: pd.DataFrame) -> pd.DataFrame:
         """The boundaries as a DataFrame of the key columns ``on``, with the dtypes of the
