@@ -81,7 +81,7 @@ from ..kernels.hashing import check_hashable, partition_ids
 from ..kernels.split import sorted_runs, split
 from ..limits import executor, resolve_threads
 from .layout import DEFAULT_LAYOUT, Layout
-from .sorting import sorted_stream
+from .sorting import sorted_stream, sorted_table
 from .writers import FileSeries, Writer, conform, conformed_batches, file_name, naming, parquet_dictionary_schema
 
 logger = logging.getLogger(__name__)
@@ -441,8 +441,11 @@ class _SortedRuns:
         rows = sum(int(run.rows[p]) for run in self.runs) + sum(t.num_rows for t in tail)
         if rows * self.seen[1] <= limit * max(1, self.seen[0]) and rows:
             # it fits in one batch: one table, not a size estimate of every piece
-            pieces = [pa.concat_tables([conform(t, self.out.schema) for t in pieces])]
-        if self.out.sort_keys:
+            whole = pa.concat_tables([conform(t, self.out.schema) for t in pieces])
+            # held whole anyway: sorted in memory (its sorted copy is one more batch), never
+            # cut into runs on disk because it is more than half a batch
+            pieces = [sorted_table(whole, self.out.sort_keys) if self.out.sort_keys else whole]
+        elif self.out.sort_keys:
             pieces = sorted_stream(pieces, self.out.sort_keys, self.out.schema, limit, self.directory)
         return self.out.write(p, pieces, limit)
 
