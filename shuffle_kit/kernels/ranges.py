@@ -39,7 +39,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
-from ..frames import pickled_fields
 from .hashing import id_dtype, mix
 
 NA_POSITIONS = ("last", "first")
@@ -104,6 +103,8 @@ class KeyOrder:
             directions = tuple(bool(a) for a in directions)
         if na_position not in NA_POSITIONS:
             raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
+        from ..frames import pickled_fields  # (pandas: not for an Arrow-only job)
+
         pickled = pickled_fields(table.schema)
         # pandas sorts a categorical by its categories' order, ordered or not; a dictionary
         # that is only Parquet's encoding of strings sorts by value
