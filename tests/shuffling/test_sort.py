@@ -267,7 +267,8 @@ def test_sorting_parquet_larger_than_the_memory_limit_keeps_peak_rss_bounded(tmp
     growth = extra - (r_small["peak"] - r_small["base"])
     print(f"input {table.nbytes / mb:.0f} MB: peak RSS above baseline {extra / mb:.0f} MB; "
           f"{growth / mb:.0f} MB more than for a quarter of the input")
-    # test_shuffle_memory's allowance, plus the range ids' and the sort's temporaries: a
-    # chunk's sort indices per thread
-    assert extra < limit + 10 * chunk + 160 * mb, extra / mb
+    # the promise the README makes for out-of-core work: the limit plus ~300 MB for the
+    # interpreter, the libraries (pandas and pyarrow load after the baseline) and the
+    # chunks in flight; the growth bound below is the one that shows the input is never held
+    assert extra < limit + 300 * mb, extra / mb
     assert growth < 5 * chunk, growth / mb  # 3/4 of the input is 103 MB
