@@ -110,26 +110,34 @@ def test_failure_cleans_up(client, ddf):
     assert_cleaned_up(client)
 
 
+def _despite_a_killed_worker(client, collection) -> pd.DataFrame | None:
+    """Compute ``collection`` (its map tasks slowed by ``arm``), killing a worker process
+    once some have appended: the result, or None when the run failed with a clear
+    ShuffleDataLost (acceptable; silent loss never is)."""
+    future = client.compute(collection)
+    time.sleep(1.0)  # some map tasks have appended, others have not
+    _, pid = sorted(client.run(os.getpid).items())[0]
+    os.kill(pid, signal.SIGKILL)
+    try:
+        return future.result(timeout=120)
+    except skd.ShuffleDataLost as e:
+        assert "lost" in str(e)
+        return None
+    finally:
+        client.wait_for_workers(2, timeout=60)
+        client.run(disarm)
+        del future
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_shuffle(client, ddf):
     """The servers live in the nannies: a killed worker process costs re-runs, not data."""
 
     client.run(arm, functools.partial(sleep, 0.4))
     frame = ddf.compute(scheduler="sync")
-    future = client.compute(skd.shuffle(ddf, "k", 6))
-    time.sleep(1.0)  # some map tasks have appended, others have not
-    victim, pid = sorted(client.run(os.getpid).items())[0]
-    os.kill(pid, signal.SIGKILL)
-    try:
-        result = future.result(timeout=120)
-    except skd.ShuffleDataLost as e:  # acceptable: a clear error, never silent loss
-        assert "lost" in str(e)
-    else:
+    result = _despite_a_killed_worker(client, skd.shuffle(ddf, "k", 6))
+    if result is not None:
         pd.testing.assert_frame_equal(result.sort_values("id"), frame.sort_values("id"))
-    finally:
-        client.wait_for_workers(2, timeout=60)
-        client.run(disarm)
-    del future
     assert_cleaned_up(client)
 
 
@@ -152,20 +160,9 @@ def test_worker_killed_mid_set_index(client, ddf):
     frame = ddf.compute(scheduler="sync")
     out = skd.set_index(ddf, "x", 6)  # the sample is computed here, before any fault
     client.run(arm, functools.partial(sleep, 0.4))
-    future = client.compute(out)
-    time.sleep(1.0)  # some map tasks have appended, others have not
-    victim, pid = sorted(client.run(os.getpid).items())[0]
-    os.kill(pid, signal.SIGKILL)
-    try:
-        result = future.result(timeout=120)
-    except skd.ShuffleDataLost as e:  # acceptable: a clear error, never silent loss
-        assert "lost" in str(e)
-    else:
+    result = _despite_a_killed_worker(client, out)
+    if result is not None:
         pd.testing.assert_frame_equal(result, frame.sort_values("x", kind="stable").set_index("x"))
-    finally:
-        client.wait_for_workers(2, timeout=60)
-        client.run(disarm)
-    del future
     assert_cleaned_up(client)
 
 
