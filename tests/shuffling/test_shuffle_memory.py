@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers.memory import WATCH_PEAK_RSS
+
 MB = 2**20
 MEMORY_LIMIT = 24 * MB
 CHUNK = 8 * MB
@@ -22,26 +24,21 @@ OVERHEAD = 5 * CHUNK + 160 * MB
 
 SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys, threading, time
-    import psutil, pyarrow as pa, pandas as pd, shuffle_kit
-    proc = psutil.Process()
-    base = proc.memory_info().rss
-    peak = [base]
-    done = False
-    def watch():
-        while not done:
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.005)
-    t = threading.Thread(target=watch, daemon=True); t.start()
+    import json, sys
+    import pyarrow as pa, pandas as pd, shuffle_kit
+    """
+) + WATCH_PEAK_RSS + textwrap.dedent(
+    """
     res = shuffle_kit.shuffle(sys.argv[1], "key", 64, memory_limit=int(sys.argv[2]),
                               chunk_bytes=int(sys.argv[3]), progress=False)
     spilled = res.codec.store.nbytes()
     rows = sum(len(p) for p in res)   # read back one partition at a time
-    done = True; t.join()
+    stop_watching()
     res.close()
     print(json.dumps({"base": base, "peak": peak[0], "rows": rows, "spilled": spilled}))
     """
 )
+
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import shuffle_kit as sk
 from shuffle_kit.errors import JobError, UnorderableKeyError
+from tests.helpers.memory import WATCH_PEAK_RSS
 from tests.helpers.models import ordered_column
 
 KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered", "unordered"]  # of ORDERED_KINDS
@@ -213,17 +214,9 @@ def test_a_later_chunk_whose_keys_have_no_order_is_refused():
 
 
 RSS_SCRIPT = """
-import json, sys, threading, time
-import psutil, shuffle_kit
-proc = psutil.Process()
-base = proc.memory_info().rss
-peak = [base]
-done = False
-def watch():
-    while not done:
-        peak[0] = max(peak[0], proc.memory_info().rss)
-        time.sleep(0.005)
-t = threading.Thread(target=watch, daemon=True); t.start()
+import json, sys
+import shuffle_kit
+""" + WATCH_PEAK_RSS + """
 rows = shuffle_kit.sort_values(sys.argv[1], "key", memory_limit=int(sys.argv[2]), chunk_bytes=int(sys.argv[3]),
                                npartitions=64, progress=False)
 n, last, ordered = 0, -1, True
@@ -232,7 +225,7 @@ for part in rows:  # one partition at a time, sorted when read
     if len(part):
         ordered = ordered and part["key"].is_monotonic_increasing and part["key"].iloc[0] >= last
         last = part["key"].iloc[-1]
-done = True; t.join()
+stop_watching()
 rows.close()
 print(json.dumps({"base": base, "peak": peak[0], "rows": n, "ordered": bool(ordered)}))
 """
