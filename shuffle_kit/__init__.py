@@ -38,6 +38,7 @@ _HOMES = {
     "shuffle": ".shuffling.api",
     "groupby_shuffle": ".shuffling.api",
     "sort_values": ".shuffling.sort",
+    "merge": ".shuffling.merge",
     "partition": ".partitioning.job",
     "Layout": ".partitioning.layout",
     "ReadOptions": ".io.readers",
@@ -45,7 +46,7 @@ _HOMES = {
 
 __all__ = [
     "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "sort_values",
-    "partition", "Layout", "ReadOptions", *errors.__all__,
+    "merge", "partition", "Layout", "ReadOptions", *errors.__all__,
 ]
 __all__ += _CODECS
 

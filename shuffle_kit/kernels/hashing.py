@@ -329,8 +329,14 @@ def id_dtype(npartitions: int) -> np.dtype:
     return np.dtype(np.uint32)
 
 
-def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: int = BLOCK_ROWS) -> np.ndarray:
+def partition_ids(
+    table: pa.Table, on: Sequence[Any], npartitions: int, block: int = BLOCK_ROWS, *, seed: int = 0
+) -> np.ndarray:
     """Partition of every row of ``table``: the documented hash of columns ``on``, mod n.
+
+    A ``seed`` other than 0 gives ids independent of seed 0's, to split one partition
+    again (a join's pair too large for memory): ``mix(h ^ (seed * 0x9e3779b97f4a7c15))``
+    (modulo 2**64), mod n.
 
     >>> import pyarrow as pa
     >>> t = pa.table({'a': [1, 2, 1], 'b': ['x', 'y', 'x']})
@@ -346,11 +352,15 @@ def partition_ids(table: pa.Table, on: Sequence[Any], npartitions: int, block: i
     columns = [hash_pickled(table.column(name), name) if name in pickled else table.column(name) for name in on]
     # hash in cache-sized blocks: the temporaries stay in cache and are reused, instead of
     # fresh multi-megabyte arrays that page-fault on first touch
+    salt = _U64((seed * int(_COMBINE)) & 0xFFFFFFFFFFFFFFFF)
     for start in range(0, n, block):
         stop = min(start + block, n)
         h = hash_columns(
             [c[start:stop] if isinstance(c, np.ndarray) else c.slice(start, stop - start) for c in columns]
         )
+        if seed:
+            h ^= salt
+            mix(h)
         if npartitions & (npartitions - 1) == 0:  # a power of two: the same, without a division
             np.bitwise_and(h, _U64(npartitions - 1), out=h)
         else:

@@ -208,6 +208,35 @@ class ShuffleResult(Sequence):
             return pa.Table.from_pandas(df) if as_arrow else df
         return self.codec.get(j, as_arrow=as_arrow)
 
+    def empty(self) -> pd.DataFrame:
+        """A DataFrame without rows with the partitions' columns and dtypes."""
+        return self._empty.copy()
+
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        """Partition ``i`` as DataFrames, one per piece the store holds (about a chunk's
+        rows each), without reading the partition whole; together they hold its rows in
+        order (their index aside).
+
+        >>> import pandas as pd, shuffle_kit
+        >>> df = pd.DataFrame({'k': [1] * 6, 'x': range(6)})
+        >>> with shuffle_kit.shuffle(iter([df[:4], df[4:]]), 'k', 1, progress=False) as parts:
+        ...     [p['x'].tolist() for p in parts.pieces(0)]
+        [[0, 1, 2, 3], [4, 5]]
+        """
+        j = self._index(i)
+        if self._sizes[j] == 0:
+            return
+        for piece in self.codec.iter_pieces(j):
+            yield piece if isinstance(piece, pd.DataFrame) else tables_to_frame([piece])
+
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
+        """Partitions ``indices`` (in order, empty ones too) read with one ``get`` of the
+        store's keys, so that the default store converts them to pandas at once."""
+        js = [self._index(i) for i in indices]
+        filled = [j for j in js if self._sizes[j]]
+        frames = dict(zip(filled, self.codec.get(filled))) if filled else {}
+        return [frames[j] if j in frames else self._empty.copy() for j in js]
+
     def _empty_table(self) -> pa.Table:
         return self._schema.empty_table() if self._schema is not None else pa.Table.from_pandas(self._empty)
 

@@ -1,0 +1,269 @@
+"""The join of one partition pair: pandas' ``merge`` semantics, one pair at a time.
+
+A join larger than memory hash-partitions both sides by the same hash of their keys
+(:mod:`.hashing` hashes a value, not its storage type, so ``1``, ``1.0`` and
+``pd.NA``-capable ``Int64`` ``1`` agree, as do every string type) and joins partition ``i``
+of the left with partition ``i`` of the right. This module is what each pair computes,
+knowing nothing of where the pairs come from:
+
+* :meth:`Join.join` is ``pandas.merge`` of the pair (``sort=False``), or, with
+  ``nulls_equal=False``, SQL's rule (a null key matches nothing: rows of the kept side with
+  a null key follow the matched rows, their other side missing).
+* A pair's dtypes depend on its rows: pandas gives a right-side ``int64`` column of a left
+  join ``float64`` only where some left row found no match, and the key of a right or outer
+  join the common type of both keys only where some row came from the right alone. The
+  whole join's dtypes are the common ones of all pairs, so :meth:`Join.variants` joins a
+  row of each side with nothing (the dtypes of unmatched rows) and :meth:`Join.conform`
+  casts a pair to the common type of its own and those (``pd.concat``'s rule, which is how
+  pandas arrives at the whole join's dtypes too).
+* :meth:`Join.check` asks pandas whether it would join the key columns at all (``int64``
+  with ``str`` it refuses) and names both columns.
+
+>>> import pandas as pd
+>>> j = Join(['k'], ['k'], 'left', ('_x', '_y'), on=True)
+>>> j.join(pd.DataFrame({'k': [1, None], 'a': [1, 2]}), pd.DataFrame({'k': [None], 'b': [3]}))['b'].tolist()
+[nan, 3.0]
+>>> Join(['k'], ['k'], 'left', ('_x', '_y'), on=True, nulls_equal=False).join(
+...     pd.DataFrame({'k': [1, None], 'a': [1, 2]}), pd.DataFrame({'k': [None], 'b': [3]}))['b'].tolist()
+[nan, nan]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentTypeError, JobError, missing_column
+
+HOWS = ("inner", "left", "right", "outer")
+_MATCH = "__shuffle_kit_match__"
+
+
+def resolve_keys(
+    on: Any, left_on: Any, right_on: Any, left_columns: Sequence[Any] | None, right_columns: Sequence[Any] | None
+) -> tuple[list, list, bool]:
+    """(left key columns, right key columns, whether given as ``on``), as pandas reads
+    ``on`` / ``left_on`` / ``right_on``: ``on`` alone, or both others, or neither (the
+    columns the two sides share). Columns not known yet (None) are not checked.
+
+    >>> resolve_keys(None, None, None, ['k', 'a'], ['b', 'k'])
+    (['k'], ['k'], True)
+    >>> resolve_keys(None, 'a', 'b', ['a'], ['b'])
+    (['a'], ['b'], False)
+    """
+    def as_list(x: Any, name: str) -> list:
+        keys = list(x) if isinstance(x, (list, tuple)) else [x]
+        if not keys:
+            raise JobError(f"{name}: give at least one key column")
+        for k in keys:
+            if isinstance(k, (list, dict, set, pd.Series, np.ndarray)):
+                raise ArgumentTypeError(f"{name}: key columns are named by their labels, not {type(k).__name__}")
+        if len(set(map(repr, keys))) != len(keys):
+            raise JobError(f"{name}: repeated column name in {keys!r}")
+        return keys
+
+    if on is not None:
+        if left_on is not None or right_on is not None:
+            raise JobError('give "on" or "left_on" and "right_on", not a combination of both')
+        left, right = as_list(on, "on"), as_list(on, "on")
+        given_on = True
+    elif left_on is not None or right_on is not None:
+        if left_on is None or right_on is None:
+            raise JobError(f"give both left_on and right_on, not only {'left_on' if right_on is None else 'right_on'}")
+        left, right = as_list(left_on, "left_on"), as_list(right_on, "right_on")
+        if len(left) != len(right):
+            raise JobError(f"left_on names {len(left)} columns and right_on {len(right)}: give as many of each")
+        given_on = False
+    else:
+        assert left_columns is not None and right_columns is not None
+        shared = [c for c in left_columns if c in set(right_columns)]
+        if not shared:
+            raise JobError("the two sides share no column to join on: give on, or left_on and right_on")
+        left, right, given_on = list(shared), list(shared), True
+    for side, keys, columns in (("left", left, left_columns), ("right", right, right_columns)):
+        if columns is None:
+            continue
+        for k in keys:
+            if k not in set(columns):
+                raise missing_column(k, list(columns), where=f"the {side} input")
+    return left, right, given_on
+
+
+@dataclass(frozen=True)
+class Join:
+    """One join as pandas' ``merge`` has it: the key columns of each side, ``how``, the
+    ``suffixes``, whether the keys were given as ``on`` (a key both sides name alike is then
+    one column, coalesced in an outer join) and whether null keys match each other
+    (pandas: yes; SQL: ``nulls_equal=False``)."""
+
+    left_on: list
+    right_on: list
+    how: str
+    suffixes: tuple
+    on: bool = False
+    nulls_equal: bool = True
+
+    def _merge(self, left: pd.DataFrame, right: pd.DataFrame, how: str | None = None, **kwargs: Any) -> pd.DataFrame:
+        keys: dict[str, Any] = (
+            {"on": self.left_on} if self.on else {"left_on": self.left_on, "right_on": self.right_on}
+        )
+        return pd.merge(left, right, how=how or self.how, suffixes=self.suffixes, sort=False, **keys, **kwargs)
+
+    def join(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``left`` and ``right`` joined, in pandas' order for the pair (SQL
+        null keys: those rows after the others)."""
+        if self.nulls_equal:
+            return self._merge(left, right)
+        lnull, rnull = _null_keys(left, self.left_on), _null_keys(right, self.right_on)
+        if not lnull.any() and not rnull.any():
+            return self._merge(left, right)
+        parts = [self._merge(left[~lnull], right[~rnull])]
+        if self.how in ("left", "outer") and lnull.any():
+            parts.append(self._merge(left[lnull], right.iloc[:0]))
+        if self.how in ("right", "outer") and rnull.any():
+            parts.append(self._merge(left.iloc[:0], right[rnull]))
+        return _concat(parts)
+
+    def join_chunks(
+        self, chunks: Iterable[pd.DataFrame], whole: pd.DataFrame, chunked: str, empty: pd.DataFrame
+    ) -> Iterator[pd.DataFrame]:
+        """The join of one side given in ``chunks`` (``chunked``: 'left' or 'right'; ``empty``:
+        that side without rows) with the other side ``whole``, a chunk at a time: the rows
+        of :meth:`join` of the whole sides (in another order), without the chunked side
+        ever in memory at once. Rows of ``whole`` that no chunk matched come last, if
+        ``how`` keeps them.
+
+        >>> import pandas as pd
+        >>> j = Join(['k'], ['k'], 'outer', ('_x', '_y'), on=True)
+        >>> left = pd.DataFrame({'k': [1, 1, 2], 'a': [1, 2, 3]})
+        >>> parts = j.join_chunks([left[:2], left[2:]], pd.DataFrame({'k': [1, 3], 'b': [5, 6]}), 'left', left[:0])
+        >>> pd.concat(parts)[['k', 'a', 'b']].values.tolist()
+        [[1.0, 1.0, 5.0], [1.0, 2.0, 5.0], [2.0, 3.0, nan], [3.0, nan, 6.0]]
+        """
+        keeps_whole = self.how == "outer" or self.how == ("right" if chunked == "left" else "left")
+        if not keeps_whole:  # each chunk's join is all of its rows' and nothing else's
+            for chunk in chunks:
+                yield self.join(*((chunk, whole) if chunked == "left" else (whole, chunk)))
+            return
+        # the chunks keep their own unmatched rows (outer) or none (right of a left chunk);
+        # the whole side's wait until every chunk has been seen
+        how = "inner" if self.how != "outer" else chunked
+        per_chunk = Join(self.left_on, self.right_on, how, self.suffixes, self.on, self.nulls_equal)
+        matched = np.zeros(len(whole), dtype=bool)
+        numbered = whole.assign(**{_MATCH: np.arange(len(whole))})
+        for chunk in chunks:
+            out = per_chunk.join(*((chunk, numbered) if chunked == "left" else (numbered, chunk)))
+            rows = out[_MATCH].to_numpy(dtype=np.float64, na_value=np.nan)
+            matched[rows[~np.isnan(rows)].astype(np.intp)] = True
+            yield out.drop(columns=[_MATCH])
+        if not matched.all():
+            rest = whole[~matched]
+            yield self.join(*((empty, rest) if chunked == "left" else (rest, empty)))
+
+    def check(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
+        """Refuse, naming both columns, key columns pandas would not join (``left`` and
+        ``right``: frames with each side's columns and dtypes, rows optional)."""
+        for lk, rk in zip(self.left_on, self.right_on):
+            try:
+                pd.merge(left[[lk]], right[[rk]].rename(columns={rk: lk}) if lk != rk else right[[rk]], on=lk)
+            except (ValueError, TypeError) as e:
+                raise JobError(
+                    f"cannot join left key column {lk!r} ({left[lk].dtype}) with right key column {rk!r} "
+                    f"({right[rk].dtype}): {' '.join(str(e).split('. If')[0].split())}"
+                ) from None
+        try:
+            self._merge(left, right)
+        except (ValueError, TypeError, KeyError) as e:
+            raise JobError(f"merge: {' '.join(str(e).split())}") from None
+
+    def unmatched(self, left: pd.DataFrame, right: pd.DataFrame) -> tuple[bool, bool]:
+        """Whether some row of ``left`` finds no row of ``right`` with its key, and the
+        other way round (the frames may hold the key columns only)."""
+        lkeys, rkeys = left[self.left_on], right[self.right_on]
+        if not self.nulls_equal:
+            lnull, rnull = _null_keys(lkeys, self.left_on), _null_keys(rkeys, self.right_on)
+            if lnull.any() and rnull.any():
+                return True, True
+            lkeys, rkeys = lkeys[~lnull], rkeys[~rnull]
+            if lnull.any() or rnull.any():
+                a, b = Join(self.left_on, self.right_on, "outer", self.suffixes, self.on).unmatched(lkeys, rkeys)
+                return a or bool(lnull.any()), b or bool(rnull.any())
+        # distinct keys only, joined by pandas itself: its own idea of a match
+        lkeys = lkeys.drop_duplicates().set_axis(list(range(len(self.left_on))), axis=1)
+        rkeys = rkeys.drop_duplicates().set_axis(list(range(len(self.right_on))), axis=1)
+        on = list(range(len(self.left_on)))
+        found = pd.merge(lkeys, rkeys, on=on, how="outer", indicator=_MATCH)[_MATCH]
+        return bool((found == "left_only").any()), bool((found == "right_only").any())
+
+    def variants(self, left: pd.DataFrame, right: pd.DataFrame, left_unmatched: bool, right_unmatched: bool
+                 ) -> list[pd.DataFrame]:
+        """Joins of one row of a side (``left`` / ``right``: a frame whose first row is
+        taken) with nothing, for each kind of unmatched row the whole join holds: their
+        dtypes are those pandas gives such rows."""
+        out = []
+        if left_unmatched and self.how in ("left", "outer") and len(left):
+            out.append(self._merge(left.iloc[:1], right.iloc[:0]))
+        if right_unmatched and self.how in ("right", "outer") and len(right):
+            out.append(self._merge(left.iloc[:0], right.iloc[:1]))
+        return out
+
+    def matched(self, left: pd.DataFrame, right: pd.DataFrame) -> list[pd.DataFrame]:
+        """The join of the first row of ``left`` with the first of ``right`` given the
+        same key (empty if either side has no row or the key cannot be carried over): the
+        dtypes pandas gives matched rows once it has cast both sides' keys to one type
+        (``str`` with ``object`` is ``object``), which a pair with an empty side lacks."""
+        if not len(left) or not len(right):
+            return []
+        for src, dst, skeys, dkeys in ((left, right, self.left_on, self.right_on),
+                                       (right, left, self.right_on, self.left_on)):
+            row = dst.iloc[:1].copy()
+            try:
+                for sk, dk in zip(skeys, dkeys):
+                    row[dk] = pd.Series(src[sk].iloc[:1].to_numpy(), index=row.index).astype(dst[dk].dtype)
+            except (TypeError, ValueError):
+                continue
+            pair = (src.iloc[:1], row) if src is left else (row, src.iloc[:1])
+            if not any(self.unmatched(*pair)):
+                return [self.join(*pair)]
+        return []
+
+    @staticmethod
+    def conform(part: pd.DataFrame, variants: list[pd.DataFrame]) -> pd.DataFrame:
+        """``part`` with each column cast to the common dtype of its own and the
+        ``variants``' (what ``pd.concat`` of them gives), so every pair has the whole
+        join's dtypes."""
+        if not variants:
+            return part
+        frames = [part.iloc[:1]] if len(part) else []
+        common = _concat([*frames, *variants]).dtypes
+        cast = {c: common.iloc[i] for i, c in enumerate(part.columns) if part.dtypes.iloc[i] != common.iloc[i]}
+        if not cast:
+            return part
+        return part.astype(cast) if part.columns.is_unique else _cast_positional(part, common)
+
+
+def _cast_positional(part: pd.DataFrame, dtypes: pd.Series) -> pd.DataFrame:
+    out = part.copy()
+    for i in range(part.shape[1]):
+        if part.dtypes.iloc[i] != dtypes.iloc[i]:
+            out.isetitem(i, part.iloc[:, i].astype(dtypes.iloc[i]))
+    return out
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)] or frames[:1]
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _null_keys(frame: pd.DataFrame, keys: list) -> np.ndarray:
+    """Whether each row has a null (None, NaN, NaT, NA) in one of its key columns."""
+    mask = np.zeros(len(frame), dtype=bool)
+    for k in keys:
+        mask |= np.asarray(frame[k].isna(), dtype=bool)
+    return mask

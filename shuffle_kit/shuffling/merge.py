@@ -1,0 +1,543 @@
+"""``merge``: a join larger than memory, as two hash shuffles joined a partition pair at a time.
+
+Both sides go through :func:`~shuffle_kit.shuffle` with the same number of partitions and
+the same hash of their key columns (:mod:`shuffle_kit.kernels.hashing` hashes values, not
+storage types, so keys pandas would join, ``int64`` with ``Int64`` or ``float64``, every
+string type, a categorical with its values, land in the same partition); partition ``i``
+of the left is then joined with partition ``i`` of the right by pandas' ``merge``
+(:mod:`shuffle_kit.kernels.joins`), one pair in memory at a time.
+
+Two pandas DataFrames that together fit the memory of one pair (below) are not shuffled:
+they are the one pair, joined by pandas' ``merge`` itself (a join that fits is not a
+larger-than-memory join; DuckDB and polars also partition only what does not fit).
+
+Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
+to a temporary directory), and a pair whose two sides together hold more than an eighth
+of it (Arrow's bytes) is not read whole: its pieces are shuffled again into smaller pairs
+with another seed of the hash, as many times as needed (:data:`MAX_RESPLITS`). A pair that
+splitting no longer shrinks holds one key with too many rows: its larger side is read
+piece by piece and joined against the smaller side, which is then read whole.
+
+The dtypes of a pair depend on its rows (an ``int64`` column of the side that may be
+missing becomes ``float64`` only where a row is missing), so for a left, right or outer
+join whose columns could change this way, a first pass over the key columns finds whether
+any row is unmatched, and every pair is cast to the whole join's dtypes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..byte_sizes import check_memory_limit, format_size
+from ..defaults import default_npartitions, shuffle_memory_limit
+from ..errors import ArgumentTypeError, JobError, PartitionIndexError
+from ..io import polars_frames
+from ..io.readers import ReadOptions, open_source
+from ..kernels.hashing import partition_ids
+from ..kernels.joins import HOWS, Join, resolve_keys
+from ..kernels.keys import check_npartitions
+from .api import shuffle
+
+# times a pair may be split again before its largest key is taken to be one key
+MAX_RESPLITS = 3
+# pairs read together are about this many bytes at most (one read of many small ones)
+BATCH_BYTES = 32 * 2**20
+
+
+def _seeded(seed: int) -> Any:
+    def ids(table: pa.Table, fields: list, n: int) -> np.ndarray:
+        return partition_ids(table, fields, n, seed=seed)
+
+    return ids
+
+
+def _known(data: Any, read: ReadOptions) -> tuple[list | None, int | None]:
+    """The columns and in-memory bytes of an input, when they are known without reading
+    it (a frame, a table, files); (None, None) for a stream that can be read only once."""
+    in_memory = isinstance(data, (pd.DataFrame, pa.Table)) or polars_frames.is_polars_frame(data)
+    if isinstance(data, Iterator) or hasattr(data, "__arrow_c_stream__") and not in_memory:
+        return None, None
+    try:
+        source = open_source(data, 2**20, read=read)
+    except Exception:  # shuffle() reports what is wrong with it, in its own words
+        return None, None
+    return source.columns, source.nbytes
+
+
+class Side(Protocol):
+    """What a join reads of each side: a :class:`~shuffle_kit.ShuffleResult`, or a frame
+    held whole (:class:`Whole`)."""
+
+    npartitions: int
+
+    @property
+    def sizes(self) -> list[int]: ...
+    @property
+    def nbytes(self) -> list[int]: ...
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]: ...
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]: ...
+    def partition(self, i: int) -> pd.DataFrame: ...
+    def empty(self) -> pd.DataFrame: ...
+    def close(self) -> None: ...
+
+
+class Whole:
+    """A DataFrame already in memory as the one partition of a side: a join of two frames
+    that fit the memory of one pair needs no shuffle (pandas' own merge of the two)."""
+
+    npartitions = 1
+
+    def __init__(self, frame: pd.DataFrame, nbytes: int):
+        self.frame = frame
+        self._nbytes = nbytes
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(self.frame)]
+
+    @property
+    def nbytes(self) -> list[int]:
+        return [self._nbytes]
+
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
+        return [self.partition(i) for i in indices]
+
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        if len(self.frame):
+            yield self.partition(i)
+
+    def partition(self, i: int) -> pd.DataFrame:
+        if i not in (0, -1):
+            raise PartitionIndexError(f"partition {i} out of range for 1 partition")
+        return self.frame
+
+    def empty(self) -> pd.DataFrame:
+        return self.frame.iloc[:0]
+
+    def close(self) -> None:
+        pass
+
+
+class _Pair(NamedTuple):
+    """Partition ``i`` of two shuffle results: their rows and bytes."""
+
+    left: Side
+    right: Side
+    i: int
+    left_rows: int
+    right_rows: int
+    left_bytes: int
+    right_bytes: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.left_bytes + self.right_bytes
+
+    def joins_rows(self, how: str) -> bool:
+        """Whether the pair's join may have rows."""
+        return {"inner": self.left_rows and self.right_rows, "left": self.left_rows,
+                "right": self.right_rows}.get(how, self.left_rows or self.right_rows) > 0
+
+
+def _pairs_of(left: Side, right: Side) -> list[_Pair]:
+    return [_Pair(left, right, *row) for row in zip(range(left.npartitions), left.sizes, right.sizes, left.nbytes,
+                                                     right.nbytes)]
+
+
+class MergeResult:
+    """The joined rows of :func:`merge`, joined one partition pair at a time when asked for.
+
+    Iterating gives DataFrames in partition order: one per pair of partitions with rows
+    (pairs that yield no rows are skipped), or several for a pair split again for skew.
+    Within a pair the rows are in pandas' ``merge`` order for that pair (``sort=False``:
+    the left's order for inner and left joins, the right's for right joins; an outer join
+    orders the pair's keys as pandas does); with ``nulls_equal=False`` a pair's rows with
+    null keys come after its others. ``to_pandas()`` concatenates them (``ignore_index``):
+    pandas' ``merge`` up to row order, with its values and dtypes.
+
+    Use it as a context manager (or call :meth:`close`) to remove the temporary stores.
+
+    >>> import pandas as pd, shuffle_kit
+    >>> left = pd.DataFrame({'k': [1, 2, 2], 'a': [10, 20, 30]})
+    >>> right = pd.DataFrame({'k': [2, 3], 'b': ['x', 'y']})
+    >>> with shuffle_kit.merge(left, right, on='k', how='outer', npartitions=2, progress=False) as joined:
+    ...     joined.to_pandas().sort_values(['k', 'a']).values.tolist()
+    [[1, 10.0, nan], [2, 20.0, 'x'], [2, 30.0, 'x'], [3, nan, 'y']]
+    """
+
+    def __init__(
+        self, left: Side, right: Side, join: Join, *, pair_bytes: int, store_bytes: int,
+        threads: int | None,
+    ):
+        self.left = left
+        self.right = right
+        self.join = join
+        self.npartitions = left.npartitions
+        self.pair_bytes = pair_bytes
+        self.store_bytes = store_bytes
+        self.threads = threads
+        self._variants: list[pd.DataFrame] | None = None
+        self._sizes: list[int] | None = None
+
+    # -- the pairs --------------------------------------------------------------------------
+    def _pairs(self) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:
+        """(i, the joined frames of pair i) for every pair with rows, in order; pairs that
+        fit are read in batches, one batch ahead on a thread."""
+        pairs = _pairs_of(self.left, self.right)
+        with ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-merge") as pool:
+            batches = iter(self._batches(pairs))
+            batch = next(batches, None)
+            ahead = pool.submit(self._read, batch) if batch and batch[0] is not None else None
+            while batch is not None:
+                following = next(batches, None)
+                if batch[0] is None:  # a pair too large: split again, or joined in chunks
+                    pair = batch[1]
+                    ahead = pool.submit(self._read, following) if following and following[0] is not None else None
+                    yield pair.i, self._large(pair, 1)
+                else:
+                    assert ahead is not None
+                    frames = ahead.result()
+                    ahead = pool.submit(self._read, following) if following and following[0] is not None else None
+                    for i, lf, rf in frames:
+                        yield i, iter([self.join.join(lf, rf)])
+                    del frames
+                batch = following
+
+    def _batches(self, pairs: list[_Pair]) -> Iterator[Any]:
+        """Runs of consecutive pairs that fit, about ``BATCH_BYTES`` each, as ``(indices,
+        None)``; a pair too large for memory alone as ``(None, pair)``."""
+        run: list[int] = []
+        size = 0
+        for pair in pairs:
+            if not pair.joins_rows(self.join.how):
+                continue
+            if pair.nbytes > self.pair_bytes:
+                if run:
+                    yield run, None
+                    run, size = [], 0
+                yield None, pair
+                continue
+            if run and size + pair.nbytes > BATCH_BYTES:
+                yield run, None
+                run, size = [], 0
+            run.append(pair.i)
+            size += pair.nbytes
+        if run:
+            yield run, None
+
+    def _read(self, batch: tuple[list[int], None]) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
+        indices = batch[0]
+        return list(zip(indices, self.left.read(indices), self.right.read(indices)))
+
+    def _large(self, pair: _Pair, seed: int) -> Iterator[pd.DataFrame]:
+        """The joined frames of a pair larger than a pair's share of memory: its pieces
+        shuffled again with hash seed ``seed`` into pairs that fit (and those that still do
+        not, again), or, when splitting no longer shrinks it, joined in chunks."""
+        total = pair.nbytes
+        n = min(1 << 12, 2 * math.ceil(total / max(1, self.pair_bytes)))
+        if seed > MAX_RESPLITS or n < 2:
+            yield from self._chunked(pair)
+            return
+        keys = (self.join.left_on, self.join.right_on)
+        sides = []
+        try:
+            for result, on in zip((pair.left, pair.right), keys):
+                pieces = result.pieces(pair.i)
+                first = next(pieces, None)
+                sides.append(shuffle(
+                    itertools.chain([result.empty() if first is None else first], pieces), on, n,
+                    memory_limit=max(2**20, self.store_bytes // 2), partitioner=_seeded(seed), keep_index=False,
+                    progress=False, threads=self.threads,
+                ))
+            left, right = sides
+            subs = _pairs_of(left, right)
+            if max(p.nbytes for p in subs) > 0.9 * total:  # one key (or keys that always collide)
+                yield from self._chunked(pair)
+                return
+            for sub in subs:
+                if not sub.joins_rows(self.join.how):
+                    continue
+                if sub.nbytes > self.pair_bytes:
+                    yield from self._large(sub, seed + 1)
+                else:
+                    yield self.join.join(left.partition(sub.i), right.partition(sub.i))
+        finally:
+            for side in sides:
+                side.close()
+
+    def _chunked(self, pair: _Pair) -> Iterator[pd.DataFrame]:
+        """A pair holding one key with too many rows: its larger side piece by piece
+        against the smaller, read whole."""
+        if pair.left_bytes >= pair.right_bytes:
+            yield from self.join.join_chunks(
+                pair.left.pieces(pair.i), pair.right.partition(pair.i), "left", pair.left.empty())
+        else:
+            yield from self.join.join_chunks(
+                pair.right.pieces(pair.i), pair.left.partition(pair.i), "right", pair.right.empty())
+
+    # -- dtypes ----------------------------------------------------------------------------
+    def variants(self) -> list[pd.DataFrame]:
+        """The joins of unmatched rows the whole join holds (their dtypes are cast into
+        every pair's: :meth:`Join.conform`); a first pass over the key columns finds them,
+        only for joins whose dtypes could depend on it."""
+        if self._variants is not None:
+            return self._variants
+        lrow, rrow = self._first_row(self.left), self._first_row(self.right)
+        matched = self.join.matched(lrow, rrow)
+        possible = self.join.variants(lrow, rrow, True, True)
+        base = (matched[0] if matched else self.join.join(lrow.iloc[:0], rrow.iloc[:0])).dtypes
+        if all(v.dtypes.equals(base) for v in possible):
+            self._variants = matched
+        else:
+            self._variants = matched + self.join.variants(lrow, rrow, *self._unmatched())
+        return self._variants
+
+    def _first_row(self, side: Side) -> pd.DataFrame:
+        for i in np.flatnonzero(side.sizes).tolist():
+            for piece in side.pieces(i):
+                if len(piece):
+                    return piece.iloc[:1].reset_index(drop=True)
+        return side.empty()
+
+    def _unmatched(self) -> tuple[bool, bool]:
+        """Whether some left row and some right row find no match (key columns only, a
+        pair at a time)."""
+        want_left = self.join.how in ("left", "outer")
+        want_right = self.join.how in ("right", "outer")
+        found_left = found_right = False
+        for i in range(self.npartitions):
+            lsize, rsize = self.left.sizes[i], self.right.sizes[i]
+            if not lsize and not rsize:
+                continue
+            if not rsize or not lsize:
+                found_left, found_right = found_left or bool(lsize), found_right or bool(rsize)
+            else:
+                lk = _keys(self.left, i, self.join.left_on)
+                rk = _keys(self.right, i, self.join.right_on)
+                a, b = self.join.unmatched(lk, rk)
+                found_left, found_right = found_left or a, found_right or b
+            if (found_left or not want_left) and (found_right or not want_right):
+                break
+        return found_left, found_right
+
+    # -- reading ---------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        variants = self.variants()
+        sizes = np.zeros(self.npartitions, dtype=np.int64)
+        for i, frames in self._pairs():
+            for frame in frames:
+                sizes[i] += len(frame)
+                if len(frame):
+                    yield self.join.conform(frame, variants)
+        self._sizes = [int(s) for s in sizes]
+
+    def iter_polars(self) -> Iterator[Any]:
+        """The joined frames as ``polars.DataFrame`` (needs polars)."""
+        polars_frames.require("iter_polars()")
+        return (polars_frames.to_polars(pa.Table.from_pandas(f, preserve_index=False)) for f in self)
+
+    def empty(self) -> pd.DataFrame:
+        """The joined columns with their dtypes, without rows (pandas' dtypes for a join
+        without rows depend on which sides have rows: a row of each that has is joined)."""
+        frame = self.join.join(self._first_row(self.left), self._first_row(self.right)).iloc[:0]
+        return self.join.conform(frame, self.variants())
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Every joined row as one DataFrame (needs it all in memory): ``pandas.merge`` of
+        the two sides, up to row order."""
+        frames = list(self)
+        if not frames:
+            return self.empty()
+        if len(frames) == 1:
+            return frames[0].reset_index(drop=True)
+        return pd.concat(frames, ignore_index=True)
+
+    def to_arrow(self) -> pa.Table:
+        """Every joined row as one ``pyarrow.Table``."""
+        return pa.Table.from_pandas(self.to_pandas(), preserve_index=False)
+
+    def to_polars(self) -> Any:
+        """Every joined row as one ``polars.DataFrame`` (needs polars)."""
+        polars_frames.require("to_polars()")
+        return polars_frames.to_polars(self.to_arrow())
+
+    def write_parquet(self, directory: Any, **kwargs: Any) -> list[str]:
+        """Write the rows of pair ``i`` to ``directory/part-{i:05d}.parquet`` (a pair split
+        for skew as several row groups of its file), one pair in memory at a time; pairs
+        without rows write no file. Return the paths; ``kwargs`` go to ``pq.ParquetWriter``."""
+        import os
+
+        import pyarrow.parquet as pq
+
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        variants = self.variants()
+        paths = []
+        sizes = np.zeros(self.npartitions, dtype=np.int64)
+        for i, frames in self._pairs():
+            writer = None
+            path = os.path.join(directory, f"part-{i:05d}.parquet")
+            try:
+                for frame in frames:
+                    if not len(frame):
+                        continue
+                    sizes[i] += len(frame)
+                    frame = self.join.conform(frame, variants)
+                    if writer is None:
+                        table = pa.Table.from_pandas(frame, preserve_index=False)
+                        writer = pq.ParquetWriter(path, table.schema, **kwargs)
+                    else:
+                        table = pa.Table.from_pandas(frame, schema=writer.schema_arrow, preserve_index=False)
+                    writer.write_table(table)
+            finally:
+                if writer is not None:
+                    writer.close()
+                    paths.append(path)
+        self._sizes = [int(s) for s in sizes]
+        return paths
+
+    @property
+    def sizes(self) -> list[int]:
+        """Joined rows per partition pair (joins every pair once, a pair at a time, the
+        first time it is asked for without the rows having been read)."""
+        if self._sizes is None:
+            sizes = np.zeros(self.npartitions, dtype=np.int64)
+            for i, frames in self._pairs():
+                for frame in frames:
+                    sizes[i] += len(frame)
+            self._sizes = [int(s) for s in sizes]
+        return list(self._sizes)
+
+    # -- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove both sides' temporary stores."""
+        self.left.close()
+        self.right.close()
+
+    def __enter__(self) -> MergeResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<MergeResult {self.join.how} on {self.join.left_on!r}"
+            f"{'' if self.join.on else f' = {self.join.right_on!r}'}: {self.npartitions} partition pairs, "
+            f"{sum(self.left.sizes):,} x {sum(self.right.sizes):,} rows, "
+            f"{format_size(sum(self.left.nbytes) + sum(self.right.nbytes))}>"
+        )
+
+
+def _keys(side: Side, i: int, keys: list) -> pd.DataFrame:
+    """The key columns of partition ``i``, read piece by piece."""
+    frames = [piece[keys] for piece in side.pieces(i)]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+
+
+def merge(
+    left: Any,
+    right: Any,
+    on: Any = None,
+    *,
+    left_on: Any = None,
+    right_on: Any = None,
+    how: str = "inner",
+    suffixes: tuple[str | None, str | None] = ("_x", "_y"),
+    nulls_equal: bool = True,
+    npartitions: int | None = None,
+    memory_limit: int | str | None = None,
+    progress: bool | None = None,
+    chunk_bytes: int | str | None = None,
+    threads: int | None = None,
+    read: ReadOptions | None = None,
+) -> MergeResult:
+    """Join ``left`` and ``right`` on key columns as ``pandas.merge`` does, larger than memory.
+
+    Both sides are hash-partitioned by their keys into ``npartitions`` pairs of partitions
+    (two :func:`~shuffle_kit.shuffle` runs with the same hash), and the pairs are joined
+    one at a time when the result is read (:class:`MergeResult`). Concatenated, the result
+    is ``pandas.merge(left, right, on=..., how=..., suffixes=...)`` up to row order: the
+    same rows, values, dtypes and column names; null keys (None, NaN, NaT, NA) match each
+    other as in pandas, or nothing with ``nulls_equal=False`` (SQL's rule).
+
+    Parameters
+    ----------
+    left, right : anything :func:`~shuffle_kit.shuffle` takes (frames, Arrow, polars,
+        Parquet/CSV paths and datasets, streams); their index is not kept, as pandas'
+        ``merge`` on columns does not keep it.
+    on, left_on, right_on : key columns as pandas has them: ``on`` (both sides), or
+        ``left_on`` and ``right_on`` (each side keeps its own columns), or none (the
+        columns both sides have; the sides' columns must be known: a frame, table or files).
+        Keys of different dtypes are joined where pandas joins them (``int64`` with
+        ``Int64`` or ``float64``, every string type); where pandas refuses (``int64`` with
+        ``str``) a :class:`~shuffle_kit.errors.JobError` names both columns.
+    how : 'inner', 'left', 'right' or 'outer'.
+    suffixes : added to the column names both sides have, as in pandas.
+    nulls_equal : whether null keys match each other (pandas: True).
+    npartitions : pairs of partitions; default: enough for a pair to take an eighth of
+        ``memory_limit``, and one per 100 MB of both sides when their size is known; two
+        DataFrames within an eighth of ``memory_limit`` are one pair, not shuffled.
+    memory_limit : bytes (or '2GB'): each side's store keeps a quarter of it in memory, and
+        a pair larger than an eighth of it is split again (module docstring). Default: as
+        for :func:`~shuffle_kit.shuffle`.
+    progress, chunk_bytes, threads, read : as for :func:`~shuffle_kit.shuffle`.
+
+    >>> import pandas as pd
+    >>> flights = pd.DataFrame({'tailnum': ['N1', 'N2', 'N1', None], 'dep': [5, 7, 9, 1]})
+    >>> planes = pd.DataFrame({'tailnum': ['N1', 'N2'], 'seats': [150, 90]})
+    >>> with merge(flights, planes, on='tailnum', how='left', progress=False) as joined:
+    ...     joined.to_pandas().sort_values('dep')['seats'].tolist()
+    [nan, 150.0, 90.0, 150.0]
+    """
+    if how not in HOWS:
+        raise JobError(f"how must be one of {', '.join(map(repr, HOWS))}, not {how!r}")
+    if not isinstance(suffixes, (tuple, list)) or len(suffixes) != 2:
+        raise ArgumentTypeError(f"suffixes must be a pair of strings (or None), not {suffixes!r}")
+    if not isinstance(nulls_equal, bool):
+        raise ArgumentTypeError(f"nulls_equal must be True or False, not {nulls_equal!r}")
+    check_npartitions(npartitions)
+    limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
+    read = read or ReadOptions()
+    lcolumns, lbytes = _known(left, read)
+    rcolumns, rbytes = _known(right, read)
+    if on is None and left_on is None and right_on is None and (lcolumns is None or rcolumns is None):
+        raise JobError("on: give the key columns (the columns of a stream are not known before it is read)")
+    lkeys, rkeys, given_on = resolve_keys(on, left_on, right_on, lcolumns, rcolumns)
+    join = Join(lkeys, rkeys, how, tuple(suffixes), on=given_on, nulls_equal=nulls_equal)
+
+    store_bytes = max(2**20, limit // 4)
+    pair_bytes = max(2**20, limit // 8)
+    if npartitions is None and isinstance(left, pd.DataFrame) and isinstance(right, pd.DataFrame) and (
+            (lbytes or 0) + (rbytes or 0) <= pair_bytes):
+        # two frames that fit one pair: pandas' merge of the frames themselves
+        sides: tuple[Side, Side] = (Whole(left, lbytes or 0), Whole(right, rbytes or 0))
+        join.check(sides[0].empty(), sides[1].empty())
+        return MergeResult(*sides, join, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads)
+    if npartitions is None:
+        known = (lbytes or 0) + (rbytes or 0)
+        npartitions = max(default_npartitions(known or None), math.ceil(known / pair_bytes)) if known else None
+    kwargs: dict[str, Any] = dict(memory_limit=store_bytes, progress=progress, keep_index=False,
+                                  chunk_bytes=chunk_bytes, threads=threads, read=read)
+    left_parts = shuffle(left, lkeys, npartitions, **kwargs)
+    try:
+        right_parts = shuffle(right, rkeys, left_parts.npartitions, **kwargs)
+    except BaseException:
+        left_parts.close()
+        raise
+    try:
+        join.check(left_parts.empty(), right_parts.empty())
+    except BaseException:
+        left_parts.close()
+        right_parts.close()
+        raise
+    return MergeResult(left_parts, right_parts, join, pair_bytes=pair_bytes, store_bytes=store_bytes,
+                       threads=threads)

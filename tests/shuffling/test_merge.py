@@ -1,0 +1,278 @@
+"""``merge`` against ``pandas.merge``, up to row order: random keys of every joinable dtype
+with nulls, NaN and duplicates on both sides, different but joinable dtypes on the two
+sides, one and two key columns, every ``how``, SQL's null rule, streams and Arrow inputs,
+small partition counts and memory limits; pairs too large for memory split again or joined
+in chunks; and the errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import shuffle_kit as sk
+from shuffle_kit.errors import JobError, MissingColumnError
+
+HOWS = ["inner", "left", "right", "outer"]
+# kinds pandas joins with each other (pandas' own dtype for a key of two string kinds
+# depends on which rows match: those are joined each with itself)
+FAMILIES = {
+    "number": ["int64", "float64", "Int64"],
+    "str": ["str"], "object": ["object"], "string": ["string"],
+    "datetime_ns": ["datetime_ns"], "datetime_us": ["datetime_us"],
+}
+
+
+def key_column(kind: str, codes: list[int | None]) -> pd.Series:
+    """Keys from small integer codes (None: a null, where the kind has one)."""
+    if kind == "int64":
+        return pd.Series([-1 if c is None else c for c in codes], dtype="int64")
+    if kind == "float64":
+        return pd.Series([np.nan if c is None else c / 2 if c % 3 == 2 else float(c) for c in codes], dtype="float64")
+    if kind == "Int64":
+        return pd.Series(pd.array(codes, dtype="Int64"))
+    if kind in ("str", "object", "string"):
+        return pd.Series([None if c is None else f"s{c}" for c in codes], dtype=kind)
+    if kind.startswith("datetime"):
+        unit = kind.split("_")[1]
+        t = pd.Series(pd.to_datetime([0 if c is None else c for c in codes], unit="D")).astype(f"datetime64[{unit}]")
+        return t.where(pd.Series([c is not None for c in codes], dtype=bool))
+    raise AssertionError(kind)
+
+
+@st.composite
+def sides(draw, max_rows: int = 30):
+    nkeys = draw(st.integers(1, 2))
+    families = [draw(st.sampled_from(sorted(FAMILIES))) for _ in range(nkeys)]
+    frames = []
+    for side in ("l", "r"):
+        n = draw(st.integers(0, max_rows))
+        codes = st.one_of(st.none(), st.integers(0, draw(st.sampled_from([1, 3, 8]))))
+        df = pd.DataFrame({
+            f"k{i}": key_column(draw(st.sampled_from(FAMILIES[fam])), draw(st.lists(codes, min_size=n, max_size=n)))
+            for i, fam in enumerate(families)
+        })
+        df[f"{side}row"] = np.arange(n)  # int64: float64 where unmatched
+        df["v"] = pd.Series([i % 2 == 0 for i in range(n)], dtype=bool)  # both sides: suffixed
+        df[f"{side}s"] = pd.Series([f"{side}{i}" for i in range(n)], dtype="str")
+        frames.append(df)
+    return frames[0], frames[1], [f"k{i}" for i in range(nkeys)]
+
+
+def canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one order (sorted by every column's text), index dropped; a null of an
+    object column is None (pandas itself gives None or NaN for a missing key of an object
+    column, depending on whether the side it comes from had rows)."""
+    df = df.copy()
+    for i, dtype in enumerate(df.dtypes):
+        if pd.api.types.is_object_dtype(dtype):
+            column = df.iloc[:, i]
+            df.isetitem(i, column.astype(object).where(column.notna(), None))
+    text = df.astype(str)
+    order = text.sort_values(list(text.columns)).index if len(df.columns) else df.index
+    return df.loc[order].reset_index(drop=True)
+
+
+def assert_same_join(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(got.columns) == list(expected.columns)
+    assert got.dtypes.to_dict() == expected.dtypes.to_dict()
+    pd.testing.assert_frame_equal(canonical(got), canonical(expected))
+
+
+def pandas_or_error(left: pd.DataFrame, right: pd.DataFrame, **kwargs) -> pd.DataFrame | None:
+    try:
+        return pd.merge(left, right, **kwargs)
+    except (ValueError, TypeError):
+        return None
+
+
+def sql_model(left: pd.DataFrame, right: pd.DataFrame, lkeys: list, rkeys: list, how: str, **kwargs) -> pd.DataFrame:
+    """SQL's rule from pandas: rows with a null key joined with nothing."""
+    lnull, rnull = left[lkeys].isna().any(axis=1), right[rkeys].isna().any(axis=1)
+    parts = [pd.merge(left[~lnull], right[~rnull], how=how, **kwargs)]
+    if how in ("left", "outer"):
+        parts.append(pd.merge(left[lnull], right.iloc[:0], how=how, **kwargs))
+    if how in ("right", "outer"):
+        parts.append(pd.merge(left.iloc[:0], right[rnull], how=how, **kwargs))
+    nonempty = [p for p in parts if len(p)] or parts[:1]
+    return pd.concat(nonempty, ignore_index=True)
+
+
+@given(sides(), st.sampled_from(HOWS), st.one_of(st.none(), st.integers(1, 7)),
+       st.sampled_from(["frame", "chunks", "arrow"]),
+       st.sampled_from([1, 2]))
+@settings(deadline=None, max_examples=150)
+def test_merge_equals_pandas(case, how, npartitions, kind, threads):
+    left, right, on = case
+    if kind == "arrow":  # the model: pandas' merge of the table as pandas reads it
+        right = pa.Table.from_pandas(right, preserve_index=False).to_pandas()
+    expected = pandas_or_error(left, right, on=on, how=how)
+    if kind == "chunks":
+        right_in = iter([right.iloc[: len(right) // 2], right.iloc[len(right) // 2:]])
+    elif kind == "arrow":
+        right_in = pa.Table.from_pandas(right, preserve_index=False)
+    else:
+        right_in = right
+    if expected is None:
+        with pytest.raises(JobError, match="cannot join left key column"):
+            sk.merge(left, right_in, on=on, how=how, npartitions=npartitions, progress=False)
+        return
+    with sk.merge(left, right_in, on=on, how=how, npartitions=npartitions, threads=threads, progress=False) as joined:
+        got = joined.to_pandas()
+        assert sum(joined.sizes) == len(expected)
+    assert_same_join(got, expected)
+
+
+@given(sides(), st.sampled_from(HOWS), st.integers(1, 5))
+@settings(deadline=None, max_examples=60)
+def test_merge_left_on_right_on_keeps_both_columns(case, how, npartitions):
+    left, right, on = case
+    right = right.rename(columns={k: f"r{k}" for k in on})
+    ron = [f"r{k}" for k in on]
+    expected = pandas_or_error(left, right, left_on=on, right_on=ron, how=how)
+    if expected is None:
+        with pytest.raises(JobError, match="cannot join left key column"):
+            sk.merge(left, right, left_on=on, right_on=ron, how=how, npartitions=npartitions, progress=False)
+        return
+    with sk.merge(left, right, left_on=on, right_on=ron, how=how, npartitions=npartitions, progress=False) as joined:
+        assert_same_join(joined.to_pandas(), expected)
+
+
+@given(sides(), st.sampled_from(HOWS), st.integers(1, 5))
+@settings(deadline=None, max_examples=60)
+def test_merge_sql_nulls_never_match(case, how, npartitions):
+    left, right, on = case
+    matching_nulls = pandas_or_error(left, right, on=on, how=how)
+    if matching_nulls is None:
+        return
+    expected = sql_model(left, right, on, on, how, on=on)
+    with sk.merge(left, right, on=on, how=how, nulls_equal=False, npartitions=npartitions, progress=False) as joined:
+        got = joined.to_pandas()
+    assert list(got.columns) == list(expected.columns)
+    # the model's dtypes are those of its merges of filtered frames (a side left without
+    # rows is not cast to the other's key type): each is the model's or pandas' own
+    for c in got.columns:
+        assert got[c].dtype in (expected[c].dtype, matching_nulls[c].dtype), c
+    if len(expected):
+        pd.testing.assert_frame_equal(canonical(got.astype(expected.dtypes.to_dict())), canonical(expected))
+    else:
+        assert not len(got)
+
+
+def test_merge_of_joinable_dtypes_across_sides():
+    left = pd.DataFrame({"k": [1, 2, 3, 2], "a": range(4)})
+    right = pd.DataFrame({"k": pd.array([2, None, 3], dtype="Int64"), "b": [1.5, 2.5, 3.5]})
+    for how in HOWS:
+        with sk.merge(left, right, on="k", how=how, npartitions=4, progress=False) as joined:
+            assert_same_join(joined.to_pandas(), pd.merge(left, right, on="k", how=how))
+    # string with large_string (Arrow), read as pandas reads them
+    lt = pa.table({"k": pa.array(["a", "b", None], pa.string()), "x": [1, 2, 3]})
+    rt = pa.table({"k": pa.array(["b", None, "c"], pa.large_string()), "y": [4, 5, 6]})
+    with sk.merge(lt, rt, on="k", how="outer", npartitions=3, progress=False) as joined:
+        assert_same_join(joined.to_pandas(), pd.merge(lt.to_pandas(), rt.to_pandas(), on="k", how="outer"))
+
+
+def test_merge_polars_and_parquet_inputs_and_outputs(tmp_path):
+    pl = pytest.importorskip("polars")
+    left = pd.DataFrame({"k": [1, 2, 2, 4] * 5, "a": range(20)})
+    right = pd.DataFrame({"k": [2, 4, 5], "b": ["x", "y", "z"]})
+    left.to_parquet(tmp_path / "left.parquet")
+    with sk.merge(str(tmp_path / "left.parquet"), pl.from_pandas(right), on="k", how="left", npartitions=3,
+                  progress=False) as joined:
+        expected = pd.merge(left, right, on="k", how="left")
+        assert_same_join(joined.to_pandas(), expected)
+        assert sorted(joined.to_polars()["a"].to_list()) == list(range(20))
+        paths = joined.write_parquet(tmp_path / "out")
+        back = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        assert sorted(back["a"]) == list(range(20)) and sum(joined.sizes) == 20
+        assert sum(len(f) for f in joined) == 20
+
+
+def test_merge_without_on_joins_the_shared_columns():
+    left = pd.DataFrame({"k": [1, 2], "j": ["a", "b"], "a": [1, 2]})
+    right = pd.DataFrame({"j": ["a", "b"], "k": [1, 3], "b": [3, 4]})
+    with sk.merge(left, right, progress=False) as joined:
+        assert_same_join(joined.to_pandas(), pd.merge(left, right))
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("nulls_equal", [True, False])
+def test_skewed_pairs_split_again_and_single_keys_joined_in_chunks(how, nulls_equal):
+    # a 1 MiB limit gives pairs of 1 MiB: the many distinct keys of partition 0 are split
+    # again with other seeds, and the hot key (70k rows) is joined in chunks
+    rng = np.random.default_rng(0)
+    n = 150_000
+    keys = np.where(rng.random(n) < 0.45, 7, rng.integers(0, 40_000, n)).astype(float)
+    keys[rng.random(n) < 0.01] = np.nan
+    left = pd.DataFrame({"k": keys, "a": np.arange(n), "s": rng.integers(0, 9, n)})
+    right = pd.DataFrame({"k": np.r_[[7.0, 7.0, np.nan], np.arange(0, 60_000, 3.0)], "b": np.arange(20_003)})
+    if how in ("right", "outer"):  # the hot key's cartesian side stays small
+        right = right.iloc[:20_003]
+    with sk.merge(left, right, on="k", how=how, nulls_equal=nulls_equal, npartitions=2, memory_limit="1MiB",
+                  progress=False) as joined:
+        got = joined.to_pandas()
+    if nulls_equal:
+        expected = pd.merge(left, right, on="k", how=how)
+    else:
+        expected = sql_model(left, right, ["k"], ["k"], how, on="k")
+    assert len(got) == len(expected)
+    assert got.dtypes.to_dict() == expected.dtypes.to_dict()
+    cols = list(expected.columns)
+    pd.testing.assert_frame_equal(
+        got.sort_values(cols).reset_index(drop=True), expected.sort_values(cols).reset_index(drop=True)
+    )
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_join_chunks_equals_the_whole_join(how):
+    from shuffle_kit.kernels.joins import Join
+
+    left = pd.DataFrame({"k": [1, 1, 2, None, 5, 1], "a": range(6)})
+    right = pd.DataFrame({"k": [1, 3, None, 1], "b": [True, False, True, True]})
+    for nulls_equal in (True, False):
+        join = Join(["k"], ["k"], how, ("_x", "_y"), on=True, nulls_equal=nulls_equal)
+        whole = join.join(left, right)
+        for chunked in ("left", "right"):
+            big, small = (left, right) if chunked == "left" else (right, left)
+            parts = list(join.join_chunks([big[:2], big[2:3], big[3:]], small, chunked, big[:0]))
+            got = pd.concat(parts, ignore_index=True)
+            assert len(got) == len(whole)
+            pd.testing.assert_frame_equal(canonical(got.astype(whole.dtypes.to_dict())), canonical(whole))
+
+
+def test_merge_errors():
+    left = pd.DataFrame({"k": [1, 2], "a": [1, 2]})
+    right = pd.DataFrame({"k": ["1", "2"], "kk": [1, 2], "b": [3, 4]})
+    with pytest.raises(JobError, match=r"left key column 'k' \(int64\) with right key column 'k' \(str\)"):
+        sk.merge(left, right, on="k", progress=False)
+    with pytest.raises(JobError, match="how must be one of"):
+        sk.merge(left, right, on="k", how="cross")
+    with pytest.raises(JobError, match="not a combination"):
+        sk.merge(left, right, on="k", left_on="k", right_on="kk")
+    with pytest.raises(JobError, match="give both left_on and right_on"):
+        sk.merge(left, right, left_on="k")
+    with pytest.raises(JobError, match="left_on names 1 columns and right_on 2"):
+        sk.merge(left, right, left_on="k", right_on=["k", "kk"])
+    with pytest.raises(MissingColumnError, match="'kk' is not in the left input"):
+        sk.merge(left, right, on="kk")
+    with pytest.raises(JobError, match="share no column"):
+        sk.merge(left, pd.DataFrame({"z": [1]}))
+    with pytest.raises(JobError, match="give the key columns"):
+        sk.merge(iter([left]), right)
+    with pytest.raises(TypeError, match="suffixes must be a pair"):
+        sk.merge(left, right, on="kk" if False else "a", suffixes="_x")
+    with pytest.raises(JobError, match="merge: .*"):
+        sk.merge(left.assign(b=1), right.assign(a=1), left_on="k", right_on="kk", suffixes=(None, None),
+                 progress=False)
+
+
+def test_merge_result_closes_its_stores():
+    left = pd.DataFrame({"k": [1, 2], "a": [1, 2]})
+    joined = sk.merge(left, left, on="k", npartitions=2, progress=False)
+    assert "inner on ['k']" in repr(joined)
+    joined.close()
+    with pytest.raises(JobError, match="closed"):
+        joined.to_pandas()
