@@ -20,11 +20,11 @@ knowing nothing of where the pairs come from:
   with ``str`` it refuses) and names both columns.
 
 >>> import pandas as pd
->>> j = Join(['k'], ['k'], 'left', ('_x', '_y'), on=True)
->>> j.join(pd.DataFrame({'k': [1, None], 'a': [1, 2]}), pd.DataFrame({'k': [None], 'b': [3]}))['b'].tolist()
+>>> left = pd.DataFrame({'k': [1.0, None], 'a': [1, 2]})
+>>> right = pd.DataFrame({'k': [float('nan')], 'b': [3]})
+>>> Join(['k'], ['k'], 'left', ('_x', '_y'), on=True).join(left, right)['b'].tolist()
 [nan, 3.0]
->>> Join(['k'], ['k'], 'left', ('_x', '_y'), on=True, nulls_equal=False).join(
-...     pd.DataFrame({'k': [1, None], 'a': [1, 2]}), pd.DataFrame({'k': [None], 'b': [3]}))['b'].tolist()
+>>> Join(['k'], ['k'], 'left', ('_x', '_y'), on=True, nulls_equal=False).join(left, right)['b'].tolist()
 [nan, nan]
 """
 

@@ -225,7 +225,7 @@ class MergeResult:
                     run, size = [], 0
                 yield None, pair
                 continue
-            if run and size + pair.nbytes > BATCH_BYTES:
+            if run and size + pair.nbytes > min(BATCH_BYTES, self.pair_bytes):
                 yield run, None
                 run, size = [], 0
             run.append(pair.i)
@@ -393,9 +393,10 @@ class MergeResult:
                     frame = self.join.conform(frame, variants)
                     if writer is None:
                         table = pa.Table.from_pandas(frame, preserve_index=False)
-                        writer = pq.ParquetWriter(path, table.schema, **kwargs)
-                    else:
-                        table = pa.Table.from_pandas(frame, schema=writer.schema_arrow, preserve_index=False)
+                        schema = table.schema
+                        writer = pq.ParquetWriter(path, schema, **kwargs)
+                    else:  # the file's types (a column all null in one piece is typed by the first)
+                        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
                     writer.write_table(table)
             finally:
                 if writer is not None:

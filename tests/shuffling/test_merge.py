@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import shuffle_kit as sk
 from shuffle_kit.errors import JobError, MissingColumnError
+from tests.helpers.memory import WATCH_PEAK_RSS
 
 HOWS = ["inner", "left", "right", "outer"]
 # kinds pandas joins with each other (pandas' own dtype for a key of two string kinds
@@ -276,3 +277,48 @@ def test_merge_result_closes_its_stores():
     joined.close()
     with pytest.raises(JobError, match="closed"):
         joined.to_pandas()
+
+
+RSS_SCRIPT = """
+import json, sys, shuffle_kit
+""" + WATCH_PEAK_RSS + """
+joined = shuffle_kit.merge(sys.argv[1], sys.argv[2], on="key", how="left", memory_limit=int(sys.argv[3]),
+                           chunk_bytes=int(sys.argv[4]), progress=False)
+paths = joined.write_parquet(sys.argv[5])
+stop_watching()
+rows = sum(joined.sizes)
+joined.close()
+print(json.dumps({"base": base, "peak": peak[0], "rows": rows}))
+"""
+
+
+@pytest.mark.slow
+def test_skewed_join_of_parquet_keeps_peak_rss_bounded(tmp_path):
+    # a third of the left's rows share one key: its pair is split again, then joined piece
+    # by piece against the right's rows of that key, within the limit plus the allowance
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    mb = 2**20
+    limit, chunk = 32 * mb, 8 * mb
+    rng = np.random.default_rng(0)
+    n, m = 4_000_000, 200_000
+    keys = np.where(rng.random(n) < 0.3, 7, rng.integers(0, 2 * m, n))
+    left = pa.table({"key": keys, "x": rng.random(n), "y": rng.integers(0, 10**9, n)})
+    right = pa.table({"key": np.arange(m), "w": rng.random(m)})
+    assert left.nbytes > 2 * limit
+    pq.write_table(left, tmp_path / "left.parquet", row_group_size=100_000)
+    pq.write_table(right, tmp_path / "right.parquet", row_group_size=100_000)
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(tmp_path / "left.parquet"), str(tmp_path / "right.parquet"),
+         str(limit), str(chunk), str(tmp_path / "out")],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    r = json.loads(out)
+    assert r["rows"] == n
+    assert pq.read_table(tmp_path / "out")["w"].null_count == int((keys >= m).sum())
+    extra = r["peak"] - r["base"]
+    print(f"input {left.nbytes / mb:.0f} MB: peak RSS above baseline {extra / mb:.0f} MB")
+    assert extra < limit + 300 * mb, extra / mb
