@@ -14,7 +14,8 @@ the rows gives a second point of the curve. Peers, on the same frames in the sam
 - pandas ``merge(fact, dim, on="key", how=...)``;
 - polars ``from_pandas`` of both, ``join(..., how=..., coalesce=True)``, ``to_pandas()``.
 
-Times are wall seconds of the best of ``--repeats`` interleaved rounds; ratios are the
+Times are wall seconds of the best of ``--repeats`` interleaved rounds (each round starts
+with another tool); ratios are the
 peer's time over shuffle-kit's (above 1: shuffle-kit is faster).
 """
 
@@ -70,8 +71,10 @@ def in_memory(points: list[tuple[int, int]], repeats: int) -> dict[tuple[str, st
         fact, dim = frames(rows, dim_rows)
         for how in ("inner", "left"):
             runs = tools(fact, dim, how)
-            for _ in range(repeats):  # interleaved: drift hits every tool alike
-                for name, fn in runs.items():
+            names = list(runs)
+            for r in range(repeats):  # interleaved, each round in another order: drift hits every tool alike
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    fn = runs[name]
                     start = time.perf_counter()
                     fn()
                     t = time.perf_counter() - start

@@ -290,6 +290,9 @@ class MergeResult:
         only for joins whose dtypes could depend on it."""
         if self._variants is not None:
             return self._variants
+        if isinstance(self.left, Whole):  # one pair, the whole join: pandas' own dtypes
+            self._variants = []
+            return self._variants
         lrow, rrow = self._first_row(self.left), self._first_row(self.right)
         matched = self.join.matched(lrow, rrow)
         possible = self.join.variants(lrow, rrow, True, True)
@@ -353,6 +356,8 @@ class MergeResult:
     def to_pandas(self) -> pd.DataFrame:
         """Every joined row as one DataFrame (needs it all in memory): ``pandas.merge`` of
         the two sides, up to row order."""
+        if isinstance(self.left, Whole) and isinstance(self.right, Whole):  # pandas' merge of the frames
+            return self.join.join(self.left.frame, self.right.frame)
         frames = list(self)
         if not frames:
             return self.empty()
