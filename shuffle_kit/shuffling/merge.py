@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -44,6 +45,7 @@ from ..io.readers import ReadOptions, open_source
 from ..kernels.hashing import partition_ids
 from ..kernels.joins import HOWS, Join, resolve_keys
 from ..kernels.keys import check_npartitions
+from ..limits import resolve_threads
 from .api import shuffle
 
 # times a pair may be split again before its largest key is taken to be one key
@@ -189,27 +191,50 @@ class MergeResult:
 
     # -- the pairs --------------------------------------------------------------------------
     def _pairs(self) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:
-        """(i, the joined frames of pair i) for every pair with rows, in order; pairs that
-        fit are read in batches, one batch ahead on a thread."""
+        """(i, the joined frames of pair i) for every pair with rows, in order. Pairs that
+        fit are read in batches, one batch ahead on a thread, and joined on ``threads``
+        workers (pandas' merge releases the GIL in its hash tables) while the pairs in
+        flight hold at most a side's share of memory; the order is the pairs' whatever
+        the thread count."""
         pairs = _pairs_of(self.left, self.right)
-        with ThreadPoolExecutor(1, thread_name_prefix="shuffle_kit-merge") as pool:
+        workers = resolve_threads(self.threads)
+        inflight: deque[tuple[int, Future, int]] = deque()
+        held = 0
+
+        def done() -> tuple[int, Iterator[pd.DataFrame]]:
+            nonlocal held
+            i, future, nbytes = inflight.popleft()
+            held -= nbytes
+            return i, iter([future.result()])
+
+        with ThreadPoolExecutor(workers + 1, thread_name_prefix="shuffle_kit-merge") as pool:
+            def read_ahead(batch: Any) -> Future | None:
+                return pool.submit(self._read, batch) if batch is not None and batch[0] is not None else None
+
             batches = iter(self._batches(pairs))
             batch = next(batches, None)
-            ahead = pool.submit(self._read, batch) if batch and batch[0] is not None else None
+            ahead = read_ahead(batch)
             while batch is not None:
                 following = next(batches, None)
                 if batch[0] is None:  # a pair too large: split again, or joined in chunks
-                    pair = batch[1]
-                    ahead = pool.submit(self._read, following) if following and following[0] is not None else None
-                    yield pair.i, self._large(pair, 1)
+                    while inflight:
+                        yield done()
+                    ahead = read_ahead(following)
+                    yield batch[1].i, self._large(batch[1], 1)
                 else:
                     assert ahead is not None
                     frames = ahead.result()
-                    ahead = pool.submit(self._read, following) if following and following[0] is not None else None
+                    ahead = read_ahead(following)
                     for i, lf, rf in frames:
-                        yield i, iter([self.join.join(lf, rf)])
+                        nbytes = pairs[i].nbytes
+                        while inflight and (len(inflight) >= workers or held + nbytes > self.store_bytes):
+                            yield done()
+                        inflight.append((i, pool.submit(self.join.join, lf, rf), nbytes))
+                        held += nbytes
                     del frames
                 batch = following
+            while inflight:
+                yield done()
 
     def _batches(self, pairs: list[_Pair]) -> Iterator[Any]:
         """Runs of consecutive pairs that fit, about ``BATCH_BYTES`` each, as ``(indices,
