@@ -160,7 +160,28 @@ class KeyOrder:
             numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
             if numbers is not None:
                 return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
-        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+        # as columns() and sort_keys(), less the NA flags of columns without an NA: an
+        # all-false flag orders nothing, and costs a column in the sort
+        arrays: list[Any] = []
+        sort_keys: list[tuple[str, str]] = []
+        for i, name in enumerate(self.fields):
+            value = _comparable(keys.column(name), self.categories[i])
+            if value.null_count:
+                arrays.append(pc.is_null(value))
+                sort_keys.append((f"na{i}", "ascending" if self.nulls_last else "descending"))
+            arrays.append(value)
+            sort_keys.append((f"v{i}", "ascending" if self.ascending[i] else "descending"))
+        names = [name for name, _ in sort_keys]
+        return np.asarray(pc.sort_indices(pa.table(arrays, names=names), sort_keys=sort_keys))
+
+    def then(self, name: str) -> KeyOrder:
+        """This order, then the column ``name`` ascending (a tie-breaker such as a row
+        number, which holds no NA).
+
+        >>> KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False).then('row').ascending
+        (False, True)
+        """
+        return KeyOrder((*self.fields, name), (*self.ascending, True), self.nulls_last, (*self.categories, None))
 
 
 def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
