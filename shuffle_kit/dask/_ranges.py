@@ -37,6 +37,9 @@ class PartitionSample:
 def sample_partition(df: pd.DataFrame, keys: list, size: int, extremes: bool) -> PartitionSample:
     """The sample of one input partition (its rows with the smallest hashes of their numbers)."""
     table, fields, _ = to_table(df, keys, keep_index=True)
+    # keys without an order are refused here: which columns hold pickled objects is told by
+    # the whole table's schema, not by its key columns alone
+    KeyOrder.of(table, fields)
     columns = table.select(fields)
     sample = Sampler.of([columns], size) if columns.num_rows else columns
     low = high = None

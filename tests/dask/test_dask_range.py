@@ -4,7 +4,6 @@ a partition in input order; equal keys in one partition; divisions unknown."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -82,3 +81,17 @@ def test_bad_arguments_are_one_line(kwargs, error, message):
     with pytest.raises(error, match=message) as info:
         skd.shuffle(ddf, "k", 2, **kwargs)
     assert isinstance(info.value, ShuffleKitError) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda ddf: skd.shuffle(ddf, "o", partitioner="range"),
+    lambda ddf: skd.sort_values(ddf, "o"),
+    lambda ddf: skd.set_index(ddf, "o"),
+])
+def test_keys_of_python_objects_are_refused_by_every_range_shuffle(call):
+    from shuffle_kit.errors import UnorderableKeyError
+
+    with dask.config.set({"dataframe.convert-string": False}):  # (else dask makes the lists strings)
+        ddf = dd.from_pandas(pd.DataFrame({"k": [1, 2], "o": [[1], [2]]}), npartitions=1)
+    with pytest.raises(UnorderableKeyError, match="key column 'o' holds Python objects"):
+        call(ddf).compute(scheduler="sync")
