@@ -165,7 +165,12 @@ class KeyOrder:
         arrays: list[Any] = []
         sort_keys: list[tuple[str, str]] = []
         for i, name in enumerate(self.fields):
-            value = _comparable(keys.column(name), self.categories[i])
+            column = keys.column(name)
+            t = column.type
+            # a column Arrow already compares in the key order is sorted as it is, in chunks
+            # (no copy of its values)
+            as_is = not (pa.types.is_floating(t) or pa.types.is_dictionary(t) or pa.types.is_null(t))
+            value = column if as_is else _comparable(column, self.categories[i])
             if value.null_count:
                 arrays.append(pc.is_null(value))
                 sort_keys.append((f"na{i}", "ascending" if self.nulls_last else "descending"))
