@@ -6,7 +6,8 @@ sample of its key columns (every row of a partition no larger than the sample), 
 count and, for ``set_index``, its smallest and largest non-null key. :func:`combine`
 draws from the samples in proportion to the partitions' rows (so a small partition does
 not weigh as much as a large one) and takes the boundaries of that sample;
-:func:`divisions` turns them into dask's divisions.
+:func:`divisions` turns them into dask's divisions. :func:`key_ranges` is the whole first
+pass of ``shuffle(..., partitioner="range")``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import pyarrow as pa
 from ..kernels.keys import to_table
 from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
 
+SAMPLE_ROWS = 1000  # sampled per input partition at least (every row of a smaller one)
+SAMPLE_PER_OUTPUT = 20  # ... and this many per output partition
+
 
 @dataclass(frozen=True)
 class PartitionSample:
@@ -33,6 +37,9 @@ class PartitionSample:
 def sample_partition(df: pd.DataFrame, keys: list, size: int, extremes: bool) -> PartitionSample:
     """The sample of one input partition (its rows with the smallest hashes of their numbers)."""
     table, fields, _ = to_table(df, keys, keep_index=True)
+    # keys without an order are refused here: which columns hold pickled objects is told by
+    # the whole table's schema, not by its key columns alone
+    KeyOrder.of(table, fields)
     columns = table.select(fields)
     sample = Sampler.of([columns], size) if columns.num_rows else columns
     low = high = None
@@ -87,3 +94,24 @@ def divisions_of(order: KeyOrder, sample: pa.Table, bounds: pa.Table,
     inner = opening.column(0).to_pandas().tolist()
     low, high = min(lows), max(s.high for s in samples if s.high is not None)
     return opening, (low, *inner, high)
+
+
+def key_ranges(ddf: Any, keys: list, npartitions: int, ascending: Any, na_position: str) -> tuple[KeyOrder, pa.Table]:
+    """(the order of ``ddf``'s key columns ``keys``, the ``npartitions - 1`` keys closing
+    its partitions but the last), from a sample of every input partition computed now, as
+    dask computes divisions.
+
+    >>> import dask.dataframe as dd
+    >>> ddf = dd.from_pandas(pd.DataFrame({'k': [5, 1, 4, 2, 3, 3]}), npartitions=2)
+    >>> order, bounds = key_ranges(ddf, ['k'], 3, False, 'last')
+    >>> bounds['k'].to_pylist()
+    [4, 3]
+    """
+    import dask
+
+    size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * npartitions)
+    task = dask.delayed(sample_partition, pure=True)
+    samples = list(dask.compute(*[task(part, keys, size, False) for part in ddf.to_delayed()]))
+    _, fields, _ = to_table(ddf._meta, keys, keep_index=True)  # the Arrow names, as the map tasks' conversion
+    order, _, bounds = combine(samples, fields, npartitions, ascending, na_position)
+    return order, bounds

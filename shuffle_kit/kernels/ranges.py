@@ -9,7 +9,9 @@ maps and pickled Python objects have no such order and are refused.
 
 Each key column becomes two sort columns (:meth:`KeyOrder.columns`): a flag that is true
 for NA, then the comparable value with NaN as null. The flag decides where NAs go, so no
-reliance on Arrow's null placement (whose NaN sorts apart from null) is needed.
+reliance on Arrow's null placement (whose NaN sorts apart from null) is needed; a sort by
+one column needs no flag (:meth:`KeyOrder.sort_indices`: Arrow puts its nulls, NaN among
+them, last in input order whatever the direction), nor does a column without NA.
 
 A row goes to partition ``i``, the number of boundaries that sort strictly before its key:
 partition ``i`` holds the keys in ``(b[i-1], b[i]]``, so equal keys never split, and every
@@ -156,11 +158,47 @@ class KeyOrder:
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
-        if len(self.fields) == 1:
-            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
-            if numbers is not None:
-                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
-        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+        values = [self._sortable(keys, i) for i in range(len(self.fields))]
+        if len(values) == 1:
+            # one column: Arrow's own sort, which puts nulls (NaN is null here) last, in input
+            # order, whatever the direction; moved to the front for nulls first. (Arrow counts
+            # the values of a narrow range of integers instead of comparing them.)
+            (value,) = values
+            ranked = np.asarray(pc.array_sort_indices(value, order="ascending" if self.ascending[0] else "descending"))
+            na = value.null_count
+            if na and not self.nulls_last:
+                ranked = np.concatenate([ranked[len(ranked) - na:], ranked[: len(ranked) - na]])
+            return ranked.astype(np.int64, copy=False)
+        # as columns() and sort_keys(), less the NA flags of columns without an NA: an
+        # all-false flag orders nothing, and costs a column in the sort
+        arrays: list[Any] = []
+        sort_keys: list[tuple[str, str]] = []
+        for i, value in enumerate(values):
+            if value.null_count:
+                arrays.append(pc.is_null(value))
+                sort_keys.append((f"na{i}", "ascending" if self.nulls_last else "descending"))
+            arrays.append(value)
+            sort_keys.append((f"v{i}", "ascending" if self.ascending[i] else "descending"))
+        by = pa.table(arrays, names=[name for name, _ in sort_keys])
+        return np.asarray(pc.sort_indices(by, sort_keys=sort_keys)).astype(np.int64, copy=False)
+
+    def _sortable(self, keys: pa.Table, i: int) -> pa.Array | pa.ChunkedArray:
+        """Key column ``i`` of ``keys`` as values Arrow compares in the key order; a column
+        Arrow already compares so (not float, not a dictionary) as it is, in chunks (no copy)."""
+        column = keys.column(self.fields[i])
+        t = column.type
+        if pa.types.is_floating(t) or pa.types.is_dictionary(t) or pa.types.is_null(t):
+            return _comparable(column, self.categories[i])
+        return column
+
+    def then(self, name: str) -> KeyOrder:
+        """This order, then the column ``name`` ascending (a tie-breaker such as a row
+        number, which holds no NA).
+
+        >>> KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False).then('row').ascending
+        (False, True)
+        """
+        return KeyOrder((*self.fields, name), (*self.ascending, True), self.nulls_last, (*self.categories, None))
 
 
 def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -176,20 +214,6 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if values.null_count:
         values = values.fill_null(pa.scalar(0, values.type))
     return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
-
-
-def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
-    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
-    rows = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(values))
-    v = values[rows]
-    if ascending:
-        ranked = rows[np.argsort(v, kind="stable")]
-    else:  # stable descending: sort the reversed values, then reverse (ties keep input order)
-        ranked = rows[(len(v) - 1 - np.argsort(v[::-1], kind="stable"))[::-1]]
-    if len(rows) == len(values):
-        return ranked.astype(np.int64, copy=False)
-    na = np.flatnonzero(nulls)
-    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
 
 
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
