@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..frames import tables_to_frame
+from ..frames import SCHEMA_KEY, Piece, piece_of, tables_to_frame, with_piece
 from ..kernels.dask_assignment import dask_partition_ids
 from ..kernels.hashing import partition_ids
 from ..kernels.ranges import KeyOrder, range_ids
+from ..kernels.take import take
 
 
 class PartitionIds(Protocol):
@@ -84,7 +85,30 @@ class SortWithin:
 
     def __call__(self, tables: list[pa.Table]) -> pd.DataFrame:
         fields = list(self.order.fields)
-        keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
-        frame = tables_to_frame(tables)
-        frame = frame.take(self.order.sort_indices(keys))
+        if _one_layout(tables):
+            # sorted as Arrow, then converted once: one gather of every column (strings
+            # as their views), no pandas take
+            table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+            ranked = take(table, self.order.sort_indices(table.select(fields)))
+            frame = tables_to_frame([with_piece(ranked, Piece(ranked.num_rows))])
+        else:
+            keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
+            frame = tables_to_frame(tables)
+            frame = frame.take(self.order.sort_indices(keys))
         return frame.set_index(self.index) if self.has_index else frame
+
+
+def _one_layout(tables: list[pa.Table]) -> bool:
+    """Whether the pieces share one schema and conversion, and hold their index as columns
+    (a piece numbered as a RangeIndex keeps its numbers in its metadata, not in a column)."""
+    first = tables[0].schema
+    layout = (first.metadata or {}).get(SCHEMA_KEY)
+    for t in tables:
+        piece = piece_of(t)
+        if layout is None or (piece is not None and piece.ranged):
+            return False
+        if t.schema is not first and not (
+            t.schema.equals(first) and (t.schema.metadata or {}).get(SCHEMA_KEY) == layout
+        ):
+            return False
+    return True

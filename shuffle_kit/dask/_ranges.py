@@ -30,10 +30,12 @@ class PartitionSample:
     high: Any = None
 
 
-def sample_partition(df: pd.DataFrame, keys: list, size: int, extremes: bool) -> PartitionSample:
-    """The sample of one input partition (its rows with the smallest hashes of their numbers)."""
-    table, fields, _ = to_table(df, keys, keep_index=True)
-    columns = table.select(fields)
+def sample_partition(df: pd.DataFrame, keys: list, fields: list[str], size: int, extremes: bool) -> PartitionSample:
+    """The sample of one input partition (its rows with the smallest hashes of their
+    numbers), its key columns named ``fields`` (as the whole frame's conversion names them);
+    only the key columns are converted."""
+    table, _, _ = to_table(df[keys], keys, keep_index=False)
+    columns = table.rename_columns(fields)
     sample = Sampler.of([columns], size) if columns.num_rows else columns
     low = high = None
     if extremes:

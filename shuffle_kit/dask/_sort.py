@@ -115,8 +115,9 @@ def _sample(ddf: Any, keys: list, n: int, ascending: Any, na_position: str, extr
 
     size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * n)
     task = dask.delayed(sample_partition, pure=True)
-    samples = list(dask.compute(*[task(part, keys, size, extremes) for part in ddf.to_delayed()]))
-    order, sample, bounds = combine(samples, _fields(ddf, keys), n, ascending, na_position)
+    fields = _fields(ddf, keys)
+    samples = list(dask.compute(*[task(part, keys, fields, size, extremes) for part in ddf.to_delayed()]))
+    order, sample, bounds = combine(samples, fields, n, ascending, na_position)
     return samples, order, sample, bounds
 
 

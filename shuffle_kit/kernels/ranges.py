@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .hashing import id_dtype, mix
+from .stable_sort import stable_argsort
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
@@ -180,14 +181,10 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
     """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
-    rows = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(values))
-    v = values[rows]
-    if ascending:
-        ranked = rows[np.argsort(v, kind="stable")]
-    else:  # stable descending: sort the reversed values, then reverse (ties keep input order)
-        ranked = rows[(len(v) - 1 - np.argsort(v[::-1], kind="stable"))[::-1]]
-    if len(rows) == len(values):
-        return ranked.astype(np.int64, copy=False)
+    rows = np.flatnonzero(~nulls) if nulls.any() else None
+    if rows is None:
+        return stable_argsort(values, descending=not ascending)
+    ranked = rows[stable_argsort(values[rows], descending=not ascending)]
     na = np.flatnonzero(nulls)
     return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
 
@@ -306,9 +303,9 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
             values, nulls = numbers
             b = np.sort(bound_numbers[0])  # counting needs no order of the bounds
             if order.ascending[0]:  # bounds below the key (or equal to it: closed left)
-                ids = np.searchsorted(b, values, side="left" if closed == "right" else "right")
-            else:  # bounds above the key (or equal to it)
-                ids = m - np.searchsorted(b, values, side="right" if closed == "right" else "left")
+                ids = _count_below(b, values, equal=closed == "left")
+            else:  # bounds above the key (or equal to it): those not below it (nor equal)
+                ids = m - _count_below(b, values, equal=closed == "right")
             ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
             return ids.astype(dtype)
     parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
@@ -328,6 +325,21 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
 
 
 
+FEW_BOUNDS = 16  # up to this many, one comparison pass per bound beats a binary search per key
+
+
+def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndarray:
+    """How many of the sorted ``bounds`` are below each value (or equal to it, if ``equal``).
+    A binary search per value mispredicts at every step; a few vectorised comparisons do not."""
+    if len(bounds) > FEW_BOUNDS:
+        return np.searchsorted(bounds, values, side="right" if equal else "left")
+    counts = np.zeros(len(values), dtype=np.intp)
+    compare = np.greater_equal if equal else np.greater
+    for b in bounds:
+        counts += compare(values, b)
+    return counts
+
+
 def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: pa.Schema) -> np.ndarray:
     """:func:`range_ids` of a chunk's key columns, cast first to the types of the sample's
     (``schema``): a chunk may hold them narrower or wider (an all-null slice, ints where
@@ -343,6 +355,7 @@ def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: p
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
             raise JobError(f"a chunk's key columns cannot be compared with the others': {e}") from None
     return range_ids(keys, bounds, order)
+
 
 class Sampler:
     """A sample of ``size`` rows of a stream of key tables, the same for any chunking: the
