@@ -17,6 +17,9 @@ same run on the same persisted input: dask's ``shuffle_method`` "disk" and "task
 threaded scheduler, "tasks" and "p2p" on ``LocalCluster(processes=True, n_workers=2)``
 ("disk" is not available there). Rounds are interleaved (every method once per round) and
 the best of ``--repeats`` is kept; the machine is shared, so read the ratios, not the seconds.
+Beside the wall time, the CPU seconds of the run (the best of the rounds): this process's on
+threads; on the cluster also the workers' and their nannies' (shuffle_kit's servers live in
+the nannies). CPU time moves less than wall time when other work shares the cores.
 
 The floor of a sort: ``pandas sort (no shuffle)`` sorts each input partition by ``key``
 (``sort_values(kind="stable")``, or ``set_index`` then a stable ``sort_index``) in place,
@@ -69,37 +72,61 @@ def forget_divisions() -> None:
         cache.clear()
 
 
-def run(ddf, op: str, method: str, scheduler: str | None) -> float:
+def process_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def cluster_cpu() -> float:
+    """CPU seconds used so far by this process (the client and LocalCluster's scheduler),
+    the workers and their nannies (which host shuffle_kit's servers), if a client is running."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return process_cpu()
+    workers = client.run(process_cpu)
+    nannies = client.run(process_cpu, nanny=True)
+    return process_cpu() + sum(workers.values()) + sum(nannies.values())
+
+
+def run(ddf, op: str, method: str, scheduler: str | None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every process involved) of one computation."""
     kwargs = {"scheduler": scheduler} if scheduler else {}
     forget_divisions()
+    cpu = cluster_cpu() if scheduler is None else process_cpu()
     start = time.perf_counter()
     with dask.config.set(**kwargs):
         out = build(ddf, op, method)
     rows = out.map_partitions(len).compute(**kwargs)
     elapsed = time.perf_counter() - start
+    cpu = (cluster_cpu() if scheduler is None else process_cpu()) - cpu
     assert int(rows.sum()) == len(ddf), (op, method)
-    return elapsed
+    return elapsed, cpu
 
 
-def rounds(ddf, plan: dict[str, list[str]], repeats: int, scheduler: str | None) -> dict[str, dict[str, float]]:
-    """Best time of each (op, method) over ``repeats`` interleaved rounds."""
-    best: dict[str, dict[str, float]] = {op: {} for op in plan}
+def rounds(ddf, plan: dict[str, list[str]], repeats: int, scheduler: str | None) -> dict[str, dict[str, tuple]]:
+    """Best (wall, CPU) time of each (op, method) over ``repeats`` interleaved rounds."""
+    best: dict[str, dict[str, tuple]] = {op: {} for op in plan}
     for _ in range(repeats):
         for op, methods in plan.items():
             for method in methods:
-                t = run(ddf, op, method, scheduler)
-                best[op][method] = min(t, best[op].get(method, float("inf")))
+                wall, cpu = run(ddf, op, method, scheduler)
+                was = best[op].get(method, (float("inf"), float("inf")))
+                best[op][method] = (min(wall, was[0]), min(cpu, was[1]))
     return best
 
 
-def report(title: str, op: str, times: dict[str, float]) -> None:
-    ours = times[OURS]
+def report(title: str, op: str, times: dict[str, tuple]) -> None:
+    ours, ours_cpu = times[OURS]
     print(f"\n{title}: {op}")
-    print(f"  {'method':<26}{'seconds':>9}{'ratio':>9}")
-    for method, t in times.items():
+    print(f"  {'method':<26}{'seconds':>9}{'ratio':>9}{'CPU s':>9}{'ratio':>9}")
+    for method, (t, cpu) in times.items():
         ratio = "" if method == OURS else f"{t / ours:8.2f}x"
-        print(f"  {method:<26}{t:9.2f}{ratio:>9}")
-    peers = {m: t for m, t in times.items() if m not in (OURS, FLOOR)}
+        cpu_ratio = "" if method == OURS else f"{cpu / ours_cpu:8.2f}x"
+        print(f"  {method:<26}{t:9.2f}{ratio:>9}{cpu:9.2f}{cpu_ratio:>9}")
+    peers = {m: t for m, (t, _) in times.items() if m not in (OURS, FLOOR)}
     fastest = min(peers, key=peers.__getitem__)
     print(f"  {OURS} vs the best dask method ({fastest}): {peers[fastest] / ours:.2f}x faster")
 

@@ -44,14 +44,26 @@ def take(table: pa.Table, indices: np.ndarray) -> pa.Table:
 
 def _take_strings(column: pa.ChunkedArray, positions: np.ndarray) -> pa.Array:
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    views = array.cast(_VIEWS[array.type])
-    buffers = views.buffers()
+    views = _unsliced(array).cast(_VIEWS[array.type])
     # a view is 16 bytes: gathered as complex128, copied bit for bit
-    items = np.frombuffer(buffers[1], dtype=np.complex128, count=len(views), offset=16 * views.offset)
+    items = np.frombuffer(views.buffers()[1], dtype=np.complex128, count=len(views))
     validity = None
-    if views.null_count:
-        validity = pc.is_valid(views).take(arrow_array(positions)).buffers()[1]  # a bitmap, offset 0
+    if array.null_count:
+        validity = pc.is_valid(array).take(arrow_array(positions)).buffers()[1]  # a bitmap, offset 0
     gathered = pa.Array.from_buffers(
-        views.type, len(positions), [validity, pa.py_buffer(items[positions]), *buffers[2:]]
+        views.type, len(positions), [validity, pa.py_buffer(items[positions]), *views.buffers()[2:]]
     )
     return gathered.cast(array.type)
+
+
+def _unsliced(array: pa.Array) -> pa.Array:
+    """The values of a string or binary ``array`` as an array of offset 0 over only the
+    bytes they use, without its nulls (the caller keeps them): Arrow's cast of a slice to
+    views takes longer the further into its buffers the slice starts."""
+    width = np.dtype(np.int64 if array.type in (pa.large_string(), pa.large_binary()) else np.int32)
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=width, count=len(array) + 1, offset=array.offset * width.itemsize)
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = buffers[2].slice(first, last - first) if buffers[2] is not None else pa.py_buffer(b"")
+    rebased = pa.py_buffer(offsets - offsets[0])
+    return pa.Array.from_buffers(array.type, len(array), [None, rebased, data])
