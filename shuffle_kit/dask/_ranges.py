@@ -39,7 +39,9 @@ def sample_partition(df: pd.DataFrame, keys: list, fields: list[str], size: int,
     sample = Sampler.of([columns], size) if columns.num_rows else columns
     low = high = None
     if extremes:
-        values = df[keys[0]].dropna()
+        values = df[keys[0]]
+        if values.hasnans:
+            values = values.dropna()
         if len(values):
             low, high = values.min(), values.max()
     return PartitionSample(sample, len(df), low, high)

@@ -30,6 +30,7 @@ every row when the input has no more rows than the sample holds (exact boundarie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -357,6 +358,26 @@ def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: p
     return range_ids(keys, bounds, order)
 
 
+@functools.lru_cache(maxsize=16)
+def sample_positions(rows: int, size: int) -> np.ndarray:
+    """The positions, in increasing order, of the rows a :class:`Sampler` of ``size`` keeps
+    of an input of ``rows`` rows (every row when there are no more than ``size``); remembered
+    for the last few inputs, since dask partitions often have equal lengths.
+
+    >>> sample_positions(5, 3).tolist() == sorted(sample_positions(5, 3).tolist())
+    True
+    """
+    if size < 1:
+        raise ValueError(f"a sample holds at least one row, not {size}")
+    if rows <= size:
+        positions = np.arange(rows, dtype=np.int64)
+    else:
+        h = mix(np.arange(rows, dtype=np.uint64) ^ _SAMPLE_SEED)
+        positions = np.sort(np.argpartition(h, size - 1)[:size]).astype(np.int64)
+    positions.flags.writeable = False
+    return positions
+
+
 class Sampler:
     """A sample of ``size`` rows of a stream of key tables, the same for any chunking: the
     rows whose numbers hash (the documented ``mix``) lowest; every row while there are no
@@ -381,6 +402,8 @@ class Sampler:
 
     @classmethod
     def of(cls, tables: Sequence[pa.Table], size: int) -> pa.Table:
+        if len(tables) == 1 and tables[0].num_rows:  # which rows depends only on how many
+            return tables[0].take(pa.array(sample_positions(tables[0].num_rows, size)))
         sampler = cls(size)
         for t in tables:
             sampler.add(t)
