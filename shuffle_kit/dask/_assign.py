@@ -85,12 +85,16 @@ class SortWithin:
 
     def __call__(self, tables: list[pa.Table]) -> pd.DataFrame:
         fields = list(self.order.fields)
-        if _one_layout(tables):
+        # a piece numbered as a RangeIndex keeps its numbers in its metadata, not in a
+        # column: only an index about to be replaced may be numbered afresh
+        if _one_layout(tables, numbered=self.has_index):
             # sorted as Arrow, then converted once: one gather of every column (strings
             # as their views), no pandas take
             table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
             ranked = take(table, self.order.sort_indices(table.select(fields)))
-            frame = tables_to_frame([with_piece(ranked, Piece(ranked.num_rows))])
+            n = ranked.num_rows
+            first = piece_of(tables[0])
+            frame = tables_to_frame([with_piece(ranked, Piece.numbered(n, 0) if first and first.ranged else Piece(n))])
         else:
             keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
             frame = tables_to_frame(tables)
@@ -98,14 +102,14 @@ class SortWithin:
         return frame.set_index(self.index) if self.has_index else frame
 
 
-def _one_layout(tables: list[pa.Table]) -> bool:
+def _one_layout(tables: list[pa.Table], numbered: bool) -> bool:
     """Whether the pieces share one schema and conversion, and hold their index as columns
-    (a piece numbered as a RangeIndex keeps its numbers in its metadata, not in a column)."""
+    (or as RangeIndex numbers, if ``numbered``)."""
     first = tables[0].schema
     layout = (first.metadata or {}).get(SCHEMA_KEY)
     for t in tables:
         piece = piece_of(t)
-        if layout is None or (piece is not None and piece.ranged):
+        if layout is None or (piece is not None and piece.ranged and not numbered):
             return False
         if t.schema is not first and not (
             t.schema.equals(first) and (t.schema.metadata or {}).get(SCHEMA_KEY) == layout

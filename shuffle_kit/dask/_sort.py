@@ -90,7 +90,7 @@ def set_index(
     else:
         order, opening, known = _given(ddf, keys, divisions, npartitions)
     spec = new_spec(ddf, keys, len(known) - 1, RangeIds(order, opening, closed="left"), store=store,
-                    arrange=SortWithin(order, keys[0], has_index=True), token="set_index")
+                    arrange=SortWithin(order, keys[0], has_index=True), token="set_index", keep_index=False)
     return shuffle_graph(ddf, spec, meta, known, "set-index")
 
 
