@@ -334,10 +334,12 @@ def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndar
     A binary search per value mispredicts at every step; a few vectorised comparisons do not."""
     if len(bounds) > FEW_BOUNDS:
         return np.searchsorted(bounds, values, side="right" if equal else "left")
-    counts = np.zeros(len(values), dtype=np.intp)
+    counts = np.zeros(len(values), dtype=np.uint8)  # a byte a row: FEW_BOUNDS fits
+    above = np.empty(len(values), dtype=bool)
     compare = np.greater_equal if equal else np.greater
     for b in bounds:
-        counts += compare(values, b)
+        compare(values, b, out=above)
+        counts += above.view(np.uint8)
     return counts
 
 
