@@ -1,7 +1,7 @@
 """shuffle_kit.dask's shuffle, set_index and sort_values beside dask's own, on threads and on a LocalCluster.
 
     python -m benchmarks.dask_shuffle [--rows 5000000] [--repeats 3] [--ops shuffle,set_index,sort_values]
-                                      [--skip-cluster] [--skip-threads]
+                                      [--skip-cluster] [--skip-threads] [--sync]
 
 Workload (issues 6 and 23): the 5,000,000-row frame of ``benchmarks.common`` as 8 dask
 partitions, persisted; then
@@ -22,6 +22,7 @@ the best of ``--repeats`` is kept; the machine is shared, so read the ratios, no
 Beside the wall time, the CPU seconds of the run (the best of the rounds): this process's on
 threads; on the cluster also the workers' and their nannies' (shuffle_kit's servers live in
 the nannies). CPU time moves less than wall time when other work shares the cores.
+``--sync`` adds a round on dask's single-threaded scheduler, where CPU time is the work done.
 
 The floor of a sort: ``pandas sort (no shuffle)`` sorts each input partition by ``key``
 (``sort_values(kind="stable")``, or ``set_index`` then a stable ``sort_index``) in place,
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--skip-cluster", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
+    parser.add_argument("--sync", action="store_true", help="also on dask's single-threaded scheduler")
     args = parser.parse_args(argv)
     ops = [op for op in args.ops.split(",") if op]
     unknown = set(ops) - set(OPS)
@@ -180,6 +182,13 @@ def main(argv: list[str] | None = None) -> None:
 
     def with_floor(op: str, peers: tuple[str, ...]) -> list[str]:
         return [OURS, *peers] + ([FLOOR] if op != "shuffle" else [])
+
+    if args.sync:
+        with dask.config.set(scheduler="sync"):
+            ddf = dd.from_pandas(frame, npartitions=NPARTS_IN).persist()
+        measure("sync scheduler (one thread)", ddf, ops, lambda op: with_floor(op, ("disk", "tasks")),
+                args.repeats, "sync")
+        del ddf
 
     if not args.skip_threads:
         with dask.config.set(scheduler="threads"):
