@@ -85,7 +85,7 @@ def shuffle(
 
 def new_spec(
     ddf: Any, keys: list, n: int, ids: PartitionIds, *, store: Any = None, arrange: Arrange | None = None,
-    token: Any = None,
+    token: Any = None, keep_index: bool = True,
 ) -> ShuffleSpec:
     """The spec of one graph build (a fresh id: two builds share no store, batch id or task key);
     its local store is registered for removal when the computation ends."""
@@ -96,7 +96,7 @@ def new_spec(
         id=name, keys=tuple(keys), npartitions=n, ids=ids,
         store=None if store is None else as_codec(store),
         local_path=os.path.join(temporary_directory(), f"shuffle_kit-dask-{name}"), builder_pid=os.getpid(),
-        arrange=arrange,
+        arrange=arrange, keep_index=keep_index,
     )
     if spec.store is None:
         local_cleanup().register(spec.barrier_key, spec.local_path)

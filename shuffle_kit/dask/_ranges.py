@@ -34,17 +34,22 @@ class PartitionSample:
     high: Any = None
 
 
-def sample_partition(df: pd.DataFrame, keys: list, size: int, extremes: bool) -> PartitionSample:
-    """The sample of one input partition (its rows with the smallest hashes of their numbers)."""
-    table, fields, _ = to_table(df, keys, keep_index=True)
-    # keys without an order are refused here: which columns hold pickled objects is told by
-    # the whole table's schema, not by its key columns alone
-    KeyOrder.of(table, fields)
-    columns = table.select(fields)
+def sample_partition(df: pd.DataFrame, keys: list, fields: list[str], size: int, extremes: bool) -> PartitionSample:
+    """The sample of one input partition (its rows with the smallest hashes of their
+    numbers), its key columns named ``fields`` (as the whole frame's conversion names them);
+    only the key columns are converted (the index too when a key is one of its levels)."""
+    in_columns = all(k in df.columns for k in keys)
+    table, own, _ = to_table(df[keys] if in_columns else df, keys, keep_index=not in_columns)
+    # keys without an order are refused here, from the converted table's schema (which
+    # tells the columns holding pickled objects)
+    KeyOrder.of(table, own)
+    columns = table.select(own).rename_columns(fields)
     sample = Sampler.of([columns], size) if columns.num_rows else columns
     low = high = None
     if extremes:
-        values = df[keys[0]].dropna()
+        values = df[keys[0]]
+        if values.hasnans:
+            values = values.dropna()
         if len(values):
             low, high = values.min(), values.max()
     return PartitionSample(sample, len(df), low, high)
@@ -107,11 +112,24 @@ def key_ranges(ddf: Any, keys: list, npartitions: int, ascending: Any, na_positi
     >>> bounds['k'].to_pylist()
     [4, 3]
     """
+    _, order, _, bounds = sample_ranges(ddf, keys, npartitions, ascending, na_position, extremes=False)
+    return order, bounds
+
+
+def sample_ranges(ddf: Any, keys: list, n: int, ascending: Any, na_position: str, extremes: bool) -> tuple:
+    """(each input partition's sample, the key order, the drawn sample, its ``n - 1``
+    boundaries), computed now: the graph to come needs them, as dask's divisions."""
     import dask
 
-    size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * npartitions)
+    size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * n)
     task = dask.delayed(sample_partition, pure=True)
-    samples = list(dask.compute(*[task(part, keys, size, False) for part in ddf.to_delayed()]))
-    _, fields, _ = to_table(ddf._meta, keys, keep_index=True)  # the Arrow names, as the map tasks' conversion
-    order, _, bounds = combine(samples, fields, npartitions, ascending, na_position)
-    return order, bounds
+    fields = key_fields(ddf, keys)
+    samples = list(dask.compute(*[task(part, keys, fields, size, extremes) for part in ddf.to_delayed()]))
+    order, sample, bounds = combine(samples, fields, n, ascending, na_position)
+    return samples, order, sample, bounds
+
+
+def key_fields(ddf: Any, keys: list) -> list[str]:
+    """The Arrow names of the key columns, as the map tasks' conversion names them."""
+    _, fields, _ = to_table(ddf._meta, keys, keep_index=True)
+    return fields

@@ -32,6 +32,7 @@ every row when the input has no more rows than the sample holds (exact boundarie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .hashing import id_dtype, mix
+from .stable_sort import stable_argsort
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
@@ -158,6 +160,12 @@ class KeyOrder:
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
+        if len(self.fields) == 1:
+            # one number: a vectorised stable sort in NumPy (stable_sort), fast on narrow
+            # ranges and wide ones alike
+            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
+            if numbers is not None:
+                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
         values = [self._sortable(keys, i) for i in range(len(self.fields))]
         if len(values) == 1:
             # one column: Arrow's own sort, which puts nulls (NaN is null here) last, in input
@@ -214,6 +222,16 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if values.null_count:
         values = values.fill_null(pa.scalar(0, values.type))
     return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
+
+
+def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
+    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
+    rows = np.flatnonzero(~nulls) if nulls.any() else None
+    if rows is None:
+        return stable_argsort(values, descending=not ascending)
+    ranked = rows[stable_argsort(values[rows], descending=not ascending)]
+    na = np.flatnonzero(nulls)
+    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
 
 
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -330,9 +348,9 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
             values, nulls = numbers
             b = np.sort(bound_numbers[0])  # counting needs no order of the bounds
             if order.ascending[0]:  # bounds below the key (or equal to it: closed left)
-                ids = np.searchsorted(b, values, side="left" if closed == "right" else "right")
-            else:  # bounds above the key (or equal to it)
-                ids = m - np.searchsorted(b, values, side="right" if closed == "right" else "left")
+                ids = _count_below(b, values, equal=closed == "left")
+            else:  # bounds above the key (or equal to it): those not below it (nor equal)
+                ids = m - _count_below(b, values, equal=closed == "right")
             ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
             return ids.astype(dtype)
     parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
@@ -352,6 +370,23 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
 
 
 
+FEW_BOUNDS = 16  # up to this many, one comparison pass per bound beats a binary search per key
+
+
+def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndarray:
+    """How many of the sorted ``bounds`` are below each value (or equal to it, if ``equal``).
+    A binary search per value mispredicts at every step; a few vectorised comparisons do not."""
+    if len(bounds) > FEW_BOUNDS:
+        return np.searchsorted(bounds, values, side="right" if equal else "left")
+    counts = np.zeros(len(values), dtype=np.uint8)  # a byte a row: FEW_BOUNDS fits
+    above = np.empty(len(values), dtype=bool)
+    compare = np.greater_equal if equal else np.greater
+    for b in bounds:
+        compare(values, b, out=above)
+        counts += above.view(np.uint8)
+    return counts
+
+
 def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: pa.Schema) -> np.ndarray:
     """:func:`range_ids` of a chunk's key columns, cast first to the types of the sample's
     (``schema``): a chunk may hold them narrower or wider (an all-null slice, ints where
@@ -367,6 +402,27 @@ def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: p
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
             raise JobError(f"a chunk's key columns cannot be compared with the others': {e}") from None
     return range_ids(keys, bounds, order)
+
+
+@functools.lru_cache(maxsize=16)
+def sample_positions(rows: int, size: int) -> np.ndarray:
+    """The positions, in increasing order, of the rows a :class:`Sampler` of ``size`` keeps
+    of an input of ``rows`` rows (every row when there are no more than ``size``); remembered
+    for the last few inputs, since dask partitions often have equal lengths.
+
+    >>> sample_positions(5, 3).tolist() == sorted(sample_positions(5, 3).tolist())
+    True
+    """
+    if size < 1:
+        raise ValueError(f"a sample holds at least one row, not {size}")
+    if rows <= size:
+        positions = np.arange(rows, dtype=np.int64)
+    else:
+        h = mix(np.arange(rows, dtype=np.uint64) ^ _SAMPLE_SEED)
+        positions = np.sort(np.argpartition(h, size - 1)[:size]).astype(np.int64)
+    positions.flags.writeable = False
+    return positions
+
 
 class Sampler:
     """A sample of ``size`` rows of a stream of key tables, the same for any chunking: the
@@ -392,6 +448,8 @@ class Sampler:
 
     @classmethod
     def of(cls, tables: Sequence[pa.Table], size: int) -> pa.Table:
+        if len(tables) == 1 and tables[0].num_rows:  # which rows depends only on how many
+            return tables[0].take(pa.array(sample_positions(tables[0].num_rows, size)))
         sampler = cls(size)
         for t in tables:
             sampler.add(t)
