@@ -30,6 +30,8 @@ every row when the input has no more rows than the sample holds (exact boundarie
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,10 +42,12 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .hashing import id_dtype, mix
+from .order_codes import column_codes, joined_codes, radix_order
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
 SAMPLE_ROWS_PER_PARTITION = 100
+BISECTED_PARTITIONS = 1024  # up to this many partitions, runs of equal keys are found by bisection
 MAX_SAMPLE_ROWS = 1 << 20  # a sample of a million keys places a million partitions well enough
 _SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
 
@@ -156,11 +160,50 @@ class KeyOrder:
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
+        comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
+        codes = self._codes(comparable)
+        if codes is not None:
+            return radix_order(*codes)
         if len(self.fields) == 1:
-            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
+            numbers = _as_numbers(comparable[0])
             if numbers is not None:
                 return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
         return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+
+    def ranked_runs(self, keys: pa.Table, npartitions: int) -> tuple[np.ndarray, KeyRuns]:
+        """(the stable order of the rows of ``keys``, the runs of equal keys in that order),
+        to place ``npartitions`` partitions: for up to :data:`BISECTED_PARTITIONS` of keys
+        with codes, the run of a row is found by bisecting the codes in order when asked
+        for; otherwise every run is found at once.
+
+        >>> order = KeyOrder.of(pa.table({'k': ['a']}), ['k'])
+        >>> ranked, runs = order.ranked_runs(pa.table({'k': ['b', None, 'a', 'b']}), 2)
+        >>> ranked.tolist(), runs.of(1), runs.of(3)
+        ([2, 0, 3, 1], (1, 2), (3, 3))
+        """
+        comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
+        codes = self._codes(comparable)
+        if codes is not None:
+            ranked = radix_order(*codes)
+            if npartitions <= BISECTED_PARTITIONS:
+                return ranked, KeyRuns(len(ranked), in_order=_InOrder(codes[0], ranked))
+            ordered = codes[0][ranked]
+            starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        else:
+            ranked = self.sort_indices(keys)
+            starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
+        return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
+
+    def _codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
+        """One integer code per row in the key order (:mod:`.order_codes`), and the count
+        of codes, when the key columns have codes that fit 64 bits together; else None."""
+        columns = []
+        for values, up in zip(comparable, self.ascending):
+            codes = column_codes(values, up, self.nulls_last)
+            if codes is None:
+                return None
+            columns.append(codes)
+        return joined_codes(columns)
 
 
 def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -204,10 +247,9 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     t = column.type
     if pa.types.is_dictionary(t):
-        values = column.dictionary_decode()
-        if categories is not None:
-            return pc.index_in(values, value_set=categories)
-        column, t = values, t.value_type
+        if categories is not None:  # each entry's position among the categories, for each row
+            return pc.take(pc.index_in(column.dictionary, value_set=categories), column.indices)
+        column, t = column.dictionary_decode(), t.value_type
     if pa.types.is_float16(t):  # Arrow sorts no half floats; float32 holds each exactly
         column, t = column.cast(pa.float32()), pa.float32()
     if pa.types.is_floating(t):
@@ -216,6 +258,40 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
     if pa.types.is_null(t):
         return pa.nulls(len(column), pa.int8())
     return column
+
+
+class _InOrder:
+    """Codes in the order ``ranked``, read one at a time (for bisection)."""
+
+    def __init__(self, codes: np.ndarray, ranked: np.ndarray):
+        self.codes, self.ranked = codes, ranked
+
+    def __len__(self) -> int:
+        return len(self.ranked)
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.codes[self.ranked[i]])
+
+
+@dataclass(frozen=True)
+class KeyRuns:
+    """The runs of equal keys in ``rows`` sorted rows: ``starts`` (where each begins), or
+    the rows' codes in order (``in_order``), bisected for the run of a row."""
+
+    rows: int
+    starts: np.ndarray | None = None
+    in_order: _InOrder | None = None
+
+    def of(self, row: int) -> tuple[int, int]:
+        """The first and the last row of the run holding ``row``."""
+        if self.in_order is not None:
+            code = self.in_order[row]
+            return bisect.bisect_left(self.in_order, code, 0, row), bisect.bisect_right(
+                self.in_order, code, row, self.rows) - 1
+        assert self.starts is not None
+        j = int(np.searchsorted(self.starts, row, side="right")) - 1
+        last = int(self.starts[j + 1]) - 1 if j + 1 < len(self.starts) else self.rows - 1
+        return int(self.starts[j]), last
 
 
 def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
@@ -241,27 +317,37 @@ def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
     m = keys.num_rows
     if m == 0 or npartitions <= 1:
         return keys.slice(0, 0)
-    ranked = order.sort_indices(keys)
-    starts = _run_starts(order.columns(keys).take(pa.array(ranked)))
-    counts = np.diff(np.append(starts, m)).tolist()
-    ends: list[int] = []  # the rank of each partition's last row
-    rows_left, parts_left, held = m, npartitions, 0
-    for start, count in zip(starts.tolist(), counts):
+    ranked, runs = order.ranked_runs(keys, npartitions)
+    return keys.take(pa.array(ranked[partition_ends(runs, npartitions)]))
+
+
+def partition_ends(runs: KeyRuns, npartitions: int) -> np.ndarray:
+    """The last row of each partition but the last (``npartitions - 1`` ranks) of sorted
+    rows whose keys run as ``runs`` says, as :func:`boundaries` places them: a partition
+    is closed at the end of the key that brings it to its share of the rows still to
+    place, or just before that key when that is nearer the share; with fewer keys than
+    partitions the last partitions are empty (their ends are the last row).
+
+    >>> runs = KeyRuns(26, starts=np.array([0, 1, 2, 3, 23, 24, 25]))  # a key of 20 rows at 3
+    >>> partition_ends(runs, 4).tolist()
+    [2, 22, 24]
+    """
+    rows = runs.rows
+    ends: list[int] = []
+    first, rows_left, parts_left = 0, rows, npartitions  # the partition being filled
+    while len(ends) < npartitions - 1 and first < rows:
         share = rows_left / parts_left
-        if held and held + count - share > share - held:  # closer to its share without this key
-            ends.append(start - 1)
-            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
-            share = rows_left / parts_left
-        held += count
-        if len(ends) == npartitions - 1:
+        # the key whose end brings the partition to its share: the run of that row
+        reach = first - 1 + math.ceil(share)
+        if reach >= rows:  # the rest falls short of a share: it stays in the last partition
             break
-        if held >= share:
-            ends.append(start + count - 1)
-            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
-            if len(ends) == npartitions - 1:
-                break
-    ends += [m - 1] * (npartitions - 1 - len(ends))  # fewer keys than partitions: the rest stay empty
-    return keys.take(pa.array(ranked[np.asarray(ends, dtype=np.int64)]))
+        start, end = runs.of(reach)
+        held = start - first
+        last = start - 1 if held and end - first + 1 - share > share - held else end
+        ends.append(last)
+        rows_left, parts_left, first = rows_left - (last - first + 1), parts_left - 1, last + 1
+    ends += [rows - 1] * (npartitions - 1 - len(ends))
+    return np.asarray(ends, dtype=np.int64)
 
 
 def _run_starts(columns: pa.Table) -> np.ndarray:
