@@ -70,18 +70,19 @@ def sort_frame(
     keep = keeps_index(df, on, keep_index)
     frame = take_rows(df, ranked, keep, threads)
     sizes = np.diff(np.concatenate([[-1], ends, [rows - 1]])).astype(np.int64)
-    bounds = pd.DataFrame({i: _level(frame, k).take(ends if rows else ends[:0]) for i, k in enumerate(on)})
+    last = ends if rows else ends[:0]
+    bounds = pd.DataFrame({i: _level(frame, k, last) for i, k in enumerate(on)}, copy=False)
     bounds.columns = pd.Index(on)
     per_row = nbytes / rows if rows else 0.0
     return SortedFrame(frame, sizes, (sizes * per_row).astype(np.int64), on=on, dropped=not keep,
                        boundaries=bounds, order=order)
 
 
-def _level(frame: pd.DataFrame, key: Any) -> Any:
-    """The values of the column, or else the index level, ``key`` (as an array)."""
-    if key in frame.columns:
-        return frame[key].array
-    return frame.index.get_level_values(key).array
+def _level(frame: pd.DataFrame, key: Any, rows: np.ndarray) -> pd.Series:
+    """The values of the column, or else the index level, ``key`` at ``rows``, with its
+    dtype (nothing inferred), numbered from 0."""
+    values = frame[key] if key in frame.columns else frame.index.get_level_values(key).to_series()
+    return values.iloc[rows].reset_index(drop=True)
 
 
 def take_rows(df: pd.DataFrame, positions: np.ndarray, keep_index: bool, threads: int) -> pd.DataFrame:
