@@ -30,7 +30,6 @@ every row when the input has no more rows than the sample holds (exact boundarie
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from .order_codes import column_codes, joined_codes, radix_order
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
 SAMPLE_ROWS_PER_PARTITION = 100
-BISECTED_PARTITIONS = 1024  # up to this many partitions, runs of equal keys are found by bisection
+BISECTED_PARTITIONS = 1024  # up to this many partitions, the run of a key is searched for when needed
 MAX_SAMPLE_ROWS = 1 << 20  # a sample of a million keys places a million partitions well enough
 _SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
 
@@ -164,17 +163,22 @@ class KeyOrder:
         codes = self._codes(comparable)
         if codes is not None:
             return radix_order(*codes)
-        if len(self.fields) == 1:
-            numbers = _as_numbers(comparable[0])
-            if numbers is not None:
-                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
-        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+        return self._compared(keys, comparable)
+
+    def _compared(self, keys: pa.Table, comparable: list[pa.Array]) -> np.ndarray:
+        """Arrow's stable sort of the key columns: of one column's comparable values (every
+        NA a null there, placed by the sort), else of the sort columns."""
+        if len(comparable) == 1:
+            ranked = pc.array_sort_indices(comparable[0], order="ascending" if self.ascending[0] else "descending",
+                                           null_placement="at_end" if self.nulls_last else "at_start")
+            return np.asarray(ranked).astype(np.int64, copy=False)
+        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys())).astype(np.int64, copy=False)
 
     def ranked_runs(self, keys: pa.Table, npartitions: int) -> tuple[np.ndarray, KeyRuns]:
         """(the stable order of the rows of ``keys``, the runs of equal keys in that order),
-        to place ``npartitions`` partitions: for up to :data:`BISECTED_PARTITIONS` of keys
-        with codes, the run of a row is found by bisecting the codes in order when asked
-        for; otherwise every run is found at once.
+        to place ``npartitions`` partitions: up to :data:`BISECTED_PARTITIONS`, the run of
+        a row is searched for when asked for (a partition asks once), else every run is
+        found at once.
 
         >>> order = KeyOrder.of(pa.table({'k': ['a']}), ['k'])
         >>> ranked, runs = order.ranked_runs(pa.table({'k': ['b', None, 'a', 'b']}), 2)
@@ -183,14 +187,14 @@ class KeyOrder:
         """
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
         codes = self._codes(comparable)
+        ranked = radix_order(*codes) if codes is not None else self._compared(keys, comparable)
+        if npartitions <= BISECTED_PARTITIONS:
+            columns = [codes[0]] if codes is not None else comparable
+            return ranked, KeyRuns(len(ranked), in_order=InOrder(columns, ranked))
         if codes is not None:
-            ranked = radix_order(*codes)
-            if npartitions <= BISECTED_PARTITIONS:
-                return ranked, KeyRuns(len(ranked), in_order=_InOrder(codes[0], ranked))
             ordered = codes[0][ranked]
             starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         else:
-            ranked = self.sort_indices(keys)
             starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
         return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
 
@@ -221,20 +225,6 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
 
 
-def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
-    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
-    rows = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(values))
-    v = values[rows]
-    if ascending:
-        ranked = rows[np.argsort(v, kind="stable")]
-    else:  # stable descending: sort the reversed values, then reverse (ties keep input order)
-        ranked = rows[(len(v) - 1 - np.argsort(v[::-1], kind="stable"))[::-1]]
-    if len(rows) == len(values):
-        return ranked.astype(np.int64, copy=False)
-    na = np.flatnonzero(nulls)
-    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
-
-
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     return chunks[0].dictionary if chunks else pa.array([], column.type.value_type)
@@ -260,38 +250,52 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
     return column
 
 
-class _InOrder:
-    """Codes in the order ``ranked``, read one at a time (for bisection)."""
+class InOrder:
+    """The keys of rows in a sorted order, compared one pair at a time: ``columns`` hold
+    them (integer codes, or comparable Arrow columns whose nulls are equal), ``ranked``
+    the row at each rank."""
 
-    def __init__(self, codes: np.ndarray, ranked: np.ndarray):
-        self.codes, self.ranked = codes, ranked
+    def __init__(self, columns: Sequence[Any], ranked: np.ndarray):
+        self.columns, self.ranked = columns, ranked
 
-    def __len__(self) -> int:
-        return len(self.ranked)
-
-    def __getitem__(self, i: int) -> int:
-        return int(self.codes[self.ranked[i]])
+    def same(self, i: int, j: int) -> bool:
+        """Whether the rows ranked ``i`` and ``j`` have equal keys."""
+        a, b = int(self.ranked[i]), int(self.ranked[j])
+        return all(bool(column[a] == column[b]) for column in self.columns)
 
 
 @dataclass(frozen=True)
 class KeyRuns:
     """The runs of equal keys in ``rows`` sorted rows: ``starts`` (where each begins), or
-    the rows' codes in order (``in_order``), bisected for the run of a row."""
+    their keys in order (``in_order``), searched for the run of a row."""
 
     rows: int
     starts: np.ndarray | None = None
-    in_order: _InOrder | None = None
+    in_order: InOrder | None = None
 
     def of(self, row: int) -> tuple[int, int]:
-        """The first and the last row of the run holding ``row``."""
-        if self.in_order is not None:
-            code = self.in_order[row]
-            return bisect.bisect_left(self.in_order, code, 0, row), bisect.bisect_right(
-                self.in_order, code, row, self.rows) - 1
-        assert self.starts is not None
-        j = int(np.searchsorted(self.starts, row, side="right")) - 1
-        last = int(self.starts[j + 1]) - 1 if j + 1 < len(self.starts) else self.rows - 1
-        return int(self.starts[j]), last
+        """The first and the last rank of the run holding the row ranked ``row``.
+
+        >>> runs = KeyRuns(5, in_order=InOrder([np.array([7, 7, 3, 7, 9])], np.array([2, 0, 1, 3, 4])))
+        >>> runs.of(0), runs.of(2), runs.of(4)
+        ((0, 0), (1, 3), (4, 4))
+        """
+        if self.in_order is None:
+            assert self.starts is not None
+            j = int(np.searchsorted(self.starts, row, side="right")) - 1
+            last = int(self.starts[j + 1]) - 1 if j + 1 < len(self.starts) else self.rows - 1
+            return int(self.starts[j]), last
+        same = self.in_order.same
+        lo, hi = 0, row  # the first rank of the run is in lo..hi (equal keys are contiguous)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if same(mid, row) else (mid + 1, hi)
+        first = lo
+        lo, hi = row, self.rows - 1  # and the last in lo..hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if same(mid, row) else (lo, mid - 1)
+        return first, lo
 
 
 def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
