@@ -60,8 +60,7 @@ class Source:
         return self.make_chunks()
 
 
-def frame_nbytes(df: pd.DataFrame) -> int:
-    """The bytes ``df`` holds in memory, its index and Python objects included."""
+def _frame_nbytes(df: pd.DataFrame) -> int:
     return int(df.memory_usage(deep=True, index=True).sum())
 
 
@@ -77,7 +76,7 @@ def _slices(obj: Any, n: int, step: int, take: Callable[[Any, int, int], Chunk])
 
 
 def _frame_source(df: pd.DataFrame, chunk_bytes: int) -> Source:
-    nbytes = frame_nbytes(df)
+    nbytes = _frame_nbytes(df)
     step = _rows_per_chunk(len(df), nbytes, chunk_bytes)
     columns = list(df.columns) + [n for n in df.index.names if n is not None]
     return Source(
@@ -590,7 +589,7 @@ def _iterable_source(data: Iterable, chunk_bytes: int) -> Source:
         n = len(data)  # type: ignore[arg-type]
     except TypeError:
         n = None
-    first_bytes = frame_nbytes(first) if _is_frame(first) else first.nbytes
+    first_bytes = _frame_nbytes(first) if _is_frame(first) else first.nbytes
     if _is_frame(first):
         columns = list(first.columns) + [c for c in first.index.names if c is not None]
         schema = None

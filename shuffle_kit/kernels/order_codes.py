@@ -32,6 +32,7 @@ order. Equal codes are equal keys, so the order is the keys' stable order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +44,8 @@ CODE_BITS = 64
 # values) or left to Arrow's sort (mostly distinct: ranking would sort them all anyway)
 DISTINCT_SAMPLE_ROWS = 1 << 16
 DISTINCT_SAMPLE_SHARE = 0.25  # ranked when the sample's distinct values are at most this share
+PARALLEL_ROWS = 1 << 20  # fewer rows of a key without codes are sorted on one thread
+SAMPLE_ROWS_PER_THREAD = 1000  # keys sampled per thread to cut the key ranges sorted at once
 _SIGN = np.uint64(1 << 63)
 
 
@@ -189,3 +192,46 @@ def radix_order(codes: np.ndarray, count: int) -> np.ndarray:
             order = order[np.argsort(digits[order], kind="stable")]
     assert order is not None
     return order.astype(np.int64, copy=False)
+
+
+def array_order(
+    values: pa.Array, ascending: bool, nulls_last: bool, threads: int = 1, parallel_rows: int = PARALLEL_ROWS
+) -> np.ndarray:
+    """Arrow's stable sort of one comparable key column (every NA a null, placed by the
+    sort), for keys without codes. With ``threads`` and at least ``parallel_rows`` rows,
+    the rows are first split into ``threads`` key ranges at keys of a sample (equal keys
+    in one range, in input order), and the ranges sorted at once on threads: the same
+    order for any number of threads.
+
+    >>> array_order(pa.array(['b', None, 'a', 'b']), True, True, threads=2, parallel_rows=1).tolist()
+    [2, 0, 3, 1]
+    """
+    order = "ascending" if ascending else "descending"
+    n = len(values)
+    if threads == 1 or n < max(parallel_rows, 1) or values.null_count == n:
+        ranked = pc.array_sort_indices(values, order=order, null_placement="at_end" if nulls_last else "at_start")
+        return np.asarray(ranked).astype(np.int64, copy=False)
+    nulls = np.asarray(values.is_null(), dtype=bool) if values.null_count else None
+    valid = values.drop_null() if nulls is not None else values
+    step = max(1, len(valid) // (SAMPLE_ROWS_PER_THREAD * threads))
+    sample = valid.take(pa.array(np.arange(0, len(valid), step)))
+    sample = sample.take(pc.array_sort_indices(sample))
+    cuts = [sample[len(sample) * k // threads] for k in range(1, threads)]
+    ranges = np.zeros(n, dtype=np.int16)  # how many cuts each key is above
+    for cut in cuts:
+        ranges += np.asarray(pc.fill_null(pc.greater(values, cut), False), dtype=bool)
+    if nulls is not None:
+        ranges[nulls] = -1
+    groups = [np.flatnonzero(ranges == r) for r in range(threads)]
+    if not ascending:
+        groups.reverse()
+
+    def sort(rows: np.ndarray) -> np.ndarray:
+        return rows[np.asarray(pc.array_sort_indices(values.take(pa.array(rows)), order=order))]
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-sort") as pool:
+        parts = list(pool.map(sort, [g for g in groups if len(g)]))
+    if nulls is not None:
+        na = np.flatnonzero(nulls)
+        parts = [*parts, na] if nulls_last else [na, *parts]
+    return np.concatenate(parts).astype(np.int64, copy=False)

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .hashing import id_dtype, mix
-from .order_codes import column_codes, joined_codes, radix_order
+from .order_codes import array_order, column_codes, joined_codes, radix_order
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
@@ -152,8 +152,10 @@ class KeyOrder:
             keys.append((f"v{i}", "ascending" if up else "descending"))
         return keys
 
-    def sort_indices(self, keys: pa.Table) -> np.ndarray:
-        """The stable order of the rows of ``keys``: equal keys keep their input order.
+    def sort_indices(self, keys: pa.Table, threads: int = 1) -> np.ndarray:
+        """The stable order of the rows of ``keys``: equal keys keep their input order
+        (the same for any number of ``threads``: a large key without integer codes is
+        sorted by key ranges on them, :func:`.order_codes.array_order`).
 
         >>> order = KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False)
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
@@ -163,18 +165,16 @@ class KeyOrder:
         codes = self._codes(comparable)
         if codes is not None:
             return radix_order(*codes)
-        return self._compared(keys, comparable)
+        return self._compared(keys, comparable, threads)
 
-    def _compared(self, keys: pa.Table, comparable: list[pa.Array]) -> np.ndarray:
+    def _compared(self, keys: pa.Table, comparable: list[pa.Array], threads: int = 1) -> np.ndarray:
         """Arrow's stable sort of the key columns: of one column's comparable values (every
-        NA a null there, placed by the sort), else of the sort columns."""
+        NA a null there, placed by the sort; on ``threads``), else of the sort columns."""
         if len(comparable) == 1:
-            ranked = pc.array_sort_indices(comparable[0], order="ascending" if self.ascending[0] else "descending",
-                                           null_placement="at_end" if self.nulls_last else "at_start")
-            return np.asarray(ranked).astype(np.int64, copy=False)
+            return array_order(comparable[0], self.ascending[0], self.nulls_last, threads)
         return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys())).astype(np.int64, copy=False)
 
-    def ranked_runs(self, keys: pa.Table, npartitions: int) -> tuple[np.ndarray, KeyRuns]:
+    def ranked_runs(self, keys: pa.Table, npartitions: int, threads: int = 1) -> tuple[np.ndarray, KeyRuns]:
         """(the stable order of the rows of ``keys``, the runs of equal keys in that order),
         to place ``npartitions`` partitions: up to :data:`BISECTED_PARTITIONS`, the run of
         a row is searched for when asked for (a partition asks once), else every run is
@@ -187,7 +187,7 @@ class KeyOrder:
         """
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
         codes = self._codes(comparable)
-        ranked = radix_order(*codes) if codes is not None else self._compared(keys, comparable)
+        ranked = radix_order(*codes) if codes is not None else self._compared(keys, comparable, threads)
         if npartitions <= BISECTED_PARTITIONS:
             columns = [codes[0]] if codes is not None else comparable
             return ranked, KeyRuns(len(ranked), in_order=InOrder(columns, ranked))

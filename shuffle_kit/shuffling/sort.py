@@ -20,7 +20,6 @@ import pandas as pd
 
 from ..byte_sizes import check_memory_limit
 from ..defaults import shuffle_memory_limit
-from ..io.readers import frame_nbytes
 from ..kernels.keys import check_columns, check_npartitions, normalize_on
 from ..limits import resolve_threads
 from . import sorted_frame
@@ -56,15 +55,16 @@ def sort_values(
     (:class:`~shuffle_kit.errors.UnorderableKeyError`).
 
     ``data`` is anything :func:`~shuffle_kit.shuffle` takes (a stream is read once) and
-    the other arguments are its own, but a pandas DataFrame whose sorted copy (with ~32
-    bytes per row while its order is found) fits ``memory_limit``, with no ``store``
-    given, is sorted whole in memory: one stable order of its keys, its columns taken in
-    that order on ``threads`` threads, the partitions slices of the sorted frame cut at
-    exact boundaries (over every key, not a sample's). Partitions hold equal rows as far
-    as the keys allow: a key holding more rows than a partition's share fills a partition
-    of its own, which ``partition_sizes`` then names; ``boundaries`` are the last key of each partition but
-    the last. ``write_parquet(directory)`` writes the partitions in order, each file
-    covering a key range disjoint from the others'.
+    the other arguments are its own, but a pandas DataFrame whose sorted copy (with a
+    copy of its keys and ~32 bytes per row while their order is found) fits
+    ``memory_limit``, with no ``store`` given, is sorted whole in memory: one stable order
+    of its keys, its columns taken in that order on ``threads`` threads, the partitions
+    slices of the sorted frame cut at exact boundaries (over every key, not a sample's).
+    Partitions hold equal rows as far as the keys allow: a key holding more rows than a
+    partition's share fills a partition of its own, which ``partition_sizes`` then names;
+    ``boundaries`` are the last key of each partition but the last.
+    ``write_parquet(directory)`` writes the partitions in order, each file covering a key
+    range disjoint from the others'.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({'k': [3, None, 1, 3, 2], 'x': list('abcde')})
@@ -74,11 +74,13 @@ def sort_values(
     """
     if store is None and isinstance(data, pd.DataFrame):
         limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
-        nbytes = frame_nbytes(data)
-        if sorted_frame.fits(data, nbytes, limit):
-            on = normalize_on(by)
-            check_npartitions(npartitions)
-            check_columns(on, list(data.columns) + [n for n in data.index.names if n is not None])
+        on = normalize_on(by)
+        check_npartitions(npartitions)
+        check_columns(on, list(data.columns) + [n for n in data.index.names if n is not None])
+        usage = data.memory_usage(deep=True, index=True)
+        in_index = any(k not in data.columns for k in on)
+        nbytes, key_bytes = int(usage.sum()), int(usage[usage.index.isin(on + (["Index"] if in_index else []))].sum())
+        if sorted_frame.fits(data, nbytes, key_bytes, limit):
             return sorted_frame.sort_frame(data, on, ascending, na_position, npartitions=npartitions,
                                            keep_index=keep_index, threads=resolve_threads(threads), nbytes=nbytes)
     parts = shuffle(

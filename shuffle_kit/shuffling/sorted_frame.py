@@ -10,9 +10,9 @@ GIL): no column is converted to Arrow and back, and the dtypes are the input's. 
 partitions are then slices of the one sorted frame, cut where :func:`partition_ends`
 cuts a sample's keys, but over every key: the boundaries are exact.
 
-Memory: the sorted copy, plus about :data:`ORDER_BYTES_PER_ROW` bytes per row while the
-order is computed (codes, digits and row numbers), which :func:`fits` counts against the
-limit.
+Memory: the sorted copy, plus a copy of the key columns and about
+:data:`ORDER_BYTES_PER_ROW` bytes per row while the order is computed (codes, digits and
+row numbers), which :func:`fits` counts against the limit.
 """
 
 from __future__ import annotations
@@ -30,16 +30,19 @@ from ..kernels.ranges import KeyOrder, partition_ends
 from ..limits import executor
 from .result import SortedResult
 
-ORDER_BYTES_PER_ROW = 32  # the codes, a digit, two row orders and the sorted codes, at most
+ORDER_BYTES_PER_ROW = 32  # the codes, a digit and two row orders, at most
 
 
-def fits(df: pd.DataFrame, nbytes: int, memory_limit: int) -> bool:
-    """Whether sorting ``df`` (``nbytes`` in memory) whole holds ``memory_limit``.
+def fits(df: pd.DataFrame, nbytes: int, key_bytes: int, memory_limit: int) -> bool:
+    """Whether sorting ``df`` (``nbytes`` in memory, ``key_bytes`` of them its key
+    columns) whole holds ``memory_limit``: its sorted copy, a copy of its keys (a key
+    without integer codes is sorted in key ranges, each taken apart) and the order.
 
-    >>> fits(pd.DataFrame({'k': range(10)}), 80, 1000), fits(pd.DataFrame({'k': range(10)}), 80, 300)
+    >>> df = pd.DataFrame({'k': range(10)})
+    >>> fits(df, 80, 80, 1000), fits(df, 80, 80, 300)
     (True, False)
     """
-    return nbytes + ORDER_BYTES_PER_ROW * len(df) <= memory_limit
+    return nbytes + key_bytes + ORDER_BYTES_PER_ROW * len(df) <= memory_limit
 
 
 def sort_frame(
@@ -62,10 +65,10 @@ def sort_frame(
     n = default_npartitions(nbytes) if npartitions is None else int(npartitions)
     rows = len(df)
     if n > 1 and rows:
-        ranked, runs = order.ranked_runs(keys, n)
+        ranked, runs = order.ranked_runs(keys, n, threads)
         ends = partition_ends(runs, n)
     else:
-        ranked, ends = order.sort_indices(keys), np.full(max(n - 1, 0), rows - 1, dtype=np.int64)
+        ranked, ends = order.sort_indices(keys, threads), np.full(max(n - 1, 0), rows - 1, dtype=np.int64)
     del keys
     keep = keeps_index(df, on, keep_index)
     frame = take_rows(df, ranked, keep, threads)
@@ -97,7 +100,10 @@ def take_rows(df: pd.DataFrame, positions: np.ndarray, keep_index: bool, threads
     columns = [df.iloc[:, i].array for i in range(df.shape[1])]
     with executor(threads, "shuffle_kit-take") as pool:
         taking = pool.submit(df.index.take, positions) if keep_index else None
-        arrays = list(pool.map(lambda values: values.take(positions), columns))
+        # the largest columns first, so that no thread is left with a large one at the end
+        largest = sorted(range(len(columns)), key=lambda i: -columns[i].nbytes)
+        futures = {i: pool.submit(columns[i].take, positions) for i in largest}
+        arrays = [futures[i].result() for i in range(len(columns))]
         index = taking.result() if taking else pd.RangeIndex(len(positions))
     # Series of the input's dtypes, on one index: nothing is inferred (object columns of
     # strings stay object), aligned or copied
