@@ -334,3 +334,40 @@ def test_a_frame_sorted_whole_reads_as_arrow_polars_and_parquet(tmp_path):
         their_paths = shuffled.write_parquet(tmp_path / "shuffled")
     for mine, theirs in zip(paths, their_paths, strict=True):  # the same files as a range shuffle writes
         pd.testing.assert_frame_equal(pd.read_parquet(mine), pd.read_parquet(theirs))
+
+
+FRAME_RSS_SCRIPT = """
+import json, sys
+import numpy as np, pandas as pd
+import shuffle_kit
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+df = pd.DataFrame({"key": rng.integers(0, 10**5, n), "x": rng.random(n),
+                   "s": pd.Series(np.array([f"w{i:08d}" for i in range(1000)])[rng.integers(0, 1000, n)], dtype="str")})
+nbytes = int(df.memory_usage(deep=True).sum())
+""" + WATCH_PEAK_RSS + """
+with shuffle_kit.sort_values(df, sys.argv[2], memory_limit=sys.argv[3], progress=False) as rows:
+    whole = type(rows).__name__ == "SortedFrame"
+    out = rows.to_pandas()
+stop_watching()
+print(json.dumps({"base": base, "peak": peak[0], "nbytes": nbytes, "whole": whole, "rows": len(out)}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["key", "s"])
+def test_a_frame_sorted_whole_holds_its_sorted_copy_keys_and_order_within_the_limit(key):
+    # the sort of a frame in memory holds what fits() counts: the sorted copy, a copy of
+    # the keys and 32 bytes per row, plus the interpreter's and libraries' allowance
+    import json
+    import subprocess
+    import sys
+
+    mb, n = 2**20, 2_000_000
+    out = subprocess.run([sys.executable, "-c", FRAME_RSS_SCRIPT, str(n), key, "1GB"], capture_output=True,
+                         text=True, check=True, timeout=600).stdout
+    r = json.loads(out)
+    assert r["whole"] and r["rows"] == n
+    extra = r["peak"] - r["base"]
+    print(f"frame {r['nbytes'] / mb:.0f} MB sorted by {key}: peak RSS above baseline {extra / mb:.0f} MB")
+    assert extra < 2 * r["nbytes"] + 32 * n + 100 * mb, extra / mb
