@@ -155,8 +155,11 @@ class SortedFrame(SortedResult):
             return super().partition(i, as_polars=True)  # (reads it through this method as Arrow)
         j = self._index(i)
         if self._sizes[j] == 0:
-            return _arrow(self._empty, self._dropped) if as_arrow else self._empty.copy()
+            return self._empty_table() if as_arrow else self._empty.copy()
         return self._slice(j, as_arrow)
+
+    def _empty_table(self) -> pa.Table:
+        return _arrow(self._empty, self._dropped)
 
     def to_pandas(self) -> pd.DataFrame:
         """Every row in order, as one DataFrame (a copy-on-write copy of the sorted frame)."""
