@@ -158,6 +158,16 @@ class SortedFrame(SortedResult):
             return self._empty_table() if as_arrow else self._empty.copy()
         return self._slice(j, as_arrow)
 
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        """Partition ``i`` as one piece (a slice of the sorted frame), if it has rows."""
+        j = self._index(i)
+        if self._sizes[j]:
+            yield self._slice(j, False)
+
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
+        """Partitions ``indices``, in order (empty ones too)."""
+        return [self.partition(i) for i in indices]
+
     def _empty_table(self) -> pa.Table:
         return _arrow(self._empty, self._dropped)
 

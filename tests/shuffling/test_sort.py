@@ -371,3 +371,18 @@ def test_a_frame_sorted_whole_holds_its_sorted_copy_keys_and_order_within_the_li
     extra = r["peak"] - r["base"]
     print(f"frame {r['nbytes'] / mb:.0f} MB sorted by {key}: peak RSS above baseline {extra / mb:.0f} MB")
     assert extra < 2 * r["nbytes"] + 32 * n + 100 * mb, extra / mb
+
+
+def test_a_frame_sorted_whole_reads_partitions_and_pieces_as_a_shuffle_result_does():
+    df = pd.DataFrame({"k": [4, 1, 3, 1, 2, 9], "x": range(6)})
+    with sk.sort_values(df, "k", npartitions=4, progress=False) as rows:
+        assert isinstance(rows, SortedFrame)
+        parts = list(rows)
+        for got, want in zip(rows.read(range(4)), parts, strict=True):
+            pd.testing.assert_frame_equal(got, want)
+        for i, part in enumerate(parts):
+            pieces = list(rows.pieces(i))
+            assert len(pieces) == (1 if len(part) else 0)
+            if pieces:
+                pd.testing.assert_frame_equal(pieces[0], part)
+        pd.testing.assert_frame_equal(rows.empty(), df.iloc[:0])
