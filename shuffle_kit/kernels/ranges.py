@@ -33,6 +33,7 @@ every row when the input has no more rows than the sample holds (exact boundarie
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,11 +44,13 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .hashing import id_dtype, mix
+from .order_codes import array_order, column_codes, joined_codes
 from .stable_sort import stable_argsort
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
 SAMPLE_ROWS_PER_PARTITION = 100
+BISECTED_PARTITIONS = 1024  # up to this many partitions, the run of a key is searched for when needed
 MAX_SAMPLE_ROWS = 1 << 20  # a sample of a million keys places a million partitions well enough
 _SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
 
@@ -153,51 +156,51 @@ class KeyOrder:
             keys.append((f"v{i}", "ascending" if up else "descending"))
         return keys
 
-    def sort_indices(self, keys: pa.Table) -> np.ndarray:
-        """The stable order of the rows of ``keys``: equal keys keep their input order.
+    def sort_indices(self, keys: pa.Table, threads: int = 1) -> np.ndarray:
+        """The stable order of the rows of ``keys``: equal keys keep their input order
+        (the same for any number of ``threads``: a large key without integer codes is
+        sorted by key ranges on them, :func:`.order_codes.array_order`).
 
         >>> order = KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False)
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
-        if len(self.fields) == 1:
-            # one number: a vectorised stable sort in NumPy (stable_sort), fast on narrow
-            # ranges and wide ones alike
-            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
-            if numbers is not None:
-                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
-        values = [self._sortable(keys, i) for i in range(len(self.fields))]
-        if len(values) == 1:
-            # one column: Arrow's own sort, which puts nulls (NaN is null here) last, in input
-            # order, whatever the direction; moved to the front for nulls first. (Arrow counts
-            # the values of a narrow range of integers instead of comparing them.)
-            (value,) = values
-            ranked = np.asarray(pc.array_sort_indices(value, order="ascending" if self.ascending[0] else "descending"))
-            na = value.null_count
-            if na and not self.nulls_last:
-                ranked = np.concatenate([ranked[len(ranked) - na:], ranked[: len(ranked) - na]])
-            return ranked.astype(np.int64, copy=False)
-        # as columns() and sort_keys(), less the NA flags of columns without an NA: an
-        # all-false flag orders nothing, and costs a column in the sort
-        arrays: list[Any] = []
-        sort_keys: list[tuple[str, str]] = []
-        for i, value in enumerate(values):
-            if value.null_count:
-                arrays.append(pc.is_null(value))
-                sort_keys.append((f"na{i}", "ascending" if self.nulls_last else "descending"))
-            arrays.append(value)
-            sort_keys.append((f"v{i}", "ascending" if self.ascending[i] else "descending"))
-        by = pa.table(arrays, names=[name for name, _ in sort_keys])
-        return np.asarray(pc.sort_indices(by, sort_keys=sort_keys)).astype(np.int64, copy=False)
+        comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
+        codes = self._codes(comparable)
+        if codes is not None:
+            return stable_argsort(codes[0])
+        return self._compared(keys, comparable, threads)
 
-    def _sortable(self, keys: pa.Table, i: int) -> pa.Array | pa.ChunkedArray:
-        """Key column ``i`` of ``keys`` as values Arrow compares in the key order; a column
-        Arrow already compares so (not float, not a dictionary) as it is, in chunks (no copy)."""
-        column = keys.column(self.fields[i])
-        t = column.type
-        if pa.types.is_floating(t) or pa.types.is_dictionary(t) or pa.types.is_null(t):
-            return _comparable(column, self.categories[i])
-        return column
+    def _compared(self, keys: pa.Table, comparable: list[pa.Array], threads: int = 1) -> np.ndarray:
+        """Arrow's stable sort of the key columns: of one column's comparable values (every
+        NA a null there, placed by the sort; on ``threads``), else of the sort columns."""
+        if len(comparable) == 1:
+            return array_order(comparable[0], self.ascending[0], self.nulls_last, threads)
+        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys())).astype(np.int64, copy=False)
+
+    def ranked_runs(self, keys: pa.Table, npartitions: int, threads: int = 1) -> tuple[np.ndarray, KeyRuns]:
+        """(the stable order of the rows of ``keys``, the runs of equal keys in that order),
+        to place ``npartitions`` partitions: up to :data:`BISECTED_PARTITIONS`, the run of
+        a row is searched for when asked for (a partition asks once), else every run is
+        found at once.
+
+        >>> order = KeyOrder.of(pa.table({'k': ['a']}), ['k'])
+        >>> ranked, runs = order.ranked_runs(pa.table({'k': ['b', None, 'a', 'b']}), 2)
+        >>> ranked.tolist(), runs.of(1), runs.of(3)
+        ([2, 0, 3, 1], (1, 2), (3, 3))
+        """
+        comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
+        codes = self._codes(comparable)
+        ranked = stable_argsort(codes[0]) if codes is not None else self._compared(keys, comparable, threads)
+        if npartitions <= BISECTED_PARTITIONS:
+            columns = [codes[0]] if codes is not None else comparable
+            return ranked, KeyRuns(len(ranked), in_order=InOrder(columns, ranked))
+        if codes is not None:
+            ordered = codes[0][ranked]
+            starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        else:
+            starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
+        return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
 
     def then(self, name: str) -> KeyOrder:
         """This order, then the column ``name`` ascending (a tie-breaker such as a row
@@ -207,6 +210,17 @@ class KeyOrder:
         (False, True)
         """
         return KeyOrder((*self.fields, name), (*self.ascending, True), self.nulls_last, (*self.categories, None))
+
+    def _codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
+        """One integer code per row in the key order (:mod:`.order_codes`), and the count
+        of codes, when the key columns have codes that fit 64 bits together; else None."""
+        columns = []
+        for values, up in zip(comparable, self.ascending):
+            codes = column_codes(values, up, self.nulls_last)
+            if codes is None:
+                return None
+            columns.append(codes)
+        return joined_codes(columns)
 
 
 def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -224,16 +238,6 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
 
 
-def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
-    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
-    rows = np.flatnonzero(~nulls) if nulls.any() else None
-    if rows is None:
-        return stable_argsort(values, descending=not ascending)
-    ranked = rows[stable_argsort(values[rows], descending=not ascending)]
-    na = np.flatnonzero(nulls)
-    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
-
-
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     return chunks[0].dictionary if chunks else pa.array([], column.type.value_type)
@@ -246,10 +250,9 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     t = column.type
     if pa.types.is_dictionary(t):
-        values = column.dictionary_decode()
-        if categories is not None:
-            return pc.index_in(values, value_set=categories)
-        column, t = values, t.value_type
+        if categories is not None:  # each entry's position among the categories, for each row
+            return pc.take(pc.index_in(column.dictionary, value_set=categories), column.indices)
+        column, t = column.dictionary_decode(), t.value_type
     if pa.types.is_float16(t):  # Arrow sorts no half floats; float32 holds each exactly
         column, t = column.cast(pa.float32()), pa.float32()
     if pa.types.is_floating(t):
@@ -258,6 +261,54 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
     if pa.types.is_null(t):
         return pa.nulls(len(column), pa.int8())
     return column
+
+
+class InOrder:
+    """The keys of rows in a sorted order, compared one pair at a time: ``columns`` hold
+    them (integer codes, or comparable Arrow columns whose nulls are equal), ``ranked``
+    the row at each rank."""
+
+    def __init__(self, columns: Sequence[Any], ranked: np.ndarray):
+        self.columns, self.ranked = columns, ranked
+
+    def same(self, i: int, j: int) -> bool:
+        """Whether the rows ranked ``i`` and ``j`` have equal keys."""
+        a, b = int(self.ranked[i]), int(self.ranked[j])
+        return all(bool(column[a] == column[b]) for column in self.columns)
+
+
+@dataclass(frozen=True)
+class KeyRuns:
+    """The runs of equal keys in ``rows`` sorted rows: ``starts`` (where each begins), or
+    their keys in order (``in_order``), searched for the run of a row."""
+
+    rows: int
+    starts: np.ndarray | None = None
+    in_order: InOrder | None = None
+
+    def of(self, row: int) -> tuple[int, int]:
+        """The first and the last rank of the run holding the row ranked ``row``.
+
+        >>> runs = KeyRuns(5, in_order=InOrder([np.array([7, 7, 3, 7, 9])], np.array([2, 0, 1, 3, 4])))
+        >>> runs.of(0), runs.of(2), runs.of(4)
+        ((0, 0), (1, 3), (4, 4))
+        """
+        if self.in_order is None:
+            assert self.starts is not None
+            j = int(np.searchsorted(self.starts, row, side="right")) - 1
+            last = int(self.starts[j + 1]) - 1 if j + 1 < len(self.starts) else self.rows - 1
+            return int(self.starts[j]), last
+        same = self.in_order.same
+        lo, hi = 0, row  # the first rank of the run is in lo..hi (equal keys are contiguous)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if same(mid, row) else (mid + 1, hi)
+        first = lo
+        lo, hi = row, self.rows - 1  # and the last in lo..hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if same(mid, row) else (lo, mid - 1)
+        return first, lo
 
 
 def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
@@ -283,27 +334,37 @@ def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
     m = keys.num_rows
     if m == 0 or npartitions <= 1:
         return keys.slice(0, 0)
-    ranked = order.sort_indices(keys)
-    starts = _run_starts(order.columns(keys).take(pa.array(ranked)))
-    counts = np.diff(np.append(starts, m)).tolist()
-    ends: list[int] = []  # the rank of each partition's last row
-    rows_left, parts_left, held = m, npartitions, 0
-    for start, count in zip(starts.tolist(), counts):
+    ranked, runs = order.ranked_runs(keys, npartitions)
+    return keys.take(pa.array(ranked[partition_ends(runs, npartitions)]))
+
+
+def partition_ends(runs: KeyRuns, npartitions: int) -> np.ndarray:
+    """The last row of each partition but the last (``npartitions - 1`` ranks) of sorted
+    rows whose keys run as ``runs`` says, as :func:`boundaries` places them: a partition
+    is closed at the end of the key that brings it to its share of the rows still to
+    place, or just before that key when that is nearer the share; with fewer keys than
+    partitions the last partitions are empty (their ends are the last row).
+
+    >>> runs = KeyRuns(26, starts=np.array([0, 1, 2, 3, 23, 24, 25]))  # a key of 20 rows at 3
+    >>> partition_ends(runs, 4).tolist()
+    [2, 22, 24]
+    """
+    rows = runs.rows
+    ends: list[int] = []
+    first, rows_left, parts_left = 0, rows, npartitions  # the partition being filled
+    while len(ends) < npartitions - 1 and first < rows:
         share = rows_left / parts_left
-        if held and held + count - share > share - held:  # closer to its share without this key
-            ends.append(start - 1)
-            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
-            share = rows_left / parts_left
-        held += count
-        if len(ends) == npartitions - 1:
+        # the key whose end brings the partition to its share: the run of that row
+        reach = first - 1 + math.ceil(share)
+        if reach >= rows:  # the rest falls short of a share: it stays in the last partition
             break
-        if held >= share:
-            ends.append(start + count - 1)
-            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
-            if len(ends) == npartitions - 1:
-                break
-    ends += [m - 1] * (npartitions - 1 - len(ends))  # fewer keys than partitions: the rest stay empty
-    return keys.take(pa.array(ranked[np.asarray(ends, dtype=np.int64)]))
+        start, end = runs.of(reach)
+        held = start - first
+        last = start - 1 if held and end - first + 1 - share > share - held else end
+        ends.append(last)
+        rows_left, parts_left, first = rows_left - (last - first + 1), parts_left - 1, last + 1
+    ends += [rows - 1] * (npartitions - 1 - len(ends))
+    return np.asarray(ends, dtype=np.int64)
 
 
 def _run_starts(columns: pa.Table) -> np.ndarray:
