@@ -30,8 +30,12 @@ where their costs do rather than at a fixed count.
 Order: a partition's rows are written in input order (its writes are issued in order,
 one at a time; runs are read back in the order they were written), unless the files ask
 to be sorted (``Files.sort_keys``): then they go through sorted runs, whatever fits, and
-each partition is sorted as it is read back (:mod:`~shuffle_kit.partitioning.sorting`, in
-batches under the runs' directory when it is larger than a batch).
+each partition is sorted as it is read back: in memory when it and its sorted copy fit
+in what the rows still held leave of the budget, else in batches under the runs'
+directory (:mod:`~shuffle_kit.partitioning.sorting`). Files are written a few at a time,
+as many as the threads can write and as the memory holds: what each holds is counted (a
+whole file, or a batch), so a file sorted in memory may take most of the budget while
+several small ones share it, and which way a file goes never depends on the thread count.
 
 Writers that hold rows back for whole row groups (``Files.held_rows``) hold that many rows
 each: with files open, all of them count against the budget (too many, and the job takes
@@ -441,18 +445,29 @@ class _SortedRuns:
         )
         self.held, self.pinned = [], 0
 
-    def _write_file(self, p: int, tail: list[pa.Table]) -> int:
-        """Partition ``p`` from every run, then ``tail``, in input order, a bounded batch at
-        a time (a skewed partition is never held whole)."""
+    def _whole_bytes(self) -> int:
+        """The largest file (in memory) held whole: one written as it is, a batch; one
+        sorted, what lets it and its sorted copy fit in what the rows still held leave of
+        the budget (a larger one is sorted through runs on disk). A function of the chunks
+        alone, never of the thread count."""
+        batch = batch_bytes(self.budget)
+        return max(batch, (self.budget - self.pinned) // 2) if self.out.sort_keys else batch
+
+    def _bytes(self, rows: int) -> int:
+        """The size in memory of ``rows`` rows, at the average row's size."""
+        return rows * self.seen[1] // max(1, self.seen[0])
+
+    def _write_file(self, p: int, tail: list[pa.Table], whole: bool) -> int:
+        """Partition ``p`` from every run, then ``tail``, in input order: ``whole`` in one
+        table, else a bounded batch at a time (a skewed partition is never held whole)."""
         limit = batch_bytes(self.budget)
         pieces: Iterable[pa.Table] = itertools.chain((piece for run in self.runs for piece in run.read(p)), tail)
-        rows = sum(int(run.rows[p]) for run in self.runs) + sum(t.num_rows for t in tail)
-        if rows * self.seen[1] <= limit * max(1, self.seen[0]) and rows:
-            # it fits in one batch: one table, not a size estimate of every piece
-            whole = pa.concat_tables([conform(t, self.out.schema) for t in pieces])
-            # held whole anyway: sorted in memory (its sorted copy is one more batch), never
-            # cut into runs on disk because it is more than half a batch
-            pieces = [sorted_table(whole, self.out.sort_keys) if self.out.sort_keys else whole]
+        if whole:
+            # held whole: one table, not a size estimate of every piece; sorted in memory
+            # (never cut into runs on disk because it is more than a batch)
+            table = pa.concat_tables([conform(t, self.out.schema) for t in pieces])
+            pieces = [sorted_table(table, self.out.sort_keys) if self.out.sort_keys else table]
+            del table  # (the sorted copy is what is written)
         elif self.out.sort_keys:
             pieces = sorted_stream(pieces, self.out.sort_keys, self.out.schema, limit, self.directory)
         return self.out.write(p, pieces, limit)
@@ -464,11 +479,13 @@ class _SortedRuns:
             logger.info("writing %d files from %d runs and %s rows held", self.n, len(self.runs),
                         f"{sum(t.num_rows for t, _ in self.held):,}")
         starts = [np.concatenate([[0], np.cumsum(counts)]) for _, counts in self.held]
-        inflight: deque[tuple[int, Future]] = deque()
+        inflight: deque[tuple[int, int, Future]] = deque()  # partition, what it holds, its write
+        batch, whole_bytes = batch_bytes(self.budget), self._whole_bytes()
+        room = self.budget - self.pinned  # what the rows still held leave for the files being written
         rows = 0
 
         def collect() -> int:
-            p, future = inflight.popleft()
+            p, _, future = inflight.popleft()
             done = self.partition_rows[p] = future.result()
             self.written(done)
             return done
@@ -478,13 +495,21 @@ class _SortedRuns:
                 tail = [
                     t.slice(int(s[p]), int(s[p + 1] - s[p])) for (t, _), s in zip(self.held, starts) if s[p + 1] > s[p]
                 ]
-                inflight.append((p, self.pool.submit(self._write_file, p, tail)))
-                if len(inflight) >= 2 * min(self.threads, MAX_IN_FLIGHT):
+                n = sum(int(run.rows[p]) for run in self.runs) + sum(t.num_rows for t in tail)
+                whole = 0 < n and self._bytes(n) <= whole_bytes
+                # what a file holds while it is written: whole, its size, or a batch at a
+                # time; twice that when it is sorted (and its sorted copy)
+                cost = (self._bytes(n) if whole else batch) * (2 if self.out.sort_keys else 1)
+                # as many files at once as the threads can write and the memory holds (which
+                # changes when files are written, never what is in them)
+                while inflight and (len(inflight) >= 2 * min(self.threads, MAX_IN_FLIGHT)
+                                    or sum(c for _, c, _ in inflight) + cost > room):
                     rows += collect()
+                inflight.append((p, cost, self.pool.submit(self._write_file, p, tail, whole)))
             while inflight:
                 rows += collect()
         finally:
-            for _, future in inflight:
+            for _, _, future in inflight:
                 future.cancel()
             self.abort()
         return rows
