@@ -92,6 +92,28 @@ def test_left_closed_ids_count_the_boundaries_at_or_before_each_key(case, na_pos
         assert left[row] == before + len(equal)
 
 
+@pytest.mark.parametrize("type_", [pa.int8(), pa.uint8(), pa.int16(), pa.int64(), pa.uint64()], ids=str)
+@given(data=st.data(), ascending=st.booleans(), closed=st.sampled_from(["right", "left"]))
+def test_integer_keys_at_the_ends_of_their_type_count_the_boundaries_before_them(type_, data, ascending, closed):
+    # keys spanning fewer values than there are of them (found through a table of the
+    # span), at the ends of narrow and unsigned types, where offsets could wrap
+    info = np.iinfo(type_.to_pandas_dtype())
+    width = data.draw(st.sampled_from([0, 5, 200, 300]))  # spans wider than int8's half
+    low = data.draw(st.sampled_from([int(info.min), -100, 0, int(info.max) - width]))
+    low = max(int(info.min), low)
+    high = min(int(info.max), low + width)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    # more rows than values spanned, mostly: then the table is used
+    values = [low + int(v) for v in rng.integers(0, high - low + 1, data.draw(st.integers(1, 700)))]
+    keys = pa.table({"k": pa.array(values, type_)})
+    bounds = sorted(data.draw(st.lists(st.sampled_from(values), max_size=6)), reverse=not ascending)
+    ids = range_ids(keys, pa.table({"k": pa.array(bounds, type_)}), KeyOrder.of(keys, ["k"], ascending), closed)
+    # the model: boundaries strictly before each key in the order (or also equal to it: closed left)
+    before = (lambda b, v: b < v) if ascending else (lambda b, v: b > v)
+    want = [sum(1 for b in bounds if before(b, v) or (closed == "left" and b == v)) for v in values]
+    assert ids.tolist() == want
+
+
 ARROW_TYPES = [pa.date32(), pa.time64("us"), pa.decimal128(12, 3), pa.large_string(), pa.binary(), pa.float16(),
                pa.dictionary(pa.int32(), pa.string()), pa.timestamp("s", "UTC"), pa.int8()]
 
