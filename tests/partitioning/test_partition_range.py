@@ -205,6 +205,30 @@ def test_the_same_bytes_for_1_2_and_5_threads(tmp_path, memory, caplog):
     assert ("spilling run" in caplog.text) == (memory == "1MiB")
 
 
+def test_sorted_files_held_whole_or_sorted_through_runs_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, caplog):
+    # 64 MB: a 32 MB budget whose batch is 2 MB. The input (~32 MB in memory) is spilled;
+    # the files of the spread keys (~2.5 MB each) are more than a batch but sorted whole,
+    # the skewed key's (~19 MB) more than half the budget: sorted through runs on disk
+    rng = np.random.default_rng(8)
+    rows = 2_000_000
+    keys = np.where(rng.random(rows) < 0.6, 500, rng.integers(0, 1_000, rows))
+    t = pa.table({"k": keys, "row": np.arange(rows)})
+    for i in range(2):
+        pq.write_table(t.slice(i * rows // 2, rows // 2), tmp_path / f"in{i}.parquet", row_group_size=100_000)
+    outputs = []
+    for threads in (1, 2, 5):
+        out = tmp_path / f"out{threads}"
+        with caplog.at_level(logging.INFO, logger="shuffle_kit"):
+            sk.partition(str(tmp_path / "in*.parquet"), "k", str(out), npartitions=6, by_range=True, progress=False,
+                         threads=threads, memory_limit="64MB", layout=Layout(sort_by=("k",)))
+        outputs.append({f: (out / f).read_bytes() for f in sorted(os.listdir(out))})
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "spilling run" in caplog.text
+    back = pa.concat_tables([pq.read_table(tmp_path / "out1" / f) for f in sorted(outputs[0])])
+    want = t.take(pa.array(np.argsort(keys, kind="stable")))  # a stable sort: equal keys in input order
+    assert back.column("row").equals(want.column("row"))
+
+
 def test_a_small_memory_limit_spills_sorted_runs_and_keeps_the_order(tmp_path, caplog):
     df = frame(["str", "int"], 30_000, seed=3, skew=True)
     df["pad"] = "x" * 40  # more than half the 1 MiB budget: runs are written and merged
