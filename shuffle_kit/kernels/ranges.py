@@ -202,15 +202,6 @@ class KeyOrder:
             starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
         return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
 
-    def then(self, name: str) -> KeyOrder:
-        """This order, then the column ``name`` ascending (a tie-breaker such as a row
-        number, which holds no NA).
-
-        >>> KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False).then('row').ascending
-        (False, True)
-        """
-        return KeyOrder((*self.fields, name), (*self.ascending, True), self.nulls_last, (*self.categories, None))
-
     def _codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
         """One integer code per row in the key order (:mod:`.order_codes`), and the count
         of codes, when the key columns have codes that fit 64 bits together; else None."""

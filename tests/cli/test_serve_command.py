@@ -107,7 +107,9 @@ def test_abstract_ipc_socket_needs_curve():
     with pytest.raises(ValueError, match="abstract socket"):
         sk.Server(address="ipc://@shuffle-kit-test")
     public, secret = generate_keys()
-    server = sk.Server(address="ipc://@shuffle-kit-test-curve", secret_key=secret, authorized_keys=[public])
+    # a name of this process alone: two copies of the suite may run side by side
+    address = f"ipc://@shuffle-kit-test-curve-{os.getpid()}"
+    server = sk.Server(address=address, secret_key=secret, authorized_keys=[public])
     try:
         client = sk.Shared(server.address, server_key=server.public_key, secret_key=secret, timeout=10)
         client.append({"a": b"1"})
