@@ -36,7 +36,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -429,7 +429,19 @@ def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndar
     """How many of the sorted ``bounds`` are below each value (or equal to it, if ``equal``).
     A binary search per value mispredicts at every step; a few vectorised comparisons do not."""
     if len(bounds) > FEW_BOUNDS:
-        return np.searchsorted(bounds, values, side="right" if equal else "left")
+        side: Literal["left", "right"] = "right" if equal else "left"
+        kind = values.dtype.kind
+        if kind in "iu" and len(values):
+            lo, hi = int(values.min()), int(values.max())
+            if hi - lo < len(values):
+                # integers spanning no more values than there are of them (keys with many
+                # repeats): the count for every value of the span, then one gather. Offsets
+                # from ``lo`` in a 64-bit type of the same sign (narrow types would wrap).
+                wide = np.dtype(np.int64 if kind == "i" else np.uint64)
+                span = np.arange(hi - lo + 1, dtype=wide) + wide.type(lo)
+                table = np.searchsorted(bounds, span.astype(values.dtype), side=side)
+                return table[values.astype(wide, copy=False) - wide.type(lo)]
+        return np.searchsorted(bounds, values, side=side)
     counts = np.zeros(len(values), dtype=np.uint8)  # a byte a row: FEW_BOUNDS fits
     above = np.empty(len(values), dtype=bool)
     compare = np.greater_equal if equal else np.greater
