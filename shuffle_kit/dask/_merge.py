@@ -72,8 +72,6 @@ def merge(
     >>> out.compute(scheduler='sync').sort_values('dep')['seats'].tolist()
     [nan, 150.0, 90.0, 150.0]
     """
-    import dask.dataframe as dd
-
     if how not in HOWS:
         raise JobError(f"how must be one of {', '.join(map(repr, HOWS))}, not {how!r}")
     if not isinstance(suffixes, (tuple, list)) or len(suffixes) != 2:
@@ -154,11 +152,8 @@ def join_pair(
     lspec: ShuffleSpec, ldone: tuple[Plan, Any], rspec: ShuffleSpec, rdone: tuple[Plan, Any], p: int,
     lempty: pd.DataFrame, rempty: pd.DataFrame, join: Join, meta: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Output partition ``p``: partition ``p`` of each side, joined (a side that cannot add
-    a row to the join is not read)."""
-    lrows, rrows = int(ldone[1][p]), int(rdone[1][p])
-    if not _joins_rows(join.how, lrows, rrows):
-        return meta.copy()
+    """Output partition ``p``: partition ``p`` of each side, joined (a pair without rows
+    too: its dtypes are pandas' for it, as dask's partitions)."""
     lf = read_partition(lspec, ldone, p, lempty)
     rf = read_partition(rspec, rdone, p, rempty)
     return _in_meta_order(join.join(lf, rf), meta)
@@ -181,10 +176,6 @@ def _broadcast(left: Any, right: Any, join: Join, meta: pd.DataFrame) -> Any:
     task = dask.delayed(join_whole, pure=True)
     parts = [task(part, whole, whole_is_right, join, meta) for part in big.to_delayed()]
     return dd.from_delayed(parts, meta=meta, prefix=f"{PREFIX}-merge-whole", verify_meta=False)
-
-
-def _joins_rows(how: str, lrows: int, rrows: int) -> bool:
-    return {"inner": lrows and rrows, "left": lrows, "right": rrows}.get(how, lrows or rrows) > 0
 
 
 def _in_meta_order(out: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
