@@ -19,13 +19,15 @@ rotates each round): dask's ``merge`` with ``shuffle_method="p2p"`` and ``"tasks
 cluster, ``"tasks"`` and ``"disk"`` on threads. Best of ``--repeats`` rounds; the machine
 is shared, so read the ratios, and the load average printed with them.
 
-Results (2 cores shared with other jobs, load average 17-22 on the cluster runs; best of 3;
-seconds; ratio: dask's time over ours):
+Results (2 cores shared with other jobs; best of 3; seconds; ratio: dask's time over ours;
+runs 1 and 2 at load average 17-22, run 3 at 6-8):
 
     LocalCluster, run 1:  many-to-one  6.86   p2p 26.98 (3.93x)   tasks  9.71 (1.42x)
                           one-to-one  14.46   p2p 31.52 (2.18x)   tasks 12.57 (0.87x)
     LocalCluster, run 2:  many-to-one  4.20   p2p 15.13 (3.60x)   tasks  5.87 (1.40x)
                           one-to-one   9.79   p2p 24.29 (2.48x)   tasks 13.42 (1.37x)
+    LocalCluster, run 3:  many-to-one  3.04   p2p  9.80 (3.23x)   tasks  3.67 (1.21x)
+                          one-to-one   2.88   p2p 10.45 (3.62x)   tasks  9.75 (3.38x)
     threads (load 8-9):   many-to-one  1.75   tasks 1.39 (0.79x)  disk 2.47 (1.41x)
                           one-to-one   2.38   tasks 2.29 (0.96x)  disk 4.78 (2.01x)
 
