@@ -37,6 +37,8 @@ def test_the_dask_example_runs(tmp_path, monkeypatch):
     want = events.groupby("user_id")["amount"].sum()
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy())
     assert list(got.index) == list(want.index)
+    joined = scope["joined"].compute(scheduler="sync")
+    assert len(joined) == len(events) and set(joined["tier"]) == {"a", "b"}
 
 
 def test_the_polars_example_runs(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@
     res = shuffle_kit.dask.groupby_apply(ddf, "user_id", f, meta=...)
     out = shuffle_kit.dask.sort_values(ddf, "ts")             # rows in key order
     out = shuffle_kit.dask.set_index(ddf, "ts")               # known divisions
+    out = shuffle_kit.dask.merge(flights, planes, on="tail")  # both sides hash-shuffled, pairs joined
 
 The graph, built with public dask APIs only (``to_delayed``, ``delayed``, ``from_delayed``)::
 
@@ -19,7 +20,8 @@ The graph, built with public dask APIs only (``to_delayed``, ``delayed``, ``from
 ``sort_values``, ``set_index`` and ``shuffle(..., partitioner="range")`` first compute a
 sample of every input partition's keys (as dask computes its divisions), then run the same
 graph with key ranges for the hash; for the first two, each read task sorts its partition
-(see ``shuffle_kit/dask/_sort.py``).
+(see ``shuffle_kit/dask/_sort.py``). ``merge`` shuffles both sides into one store and joins
+partition pairs (``shuffle_kit/dask/_merge.py``).
 
 Where the pieces live, decided when the setup task runs, so one graph works everywhere:
 
@@ -44,6 +46,7 @@ Needs the ``dask`` extra (``pip install shuffle_kit[dask]``); dask is imported l
 
 from ..errors import ShuffleDataLost
 from ._graph import groupby_apply, shuffle
+from ._merge import merge
 from ._sort import set_index, sort_values
 
-__all__ = ["shuffle", "groupby_apply", "sort_values", "set_index", "ShuffleDataLost"]
+__all__ = ["shuffle", "groupby_apply", "sort_values", "set_index", "merge", "ShuffleDataLost"]

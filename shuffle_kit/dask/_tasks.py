@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ShuffleDataLost
-from ..frames import tables_to_frame
+from ..frames import Piece, tables_to_frame, with_piece
 from ..kernels.keys import to_table
 from ..kernels.split import split
 from ._local import process_store
@@ -107,6 +107,9 @@ def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, 
             )
         pieces.sort(key=_source)
         tables = [_strip(t) for t in pieces]
+        if not spec.keep_index and spec.arrange is None:  # one RangeIndex 0..n-1 over the pieces
+            starts = np.cumsum([0] + [t.num_rows for t in tables])
+            tables = [with_piece(t, Piece.numbered(t.num_rows, int(s))) for t, s in zip(tables, starts)]
         return tables_to_frame(tables) if spec.arrange is None else spec.arrange(tables)
 
 

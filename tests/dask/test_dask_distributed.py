@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import glob
 import os
-import signal
 import threading
 import time
 
@@ -17,7 +16,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
-from tests.helpers.dask_faults import arm, disarm, fail, fail_once, sleep  # noqa: E402
+from tests.helpers.dask_faults import arm, despite_a_killed_worker, disarm, fail, fail_once, sleep  # noqa: E402
 from tests.helpers.dask_frames import check_shuffled, make_frame  # noqa: E402
 
 
@@ -110,32 +109,13 @@ def test_failure_cleans_up(client, ddf):
     assert_cleaned_up(client)
 
 
-def _despite_a_killed_worker(client, collection) -> pd.DataFrame | None:
-    """Compute ``collection`` (its map tasks slowed by ``arm``), killing a worker process
-    once some have appended: the result, or None when the run failed with a clear
-    ShuffleDataLost (acceptable; silent loss never is)."""
-    future = client.compute(collection)
-    time.sleep(1.0)  # some map tasks have appended, others have not
-    _, pid = sorted(client.run(os.getpid).items())[0]
-    os.kill(pid, signal.SIGKILL)
-    try:
-        return future.result(timeout=120)
-    except skd.ShuffleDataLost as e:
-        assert "lost" in str(e)
-        return None
-    finally:
-        client.wait_for_workers(2, timeout=60)
-        client.run(disarm)
-        del future
-
-
 @pytest.mark.slow
 def test_worker_killed_mid_shuffle(client, ddf):
     """The servers live in the nannies: a killed worker process costs re-runs, not data."""
 
     client.run(arm, functools.partial(sleep, 0.4))
     frame = ddf.compute(scheduler="sync")
-    result = _despite_a_killed_worker(client, skd.shuffle(ddf, "k", 6))
+    result = despite_a_killed_worker(client, skd.shuffle(ddf, "k", 6))
     if result is not None:
         pd.testing.assert_frame_equal(result.sort_values("id"), frame.sort_values("id"))
     assert_cleaned_up(client)
@@ -172,7 +152,7 @@ def test_worker_killed_mid_set_index(client, ddf):
     frame = ddf.compute(scheduler="sync")
     out = skd.set_index(ddf, "x", 6)  # the sample is computed here, before any fault
     client.run(arm, functools.partial(sleep, 0.4))
-    result = _despite_a_killed_worker(client, out)
+    result = despite_a_killed_worker(client, out)
     if result is not None:
         pd.testing.assert_frame_equal(result, frame.sort_values("x", kind="stable").set_index("x"))
     assert_cleaned_up(client)

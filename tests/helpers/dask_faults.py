@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,27 @@ def after_appends(cls: type, action: Callable[[int], None]) -> Iterator[None]:
         yield
     finally:
         restore_appends(cls)
+
+
+def despite_a_killed_worker(client: Any, collection: Any) -> Any:
+    """Compute ``collection`` (its map tasks slowed by :func:`arm`), killing a worker process
+    once some have appended: the result, or None when the run failed with a clear
+    ``ShuffleDataLost`` (acceptable; silent loss never is)."""
+    from shuffle_kit import ShuffleDataLost
+
+    future = client.compute(collection)
+    time.sleep(1.0)  # some map tasks have appended, others have not
+    _, pid = sorted(client.run(os.getpid).items())[0]
+    os.kill(pid, signal.SIGKILL)
+    try:
+        return future.result(timeout=120)
+    except ShuffleDataLost as e:
+        assert "lost" in str(e)
+        return None
+    finally:
+        client.wait_for_workers(2, timeout=60)
+        client.run(disarm)
+        del future
 
 
 def arm(action: Callable[[int], None]) -> None:
