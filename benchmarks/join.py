@@ -100,8 +100,8 @@ def programs(left: str, right: str, on: str, out: str, memory_limit: str) -> dic
         con = duckdb.connect()
         con.execute("SET memory_limit = '{memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
-        con.execute(\"\"\"COPY (SELECT * FROM read_parquet('{lglob}') AS l JOIN read_parquet('{rglob}') AS r USING ({on}))
-            TO '{target}' (FORMAT parquet, COMPRESSION lz4)\"\"\")
+        con.execute(\"\"\"COPY (SELECT * FROM read_parquet('{lglob}') AS l
+            JOIN read_parquet('{rglob}') AS r USING ({on})) TO '{target}' (FORMAT parquet, COMPRESSION lz4)\"\"\")
     """
     polars = f"""
         import os, polars as pl
