@@ -43,6 +43,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -311,12 +312,13 @@ def _listed(keys: Any) -> Any:
 
 
 def _option_names(e: JobError) -> JobError:
-    """``resolve_keys``' errors as the command line names its options."""
-    text = one_line(e)
-    for name in ("left_on", "right_on", "on"):
-        if text.startswith(f"{name}:") or f'"{name}"' in text or f" {name}" in text:
-            text = text.replace(f'"{name}"', f"--{name.replace('_', '-')}").replace(
-                f"{name}:", f"--{name.replace('_', '-')}:", 1)
+    """``resolve_keys``' errors (which name pandas' arguments) as the job names its options.
+
+    >>> str(_option_names(JobError('give "on" or "left_on" and "right_on", not a combination of both')))
+    'give --on or --left-on and --right-on, not a combination of both'
+    """
+    text = re.sub(r'"?\b(left|right)_on\b"?', r"--\1-on", one_line(e)).replace('"on"', "--on")
+    text = ("--" + text) if text.startswith("on:") else text.replace("give on,", "give --on,")
     e.args = (text, *e.args[1:])
     return e
 

@@ -77,7 +77,7 @@ def test_sql_nulls_and_the_keys_both_sides_have(tmp_path):
     (["--with", "R", "--on", "k", "--suffixes", "_x"], ["--suffixes"], 2),
     (["--with", "R", "--on", "nope"], ["nope", "f0.parquet"], 1),
     (["--with", "R", "--on", "k", "--left-on", "k", "--right-on", "k"], ["--on", "--left-on"], 1),
-    (["--with", "R", "--left-on", "k"], ["right_on"], 1),
+    (["--with", "R", "--left-on", "k"], ["--right-on"], 1),
     (["--with", "R", "--left-on", "x", "--right-on", "s"], ["'x'", "'s'"], 1),
     (["--with", "R", "--on", "k", "--memory-limit", "lots"], ["--memory-limit"], 2),
     (["--with", "R", "--on", "k", "--sort-by", "k"], ["--sort-by"], 2),

@@ -212,7 +212,7 @@ def test_exists_error_overwrite_and_append(tmp_path):
 @pytest.mark.parametrize("call, words", [
     (dict(on="nope"), ["nope", "f0.parquet"]),
     (dict(on="k", left_on="k", right_on="k"), ["--on", "--left-on"]),
-    (dict(left_on=["k", "a"], right_on=["k"]), ["left_on", "2", "right_on"]),
+    (dict(left_on=["k", "a"], right_on=["k"]), ["--left-on", "2", "--right-on"]),
     (dict(on="k", how="cross"), ["--how", "cross"]),
     (dict(on="k", format="orc"), ["--format"]),
     (dict(on="k", layout=Layout(sort_by=("k",))), ["--sort-by"]),
