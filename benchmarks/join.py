@@ -20,7 +20,7 @@ Peers, inner joins, LZ4 Parquet out, each its own subprocess timed from start to
 - ``shuffle-kit join FACT --with DIM --on key --out OUT --npartitions 64 --memory-limit M``;
 - DuckDB: ``SET memory_limit = M``, ``COPY (SELECT * FROM read_parquet(FACT) JOIN
   read_parquet(DIM) USING (key)) TO 'OUT/joined.parquet' (FORMAT parquet, COMPRESSION lz4)``
-  (``preserve_insertion_order = false``, as in the partition benchmark);
+  (``preserve_insertion_order = false``, as in the partition benchmark; it spills beside OUT);
 - polars: ``scan_parquet(FACT).join(scan_parquet(DIM), on="key").sink_parquet(
   'OUT/joined.parquet', compression="lz4")`` (streaming engine; polars has no memory limit).
 
@@ -100,6 +100,7 @@ def programs(left: str, right: str, on: str, out: str, memory_limit: str) -> dic
         con = duckdb.connect()
         con.execute("SET memory_limit = '{memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET temp_directory = '{out}.duckdb-tmp'")  # (not the working directory)
         con.execute(\"\"\"COPY (SELECT * FROM read_parquet('{lglob}') AS l
             JOIN read_parquet('{rglob}') AS r USING ({on})) TO '{target}' (FORMAT parquet, COMPRESSION lz4)\"\"\")
     """
@@ -143,6 +144,7 @@ def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats
                         wall, peak, rc, err = measure(cmd)
                         got = count_rows(out) if rc == 0 else 0
                         shutil.rmtree(out, ignore_errors=True)
+                        shutil.rmtree(out + ".duckdb-tmp", ignore_errors=True)
                         ok = rc == 0 and got == expected
                         status = "ok" if ok else f"FAILED rc={rc} rows={got:,}: {err}"
                         print(f"  {name:36s} {wall:7.2f} s  peak RSS {peak / 2**20:6.0f} MiB  {status}", flush=True)
