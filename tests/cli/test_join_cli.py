@@ -182,3 +182,23 @@ def test_output_into_an_object_store(tmp_path, sides, s3, bucket):
     assert_same_rows(pq.read_table(f"{bucket}/joined", filesystem=fs).to_pandas(), model(left, right, on="k"))
     assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit", ["64MB", "256MB"])
+def test_peak_memory_stays_under_the_limit_plus_overhead_with_a_hot_key(tmp_path, limit):
+    from shuffle_kit.byte_sizes import check_memory_limit
+    from shuffle_kit.partitioning.job import OVERHEAD
+
+    rng = np.random.default_rng(4)
+    n = 4_000_000  # one key holds 60% of the left's rows: its pair far exceeds a pair's share
+    keys = np.where(rng.random(n) < 0.6, 12345, rng.integers(0, 200_000, n))
+    left = write(tmp_path / "l", pd.DataFrame({"k": keys, "x": rng.random(n), "s": rng.choice(["ab", "cd"], n)}),
+                 nfiles=4)
+    right = write(tmp_path / "r", pd.DataFrame({"k": np.arange(200_000), "y": rng.random(200_000)}))
+    r = cli("join", left, "--with", right, "--on", "k", "--how", "left", "--out", tmp_path / "out",
+            "--memory-limit", limit, "--npartitions", 16, "--json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["rows_out"] == n
+    assert summary["peak_rss"] <= check_memory_limit(limit) + OVERHEAD, summary["peak_rss"] / 2**20
