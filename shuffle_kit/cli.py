@@ -31,6 +31,7 @@ examples:
       hive directories by_day/country=DE/day=2024-05-01/part-00000.parquet ...
   shuffle-kit partition events/ --on ts --out by_time --by-range --npartitions 64 --sort-by ts
       64 files in time order, each sorted: read in name order, the rows are globally sorted
+      (add --descending ts for the newest first)
   shuffle-kit partition a.csv b.csv --on k --out parts --format arrow --memory-limit 500MB --tmp /scratch
   shuffle-kit partition data.parquet --on k --out parts --exists overwrite --compression zstd
   shuffle-kit partition day2/ --on country --out by_country --by-value --exists append --sort-by ts
@@ -167,7 +168,9 @@ def _partition(args: argparse.Namespace) -> int:
     def job() -> int:
         summary = partition(
             args.inputs, [c for group in args.on for c in group], args.out, npartitions=args.npartitions,
-            by_value=args.by_value, by_range=args.by_range, memory_limit=args.memory_limit, threads=args.threads,
+            by_value=args.by_value, by_range=args.by_range,
+            descending=[c for group in args.descending or [] for c in group], na_position=args.na_position,
+            memory_limit=args.memory_limit, threads=args.threads,
             format=args.format, compression=args.compression, exists=args.exists, tmp=args.tmp,
             progress=_progress(args),
             max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter), layout=layout,
@@ -336,9 +339,9 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                      "as hive readers expect")
     p.add_argument("--by-range", action="store_true",
                    help="files in key order: every key of part-00000 sorts no later than every key of part-00001 "
-                   "(ascending, nulls last), equal keys in one file, sizes balanced from a sample of the keys (the "
-                   "inputs are read twice, the first time only their key columns); with --sort-by the same "
-                   "columns the dataset is globally sorted")
+                   "(ascending unless --descending, nulls last unless --na-position first), equal keys in one file, "
+                   "sizes balanced from a sample of the keys (the inputs are read twice, the first time only their "
+                   "key columns); with --sort-by the same columns the dataset is globally sorted")
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
     p.add_argument("--memory-limit", metavar="SIZE",
@@ -367,8 +370,14 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-keys", action="store_true",
                    help="with --by-value, keep the key columns in the files too (as polars' include_key)")
     p.add_argument("--sort-by", type=_columns, action="append", metavar="COL[,COL]",
-                   help="sort the rows of each file by these columns (ascending, nulls last; stable), in bounded "
-                   "memory however large a partition is")
+                   help="sort the rows of each file by these columns (ascending unless --descending, NaN and nulls "
+                   "last unless --na-position first; stable, as pandas' sort_values), in bounded memory however "
+                   "large a partition is")
+    p.add_argument("--descending", type=_columns, action="append", metavar="COL[,COL]",
+                   help="order these columns descending (--by-range keys, --sort-by columns; the others ascending)")
+    p.add_argument("--na-position", choices=["last", "first"], default="last",
+                   help="where --by-range and --sort-by put nulls and NaN: last (default) or first, whatever the "
+                   "direction (as pandas' na_position)")
     p.add_argument("--empty-files", action="store_true",
                    help="write a file for every hash partition, an empty one (with the columns) where no row "
                    "hashes to it, for readers that expect one file per bucket (default: no empty files)")

@@ -2,6 +2,7 @@
 
     import shuffle_kit.dask
     out = shuffle_kit.dask.shuffle(ddf, "user_id")            # a dask DataFrame
+    out = shuffle_kit.dask.shuffle(ddf, "ts", partitioner="range")  # partitions in key order
     res = shuffle_kit.dask.groupby_apply(ddf, "user_id", f, meta=...)
     out = shuffle_kit.dask.sort_values(ddf, "ts")             # rows in key order
     out = shuffle_kit.dask.set_index(ddf, "ts")               # known divisions
@@ -15,9 +16,10 @@ The graph, built with public dask APIs only (``to_delayed``, ``delayed``, ``from
     shuffle_kit-read j    per output partition: read its pieces back, in input order, and
                           check the row count against the barrier (never silently short)
 
-``sort_values`` and ``set_index`` first compute a sample of every input partition's keys
-(as dask computes its divisions), then run the same graph with key ranges for the hash
-and each read task sorting its partition (see ``shuffle_kit/dask/_sort.py``).
+``sort_values``, ``set_index`` and ``shuffle(..., partitioner="range")`` first compute a
+sample of every input partition's keys (as dask computes its divisions), then run the same
+graph with key ranges for the hash; for the first two, each read task sorts its partition
+(see ``shuffle_kit/dask/_sort.py``).
 
 Where the pieces live, decided when the setup task runs, so one graph works everywhere:
 

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..frames import tables_to_frame
+from ..frames import SCHEMA_KEY, Piece, piece_of, tables_to_frame, with_piece
 from ..kernels.dask_assignment import dask_partition_ids
 from ..kernels.hashing import partition_ids
 from ..kernels.ranges import KeyOrder, range_ids
+from ..kernels.take import take
 
 
 class PartitionIds(Protocol):
@@ -84,7 +85,34 @@ class SortWithin:
 
     def __call__(self, tables: list[pa.Table]) -> pd.DataFrame:
         fields = list(self.order.fields)
-        keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
-        frame = tables_to_frame(tables)
-        frame = frame.take(self.order.sort_indices(keys))
+        # a piece numbered as a RangeIndex keeps its numbers in its metadata, not in a
+        # column: only an index about to be replaced may be numbered afresh
+        if _one_layout(tables, numbered=self.has_index):
+            # sorted as Arrow, then converted once: one gather of every column (strings
+            # as their views), no pandas take
+            table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+            ranked = take(table, self.order.sort_indices(table.select(fields)))
+            n = ranked.num_rows
+            first = piece_of(tables[0])
+            frame = tables_to_frame([with_piece(ranked, Piece.numbered(n, 0) if first and first.ranged else Piece(n))])
+        else:
+            keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
+            frame = tables_to_frame(tables)
+            frame = frame.take(self.order.sort_indices(keys))
         return frame.set_index(self.index) if self.has_index else frame
+
+
+def _one_layout(tables: list[pa.Table], numbered: bool) -> bool:
+    """Whether the pieces share one schema and conversion, and hold their index as columns
+    (or as RangeIndex numbers, if ``numbered``)."""
+    first = tables[0].schema
+    layout = (first.metadata or {}).get(SCHEMA_KEY)
+    for t in tables:
+        piece = piece_of(t)
+        if layout is None or (piece is not None and piece.ranged and not numbered):
+            return False
+        if t.schema is not first and not (
+            t.schema.equals(first) and (t.schema.metadata or {}).get(SCHEMA_KEY) == layout
+        ):
+            return False
+    return True

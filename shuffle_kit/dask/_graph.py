@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -13,15 +13,20 @@ import pandas as pd
 from ..codecs import ArrowIPC, Codec
 from ..errors import ArgumentTypeError, JobError, missing_column
 from ..kernels.keys import check_npartitions, check_partitioner, normalize_on
+from ..kernels.ranges import NA_POSITIONS
 from ..stores import File, Store
-from ._assign import Arrange, DaskIds, HashIds, PartitionIds
+from ._assign import Arrange, DaskIds, HashIds, PartitionIds, RangeIds
 from ._local import local_cleanup, temporary_directory
 from ._plans import PREFIX, ShuffleSpec
+from ._ranges import key_ranges
 from ._tasks import barrier, map_partition, read_partition, setup
 from .cluster import server_settings
 
 
-def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = None, partitioner: str = "hash") -> Any:
+def shuffle(
+    ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = None, partitioner: str = "hash",
+    ascending: bool | Sequence[bool] | None = None, na_position: str | None = None,
+) -> Any:
     """Hash-partition the dask DataFrame ``ddf`` by the columns ``on`` through shuffle_kit.
 
     Returns a dask DataFrame of ``npartitions`` partitions (default: as many as ``ddf``)
@@ -30,18 +35,36 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
     assigns rows exactly as ``ddf.shuffle(on)`` does (co-partitioned with dask's own
     shuffles); ``"hash"`` uses shuffle_kit's documented hash. Null keys are kept.
 
+    ``partitioner="range"`` puts the partitions in key order: every key of partition
+    ``i`` sorts no later than every key of partition ``i + 1`` (``ascending`` and
+    ``na_position`` as pandas' ``sort_values``: one bool or one per key, nulls and NaN
+    last by default), equal keys never split, sizes balanced from a sample of every input
+    partition, which is computed at once (as dask computes divisions). The rows of a
+    partition stay in input order and the divisions stay unknown (the key is not the
+    index, or the partitions are not sorted): :func:`sort_values` sorts them too, and
+    :func:`set_index` gives known divisions. Empty partitions are kept when the keys have
+    fewer distinct values than partitions.
+
     >>> import pandas as pd, dask.dataframe as dd
     >>> ddf = dd.from_pandas(pd.DataFrame({'k': list('abcabc'), 'x': range(6)}), npartitions=2)
     >>> out = shuffle(ddf, 'k', 3)
     >>> parts = [p for p in out.to_delayed()]
     >>> sorted(sorted(p.compute(scheduler='sync')['x']) for p in parts)
     [[0, 3], [1, 4], [2, 5]]
+    >>> import dask
+    >>> ranged = shuffle(ddf, 'k', 3, partitioner='range', ascending=False)
+    >>> [p['k'].tolist() for p in dask.compute(*ranged.to_delayed(), scheduler='sync')]
+    [['c', 'c'], ['b', 'b'], ['a', 'a']]
     """
     import dask.dataframe as dd
 
     keys = normalize_on(on)
     check_npartitions(npartitions)
-    check_partitioner(partitioner, names=("hash", "dask"))  # by range: sort_values, set_index
+    check_partitioner(partitioner, names=("hash", "dask", "range"))
+    if partitioner != "range" and (ascending is not None or na_position is not None):
+        raise JobError("ascending and na_position order the partitions of partitioner='range' only")
+    if na_position is not None and na_position not in NA_POSITIONS:
+        raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
     if not isinstance(ddf, dd.DataFrame):
         raise ArgumentTypeError(f"shuffle_kit.dask.shuffle takes a dask DataFrame, not {type(ddf).__name__}")
     meta = ddf._meta
@@ -53,13 +76,16 @@ def shuffle(ddf: Any, on: Any, npartitions: int | None = None, *, store: Any = N
     server_settings()  # a bad shuffle_kit.dask config value fails here, before any task runs
     n = int(npartitions) if npartitions is not None else ddf.npartitions
     ids: PartitionIds = DaskIds(tuple(keys)) if partitioner == "dask" else HashIds()
+    if partitioner == "range":
+        order, bounds = key_ranges(ddf, keys, n, True if ascending is None else ascending, na_position or "last")
+        ids = RangeIds(order, bounds)
     spec = new_spec(ddf, keys, n, ids, store=store, token=partitioner)
     return shuffle_graph(ddf, spec, meta, None, "shuffle")
 
 
 def new_spec(
     ddf: Any, keys: list, n: int, ids: PartitionIds, *, store: Any = None, arrange: Arrange | None = None,
-    token: Any = None,
+    token: Any = None, keep_index: bool = True,
 ) -> ShuffleSpec:
     """The spec of one graph build (a fresh id: two builds share no store, batch id or task key);
     its local store is registered for removal when the computation ends."""
@@ -70,7 +96,7 @@ def new_spec(
         id=name, keys=tuple(keys), npartitions=n, ids=ids,
         store=None if store is None else as_codec(store),
         local_path=os.path.join(temporary_directory(), f"shuffle_kit-dask-{name}"), builder_pid=os.getpid(),
-        arrange=arrange,
+        arrange=arrange, keep_index=keep_index,
     )
     if spec.store is None:
         local_cleanup().register(spec.barrier_key, spec.local_path)

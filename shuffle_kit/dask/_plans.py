@@ -50,6 +50,7 @@ class ShuffleSpec:
     local_path: str  # else on a local scheduler: a File store here, removed when done
     builder_pid: int  # the process that built the graph (threads / sync run in it)
     arrange: Arrange | None = None  # makes an output partition of its pieces; None: concatenated
+    keep_index: bool = True  # False: the input's index is left behind (set_index replaces it)
 
     def task_key(self, step: str) -> str:
         return f"{PREFIX}-{step}-{self.id}"

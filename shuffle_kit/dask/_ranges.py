@@ -6,7 +6,8 @@ sample of its key columns (every row of a partition no larger than the sample), 
 count and, for ``set_index``, its smallest and largest non-null key. :func:`combine`
 draws from the samples in proportion to the partitions' rows (so a small partition does
 not weigh as much as a large one) and takes the boundaries of that sample;
-:func:`divisions` turns them into dask's divisions.
+:func:`divisions` turns them into dask's divisions. :func:`key_ranges` is the whole first
+pass of ``shuffle(..., partitioner="range")``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import pyarrow as pa
 from ..kernels.keys import to_table
 from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
 
+SAMPLE_ROWS = 1000  # sampled per input partition at least (every row of a smaller one)
+SAMPLE_PER_OUTPUT = 20  # ... and this many per output partition
+
 
 @dataclass(frozen=True)
 class PartitionSample:
@@ -30,14 +34,22 @@ class PartitionSample:
     high: Any = None
 
 
-def sample_partition(df: pd.DataFrame, keys: list, size: int, extremes: bool) -> PartitionSample:
-    """The sample of one input partition (its rows with the smallest hashes of their numbers)."""
-    table, fields, _ = to_table(df, keys, keep_index=True)
-    columns = table.select(fields)
+def sample_partition(df: pd.DataFrame, keys: list, fields: list[str], size: int, extremes: bool) -> PartitionSample:
+    """The sample of one input partition (its rows with the smallest hashes of their
+    numbers), its key columns named ``fields`` (as the whole frame's conversion names them);
+    only the key columns are converted (the index too when a key is one of its levels)."""
+    in_columns = all(k in df.columns for k in keys)
+    table, own, _ = to_table(df[keys] if in_columns else df, keys, keep_index=not in_columns)
+    # keys without an order are refused here, from the converted table's schema (which
+    # tells the columns holding pickled objects)
+    KeyOrder.of(table, own)
+    columns = table.select(own).rename_columns(fields)
     sample = Sampler.of([columns], size) if columns.num_rows else columns
     low = high = None
     if extremes:
-        values = df[keys[0]].dropna()
+        values = df[keys[0]]
+        if values.hasnans:
+            values = values.dropna()
         if len(values):
             low, high = values.min(), values.max()
     return PartitionSample(sample, len(df), low, high)
@@ -87,3 +99,37 @@ def divisions_of(order: KeyOrder, sample: pa.Table, bounds: pa.Table,
     inner = opening.column(0).to_pandas().tolist()
     low, high = min(lows), max(s.high for s in samples if s.high is not None)
     return opening, (low, *inner, high)
+
+
+def key_ranges(ddf: Any, keys: list, npartitions: int, ascending: Any, na_position: str) -> tuple[KeyOrder, pa.Table]:
+    """(the order of ``ddf``'s key columns ``keys``, the ``npartitions - 1`` keys closing
+    its partitions but the last), from a sample of every input partition computed now, as
+    dask computes divisions.
+
+    >>> import dask.dataframe as dd
+    >>> ddf = dd.from_pandas(pd.DataFrame({'k': [5, 1, 4, 2, 3, 3]}), npartitions=2)
+    >>> order, bounds = key_ranges(ddf, ['k'], 3, False, 'last')
+    >>> bounds['k'].to_pylist()
+    [4, 3]
+    """
+    _, order, _, bounds = sample_ranges(ddf, keys, npartitions, ascending, na_position, extremes=False)
+    return order, bounds
+
+
+def sample_ranges(ddf: Any, keys: list, n: int, ascending: Any, na_position: str, extremes: bool) -> tuple:
+    """(each input partition's sample, the key order, the drawn sample, its ``n - 1``
+    boundaries), computed now: the graph to come needs them, as dask's divisions."""
+    import dask
+
+    size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * n)
+    task = dask.delayed(sample_partition, pure=True)
+    fields = key_fields(ddf, keys)
+    samples = list(dask.compute(*[task(part, keys, fields, size, extremes) for part in ddf.to_delayed()]))
+    order, sample, bounds = combine(samples, fields, n, ascending, na_position)
+    return samples, order, sample, bounds
+
+
+def key_fields(ddf: Any, keys: list) -> list[str]:
+    """The Arrow names of the key columns, as the map tasks' conversion names them."""
+    _, fields, _ = to_table(ddf._meta, keys, keep_index=True)
+    return fields

@@ -18,11 +18,8 @@ from ..kernels.keys import check_npartitions, normalize_on, to_table
 from ..kernels.ranges import NA_POSITIONS, KeyOrder
 from ._assign import RangeIds, SortWithin
 from ._graph import new_spec, shuffle_graph
-from ._ranges import combine, divisions_of, sample_partition
+from ._ranges import divisions_of, sample_ranges
 from .cluster import server_settings
-
-SAMPLE_ROWS = 1000  # sampled per input partition at least (every row of a smaller one)
-SAMPLE_PER_OUTPUT = 20  # ... and this many per output partition
 
 
 def sort_values(
@@ -47,7 +44,7 @@ def sort_values(
     if na_position not in NA_POSITIONS:
         raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
     n = int(npartitions) if npartitions is not None else ddf.npartitions
-    _, order, _, bounds = _sample(ddf, keys, n, ascending, na_position, extremes=False)
+    _, order, _, bounds = sample_ranges(ddf, keys, n, ascending, na_position, extremes=False)
     spec = new_spec(ddf, keys, n, RangeIds(order, bounds), store=store, arrange=SortWithin(order),
                     token="sort_values")
     return shuffle_graph(ddf, spec, ddf._meta, None, "sort-values")
@@ -83,14 +80,14 @@ def set_index(
     meta = ddf._meta.set_index(keys[0])
     if divisions is None:
         n = int(npartitions) if npartitions is not None else ddf.npartitions
-        samples, order, sample, bounds = _sample(ddf, keys, n, True, "last", extremes=True)
+        samples, order, sample, bounds = sample_ranges(ddf, keys, n, True, "last", extremes=True)
         opening, known = divisions_of(order, sample, bounds, samples)
         if known[0] is not None:  # one kind of scalar throughout: the column's, as pandas gives them
             known = tuple(pd.Series(list(known), dtype=ddf._meta[keys[0]].dtype).tolist())
     else:
         order, opening, known = _given(ddf, keys, divisions, npartitions)
     spec = new_spec(ddf, keys, len(known) - 1, RangeIds(order, opening, closed="left"), store=store,
-                    arrange=SortWithin(order, keys[0], has_index=True), token="set_index")
+                    arrange=SortWithin(order, keys[0], has_index=True), token="set_index", keep_index=False)
     return shuffle_graph(ddf, spec, meta, known, "set-index")
 
 
@@ -106,24 +103,6 @@ def _check(ddf: Any, by: Any, npartitions: Any, what: str) -> list:
             raise missing_column(k, list(ddf._meta.columns), "the DataFrame")
     server_settings()  # a bad shuffle_kit.dask config value fails here, before any task runs
     return keys
-
-
-def _sample(ddf: Any, keys: list, n: int, ascending: Any, na_position: str, extremes: bool) -> tuple:
-    """(each input partition's sample, the key order, the drawn sample, its boundaries),
-    computed now: the graph to come needs them, as dask's divisions."""
-    import dask
-
-    size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * n)
-    task = dask.delayed(sample_partition, pure=True)
-    samples = list(dask.compute(*[task(part, keys, size, extremes) for part in ddf.to_delayed()]))
-    order, sample, bounds = combine(samples, _fields(ddf, keys), n, ascending, na_position)
-    return samples, order, sample, bounds
-
-
-def _fields(ddf: Any, keys: list) -> list[str]:
-    """The Arrow names of the key columns, as the map tasks' conversion names them."""
-    _, fields, _ = to_table(ddf._meta, keys, keep_index=True)
-    return fields
 
 
 def _given(ddf: Any, keys: list, given: Sequence, npartitions: Any) -> tuple[KeyOrder, pa.Table, tuple]:

@@ -60,7 +60,7 @@ def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np
     """Partition input partition ``i`` and append all its pieces, once per store; the
     rows it sent to each output partition."""
     keys, n = list(spec.keys), spec.npartitions
-    table, fields, _ = to_table(df, keys, keep_index=True)
+    table, fields, _ = to_table(df, keys, keep_index=spec.keep_index)
     ids = spec.ids(df, table, fields, n)
     counts = np.bincount(ids, minlength=n).astype(np.int64)
     pieces = split(table, ids, n, counts)

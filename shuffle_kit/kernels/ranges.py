@@ -9,7 +9,9 @@ maps and pickled Python objects have no such order and are refused.
 
 Each key column becomes two sort columns (:meth:`KeyOrder.columns`): a flag that is true
 for NA, then the comparable value with NaN as null. The flag decides where NAs go, so no
-reliance on Arrow's null placement (whose NaN sorts apart from null) is needed.
+reliance on Arrow's null placement (whose NaN sorts apart from null) is needed; a sort by
+one column needs no flag (:meth:`KeyOrder.sort_indices`: Arrow puts its nulls, NaN among
+them, last in input order whatever the direction), nor does a column without NA.
 
 A row goes to partition ``i``, the number of boundaries that sort strictly before its key:
 partition ``i`` holds the keys in ``(b[i-1], b[i]]``, so equal keys never split, and every
@@ -30,6 +32,8 @@ every row when the input has no more rows than the sample holds (exact boundarie
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,10 +44,13 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .hashing import id_dtype, mix
+from .order_codes import array_order, column_codes, joined_codes
+from .stable_sort import stable_argsort
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
 SAMPLE_ROWS_PER_PARTITION = 100
+BISECTED_PARTITIONS = 1024  # up to this many partitions, the run of a key is searched for when needed
 MAX_SAMPLE_ROWS = 1 << 20  # a sample of a million keys places a million partitions well enough
 _SAMPLE_SEED = np.uint64(0x72616E6765)  # "range": which rows a sample holds
 
@@ -149,18 +156,71 @@ class KeyOrder:
             keys.append((f"v{i}", "ascending" if up else "descending"))
         return keys
 
-    def sort_indices(self, keys: pa.Table) -> np.ndarray:
-        """The stable order of the rows of ``keys``: equal keys keep their input order.
+    def sort_indices(self, keys: pa.Table, threads: int = 1) -> np.ndarray:
+        """The stable order of the rows of ``keys``: equal keys keep their input order
+        (the same for any number of ``threads``: a large key without integer codes is
+        sorted by key ranges on them, :func:`.order_codes.array_order`).
 
         >>> order = KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False)
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
-        if len(self.fields) == 1:
-            numbers = _as_numbers(_comparable(keys.column(self.fields[0]), self.categories[0]))
-            if numbers is not None:
-                return _sort_numbers(*numbers, self.ascending[0], self.nulls_last)
-        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()))
+        comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
+        codes = self._codes(comparable)
+        if codes is not None:
+            return stable_argsort(codes[0])
+        return self._compared(keys, comparable, threads)
+
+    def _compared(self, keys: pa.Table, comparable: list[pa.Array], threads: int = 1) -> np.ndarray:
+        """Arrow's stable sort of the key columns: of one column's comparable values (every
+        NA a null there, placed by the sort; on ``threads``), else of the sort columns."""
+        if len(comparable) == 1:
+            return array_order(comparable[0], self.ascending[0], self.nulls_last, threads)
+        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys())).astype(np.int64, copy=False)
+
+    def ranked_runs(self, keys: pa.Table, npartitions: int, threads: int = 1) -> tuple[np.ndarray, KeyRuns]:
+        """(the stable order of the rows of ``keys``, the runs of equal keys in that order),
+        to place ``npartitions`` partitions: up to :data:`BISECTED_PARTITIONS`, the run of
+        a row is searched for when asked for (a partition asks once), else every run is
+        found at once.
+
+        >>> order = KeyOrder.of(pa.table({'k': ['a']}), ['k'])
+        >>> ranked, runs = order.ranked_runs(pa.table({'k': ['b', None, 'a', 'b']}), 2)
+        >>> ranked.tolist(), runs.of(1), runs.of(3)
+        ([2, 0, 3, 1], (1, 2), (3, 3))
+        """
+        comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
+        codes = self._codes(comparable)
+        ranked = stable_argsort(codes[0]) if codes is not None else self._compared(keys, comparable, threads)
+        if npartitions <= BISECTED_PARTITIONS:
+            columns = [codes[0]] if codes is not None else comparable
+            return ranked, KeyRuns(len(ranked), in_order=InOrder(columns, ranked))
+        if codes is not None:
+            ordered = codes[0][ranked]
+            starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        else:
+            starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
+        return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
+
+    def then(self, name: str) -> KeyOrder:
+        """This order, then the column ``name`` ascending (a tie-breaker such as a row
+        number, which holds no NA).
+
+        >>> KeyOrder.of(pa.table({'k': [1]}), ['k'], ascending=False).then('row').ascending
+        (False, True)
+        """
+        return KeyOrder((*self.fields, name), (*self.ascending, True), self.nulls_last, (*self.categories, None))
+
+    def _codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
+        """One integer code per row in the key order (:mod:`.order_codes`), and the count
+        of codes, when the key columns have codes that fit 64 bits together; else None."""
+        columns = []
+        for values, up in zip(comparable, self.ascending):
+            codes = column_codes(values, up, self.nulls_last)
+            if codes is None:
+                return None
+            columns.append(codes)
+        return joined_codes(columns)
 
 
 def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -178,20 +238,6 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
 
 
-def _sort_numbers(values: np.ndarray, nulls: np.ndarray, ascending: bool, nulls_last: bool) -> np.ndarray:
-    """The stable order of ``values`` (NAs where ``nulls``, in input order, last or first)."""
-    rows = np.flatnonzero(~nulls) if nulls.any() else np.arange(len(values))
-    v = values[rows]
-    if ascending:
-        ranked = rows[np.argsort(v, kind="stable")]
-    else:  # stable descending: sort the reversed values, then reverse (ties keep input order)
-        ranked = rows[(len(v) - 1 - np.argsort(v[::-1], kind="stable"))[::-1]]
-    if len(rows) == len(values):
-        return ranked.astype(np.int64, copy=False)
-    na = np.flatnonzero(nulls)
-    return np.concatenate([ranked, na] if nulls_last else [na, ranked]).astype(np.int64, copy=False)
-
-
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     return chunks[0].dictionary if chunks else pa.array([], column.type.value_type)
@@ -204,10 +250,9 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     t = column.type
     if pa.types.is_dictionary(t):
-        values = column.dictionary_decode()
-        if categories is not None:
-            return pc.index_in(values, value_set=categories)
-        column, t = values, t.value_type
+        if categories is not None:  # each entry's position among the categories, for each row
+            return pc.take(pc.index_in(column.dictionary, value_set=categories), column.indices)
+        column, t = column.dictionary_decode(), t.value_type
     if pa.types.is_float16(t):  # Arrow sorts no half floats; float32 holds each exactly
         column, t = column.cast(pa.float32()), pa.float32()
     if pa.types.is_floating(t):
@@ -216,6 +261,54 @@ def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None)
     if pa.types.is_null(t):
         return pa.nulls(len(column), pa.int8())
     return column
+
+
+class InOrder:
+    """The keys of rows in a sorted order, compared one pair at a time: ``columns`` hold
+    them (integer codes, or comparable Arrow columns whose nulls are equal), ``ranked``
+    the row at each rank."""
+
+    def __init__(self, columns: Sequence[Any], ranked: np.ndarray):
+        self.columns, self.ranked = columns, ranked
+
+    def same(self, i: int, j: int) -> bool:
+        """Whether the rows ranked ``i`` and ``j`` have equal keys."""
+        a, b = int(self.ranked[i]), int(self.ranked[j])
+        return all(bool(column[a] == column[b]) for column in self.columns)
+
+
+@dataclass(frozen=True)
+class KeyRuns:
+    """The runs of equal keys in ``rows`` sorted rows: ``starts`` (where each begins), or
+    their keys in order (``in_order``), searched for the run of a row."""
+
+    rows: int
+    starts: np.ndarray | None = None
+    in_order: InOrder | None = None
+
+    def of(self, row: int) -> tuple[int, int]:
+        """The first and the last rank of the run holding the row ranked ``row``.
+
+        >>> runs = KeyRuns(5, in_order=InOrder([np.array([7, 7, 3, 7, 9])], np.array([2, 0, 1, 3, 4])))
+        >>> runs.of(0), runs.of(2), runs.of(4)
+        ((0, 0), (1, 3), (4, 4))
+        """
+        if self.in_order is None:
+            assert self.starts is not None
+            j = int(np.searchsorted(self.starts, row, side="right")) - 1
+            last = int(self.starts[j + 1]) - 1 if j + 1 < len(self.starts) else self.rows - 1
+            return int(self.starts[j]), last
+        same = self.in_order.same
+        lo, hi = 0, row  # the first rank of the run is in lo..hi (equal keys are contiguous)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if same(mid, row) else (mid + 1, hi)
+        first = lo
+        lo, hi = row, self.rows - 1  # and the last in lo..hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if same(mid, row) else (lo, mid - 1)
+        return first, lo
 
 
 def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
@@ -241,27 +334,37 @@ def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
     m = keys.num_rows
     if m == 0 or npartitions <= 1:
         return keys.slice(0, 0)
-    ranked = order.sort_indices(keys)
-    starts = _run_starts(order.columns(keys).take(pa.array(ranked)))
-    counts = np.diff(np.append(starts, m)).tolist()
-    ends: list[int] = []  # the rank of each partition's last row
-    rows_left, parts_left, held = m, npartitions, 0
-    for start, count in zip(starts.tolist(), counts):
+    ranked, runs = order.ranked_runs(keys, npartitions)
+    return keys.take(pa.array(ranked[partition_ends(runs, npartitions)]))
+
+
+def partition_ends(runs: KeyRuns, npartitions: int) -> np.ndarray:
+    """The last row of each partition but the last (``npartitions - 1`` ranks) of sorted
+    rows whose keys run as ``runs`` says, as :func:`boundaries` places them: a partition
+    is closed at the end of the key that brings it to its share of the rows still to
+    place, or just before that key when that is nearer the share; with fewer keys than
+    partitions the last partitions are empty (their ends are the last row).
+
+    >>> runs = KeyRuns(26, starts=np.array([0, 1, 2, 3, 23, 24, 25]))  # a key of 20 rows at 3
+    >>> partition_ends(runs, 4).tolist()
+    [2, 22, 24]
+    """
+    rows = runs.rows
+    ends: list[int] = []
+    first, rows_left, parts_left = 0, rows, npartitions  # the partition being filled
+    while len(ends) < npartitions - 1 and first < rows:
         share = rows_left / parts_left
-        if held and held + count - share > share - held:  # closer to its share without this key
-            ends.append(start - 1)
-            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
-            share = rows_left / parts_left
-        held += count
-        if len(ends) == npartitions - 1:
+        # the key whose end brings the partition to its share: the run of that row
+        reach = first - 1 + math.ceil(share)
+        if reach >= rows:  # the rest falls short of a share: it stays in the last partition
             break
-        if held >= share:
-            ends.append(start + count - 1)
-            rows_left, parts_left, held = rows_left - held, parts_left - 1, 0
-            if len(ends) == npartitions - 1:
-                break
-    ends += [m - 1] * (npartitions - 1 - len(ends))  # fewer keys than partitions: the rest stay empty
-    return keys.take(pa.array(ranked[np.asarray(ends, dtype=np.int64)]))
+        start, end = runs.of(reach)
+        held = start - first
+        last = start - 1 if held and end - first + 1 - share > share - held else end
+        ends.append(last)
+        rows_left, parts_left, first = rows_left - (last - first + 1), parts_left - 1, last + 1
+    ends += [rows - 1] * (npartitions - 1 - len(ends))
+    return np.asarray(ends, dtype=np.int64)
 
 
 def _run_starts(columns: pa.Table) -> np.ndarray:
@@ -306,9 +409,9 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
             values, nulls = numbers
             b = np.sort(bound_numbers[0])  # counting needs no order of the bounds
             if order.ascending[0]:  # bounds below the key (or equal to it: closed left)
-                ids = np.searchsorted(b, values, side="left" if closed == "right" else "right")
-            else:  # bounds above the key (or equal to it)
-                ids = m - np.searchsorted(b, values, side="right" if closed == "right" else "left")
+                ids = _count_below(b, values, equal=closed == "left")
+            else:  # bounds above the key (or equal to it): those not below it (nor equal)
+                ids = m - _count_below(b, values, equal=closed == "right")
             ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
             return ids.astype(dtype)
     parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
@@ -328,6 +431,23 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
 
 
 
+FEW_BOUNDS = 16  # up to this many, one comparison pass per bound beats a binary search per key
+
+
+def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndarray:
+    """How many of the sorted ``bounds`` are below each value (or equal to it, if ``equal``).
+    A binary search per value mispredicts at every step; a few vectorised comparisons do not."""
+    if len(bounds) > FEW_BOUNDS:
+        return np.searchsorted(bounds, values, side="right" if equal else "left")
+    counts = np.zeros(len(values), dtype=np.uint8)  # a byte a row: FEW_BOUNDS fits
+    above = np.empty(len(values), dtype=bool)
+    compare = np.greater_equal if equal else np.greater
+    for b in bounds:
+        compare(values, b, out=above)
+        counts += above.view(np.uint8)
+    return counts
+
+
 def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: pa.Schema) -> np.ndarray:
     """:func:`range_ids` of a chunk's key columns, cast first to the types of the sample's
     (``schema``): a chunk may hold them narrower or wider (an all-null slice, ints where
@@ -343,6 +463,27 @@ def chunk_range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, schema: p
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
             raise JobError(f"a chunk's key columns cannot be compared with the others': {e}") from None
     return range_ids(keys, bounds, order)
+
+
+@functools.lru_cache(maxsize=16)
+def sample_positions(rows: int, size: int) -> np.ndarray:
+    """The positions, in increasing order, of the rows a :class:`Sampler` of ``size`` keeps
+    of an input of ``rows`` rows (every row when there are no more than ``size``); remembered
+    for the last few inputs, since dask partitions often have equal lengths.
+
+    >>> sample_positions(5, 3).tolist() == sorted(sample_positions(5, 3).tolist())
+    True
+    """
+    if size < 1:
+        raise ValueError(f"a sample holds at least one row, not {size}")
+    if rows <= size:
+        positions = np.arange(rows, dtype=np.int64)
+    else:
+        h = mix(np.arange(rows, dtype=np.uint64) ^ _SAMPLE_SEED)
+        positions = np.sort(np.argpartition(h, size - 1)[:size]).astype(np.int64)
+    positions.flags.writeable = False
+    return positions
+
 
 class Sampler:
     """A sample of ``size`` rows of a stream of key tables, the same for any chunking: the
@@ -368,6 +509,8 @@ class Sampler:
 
     @classmethod
     def of(cls, tables: Sequence[pa.Table], size: int) -> pa.Table:
+        if len(tables) == 1 and tables[0].num_rows:  # which rows depends only on how many
+            return tables[0].take(pa.array(sample_positions(tables[0].num_rows, size)))
         sampler = cls(size)
         for t in tables:
             sampler.add(t)

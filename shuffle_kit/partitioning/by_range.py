@@ -1,10 +1,12 @@
 """Range partitions for the partition job (``by_range``, ``--by-range``): files in key order.
 
 Partition ``i`` holds the keys in ``(b[i-1], b[i]]`` of ``n - 1`` boundaries
-(:func:`~shuffle_kit.kernels.ranges.range_ids`), in pandas' ``sort_values`` order: ascending,
-nulls and NaN last, dictionaries (categoricals) by value as ``sort_by`` and Parquet's
-statistics order them. So every key of file ``i`` sorts no later than every key of file
-``i + 1``, equal keys never split, and a file's key range is disjoint from the others'.
+(:func:`~shuffle_kit.kernels.ranges.range_ids`), in pandas' ``sort_values`` order: ascending
+(or descending, per column), nulls and NaN last (or first), dictionaries (categoricals) by
+value as ``sort_by`` and Parquet's statistics order them (the order is
+:func:`~shuffle_kit.partitioning.sorting.key_order`'s, that of ``sort_by``). So every key
+of file ``i`` sorts no later than every key of file ``i + 1``, equal keys never split, and
+a file's key range is disjoint from the others'.
 
 The boundaries come from a first pass over the key columns alone (:func:`plan`): for files,
 only the key columns are read (Parquet's column projection: the other columns are never
@@ -20,13 +22,14 @@ which is the partition engine's with range ids instead of hash ids (:meth:`Range
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from ..kernels.ranges import MIN_SAMPLE_ROWS, KeyOrder, Sampler, boundaries, chunk_range_ids, sample_rows
+from .sorting import key_order
 
 logger = logging.getLogger(__name__)
 
@@ -73,21 +76,25 @@ def sample_size(npartitions: int, row_bytes: float, budget: int) -> int:
     return max(MIN_SAMPLE_ROWS, min(sample_rows(npartitions), fits))
 
 
-def plan(keys: Iterable[pa.Table], on: Sequence[str], npartitions: int, schema: pa.Schema, budget: int) -> RangePlan:
+def plan(keys: Iterable[pa.Table], on: Sequence[str], npartitions: int, schema: pa.Schema, budget: int,
+         descending: Collection[str] = (), na_position: str = "last") -> RangePlan:
     """The range plan of an input whose key columns ``on`` come as the tables ``keys`` (in
     input order; each may hold other columns too), for ``npartitions`` partitions;
     ``schema``: the input's (the key types every chunk is cast to); ``budget``: bytes the
-    job may hold (see :func:`sample_size`).
+    job may hold (see :func:`sample_size`); ``descending``: the key columns ordered
+    descending; ``na_position``: ``"last"`` or ``"first"``.
 
     >>> t = pa.table({'k': ['b', 'a', 'd', 'c', None]})
     >>> plan([t.slice(0, 2), t.slice(2)], ['k'], 3, t.schema, 2**20).bounds['k'].to_pylist()
     ['b', 'd']
+    >>> plan([t], ['k'], 3, t.schema, 2**20, descending=['k'], na_position='first').bounds['k'].to_pylist()
+    ['d', 'b']
     """
     fields = list(on)
     # dictionaries (pandas categoricals too) by their values, not their categories' order: as
     # --sort-by orders them and Parquet's statistics compare them, so that both agree
     key_schema = pa.schema([_plain(schema.field(f)) for f in fields])
-    order = KeyOrder.of(key_schema.empty_table(), fields)  # refuses keys without an order, before reading
+    order = key_order(key_schema, fields, descending, na_position)  # refuses keys without an order, before reading
     sampler: Sampler | None = None
     for chunk in keys:
         if not chunk.num_rows:

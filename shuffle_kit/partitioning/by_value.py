@@ -32,22 +32,27 @@ import pyarrow.compute as pc
 
 from ..kernels.arrow_numpy import arrow_array
 from ..kernels.arrow_numpy import values as values_of
+from ..kernels.ranges import KeyOrder
 from . import hive
 from .layout import DEFAULT_LAYOUT, Layout
+from .sorting import key_order
 from .writers import MAX_OPEN_FILES, FileSeries, WriterPool, conformed_batches, stored_type
 
 
 class ValueFiles:
     """Where the partition engine writes when files go by key value (see the module);
-    ``token`` (a job's, when it appends): in every file's name, ``part-TOKEN-NNNNN``."""
+    ``token`` (a job's, when it appends): in every file's name, ``part-TOKEN-NNNNN``;
+    ``descending`` and ``na_position``: the order of ``layout.sort_by``
+    (:func:`~shuffle_kit.partitioning.sorting.key_order`)."""
 
     row_groups = False  # the values a partition holds are known only once it is whole
 
     def __init__(self, directory: str, schema: pa.Schema, on: Sequence[str], fmt: str, compression: str,
                  max_open: int = MAX_OPEN_FILES, max_values: int | None = None, layout: Layout = DEFAULT_LAYOUT,
-                 token: str | None = None):
+                 token: str | None = None, descending: Sequence[str] = (), na_position: str = "last"):
         self.directory, self.schema, self.on = directory, schema, list(on)
         self.max_values, self.layout, self.token = max_values, layout, token
+        self.descending, self.na_position = tuple(descending), na_position
         self.columns = [f.name for f in schema if layout.keep_keys or f.name not in self.on]
         self.data_schema = file_schema(schema, self.on, layout.keep_keys)
         self.fmt, self.compression, self.max_open = fmt, compression, max_open
@@ -58,8 +63,10 @@ class ValueFiles:
         self._lock = threading.Lock()
 
     @property
-    def sort_keys(self) -> Sequence[str]:
-        return [*self.on, *self.layout.sort_by] if self.layout.sort_by else ()
+    def sort_keys(self) -> KeyOrder | None:
+        if not self.layout.sort_by:
+            return None
+        return key_order(self.schema, [*self.on, *self.layout.sort_by], self.descending, self.na_position)
 
     @property
     def held_rows(self) -> int:

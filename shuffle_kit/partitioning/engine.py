@@ -78,10 +78,11 @@ from .. import lifecycle
 from ..byte_sizes import format_size
 from ..kernels.arrow_numpy import arrow_array
 from ..kernels.hashing import check_hashable, partition_ids
+from ..kernels.ranges import KeyOrder
 from ..kernels.split import sorted_runs, split
 from ..limits import executor, resolve_threads
 from .layout import DEFAULT_LAYOUT, Layout
-from .sorting import sorted_stream, sorted_table
+from .sorting import key_order, sorted_stream, sorted_table
 from .writers import FileSeries, Writer, conform, conformed_batches, file_name, naming, parquet_dictionary_schema
 
 logger = logging.getLogger(__name__)
@@ -173,8 +174,8 @@ class Files(Protocol):
         ...
 
     @property
-    def sort_keys(self) -> Sequence[str]:
-        """Columns each partition is to be written sorted by (none: input order)."""
+    def sort_keys(self) -> KeyOrder | None:
+        """The order each partition is to be written sorted in (None: input order)."""
         ...
 
     @property
@@ -197,7 +198,8 @@ class PartFiles:
     (that of the chunks, dictionaries included) and ``plain`` (what the files read back
     as); ``encode``: more columns to store with a dictionary. With ``layout.max_rows_per_file``
     a series ``part-NNNNN-00000``, ``part-NNNNN-00001`` ... per partition; ``token`` (a
-    job's, when it appends) goes after the partition's number."""
+    job's, when it appends) goes after the partition's number; ``descending`` and
+    ``na_position``: the order of ``layout.sort_by`` (see :func:`~shuffle_kit.partitioning.sorting.key_order`)."""
 
     directory: str
     schema: pa.Schema
@@ -207,23 +209,29 @@ class PartFiles:
     encode: Sequence[str] = ()
     layout: Layout = DEFAULT_LAYOUT
     token: str | None = None
+    descending: tuple[str, ...] = ()
+    na_position: str = "last"
     row_groups = True
 
     @classmethod
     def of(
         cls, directory: str, schema: pa.Schema, fmt: str, compression: str, *, dictionary: Sequence[str] = (),
         encode: Sequence[str] = (), layout: Layout = DEFAULT_LAYOUT, token: str | None = None,
+        descending: Sequence[str] = (), na_position: str = "last",
     ) -> PartFiles:
         """The files for chunks that read back as ``schema`` but hold the columns
         ``dictionary`` as dictionaries (written to Parquet as dictionaries, when the files
         then read back with ``schema``; otherwise decoded first); ``encode``: more columns
         to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
         encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
-        return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token)
+        return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token, tuple(descending),
+                   na_position)
 
     @property
-    def sort_keys(self) -> Sequence[str]:
-        return self.layout.sort_by
+    def sort_keys(self) -> KeyOrder | None:
+        if not self.layout.sort_by:
+            return None
+        return key_order(self.schema, self.layout.sort_by, self.descending, self.na_position)
 
     @property
     def held_rows(self) -> int:
@@ -625,7 +633,7 @@ def partition_into(
     if not out.row_groups:
         why: str | None = "a partition's files are known once it is whole"
     elif out.sort_keys:
-        why = f"files sorted by {', '.join(map(str, out.sort_keys))} are written whole"
+        why = f"files sorted by {', '.join(out.sort_keys.fields)} are written whole"
     else:
         why = why_not_open(n, budget, writer_bytes)
     runs = None if why is None else lifecycle.make(RUNS_PREFIX, spill_dir)

@@ -27,7 +27,8 @@ grouped by value whole (at most :data:`BY_VALUE_MAX_NPARTITIONS`).
 - ``by_range``: the same engine and files, with range partition ids instead of hash ids:
   a first pass over the key columns alone samples them for the boundaries
   (:mod:`shuffle_kit.partitioning.by_range`), so file ``i``'s keys all sort no later than
-  file ``i + 1``'s (ascending, nulls last); with ``sort_by`` starting with the keys, the
+  file ``i + 1``'s (ascending or ``descending``, nulls last or first: ``na_position``); with
+  ``sort_by`` starting with the keys (ordered alike), the
   files read in name order give the rows in order. Appending is refused (the new files'
   ranges would overlap the old ones'), and so are inputs that can be read only once.
 
@@ -117,6 +118,8 @@ def partition(
     npartitions: int | None = None,
     by_value: bool = False,
     by_range: bool = False,
+    descending: str | Sequence[str] = (),
+    na_position: str = "last",
     memory_limit: int | str | None = None,
     threads: int | None = None,
     format: str = "parquet",
@@ -132,11 +135,13 @@ def partition(
     ``s3://bucket/sales/`` of Parquet, CSV or Arrow files) by the key columns ``on`` into
     ``out``: one file per hash partition that has rows (``part-00000.parquet`` ...; every
     partition with ``layout=Layout(empty_files=True)``), or with ``by_value``
-    one hive directory per key value. With ``by_range`` the files are in key order:
-    ascending, nulls and NaN last, each file's keys all sorting no later than the next
-    file's, equal keys in one file, sizes balanced from a sample of the keys (the input is
-    read twice, the first time only its key columns: so not a stream); with
-    ``layout=Layout(sort_by=on)`` too, the dataset is globally sorted. What ``shuffle-kit
+    one hive directory per key value. With ``by_range`` the files are in key order
+    (ascending, but the columns named in ``descending``; nulls and NaN last, or first with
+    ``na_position="first"``, as pandas' ``sort_values``), each file's keys all sorting no
+    later than the next file's, equal keys in one file, sizes balanced from a sample of the
+    keys (the input is read twice, the first time only its key columns: so not a stream);
+    with ``layout=Layout(sort_by=on)`` too, the dataset is globally sorted in that order
+    (``descending`` and ``na_position`` order ``sort_by`` too). What ``shuffle-kit
     partition`` does, with the same options; returns its summary. Hive directory names in
     the inputs become columns unless ``read=ReadOptions(partitioning="none")``; ``read``
     also sets the CSV delimiter.
@@ -171,7 +176,9 @@ def partition(
     files = path_list(inputs)
     opts = Options(
         files if files is not None else [], [on] if isinstance(on, str) else list(on), out,
-        npartitions=npartitions, by_value=by_value, by_range=by_range, format=format, memory_limit=limit, tmp=tmp,
+        npartitions=npartitions, by_value=by_value, by_range=by_range,
+        descending=[c.strip() for c in descending.split(",")] if isinstance(descending, str) else descending,
+        na_position=na_position, format=format, memory_limit=limit, tmp=tmp,
         exists=exists, compression=compression, progress=progress, threads=threads, max_partitions=max_partitions,
         read=read or ReadOptions(),
         data=inputs if files is None else None,
@@ -385,7 +392,8 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
         use = engine.Resources(plan.budget.held_bytes, plan.threads, plan.place.tmp)
         if opts.by_value:
             values = ValueFiles(staging, source.schema, on, opts.format, opts.compression,
-                                max_values=opts.max_partitions, layout=opts.layout, token=token)
+                                max_values=opts.max_partitions, layout=opts.layout, token=token,
+                                descending=opts.descending, na_position=opts.na_position)
             rows_out = engine.partition_into(reading, on, n, values, use, written=bar.update)
             return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
         ids = _range_ids(opts, source, plan) if opts.by_range else None
@@ -393,6 +401,7 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
             encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
+            descending=opts.descending, na_position=opts.na_position,
         )
         rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
         return _Written(reading.rows, rows_out, n, len(files_under(staging)), _part_sizes(rows, opts, token))
@@ -404,7 +413,7 @@ def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionId
     assert source.schema is not None  # (inputs without a schema up front are refused when opened)
     keys = job_inputs.open_keys(opts, source, plan.budget.chunk_bytes)
     ranges = by_range.plan(Reading(keys, plan.threads, plan.show, "sample keys"), opts.on, plan.npartitions,
-                           source.schema, plan.budget.held_bytes)
+                           source.schema, plan.budget.held_bytes, opts.descending, opts.na_position)
     return ranges.ids
 
 

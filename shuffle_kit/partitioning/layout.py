@@ -24,9 +24,10 @@ class Layout:
       limit (not for CSV files, which have none);
     - ``keep_keys``: with ``by_value``, the key columns stay in the files too (polars'
       ``include_key``), besides the directory names;
-    - ``sort_by``: columns the rows of each file are sorted by (ascending, nulls last,
-      stable; see :mod:`~shuffle_kit.partitioning.sorting`), in bounded memory however
-      large a partition is. A string is split at commas;
+    - ``sort_by``: columns the rows of each file are sorted by (ascending, NaN and nulls
+      last, stable, as pandas' ``sort_values``; ``partition(..., descending=...,
+      na_position=...)`` changes that; see :mod:`~shuffle_kit.partitioning.sorting`), in
+      bounded memory however large a partition is. A string is split at commas;
     - ``empty_files``: a hash partition without rows still gets its file (empty, with the
       schema), so that there is exactly one file per partition (or one series, with
       ``max_rows_per_file``), for readers that expect a fixed set of buckets. By default

@@ -28,6 +28,8 @@ class Options:
     npartitions: int | None = None
     by_value: bool = False
     by_range: bool = False  # partitions in key order (see shuffle_kit.partitioning.by_range)
+    descending: Sequence[str] = ()  # columns ordered descending: by_range's keys, layout.sort_by's
+    na_position: str = "last"  # where by_range and layout.sort_by put nulls and NaN: "last" or "first"
     format: str = "parquet"
     memory_limit: int = 10**9
     tmp: str | None = None
@@ -77,3 +79,22 @@ def check(opts: Options) -> None:
         raise JobError(f"--npartitions must be at least 1, not {opts.npartitions}")
     if not opts.on or any(not k for k in opts.on):
         raise JobError("--on: give one or more column names, separated by commas")
+    check_order(opts)
+
+
+def check_order(opts: Options) -> None:
+    """Refuse ``descending`` and ``na_position`` where they order nothing."""
+    if opts.na_position not in ("last", "first"):
+        raise JobError(f"--na-position must be last or first, not {opts.na_position!r}")
+    if isinstance(opts.descending, str) or not all(isinstance(c, str) and c for c in opts.descending):
+        raise JobError(f"--descending: give one or more column names, separated by commas (not {opts.descending!r})")
+    ordered = [*(opts.on if opts.by_range else ()), *opts.layout.sort_by]
+    if (opts.descending or opts.na_position != "last") and not ordered:
+        what = "--descending" if opts.descending else "--na-position"
+        raise JobError(f"{what} orders the key ranges of --by-range and the rows of --sort-by: give one of them")
+    for c in opts.descending:
+        if c not in ordered:
+            raise JobError(
+                f"--descending names {c!r}, which the job does not order by: name --sort-by columns"
+                + (" or key columns (--on)" if opts.by_range else " (or key columns, with --by-range)")
+            )

@@ -1,9 +1,10 @@
 """Rows of an output file in key order, in bounded memory (``sort_by``).
 
-The order is Arrow's default: ascending, nulls last (after NaN, which comes after every
-number), dictionary columns by their values, and stable: rows with equal keys keep their
-input order. (pandas' ``sort_values`` also puts nulls and NaN last, but its default sort
-is not stable.)
+The order is pandas' ``sort_values(kind="stable")``, as :class:`~shuffle_kit.kernels.ranges.KeyOrder`
+orders keys: each column ascending or descending (:func:`key_order`), NaN and nulls alike
+missing values, last (or first), among themselves in input order; dictionary columns by
+their values (as Parquet's statistics compare them); and stable: rows with equal keys
+keep their input order. Keys given as column names are ascending, missing values last.
 
 What fits in one batch is sorted in memory. A larger stream is cut into batches of about
 half the batch size (a batch and its sorted copy), each sorted and written as a *run* (an
@@ -21,6 +22,9 @@ so the slices in memory stay within the batch size.
 >>> out = pa.concat_tables(sorted_stream([t.slice(0, 2), t.slice(2)], ['k'], t.schema, 64, d))
 >>> out['k'].to_pylist(), out['v'].to_pylist()
 ([1, 1, 2, 3, None], ['c', 'e', 'd', 'a', 'b'])
+>>> down = key_order(t.schema, ['k'], descending=['k'], na_position='first')
+>>> sorted_table(t, down)['v'].to_pylist()
+['b', 'a', 'd', 'c', 'e']
 >>> shutil.rmtree(d)
 """
 
@@ -29,47 +33,62 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ..errors import UnorderableKeyError
 from ..kernels.arrow_numpy import arrow_array
+from ..kernels.ranges import KeyOrder
 from .writers import conformed_batches
 
 FAN_IN = 8  # runs merged at once: each holds a slice of 1/FAN_IN of the batch in memory
 ROW = "__shuffle_kit_row"  # the hidden last key: a row's position in the stream
 
 
+def key_order(schema: pa.Schema, columns: Sequence[str], descending: Collection[str] = (),
+              na_position: str = "last") -> KeyOrder:
+    """The order of rows by ``columns`` of ``schema``: ascending, but those named in
+    ``descending``; missing values ``na_position``; dictionaries by their values.
+
+    >>> key_order(pa.schema({'a': pa.int8(), 'b': pa.string()}), ['a', 'b'], descending=['b']).ascending
+    (True, False)
+    """
+    fields = [schema.field(c) for c in columns]
+    plain = pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in fields])
+    return KeyOrder.of(plain.empty_table(), list(columns), [c not in descending for c in columns], na_position)
+
+
+SortKeys = Sequence[str] | KeyOrder  # column names (ascending, missing values last) or an order
+
+
+def _order(keys: SortKeys, schema: pa.Schema) -> KeyOrder:
+    return keys if isinstance(keys, KeyOrder) else key_order(schema, keys)
+
+
 def sortable(t: pa.DataType) -> bool:
-    """Whether Arrow can order values of type ``t``."""
+    """Whether values of type ``t`` have an order to sort by."""
     try:
         sort_indices(pa.table({"c": pa.array([], t)}), ["c"])
         return True
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid, UnorderableKeyError):
         return False
 
 
-def sort_indices(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
-    """The stable ascending order of ``table``'s rows by ``keys``, nulls last."""
-    columns = []
-    for k in keys:
-        c = table.column(k)
-        columns.append(c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c)
-    by = pa.table(columns, names=[f"k{i}" for i in range(len(keys))])
-    order = pc.sort_indices(by, sort_keys=[(f"k{i}", "ascending") for i in range(len(keys))])
-    return order.to_numpy()
+def sort_indices(table: pa.Table, keys: SortKeys) -> np.ndarray:
+    """The stable order of ``table``'s rows by ``keys`` (see the module)."""
+    return _order(keys, table.schema).sort_indices(table)
 
 
-def sorted_table(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+def sorted_table(table: pa.Table, keys: SortKeys) -> pa.Table:
     """``table``'s rows sorted by ``keys`` (see the module)."""
     if table.num_rows < 2:
         return table
     return table.take(arrow_array(sort_indices(table, keys)))
 
 
-def sorted_stream(pieces: Iterable[pa.Table], keys: Sequence[str], schema: pa.Schema, batch_bytes: int,
+def sorted_stream(pieces: Iterable[pa.Table], keys: SortKeys, schema: pa.Schema, batch_bytes: int,
                   directory: str) -> Iterator[pa.Table]:
     """The rows of ``pieces`` (of ``schema``) sorted by ``keys``, as tables of about
     ``batch_bytes``; runs go to ``directory`` and are removed before the end."""
@@ -81,7 +100,7 @@ def sorted_stream(pieces: Iterable[pa.Table], keys: Sequence[str], schema: pa.Sc
     if second is None:
         yield sorted_table(first, keys)
         return
-    keys = [*keys, ROW]
+    keys = _order(keys, schema).then(ROW)
     slice_rows = max(1, first.num_rows // FAN_IN)
     runs: list[_SortedRun] = []
     try:
@@ -146,7 +165,7 @@ class _SortedRun:
             pass
 
 
-def _merge(runs: list[_SortedRun], keys: list[str]) -> Iterator[pa.Table]:
+def _merge(runs: list[_SortedRun], keys: KeyOrder) -> Iterator[pa.Table]:
     """The rows of sorted ``runs`` (whose keys are all distinct) in order."""
     readers = [r.read() for r in runs]
     slices = [next(r, None) for r in readers]

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -116,8 +116,15 @@ class KeySample:
         # rows offered means rows held: no sample only for an input without (non-null) keys
         sample = self.sampler.sample() if self.sampler.rows else self.schema.empty_table()
         if not first.schema.equals(self.schema):  # the order of the unified types (categories)
-            order = KeyOrder.of(sample if sample.num_rows else first.cast(self.schema), order.fields,
-                                list(order.ascending), "last" if order.nulls_last else "first")
+            unified = KeyOrder.of(sample if sample.num_rows else first.cast(self.schema), order.fields,
+                                  list(order.ascending), "last" if order.nulls_last else "first")
+            # the sample has no pandas metadata: a pandas categorical whose type stayed a
+            # dictionary keeps the first chunk's categories, ordered or not
+            kept = tuple(
+                new if new is not None or old is None or not pa.types.is_dictionary(self.schema.field(f).type)
+                else old for f, new, old in zip(order.fields, unified.categories, order.categories)
+            )
+            order = replace(unified, categories=kept)
         return RangePlan(order, boundaries(sample, self.npartitions, order), self.schema)
 
 

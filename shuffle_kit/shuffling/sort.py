@@ -5,6 +5,10 @@ key of partition ``i`` sorts no later than those of partition ``i + 1``, equal k
 partition, input order kept within it), and each partition is sorted stably when it is
 read (:class:`~shuffle_kit.shuffling.result.SortedResult`). Memory holds the shuffle's
 limit while it runs, then a partition (and the batch read ahead) at a time.
+
+A pandas DataFrame whose sorted copy fits the limit (and no ``store`` given) needs no
+store: it is sorted whole in memory (:mod:`~shuffle_kit.shuffling.sorted_frame`), into the
+same rows in the same order.
 """
 
 from __future__ import annotations
@@ -12,6 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+
+from ..byte_sizes import check_memory_limit
+from ..defaults import shuffle_memory_limit
+from ..kernels.keys import check_columns, check_npartitions, normalize_on
+from ..limits import resolve_threads
+from . import sorted_frame
 from .api import shuffle
 from .result import SortedResult
 
@@ -44,11 +55,16 @@ def sort_values(
     (:class:`~shuffle_kit.errors.UnorderableKeyError`).
 
     ``data`` is anything :func:`~shuffle_kit.shuffle` takes (a stream is read once) and
-    the other arguments are its own. Partitions hold equal rows as far as the keys allow:
-    a key holding more rows than a partition's share fills a partition of its own, which
-    ``partition_sizes`` then names; ``boundaries`` are the last key of each partition but
-    the last. ``write_parquet(directory)`` writes the partitions in order, each file
-    covering a key range disjoint from the others'.
+    the other arguments are its own, but a pandas DataFrame whose sorted copy (with a
+    copy of its keys and ~32 bytes per row while their order is found) fits
+    ``memory_limit``, with no ``store`` given, is sorted whole in memory: one stable order
+    of its keys, its columns taken in that order on ``threads`` threads, the partitions
+    slices of the sorted frame cut at exact boundaries (over every key, not a sample's).
+    Partitions hold equal rows as far as the keys allow: a key holding more rows than a
+    partition's share fills a partition of its own, which ``partition_sizes`` then names;
+    ``boundaries`` are the last key of each partition but the last.
+    ``write_parquet(directory)`` writes the partitions in order, each file covering a key
+    range disjoint from the others'.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({'k': [3, None, 1, 3, 2], 'x': list('abcde')})
@@ -56,6 +72,17 @@ def sort_values(
     ...     rows.to_pandas()['x'].tolist(), [len(p) for p in rows]
     (['c', 'e', 'a', 'd', 'b'], [2, 3])
     """
+    if store is None and isinstance(data, pd.DataFrame):
+        limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
+        on = normalize_on(by)
+        check_npartitions(npartitions)
+        check_columns(on, list(data.columns) + [n for n in data.index.names if n is not None])
+        usage = data.memory_usage(deep=True, index=True)
+        in_index = any(k not in data.columns for k in on)
+        nbytes, key_bytes = int(usage.sum()), int(usage[usage.index.isin(on + (["Index"] if in_index else []))].sum())
+        if sorted_frame.fits(data, nbytes, key_bytes, limit):
+            return sorted_frame.sort_frame(data, on, ascending, na_position, npartitions=npartitions,
+                                           keep_index=keep_index, threads=resolve_threads(threads), nbytes=nbytes)
     parts = shuffle(
         data, by, npartitions, store=store, memory_limit=memory_limit, progress=progress, partitioner="range",
         keep_index=keep_index, chunk_bytes=chunk_bytes, threads=threads, ascending=ascending,

@@ -154,6 +154,18 @@ def test_sort_values_and_set_index_on_cluster(client, ddf):
     assert_cleaned_up(client)
 
 
+def test_range_shuffle_on_cluster(client, ddf):
+    frame = ddf.compute(scheduler="sync")
+    out = skd.shuffle(ddf, ["n", "k"], 5, partitioner="range", ascending=[False, True], na_position="first")
+    assert not out.known_divisions
+    parts = gather_partitions(client, out)
+    how = {"ascending": [False, True], "na_position": "first", "kind": "stable"}
+    got = pd.concat([p.sort_values(["n", "k"], **how) for p in parts])
+    pd.testing.assert_frame_equal(got, frame.sort_values(["n", "k"], **how))
+    assert all(p["id"].is_monotonic_increasing for p in parts)  # input order within a partition
+    assert_cleaned_up(client)
+
+
 @pytest.mark.slow
 def test_worker_killed_mid_set_index(client, ddf):
     """As the hash shuffle: a killed worker process costs re-runs, not data."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from shuffle_kit.errors import ShuffleKitError, UnorderableKeyError
 from shuffle_kit.frames import frame_to_table
+from shuffle_kit.kernels.order_codes import array_order
 from shuffle_kit.kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
 from tests.helpers.models import ORDERED_KINDS, ordered_column
 
@@ -196,3 +197,13 @@ def test_arrow_keys_without_an_order_are_refused_naming_the_column_and_type(type
     keys = pa.table({"key": pa.array([None], type_)})
     with pytest.raises(UnorderableKeyError, match=f"key column 'key' holds {type_}, which has no order"):
         KeyOrder.of(keys, ["key"])
+
+
+@given(st.lists(st.one_of(st.none(), st.text("ab\u00e9", max_size=3)), max_size=120), st.booleans(), st.booleans())
+def test_a_key_without_codes_sorted_in_ranges_on_threads_has_one_order(values, ascending, nulls_last):
+    keys = pa.array(values, pa.string())
+    na = "last" if nulls_last else "first"
+    want = pd.Series(values, dtype=object).sort_values(ascending=ascending, na_position=na, kind="stable")
+    for threads in (1, 2, 5):  # from one row on, every number of threads splits the keys
+        got = array_order(keys, ascending, nulls_last, threads=threads, parallel_rows=1)
+        assert got.tolist() == want.index.tolist()

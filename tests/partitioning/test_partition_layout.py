@@ -39,11 +39,14 @@ def _table(seed: int, rows: int, distinct: int = 7) -> pa.Table:
     })
 
 
-def _model_sorted(table: pa.Table, by: tuple[str, ...]) -> list[int]:
-    """The rows (their ``row``) in pandas' stable ascending order, nulls last."""
+def _model_sorted(table: pa.Table, by: tuple[str, ...], descending: tuple[str, ...] = (),
+                  na_position: str = "last") -> list[int]:
+    """The rows (their ``row``) in pandas' stable order (ascending but ``descending``), NaN
+    and nulls alike ``na_position``."""
     df = table.to_pandas()
     if by:
-        df = df.sort_values(list(by), kind="stable", na_position="last")
+        df = df.sort_values(list(by), ascending=[c not in descending for c in by], kind="stable",
+                            na_position=na_position)
     return df["row"].tolist()
 
 
@@ -125,29 +128,30 @@ def test_hash_files_keep_the_rows_their_caps_and_order(tmp_path_factory, seed, r
     by=st.sampled_from([("x",), ("k", "x"), ("w",), ("w", "k"), ("f",)]),
     cuts=st.lists(st.integers(0, 3000), max_size=5),
     dictionary=st.booleans(),
+    descending=st.sampled_from([(), ("x",), ("k", "w", "x", "f")]),
+    na_position=st.sampled_from(["last", "first"]),
 )
 @settings(deadline=None, max_examples=40)
 def test_sorted_stream_equals_a_stable_sort_for_any_batch_size(
-    tmp_path_factory, seed, rows, batch, by, cuts, dictionary
+    tmp_path_factory, seed, rows, batch, by, cuts, dictionary, descending, na_position
 ):
     # small batches: many runs, merged FAN_IN at a time over several passes
     table = _table(seed, rows)
     f = np.random.default_rng(seed).random(rows)
-    f[f < 0.1] = np.nan  # NaN sorts after every number and before nulls (Arrow's order)
+    f[f < 0.1] = np.nan  # NaN and null: both missing, in input order among themselves (as pandas)
     table = table.append_column("f", pa.array(f, mask=np.arange(rows) % 7 == 0))
     if dictionary:
         table = table.set_column(1, "w", table.column("w").dictionary_encode())
     bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
     pieces = [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])]
     d = tmp_path_factory.mktemp("runs")
-    got = list(sorting.sorted_stream(pieces, list(by), table.schema, batch, str(d)))
+    order = sorting.key_order(table.schema, by, descending, na_position)
+    got = list(sorting.sorted_stream(pieces, order, table.schema, batch, str(d)))
     assert os.listdir(d) == []
     out = pa.concat_tables(got) if got else table.slice(0, 0)
     plain = table.set_column(1, "w", table.column("w").cast(pa.string())) if dictionary else table
-    if by != ("f",):  # (pandas puts NaN and null together)
-        assert out.column("row").to_pylist() == _model_sorted(plain, by)
-    order = pc.sort_indices(plain, sort_keys=[(c, "ascending") for c in by])  # stable, nulls last
-    assert out.column("row").to_pylist() == plain.column("row").take(order).to_pylist()
+    assert out.column("row").to_pylist() == _model_sorted(plain, by, descending, na_position)
+    assert sorting.sorted_table(table, order).column("row").to_pylist() == out.column("row").to_pylist()
 
 
 def test_a_partition_larger_than_the_budget_is_sorted_through_merged_runs(tmp_path, monkeypatch):
@@ -492,3 +496,22 @@ def test_pandas_and_the_model_agree_on_where_nulls_go():
     t = pa.table({"x": [2.0, None, 1.0, None, 0.5], "row": range(5)})
     assert sorting.sorted_table(t, ["x"]).column("row").to_pylist() == _model_sorted(t, ("x",)) == [4, 2, 0, 1, 3]
     assert pd.Series([2.0, None, 1.0]).sort_values().index.tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize("na_position", ["last", "first"])
+@pytest.mark.parametrize("descending", [(), ("f",)])
+def test_nan_and_null_are_one_missing_value_in_input_order_as_pandas(tmp_path, na_position, descending):
+    # Arrow alone puts NaN before null; pandas holds both as NaN, stably, at na_position
+    nan = float("nan")
+    f = pa.array([nan, 2.0, None, 1.0, nan, None, 2.0, None, nan, 0.0])
+    t = pa.table({"f": f, "row": range(len(f))})
+    pq.write_table(t, tmp_path / "in.parquet", row_group_size=3)
+    want = _model_sorted(t, ("f",), descending, na_position)
+    for limit in ("1GB", "1MiB"):
+        out = tmp_path / f"out-{limit}"
+        sk.partition(str(tmp_path / "in.parquet"), "row", str(out), npartitions=1, progress=False, memory_limit=limit,
+                     layout=sk.Layout(sort_by="f"), descending=descending, na_position=na_position)
+        assert _read(next(out.iterdir())).column("row").to_pylist() == want
+    missing = [0, 2, 4, 5, 7, 8]  # NaN and null in input order: pandas' order, spelled out
+    numbers = [9, 3, 1, 6] if not descending else [1, 6, 3, 9]
+    assert want == (numbers + missing if na_position == "last" else missing + numbers)

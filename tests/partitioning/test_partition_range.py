@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -64,15 +65,18 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype(object).where(df.notna(), None).reset_index(drop=True)
 
 
-def check_against_pandas(df: pd.DataFrame, out: Path, on: list[str], job_sorted: bool) -> list[pd.DataFrame]:
+def check_against_pandas(df: pd.DataFrame, out: Path, on: list[str], job_sorted: bool, descending: tuple[str, ...] = (),
+                         na_position: str = "last") -> list[pd.DataFrame]:
     """The model: files in name order (each stable-sorted by the key unless the job sorted
-    them) are pandas' stable sort; each key in exactly one range partition (one file, or
-    with ``max_rows_per_file`` one series of files)."""
+    them) are pandas' stable sort (ascending but ``descending``, NAs at ``na_position``);
+    each key in exactly one range partition (one file, or with ``max_rows_per_file`` one
+    series of files)."""
     files = read_files(out)
     names = [name for name, _ in files]
-    parts = [p if job_sorted else p.sort_values(on, kind="stable", na_position="last") for _, p in files]
+    how = {"ascending": [c not in descending for c in on], "kind": "stable", "na_position": na_position}
+    parts = [p if job_sorted else p.sort_values(on, **how) for _, p in files]
     got = pd.concat(parts, ignore_index=True) if parts else df.iloc[:0]
-    expected = df.sort_values(on, kind="stable", na_position="last").reset_index(drop=True)
+    expected = df.sort_values(on, **how).reset_index(drop=True)
     pd.testing.assert_frame_equal(_plain(got[list(df.columns)]), _plain(expected))
     if parts:
         tagged = pd.concat([p.assign(_file=name) for name, p in zip(names, parts)], ignore_index=True)
@@ -90,9 +94,11 @@ def check_against_pandas(df: pd.DataFrame, out: Path, on: list[str], job_sorted:
     skew=st.booleans(),
     job_sorted=st.booleans(),
     from_files=st.booleans(),
+    descending=st.sampled_from([(), ("k0",), ("k1",), ("k0", "k1")]),
+    na_position=st.sampled_from(["last", "first"]),
 )
 def test_files_in_name_order_are_pandas_stable_sort(tmp_path_factory, kinds, rows, n, seed, skew, job_sorted,
-                                                    from_files):
+                                                    from_files, descending, na_position):
     d = tmp_path_factory.mktemp("r")
     df = frame(kinds, rows, seed, skew)
     on = [f"k{i}" for i in range(len(kinds))]
@@ -103,9 +109,11 @@ def test_files_in_name_order_are_pandas_stable_sort(tmp_path_factory, kinds, row
     else:
         data = df
     layout = Layout(sort_by=tuple(on)) if job_sorted else None
-    s = sk.partition(data, on, str(d / "out"), npartitions=n, by_range=True, progress=False, layout=layout)
+    descending = tuple(c for c in descending if c in on)
+    s = sk.partition(data, on, str(d / "out"), npartitions=n, by_range=True, progress=False, layout=layout,
+                     descending=descending, na_position=na_position)
     assert s.rows_in == s.rows_out == rows
-    check_against_pandas(df, d / "out", on, job_sorted)
+    check_against_pandas(df, d / "out", on, job_sorted, descending, na_position)
 
 
 def _stats(path: Path, column: str) -> tuple[object, object, int]:
@@ -154,6 +162,31 @@ def test_parquet_statistics_are_disjoint_and_increasing_and_the_dataset_is_sorte
         meta = pq.read_metadata(tmp_path / "out" / name)
         assert meta.num_rows <= 3_000 and all(meta.row_group(i).num_rows <= 1_000 for i in range(meta.num_row_groups))
     check_against_pandas(t.to_pandas(), tmp_path / "out", ["k"], job_sorted=True)
+
+
+@pytest.mark.parametrize("memory", ["1GB", "1MiB"])
+def test_descending_with_nulls_first_statistics_are_disjoint_and_decreasing(tmp_path, memory):
+    t = big_input(tmp_path)
+    sk.partition(str(tmp_path / "in*.parquet"), "k", str(tmp_path / "out"), npartitions=8, by_range=True,
+                 progress=False, memory_limit=memory, descending="k", na_position="first",
+                 layout=Layout(sort_by="k", row_group_size=1_000))
+    names = sorted(f for f in os.listdir(tmp_path / "out") if f.startswith("part-"))
+    stats = [_stats(tmp_path / "out" / f, "k") for f in names]
+    # nulls first: the first file holds every null (and, here, no other key than the nulls' share)
+    assert stats[0][2] == pc.sum(t["k"].is_null()).as_py() and all(nulls == 0 for _, _, nulls in stats[1:])
+    ranges = [(lo, hi) for lo, hi, _ in stats if lo is not None]
+    assert len(ranges) >= 7 and all(lo > hi for (lo, _), (_, hi) in zip(ranges, ranges[1:])), ranges
+    check_against_pandas(t.to_pandas(), tmp_path / "out", ["k"], True, ("k",), "first")
+
+
+def test_a_descending_string_key_then_an_ascending_one(tmp_path):
+    df = frame(["str", "float"], 3_000, seed=9)
+    df.to_parquet(tmp_path / "in.parquet", row_group_size=500)
+    sk.partition(str(tmp_path / "in.parquet"), ["k0", "k1"], str(tmp_path / "out"), npartitions=4, by_range=True,
+                 progress=False, descending=["k0"], layout=Layout(sort_by=("k0", "k1")))
+    check_against_pandas(df, tmp_path / "out", ["k0", "k1"], True, ("k0",))
+    firsts = [p["k0"].dropna() for _, p in read_files(tmp_path / "out")]
+    assert [f.iloc[0] for f in firsts if len(f)] == sorted({f.iloc[0] for f in firsts if len(f)}, reverse=True)
 
 
 @pytest.mark.parametrize("memory", ["1GB", "1MiB"])
@@ -249,7 +282,13 @@ def test_refusals_are_one_line(tmp_path):
         sk.partition(str(src), "k", str(tmp_path / "o2"), by_range=True, exists="append", progress=False)
     with pytest.raises(JobError, match="'l'.*no order"):
         sk.partition(str(src), "l", str(tmp_path / "o3"), by_range=True, progress=False)
-    assert not any((tmp_path / o).exists() for o in ("o1", "o2", "o3"))
+    with pytest.raises(JobError, match="--descending names 'x', which the job does not order by"):
+        sk.partition(str(src), "k", str(tmp_path / "o4"), by_range=True, descending="x", progress=False)
+    with pytest.raises(JobError, match="--na-position must be last or first, not 'middle'"):
+        sk.partition(str(src), "k", str(tmp_path / "o5"), by_range=True, na_position="middle", progress=False)
+    with pytest.raises(JobError, match="--descending orders the key ranges of --by-range and the rows of --sort-by"):
+        sk.partition(str(src), "k", str(tmp_path / "o6"), npartitions=2, descending="k", progress=False)
+    assert not any((tmp_path / o).exists() for o in ("o1", "o2", "o3", "o4", "o5", "o6"))
 
 
 def test_command_line(tmp_path):
@@ -260,9 +299,15 @@ def test_command_line(tmp_path):
             "--npartitions", "3", "--sort-by", "ts", "--threads", "2", "--json")
     assert r.returncode == 0, r.stderr
     check_against_pandas(t.to_pandas(), tmp_path / "out", ["ts"], job_sorted=True)
+    r = cli("partition", tmp_path / "in.parquet", "--on", "ts", "--out", tmp_path / "down", "--by-range",
+            "--npartitions", "3", "--sort-by", "ts", "--descending", "ts", "--na-position", "first")
+    assert r.returncode == 0, r.stderr
+    check_against_pandas(t.to_pandas(), tmp_path / "down", ["ts"], True, ("ts",), "first")
     for args, words in [
         (["--by-range", "--by-value"], ["--by-range and --by-value exclude each other"]),
         (["--by-range", "--exists", "append"], ["--by-range cannot --exists append", "overlap"]),
+        (["--by-range", "--descending", "v"], ["--descending names 'v'", "--sort-by columns or key columns (--on)"]),
+        (["--na-position", "first"], ["--na-position orders the key ranges of --by-range"]),
     ]:
         r = cli("partition", tmp_path / "in.parquet", "--on", "ts", "--out", tmp_path / "o", *args)
         assert_one_line_error(r, *words)

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 import shuffle_kit as sk
 from shuffle_kit.errors import JobError, UnorderableKeyError
+from shuffle_kit.frames import tables_to_frame
+from shuffle_kit.shuffling.sorted_frame import SortedFrame
 from tests.helpers.memory import WATCH_PEAK_RSS
 from tests.helpers.models import ordered_column
 
@@ -192,8 +194,11 @@ def test_range_arguments_are_checked_in_one_line():
         sk.shuffle(df, "k", 2, progress=False).sort_within_partitions()
     dask_graph = pytest.importorskip("shuffle_kit.dask._graph")
     dd = pytest.importorskip("dask.dataframe")
-    with pytest.raises(JobError, match="not 'range'"):
-        dask_graph.shuffle(dd.from_pandas(df[["k"]], npartitions=1), "k", partitioner="range")
+    dask = pytest.importorskip("dask")
+    with dask.config.set({"dataframe.convert-string": False}):  # (else dask makes the lists strings)
+        ddf = dd.from_pandas(df, npartitions=1)
+    with pytest.raises(UnorderableKeyError, match="'o'"):  # (the dask range shuffle, from its sample)
+        dask_graph.shuffle(ddf, "o", partitioner="range")
 
 
 def test_a_sample_holds_every_row_of_a_small_input_so_partitions_balance():
@@ -208,9 +213,12 @@ def test_a_later_chunk_whose_keys_have_no_order_is_refused():
     # with NaN is pickled, and would be sorted by its pickles' bytes
     first = pd.DataFrame({"s": [None, None], "x": [0, 1]})
     later = pd.DataFrame({"s": pd.Series(["b", np.nan, None], dtype=object), "x": [2, 3, 4]})
-    for data in (iter([first, later]), pd.concat([first, later], ignore_index=True)):
-        with pytest.raises(UnorderableKeyError, match="chunk .* key column 's' holds Python objects"):
-            sk.sort_values(data, "s", npartitions=2, chunk_bytes=10, progress=False)
+    with pytest.raises(UnorderableKeyError, match="chunk .* key column 's' holds Python objects"):
+        sk.sort_values(iter([first, later]), "s", npartitions=2, chunk_bytes=10, progress=False)
+    # a frame that fits the memory limit is sorted whole, not in chunks: its column is refused
+    with pytest.raises(UnorderableKeyError, match="key column 's' holds Python objects"):
+        sk.sort_values(pd.concat([first, later], ignore_index=True), "s", npartitions=2, chunk_bytes=10,
+                       progress=False)
 
 
 RSS_SCRIPT = """
@@ -265,3 +273,119 @@ def test_sorting_parquet_larger_than_the_memory_limit_keeps_peak_rss_bounded(tmp
     # chunks in flight; the growth bound below is the one that shows the input is never held
     assert extra < limit + 300 * mb, extra / mb
     assert growth < 5 * chunk, growth / mb  # 3/4 of the input is 103 MB
+
+
+@given(cases(), st.integers(1, 9), st.sampled_from([1, 2, 5]))
+def test_a_frame_sorted_whole_has_the_partitions_and_boundaries_of_its_range_shuffle(case, npartitions, threads):
+    # an input no larger than the sample is sampled whole, so the shuffle's boundaries are
+    # exact, as those of a frame sorted whole in memory are
+    df, by, ascending, na_position = case
+    with sk.sort_values(df, by, ascending, na_position, npartitions=npartitions, threads=threads,
+                        progress=False) as whole:
+        assert isinstance(whole, SortedFrame)
+        with sk.sort_values(iter([df]), by, ascending, na_position, npartitions=npartitions,
+                            progress=False) as shuffled:
+            assert not isinstance(shuffled, SortedFrame)
+            assert whole.sizes == shuffled.sizes
+            # the same keys and dtypes (an object column's None stays None here; it is NaN there)
+            assert list(whole.boundaries.dtypes) == list(shuffled.boundaries.dtypes)
+            assert len(whole.boundaries) == len(shuffled.boundaries)
+            for mine, theirs in zip(*(b.boundaries.itertuples(index=False) for b in (whole, shuffled))):
+                assert _same(tuple(mine), tuple(theirs))
+            for mine, theirs in zip(whole, shuffled):
+                pd.testing.assert_frame_equal(mine, theirs)
+            for mine, theirs in zip(whole.iter_arrow(), shuffled.iter_arrow()):
+                assert mine.num_rows == theirs.num_rows
+                if mine.num_rows:  # (an empty one keeps a categorical's categories here, not there)
+                    # read back as the same frames (an object column of None only may be
+                    # Arrow's null type in one and strings in the other)
+                    pd.testing.assert_frame_equal(tables_to_frame([mine]), tables_to_frame([theirs]))
+
+
+def test_a_frame_larger_than_the_memory_limit_goes_through_the_store():
+    rng = np.random.default_rng(4)
+    n = 200_000
+    df = pd.DataFrame({"k": rng.integers(0, 1000, n), "s": rng.choice(["a", "bb", "ccc"], n), "x": rng.random(n)})
+    want = df.sort_values(["s", "k"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    with sk.sort_values(df, ["s", "k"], [False, True], memory_limit="1MiB", npartitions=5, threads=2,
+                        progress=False) as rows:
+        assert not isinstance(rows, SortedFrame)
+        assert os.listdir(rows.codec.store.path)  # spilled beyond the limit
+        pd.testing.assert_frame_equal(rows.to_pandas(), want)
+    with sk.sort_values(df, ["s", "k"], [False, True], npartitions=5, progress=False) as rows:
+        assert isinstance(rows, SortedFrame)
+        pd.testing.assert_frame_equal(rows.to_pandas(), want)
+        assert sum(rows.sizes) == n and "memory" in repr(rows)
+    with pytest.raises(JobError, match="closed"):
+        rows.partition(0)
+
+
+def test_a_frame_sorted_whole_reads_as_arrow_polars_and_parquet(tmp_path):
+    pl = pytest.importorskip("polars")
+    df = pd.DataFrame({"k": [3, 1, 2, 1, None], "s": list("abcde")}, index=pd.Index([9, 8, 7, 6, 5], name="i"))
+    with sk.sort_values(df, "k", npartitions=3, progress=False) as rows:
+        assert isinstance(rows, SortedFrame)
+        want = df.sort_values("k", kind="stable")
+        pd.testing.assert_frame_equal(rows.to_pandas(), want)  # a named index is kept
+        assert rows.to_arrow().column("s").to_pylist() == want["s"].tolist()
+        assert pl.concat(list(rows.iter_polars()))["s"].to_list() == want["s"].tolist()
+        paths = rows.write_parquet(tmp_path / "whole")
+        got = rows.to_pandas()
+        got.loc[8, "s"] = "changed"  # a copy: the result is not changed
+        assert rows.to_pandas()["s"].tolist() == want["s"].tolist()
+    with sk.sort_values(iter([df]), "k", npartitions=3, progress=False) as shuffled:
+        their_paths = shuffled.write_parquet(tmp_path / "shuffled")
+    for mine, theirs in zip(paths, their_paths, strict=True):  # the same files as a range shuffle writes
+        pd.testing.assert_frame_equal(pd.read_parquet(mine), pd.read_parquet(theirs))
+
+
+FRAME_RSS_SCRIPT = """
+import json, sys
+import numpy as np, pandas as pd
+import shuffle_kit
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+df = pd.DataFrame({"key": rng.integers(0, 10**5, n), "x": rng.random(n),
+                   "s": pd.Series(np.array([f"w{i:08d}" for i in range(1000)])[rng.integers(0, 1000, n)], dtype="str")})
+nbytes = int(df.memory_usage(deep=True).sum())
+""" + WATCH_PEAK_RSS + """
+with shuffle_kit.sort_values(df, sys.argv[2], memory_limit=sys.argv[3], progress=False) as rows:
+    whole = type(rows).__name__ == "SortedFrame"
+    out = rows.to_pandas()
+stop_watching()
+print(json.dumps({"base": base, "peak": peak[0], "nbytes": nbytes, "whole": whole, "rows": len(out)}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["key", "s"])
+def test_a_frame_sorted_whole_holds_its_sorted_copy_keys_and_order_within_the_limit(key):
+    # the sort of a frame in memory holds what fits() counts: the sorted copy, a copy of
+    # the keys and 32 bytes per row, plus the interpreter's and libraries' allowance
+    import json
+    import subprocess
+    import sys
+
+    mb, n = 2**20, 2_000_000
+    out = subprocess.run([sys.executable, "-c", FRAME_RSS_SCRIPT, str(n), key, "1GB"], capture_output=True,
+                         text=True, check=True, timeout=600).stdout
+    r = json.loads(out)
+    assert r["whole"] and r["rows"] == n
+    extra = r["peak"] - r["base"]
+    print(f"frame {r['nbytes'] / mb:.0f} MB sorted by {key}: peak RSS above baseline {extra / mb:.0f} MB")
+    assert extra < 2 * r["nbytes"] + 32 * n + 100 * mb, extra / mb
+
+
+def test_a_frame_sorted_whole_reads_partitions_and_pieces_as_a_shuffle_result_does():
+    df = pd.DataFrame({"k": [4, 1, 3, 1, 2, 9], "x": range(6)})
+    with sk.sort_values(df, "k", npartitions=4, progress=False) as rows:
+        assert isinstance(rows, SortedFrame)
+        parts = list(rows)
+        for got, want in zip(rows.read(range(4)), parts, strict=True):
+            pd.testing.assert_frame_equal(got, want)
+        for i, part in enumerate(parts):
+            pieces = list(rows.pieces(i))
+            assert len(pieces) == (1 if len(part) else 0)
+            if pieces:
+                pd.testing.assert_frame_equal(pieces[0], part)
+        pd.testing.assert_frame_equal(rows.empty(), df.iloc[:0])
