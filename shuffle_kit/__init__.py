@@ -40,13 +40,14 @@ _HOMES = {
     "sort_values": ".shuffling.sort",
     "merge": ".shuffling.merge",
     "partition": ".partitioning.job",
+    "join": ".partitioning.join_job",
     "Layout": ".partitioning.layout",
     "ReadOptions": ".io.readers",
 }
 
 __all__ = [
     "Store", "File", "Dict", "MemoryLog", "Buffer", "Shared", "Server", "shuffle", "groupby_shuffle", "sort_values",
-    "merge", "partition", "Layout", "ReadOptions", *errors.__all__,
+    "merge", "partition", "join", "Layout", "ReadOptions", *errors.__all__,
 ]
 __all__ += _CODECS
 

@@ -1,4 +1,4 @@
-"""The ``shuffle-kit`` command line: ``partition``, ``demo`` and ``serve``.
+"""The ``shuffle-kit`` command line: ``partition``, ``join``, ``demo`` and ``serve``.
 
 Signals: :func:`console` (the program, ``shuffle-kit`` and ``python -m shuffle_kit``)
 catches SIGINT and SIGTERM before it does anything else, so that from the moment the
@@ -46,6 +46,24 @@ stdout (with --json as one JSON object), warnings such as skew (a file with more
 the median rows) to stderr; the exit status is 0 on success, 1 on an error or if rows in !=
 rows out, 2 on a bad option, 130 when interrupted (SIGINT or SIGTERM). Peak memory is about --memory-limit plus
 ~300 MB for the interpreter and libraries.
+"""
+
+
+JOIN_EPILOG = """\
+examples:
+  shuffle-kit join sales/*.parquet --with customers.parquet --on customer_id --out sales_by_customer
+      the rows of pandas.merge(sales, customers, on='customer_id'), one file per partition pair
+  shuffle-kit join flights/ --with planes/ --on tailnum --how left --out flights_planes --npartitions 64
+  shuffle-kit join a.csv --with b.parquet --left-on user --right-on id --how outer --out ab --memory-limit 500MB
+
+Both sides are hash-partitioned by their keys (the same hash, the same number of partitions)
+into Arrow files under --tmp, then partition i of the left is joined with partition i of the
+right, a pair at a time, as pandas.merge joins (null keys match each other unless
+--sql-nulls). Read back together, the files hold pandas.merge's rows, columns and dtypes, up
+to row order (files in pair order, pandas' order within a pair). A pair whose join has no rows
+has no file unless --empty-files. Output is written into a hidden directory beside --out and
+renamed to --out when complete; a failed or interrupted run leaves no output and no temporary
+files. Exit status as for partition; peak memory is about --memory-limit plus ~300 MB.
 """
 
 
@@ -157,20 +175,62 @@ def _partition(args: argparse.Namespace) -> int:
             progress=_progress(args),
             max_partitions=args.max_partitions, read=ReadOptions(args.partitioning, args.csv_delimiter), layout=layout,
         )
-        if args.json:  # for scripts: this object and nothing else on stdout
-            import json
-
-            print(json.dumps(summary.to_dict()), flush=True)
-        elif not args.quiet:
-            print(summary, flush=True)
-        if not args.quiet:
-            for warning in summary.warnings():
-                print(f"shuffle-kit: warning: {warning}", file=sys.stderr, flush=True)
+        _report(args, summary)
         if not summary.ok:
             return _fail(f"rows in ({summary.rows_in:,}) != rows out ({summary.rows_out:,}): output not written")
         return 0
 
     return _guarded(job)
+
+
+def _report(args: argparse.Namespace, summary: object) -> None:
+    """The summary on stdout (with --json as one JSON object and nothing else there), its
+    warnings on stderr, unless -q."""
+    if args.json:  # for scripts: this object and nothing else on stdout
+        import json
+
+        print(json.dumps(summary.to_dict()), flush=True)  # type: ignore[attr-defined]
+    elif not args.quiet:
+        print(summary, flush=True)
+    if not args.quiet:
+        for warning in summary.warnings():  # type: ignore[attr-defined]
+            print(f"shuffle-kit: warning: {warning}", file=sys.stderr, flush=True)
+
+
+def _join(args: argparse.Namespace) -> int:
+    from .io.readers import ReadOptions
+    from .partitioning.job import use_fast_allocator
+    from .partitioning.join_job import join
+    from .partitioning.layout import Layout
+
+    use_fast_allocator()
+    layout = Layout(max_rows_per_file=args.max_rows_per_file, row_group_size=args.row_group_size,
+                    empty_files=args.empty_files)
+
+    def keys(groups: list[list[str]] | None) -> list[str] | None:
+        return None if groups is None else [c for group in groups for c in group]
+
+    def job() -> int:
+        summary = join(
+            args.inputs, args.right, keys(args.on), args.out, left_on=keys(args.left_on),
+            right_on=keys(args.right_on), how=args.how, suffixes=tuple(args.suffixes), nulls_equal=not args.sql_nulls,
+            npartitions=args.npartitions, memory_limit=args.memory_limit, threads=args.threads, format=args.format,
+            compression=args.compression, exists=args.exists, tmp=args.tmp, progress=_progress(args),
+            read=ReadOptions(args.partitioning, args.csv_delimiter), layout=layout,
+        )
+        _report(args, summary)
+        if not summary.ok:
+            return _fail("rows read != rows partitioned: output not written")
+        return 0
+
+    return _guarded(job)
+
+
+def _suffixes(text: str) -> list[str]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"two suffixes separated by a comma (e.g. _x,_y), not {text!r}")
+    return parts
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -328,6 +388,75 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_partition)
 
 
+def _add_join(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "join", help="join two sets of Parquet/CSV/Arrow files on key columns, larger than memory",
+        description="Join two sets of Parquet, CSV or Arrow files on key columns as pandas.merge does, "
+        "streaming with bounded memory: both sides are hash-partitioned alike and joined a partition pair at "
+        "a time, one output file per pair.",
+        epilog=JOIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_chattiness(p, top=False)
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on stdout (rows, files, bytes, seconds, peak memory, "
+                   "rows per file) and nothing else there")
+    p.add_argument("inputs", nargs="+", metavar="LEFT",
+                   help="the left side: Parquet, CSV or Arrow files, globs or directories; paths or URLs")
+    p.add_argument("--with", dest="right", nargs="+", required=True, metavar="RIGHT",
+                   help="the right side: Parquet, CSV or Arrow files, globs or directories; paths or URLs")
+    p.add_argument("--on", type=_columns, action="append", metavar="COL[,COL]",
+                   help="key column(s) both sides have (default: every column both sides have)")
+    p.add_argument("--left-on", type=_columns, action="append", metavar="COL[,COL]",
+                   help="the left side's key column(s), with --right-on, instead of --on")
+    p.add_argument("--right-on", type=_columns, action="append", metavar="COL[,COL]",
+                   help="the right side's key column(s), as many as --left-on")
+    p.add_argument("--how", choices=["inner", "left", "right", "outer"], default="inner",
+                   help="which rows without a match are kept, as in pandas.merge (default inner)")
+    p.add_argument("--suffixes", type=_suffixes, default=["_x", "_y"], metavar="LEFT,RIGHT",
+                   help="added to the names of other columns both sides have (default _x,_y)")
+    p.add_argument("--sql-nulls", action="store_true",
+                   help="a null key matches nothing, as in SQL (default: null keys match each other, as in pandas)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (must not exist or be empty, see --exists)")
+    p.add_argument("--npartitions", type=_positive, metavar="N",
+                   help="partition pairs, and so files part-00000... (default: enough for a pair to take an eighth "
+                   "of --memory-limit, and one per 100 MB of both sides)")
+    _add_job_options(p, tmp="where both sides' partitions and sorted runs go (default: beside --out)",
+                     empty_files="write a file for every partition pair, an empty one (with the columns) where the "
+                     "join has no rows (default: no empty files)")
+    p.set_defaults(run=_join)
+
+
+def _add_job_options(p: argparse.ArgumentParser, tmp: str, empty_files: str) -> None:
+    """The options a join shares with partition: formats, memory, threads, places."""
+    p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
+                   help="output file format (default parquet; arrow = Arrow IPC file)")
+    p.add_argument("--memory-limit", metavar="SIZE",
+                   help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
+                   "allows if less); peak memory is about this plus ~300 MB")
+    p.add_argument("--partitioning", choices=["hive", "none"], default="hive",
+                   help="hive (default): key=value directory names in the inputs become columns; none: ignore them")
+    p.add_argument("--csv-delimiter", type=_delimiter, metavar="CHAR",
+                   help="field delimiter of CSV inputs (default: tab for .tsv files, comma otherwise; \\t for a tab)")
+    p.add_argument("--tmp", metavar="DIR", help=tmp)
+    p.add_argument("--threads", type=_positive, metavar="N",
+                   help="worker threads (default: the CPUs this process may use); the files are the same for any N")
+    p.add_argument("--exists", choices=["error", "overwrite", "append"], default="error",
+                   help="if --out is not empty: error (default), overwrite it (replaced only when the new output is "
+                   "complete), or append: new files with names of their own beside the old ones, never replacing one "
+                   "(refused if the old files' columns differ)")
+    p.add_argument("--max-rows-per-file", type=_positive, metavar="N",
+                   help="at most N rows per file: a larger partition gets part-00000-00000, part-00000-00001, ...")
+    p.add_argument("--row-group-size", type=_positive, metavar="N",
+                   help="rows per Parquet row group (Arrow record batch), all but each file's last; the rows held for "
+                   "them count against --memory-limit")
+    p.add_argument("--empty-files", action="store_true", help=empty_files)
+    p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",
+                   help="compression of Parquet and Arrow output files (default lz4; CSV is written uncompressed)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="shuffle-kit", description=__doc__,
@@ -339,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chattiness(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_partition(commands)
+    _add_join(commands)
     demo = commands.add_parser(
         "demo", help="generate a sample dataset and partition it (by hash and by value)",
         description="Generate 1,000,000 sample orders as Parquet, partition them by user_id into 8 files and "

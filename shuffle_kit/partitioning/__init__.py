@@ -1,8 +1,12 @@
-"""The out-of-core partition job (:func:`shuffle_kit.partition`, ``shuffle-kit partition``):
-files in, a file per hash partition or per key value out.
+"""The out-of-core file jobs (:func:`shuffle_kit.partition`, ``shuffle-kit partition``: files
+in, a file per hash partition or per key value out; :func:`shuffle_kit.join`, ``shuffle-kit
+join``: two inputs in, a file per partition pair of their join out).
 
 - :mod:`~shuffle_kit.partitioning.job`: the run, and the public :func:`shuffle_kit.partition`
   (what ``shuffle-kit partition`` calls);
+- :mod:`~shuffle_kit.partitioning.join_job`: the join job, and the public
+  :func:`shuffle_kit.join` (what ``shuffle-kit join`` calls): both inputs partitioned alike
+  by the engine, joined a partition pair at a time into a file per pair;
 - :mod:`~shuffle_kit.partitioning.options`: what a job is asked to do, checked before any work;
 - :mod:`~shuffle_kit.partitioning.job_inputs`: the input opened and checked (files, or data);
 - :mod:`~shuffle_kit.partitioning.destination`: ``--out`` checked (and what an append adds to);

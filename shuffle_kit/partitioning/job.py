@@ -5,7 +5,7 @@ file per hash partition that has rows (or per key value) out.
 output goes, chooses the hash partitions, writes them and publishes them; each decision is
 a function of its own, below it.
 
-Memory (:func:`_budget`): half of ``memory_limit`` holds rows waiting to be written; the
+Memory (:func:`plan_budget`): half of ``memory_limit`` holds rows waiting to be written; the
 inputs are read in chunks of a 24th of the limit, at least 1 MiB and at most 16 MiB, the
 same for any thread count (what is written when depends on the chunks, so the files are the
 same too), on a thread of their own one chunk ahead (unless ``threads=1``). Peak memory
@@ -194,10 +194,10 @@ def run(opts: Options) -> Summary:
     Raise :class:`JobError` for problems the user can fix; the output is then unchanged."""
     start = time.perf_counter()
     options.check(opts)
-    threads = _threads(opts.threads)
-    budget = _budget(int(opts.memory_limit))
+    threads = job_threads(opts.threads)
+    budget = plan_budget(int(opts.memory_limit))
     source = _open_inputs(opts, budget)
-    place = _prepare_out(opts, source)
+    place = prepare_out(opts, source.files, source.schema)
     _log_inputs(opts, source)
     count = _npartitions(opts, source.nbytes, budget)
     _log_plan(count, threads, budget, "range" if opts.by_range else "hash")
@@ -205,10 +205,10 @@ def run(opts: Options) -> Summary:
 
     staging = None
     try:
-        staging = _make_staging(opts, place)
+        staging = make_staging(opts, place)
         written = _write(opts, source, staging, plan)
-        bytes_out = sum(os.path.getsize(f) for f in _files_under(staging))
-        if written.ok and _publish(staging, place, source.schema, opts):
+        bytes_out = sum(os.path.getsize(f) for f in files_under(staging))
+        if written.ok and publish(staging, place, source.schema, opts):
             staging = None  # (moved into place)
         summary = _summary(opts, source, place.out, written, bytes_out, time.perf_counter() - start)
         _log_outcome(summary)
@@ -221,7 +221,7 @@ def run(opts: Options) -> Summary:
 
 
 @dataclass(frozen=True)
-class _Budget:
+class Budget:
     """How the job spends its memory ``limit``: inputs read ``chunk_bytes`` at a time,
     ``held_bytes`` of rows held waiting to be written (the engine's budget)."""
 
@@ -230,12 +230,12 @@ class _Budget:
     held_bytes: int
 
 
-def _budget(limit: int) -> _Budget:
+def plan_budget(limit: int) -> Budget:
     """The budget for a memory limit of ``limit`` bytes.
 
-    >>> _budget(10**9)
-    _Budget(limit=1000000000, chunk_bytes=16777216, held_bytes=500000000)
-    >>> _budget(48 * 2**20).chunk_bytes == 2 * 2**20
+    >>> plan_budget(10**9)
+    Budget(limit=1000000000, chunk_bytes=16777216, held_bytes=500000000)
+    >>> plan_budget(48 * 2**20).chunk_bytes == 2 * 2**20
     True
     """
     # beside the half held for writing, peak RSS grows by about ten times the chunk size
@@ -244,10 +244,10 @@ def _budget(limit: int) -> _Budget:
     # gain no speed, only memory. Not a function of the thread count: what is written when
     # depends on the chunks, and the files must not depend on the thread count either
     chunk = min(16 * 2**20, max(2**20, limit // 24))
-    return _Budget(limit, chunk, max(2**20, limit // 2))
+    return Budget(limit, chunk, max(2**20, limit // 2))
 
 
-def _open_inputs(opts: Options, budget: _Budget) -> Source:
+def _open_inputs(opts: Options, budget: Budget) -> Source:
     """The job's input, opened to be read in the budget's chunks, its key columns (and the
     columns it sorts by) checked before anything is written."""
     source = job_inputs.open_inputs(opts, budget.chunk_bytes)
@@ -258,7 +258,7 @@ def _open_inputs(opts: Options, budget: _Budget) -> Source:
 
 
 @dataclass(frozen=True)
-class _Place:
+class Place:
     """Where the job writes. ``target``: ``--out``; ``out``: how the summary names it (an
     absolute path, or the URL); ``parent``: where the hidden staging directory goes (beside
     a local ``--out``; for an object store, the local ``tmp``); ``tmp``: where sorted runs
@@ -273,12 +273,12 @@ class _Place:
     token: str | None
 
 
-def _prepare_out(opts: Options, source: Source) -> _Place:
+def prepare_out(opts: Options, files: list[Any], schema: pa.Schema | None) -> Place:
     """Where the output goes, checked before anything is written: not holding or inside
-    an input; a local ``--out`` empty unless told otherwise (and like the new files, to
-    append to); an object store's checked by a probe; ``--tmp`` a directory. What killed
-    jobs left there is recovered or removed first."""
-    target = destination.locate_out(opts, source.files)
+    one of the input ``files``; a local ``--out`` empty unless told otherwise (and, when
+    ``schema`` is known, like the new files, to append to); an object store's checked by a
+    probe; ``--tmp`` a directory. What killed jobs left there is recovered or removed first."""
+    target = destination.locate_out(opts, files)
     if target.local:
         parent = os.path.dirname(os.path.abspath(opts.out))
     else:  # staged on the local disk, then uploaded (--tmp stays local)
@@ -292,8 +292,8 @@ def _prepare_out(opts: Options, source: Source) -> _Place:
     if target.local:
         out = destination.check_out(opts)
         appending = opts.exists == "append" and os.path.isdir(out) and bool(os.listdir(out))
-        if appending:
-            destination.check_append(out, source.schema, opts)
+        if appending and schema is not None:
+            destination.check_append(out, schema, opts)
         token = destination.token() if opts.exists == "append" else None
     else:
         out = target.url
@@ -305,7 +305,7 @@ def _prepare_out(opts: Options, source: Source) -> _Place:
         if os.path.lexists(tmp):
             raise not_a_directory(tmp, f"--tmp {tmp!r}")
         raise JobError(f"--tmp {tmp!r} does not exist")
-    return _Place(target, out, parent, tmp, appending, token)
+    return Place(target, out, parent, tmp, appending, token)
 
 
 @dataclass(frozen=True)
@@ -316,15 +316,15 @@ class _Count:
     why: str
 
 
-def _npartitions(opts: Options, nbytes: int | None, budget: _Budget) -> _Count:
+def _npartitions(opts: Options, nbytes: int | None, budget: Budget) -> _Count:
     """How many hash partitions an input of ``nbytes`` in memory (None: not known up front)
     goes into, and why.
 
-    >>> _npartitions(Options([], ['k'], 'out', npartitions=8), 2**30, _budget(10**9))
+    >>> _npartitions(Options([], ['k'], 'out', npartitions=8), 2**30, plan_budget(10**9))
     _Count(n=8, why='as asked')
-    >>> _npartitions(Options([], ['k'], 'out'), 2**30, _budget(10**9))
+    >>> _npartitions(Options([], ['k'], 'out'), 2**30, plan_budget(10**9))
     _Count(n=11, why='input size / 104.9 MB')
-    >>> _npartitions(Options([], ['k'], 'out', by_value=True), 2**30, _budget(10**9)).n
+    >>> _npartitions(Options([], ['k'], 'out', by_value=True), 2**30, plan_budget(10**9)).n
     35
     """
     if opts.by_value:
@@ -345,12 +345,12 @@ class _Plan:
 
     npartitions: int
     threads: int
-    budget: _Budget
-    place: _Place
+    budget: Budget
+    place: Place
     show: bool
 
 
-def _make_staging(opts: Options, place: _Place) -> str:
+def make_staging(opts: Options, place: Place) -> str:
     """The hidden directory the output is written into, in ``place.parent`` (a scratch
     directory: a later job removes it if this one is killed)."""
     try:
@@ -381,13 +381,13 @@ class _Written:
 def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written:
     """Partition the input into ``staging``: a file (or series of files) per hash
     partition, or with ``by_value`` a hive directory per key value. Errors the user can fix
-    are raised as :class:`JobError` (:func:`_user_errors`)."""
+    are raised as :class:`JobError` (:func:`user_errors`)."""
     on, n, token = list(opts.on), plan.npartitions, plan.place.token
-    reading = _Reading(source, plan.threads, plan.show)
+    reading = Reading(source, plan.threads, plan.show)
     with (
-        _user_errors(opts, staging, plan.place.tmp),
+        user_errors(opts, staging, plan.place.tmp),
         arrow_threads(plan.threads),
-        _bar(plan.show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
+        progress_bar(plan.show, total=source.nrows, unit="rows", unit_scale=True, desc="write") as bar,
     ):
         use = engine.Resources(plan.budget.held_bytes, plan.threads, plan.place.tmp)
         if opts.by_value:
@@ -404,7 +404,7 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
             descending=opts.descending, na_position=opts.na_position,
         )
         rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
-        return _Written(reading.rows, rows_out, n, len(_files_under(staging)), _part_sizes(rows, opts, token))
+        return _Written(reading.rows, rows_out, n, len(files_under(staging)), _part_sizes(rows, opts, token))
 
 
 def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionIds:
@@ -412,12 +412,12 @@ def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionId
     first pass over the input's key columns alone (:mod:`~shuffle_kit.partitioning.by_range`)."""
     assert source.schema is not None  # (inputs without a schema up front are refused when opened)
     keys = job_inputs.open_keys(opts, source, plan.budget.chunk_bytes)
-    ranges = by_range.plan(_Reading(keys, plan.threads, plan.show, "sample keys"), opts.on, plan.npartitions,
+    ranges = by_range.plan(Reading(keys, plan.threads, plan.show, "sample keys"), opts.on, plan.npartitions,
                            source.schema, plan.budget.held_bytes, opts.descending, opts.na_position)
     return ranges.ids
 
 
-class _Reading:
+class Reading:
     """The input's chunks as the engine takes them, counted (``rows``) and shown on a
     progress bar: read on a thread of their own one chunk ahead of the workers, unless
     there is only one."""
@@ -427,7 +427,7 @@ class _Reading:
         self.rows = 0
 
     def __iter__(self) -> Iterator[Any]:
-        with _bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc=self.desc) as bar:
+        with progress_bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc=self.desc) as bar:
             chunks = self.source.chunks()
             for chunk in _read_ahead(chunks) if self.threads > 1 else chunks:
                 rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
@@ -437,7 +437,7 @@ class _Reading:
 
 
 @contextmanager
-def _user_errors(opts: Options, staging: str, tmp: str) -> Iterator[None]:
+def user_errors(opts: Options, staging: str, tmp: str) -> Iterator[None]:
     """Errors of reading and writing as the job raises them: a full disk as a
     :class:`DiskFullError` naming the option whose place is full, bad data (a key that
     cannot be hashed, a value a format cannot hold) as a one-line :class:`JobError`."""
@@ -490,12 +490,12 @@ def _value_sizes(values: ValueFiles) -> PartitionSizes:
     )
 
 
-def _files_under(root: str) -> list[str]:
+def files_under(root: str) -> list[str]:
     """The paths of every file below ``root``."""
     return [os.path.join(r, f) for r, _, files in os.walk(root) for f in files]
 
 
-def _publish(staging: str, place: _Place, schema: pa.Schema, opts: Options) -> bool:
+def publish(staging: str, place: Place, schema: pa.Schema, opts: Options) -> bool:
     """Put the finished ``staging`` in place; whether it was moved there (a local output)
     rather than uploaded (an object store's: the local copy is still to be removed)."""
     if place.target.local:
@@ -508,7 +508,7 @@ def _publish(staging: str, place: _Place, schema: pa.Schema, opts: Options) -> b
     return False
 
 
-def _publish_local(staging: str, place: _Place, schema: pa.Schema, opts: Options) -> None:
+def _publish_local(staging: str, place: Place, schema: pa.Schema, opts: Options) -> None:
     """Put the finished ``staging`` in place at a local ``--out`` (removing it). A new
     output (one that was absent or empty when the job began) replaces nothing that appeared
     meanwhile: another job's output there is appended to (``exists="append"``, its files
@@ -556,7 +556,7 @@ def _log_inputs(opts: Options, source: Source) -> None:
         logger.info("input: %s, %s rows, ~%s in memory", source.description, rows, held)
 
 
-def _log_plan(count: _Count, threads: int, budget: _Budget, kind: str = "hash") -> None:
+def _log_plan(count: _Count, threads: int, budget: Budget, kind: str = "hash") -> None:
     """Log how the job will run: its hash partitions and why, threads and memory."""
     logger.info("%s partitions: %d (%s); threads: %d; memory limit %s, chunks of %s", kind, count.n, count.why, threads,
                 format_size(budget.limit), format_size(budget.chunk_bytes))
@@ -575,7 +575,7 @@ def _log_outcome(summary: Summary) -> None:
 # -- threads and progress bars ------------------------------------------------------------------
 
 
-def _threads(threads: int | None) -> int:
+def job_threads(threads: int | None) -> int:
     """The worker threads for ``--threads`` (None: the CPUs this process may use)."""
     try:
         return resolve_threads(threads)
@@ -643,7 +643,7 @@ class _NoBar:
         return None
 
 
-def _bar(show: bool, **kwargs: Any) -> Any:
+def progress_bar(show: bool, **kwargs: Any) -> Any:
     """A tqdm progress bar with ``kwargs``, removed when done, if ``show``; else one that
     shows nothing."""
     if not show:

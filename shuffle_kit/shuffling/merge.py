@@ -357,6 +357,22 @@ class MergeResult:
         return found_left, found_right
 
     # -- reading ---------------------------------------------------------------------------
+    def pairs(self) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:
+        """``(i, the joined frames of pair i)`` for every pair that may have rows, in pair
+        order whatever the thread count, each frame with rows and in the whole join's dtypes
+        (one frame for a pair that fits; several for a pair split again or joined in chunks).
+        Read a pair's frames before asking for the next pair.
+
+        >>> import pandas as pd, shuffle_kit
+        >>> left, right = pd.DataFrame({'k': [1, 2, 3]}), pd.DataFrame({'k': [2, 3, 4]})
+        >>> with shuffle_kit.merge(left, right, on='k', npartitions=2, progress=False) as joined:
+        ...     sum(len(f) for _, frames in joined.pairs() for f in frames)
+        2
+        """
+        variants = self.variants()
+        for i, frames in self._pairs():
+            yield i, (self.join.conform(frame, variants) for frame in frames if len(frame))
+
     def __iter__(self) -> Iterator[pd.DataFrame]:
         variants = self.variants()
         sizes = np.zeros(self.npartitions, dtype=np.int64)

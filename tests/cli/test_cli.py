@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shuffle_kit.io.readers import dictionary_encoded
-from tests.helpers.cli import assert_one_line_error, cli
+from tests.helpers.cli import assert_one_line_error, cli, has_data, wait_for
 
 HOSTILE = ["../x", "a/b", "", None, "..", ".", "/etc/passwd", "__HIVE_DEFAULT_PARTITION__", "%41", "é z", "k=v", "a\\b"]
 
@@ -383,15 +383,6 @@ def test_rows_in_differs_from_rows_out_fails_and_writes_nothing(tmp_path, monkey
     assert sorted(os.listdir(tmp_path)) == ["in"]
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.fixture(scope="module")
 def big_input(tmp_path_factory):
     d = tmp_path_factory.mktemp("big")
@@ -424,7 +415,7 @@ def _interrupted(args: list, ready, sig: int = signal.SIGINT) -> tuple[int, str]
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        assert _wait_for(ready), "the job never got under way"
+        assert wait_for(ready), "the job never got under way"
         assert proc.poll() is None, "finished before the interrupt: make the input larger"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
@@ -432,10 +423,6 @@ def _interrupted(args: list, ready, sig: int = signal.SIGINT) -> tuple[int, str]
         if proc.poll() is None:
             proc.kill()
     return proc.returncode, err
-
-
-def _has_data(directory, over: int) -> bool:
-    return any(os.path.getsize(os.path.join(r, f)) > over for r, _, fs in os.walk(directory) for f in fs)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -449,7 +436,7 @@ def test_interrupt_leaves_no_output_and_no_store(tmp_path, long_input, sig):
     # has been written
     code, err = _interrupted(
         [long_input, "--on", "k", "--out", work / "out", "--npartitions", 64, "--memory-limit", "8MB", "--tmp", spill],
-        lambda: _has_data(spill, 1 << 20), sig,
+        lambda: has_data(spill, 1 << 20), sig,
     )
     assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
@@ -464,7 +451,7 @@ def test_interrupt_while_streaming_leaves_no_output(tmp_path, long_input):
     # open files: interrupted once row groups are landing in the hidden directory
     code, err = _interrupted(
         [long_input, "--on", "k", "--out", work / "out", "--npartitions", 8, "--memory-limit", "100MB"],
-        lambda: any(_has_data(work / n, 1 << 16) for n in os.listdir(work) if n.startswith(".out.partial-")),
+        lambda: any(has_data(work / n, 1 << 16) for n in os.listdir(work) if n.startswith(".out.partial-")),
     )
     assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
@@ -482,7 +469,7 @@ def test_overwrite_interrupted_keeps_old_output(tmp_path, long_input):
         [long_input, "--on", "k", "--out", out, "--npartitions", 256, "--memory-limit", "8MB",
          "--exists", "overwrite", "--tmp", spill],
         # mid-way: the output is being staged and a run has been written
-        lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)) and _has_data(spill, 1 << 20),
+        lambda: any(n.startswith(".out.partial-") for n in os.listdir(tmp_path)) and has_data(spill, 1 << 20),
     )
     assert code == 130, err
     assert os.listdir(out) == ["old.txt"]
@@ -573,8 +560,8 @@ def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # under way: the output is being staged and a sorted run has been written
-        assert _wait_for(
-            lambda: any(n.startswith(".out.partial-") for n in os.listdir(work)) and _has_data(spill, 1 << 20)
+        assert wait_for(
+            lambda: any(n.startswith(".out.partial-") for n in os.listdir(work)) and has_data(spill, 1 << 20)
         )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 
 def cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -22,3 +24,18 @@ def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
     for w in words:
         assert w in err, err
 
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    """Whether ``predicate()`` came true within ``timeout`` seconds (polled)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def has_data(directory, over: int) -> bool:
+    """Whether a file below ``directory`` holds more than ``over`` bytes."""
+    return any(os.path.getsize(os.path.join(r, f)) > over for r, _, fs in os.walk(directory) for f in fs)

@@ -1,0 +1,507 @@
+"""The join job (:func:`join`, ``shuffle-kit join``): two inputs of files (or data) in, the
+rows of their join out, one file per partition pair: a grace hash join on the partition
+engine.
+
+1. **Both sides partitioned alike.** Each input goes through the partition engine
+   (:mod:`~shuffle_kit.partitioning.engine`: open files or sorted runs, within the job's
+   budget, the same files for any thread count) on its own key columns, into the same
+   number of hash partitions with the same hash (:mod:`shuffle_kit.kernels.hashing` hashes
+   values, not storage types, so keys pandas joins, ``int64`` with ``Int64`` or
+   ``float64``, every string type, meet in one partition). The partitions are uncompressed
+   Arrow IPC files in a private directory under ``tmp`` (named like the engine's runs, so
+   a later job removes what a killed one left there).
+2. **Pairs joined one at a time.** Partition ``i`` of the left is joined with partition
+   ``i`` of the right by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop
+   (``shuffle_kit.merge``'s: pandas' ``merge`` semantics, the whole join's dtypes on every
+   pair, a pair larger than its share of memory split again with another hash seed and a
+   single hot key joined in chunks), pairs on ``threads`` workers.
+3. **Written and published as the partition job's output.** Pair ``i``'s rows go to
+   ``part-0000i.<format>`` through the job's writers, in a hidden directory beside
+   ``out`` (for an object store: under ``tmp``) put in place only when complete and only
+   when every row read went into the partitions
+   (:func:`~shuffle_kit.partitioning.job.publish`); everything is removed on failure and
+   interrupt, and by a later job after ``kill -9``.
+
+Files: one per partition pair whose join has rows; a pair without rows (an inner join's
+pair where either side is empty, or whose keys never meet) has no file unless
+``Layout(empty_files=True)`` (``--empty-files``), which writes an empty file with the
+columns for every pair. Every file has the same columns and types (the whole join's; a
+column pandas types ``object`` takes the input column's Arrow type).
+
+Row order: files in pair order; within a file, pandas' ``merge`` order for the pair
+(``sort=False``); the same files, byte for byte, for any thread count.
+
+Memory: reading and partitioning each side spends the budget as the partition job does
+(:func:`~shuffle_kit.partitioning.job.plan_budget`); joining keeps at most a quarter of
+``memory_limit`` of pairs in flight, splits pairs larger than an eighth of it (as
+``shuffle_kit.merge``), and holds at most another quarter of joined rows being written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .. import lifecycle
+from ..byte_sizes import check_memory_limit, format_size
+from ..defaults import default_npartitions, job_memory_limit, show_progress
+from ..errors import ArgumentTypeError, JobError, one_line, prefixed
+from ..frames import tables_to_frame
+from ..io.readers import ReadOptions, Source, path_list
+from ..kernels.joins import HOWS, Join, resolve_keys
+from ..limits import arrow_threads, executor
+from ..partition_sizes import PartitionSizes
+from ..shuffling.merge import MergeResult
+from . import destination, engine, job_inputs, options, publish_local
+from .job import (
+    Budget,
+    Place,
+    Reading,
+    files_under,
+    job_threads,
+    make_staging,
+    plan_budget,
+    prepare_out,
+    progress_bar,
+    publish,
+    user_errors,
+)
+from .layout import Layout
+from .options import Options
+from .summary import Summary, peak_rss
+
+__all__ = ["JoinSummary", "join"]
+
+logger = logging.getLogger(__name__)
+
+# the sides' partitions: named as the engine's runs, so that any later job's sweep of
+# ``tmp`` removes what a killed join left there
+SIDES_PREFIX = engine.RUNS_PREFIX + "join-"
+
+
+@dataclass(repr=False)
+class JoinSummary(Summary):
+    """What a join job did: :class:`~shuffle_kit.partitioning.summary.Summary`'s fields
+    (``rows_in``: the rows read of both sides; ``rows_out``: the joined rows written;
+    ``partitions``: partition pairs; ``sizes``: joined rows per pair) and each side's rows
+    read and partitioned. ``ok``: every row read went into the partitions (else nothing was
+    published).
+
+    >>> s = JoinSummary('out', rows_in=5, rows_out=6, partitions=2, files=1, how='inner', left_rows=3,
+    ...                 right_rows=2, left_staged=3, right_staged=2)
+    >>> s.ok, s.lines()[1]
+    (True, 'rows in     3 left + 2 right (from 0 files, 0 B)')
+    """
+
+    how: str = "inner"
+    left_rows: int = 0
+    right_rows: int = 0
+    left_staged: int = 0
+    right_staged: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.left_rows == self.left_staged and self.right_rows == self.right_staged
+
+    def lines(self) -> list[str]:
+        lines = super().lines()
+        lines[1] = f"rows in     {self.left_rows:,} left + {self.right_rows:,} right (from {self._read_from()})"
+        lines[2] = f"rows out    {self.rows_out:,} ({self.how} join){'' if self.ok else '   <-- ROWS LOST'}"
+        lines[3] = lines[3].replace("partitions ", "pairs      ", 1)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "how": self.how, "left_rows": self.left_rows, "right_rows": self.right_rows}
+
+
+def join(
+    left: str | Sequence[str] | Any,
+    right: str | Sequence[str] | Any,
+    on: str | Sequence[str] | None = None,
+    out: str | None = None,
+    *,
+    left_on: str | Sequence[str] | None = None,
+    right_on: str | Sequence[str] | None = None,
+    how: str = "inner",
+    suffixes: tuple[str | None, str | None] = ("_x", "_y"),
+    nulls_equal: bool = True,
+    npartitions: int | None = None,
+    memory_limit: int | str | None = None,
+    threads: int | None = None,
+    format: str = "parquet",
+    compression: str = "lz4",
+    exists: str = "error",
+    tmp: str | None = None,
+    progress: bool | None = None,
+    read: ReadOptions | None = None,
+    layout: Layout | None = None,
+) -> JoinSummary:
+    """Join the files ``left`` and ``right`` (each: paths, globs, directories or URLs of
+    Parquet, CSV or Arrow files, or Arrow data or a DataFrame as :func:`shuffle_kit.partition`
+    takes) on key columns as ``pandas.merge`` does, into ``out``: one file per partition
+    pair whose join has rows (``part-00000.parquet`` ...), in bounded memory (module
+    docstring). What ``shuffle-kit join`` does; returns its summary.
+
+    Read back together, the files hold ``pandas.merge(left, right, on=..., how=...,
+    suffixes=...)`` up to row order: the same rows, values, column names and dtypes. Keys:
+    ``on`` (both sides' columns), or ``left_on`` and ``right_on``, or neither (the columns
+    both sides have). ``how``: 'inner', 'left', 'right' or 'outer'. Null keys match each
+    other as in pandas, or nothing with ``nulls_equal=False`` (SQL's rule).
+    ``npartitions``: partition pairs, and so files (default: enough for a pair to take an
+    eighth of ``memory_limit``, and one per 100 MB of both sides in memory).
+    ``memory_limit``, ``threads``, ``format``, ``compression``, ``exists``, ``tmp``,
+    ``progress``, ``read``: as for :func:`shuffle_kit.partition` (the files are the same
+    for any thread count; ``exists='append'`` adds files with a token in their names).
+    ``layout``: ``empty_files``, ``max_rows_per_file`` and ``row_group_size``
+    (:class:`~shuffle_kit.partitioning.layout.Layout`; files of a join are not sorted).
+    Raises :class:`JobError` for problems the user can fix, with one line naming the file,
+    column or option; ``out`` is then unchanged.
+
+    >>> import tempfile, os, pandas as pd
+    >>> d = tempfile.mkdtemp()
+    >>> pd.DataFrame({'k': [1, 2, 2, 3], 'x': [1, 2, 3, 4]}).to_parquet(f'{d}/facts.parquet', index=False)
+    >>> pd.DataFrame({'k': [2, 3, 4], 'name': ['b', 'c', 'd']}).to_parquet(f'{d}/dim.parquet', index=False)
+    >>> s = join(f'{d}/facts.parquet', f'{d}/dim.parquet', 'k', f'{d}/out', npartitions=2, progress=False)
+    >>> s.rows_out, pd.read_parquet(f'{d}/out').sort_values('x')['name'].tolist()
+    (3, ['b', 'b', 'c'])
+    >>> import shutil; shutil.rmtree(d)
+    """
+    if out is None:
+        raise JobError("--out: give the directory the joined files go into")
+    if how not in HOWS:
+        raise JobError(f"--how must be one of {', '.join(HOWS)}, not {how!r}")
+    if not isinstance(suffixes, (tuple, list)) or len(suffixes) != 2:
+        raise ArgumentTypeError(f"suffixes must be a pair of strings (or None), not {suffixes!r}")
+    layout = Layout() if layout is None else layout
+    if isinstance(layout, Layout) and (layout.sort_by or layout.keep_keys):
+        raise JobError("a join's files are in pair order: --sort-by and --keep-keys are for shuffle-kit partition")
+    limit = job_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
+    read = read or ReadOptions()
+    lfiles, rfiles = path_list(left), path_list(right)
+    opts = Options(
+        [*(lfiles or []), *(rfiles or [])], ["?"], out, npartitions=npartitions, format=format, memory_limit=limit,
+        tmp=tmp, exists=exists, compression=compression, progress=progress, threads=threads, read=read,
+        layout=layout,
+    )
+    options.check(opts)  # (before anything is read)
+    spec = _Spec(
+        _side_options(left, lfiles, opts), _side_options(right, rfiles, opts), on, left_on, right_on, how,
+        tuple(suffixes), nulls_equal,
+    )
+    return _run(opts, spec)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What is joined: each side's options (its inputs, or data), the keys as given, how."""
+
+    left: Options
+    right: Options
+    on: Any
+    left_on: Any
+    right_on: Any
+    how: str
+    suffixes: tuple
+    nulls_equal: bool
+
+
+def _side_options(given: Any, files: list[str] | None, opts: Options) -> Options:
+    return Options(files or [], [], opts.out, read=opts.read, data=given if files is None else None)
+
+
+def _run(opts: Options, spec: _Spec) -> JoinSummary:
+    """The job's spine: open both sides, resolve the keys, check where the output goes,
+    partition both sides, join the pairs into the staging directory, publish it."""
+    start = time.perf_counter()
+    threads = job_threads(opts.threads)
+    budget = plan_budget(int(opts.memory_limit))
+    lsource, rsource, joined = _open_sides(spec, budget)
+    opts.on = list(joined.left_on)
+    place = prepare_out(opts, [*lsource.files, *rsource.files], None)
+    pair_bytes = max(2**20, budget.limit // 8)
+    n = _npartitions(opts, lsource, rsource, pair_bytes)
+    logger.info("join (%s) on %s: %d partition pairs; threads: %d; memory limit %s", joined.how,
+                joined.left_on if joined.on else f"{joined.left_on} = {joined.right_on}", n, threads,
+                format_size(budget.limit))
+    show = show_progress(opts.progress)
+    staging = sides = None
+    try:
+        staging = make_staging(opts, place)
+        sides = lifecycle.make(SIDES_PREFIX, place.tmp)
+        with user_errors(opts, staging, place.tmp), arrow_threads(threads):
+            staged = [
+                _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
+                for name, source, keys in (("left", lsource, joined.left_on), ("right", rsource, joined.right_on))
+            ]
+            (lside, lread, lstaged), (rside, rread, rstaged) = staged
+            result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes, store_bytes=max(2**20, budget.limit // 4),
+                                 threads=threads)
+            schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
+            if place.appending:
+                destination.check_append(place.out, schema, opts)
+            sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
+        bytes_out = sum(os.path.getsize(f) for f in files_under(staging))
+        summary = JoinSummary(
+            out=place.out, rows_in=lread + rread, rows_out=int(sizes.sum()), partitions=n,
+            files=len(files_under(staging)), bytes_in=sum(f.size for f in (*lsource.files, *rsource.files)),
+            bytes_out=bytes_out, inputs=len(lsource.files) + len(rsource.files),
+            sizes=_pair_sizes(sizes, staging, opts, place.token),
+            source=_described(spec, lsource, rsource), how=joined.how, left_rows=lread, right_rows=rread,
+            left_staged=lstaged, right_staged=rstaged,
+        )
+        if summary.ok and publish(staging, place, schema, opts):
+            staging = None  # (moved into place)
+        summary.seconds, summary.peak_rss = time.perf_counter() - start, peak_rss()
+        if summary.ok:
+            logger.info("published %s: %s joined rows in %s files, %s", summary.out, f"{summary.rows_out:,}",
+                        f"{summary.files:,}", format_size(summary.bytes_out))
+        else:
+            logger.warning("rows read != rows partitioned: nothing published")
+        return summary
+    finally:
+        if sides is not None:
+            lifecycle.remove(sides)
+        publish_local.cleanup(staging)
+
+
+def _described(spec: _Spec, lsource: Source, rsource: Source) -> str:
+    """What was read when a side is not files (the summary's ``source``)."""
+    if spec.left.data is None and spec.right.data is None:
+        return ""
+    return f"{lsource.description} and {rsource.description}"
+
+
+# -- the sides ---------------------------------------------------------------------------------
+
+
+def _open_sides(spec: _Spec, budget: Budget) -> tuple[Source, Source, Join]:
+    """Both inputs opened (their files checked: given once, holding the key columns, named
+    when not) and the join they make (keys resolved as pandas does, checked joinable)."""
+    keys_given = spec.on is not None or spec.left_on is not None or spec.right_on is not None
+    columns = None
+    if not keys_given:  # the columns both sides have: known from the inputs' schemas
+        columns = [_open(side, [], budget, name).columns for side, name in ((spec.left, "left"),
+                                                                             (spec.right, "right"))]
+    try:
+        lkeys, rkeys, given_on = resolve_keys(
+            _listed(spec.on), _listed(spec.left_on), _listed(spec.right_on), *(columns or (None, None)))
+    except JobError as e:
+        raise _option_names(e) from None
+    joined = Join(lkeys, rkeys, spec.how, spec.suffixes, on=given_on, nulls_equal=spec.nulls_equal)
+    lsource = _open(spec.left, lkeys, budget, "left")
+    rsource = _open(spec.right, rkeys, budget, "right")
+    joined.check(_empty(lsource.schema), _empty(rsource.schema))
+    return lsource, rsource, joined
+
+
+def _listed(keys: Any) -> Any:
+    return [keys] if isinstance(keys, str) else (list(keys) if keys is not None else None)
+
+
+def _option_names(e: JobError) -> JobError:
+    """``resolve_keys``' errors (which name pandas' arguments) as the job names its options.
+
+    >>> str(_option_names(JobError('give "on" or "left_on" and "right_on", not a combination of both')))
+    'give --on or --left-on and --right-on, not a combination of both'
+    """
+    text = re.sub(r'"?\b(left|right)_on\b"?', r"--\1-on", one_line(e)).replace('"on"', "--on")
+    text = ("--" + text) if text.startswith("on:") else text.replace("give on,", "give --on,")
+    e.args = (text, *e.args[1:])
+    return e
+
+
+def _open(side: Options, keys: list, budget: Budget, name: str) -> Source:
+    side.on = list(keys)
+    try:
+        source = job_inputs.open_inputs(side, budget.chunk_bytes)
+    except JobError as e:
+        raise (prefixed(e, f"the {name} input: ") if side.data is not None else e) from None
+    if source.schema is None:
+        raise JobError(f"the {name} input has no columns known before it is read")
+    return source
+
+
+def _empty(schema: pa.Schema) -> pd.DataFrame:
+    return tables_to_frame([schema.empty_table()])
+
+
+def _npartitions(opts: Options, lsource: Source, rsource: Source, pair_bytes: int) -> int:
+    """Partition pairs: as asked; else enough for a pair to fit its share of memory and
+    one per 100 MB of both sides in memory (as ``shuffle_kit.merge``)."""
+    if opts.npartitions is not None:
+        return opts.npartitions
+    known = (lsource.nbytes or 0) + (rsource.nbytes or 0)
+    if lsource.nbytes is None or rsource.nbytes is None:
+        return default_npartitions(None)
+    return max(default_npartitions(known), math.ceil(known / pair_bytes))
+
+
+def _stage(name: str, source: Source, keys: list, n: int, directory: str, budget: Budget, threads: int,
+           place: Place, show: bool) -> tuple[StagedSide, int, int]:
+    """One side partitioned by ``keys`` into ``n`` Arrow IPC files in ``directory``; the
+    side, its rows read and its rows written."""
+    os.mkdir(directory)
+    files = engine.PartFiles.of(directory, source.schema, "arrow", "none", dictionary=source.dictionary)
+    rows = np.zeros(n, dtype=np.int64)
+    reading = Reading(source, threads, show, f"read {name}")
+    written = engine.partition_into(reading, keys, n, files, engine.Resources(budget.held_bytes, threads, place.tmp),
+                                    sizes=rows)
+    return StagedSide(directory, source.schema, rows, budget.chunk_bytes), reading.rows, written
+
+
+class StagedSide:
+    """A side of the join as the engine wrote it: ``part-NNNNN.arrow`` in ``directory`` for
+    every partition with rows (``rows[i]``); read as
+    :class:`shuffle_kit.shuffling.merge.Side` (pieces of about ``piece_bytes``), converted
+    to pandas as a shuffle's partitions are."""
+
+    def __init__(self, directory: str, schema: pa.Schema, rows: np.ndarray, piece_bytes: int):
+        self.directory, self.schema, self.piece_bytes = directory, schema, piece_bytes
+        self.npartitions = len(rows)
+        self._rows = [int(r) for r in rows]
+        # uncompressed IPC: a file's size is about its rows' bytes in memory
+        self._bytes = [os.path.getsize(self._path(i)) if r else 0 for i, r in enumerate(self._rows)]
+
+    def _path(self, i: int) -> str:
+        return os.path.join(self.directory, engine.part_name(i, "arrow"))
+
+    @property
+    def sizes(self) -> list[int]:
+        return list(self._rows)
+
+    @property
+    def nbytes(self) -> list[int]:
+        return list(self._bytes)
+
+    def _batches(self, i: int) -> Iterator[pa.RecordBatch]:
+        # read into memory (not mapped: mapped pages of the file would count as the job's)
+        with pa.OSFile(self._path(i), "rb") as f:
+            reader = pa.ipc.open_file(f)
+            for b in range(reader.num_record_batches):
+                yield reader.get_batch(b)
+
+    def partition(self, i: int) -> pd.DataFrame:
+        if not self._rows[i]:
+            return self.empty()
+        return tables_to_frame([pa.Table.from_batches(list(self._batches(i)), schema=self.schema)])
+
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
+        return [self.partition(i) for i in indices]
+
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        if not self._rows[i]:
+            return
+        for batch in self._batches(i):
+            step = max(1, batch.num_rows * self.piece_bytes // max(1, batch.nbytes))
+            for at in range(0, batch.num_rows, step):
+                yield tables_to_frame([pa.Table.from_batches([batch.slice(at, step)], schema=self.schema)])
+
+    def empty(self) -> pd.DataFrame:
+        return _empty(self.schema)
+
+    def close(self) -> None:
+        pass  # (the job removes the directory)
+
+
+# -- the pairs ---------------------------------------------------------------------------------
+
+
+def _arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, suffixes: tuple) -> pa.Schema:
+    """The output files' schema: the joined columns' (pandas' whole-join dtypes), a column
+    pandas holds as ``object`` typed as the input column it comes from (by name, with its
+    side's suffix)."""
+    schema = pa.Schema.from_pandas(empty, preserve_index=False)
+    origin: dict[str, pa.DataType] = {}
+    for side, suffix in ((right, suffixes[1]), (left, suffixes[0])):  # (the left's name wins)
+        for f in side:
+            origin[f.name] = f.type
+            if suffix:
+                origin[f"{f.name}{suffix}"] = f.type
+    fields = [f.with_type(origin[f.name]) if pa.types.is_null(f.type) and f.name in origin else f for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame], schema: pa.Schema) -> int:
+    """Pair ``i``'s joined ``frames`` into its file (or series of files); its rows."""
+    writer = files.open(i)
+    try:
+        for frame in frames:
+            writer.write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+    finally:
+        writer.close()
+    return writer.rows
+
+
+def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Options, place: Place, threads: int,
+                 budget: Budget, show: bool) -> np.ndarray:
+    """Every pair's joined rows written into ``staging``, a file per pair (several pairs
+    written at once, at most a quarter of the memory limit of joined rows waiting); the
+    rows of each pair."""
+    n = result.npartitions
+    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, layout=opts.layout, token=place.token)
+    rows = np.zeros(n, dtype=np.int64)
+    limit = max(2**20, budget.limit // 4)
+    inflight: deque[tuple[int, Future, int]] = deque()
+    held = 0
+    seen = np.zeros(n, dtype=bool)  # pairs whose file was begun
+    with executor(threads, "shuffle_kit-join-write") as pool, progress_bar(show, total=n, desc="join") as bar:
+
+        def collect() -> None:
+            nonlocal held
+            i, future, nbytes = inflight.popleft()
+            rows[i] = future.result()
+            held -= nbytes
+            bar.update(1)
+
+        try:
+            for i, frames in result.pairs():
+                first = next(frames, None)
+                if first is None:
+                    continue
+                seen[i] = True
+                second = next(frames, None)
+                if second is None:
+                    nbytes = int(first.memory_usage(index=False).sum())
+                    while inflight and (len(inflight) >= threads or held + nbytes > limit):
+                        collect()
+                    inflight.append((i, pool.submit(_write_pair, files, i, [first], schema), nbytes))
+                    held += nbytes
+                    del first
+                else:  # a pair split again (skew): written here, frame by frame, never held whole
+                    rows[i] = _write_pair(files, i, itertools.chain([first, second], frames), schema)
+                    bar.update(1)
+            while inflight:
+                collect()
+        finally:
+            for _, future, _ in inflight:
+                future.cancel()
+            for _, future, _ in inflight:
+                if not future.cancelled():
+                    future.exception()  # wait: its file is removed with the staging directory
+    if opts.layout.empty_files:  # a file for every pair, an empty one where the join has no rows
+        for i in np.flatnonzero(~seen).tolist():
+            files.open(i).close()
+    return rows
+
+
+def _pair_sizes(rows: np.ndarray, staging: str, opts: Options, token: str | None) -> PartitionSizes:
+    """The joined rows of every pair, with its file's name (None: no file)."""
+    series = None if opts.layout.max_rows_per_file is None else "*"
+    names = [
+        engine.part_name(p, opts.format, token, series) if rows[p] or opts.layout.empty_files else None
+        for p in range(len(rows))
+    ]
+    return PartitionSizes.of(rows, paths=names, unit="file" if series is None else "pair")
