@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -91,6 +91,14 @@ def resolve_keys(
             if k not in set(columns):
                 raise missing_column(k, list(columns), where=f"the {side} input")
     return left, right, given_on
+
+
+class Found(NamedTuple):
+    """The kinds of rows a join holds (:meth:`Join.found`)."""
+
+    matched: bool
+    left_only: bool
+    right_only: bool
 
 
 @dataclass(frozen=True)
@@ -180,24 +188,23 @@ class Join:
         except (ValueError, TypeError, KeyError) as e:
             raise JobError(f"merge: {' '.join(str(e).split())}") from None
 
-    def unmatched(self, left: pd.DataFrame, right: pd.DataFrame) -> tuple[bool, bool]:
-        """Whether some row of ``left`` finds no row of ``right`` with its key, and the
-        other way round (the frames may hold the key columns only)."""
+    def found(self, left: pd.DataFrame, right: pd.DataFrame) -> Found:
+        """Which kinds of rows the join of ``left`` and ``right`` holds: matched ones, left
+        rows that find no right row with their key, and the other way round (the frames
+        may hold the key columns only)."""
         lkeys, rkeys = left[self.left_on], right[self.right_on]
-        if not self.nulls_equal:
+        lnull = rnull = None
+        if not self.nulls_equal:  # null keys never match: they are unmatched rows
             lnull, rnull = _null_keys(lkeys, self.left_on), _null_keys(rkeys, self.right_on)
-            if lnull.any() and rnull.any():
-                return True, True
             lkeys, rkeys = lkeys[~lnull], rkeys[~rnull]
-            if lnull.any() or rnull.any():
-                a, b = Join(self.left_on, self.right_on, "outer", self.suffixes, self.on).unmatched(lkeys, rkeys)
-                return a or bool(lnull.any()), b or bool(rnull.any())
         # distinct keys only, joined by pandas itself: its own idea of a match
         lkeys = lkeys.drop_duplicates().set_axis(list(range(len(self.left_on))), axis=1)
         rkeys = rkeys.drop_duplicates().set_axis(list(range(len(self.right_on))), axis=1)
         on = list(range(len(self.left_on)))
-        found = pd.merge(lkeys, rkeys, on=on, how="outer", indicator=_MATCH)[_MATCH]
-        return bool((found == "left_only").any()), bool((found == "right_only").any())
+        kinds = pd.merge(lkeys, rkeys, on=on, how="outer", indicator=_MATCH)[_MATCH]
+        return Found(bool((kinds == "both").any()),
+                     bool((kinds == "left_only").any()) or bool(lnull is not None and lnull.any()),
+                     bool((kinds == "right_only").any()) or bool(rnull is not None and rnull.any()))
 
     def variants(self, left: pd.DataFrame, right: pd.DataFrame, left_unmatched: bool, right_unmatched: bool
                  ) -> list[pd.DataFrame]:
@@ -227,7 +234,8 @@ class Join:
             except (TypeError, ValueError):
                 continue
             pair = (src.iloc[:1], row) if src is left else (row, src.iloc[:1])
-            if not any(self.unmatched(*pair)):
+            found = self.found(*pair)
+            if not (found.left_only or found.right_only):
                 return [self.join(*pair)]
         return []
 

@@ -43,7 +43,7 @@ from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
 from ..io.readers import ReadOptions, open_source
 from ..kernels.hashing import partition_ids
-from ..kernels.joins import HOWS, Join, resolve_keys
+from ..kernels.joins import HOWS, Found, Join, resolve_keys
 from ..kernels.keys import check_npartitions
 from ..limits import resolve_threads
 from .api import shuffle
@@ -325,7 +325,11 @@ class MergeResult:
         if all(v.dtypes.equals(base) for v in possible):
             self._variants = matched
         else:
-            self._variants = matched + self.join.variants(lrow, rrow, *self._unmatched())
+            found = self._found()
+            # a matched row's dtypes only where some row matches: pandas gives a join
+            # without one the dtypes of its unmatched rows alone
+            self._variants = (matched if found.matched else []) + self.join.variants(
+                lrow, rrow, found.left_only, found.right_only)
         return self._variants
 
     def _first_row(self, side: Side) -> pd.DataFrame:
@@ -335,12 +339,12 @@ class MergeResult:
                     return piece.iloc[:1].reset_index(drop=True)
         return side.empty()
 
-    def _unmatched(self) -> tuple[bool, bool]:
-        """Whether some left row and some right row find no match (key columns only, a
-        pair at a time)."""
+    def _found(self) -> Found:
+        """Whether the whole join holds matched rows, left rows without a match and right
+        rows without one (key columns only, a pair at a time, until all are known)."""
         want_left = self.join.how in ("left", "outer")
         want_right = self.join.how in ("right", "outer")
-        found_left = found_right = False
+        matched = found_left = found_right = False
         for i in range(self.npartitions):
             lsize, rsize = self.left.sizes[i], self.right.sizes[i]
             if not lsize and not rsize:
@@ -348,13 +352,12 @@ class MergeResult:
             if not rsize or not lsize:
                 found_left, found_right = found_left or bool(lsize), found_right or bool(rsize)
             else:
-                lk = _keys(self.left, i, self.join.left_on)
-                rk = _keys(self.right, i, self.join.right_on)
-                a, b = self.join.unmatched(lk, rk)
-                found_left, found_right = found_left or a, found_right or b
-            if (found_left or not want_left) and (found_right or not want_right):
+                f = self.join.found(_keys(self.left, i, self.join.left_on), _keys(self.right, i, self.join.right_on))
+                matched, found_left = matched or f.matched, found_left or f.left_only
+                found_right = found_right or f.right_only
+            if matched and (found_left or not want_left) and (found_right or not want_right):
                 break
-        return found_left, found_right
+        return Found(matched, found_left, found_right)
 
     # -- reading ---------------------------------------------------------------------------
     def pairs(self) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:

@@ -176,6 +176,19 @@ def test_merge_of_joinable_dtypes_across_sides():
         assert_same_join(joined.to_pandas(), pd.merge(lt.to_pandas(), rt.to_pandas(), on="k", how="outer"))
 
 
+@pytest.mark.parametrize("left_keys", [[np.nan], [1.0], [1.5, np.nan]])
+@pytest.mark.parametrize("how", HOWS)
+def test_merge_dtypes_follow_whether_any_row_matches(left_keys, how):
+    # pandas gives float keys joined with int keys the float dtype only where some row
+    # matches: a join whose rows are all unmatched has the dtypes of those rows alone
+    left = pd.DataFrame({"k": left_keys, "a": range(len(left_keys))})
+    right = pd.DataFrame({"k": [-1, 1], "b": [0, 1]})
+    expected = pd.merge(left, right, on="k", how=how)
+    for data in (left, iter([left])):  # one pair, and the shuffled path
+        with sk.merge(data, right, on="k", how=how, npartitions=2, progress=False) as joined:
+            assert_same_join(joined.to_pandas(), expected)
+
+
 def test_merge_polars_and_parquet_inputs_and_outputs(tmp_path):
     pl = pytest.importorskip("polars")
     left = pd.DataFrame({"k": [1, 2, 2, 4] * 5, "a": range(20)})
