@@ -85,7 +85,16 @@ def check_columns(on: list, columns: list | None) -> None:
             raise missing_column(k, columns)
 
 
-def _keep_index(df: pd.DataFrame, keep_index: bool | None) -> bool:
+def keeps_index(df: pd.DataFrame, on: list, keep_index: bool | None) -> bool:
+    """Whether the rows of ``df`` keyed by ``on`` keep its index when they move: as
+    ``keep_index`` says, else (None) unless it is an unnamed RangeIndex; always when a
+    key is an index level.
+
+    >>> keeps_index(pd.DataFrame({'k': [1]}), ['k'], None), keeps_index(pd.DataFrame({'k': [1]}), ['k'], True)
+    (False, True)
+    """
+    if any(k not in df.columns and k in df.index.names for k in on):
+        return True
     if keep_index is not None:
         return keep_index
     # an unnamed RangeIndex carries no information after rows move: leave it out
@@ -103,8 +112,7 @@ def to_table(chunk: Chunk, on: list, keep_index: bool | None = None) -> tuple[pa
         return chunk, field_names(chunk, on), False
     df = chunk
     columns = set(df.columns)
-    from_index = [k for k in on if k not in columns and k in df.index.names]
-    keep = _keep_index(df, keep_index) or bool(from_index)
+    keep = keeps_index(df, on, keep_index)
     if not keep:
         df = df.set_axis(pd.RangeIndex(len(df)), axis=0)
     elif isinstance(df.index, pd.RangeIndex):

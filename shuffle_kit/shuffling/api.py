@@ -33,8 +33,6 @@ from ..errors import ArgumentTypeError, JobError
 from ..frames import Piece, tables_to_frame, with_piece
 from ..io import polars_frames
 from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, ReadOptions, Source, open_source
-from ..kernels.dask_assignment import dask_partition_ids
-from ..kernels.hashing import id_dtype, partition_ids
 from ..kernels.keys import (
     check_columns,
     check_key_types,
@@ -48,11 +46,10 @@ from ..kernels.ranges import KeyOrder
 from ..kernels.split import sorted_runs, split
 from ..limits import resolve_threads
 from ..stores import File, Store
-from . import by_range
+from . import by_range, hashed_frame
+from .assign import Partitioner, assign
 from .by_range import Converted, RangePlan
 from .result import BATCH_BYTES, ShuffleResult
-
-Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
 
 # -- arguments -------------------------------------------------------------------------------
 
@@ -115,21 +112,6 @@ def _renumber(pieces: dict[int, pa.Table], before: np.ndarray) -> dict[int, pa.T
     """Give each piece of a dropped RangeIndex the rows it will have in its partition,
     so the codec joins them into one RangeIndex 0..n-1."""
     return {p: with_piece(t, Piece.numbered(t.num_rows, int(before[p]))) for p, t in pieces.items()}
-
-
-def _pandas_keys(chunk: Chunk, table: pa.Table, on: list, fields: list[str]) -> pd.DataFrame:
-    if isinstance(chunk, pd.DataFrame) and len(chunk) == table.num_rows:
-        cols = {}
-        for k in on:
-            s = chunk[k] if k in chunk.columns else chunk.index.get_level_values(k)
-            if isinstance(s, pd.Index):
-                cols[k] = s.to_series(index=range(len(s)))
-            else:
-                cols[k] = pd.Series(s).reset_index(drop=True)
-        return pd.DataFrame(cols)
-    keys = table.select(fields).to_pandas()
-    keys.columns = on
-    return keys.reset_index(drop=True)
 
 
 
@@ -222,6 +204,10 @@ def shuffle(
     else:
         chunk = parse_size(chunk_bytes)
     check_store(store)
+    if store is None and partitioner in ("hash", "dask") and isinstance(data, pd.DataFrame):
+        whole = _in_memory(data, keys, npartitions, partitioner, dropna, keep_index, workers, limit, progress)
+        if whole is not None:
+            return whole
 
     source = open_source(data, chunk, read=read or ReadOptions())
     check_columns(keys, source.columns)
@@ -281,6 +267,26 @@ def shuffle(
         batch_bytes=min(BATCH_BYTES, chunk // 2),
         boundaries=None if plan is None else plan.frame(keys, empty), order=None if plan is None else plan.order,
     )
+
+
+def _in_memory(
+    df: pd.DataFrame, on: list, npartitions: int | None, partitioner: Partitioner, dropna: bool,
+    keep_index: bool | None, threads: int, limit: int, progress: bool | None,
+) -> ShuffleResult | None:
+    """``df`` shuffled whole in memory (:mod:`.hashed_frame`) if that fits ``limit``, else None."""
+    check_columns(on, list(df.columns) + [k for k in df.index.names if k is not None])
+    nbytes, key_bytes = hashed_frame.frame_bytes(df, on)
+    if not hashed_frame.fits(len(df), nbytes, key_bytes, limit):
+        return None
+    from tqdm.auto import tqdm
+
+    n = default_npartitions(nbytes) if npartitions is None else int(npartitions)
+    with tqdm(total=len(df), unit="rows", unit_scale=True, desc="shuffle (in memory)",
+              disable=not show_progress(progress), leave=False) as bar:
+        result = hashed_frame.shuffle_frame(df, on, n, partitioner=partitioner, dropna=dropna,
+                                            keep_index=keep_index, threads=threads, nbytes=nbytes)
+        bar.update(len(df))
+    return result
 
 
 def _budget(codec: Any, limit: int) -> Callable[[int], None]:
@@ -344,21 +350,6 @@ def _by_range(
     return plan
 
 
-def _assign(
-    chunk: Chunk, table: pa.Table, on: list, fields: list[str], n: int, partitioner: Partitioner
-) -> np.ndarray:
-    if partitioner == "hash":
-        return partition_ids(table, fields, n)
-    if partitioner == "dask":
-        return dask_partition_ids(_pandas_keys(chunk, table, on, fields), n)
-    ids = np.asarray(partitioner(table, fields, n))  # type: ignore[operator]
-    if ids.shape != (table.num_rows,):
-        raise JobError(f"the partitioner returned {ids.shape} ids for {table.num_rows} rows")
-    if len(ids) and (ids.min() < 0 or ids.max() >= n):
-        raise JobError(f"the partitioner returned ids outside 0..{n - 1}")
-    return ids.astype(id_dtype(n), copy=False)
-
-
 @dataclass(frozen=True)
 class Splitting:
     """How a chunk becomes pieces: hashed on the keys ``on`` into ``n`` partitions by
@@ -394,7 +385,7 @@ class Splitting:
             table = drop_null_keys(table, fields)
         if not table.num_rows:
             return Split(rows, None, {}, renumber, 0.0)
-        ids = _assign(chunk, table, self.on, fields, self.n, self.partitioner)
+        ids = assign(chunk, table, self.on, fields, self.n, self.partitioner)
         counts = np.bincount(ids, minlength=self.n)
         parts = sorted_runs(table, ids, self.n, counts) if self.sorted else split(table, ids, self.n, counts)
         return Split(rows, counts, parts, renumber, table.nbytes / table.num_rows)
