@@ -9,7 +9,8 @@ piece per partition. Worker threads (one per CPU by default) partition that many
 at once (Arrow and NumPy release the GIL) while the main thread reads the next chunk and
 appends finished ones in input order, so results never depend on the thread count and
 memory holds about three chunks more than there are threads, plus what the store keeps
-in memory.
+in memory. A DataFrame that fits the memory limit skips the store: it is shuffled whole
+(:mod:`.hashed_frame`).
 """
 
 from __future__ import annotations
@@ -181,7 +182,12 @@ def shuffle(
     ascending, na_position : the order of ``partitioner='range'`` as pandas' ``sort_values``
         has them (default: ascending, nulls and NaN last); refused with another partitioner.
 
-    Peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
+    A pandas DataFrame whose shuffled copy fits ``memory_limit`` (with a copy of its keys
+    and ~24 bytes per row), with ``partitioner`` ``'hash'`` or ``'dask'`` and no ``store``,
+    is shuffled whole in memory instead (:mod:`~shuffle_kit.shuffling.hashed_frame`): the
+    same partitions, its columns taken once in partition order, each partition a slice.
+
+    Through the store, peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
     partitioned, one being appended and its encoded pieces) plus ``memory_limit`` plus a
     fixed ~160 MB for the interpreter, Arrow's thread pools and allocator arenas.
 
