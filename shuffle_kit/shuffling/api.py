@@ -175,8 +175,9 @@ def shuffle(
     keep_index : keep a pandas input's index; None keeps it unless it is an unnamed
         RangeIndex.
     chunk_bytes : in-memory size of the chunks the input is cut into.
-    threads : chunks partitioned at once; None: the CPUs this process may use
-        (:func:`shuffle_kit.limits.available_cpus`). The result is the same for any number.
+    threads : chunks partitioned (columns of a frame shuffled whole taken) at once; None:
+        the CPUs this process may use (:func:`shuffle_kit.limits.available_cpus`). The
+        result is the same for any number.
     read : how files are read (:class:`~shuffle_kit.ReadOptions`: hive partitioning, the
         CSV delimiter), as for :func:`shuffle_kit.partition`.
     ascending, na_position : the order of ``partitioner='range'`` as pandas' ``sort_values``
