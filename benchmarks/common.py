@@ -9,16 +9,23 @@ import numpy as np
 import pandas as pd
 
 
-def make_frame(rows: int = 5_000_000, seed: int = 0) -> pd.DataFrame:
+def make_frame(rows: int = 5_000_000, seed: int = 0, strings: int | None = 1000) -> pd.DataFrame:
     """The codec/shuffle issues' frame: int64 key with 100k distinct values, float64,
-    int64, the default ``str`` dtype of ~9 characters, a 20-category categorical."""
+    int64, the default ``str`` dtype of ~9 characters with ``strings`` distinct values
+    (None: every row its own, ``u<8 hex digits>`` in random order), a 20-category
+    categorical."""
     rng = np.random.default_rng(seed)
-    words = np.array([f"w{i:08d}" for i in range(1000)])  # 9 characters
+    key, x, y = rng.integers(0, 100_000, rows), rng.random(rows), rng.integers(-(10**9), 10**9, rows)
+    if strings is None:
+        s = pd.Series(np.char.add("u", np.char.zfill(np.char.mod("%x", rng.permutation(rows)), 8)), dtype="str")
+    else:
+        words = np.array([f"w{i:08d}" for i in range(strings)])  # 9 characters
+        s = pd.Series(words[rng.integers(0, len(words), rows)], dtype="str")
     return pd.DataFrame({
-        "key": rng.integers(0, 100_000, rows),
-        "x": rng.random(rows),
-        "y": rng.integers(-(10**9), 10**9, rows),
-        "s": pd.Series(words[rng.integers(0, len(words), rows)], dtype="str"),
+        "key": key,
+        "x": x,
+        "y": y,
+        "s": s,
         "c": pd.Categorical.from_codes(rng.integers(0, 20, rows), [f"cat{i}" for i in range(20)]),
     })
 

@@ -9,7 +9,8 @@ piece per partition. Worker threads (one per CPU by default) partition that many
 at once (Arrow and NumPy release the GIL) while the main thread reads the next chunk and
 appends finished ones in input order, so results never depend on the thread count and
 memory holds about three chunks more than there are threads, plus what the store keeps
-in memory.
+in memory. A DataFrame that fits the memory limit skips the store: it is shuffled whole
+(:mod:`.hashed_frame`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from ..errors import ArgumentTypeError, JobError
 from ..frames import Piece, tables_to_frame, with_piece
 from ..io import polars_frames
 from ..io.readers import DEFAULT_CHUNK_BYTES, Chunk, ReadOptions, Source, open_source
-from ..kernels.dask_assignment import dask_partition_ids
-from ..kernels.hashing import id_dtype, partition_ids
 from ..kernels.keys import (
     check_columns,
     check_key_types,
@@ -48,11 +47,10 @@ from ..kernels.ranges import KeyOrder
 from ..kernels.split import sorted_runs, split
 from ..limits import resolve_threads
 from ..stores import File, Store
-from . import by_range
+from . import by_range, hashed_frame
+from .assign import Partitioner, assign
 from .by_range import Converted, RangePlan
 from .result import BATCH_BYTES, ShuffleResult
-
-Partitioner = str | Callable[[pa.Table, list, int], np.ndarray]
 
 # -- arguments -------------------------------------------------------------------------------
 
@@ -117,21 +115,6 @@ def _renumber(pieces: dict[int, pa.Table], before: np.ndarray) -> dict[int, pa.T
     return {p: with_piece(t, Piece.numbered(t.num_rows, int(before[p]))) for p, t in pieces.items()}
 
 
-def _pandas_keys(chunk: Chunk, table: pa.Table, on: list, fields: list[str]) -> pd.DataFrame:
-    if isinstance(chunk, pd.DataFrame) and len(chunk) == table.num_rows:
-        cols = {}
-        for k in on:
-            s = chunk[k] if k in chunk.columns else chunk.index.get_level_values(k)
-            if isinstance(s, pd.Index):
-                cols[k] = s.to_series(index=range(len(s)))
-            else:
-                cols[k] = pd.Series(s).reset_index(drop=True)
-        return pd.DataFrame(cols)
-    keys = table.select(fields).to_pandas()
-    keys.columns = on
-    return keys.reset_index(drop=True)
-
-
 
 # -- the shuffle -------------------------------------------------------------------------------
 
@@ -192,14 +175,20 @@ def shuffle(
     keep_index : keep a pandas input's index; None keeps it unless it is an unnamed
         RangeIndex.
     chunk_bytes : in-memory size of the chunks the input is cut into.
-    threads : chunks partitioned at once; None: the CPUs this process may use
-        (:func:`shuffle_kit.limits.available_cpus`). The result is the same for any number.
+    threads : chunks partitioned (columns of a frame shuffled whole taken) at once; None:
+        the CPUs this process may use (:func:`shuffle_kit.limits.available_cpus`). The
+        result is the same for any number.
     read : how files are read (:class:`~shuffle_kit.ReadOptions`: hive partitioning, the
         CSV delimiter), as for :func:`shuffle_kit.partition`.
     ascending, na_position : the order of ``partitioner='range'`` as pandas' ``sort_values``
         has them (default: ascending, nulls and NaN last); refused with another partitioner.
 
-    Peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
+    A pandas DataFrame whose shuffled copy fits ``memory_limit`` (with a copy of its keys
+    and ~24 bytes per row), with ``partitioner`` ``'hash'`` or ``'dask'`` and no ``store``,
+    is shuffled whole in memory instead (:mod:`~shuffle_kit.shuffling.hashed_frame`): the
+    same partitions, its columns taken once in partition order, each partition a slice.
+
+    Through the store, peak memory is about ``threads`` + 3 chunks (one being read, ``threads`` being
     partitioned, one being appended and its encoded pieces) plus ``memory_limit`` plus a
     fixed ~160 MB for the interpreter, Arrow's thread pools and allocator arenas.
 
@@ -222,6 +211,10 @@ def shuffle(
     else:
         chunk = parse_size(chunk_bytes)
     check_store(store)
+    if store is None and partitioner in ("hash", "dask") and isinstance(data, pd.DataFrame):
+        whole = _in_memory(data, keys, npartitions, partitioner, dropna, keep_index, workers, limit, progress)
+        if whole is not None:
+            return whole
 
     source = open_source(data, chunk, read=read or ReadOptions())
     check_columns(keys, source.columns)
@@ -281,6 +274,26 @@ def shuffle(
         batch_bytes=min(BATCH_BYTES, chunk // 2),
         boundaries=None if plan is None else plan.frame(keys, empty), order=None if plan is None else plan.order,
     )
+
+
+def _in_memory(
+    df: pd.DataFrame, on: list, npartitions: int | None, partitioner: Partitioner, dropna: bool,
+    keep_index: bool | None, threads: int, limit: int, progress: bool | None,
+) -> ShuffleResult | None:
+    """``df`` shuffled whole in memory (:mod:`.hashed_frame`) if that fits ``limit``, else None."""
+    check_columns(on, list(df.columns) + [k for k in df.index.names if k is not None])
+    nbytes, key_bytes = hashed_frame.frame_bytes(df, on)
+    if not hashed_frame.fits(len(df), nbytes, key_bytes, limit):
+        return None
+    from tqdm.auto import tqdm
+
+    n = default_npartitions(nbytes) if npartitions is None else int(npartitions)
+    with tqdm(total=len(df), unit="rows", unit_scale=True, desc="shuffle (in memory)",
+              disable=not show_progress(progress), leave=False) as bar:
+        result = hashed_frame.shuffle_frame(df, on, n, partitioner=partitioner, dropna=dropna,
+                                            keep_index=keep_index, threads=threads, nbytes=nbytes)
+        bar.update(len(df))
+    return result
 
 
 def _budget(codec: Any, limit: int) -> Callable[[int], None]:
@@ -344,21 +357,6 @@ def _by_range(
     return plan
 
 
-def _assign(
-    chunk: Chunk, table: pa.Table, on: list, fields: list[str], n: int, partitioner: Partitioner
-) -> np.ndarray:
-    if partitioner == "hash":
-        return partition_ids(table, fields, n)
-    if partitioner == "dask":
-        return dask_partition_ids(_pandas_keys(chunk, table, on, fields), n)
-    ids = np.asarray(partitioner(table, fields, n))  # type: ignore[operator]
-    if ids.shape != (table.num_rows,):
-        raise JobError(f"the partitioner returned {ids.shape} ids for {table.num_rows} rows")
-    if len(ids) and (ids.min() < 0 or ids.max() >= n):
-        raise JobError(f"the partitioner returned ids outside 0..{n - 1}")
-    return ids.astype(id_dtype(n), copy=False)
-
-
 @dataclass(frozen=True)
 class Splitting:
     """How a chunk becomes pieces: hashed on the keys ``on`` into ``n`` partitions by
@@ -394,7 +392,7 @@ class Splitting:
             table = drop_null_keys(table, fields)
         if not table.num_rows:
             return Split(rows, None, {}, renumber, 0.0)
-        ids = _assign(chunk, table, self.on, fields, self.n, self.partitioner)
+        ids = assign(chunk, table, self.on, fields, self.n, self.partitioner)
         counts = np.bincount(ids, minlength=self.n)
         parts = sorted_runs(table, ids, self.n, counts) if self.sorted else split(table, ids, self.n, counts)
         return Split(rows, counts, parts, renumber, table.nbytes / table.num_rows)
