@@ -402,6 +402,12 @@ class SortedResult(ShuffleResult):
             return super().partition(j, as_arrow)
         return self._sorted(j, as_arrow)
 
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        """Partition ``i`` as one piece, sorted (a partition is sorted whole), if it has rows."""
+        j = self._index(i)
+        if self._sizes[j]:
+            yield self._sorted(j, False)
+
     def _sorted(self, j: int, as_arrow: bool) -> Any:
         """Partition ``j``, sorted."""
         fields = list(self.order.fields)

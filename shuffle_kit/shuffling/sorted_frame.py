@@ -17,7 +17,7 @@ row numbers), which :func:`fits` counts against the limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ import pyarrow as pa
 from ..defaults import default_npartitions
 from ..kernels.keys import check_key_types, keeps_index, to_table
 from ..kernels.ranges import KeyOrder, partition_ends
-from ..limits import executor
+from .frame_slices import FrameSlices, take_rows
 from .result import SortedResult
 
 ORDER_BYTES_PER_ROW = 32  # the codes, a digit and two row orders, at most
@@ -78,7 +78,7 @@ def sort_frame(
     bounds.columns = pd.Index(on)
     per_row = nbytes / rows if rows else 0.0
     return SortedFrame(frame, sizes, (sizes * per_row).astype(np.int64), on=on, dropped=not keep,
-                       boundaries=bounds, order=order)
+                       source="DataFrame", boundaries=bounds, order=order)
 
 
 def _level(frame: pd.DataFrame, key: Any, rows: np.ndarray) -> pd.Series:
@@ -88,98 +88,14 @@ def _level(frame: pd.DataFrame, key: Any, rows: np.ndarray) -> pd.Series:
     return values.iloc[rows].reset_index(drop=True)
 
 
-def take_rows(df: pd.DataFrame, positions: np.ndarray, keep_index: bool, threads: int) -> pd.DataFrame:
-    """The rows of ``df`` at ``positions``, each column taken on one of ``threads``
-    threads; the index taken too if ``keep_index``, else numbered anew.
-
-    >>> take_rows(pd.DataFrame({'a': [1, 2, 3]}, index=[7, 8, 9]), np.array([2, 0]), True, 2)
-       a
-    9  3
-    7  1
-    """
-    columns = [df.iloc[:, i].array for i in range(df.shape[1])]
-    with executor(threads, "shuffle_kit-take") as pool:
-        taking = pool.submit(df.index.take, positions) if keep_index else None
-        # the largest columns first, so that no thread is left with a large one at the end
-        largest = sorted(range(len(columns)), key=lambda i: -columns[i].nbytes)
-        futures = {i: pool.submit(columns[i].take, positions) for i in largest}
-        arrays = [futures[i].result() for i in range(len(columns))]
-        index = taking.result() if taking else pd.RangeIndex(len(positions))
-    # Series of the input's dtypes, on one index: nothing is inferred (object columns of
-    # strings stay object), aligned or copied
-    series = {i: pd.Series(a, index=index, dtype=c.dtype, copy=False) for i, (a, c) in enumerate(zip(arrays, columns))}
-    out = pd.DataFrame(series, index=index, copy=False)
-    out.columns = df.columns
-    return out
-
-
-class SortedFrame(SortedResult):
+class SortedFrame(FrameSlices, SortedResult):
     """The partitions of a frame sorted whole in memory (see :func:`sort_frame`): slices of
-    one sorted DataFrame, so reading them costs nothing and ``to_pandas()`` hands out the
-    whole (a copy-on-write copy). Otherwise it is the :class:`SortedResult` of a range
-    shuffle: the same rows in the same order, ``boundaries``, ``partition_sizes``, Arrow
-    and polars views; closing it frees the sorted rows.
+    one sorted DataFrame (:class:`~.frame_slices.FrameSlices`), so reading them costs
+    nothing and ``to_pandas()`` hands out the whole (a copy-on-write copy). Otherwise it is
+    the :class:`SortedResult` of a range shuffle: the same rows in the same order,
+    ``boundaries``, ``partition_sizes``, Arrow and polars views; closing it frees the
+    sorted rows.
     """
-
-    def __init__(self, frame: pd.DataFrame, sizes: np.ndarray, nbytes: np.ndarray, *, on: list, dropped: bool,
-                 boundaries: pd.DataFrame, order: KeyOrder):
-        held = [frame]
-        super().__init__(
-            None, len(sizes), sizes, nbytes, on=on, empty=self._renumbered(frame.iloc[:0], dropped), schema=None,
-            source="DataFrame", cleanups=[held.clear], owns_store=True, boundaries=boundaries, order=order,
-        )
-        self._held = held
-        self._dropped = dropped
-        self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-    @staticmethod
-    def _renumbered(part: pd.DataFrame, dropped: bool) -> pd.DataFrame:
-        # a dropped index numbers each partition's rows from 0, as a shuffle's partitions do
-        return part.set_axis(pd.RangeIndex(len(part)), axis=0) if dropped else part
-
-    def _slice(self, j: int, as_arrow: bool) -> Any:
-        part = self._renumbered(self._held[0].iloc[self._starts[j]:self._starts[j + 1]], self._dropped)
-        return _arrow(part, self._dropped) if as_arrow else part
-
-    def _read(self, keys: list[int], as_arrow: bool = False) -> list[Any]:
-        self._index(keys[0])  # closed?
-        return [self._slice(k, as_arrow) for k in keys]
-
-    def _filled(self, as_arrow: bool) -> Iterator[tuple[int, Any]]:
-        self._index(0)  # closed?
-        for j in np.flatnonzero(self._sizes).tolist():
-            yield j, self._slice(j, as_arrow)
-
-    def partition(self, i: int, as_arrow: bool = False, *, as_polars: bool = False) -> Any:
-        if as_polars:
-            return super().partition(i, as_polars=True)  # (reads it through this method as Arrow)
-        j = self._index(i)
-        if self._sizes[j] == 0:
-            return self._empty_table() if as_arrow else self._empty.copy()
-        return self._slice(j, as_arrow)
-
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
-        """Partition ``i`` as one piece (a slice of the sorted frame), if it has rows."""
-        j = self._index(i)
-        if self._sizes[j]:
-            yield self._slice(j, False)
-
-    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
-        """Partitions ``indices``, in order (empty ones too)."""
-        return [self.partition(i) for i in indices]
-
-    def _empty_table(self) -> pa.Table:
-        return _arrow(self._empty, self._dropped)
-
-    def to_pandas(self) -> pd.DataFrame:
-        """Every row in order, as one DataFrame (a copy-on-write copy of the sorted frame)."""
-        self._index(0)  # closed?
-        return self._held[0].copy(deep=False)
-
-    def to_arrow(self) -> pa.Table:
-        """Every row in order, as one ``pyarrow.Table``."""
-        self._index(0)  # closed?
-        return _arrow(self._held[0], self._dropped)
 
     def sort_within_partitions(self) -> SortedFrame:
         """This result: its partitions are sorted already."""
@@ -189,9 +105,3 @@ class SortedFrame(SortedResult):
         summary = super()._summary()
         summary["store"] = "closed" if self._closed else "memory (the input sorted whole)"
         return summary
-
-
-def _arrow(part: pd.DataFrame, dropped: bool) -> pa.Table:
-    """A slice as the Arrow table a shuffle's partition reads as (a dropped index left out)."""
-    return to_table(part, [], keep_index=not dropped)[0]
-

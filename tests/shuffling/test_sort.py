@@ -140,8 +140,11 @@ def test_a_stream_larger_than_the_memory_limit_spills_and_stays_in_order():
         store = rows.codec.store.path
         spilled = sum(os.path.getsize(os.path.join(store, f)) for f in os.listdir(store))
         got = rows.to_pandas()
+        # a partition's pieces are the partition, sorted (one piece: it is sorted whole)
+        pieces = [p for i in range(7) for p in rows.pieces(i)]
     assert spilled > 1 << 20  # the partitions went to disk, beyond the limit
     pd.testing.assert_frame_equal(got, want)
+    pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), want)
 
 
 def test_a_heavy_key_fills_a_partition_of_its_own_and_is_named_as_skew():
