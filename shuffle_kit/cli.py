@@ -342,31 +342,8 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
                    "(ascending unless --descending, nulls last unless --na-position first), equal keys in one file, "
                    "sizes balanced from a sample of the keys (the inputs are read twice, the first time only their "
                    "key columns); with --sort-by the same columns the dataset is globally sorted")
-    p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
-                   help="output file format (default parquet; arrow = Arrow IPC file)")
-    p.add_argument("--memory-limit", metavar="SIZE",
-                   help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
-                   "allows if less); half holds shuffled data before it "
-                   "spills to --tmp; peak memory is about this plus ~300 MB")
-    p.add_argument("--partitioning", choices=["hive", "none"], default="hive",
-                   help="hive (default): key=value directory names in the inputs become columns; none: ignore them")
-    p.add_argument("--csv-delimiter", type=_delimiter, metavar="CHAR",
-                   help="field delimiter of CSV inputs (default: tab for .tsv files, comma otherwise; \\t for a tab)")
-    p.add_argument("--tmp", metavar="DIR",
-                   help="where sorted runs spill when the data outgrows the memory limit (default: beside --out)")
     p.add_argument("--max-partitions", type=_positive, default=1024, metavar="N",
                    help="--by-value refuses more than N distinct key values (directories; default 1024)")
-    p.add_argument("--threads", type=_positive, metavar="N",
-                   help="worker threads (default: the CPUs this process may use); the files are the same for any N")
-    p.add_argument("--exists", choices=["error", "overwrite", "append"], default="error",
-                   help="if --out is not empty: error (default), overwrite it (replaced only when the new output is "
-                   "complete), or append: new files with names of their own beside the old ones, never replacing one "
-                   "(refused if the old files' columns differ)")
-    p.add_argument("--max-rows-per-file", type=_positive, metavar="N",
-                   help="at most N rows per file: a larger partition gets part-00000-00000, part-00000-00001, ...")
-    p.add_argument("--row-group-size", type=_positive, metavar="N",
-                   help="rows per Parquet row group (Arrow record batch), all but each file's last; the rows held for "
-                   "them count against --memory-limit")
     p.add_argument("--keep-keys", action="store_true",
                    help="with --by-value, keep the key columns in the files too (as polars' include_key)")
     p.add_argument("--sort-by", type=_columns, action="append", metavar="COL[,COL]",
@@ -378,13 +355,10 @@ def _add_partition(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--na-position", choices=["last", "first"], default="last",
                    help="where --by-range and --sort-by put nulls and NaN: last (default) or first, whatever the "
                    "direction (as pandas' na_position)")
-    p.add_argument("--empty-files", action="store_true",
-                   help="write a file for every hash partition, an empty one (with the columns) where no row "
-                   "hashes to it, for readers that expect one file per bucket (default: no empty files)")
-    p.add_argument("--compression", choices=["lz4", "zstd", "none"], default="lz4",
-                   help="compression of Parquet and Arrow output files (default lz4; CSV is written uncompressed)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bars on stderr (default: only when stderr is a terminal)")
+    _add_job_options(p, tmp="where sorted runs spill when the data outgrows the memory limit (default: beside --out)",
+                     empty_files="write a file for every hash partition, an empty one (with the columns) where no "
+                     "row hashes to it, for readers that expect one file per bucket (default: no empty files)",
+                     memory="half holds shuffled data before it spills to --tmp; ")
     p.set_defaults(run=_partition)
 
 
@@ -427,13 +401,14 @@ def _add_join(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_join)
 
 
-def _add_job_options(p: argparse.ArgumentParser, tmp: str, empty_files: str) -> None:
-    """The options a join shares with partition: formats, memory, threads, places."""
+def _add_job_options(p: argparse.ArgumentParser, tmp: str, empty_files: str, memory: str = "") -> None:
+    """The options a join shares with partition: formats, memory, threads, places (the
+    help of ``--tmp``, ``--empty-files`` and a note on ``--memory-limit`` told by each)."""
     p.add_argument("--format", choices=["parquet", "csv", "arrow"], default="parquet",
                    help="output file format (default parquet; arrow = Arrow IPC file)")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="memory budget, e.g. 500MB or 2GiB (default 1GB, or half the memory a container "
-                   "allows if less); peak memory is about this plus ~300 MB")
+                   f"allows if less); {memory}peak memory is about this plus ~300 MB")
     p.add_argument("--partitioning", choices=["hive", "none"], default="hive",
                    help="hive (default): key=value directory names in the inputs become columns; none: ignore them")
     p.add_argument("--csv-delimiter", type=_delimiter, metavar="CHAR",
