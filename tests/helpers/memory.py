@@ -18,3 +18,15 @@ def stop_watching():
     _stopped.append(True)
     _watcher.join()
 """
+
+
+def run_watched(script: str, *args: object, timeout: float = 600) -> dict:
+    """Run ``script`` (which starts with :data:`WATCH_PEAK_RSS` and prints one JSON object)
+    in a child interpreter with ``args`` as its argv; the object it printed."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                         check=True, timeout=timeout).stdout
+    return json.loads(out)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import shuffle_kit as sk
 from shuffle_kit.frames import tables_to_frame
 from shuffle_kit.shuffling.frame_slices import FrameSlices
-from tests.helpers.memory import WATCH_PEAK_RSS
+from tests.helpers.memory import WATCH_PEAK_RSS, run_watched
 
 
 @st.composite
@@ -179,14 +179,8 @@ print(json.dumps({"base": base, "peak": peak[0], "nbytes": nbytes, "whole": whol
 def test_a_frame_shuffled_in_memory_holds_its_copy_keys_and_order_within_the_limit(key):
     # what fits() counts: the shuffled copy, a copy of the keys and 24 bytes per row, plus
     # the interpreter's and libraries' allowance
-    import json
-    import subprocess
-    import sys
-
     mb, n = 2**20, 2_000_000
-    out = subprocess.run([sys.executable, "-c", FRAME_RSS_SCRIPT, str(n), key, "1GB"], capture_output=True,
-                         text=True, check=True, timeout=600).stdout
-    r = json.loads(out)
+    r = run_watched(FRAME_RSS_SCRIPT, n, key, "1GB")
     assert r["whole"] and r["rows"] == n
     extra = r["peak"] - r["base"]
     print(f"frame {r['nbytes'] / mb:.0f} MB shuffled on {key}: peak RSS above baseline {extra / mb:.0f} MB")

@@ -19,7 +19,7 @@ import shuffle_kit as sk
 from shuffle_kit.errors import JobError, UnorderableKeyError
 from shuffle_kit.frames import tables_to_frame
 from shuffle_kit.shuffling.sorted_frame import SortedFrame
-from tests.helpers.memory import WATCH_PEAK_RSS
+from tests.helpers.memory import WATCH_PEAK_RSS, run_watched
 from tests.helpers.models import ordered_column
 
 KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered", "unordered"]  # of ORDERED_KINDS
@@ -365,14 +365,8 @@ print(json.dumps({"base": base, "peak": peak[0], "nbytes": nbytes, "whole": whol
 def test_a_frame_sorted_whole_holds_its_sorted_copy_keys_and_order_within_the_limit(key):
     # the sort of a frame in memory holds what fits() counts: the sorted copy, a copy of
     # the keys and 32 bytes per row, plus the interpreter's and libraries' allowance
-    import json
-    import subprocess
-    import sys
-
     mb, n = 2**20, 2_000_000
-    out = subprocess.run([sys.executable, "-c", FRAME_RSS_SCRIPT, str(n), key, "1GB"], capture_output=True,
-                         text=True, check=True, timeout=600).stdout
-    r = json.loads(out)
+    r = run_watched(FRAME_RSS_SCRIPT, n, key, "1GB")
     assert r["whole"] and r["rows"] == n
     extra = r["peak"] - r["base"]
     print(f"frame {r['nbytes'] / mb:.0f} MB sorted by {key}: peak RSS above baseline {extra / mb:.0f} MB")
