@@ -162,14 +162,15 @@ def _programs(data: str, out: str, memory_limit: str, nparts: int = NPARTS,
     }
 
 
-def measure(cmd: list[str], interval: float = 0.02, env: dict[str, str] | None = None) -> tuple[float, int, int, str]:
+def measure(cmd: list[str], interval: float = 0.02, env: dict[str, str] | None = None,
+            cwd: str | None = None) -> tuple[float, int, int, str]:
     """(wall seconds, peak RSS bytes of the process tree, exit code, stderr tail); ``env``
-    is added to this process's environment."""
+    is added to this process's environment; ``cwd``: the directory it runs in."""
     import psutil
 
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **env} if env else None)
+                            env={**os.environ, **env} if env else None, cwd=cwd)
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

@@ -19,7 +19,8 @@ them, every output's row count checked, all writing LZ4 Parquet:
   every limit) and DuckDB ``COPY ... PARTITION_BY`` with ``SET memory_limit`` to L;
 - the floor: polars ``scan_parquet(DATA).sink_parquet(one file)`` (once per data set).
 
-Best of ``--repeats`` rounds; within a round the tools are interleaved, the first rotating,
+``--compare-with DIR`` runs shuffle-kit from another source tree (a checkout of an earlier
+commit) beside this one at every point. Best of ``--repeats`` rounds; within a round the tools are interleaved, the first rotating,
 so drift on a shared machine hits them alike. The points run in the order given (data sets
 outermost), so the ones that matter most can go first. Printed per point: each tool's
 seconds and shuffle-kit's time over the best peer's and over the copy's.
@@ -35,7 +36,8 @@ import tempfile
 from . import out_of_core as ooc
 
 SK, POLARS, DUCK, COPY = "shuffle-kit partition", "polars sink_parquet(PartitionBy)", "DuckDB COPY PARTITION_BY", ooc.COPY
-SHORT = {SK: "shuffle-kit", POLARS: "polars", DUCK: "DuckDB", COPY: "copy"}
+BASE = "shuffle-kit partition (--compare-with)"
+SHORT = {SK: "shuffle-kit", POLARS: "polars", DUCK: "DuckDB", COPY: "copy", BASE: "sk before"}
 NFILES = 16
 STRINGS = ("10", "1000", "10000", "100000", "all")
 PARTS = (64, 1024, 4096)
@@ -46,19 +48,20 @@ def data_dir(root: str, rows: int, strings: str) -> str:
     return os.path.join(root, f"shuffle_kit-strings-{rows}-{strings}-{NFILES}")
 
 
-def _jobs(parts: tuple[int, ...], limits: tuple[str, ...]) -> list[tuple[str, int, str]]:
+def _jobs(parts: tuple[int, ...], limits: tuple[str, ...], base: bool) -> list[tuple[str, int, str]]:
     """(tool, files, limit) of one data set; tools without a limit once per file count."""
     jobs: list[tuple[str, int, str]] = [(COPY, 0, "")]
     for n in parts:
         jobs.append((POLARS, n, ""))
         for limit in limits:
-            jobs += [(SK, n, limit), (DUCK, n, limit)]
+            jobs += [(SK, n, limit), (DUCK, n, limit)] + ([(BASE, n, limit)] if base else [])
     return jobs
 
 
 def bench(rows: int, strings: tuple[str, ...], parts: tuple[int, ...], limits: tuple[str, ...], repeats: int,
-          data_root: str) -> dict[tuple, dict]:
-    """Best run of every (strings, tool, files, limit)."""
+          data_root: str, base: str = "") -> dict[tuple, dict]:
+    """Best run of every (strings, tool, files, limit); ``base``: another source tree of
+    shuffle_kit, run beside this one (``PYTHONPATH``) at every point."""
     results: dict[tuple, dict] = {}
     out_root = tempfile.mkdtemp(prefix="sk-strings-out-")
     try:
@@ -66,13 +69,16 @@ def bench(rows: int, strings: tuple[str, ...], parts: tuple[int, ...], limits: t
             data = data_dir(data_root, rows, distinct)
             print(f"input: {rows:,} rows, {distinct} distinct strings, in {NFILES} files at {data}", flush=True)
             ooc.generate(data, rows, strings=None if distinct == "all" else int(distinct), nfiles=NFILES)
-            jobs = _jobs(parts, limits)
+            jobs = _jobs(parts, limits, bool(base))
             for attempt in range(repeats):
                 # whole points stay together, and which comes first rotates between rounds
                 for tool, n, limit in jobs[attempt % len(jobs):] + jobs[:attempt % len(jobs)]:
                     out = os.path.join(out_root, "out")
-                    cmd = ooc._programs(data, out, limit or "1GB", nparts=max(n, 1))[tool]
-                    wall, peak, rc, err = ooc.measure(cmd)
+                    cmd = ooc._programs(data, out, limit or "1GB", nparts=max(n, 1))[SK if tool == BASE else tool]
+                    wall, peak, rc, err = ooc.measure(
+                        # its directory first on sys.path (``-m`` puts the working directory there)
+                        cmd, env={"PYTHONPATH": base} if tool == BASE else None, cwd=base if tool == BASE else None,
+                    )
                     got = ooc.count_rows(out) if rc == 0 else 0
                     shutil.rmtree(out, ignore_errors=True)
                     ok = rc == 0 and got == rows
@@ -98,7 +104,7 @@ def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limi
     copy = _secs(results, (distinct, COPY, 0, ""))
     print(f"\n{distinct} distinct strings; copy (floor) {copy or float('nan'):.2f} s")
     print(f"{'files':>6s} {'limit':>6s} {'shuffle-kit':>11s} {'polars':>7s} {'DuckDB':>7s} {'sk/best':>8s} "
-          f"{'sk/copy':>8s} {'sk RSS MiB':>10s}")
+          f"{'sk/copy':>8s} {'sk RSS MiB':>10s} {'sk before':>9s}")
     for n in parts:
         for limit in limits:
             sk = _secs(results, (distinct, SK, n, limit))
@@ -106,13 +112,14 @@ def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limi
             duck = _secs(results, (distinct, DUCK, n, limit))
             best = min((t for t in (pol, duck) if t is not None), default=None)
             rss = results.get((distinct, SK, n, limit), {}).get("peak_rss", 0) / 2**20
+            before = _secs(results, (distinct, BASE, n, limit))
 
             def cell(v: float | None, width: int = 7) -> str:
                 return f"{v:{width}.2f}" if v is not None else f"{'-':>{width}s}"
 
             print(f"{n:6d} {limit:>6s} {cell(sk, 11)} {cell(pol)} {cell(duck)} "
                   f"{cell(sk / best if sk and best else None, 8)} {cell(sk / copy if sk and copy else None, 8)} "
-                  f"{rss:10.0f}")
+                  f"{rss:10.0f} {cell(before, 9)}")
     print(flush=True)
 
 
@@ -148,9 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limits", default=",".join(LIMITS))
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--data-root", default=tempfile.gettempdir())
+    ap.add_argument("--compare-with", default="", help="a source tree of shuffle_kit to run beside this one")
     args = ap.parse_args(argv)
     results = bench(args.rows, tuple(args.strings.split(",")), tuple(int(p) for p in args.parts.split(",")),
-                    tuple(args.limits.split(",")), args.repeats, args.data_root)
+                    tuple(args.limits.split(",")), args.repeats, args.data_root, args.compare_with)
     for distinct in args.strings.split(","):
         print_point_table(results, distinct, tuple(int(p) for p in args.parts.split(",")),
                           tuple(args.limits.split(",")))
