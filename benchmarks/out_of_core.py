@@ -34,6 +34,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from typing import Any
 
 NPARTS = 64
 # the floor: the same data read and written once, unpartitioned
@@ -79,7 +80,7 @@ def generate(directory: str, rows: int, seed: int = 0, strings: int | None = 100
     return directory
 
 
-def _words(n: int, rng) -> "pa.Array":  # type: ignore[name-defined]  # noqa: F821
+def _words(n: int, rng: Any) -> Any:
     """``n`` distinct strings of about 9 characters (the default 1,000: ``w00000123``)."""
     import numpy as np
     import pyarrow as pa

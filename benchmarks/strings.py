@@ -20,10 +20,11 @@ them, every output's row count checked, all writing LZ4 Parquet:
 - the floor: polars ``scan_parquet(DATA).sink_parquet(one file)`` (once per data set).
 
 ``--compare-with DIR`` runs shuffle-kit from another source tree (a checkout of an earlier
-commit) beside this one at every point. Best of ``--repeats`` rounds; within a round the tools are interleaved, the first rotating,
-so drift on a shared machine hits them alike. The points run in the order given (data sets
-outermost), so the ones that matter most can go first. Printed per point: each tool's
-seconds and shuffle-kit's time over the best peer's and over the copy's.
+commit) beside this one at every point. Best of ``--repeats`` rounds; within a round the
+tools are interleaved, the first rotating, so drift on a shared machine hits them alike.
+The points run in the order given (data sets outermost), so the ones that matter most can
+go first. Printed per point: each tool's seconds and shuffle-kit's time over the best
+peer's and over the copy's.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import tempfile
 
 from . import out_of_core as ooc
 
-SK, POLARS, DUCK, COPY = "shuffle-kit partition", "polars sink_parquet(PartitionBy)", "DuckDB COPY PARTITION_BY", ooc.COPY
+SK, POLARS, DUCK = "shuffle-kit partition", "polars sink_parquet(PartitionBy)", "DuckDB COPY PARTITION_BY"
+COPY = ooc.COPY
 BASE = "shuffle-kit partition (--compare-with)"
 SHORT = {SK: "shuffle-kit", POLARS: "polars", DUCK: "DuckDB", COPY: "copy", BASE: "sk before"}
 NFILES = 16

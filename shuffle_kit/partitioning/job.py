@@ -21,7 +21,9 @@ grouped by value whole (at most :data:`BY_VALUE_MAX_NPARTITIONS`).
   for every partition count and budget: row groups into open files while the input is
   read when the files and their writers fit, sorted runs under ``tmp`` read back into
   whole files otherwise. String columns stored dictionary-encoded in Parquet inputs travel
-  as dictionary indices, into Parquet outputs' dictionary pages.
+  as dictionary indices, into Parquet outputs' dictionary pages: indices into one
+  dictionary per column for the whole job, up to 1 / :data:`SHARED_DICTIONARY_SHARE` of the
+  budget (:mod:`~shuffle_kit.partitioning.dictionaries`).
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
   grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.by_value`).
 - ``by_range``: the same engine and files, with range partition ids instead of hash ids:
@@ -78,6 +80,7 @@ from ..limits import arrow_threads, resolve_threads
 from ..partition_sizes import PartitionSizes
 from . import by_range, destination, engine, job_inputs, options, publish_local, publish_objects
 from .by_value import ValueFiles
+from .dictionaries import SharedDictionaries
 from .layout import Layout
 from .options import MAX_PARTITIONS, Options
 from .summary import Summary, peak_rss
@@ -87,6 +90,9 @@ __all__ = ["JobError", "Options", "Summary", "partition", "run", "OVERHEAD"]
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 # by_value's hash partitions at most: each costs a record batch in every sorted run, however few its rows
 BY_VALUE_MAX_NPARTITIONS = 4096
+# the job's dictionaries (one per dictionary column, see dictionaries.py) hold at most
+# 1 / this of the budget: past it a column keeps its chunks' own dictionaries
+SHARED_DICTIONARY_SHARE = 64
 
 logger = logging.getLogger(__name__)
 
@@ -398,12 +404,18 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
             return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
         ids = _range_ids(opts, source, plan) if opts.by_range else None
         rows = np.zeros(n, dtype=np.int64)
+        chunks: Any = reading
+        if opts.format == "parquet" and source.dictionary:
+            # held for the whole job, so taken out of what the engine may hold
+            shared = SharedDictionaries(source.dictionary, plan.budget.held_bytes // SHARED_DICTIONARY_SHARE)
+            use = engine.Resources(use.budget - shared.max_bytes, use.threads, use.spill_dir)
+            chunks = shared.each(reading)
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
             encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
             descending=opts.descending, na_position=opts.na_position,
         )
-        rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
+        rows_out = engine.partition_into(chunks, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
         return _Written(reading.rows, rows_out, n, len(_files_under(staging)), _part_sizes(rows, opts, token))
 
 

@@ -231,15 +231,23 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if column.num_chunks == 0:
         return column
     chunks = column.chunks
-    # pieces of one input row group (or one run) share its dictionary: count each once
-    values = len(chunks[0].dictionary)
-    for before, chunk in zip(chunks, chunks[1:]):
-        if chunk.dictionary is not before.dictionary and not chunk.dictionary.equals(before.dictionary):
-            values += len(chunk.dictionary)
-    if values > len(chunks[0].dictionary) and values > len(column):
+    longest = max((c.dictionary for c in chunks), key=len)
+    # pieces of one job's dictionary (see dictionaries.py) hold it, or an earlier state of
+    # it, which is a start of it: their indices hold in it as they are
+    others = [d for d in (c.dictionary for c in chunks) if not longest.slice(0, len(d)).equals(d)]
+    if not others:
+        if all(len(c.dictionary) == len(longest) for c in chunks):
+            return _used_only(column)
+        return _used_only(pa.chunked_array(
+            [pa.DictionaryArray.from_arrays(c.indices, longest, ordered=column.type.ordered) for c in chunks],
+            column.type,
+        ))
+    # pieces of one input row group share its dictionary: count each once
+    values = len(longest) + sum(len(d) for d, before in zip(others, [None, *others]) if before is None or
+                                not d.equals(before))
+    if values > len(column):
         return _encoded_again(column)
-    unified = column.unify_dictionaries() if values > len(chunks[0].dictionary) else column
-    return _used_only(unified)
+    return _used_only(column.unify_dictionaries())
 
 
 def _encoded_again(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -219,7 +219,8 @@ def test_pieces_of_wide_dictionaries_make_files_of_the_values_they_use(tmp_path,
     vocabulary = np.array([f"word{i:05d}" for i in range(3000)], dtype=object)
     rows, n = 40_000, 64
     words = rng.integers(0, len(vocabulary), rows)
-    table = pa.table({"k": rng.integers(0, 10**6, rows), "w": pa.array(vocabulary[words].tolist()), "row": np.arange(rows)})
+    table = pa.table({"k": rng.integers(0, 10**6, rows), "w": pa.array(vocabulary[words].tolist()),
+                      "row": np.arange(rows)})
     chunks = []
     for start in range(0, rows, 5_000):
         order = rng.permutation(len(vocabulary))
