@@ -17,7 +17,7 @@ What is mapped depends only on the chunks, in their order, never on the thread c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -52,11 +52,6 @@ class SharedDictionaries:
             else:
                 chunk = chunk.set_column(i, chunk.schema.field(i), mapped)
         return chunk
-
-    def each(self, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
-        """``chunks`` remapped, in their order."""
-        for chunk in chunks:
-            yield self(chunk)
 
     def _mapped(self, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray | None:
         """``column`` indexing into the job's dictionary of ``name``, grown by its new

@@ -62,7 +62,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -404,18 +404,17 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
             return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
         ids = _range_ids(opts, source, plan) if opts.by_range else None
         rows = np.zeros(n, dtype=np.int64)
-        chunks: Any = reading
         if opts.format == "parquet" and source.dictionary:
             # held for the whole job, so taken out of what the engine may hold
             shared = SharedDictionaries(source.dictionary, plan.budget.held_bytes // SHARED_DICTIONARY_SHARE)
             use = engine.Resources(use.budget - shared.max_bytes, use.threads, use.spill_dir)
-            chunks = shared.each(reading)
+            reading.transform = shared
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
             encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
             descending=opts.descending, na_position=opts.na_position,
         )
-        rows_out = engine.partition_into(chunks, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
+        rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
         return _Written(reading.rows, rows_out, n, len(_files_under(staging)), _part_sizes(rows, opts, token))
 
 
@@ -432,15 +431,18 @@ def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionId
 class _Reading:
     """The input's chunks as the engine takes them, counted (``rows``) and shown on a
     progress bar: read on a thread of their own one chunk ahead of the workers, unless
-    there is only one."""
+    there is only one; ``transform``, if set, is applied to each there, in input order."""
 
     def __init__(self, source: Source, threads: int, show: bool, desc: str = "read"):
         self.source, self.threads, self.show, self.desc = source, threads, show, desc
         self.rows = 0
+        self.transform: Callable[[Any], Any] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         with _bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc=self.desc) as bar:
             chunks = self.source.chunks()
+            if self.transform is not None:
+                chunks = map(self.transform, chunks)
             for chunk in _read_ahead(chunks) if self.threads > 1 else chunks:
                 rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
                 self.rows += rows
