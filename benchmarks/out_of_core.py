@@ -34,14 +34,21 @@ import sys
 import tempfile
 import textwrap
 import time
+from typing import Any
 
 NPARTS = 64
+# the floor: the same data read and written once, unpartitioned
+COPY = "polars copy (one file, no partitioning)"
 NFILES = 8
 DISTINCT = 100_000
 
 
-def generate(directory: str, rows: int, seed: int = 0) -> str:
-    """Write the input dataset into ``directory`` (skipped if already complete)."""
+def generate(directory: str, rows: int, seed: int = 0, strings: int | None = 1000, nfiles: int = NFILES) -> str:
+    """Write the input dataset into ``directory`` (skipped if already complete): ``nfiles``
+    Parquet files, ``s`` drawn from ``strings`` distinct values (``w00000123`` for the
+    default 1,000; random 9-letter words otherwise), or all distinct (``user-<hex>``) for
+    None, written with pyarrow's defaults (a Parquet dictionary, given up by the writer
+    when it outgrows its page limit)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -52,20 +59,43 @@ def generate(directory: str, rows: int, seed: int = 0) -> str:
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     rng = np.random.default_rng(seed)
-    words = pa.array([f"w{i:08d}" for i in range(1000)])
-    bounds = np.linspace(0, rows, NFILES + 1).astype(np.int64)
-    for i in range(NFILES):
+    words = None if strings is None else _words(strings, rng)
+    bounds = np.linspace(0, rows, nfiles + 1).astype(np.int64)
+    for i in range(nfiles):
         n = int(bounds[i + 1] - bounds[i])
+        if words is None:  # distinct: a bijection of the row number, printed in hex
+            ids = (np.arange(bounds[i], bounds[i + 1], dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            s = pa.array([f"user-{v:016x}" for v in ids.tolist()])
+        else:
+            s = words.take(pa.array(rng.integers(0, len(words), n)))
         table = pa.table({
             "key": rng.integers(0, DISTINCT, n),
             "x": rng.random(n),
             "y": rng.integers(-(10**9), 10**9, n),
-            "s": words.take(pa.array(rng.integers(0, len(words), n))),
+            "s": s,
         })
         pq.write_table(table, os.path.join(directory, f"data-{i:02d}.parquet"), row_group_size=1 << 20)
-        del table
+        del table, s
     open(done, "w").close()
     return directory
+
+
+def _words(n: int, rng: Any) -> Any:
+    """``n`` distinct strings of about 9 characters (the default 1,000: ``w00000123``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if n == 1000:  # the data set of earlier reports, unchanged
+        return pa.array([f"w{i:08d}" for i in range(n)])
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    seen: dict[str, None] = {}
+    while len(seen) < n:
+        lengths = rng.integers(7, 12, n)
+        for length in lengths.tolist():
+            seen.setdefault(letters[rng.integers(0, 26, length)].tobytes().decode(), None)
+            if len(seen) == n:
+                break
+    return pa.array(list(seen))
 
 
 # -- the peers: each a Python program run as its own process ------------------------------------
@@ -116,6 +146,10 @@ def _programs(data: str, out: str, memory_limit: str, nparts: int = NPARTS,
                 {out!r}, compression="lz4", write_index=False
             )
     """
+    copy = f"""
+        import polars as pl
+        pl.scan_parquet({glob!r}).sink_parquet({os.path.join(out, "all.parquet")!r}, compression="lz4", mkdir=True)
+    """
     return {
         "shuffle-kit partition": [
             py, "-m", "shuffle_kit", "partition", glob, "--on", "key", "--out", out,
@@ -125,17 +159,19 @@ def _programs(data: str, out: str, memory_limit: str, nparts: int = NPARTS,
         "DuckDB COPY PARTITION_BY": [py, "-c", textwrap.dedent(duck)],
         "pyarrow write_dataset": [py, "-c", textwrap.dedent(arrow)],
         "dask shuffle(disk) + to_parquet": [py, "-c", textwrap.dedent(dask)],
+        COPY: [py, "-c", textwrap.dedent(copy)],
     }
 
 
-def measure(cmd: list[str], interval: float = 0.02, env: dict[str, str] | None = None) -> tuple[float, int, int, str]:
+def measure(cmd: list[str], interval: float = 0.02, env: dict[str, str] | None = None,
+            cwd: str | None = None) -> tuple[float, int, int, str]:
     """(wall seconds, peak RSS bytes of the process tree, exit code, stderr tail); ``env``
-    is added to this process's environment."""
+    is added to this process's environment; ``cwd``: the directory it runs in."""
     import psutil
 
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **env} if env else None)
+                            env={**os.environ, **env} if env else None, cwd=cwd)
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

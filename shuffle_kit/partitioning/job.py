@@ -21,7 +21,9 @@ grouped by value whole (at most :data:`BY_VALUE_MAX_NPARTITIONS`).
   for every partition count and budget: row groups into open files while the input is
   read when the files and their writers fit, sorted runs under ``tmp`` read back into
   whole files otherwise. String columns stored dictionary-encoded in Parquet inputs travel
-  as dictionary indices, into Parquet outputs' dictionary pages.
+  as dictionary indices, into Parquet outputs' dictionary pages: indices into one
+  dictionary per column for the whole job, up to 1 / :data:`SHARED_DICTIONARY_SHARE` of the
+  budget (:mod:`~shuffle_kit.partitioning.dictionaries`).
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
   grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.by_value`).
 - ``by_range``: the same engine and files, with range partition ids instead of hash ids:
@@ -60,7 +62,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -78,6 +80,7 @@ from ..limits import arrow_threads, resolve_threads
 from ..partition_sizes import PartitionSizes
 from . import by_range, destination, engine, job_inputs, options, publish_local, publish_objects
 from .by_value import ValueFiles
+from .dictionaries import SharedDictionaries
 from .layout import Layout
 from .options import MAX_PARTITIONS, Options
 from .summary import Summary, peak_rss
@@ -87,6 +90,9 @@ __all__ = ["JobError", "Options", "Summary", "partition", "run", "OVERHEAD"]
 OVERHEAD = 300 * 2**20  # interpreter, pandas, pyarrow, allocator slack: peak RSS <= limit + this
 # by_value's hash partitions at most: each costs a record batch in every sorted run, however few its rows
 BY_VALUE_MAX_NPARTITIONS = 4096
+# the job's dictionaries (one per dictionary column, see dictionaries.py) hold at most
+# 1 / this of the budget: past it a column keeps its chunks' own dictionaries
+SHARED_DICTIONARY_SHARE = 64
 
 logger = logging.getLogger(__name__)
 
@@ -398,6 +404,11 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
             return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
         ids = _range_ids(opts, source, plan) if opts.by_range else None
         rows = np.zeros(n, dtype=np.int64)
+        if opts.format == "parquet" and source.dictionary:
+            # held for the whole job, so taken out of what the engine may hold
+            shared = SharedDictionaries(source.dictionary, plan.budget.held_bytes // SHARED_DICTIONARY_SHARE)
+            use = engine.Resources(use.budget - shared.max_bytes, use.threads, use.spill_dir)
+            reading.transform = shared
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
             encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
@@ -420,15 +431,18 @@ def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionId
 class Reading:
     """The input's chunks as the engine takes them, counted (``rows``) and shown on a
     progress bar: read on a thread of their own one chunk ahead of the workers, unless
-    there is only one."""
+    there is only one; ``transform``, if set, is applied to each there, in input order."""
 
     def __init__(self, source: Source, threads: int, show: bool, desc: str = "read"):
         self.source, self.threads, self.show, self.desc = source, threads, show, desc
         self.rows = 0
+        self.transform: Callable[[Any], Any] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         with progress_bar(self.show, total=self.source.nrows, unit="rows", unit_scale=True, desc=self.desc) as bar:
             chunks = self.source.chunks()
+            if self.transform is not None:
+                chunks = map(self.transform, chunks)
             for chunk in _read_ahead(chunks) if self.threads > 1 else chunks:
                 rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
                 self.rows += rows

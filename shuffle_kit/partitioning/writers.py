@@ -107,10 +107,14 @@ class Writer:
             self._held = [rest.take(pa.array(np.arange(rest.num_rows)))]
 
     def _encode(self, table: pa.Table, group: int) -> None:
-        table = fewer_chunks(table, WRITE_BATCH_ROWS)
         if self.fmt == "parquet":
-            self._w.write_table(one_dictionary_each(table), row_group_size=group)
-        elif self.fmt == "csv":
+            # one dictionary first: chunks joined then are indices put end to end, where
+            # joining chunks of different dictionaries would hash every one of them
+            table = fewer_chunks(one_dictionary_each(table), WRITE_BATCH_ROWS)
+            self._w.write_table(table, row_group_size=group)
+            return
+        table = fewer_chunks(table, WRITE_BATCH_ROWS)
+        if self.fmt == "csv":
             self._w.write_table(csv_table(table))
         elif self.row_group_size is None:
             self._w.write_table(table, max_chunksize=group)
@@ -204,7 +208,18 @@ def one_dictionary_each(table: pa.Table) -> pa.Table:
 
     A Parquet column chunk has one dictionary page: a writer given chunks with different
     dictionaries falls back to plain values. Unused entries would be written into the page
-    of every file.
+    of every file, and into its statistics.
+
+    The work is never more than the larger of the rows and the dictionaries' values:
+    chunks with different dictionaries of more values than there are rows (a file's pieces
+    of many inputs, each carrying its input's whole dictionary) are decoded and encoded
+    again, hashing each row once, instead of every dictionary being hashed into one.
+
+    >>> d = lambda i, v: pa.DictionaryArray.from_arrays(pa.array(i, pa.int32()), pa.array(v))
+    >>> t = pa.table({'s': pa.chunked_array([d([2, 2], ['a', 'b', 'c']), d([0], ['x', 'y', 'c'])])})
+    >>> s = one_dictionary_each(t).column('s')
+    >>> s.to_pylist(), {c.dictionary.to_pylist() == ['c', 'x'] for c in s.chunks}
+    (['c', 'c', 'x'], {True})
     """
     if not any(pa.types.is_dictionary(t) for t in table.schema.types):
         return table
@@ -213,30 +228,59 @@ def one_dictionary_each(table: pa.Table) -> pa.Table:
 
 
 def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    from ..kernels.arrow_numpy import arrow_array, valid_mask, values
-
     if column.num_chunks == 0:
         return column
+    chunks = column.chunks
+    longest = max((c.dictionary for c in chunks), key=len)
+    # pieces of one job's dictionary (see dictionaries.py) hold it, or an earlier state of
+    # it, which is a start of it: their indices hold in it as they are
+    others = [d for d in (c.dictionary for c in chunks) if not longest.slice(0, len(d)).equals(d)]
+    if not others:
+        if all(len(c.dictionary) == len(longest) for c in chunks):
+            return _used_only(column)
+        return _used_only(pa.chunked_array(
+            [pa.DictionaryArray.from_arrays(c.indices, longest, ordered=column.type.ordered) for c in chunks],
+            column.type,
+        ))
+    # pieces of one input row group share its dictionary: count each once
+    values = len(longest) + sum(len(d) for d, before in zip(others, [None, *others]) if before is None or
+                                not d.equals(before))
+    if values > len(column):
+        return _encoded_again(column)
+    return _used_only(column.unify_dictionaries())
+
+
+def _encoded_again(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` decoded and encoded again: one dictionary of the values used, in the
+    order of their first row."""
+    import pyarrow.compute as pc
+
+    t = column.type
+    decoded = pa.chunked_array([c.dictionary.take(c.indices) for c in column.chunks], t.value_type)
+    encoded = pc.dictionary_encode(decoded.combine_chunks())
+    return pa.chunked_array([encoded if encoded.type == t else encoded.cast(t)], t)
+
+
+def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column``, whose chunks share one dictionary, with the entries no row uses dropped."""
+    from ..kernels.arrow_numpy import arrow_array, valid_mask, values
+
     dictionary = column.chunk(0).dictionary
-    # pieces of one input row group share its dictionary: unifying would hash it again
-    same = all(c.dictionary.equals(dictionary) for c in column.chunks[1:])
-    unified = column if same else column.unify_dictionaries()
-    dictionary = unified.chunk(0).dictionary
     index_type = np.dtype(str(column.type.index_type))
     used = np.zeros(len(dictionary), dtype=bool)
-    for chunk in unified.chunks:
+    for chunk in column.chunks:
         indices, valid = values(chunk.indices, index_type), valid_mask(chunk.indices)
         used[indices if valid is None else indices[valid]] = True
     keep = np.flatnonzero(used)
     if len(keep) == len(dictionary):
-        return unified
+        return column
     lookup = np.zeros(len(dictionary), dtype=index_type)
     lookup[keep] = np.arange(len(keep), dtype=index_type)
     lookup_array, compact = arrow_array(lookup), dictionary.take(arrow_array(keep))
     return pa.chunked_array(
         # a take keeps the nulls of the indices
         [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact, ordered=column.type.ordered)
-         for c in unified.chunks], column.type,
+         for c in column.chunks], column.type,
     )
 
 

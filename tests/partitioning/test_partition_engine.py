@@ -210,6 +210,44 @@ def test_files_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, budget, empty_
         assert got.equals(model)
 
 
+@pytest.mark.parametrize("budget", [2**30, 300_000], ids=["open files", "sorted runs"])
+def test_pieces_of_wide_dictionaries_make_files_of_the_values_they_use(tmp_path, budget):
+    # every chunk carries the whole 3,000-word dictionary, each in its own order (as each
+    # input row group of a column with many distinct values does), and a file holds far
+    # fewer rows than its pieces' dictionaries hold values
+    rng = np.random.default_rng(7)
+    vocabulary = np.array([f"word{i:05d}" for i in range(3000)], dtype=object)
+    rows, n = 40_000, 64
+    words = rng.integers(0, len(vocabulary), rows)
+    table = pa.table({"k": rng.integers(0, 10**6, rows), "w": pa.array(vocabulary[words].tolist()),
+                      "row": np.arange(rows)})
+    chunks = []
+    for start in range(0, rows, 5_000):
+        order = rng.permutation(len(vocabulary))
+        at = np.empty_like(order)
+        at[order] = np.arange(len(order))  # where each word is in this chunk's dictionary
+        w = pa.DictionaryArray.from_arrays(pa.array(at[words[start:start + 5_000]].astype(np.int32)),
+                                           pa.array(vocabulary[order].tolist()))
+        chunks.append(table.slice(start, 5_000).set_column(1, "w", w))
+    contents = []
+    for threads in (1, 2, 5):
+        d = tmp_path / f"t{threads}"
+        d.mkdir()
+        files = engine.PartFiles.of(str(d), table.schema, "parquet", "lz4", dictionary=["w"])
+        engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget, threads, str(tmp_path)))
+        contents.append({f.name: f.read_bytes() for f in d.iterdir()})
+    assert contents[0] == contents[1] == contents[2]
+    want = _expected(table, n)
+    for p, (got, model) in enumerate(zip(_read(tmp_path / "t1", want), want)):
+        assert got.equals(model)
+        path = tmp_path / "t1" / f"part-{p:05d}.parquet"
+        _check_row_groups(path, key_encoded=False)
+        f = pq.ParquetFile(path, read_dictionary=["w"])
+        for i in range(f.metadata.num_row_groups):  # a dictionary page of the values used, no more
+            w = f.read_row_group(i, columns=["w"]).column("w")
+            assert {len(c.dictionary) for c in w.chunks} == {len(set(w.to_pylist()))}
+
+
 @pytest.mark.parametrize("budget", [2**30, 100_000], ids=["open files", "sorted runs"])
 def test_a_failing_write_stops_the_job(monkeypatch, tmp_path, budget):
     table = _table(2, 50_000, 1000)
