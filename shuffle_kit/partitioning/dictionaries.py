@@ -61,7 +61,7 @@ class SharedDictionaries:
         t = column.type
         known = self.values.get(name)
         if known is None:
-            known = pa.array([], t.value_type)
+            known = pa.nulls(0, t.value_type)  # (pa.array would import pandas)
         lookups: list[pa.Array | None] = []
         for chunk in column.chunks:
             dictionary = chunk.dictionary
