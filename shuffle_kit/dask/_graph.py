@@ -60,6 +60,8 @@ def shuffle(
 
     keys = normalize_on(on)
     check_npartitions(npartitions)
+    if callable(partitioner):  # the graph's tasks place rows by declared ids, not a user's function
+        raise JobError("shuffle_kit.dask.shuffle takes partitioner 'hash', 'dask' or 'range', not a function")
     check_partitioner(partitioner, names=("hash", "dask", "range"))
     if partitioner != "range" and (ascending is not None or na_position is not None):
         raise JobError("ascending and na_position order the partitions of partitioner='range' only")

@@ -180,6 +180,8 @@ def test_bad_arguments(ddf):
         skd.shuffle(ddf.compute(), "k")
     with pytest.raises(ValueError):
         skd.shuffle(ddf, "k", partitioner="nope")
+    with pytest.raises(ValueError, match="not a function"):  # refused, not hashed silently
+        skd.shuffle(ddf, "k", partitioner=lambda df, n: df["k"] % n)
 
 
 def test_a_user_codec_stack_is_taken_by_what_it_declares(ddf, frame, tmp_path):
