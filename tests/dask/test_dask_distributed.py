@@ -16,18 +16,15 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
+from tests.helpers.dask_cluster import two_workers  # noqa: E402
 from tests.helpers.dask_faults import arm, despite_a_killed_worker, disarm, fail, fail_once, sleep  # noqa: E402
 from tests.helpers.dask_frames import check_shuffled, make_frame  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    # a directory of its own: dask's default is shared by every cluster on the machine (a
-    # second copy of the suite's included), whose live directories the checks below would see
-    with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1",
-        local_directory=str(tmp_path_factory.mktemp("workers")),
-    ) as cluster, distributed.Client(cluster) as client:
+    # a directory of its own: the checks below would see other clusters' live directories
+    with two_workers(str(tmp_path_factory.mktemp("workers"))) as (cluster, client):
         yield client
         directories = [n.local_directory for n in cluster.workers.values()]
     # the cluster is closed: no server left in this process (the nannies' host), no directory

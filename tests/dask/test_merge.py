@@ -19,6 +19,7 @@ dd = pytest.importorskip("dask.dataframe")
 
 import shuffle_kit.dask as skd  # noqa: E402
 from shuffle_kit.errors import ArgumentTypeError, JobError  # noqa: E402
+from tests.helpers.dask_cluster import two_workers  # noqa: E402
 from tests.helpers.dask_faults import arm, despite_a_killed_worker, sleep  # noqa: E402
 
 HOWS = ["inner", "left", "right", "outer"]
@@ -195,10 +196,7 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1",
-        local_directory=str(tmp_path_factory.mktemp("workers")),
-    ) as cluster, distributed.Client(cluster) as client:
+    with two_workers(str(tmp_path_factory.mktemp("workers"))) as (_, client):
         yield client
 
 
