@@ -83,6 +83,10 @@ class FrameSlices(ShuffleResult):
         # do; set on the new slice itself (set_axis would make another frame of it)
         if dropped:
             part.index = pd.RangeIndex(len(part))
+        elif isinstance(part.index, pd.MultiIndex):
+            # a slice keeps the whole frame's levels; a partition read from a store has the
+            # levels of its own rows (one of only NaN is empty)
+            part.index = part.index.remove_unused_levels()
         return part
 
     def _slice(self, j: int, as_arrow: bool) -> Any:
