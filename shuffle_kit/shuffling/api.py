@@ -273,6 +273,7 @@ def shuffle(
         # a batch read ahead, one handed out, each also briefly as Arrow: two chunks' worth
         batch_bytes=min(BATCH_BYTES, chunk // 2),
         boundaries=None if plan is None else plan.frame(keys, empty), order=None if plan is None else plan.order,
+        partitioner=partitioner if isinstance(partitioner, str) else None,
     )
 
 

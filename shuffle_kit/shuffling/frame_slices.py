@@ -65,13 +65,14 @@ class FrameSlices(ShuffleResult):
     """
 
     def __init__(self, frame: pd.DataFrame, sizes: np.ndarray, nbytes: np.ndarray, *, on: list, dropped: bool,
-                 source: str, boundaries: pd.DataFrame | None = None, order: Any = None):
+                 source: str, boundaries: pd.DataFrame | None = None, order: Any = None,
+                 partitioner: str | None = None):
         held = [frame]
         empty = self._renumbered(tables_to_frame([frame_table(frame.iloc[:0], dropped)]), dropped)
         super().__init__(
             None, len(sizes), np.asarray(sizes, dtype=np.int64), np.asarray(nbytes, dtype=np.int64), on=on,
             empty=empty, schema=None, source=source, cleanups=[held.clear], owns_store=True,
-            boundaries=boundaries, order=order,
+            boundaries=boundaries, order=order, partitioner=partitioner,
         )
         self._held = held
         self._dropped = dropped

@@ -88,4 +88,4 @@ def shuffle_frame(
     frame = take_rows(df, positions, keep, threads)
     per_row = nbytes / rows if rows else 0.0
     return FrameSlices(frame, counts, (counts * per_row).astype(np.int64), on=on, dropped=not keep,
-                       source="DataFrame")
+                       source="DataFrame", partitioner=partitioner if isinstance(partitioner, str) else None)

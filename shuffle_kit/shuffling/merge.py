@@ -11,6 +11,14 @@ Two pandas DataFrames that together fit the memory of one pair (below) are not s
 they are the one pair, joined by pandas' ``merge`` itself (a join that fits is not a
 larger-than-memory join; DuckDB and polars also partition only what does not fit).
 
+A side that is already a :class:`~shuffle_kit.ShuffleResult` of the documented hash
+(``partitioner='hash'``) on exactly that side's join keys, in their order, is co-partitioned
+with anything else hashed so: it is taken as it is (:class:`Reused`, never closed by the
+join: the user owns it) and only the other side is shuffled, into its partition count; two
+such results of the same count are joined without any shuffle. A result on other keys, in
+another count than ``npartitions`` asks for (or than a reused left's), or of another
+partitioner is shuffled again as any input is.
+
 Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
 to a temporary directory), and a pair whose two sides together hold more than an eighth
 of it (Arrow's bytes) is not read whole: its pieces are shuffled again into smaller pairs
@@ -47,6 +55,7 @@ from ..kernels.joins import HOWS, Found, Join, resolve_keys
 from ..kernels.keys import check_npartitions
 from ..limits import resolve_threads
 from .api import shuffle
+from .result import ShuffleResult
 
 # times a pair may be split again before its largest key is taken to be one key
 MAX_RESPLITS = 3
@@ -128,6 +137,60 @@ class Whole:
         pass
 
 
+class Reused:
+    """A user's hash-partitioned :class:`~shuffle_kit.ShuffleResult` taken as a side as it
+    is: its partitions read without an index (as a shuffle with ``keep_index=False`` reads
+    them), and :meth:`close` leaves it open (the user closes it).
+
+    >>> import pandas as pd, shuffle_kit
+    >>> parts = shuffle_kit.shuffle(pd.DataFrame({'k': [1, 2]}, index=[7, 8]), 'k', 2, progress=False)
+    >>> side = Reused(parts)
+    >>> side.close(); side.partition(0).index.tolist(), parts.partition(0).index.tolist()
+    ([0], [8])
+    >>> parts.close()
+    """
+
+    def __init__(self, result: ShuffleResult):
+        self.result = result
+        self.npartitions = result.npartitions
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.result.sizes
+
+    @property
+    def nbytes(self) -> list[int]:
+        return self.result.nbytes
+
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
+        return [_unindexed(f) for f in self.result.read(indices)]
+
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        return (_unindexed(f) for f in self.result.pieces(i))
+
+    def partition(self, i: int) -> pd.DataFrame:
+        return _unindexed(self.result.partition(i))
+
+    def empty(self) -> pd.DataFrame:
+        return _unindexed(self.result.empty())
+
+    def close(self) -> None:
+        pass
+
+
+def _unindexed(frame: pd.DataFrame) -> pd.DataFrame:
+    # a kept index is no column of the join (pandas' merge on columns drops it)
+    return frame if type(frame.index) is pd.RangeIndex else frame.reset_index(drop=True)
+
+
+def _reusable(data: Any) -> ShuffleResult | None:
+    """``data`` if it is a result of the documented hash on columns (not index levels)."""
+    if isinstance(data, ShuffleResult) and data.partitioner == "hash" and all(
+            k in data.empty().columns for k in data.on):
+        return data
+    return None
+
+
 class _Pair(NamedTuple):
     """Partition ``i`` of two shuffle results: their rows and bytes."""
 
@@ -166,6 +229,8 @@ class MergeResult:
     pandas' ``merge`` up to row order, with its values and dtypes.
 
     Use it as a context manager (or call :meth:`close`) to remove the temporary stores.
+    ``reused``: (left, right), whether each side is a user's shuffle result taken as it was,
+    without a shuffle (the join does not close it).
 
     >>> import pandas as pd, shuffle_kit
     >>> left = pd.DataFrame({'k': [1, 2, 2], 'a': [10, 20, 30]})
@@ -183,6 +248,7 @@ class MergeResult:
         self.right = right
         self.join = join
         self.npartitions = left.npartitions
+        self.reused = (isinstance(left, Reused), isinstance(right, Reused))
         self.pair_bytes = pair_bytes
         self.store_bytes = store_bytes
         self.threads = threads
@@ -468,7 +534,7 @@ class MergeResult:
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
-        """Remove both sides' temporary stores."""
+        """Remove both sides' temporary stores (a reused shuffle result stays open)."""
         self.left.close()
         self.right.close()
 
@@ -483,7 +549,8 @@ class MergeResult:
             f"<MergeResult {self.join.how} on {self.join.left_on!r}"
             f"{'' if self.join.on else f' = {self.join.right_on!r}'}: {self.npartitions} partition pairs, "
             f"{sum(self.left.sizes):,} x {sum(self.right.sizes):,} rows, "
-            f"{format_size(sum(self.left.nbytes) + sum(self.right.nbytes))}>"
+            f"{format_size(sum(self.left.nbytes) + sum(self.right.nbytes))}"
+            f"{''.join(f', {side} reused' for side, r in zip(('left', 'right'), self.reused) if r)}>"
         )
 
 
@@ -557,8 +624,9 @@ def merge(
     check_npartitions(npartitions)
     limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
     read = read or ReadOptions()
-    lcolumns, lbytes = _known(left, read)
-    rcolumns, rbytes = _known(right, read)
+    lreused, rreused = _reusable(left), _reusable(right)
+    lcolumns, lbytes = _known(left, read) if lreused is None else (list(lreused.empty().columns), sum(lreused.nbytes))
+    rcolumns, rbytes = _known(right, read) if rreused is None else (list(rreused.empty().columns), sum(rreused.nbytes))
     if on is None and left_on is None and right_on is None and (lcolumns is None or rcolumns is None):
         raise JobError("on: give the key columns (the columns of a stream are not known before it is read)")
     lkeys, rkeys, given_on = resolve_keys(on, left_on, right_on, lcolumns, rcolumns)
@@ -572,14 +640,25 @@ def merge(
         sides: tuple[Side, Side] = (Whole(left, lbytes or 0), Whole(right, rbytes or 0))
         join.check(sides[0].empty(), sides[1].empty())
         return MergeResult(*sides, join, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads)
+    # a user's result hashed on this side's keys is co-partitioned with the other side
+    # shuffled into its count: it is taken as it is
+    lreused = lreused if lreused is not None and lreused.on == lkeys else None
+    rreused = rreused if rreused is not None and rreused.on == rkeys else None
+    if npartitions is None:
+        npartitions = next((r.npartitions for r in (lreused, rreused) if r is not None), None)
+    if lreused is not None and lreused.npartitions != npartitions:
+        lreused = None
+    if rreused is not None and rreused.npartitions != npartitions:
+        rreused = None
     if npartitions is None:
         known = (lbytes or 0) + (rbytes or 0)
         npartitions = max(default_npartitions(known or None), math.ceil(known / pair_bytes)) if known else None
     kwargs: dict[str, Any] = dict(memory_limit=store_bytes, progress=progress, keep_index=False,
                                   chunk_bytes=chunk_bytes, threads=threads, read=read)
-    left_parts = shuffle(left, lkeys, npartitions, **kwargs)
+    left_parts: Side = Reused(lreused) if lreused is not None else shuffle(left, lkeys, npartitions, **kwargs)
     try:
-        right_parts = shuffle(right, rkeys, left_parts.npartitions, **kwargs)
+        right_parts: Side = (Reused(rreused) if rreused is not None
+                             else shuffle(right, rkeys, left_parts.npartitions, **kwargs))
     except BaseException:
         left_parts.close()
         raise

@@ -48,13 +48,16 @@ class ShuffleResult(Sequence):
 
     A range shuffle's result has ``boundaries`` (a DataFrame of the key columns: the last
     key of each partition but the last) and ``order`` (its :class:`KeyOrder`); both are
-    None for other partitioners.
+    None for other partitioners. ``partitioner`` says how the rows were assigned:
+    ``'hash'`` (the documented hash, no seed), ``'dask'``, ``'range'``, or None (a function);
+    a ``'hash'`` result is co-partitioned with any other on equal keys and partition count,
+    which :func:`shuffle_kit.merge` reuses without shuffling it again.
 
     >>> import pandas as pd, shuffle_kit
     >>> df = pd.DataFrame({'k': [1, 2, 1, 3], 'v': [10, 20, 30, 40]})
     >>> with shuffle_kit.shuffle(df, 'k', 2, progress=False) as parts:
-    ...     len(parts), sum(parts.sizes), sorted(parts.to_pandas()['v'])
-    (2, 4, [10, 20, 30, 40])
+    ...     len(parts), sum(parts.sizes), sorted(parts.to_pandas()['v']), parts.partitioner
+    (2, 4, [10, 20, 30, 40], 'hash')
     """
 
     def __init__(
@@ -73,8 +76,10 @@ class ShuffleResult(Sequence):
         batch_bytes: int = BATCH_BYTES,
         boundaries: pd.DataFrame | None = None,
         order: KeyOrder | None = None,
+        partitioner: str | None = None,
     ):
         self.codec = codec
+        self.partitioner = partitioner
         self.npartitions = npartitions
         self._sizes = sizes
         self._nbytes = nbytes
@@ -322,6 +327,7 @@ class ShuffleResult(Sequence):
             self.codec, self.npartitions, self._sizes, self._nbytes, on=self.on, empty=self._empty,
             schema=self._schema, source=self.source, cleanups=list(self._cleanups), owns_store=self.owns_store,
             batch_bytes=self.batch_bytes, boundaries=self.boundaries, order=self.order,
+            partitioner=self.partitioner,
         )
         self._cleanups.clear()  # (the finalizer's list: this result no longer removes the store)
         return out

@@ -292,6 +292,87 @@ def test_merge_result_closes_its_stores():
         joined.to_pandas()
 
 
+def shuffled(df: pd.DataFrame, on, n: int, path: str):
+    """``sk.shuffle`` of ``df`` whole in memory (``frame``) or through its store (``store``)."""
+    return sk.shuffle(df if path == "frame" else iter([df]), on, n, progress=False)
+
+
+@given(sides(), st.sampled_from(HOWS), st.integers(1, 5), st.sampled_from(["left", "right", "both"]),
+       st.sampled_from(["frame", "store"]))
+@settings(deadline=None, max_examples=100)
+def test_merge_reuses_sides_shuffled_on_the_join_keys(case, how, n, given_as, path):
+    left, right, on = case
+    expected = pandas_or_error(left, right, on=on, how=how)
+    lparts = shuffled(left, on, n, path) if given_as in ("left", "both") else None
+    rparts = shuffled(right, on, n, path) if given_as in ("right", "both") else None
+    lin, rin = (left if lparts is None else lparts), (right if rparts is None else rparts)
+    try:
+        if expected is None:
+            with pytest.raises(JobError, match="cannot join left key column"):
+                sk.merge(lin, rin, on=on, how=how, progress=False)
+            return
+        with sk.merge(lin, rin, on=on, how=how, progress=False) as joined:
+            assert joined.reused == (lparts is not None, rparts is not None)
+            assert joined.npartitions == n
+            got = joined.to_pandas()
+        assert_same_join(got, expected)
+        # the join did not close the user's results: they read as before
+        for parts, df in ((lparts, left), (rparts, right)):
+            if parts is not None:
+                assert len(parts.to_pandas()) == len(df) and "closed" not in repr(parts)
+    finally:
+        for parts in (lparts, rparts):
+            if parts is not None:
+                parts.close()
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_merge_shuffles_again_what_is_not_co_partitioned(how):
+    rng = np.random.default_rng(1)
+    left = pd.DataFrame({"k": rng.integers(0, 40, 300), "j": rng.integers(0, 3, 300), "a": np.arange(300)})
+    right = pd.DataFrame({"k": rng.integers(0, 50, 200), "j": rng.integers(0, 3, 200), "b": np.arange(200)})
+    cases = [  # (left input, right input, merge's arguments, which sides are reused)
+        (sk.shuffle(left, "k", 4, progress=False), sk.shuffle(right, "k", 3, progress=False), {}, (True, False)),
+        (sk.shuffle(left, "k", 4, progress=False), right, {"npartitions": 5}, (False, False)),
+        (sk.shuffle(left, "a", 4, progress=False), right, {}, (False, False)),
+        (sk.shuffle(left, ["j", "k"], 4, progress=False), right, {"on": ["k", "j"]}, (False, False)),
+        (left, sk.shuffle(right, "k", 4, partitioner="range", progress=False), {}, (False, False)),
+        (left, sk.shuffle(right, "k", 4, partitioner="dask", progress=False), {}, (False, False)),
+        (sk.shuffle(left, ["k", "j"], 4, progress=False), sk.shuffle(right, ["k", "j"], 4, progress=False),
+         {"on": ["k", "j"]}, (True, True)),
+    ]
+    for lin, rin, kwargs, reused in cases:
+        on = kwargs.pop("on", "k")
+        with sk.merge(lin, rin, on=on, how=how, progress=False, **kwargs) as joined:
+            assert joined.reused == reused
+            assert ("reused" in repr(joined)) == any(reused)
+            assert_same_join(joined.to_pandas(), pd.merge(left, right, on=on, how=how))
+        for parts in (lin, rin):
+            if not isinstance(parts, pd.DataFrame):
+                parts.close()
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_skewed_pairs_of_a_reused_side_split_again(how):
+    # as test_skewed_pairs_split_again_and_single_keys_joined_in_chunks, the left given shuffled
+    rng = np.random.default_rng(0)
+    n = 150_000
+    keys = np.where(rng.random(n) < 0.45, 7, rng.integers(0, 40_000, n)).astype(float)
+    left = pd.DataFrame({"k": keys, "a": np.arange(n)})
+    right = pd.DataFrame({"k": np.r_[[7.0, 7.0], np.arange(0, 60_000, 3.0)], "b": np.arange(20_002)})
+    with sk.shuffle(left, "k", 2, progress=False) as parts:
+        with sk.merge(parts, right, on="k", how=how, memory_limit="1MiB", progress=False) as joined:
+            assert joined.reused == (True, False)
+            got = joined.to_pandas()
+        assert sum(parts.sizes) == n and len(parts.partition(0)) == parts.sizes[0]
+    expected = pd.merge(left, right, on="k", how=how)
+    cols = list(expected.columns)
+    assert got.dtypes.to_dict() == expected.dtypes.to_dict()
+    pd.testing.assert_frame_equal(
+        got.sort_values(cols).reset_index(drop=True), expected.sort_values(cols).reset_index(drop=True)
+    )
+
+
 RSS_SCRIPT = """
 import json, sys, shuffle_kit
 """ + WATCH_PEAK_RSS + """
