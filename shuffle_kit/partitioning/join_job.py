@@ -35,6 +35,8 @@ Memory: reading and partitioning each side spends the budget as the partition jo
 (:func:`~shuffle_kit.partitioning.job.plan_budget`); joining keeps at most a quarter of
 ``memory_limit`` of pairs in flight, splits pairs larger than an eighth of it (as
 ``shuffle_kit.merge``), and holds at most another quarter of joined rows being written.
+Pairs split again spill under ``tmp`` as the sides do; a key joined in chunks is named in
+the summary (``hot_keys``) and warned of.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ they are the one pair, joined by pandas' ``merge`` itself (a join that fits is n
 larger-than-memory join; DuckDB and polars also partition only what does not fit).
 
 Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
-to a temporary directory), and a pair whose two sides together hold more than an eighth
-of it (Arrow's bytes) is not read whole: its pieces are shuffled again into smaller pairs
-with another seed of the hash, as many times as needed (:data:`MAX_RESPLITS`). A pair that
-splitting no longer shrinks holds one key with too many rows: its larger side is read
-piece by piece and joined against the smaller side, which is then read whole.
+to a temporary directory under ``tmp``, as do the stores of pairs split again), and a pair
+whose two sides together hold more than an eighth of it (Arrow's bytes) is not read whole:
+its pieces are shuffled again into smaller pairs with another seed of the hash, as many
+times as needed (:data:`MAX_RESPLITS`). A pair that splitting no longer shrinks holds one
+key with too many rows: its larger side is read piece by piece and joined against the
+smaller side, which is then read whole; that key, with its rows on each side, is named in
+:attr:`MergeResult.skew`.
 
 The dtypes of a pair depend on its rows (an ``int64`` column of the side that may be
 missing becomes ``float64`` only where a row is missing), so for a left, right or outer
