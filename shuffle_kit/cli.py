@@ -61,9 +61,11 @@ into Arrow files under --tmp, then partition i of the left is joined with partit
 right, a pair at a time, as pandas.merge joins (null keys match each other unless
 --sql-nulls). Read back together, the files hold pandas.merge's rows, columns and dtypes, up
 to row order (files in pair order, pandas' order within a pair). A pair whose join has no rows
-has no file unless --empty-files. Output is written into a hidden directory beside --out and
-renamed to --out when complete; a failed or interrupted run leaves no output and no temporary
-files. Exit status as for partition; peak memory is about --memory-limit plus ~300 MB.
+has no file unless --empty-files. A key with more rows than a pair's share of memory is joined
+in chunks and named in the summary (a "hot key" line, "hot_keys" in --json) and in a skew
+warning on stderr; pairs split again for skew spill under --tmp too. Output is written into a
+hidden directory beside --out and renamed to --out when complete; a failed or interrupted run
+leaves no output and no temporary files. Exit status as for partition; peak memory is about --memory-limit plus ~300 MB.
 """
 
 

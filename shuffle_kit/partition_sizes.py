@@ -169,6 +169,39 @@ class PartitionSizes:
         )
 
 
+class HotKey(NamedTuple):
+    """A key of a join with more rows than a partition pair's share of memory: its pair
+    (``pair``), its key columns (the left's) and values, and its
+    rows on each side. Splitting the pair again cannot shrink it, so its larger side was
+    joined in chunks against the other; it is what makes that pair's file large.
+
+    >>> hot = HotKey(3, ('k',), (7,), 900_000, 2)
+    >>> hot.warning()
+    'skew: key k=7 holds 900,000 left rows and 2 right rows (pair 3, joined in chunks)'
+    >>> hot.to_dict()['key']
+    [7]
+    """
+
+    pair: int
+    columns: tuple
+    key: tuple
+    left_rows: int
+    right_rows: int
+
+    def name(self) -> str:
+        """``col=value`` for each key column, as the warning names the key."""
+        return ", ".join(f"{c}={v!r}" for c, v in zip(self.columns, self.key))
+
+    def warning(self) -> str:
+        return (f"skew: key {self.name()} holds {_rows(self.left_rows, 'left')} and "
+                f"{_rows(self.right_rows, 'right')} (pair {self.pair}, joined in chunks)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """For JSON: the key values as a list where JSON has them (else as text)."""
+        return {"pair": self.pair, "columns": list(self.columns), "key": _plain(self.key, None),
+                "left_rows": self.left_rows, "right_rows": self.right_rows}
+
+
 def chart(rows: np.ndarray, median: float, title: str, width: int = 240, height: int = 40) -> str:
     """An inline SVG of ``rows`` sorted largest first (a column per partition, or per group of
     neighbours in that order when there are many), with ``median`` as a dashed line.
@@ -202,6 +235,10 @@ def _number(x: float, decimals: int = 1) -> str:
     if float(x).is_integer():
         return f"{int(x):,}"
     return f"{x:,.{decimals}f}"
+
+
+def _rows(n: int, side: str) -> str:
+    return f"{n:,} {side} row{'' if n == 1 else 's'}"
 
 
 def _plain(key: Any, path: str | None) -> Any:

@@ -35,6 +35,8 @@ Memory: reading and partitioning each side spends the budget as the partition jo
 (:func:`~shuffle_kit.partitioning.job.plan_budget`); joining keeps at most a quarter of
 ``memory_limit`` of pairs in flight, splits pairs larger than an eighth of it (as
 ``shuffle_kit.merge``), and holds at most another quarter of joined rows being written.
+Pairs split again spill under ``tmp`` as the sides do; a key joined in chunks is named in
+the summary (``hot_keys``) and warned of.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,7 +65,7 @@ from ..frames import tables_to_frame
 from ..io.readers import ReadOptions, Source, path_list
 from ..kernels.joins import HOWS, Join, resolve_keys
 from ..limits import arrow_threads, executor
-from ..partition_sizes import PartitionSizes
+from ..partition_sizes import HotKey, PartitionSizes
 from ..shuffling.merge import MergeResult
 from . import destination, engine, job_inputs, options, publish_local
 from .job import (
@@ -97,7 +99,9 @@ class JoinSummary(Summary):
     """What a join job did: :class:`~shuffle_kit.partitioning.summary.Summary`'s fields
     (``rows_in``: the rows read of both sides; ``rows_out``: the joined rows written;
     ``partitions``: partition pairs; ``sizes``: joined rows per pair) and each side's rows
-    read and partitioned. ``ok``: every row read went into the partitions (else nothing was
+    read and partitioned, and ``hot_keys``: the keys with more rows than a pair's share of
+    memory, joined in chunks (:class:`~shuffle_kit.partition_sizes.HotKey`: a warning each,
+    and in ``--json``). ``ok``: every row read went into the partitions (else nothing was
     published).
 
     >>> s = JoinSummary('out', rows_in=5, rows_out=6, partitions=2, files=1, how='inner', left_rows=3,
@@ -111,6 +115,7 @@ class JoinSummary(Summary):
     right_rows: int = 0
     left_staged: int = 0
     right_staged: int = 0
+    hot_keys: list[HotKey] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -121,10 +126,25 @@ class JoinSummary(Summary):
         lines[1] = f"rows in     {self.left_rows:,} left + {self.right_rows:,} right (from {self._read_from()})"
         lines[2] = f"rows out    {self.rows_out:,} ({self.how} join){'' if self.ok else '   <-- ROWS LOST'}"
         lines[3] = lines[3].replace("partitions ", "pairs      ", 1)
+        lines += [f"hot key     {hot.name()} (pair {hot.pair}: {hot.left_rows:,} left x {hot.right_rows:,} right rows)"
+                  for hot in self.hot_keys]
         return lines
 
+    def warnings(self) -> list[str]:
+        """A file holding more than 10x the median rows, and each key joined in chunks."""
+        return super().warnings() + [hot.warning() for hot in self.hot_keys]
+
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "how": self.how, "left_rows": self.left_rows, "right_rows": self.right_rows}
+        return {**super().to_dict(), "how": self.how, "left_rows": self.left_rows, "right_rows": self.right_rows,
+                "hot_keys": [hot.to_dict() for hot in self.hot_keys]}
+
+    def _repr_html_(self) -> str:
+        import html
+
+        # the chart's skew row, then the keys that made pairs large
+        rows = "".join(f"<tr><th style='text-align:left'>Hot key</th><td style='text-align:left;color:#b00'>"
+                       f"{html.escape(hot.warning())}</td></tr>" for hot in self.hot_keys)
+        return super()._repr_html_().replace("</table></div>", rows + "</table></div>")
 
 
 def join(
@@ -248,7 +268,7 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
             ]
             (lside, lread, lstaged), (rside, rread, rstaged) = staged
             result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes, store_bytes=max(2**20, budget.limit // 4),
-                                 threads=threads)
+                                 threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
             schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
             if place.appending:
                 destination.check_append(place.out, schema, opts)
@@ -260,7 +280,7 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
             bytes_out=bytes_out, inputs=len(lsource.files) + len(rsource.files),
             sizes=_pair_sizes(sizes, staging, opts, place.token),
             source=_described(spec, lsource, rsource), how=joined.how, left_rows=lread, right_rows=rread,
-            left_staged=lstaged, right_staged=rstaged,
+            left_staged=lstaged, right_staged=rstaged, hot_keys=result.skew,
         )
         if summary.ok and publish(staging, place, schema, opts):
             staging = None  # (moved into place)

@@ -87,10 +87,11 @@ def check_store(store: Any) -> None:
     )
 
 
-def _open_store(store: Any, memory_limit: int) -> tuple[Codec, list[Callable[[], None]], bool]:
-    """(codec, cleanups, owned) for a ``store`` argument :func:`check_store` accepted."""
+def _open_store(store: Any, memory_limit: int, tmp: str | None = None) -> tuple[Codec, list[Callable[[], None]], bool]:
+    """(codec, cleanups, owned) for a ``store`` argument :func:`check_store` accepted (the
+    default store's directory made under ``tmp``)."""
     if store is None:
-        slow = File()  # a temporary directory, removed by the cleanups below
+        slow = File(dir=tmp)  # a temporary directory, removed by the cleanups below
 
         def remove() -> None:
             slow.__exit__(None, None, None)  # drop, then remove the directory
@@ -135,6 +136,7 @@ def shuffle(
     read: ReadOptions | None = None,
     ascending: bool | Sequence[bool] | None = None,
     na_position: str | None = None,
+    tmp: str | None = None,
 ) -> ShuffleResult:
     """Partition ``data`` by the key columns ``on`` into ``npartitions`` partitions.
 
@@ -155,6 +157,8 @@ def shuffle(
         Default: a temporary ``TableBuffer(File())`` keeping up to ``memory_limit``
         bytes of pieces in memory as Arrow tables and spilling the oldest to disk, removed
         when the result is closed or garbage collected. Partition ``i`` is stored under the key ``i``.
+    tmp : the directory the default store spills into (a private directory is made in
+        it); default: the system's temporary directory (``tempfile``'s: ``TMPDIR``).
     memory_limit : bytes (or '2GB') the default store keeps in memory; also bounds the
         size of the input chunks. At least 1 MiB, as for ``shuffle_kit.partition`` and the
         command line (:func:`~shuffle_kit.byte_sizes.check_memory_limit`). Default: a quarter
@@ -241,7 +245,7 @@ def shuffle(
         npartitions = default_npartitions(source.nbytes)
     n = int(npartitions)
 
-    codec, cleanups, owned = _open_store(store, limit)
+    codec, cleanups, owned = _open_store(store, limit, tmp)
     sizes = np.zeros(n, dtype=np.int64)
     nbytes = np.zeros(n, dtype=np.float64)
     # a codec that takes sorted tables (the default store) gets a chunk as its sorted

@@ -20,11 +20,13 @@ another count than ``npartitions`` asks for (or than a reused left's), or of ano
 partitioner is shuffled again as any input is.
 
 Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
-to a temporary directory), and a pair whose two sides together hold more than an eighth
-of it (Arrow's bytes) is not read whole: its pieces are shuffled again into smaller pairs
-with another seed of the hash, as many times as needed (:data:`MAX_RESPLITS`). A pair that
-splitting no longer shrinks holds one key with too many rows: its larger side is read
-piece by piece and joined against the smaller side, which is then read whole.
+to a temporary directory under ``tmp``, as do the stores of pairs split again), and a pair
+whose two sides together hold more than an eighth of it (Arrow's bytes) is not read whole:
+its pieces are shuffled again into smaller pairs with another seed of the hash, as many
+times as needed (:data:`MAX_RESPLITS`). A pair that splitting no longer shrinks holds one
+key with too many rows: its larger side is read piece by piece and joined against the
+smaller side, which is then read whole; that key, with its rows on each side, is named in
+:attr:`MergeResult.skew`.
 
 The dtypes of a pair depend on its rows (an ``int64`` column of the side that may be
 missing becomes ``float64`` only where a row is missing), so for a left, right or outer
@@ -54,6 +56,7 @@ from ..kernels.hashing import partition_ids
 from ..kernels.joins import HOWS, Found, Join, resolve_keys
 from ..kernels.keys import check_npartitions
 from ..limits import resolve_threads
+from ..partition_sizes import HotKey
 from .api import shuffle
 from .result import ShuffleResult
 
@@ -242,7 +245,7 @@ class MergeResult:
 
     def __init__(
         self, left: Side, right: Side, join: Join, *, pair_bytes: int, store_bytes: int,
-        threads: int | None,
+        threads: int | None, tmp: str | None = None,
     ):
         self.left = left
         self.right = right
@@ -252,6 +255,8 @@ class MergeResult:
         self.pair_bytes = pair_bytes
         self.store_bytes = store_bytes
         self.threads = threads
+        self.tmp = tmp  # where pairs split again spill (None: the system's temporary directory)
+        self._hot: dict[int, list[HotKey]] = {}  # pair -> its keys joined in chunks
         self._variants: list[pd.DataFrame] | None = None
         self._sizes: list[int] | None = None
 
@@ -286,7 +291,7 @@ class MergeResult:
                     while inflight:
                         yield done()
                     ahead = read_ahead(following)
-                    yield batch[1].i, self._large(batch[1], 1)
+                    yield batch[1].i, self._large(batch[1], 1, batch[1].i)
                 else:
                     assert ahead is not None
                     frames = ahead.result()
@@ -328,14 +333,17 @@ class MergeResult:
         indices = batch[0]
         return list(zip(indices, self.left.read(indices), self.right.read(indices)))
 
-    def _large(self, pair: _Pair, seed: int) -> Iterator[pd.DataFrame]:
-        """The joined frames of a pair larger than a pair's share of memory: its pieces
-        shuffled again with hash seed ``seed`` into pairs that fit (and those that still do
-        not, again), or, when splitting no longer shrinks it, joined in chunks."""
+    def _large(self, pair: _Pair, seed: int, top: int) -> Iterator[pd.DataFrame]:
+        """The joined frames of a pair larger than a pair's share of memory (part of pair
+        ``top``): its pieces shuffled again with hash seed ``seed`` into pairs that fit (and
+        those that still do not, again), or, when splitting no longer shrinks it, joined in
+        chunks."""
+        if seed == 1:
+            self._hot[top] = []  # (found again when the pairs are read again)
         total = pair.nbytes
         n = min(1 << 12, 2 * math.ceil(total / max(1, self.pair_bytes)))
         if seed > MAX_RESPLITS or n < 2:
-            yield from self._chunked(pair)
+            yield from self._chunked(pair, top)
             return
         keys = (self.join.left_on, self.join.right_on)
         sides = []
@@ -346,33 +354,57 @@ class MergeResult:
                 sides.append(shuffle(
                     itertools.chain([result.empty() if first is None else first], pieces), on, n,
                     memory_limit=max(2**20, self.store_bytes // 2), partitioner=_seeded(seed), keep_index=False,
-                    progress=False, threads=self.threads,
+                    progress=False, threads=self.threads, tmp=self.tmp,
                 ))
             left, right = sides
             subs = _pairs_of(left, right)
             if max(p.nbytes for p in subs) > 0.9 * total:  # one key (or keys that always collide)
-                yield from self._chunked(pair)
+                yield from self._chunked(pair, top)
                 return
             for sub in subs:
                 if not sub.joins_rows(self.join.how):
                     continue
                 if sub.nbytes > self.pair_bytes:
-                    yield from self._large(sub, seed + 1)
+                    yield from self._large(sub, seed + 1, top)
                 else:
                     yield self.join.join(left.partition(sub.i), right.partition(sub.i))
         finally:
             for side in sides:
                 side.close()
 
-    def _chunked(self, pair: _Pair) -> Iterator[pd.DataFrame]:
+    def _chunked(self, pair: _Pair, top: int) -> Iterator[pd.DataFrame]:
         """A pair holding one key with too many rows: its larger side piece by piece
-        against the smaller, read whole."""
+        against the smaller, read whole. The key's rows are counted as the pieces go by
+        (:attr:`skew`)."""
+        counts = _KeyCounts()
         if pair.left_bytes >= pair.right_bytes:
+            small = pair.right.partition(pair.i)
             yield from self.join.join_chunks(
-                pair.left.pieces(pair.i), pair.right.partition(pair.i), "left", pair.left.empty())
+                counts.tally(pair.left.pieces(pair.i), self.join.left_on), small, "left", pair.left.empty())
         else:
+            small = pair.left.partition(pair.i)
             yield from self.join.join_chunks(
-                pair.right.pieces(pair.i), pair.left.partition(pair.i), "right", pair.right.empty())
+                counts.tally(pair.right.pieces(pair.i), self.join.right_on), small, "right", pair.right.empty())
+        hot = counts.hottest(small, self.join.left_on if pair.left_bytes < pair.right_bytes else self.join.right_on)
+        if hot is not None:
+            key, big_rows, small_rows = hot
+            rows = (big_rows, small_rows) if pair.left_bytes >= pair.right_bytes else (small_rows, big_rows)
+            self._hot.setdefault(top, []).append(HotKey(top, tuple(self.join.left_on), key, *rows))
+
+    @property
+    def skew(self) -> list[HotKey]:
+        """The keys joined in chunks so far (a key with more rows than a pair's share of
+        memory, which splitting its pair again cannot shrink), in pair order, each with its
+        rows on both sides: what makes a pair, and its file, large. Read the rows first.
+
+        >>> import pandas as pd, shuffle_kit
+        >>> left = pd.DataFrame({'k': [7] * 150_000 + [1, 2], 'a': range(150_002)})
+        >>> right = pd.DataFrame({'k': [7, 1], 'b': [0, 1]})
+        >>> with shuffle_kit.merge(left, right, on='k', memory_limit='1MiB', npartitions=2, progress=False) as joined:
+        ...     len(joined.to_pandas()), [hot.warning() for hot in joined.skew]
+        (150001, ['skew: key k=7 holds 150,000 left rows and 1 right row (pair 1, joined in chunks)'])
+        """
+        return [hot for i in sorted(self._hot) for hot in self._hot[i]]
 
     # -- dtypes ----------------------------------------------------------------------------
     def variants(self) -> list[pd.DataFrame]:
@@ -554,6 +586,36 @@ class MergeResult:
         )
 
 
+class _KeyCounts:
+    """Rows per key of the pieces of a side as they go by, to name the hottest key."""
+
+    def __init__(self) -> None:
+        self.counts: pd.DataFrame | None = None  # the key columns and "rows"
+
+    def tally(self, pieces: Iterator[pd.DataFrame], keys: list) -> Iterator[pd.DataFrame]:
+        for piece in pieces:
+            counts = piece.groupby(keys, dropna=False, sort=False, observed=True).size().rename("rows").reset_index()
+            if self.counts is not None:
+                both = pd.concat([self.counts, counts], ignore_index=True)
+                counts = both.groupby(keys, dropna=False, sort=False, observed=True)["rows"].sum().reset_index()
+            self.counts = counts
+            yield piece
+
+    def hottest(self, other: pd.DataFrame, keys: list) -> tuple[tuple, int, int] | None:
+        """The key with the most rows, its rows, and its rows in ``other`` (on its ``keys``);
+        None if no piece went by."""
+        if self.counts is None or not len(self.counts):
+            return None
+        at = int(np.argmax(self.counts["rows"].to_numpy()))
+        row = self.counts.iloc[at]
+        key = tuple(v.item() if isinstance(v, np.generic) else v for v in row.iloc[:-1])
+        match = np.ones(len(other), dtype=bool)
+        for column, value in zip(keys, key):
+            values = other[column]
+            match &= (values.isna() if pd.isna(value) else values == value).to_numpy(dtype=bool, na_value=False)
+        return key, int(row.iloc[-1]), int(match.sum())
+
+
 def _keys(side: Side, i: int, keys: list) -> pd.DataFrame:
     """The key columns of partition ``i``, read piece by piece."""
     frames = [piece[keys] for piece in side.pieces(i)]
@@ -576,6 +638,7 @@ def merge(
     chunk_bytes: int | str | None = None,
     threads: int | None = None,
     read: ReadOptions | None = None,
+    tmp: str | None = None,
 ) -> MergeResult:
     """Join ``left`` and ``right`` on key columns as ``pandas.merge`` does, larger than memory.
 
@@ -607,6 +670,8 @@ def merge(
         a pair larger than an eighth of it is split again (module docstring). Default: as
         for :func:`~shuffle_kit.shuffle`.
     progress, chunk_bytes, threads, read : as for :func:`~shuffle_kit.shuffle`.
+    tmp : the directory both sides' stores, and pairs split again, spill to (default: the
+        system's temporary directory), as :func:`~shuffle_kit.shuffle`'s ``tmp``.
 
     >>> import pandas as pd
     >>> flights = pd.DataFrame({'tailnum': ['N1', 'N2', 'N1', None], 'dep': [5, 7, 9, 1]})
@@ -639,7 +704,7 @@ def merge(
         # two frames that fit one pair: pandas' merge of the frames themselves
         sides: tuple[Side, Side] = (Whole(left, lbytes or 0), Whole(right, rbytes or 0))
         join.check(sides[0].empty(), sides[1].empty())
-        return MergeResult(*sides, join, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads)
+        return MergeResult(*sides, join, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads, tmp=tmp)
     # a user's result hashed on this side's keys is co-partitioned with the other side
     # shuffled into its count: it is taken as it is
     lreused = lreused if lreused is not None and lreused.on == lkeys else None
@@ -654,7 +719,7 @@ def merge(
         known = (lbytes or 0) + (rbytes or 0)
         npartitions = max(default_npartitions(known or None), math.ceil(known / pair_bytes)) if known else None
     kwargs: dict[str, Any] = dict(memory_limit=store_bytes, progress=progress, keep_index=False,
-                                  chunk_bytes=chunk_bytes, threads=threads, read=read)
+                                  chunk_bytes=chunk_bytes, threads=threads, read=read, tmp=tmp)
     left_parts: Side = Reused(lreused) if lreused is not None else shuffle(left, lkeys, npartitions, **kwargs)
     try:
         right_parts: Side = (Reused(rreused) if rreused is not None
@@ -669,4 +734,4 @@ def merge(
         right_parts.close()
         raise
     return MergeResult(left_parts, right_parts, join, pair_bytes=pair_bytes, store_bytes=store_bytes,
-                       threads=threads)
+                       threads=threads, tmp=tmp)

@@ -184,6 +184,25 @@ def test_output_into_an_object_store(tmp_path, sides, s3, bucket):
 
 
 
+def test_a_hot_key_is_named_in_the_json_and_warned_of_and_nothing_is_written_outside_tmp(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 300_000  # one key with ~90% of the left's rows: more than a pair's share of 8MB
+    lf = pd.DataFrame({"k": np.where(rng.random(n) < 0.9, 7, rng.integers(0, 1000, n)), "x": rng.random(n)})
+    left = write(tmp_path / "l", lf, nfiles=4)
+    right = write(tmp_path / "r", pd.DataFrame({"k": np.r_[np.arange(1000), [7]], "y": np.arange(1001)}))
+    elsewhere, mine = tmp_path / "elsewhere", tmp_path / "mine"
+    elsewhere.mkdir(), mine.mkdir()
+    r = cli("join", left, "--with", right, "--on", "k", "--out", tmp_path / "out", "--memory-limit", "8MB",
+            "--npartitions", 4, "--tmp", mine, "--json", env={**os.environ, "TMPDIR": str(elsewhere)})
+    assert r.returncode == 0, r.stderr
+    hot = int((lf["k"] == 7).sum())
+    summary = json.loads(r.stdout)
+    assert summary["hot_keys"] == [{"pair": summary["hot_keys"][0]["pair"], "columns": ["k"], "key": [7],
+                                    "left_rows": hot, "right_rows": 2}]
+    assert f"shuffle-kit: warning: skew: key k=7 holds {hot:,} left rows and 2 right rows" in r.stderr
+    assert_same_rows(pd.read_parquet(tmp_path / "out"), model(left, right, on="k"))
+    assert os.listdir(elsewhere) == [] and os.listdir(mine) == []
+
 @pytest.mark.slow
 @pytest.mark.parametrize("limit", ["64MB", "256MB"])
 def test_peak_memory_stays_under_the_limit_plus_overhead_with_a_hot_key(tmp_path, limit):

@@ -4,6 +4,7 @@ equal to pandas' ``merge`` of the inputs up to row order."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -162,17 +163,29 @@ def test_the_files_are_the_same_for_1_2_and_5_threads(tmp_path, how):
     assert len(contents[0]) == 6
 
 
-def test_a_hot_key_larger_than_memory_is_split_and_still_equals_pandas(tmp_path):
+def test_a_hot_key_larger_than_memory_is_split_named_and_still_equals_pandas(tmp_path, monkeypatch):
     # one key with 300k rows on the left: far more than a pair's share of 8MB, joined in chunks
     rng = np.random.default_rng(3)
     n = 300_000
     lf = pd.DataFrame({"k": np.where(rng.random(n) < 0.9, 7, rng.integers(0, 1000, n)), "x": rng.random(n)})
     rf = pd.DataFrame({"k": np.arange(1000), "y": rng.random(1000)})
     left, right = write(tmp_path / "l", lf, nfiles=4), write(tmp_path / "r", rf)
+    # nothing goes to the system's temporary directory, pairs split again included: all under
+    # tmp (a temporary directory that is a file makes anything written there fail)
+    (tmp_path / "not-a-directory").write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-a-directory"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
     s = join(left, right, "k", str(tmp_path / "out"), how="left", npartitions=4, memory_limit="8MB",
-             progress=False)
+             progress=False, tmp=str(mine))
     assert s.ok and s.rows_out == n
     assert_same_rows(pd.read_parquet(tmp_path / "out"), model(left, right, on="k", how="left"))
+    hot = (lf["k"] == 7).sum()
+    assert [(h.columns, h.key, h.left_rows, h.right_rows) for h in s.hot_keys] == [(("k",), (7,), hot, 1)]
+    assert f"skew: key k=7 holds {hot:,} left rows and 1 right row" in s.warnings()[-1]
+    assert s.to_dict()["hot_keys"][0]["key"] == [7] and "hot key     k=7" in str(s)
+    assert "k=7" in s._repr_html_()
+    assert os.listdir(mine) == []
 
 
 def test_max_rows_per_file_gives_a_series_per_pair(tmp_path):

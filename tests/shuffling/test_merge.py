@@ -6,6 +6,9 @@ in chunks; and the errors."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -238,6 +241,42 @@ def test_skewed_pairs_split_again_and_single_keys_joined_in_chunks(how, nulls_eq
     pd.testing.assert_frame_equal(
         got.sort_values(cols).reset_index(drop=True), expected.sort_values(cols).reset_index(drop=True)
     )
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_hot_key_is_named_and_pairs_split_again_spill_under_tmp(tmp_path, monkeypatch, how):
+    # the system's temporary directory must stay empty: every store goes under tmp
+    elsewhere, mine = tmp_path / "elsewhere", tmp_path / "mine"
+    elsewhere.mkdir(), mine.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    rng = np.random.default_rng(1)
+    n = 120_000
+    hot = rng.random(n) < 0.8
+    left = pd.DataFrame({"k": np.where(hot, "hot", rng.integers(0, 5000, n).astype(str)), "g": 1,
+                         "a": np.arange(n)})
+    right = pd.DataFrame({"k": ["hot", "hot", "1", "2", "x"], "g": [1, 1, 1, 1, 2], "b": np.arange(5)})
+    with sk.merge(left, right, on=["k", "g"], how=how, npartitions=3, memory_limit="1MiB", progress=False,
+                  tmp=str(mine)) as joined:
+        frames = []
+        for frame in joined:  # (a pair split again holds its stores while its frames are read)
+            assert os.listdir(elsewhere) == [] and os.listdir(mine) != []
+            frames.append(frame)
+        skew = joined.skew
+    got = pd.concat(frames, ignore_index=True)
+    assert_same_join(got, pd.merge(left, right, on=["k", "g"], how=how))
+    assert [(h.columns, h.key, h.left_rows, h.right_rows) for h in skew] == [(("k", "g"), ("hot", 1), hot.sum(), 2)]
+    assert skew[0].warning().startswith(f"skew: key k='hot', g=1 holds {hot.sum():,} left rows and 2 right rows")
+    assert os.listdir(elsewhere) == []
+
+
+def test_the_hot_key_of_the_larger_right_side_with_null_keys():
+    left = pd.DataFrame({"k": [np.nan, 1.0, 2.0], "a": [1, 2, 3]})
+    right = pd.DataFrame({"k": np.r_[np.full(100_000, np.nan), [1.0, 3.0]], "b": np.arange(100_002)})
+    with sk.merge(left, right, on="k", how="outer", npartitions=2, memory_limit="1MiB", progress=False) as joined:
+        assert_same_join(joined.to_pandas(), pd.merge(left, right, on="k", how="outer"))
+        [hot] = joined.skew
+    assert np.isnan(hot.key[0]) and (hot.left_rows, hot.right_rows) == (1, 100_000)
+    assert hot.to_dict()["key"] == "(nan,)"
 
 
 @pytest.mark.parametrize("how", HOWS)

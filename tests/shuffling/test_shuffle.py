@@ -326,3 +326,19 @@ def test_the_store_is_a_keyword_in_both_siblings():
     with pytest.raises(TypeError):
         groupby_shuffle(df, "k", 8)
     assert sum(len(g) for _, g in groupby_shuffle(df, "k", store=Dict(), progress=False)) == 20
+
+
+def test_the_default_store_spills_under_tmp(tmp_path, monkeypatch):
+    import tempfile
+
+    # a system temporary directory that is a file: anything written there fails
+    (tmp_path / "not-a-directory").write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-a-directory"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    df = pd.DataFrame({"k": np.arange(200_000) % 97, "x": np.arange(200_000)})
+    chunks = (df.iloc[i:i + 20_000] for i in range(0, len(df), 20_000))
+    with shuffle(chunks, "k", 4, memory_limit="1MiB", progress=False, tmp=str(mine)) as parts:
+        assert os.listdir(mine) != []
+        assert sorted(pd.concat(list(parts))["x"].tolist()) == list(range(200_000))
+    assert os.listdir(mine) == []
