@@ -25,7 +25,7 @@ __all__ = [
     "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "UnorderableKeyError", "JobError",
     "ArgumentTypeError", "PartitionIndexError",
     "MissingColumnError", "PathError", "InputNotFoundError", "NotADirectory", "DiskFullError", "ShuffleDataLost",
-    "ClusterError",
+    "ClusterError", "ConnectionLost",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
     "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
     "RemoteCorruptionError", "MessageTooLarge",
@@ -55,6 +55,10 @@ class UnhashableKeyError(ShuffleKitError, TypeError):
 class UnorderableKeyError(ShuffleKitError, TypeError):
     """A key to sort or range-partition by has no order (lists, structs, maps, Python
     objects of several types)."""
+
+
+class ConnectionLost(ShuffleKitError, ConnectionError):
+    """A server's connection went away while a client waited for its reply."""
 
 
 class JobError(ShuffleKitError, ValueError):
