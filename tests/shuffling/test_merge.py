@@ -414,6 +414,9 @@ def test_skewed_pairs_of_a_reused_side_split_again(how):
 
 RSS_SCRIPT = """
 import json, sys, shuffle_kit
+# the libraries loaded before the baseline: what importing them costs varies by machine and
+# environment (tens of MB), the join's own memory is what is measured
+import pandas, pyarrow.dataset, pyarrow.parquet
 """ + WATCH_PEAK_RSS + """
 joined = shuffle_kit.merge(sys.argv[1], sys.argv[2], on="key", how="left", memory_limit=int(sys.argv[3]),
                            chunk_bytes=int(sys.argv[4]), progress=False)
