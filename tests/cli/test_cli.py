@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shuffle_kit.io.readers import dictionary_encoded
-from tests.helpers.cli import assert_one_line_error, cli, has_data, wait_for
+from tests.helpers.cli import assert_one_line_error, cli, has_data, interrupted, wait_for
 
 HOSTILE = ["../x", "a/b", "", None, "..", ".", "/etc/passwd", "__HIVE_DEFAULT_PARTITION__", "%41", "é z", "k=v", "a\\b"]
 
@@ -408,21 +408,8 @@ def long_input(tmp_path_factory, big_input):
 
 
 def _interrupted(args: list, ready, sig: int = signal.SIGINT) -> tuple[int, str]:
-    """Run ``shuffle-kit partition *args``, send ``sig`` once ``ready()`` holds (the job is
-    mid-way), and return its exit status and stderr."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shuffle_kit", "partition", *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert wait_for(ready), "the job never got under way"
-        assert proc.poll() is None, "finished before the interrupt: make the input larger"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, err
+    """``shuffle-kit partition *args`` interrupted mid-way: its exit status and stderr."""
+    return interrupted(["partition", *args], ready, sig)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

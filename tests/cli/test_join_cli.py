@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers.cli import assert_one_line_error, cli, has_data, wait_for
+from tests.helpers.cli import assert_one_line_error, cli, has_data, interrupted, start, wait_for
 from tests.partitioning import test_object_stores
 from tests.partitioning.test_join import assert_same_rows, write
 
@@ -114,11 +112,9 @@ def long_sides(tmp_path_factory):
     return left, right
 
 
-def _start(left: str, right: str, out, spill) -> subprocess.Popen:
-    args = ["join", left, "--with", right, "--on", "k", "--out", out, "--npartitions", 64, "--memory-limit", "8MB",
+def _args(left: str, right: str, out, spill) -> list:
+    return ["join", left, "--with", right, "--on", "k", "--out", out, "--npartitions", 64, "--memory-limit", "8MB",
             "--tmp", spill]
-    return subprocess.Popen([sys.executable, "-m", "shuffle_kit", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
@@ -126,16 +122,8 @@ def test_an_interrupt_leaves_no_output_and_no_temporary_files(tmp_path, long_sid
     work, spill = tmp_path / "work", tmp_path / "spill"
     work.mkdir()
     spill.mkdir()
-    proc = _start(*long_sides, work / "out", spill)
-    try:
-        assert wait_for(lambda: has_data(spill, 1 << 20)), "the job never got under way"
-        assert proc.poll() is None, "finished before the interrupt: make the input larger"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, err = interrupted(_args(*long_sides, work / "out", spill), lambda: has_data(spill, 1 << 20), sig)
+    assert code == 130, err
     assert "interrupted" in err and len(err.strip().splitlines()) == 1, err
     assert os.listdir(work) == [] and os.listdir(spill) == []
 
@@ -145,7 +133,7 @@ def test_kill_9_leaves_nothing_that_the_next_run_does_not_remove(tmp_path, long_
     work, spill = tmp_path / "work", tmp_path / "spill"
     work.mkdir()
     spill.mkdir()
-    proc = _start(*long_sides, work / "out", spill)
+    proc = start(*_args(*long_sides, work / "out", spill))
     try:
         assert wait_for(lambda: any(n.startswith(".out.partial-") for n in os.listdir(work))
                         and has_data(spill, 1 << 20))
