@@ -26,7 +26,9 @@ the nannies). CPU time moves less than wall time when other work shares the core
 
 The floor of a sort: ``pandas sort (no shuffle)`` sorts each input partition by ``key``
 (``sort_values(kind="stable")``, or ``set_index`` then a stable ``sort_index``) in place,
-with no data moved: the work every tool's sort does besides its shuffle. (dask sorts each
+with no data moved: the work every tool's sort does besides its shuffle;
+``shuffle_kit sort (no shuffle)`` does the same with shuffle_kit's in-memory sort (the
+work shuffle_kit's read tasks do besides moving the rows). (dask sorts each
 output partition with pandas' default, unstable, quicksort; shuffle_kit's sort is stable, as
 pandas' ``kind="stable"``.)
 
@@ -58,6 +60,7 @@ from .common import make_frame
 NPARTS_IN, NPARTS_OUT = 8, 64
 OURS = "shuffle_kit"
 FLOOR = "pandas sort (no shuffle)"
+OUR_FLOOR = "shuffle_kit sort (no shuffle)"
 OPS = ("shuffle", "set_index", "sort_values")
 
 
@@ -69,6 +72,8 @@ def build(ddf, op: str, method: str):
         if method == OURS:
             return skd.shuffle(ddf, "key", NPARTS_OUT)
         return ddf.shuffle("key", npartitions=NPARTS_OUT, shuffle_method=method)
+    if method == OUR_FLOOR:
+        return ddf.map_partitions(sort_in_place, "key", op == "set_index")
     if method == FLOOR:
         if op == "set_index":
             return ddf.map_partitions(lambda df: df.set_index("key").sort_index(kind="stable"))
@@ -76,6 +81,16 @@ def build(ddf, op: str, method: str):
     if method == OURS:
         return getattr(skd, op)(ddf, "key")
     return getattr(ddf, op)("key", shuffle_method=method)
+
+
+def sort_in_place(df, key: str, as_index: bool):
+    """One input partition sorted by shuffle_kit's in-memory sort, on one thread (the
+    scheduler runs partitions side by side)."""
+    import shuffle_kit as sk
+
+    with sk.sort_values(df, key, npartitions=1, progress=False, threads=1) as rows:
+        out = rows.to_pandas()
+    return out.set_index(key) if as_index else out
 
 
 def forget_divisions() -> None:
@@ -143,7 +158,7 @@ def report(title: str, op: str, times: dict[str, tuple]) -> None:
         ratio = "" if method == OURS else f"{t / ours:8.2f}x"
         cpu_ratio = "" if method == OURS else f"{cpu / ours_cpu:8.2f}x"
         print(f"  {method:<26}{t:9.2f}{ratio:>9}{cpu:9.2f}{cpu_ratio:>9}")
-    peers = {m: t for m, (t, _) in times.items() if m not in (OURS, FLOOR)}
+    peers = {m: t for m, (t, _) in times.items() if m not in (OURS, FLOOR, OUR_FLOOR)}
     fastest = min(peers, key=peers.__getitem__)
     print(f"  {OURS} vs the best dask method ({fastest}): {peers[fastest] / ours:.2f}x faster")
 
@@ -181,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
           f"(shuffle: -> {NPARTS_OUT}), best of {args.repeats} interleaved rounds")
 
     def with_floor(op: str, peers: tuple[str, ...]) -> list[str]:
-        return [OURS, *peers] + ([FLOOR] if op != "shuffle" else [])
+        return [OURS, *peers] + ([FLOOR, OUR_FLOOR] if op != "shuffle" else [])
 
     if args.sync:
         with dask.config.set(scheduler="sync"):

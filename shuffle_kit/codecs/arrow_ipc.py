@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -42,11 +43,12 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     # would copy as it grows and keep up to twice the bytes it holds
     measure = pa.MockOutputStream()
     _write(measure, table, codec)
-    buffer = pa.allocate_buffer(measure.size())
-    _write(pa.FixedSizeBufferWriter(buffer), table, codec)
-    # read-only: nothing else holds this new buffer, so an in-memory store may keep it
-    # as it is instead of copying it
-    return memoryview(buffer).toreadonly()
+    # a NumPy array owning its memory, then read-only: nothing else holds it, so an
+    # in-memory store may keep it and a server connection may send it without a copy
+    buffer = np.empty(measure.size(), np.uint8)
+    _write(pa.FixedSizeBufferWriter(pa.py_buffer(buffer)), table, codec)
+    buffer.flags.writeable = False
+    return memoryview(buffer)
 
 
 def _write(sink: Any, table: pa.Table, codec: int) -> None:

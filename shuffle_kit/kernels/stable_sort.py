@@ -6,7 +6,8 @@ sorted items are equal: each value, mapped to an unsigned integer in the same or
 packed above its row number into one 64-bit word, and the words are sorted. When the
 values' range leaves too few bits for the row number, the values are first replaced by
 their dense ranks (one unstable argsort), which always fit beside a row number of up to 32
-bits. Larger arrays, and other dtypes, go to NumPy's stable sort.
+bits. Values spanning fewer than 2**16 go to NumPy's radix sort, as 16-bit offsets from
+the smallest. Larger arrays, and other dtypes, go to NumPy's stable sort.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def stable_argsort(values: np.ndarray, descending: bool = False) -> np.ndarray:
     shift = (n - 1).bit_length()
     low = words.min()
     span = int(words.max() - low)
+    if span < 1 << 16:  # NumPy sorts 16-bit values stably by radix, in one pass
+        return np.argsort((words - low).astype(np.uint16), kind="stable").astype(np.int64, copy=False)
     if span.bit_length() + shift <= 64:
         ranks = words - low
     else:  # too wide to pack: the dense rank of each value (fewer than n, so it fits)

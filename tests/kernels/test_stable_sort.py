@@ -47,3 +47,13 @@ def test_negative_zero_ties_with_zero_and_extremes_sort():
     np.testing.assert_array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
     wide = np.tile(np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, -1]), SMALL)
     np.testing.assert_array_equal(stable_argsort(wide), np.argsort(wide, kind="stable"))
+
+
+def test_spans_at_the_edge_of_sixteen_bits_sort_alike():
+    """Values spanning fewer than 2**16 are sorted as 16-bit offsets; one more goes another way."""
+    rng = np.random.default_rng(5)
+    for span in (1 << 16) - 1, 1 << 16:
+        values = rng.integers(0, span + 1, 3 * SMALL) - 2**40
+        values[:2] = [-(2**40), span - 2**40]
+        for descending in False, True:
+            np.testing.assert_array_equal(stable_argsort(values, descending), model(values, descending))

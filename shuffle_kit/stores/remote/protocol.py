@@ -47,6 +47,7 @@ from itertools import accumulate
 from typing import Any
 
 import numpy as np
+import zmq
 
 from ...errors import (
     BadValue,
@@ -244,12 +245,24 @@ def _little_endian(code: str, buf: bytes) -> array:
     return a
 
 
-def _zero_copy_safe(record: Any) -> bool:
-    # only immutable memory may be handed to ZeroMQ's I/O thread: never a view of an
-    # mmap or of a buffer that a store may truncate or reuse
-    if type(record) is bytes:
-        return True
-    return type(record) is memoryview and type(record.obj) is bytes
+def zero_copy_safe(record: Any) -> bool:
+    """Whether ZeroMQ's I/O thread may send ``record``'s memory as it is, after the call
+    that queued it returned: only memory nobody may change or unmap (never a view of an
+    mmap, or of a buffer a store or a caller may reuse), i.e. a ``bytes``, a received
+    ZeroMQ frame, a read-only NumPy array that owns its memory (as codecs encode into) or
+    views such memory (a ``MemoryLog``'s values), or a view of one of these."""
+    while True:
+        kind = type(record)
+        if kind is bytes or kind is zmq.Frame:
+            return True
+        if kind is memoryview:
+            record = record.obj
+        elif kind is np.ndarray and not record.flags.writeable:
+            if record.base is None:
+                return True
+            record = record.base
+        else:
+            return False
 
 
 def _lengths_frame(sizes: Sequence[int]) -> bytes:
@@ -271,7 +284,7 @@ def _data_frames(items: Iterable[tuple[Sequence[Any], int]], group: int, large: 
             if pending:
                 frames.append(b"".join(pending))
                 pending, size = [], 0
-            one = len(buffers) == 1 and _zero_copy_safe(buffers[0])
+            one = len(buffers) == 1 and zero_copy_safe(buffers[0])
             frames.append(buffers[0] if one else b"".join(buffers))
         elif n:
             pending += buffers
