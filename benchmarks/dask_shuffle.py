@@ -153,11 +153,11 @@ def rounds(ddf, plan: dict[str, list[str]], repeats: int, scheduler: str | None)
 def report(title: str, op: str, times: dict[str, tuple]) -> None:
     ours, ours_cpu = times[OURS]
     print(f"\n{title}: {op}")
-    print(f"  {'method':<26}{'seconds':>9}{'ratio':>9}{'CPU s':>9}{'ratio':>9}")
+    print(f"  {'method':<30}{'seconds':>9}{'ratio':>9}{'CPU s':>9}{'ratio':>9}")
     for method, (t, cpu) in times.items():
         ratio = "" if method == OURS else f"{t / ours:8.2f}x"
         cpu_ratio = "" if method == OURS else f"{cpu / ours_cpu:8.2f}x"
-        print(f"  {method:<26}{t:9.2f}{ratio:>9}{cpu:9.2f}{cpu_ratio:>9}")
+        print(f"  {method:<30}{t:9.2f}{ratio:>9}{cpu:9.2f}{cpu_ratio:>9}")
     peers = {m: t for m, (t, _) in times.items() if m not in (OURS, FLOOR, OUR_FLOOR)}
     fastest = min(peers, key=peers.__getitem__)
     print(f"  {OURS} vs the best dask method ({fastest}): {peers[fastest] / ours:.2f}x faster")

@@ -48,7 +48,7 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     buffer = np.empty(measure.size(), np.uint8)
     _write(pa.FixedSizeBufferWriter(pa.py_buffer(buffer)), table, codec)
     buffer.flags.writeable = False
-    return memoryview(buffer)
+    return memoryview(buffer.data)
 
 
 def _write(sink: Any, table: pa.Table, codec: int) -> None:
