@@ -63,6 +63,7 @@ from ..defaults import default_npartitions, job_memory_limit, show_progress
 from ..errors import ArgumentTypeError, JobError, one_line, prefixed
 from ..frames import tables_to_frame
 from ..io.readers import ReadOptions, Source, path_list
+from ..kernels.arrow_join import ArrowJoin
 from ..kernels.joins import HOWS, Join, resolve_keys
 from ..limits import arrow_threads, executor
 from ..partition_sizes import HotKey, PartitionSizes
@@ -270,6 +271,8 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
             result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes, store_bytes=max(2**20, budget.limit // 4),
                                  threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
             schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
+            # Arrow in, Arrow out: pairs joined without pandas where the join allows
+            result.arrow = ArrowJoin.plan(joined, lside.schema, rside.schema, schema)
             if place.appending:
                 destination.check_append(place.out, schema, opts)
             sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
@@ -413,13 +416,19 @@ class StagedSide:
             for b in range(reader.num_record_batches):
                 yield reader.get_batch(b)
 
+    def table(self, i: int) -> pa.Table:
+        return pa.Table.from_batches(list(self._batches(i)) if self._rows[i] else [], schema=self.schema)
+
     def partition(self, i: int) -> pd.DataFrame:
         if not self._rows[i]:
             return self.empty()
-        return tables_to_frame([pa.Table.from_batches(list(self._batches(i)), schema=self.schema)])
+        return tables_to_frame([self.table(i)])
 
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [self.partition(i) for i in indices]
+
+    def read_tables(self, indices: Sequence[int]) -> list[pa.Table]:
+        return [self.table(i) for i in indices]
 
     def pieces(self, i: int) -> Iterator[pd.DataFrame]:
         if not self._rows[i]:
@@ -454,12 +463,14 @@ def _arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, suffix
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame], schema: pa.Schema) -> int:
-    """Pair ``i``'s joined ``frames`` into its file (or series of files); its rows."""
+def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame | pa.Table], schema: pa.Schema) -> int:
+    """Pair ``i``'s joined ``frames`` (DataFrames, or tables in ``schema``) into its file
+    (or series of files); its rows."""
     writer = files.open(i)
     try:
         for frame in frames:
-            writer.write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+            writer.write(frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, schema=schema,
+                                                                                        preserve_index=False))
     finally:
         writer.close()
     return writer.rows
@@ -494,7 +505,7 @@ def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Opt
                 seen[i] = True
                 second = next(frames, None)
                 if second is None:
-                    nbytes = int(first.memory_usage(index=False).sum())
+                    nbytes = first.nbytes if isinstance(first, pa.Table) else int(first.memory_usage(index=False).sum())
                     while inflight and (len(inflight) >= threads or held + nbytes > limit):
                         collect()
                     inflight.append((i, pool.submit(_write_pair, files, i, [first], schema), nbytes))

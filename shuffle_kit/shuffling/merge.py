@@ -41,7 +41,7 @@ import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,7 @@ from ..defaults import default_npartitions, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
 from ..io.readers import ReadOptions, open_source
+from ..kernels.arrow_join import ArrowJoin
 from ..kernels.hashing import partition_ids
 from ..kernels.joins import HOWS, Found, Join, resolve_keys
 from ..kernels.keys import check_npartitions
@@ -101,6 +102,13 @@ class Side(Protocol):
     def partition(self, i: int) -> pd.DataFrame: ...
     def empty(self) -> pd.DataFrame: ...
     def close(self) -> None: ...
+
+
+class TableSide(Side, Protocol):
+    """A side that can also give its partitions as Arrow tables (the join job's, which
+    are Arrow files): what :class:`MergeResult` reads when it joins pairs as Arrow."""
+
+    def read_tables(self, indices: Sequence[int]) -> list[pa.Table]: ...
 
 
 class Whole:
@@ -245,7 +253,7 @@ class MergeResult:
 
     def __init__(
         self, left: Side, right: Side, join: Join, *, pair_bytes: int, store_bytes: int,
-        threads: int | None, tmp: str | None = None,
+        threads: int | None, tmp: str | None = None, arrow: ArrowJoin | None = None,
     ):
         self.left = left
         self.right = right
@@ -256,6 +264,8 @@ class MergeResult:
         self.store_bytes = store_bytes
         self.threads = threads
         self.tmp = tmp  # where pairs split again spill (None: the system's temporary directory)
+        # pairs that fit joined as Arrow tables (both sides then TableSides; see pairs())
+        self.arrow = arrow
         self._hot: dict[int, list[HotKey]] = {}  # pair -> its keys joined in chunks
         self._variants: list[pd.DataFrame] | None = None
         self._sizes: list[int] | None = None
@@ -300,7 +310,7 @@ class MergeResult:
                         nbytes = pairs[i].nbytes
                         while inflight and (len(inflight) >= workers or held + nbytes > self.store_bytes):
                             yield done()
-                        inflight.append((i, pool.submit(self.join.join, lf, rf), nbytes))
+                        inflight.append((i, pool.submit(self._join_pair, i, lf, rf), nbytes))
                         held += nbytes
                     del frames
                 batch = following
@@ -329,9 +339,22 @@ class MergeResult:
         if run:
             yield run, None
 
-    def _read(self, batch: tuple[list[int], None]) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
+    def _read(self, batch: tuple[list[int], None]) -> list[tuple[int, Any, Any]]:
         indices = batch[0]
+        if self.arrow is not None:
+            tables = cast(TableSide, self.left), cast(TableSide, self.right)
+            return list(zip(indices, tables[0].read_tables(indices), tables[1].read_tables(indices)))
         return list(zip(indices, self.left.read(indices), self.right.read(indices)))
+
+    def _join_pair(self, i: int, left: Any, right: Any) -> pd.DataFrame | pa.Table:
+        """The join of a pair read whole: as Arrow if it was read so and its keys allow,
+        else by pandas."""
+        if self.arrow is None:
+            return self.join.join(left, right)
+        joined = self.arrow.join(left, right)
+        if joined is not None:
+            return joined
+        return self.join.join(self.left.partition(i), self.right.partition(i))  # null keys: pandas' matching
 
     def _large(self, pair: _Pair, seed: int, top: int) -> Iterator[pd.DataFrame]:
         """The joined frames of a pair larger than a pair's share of memory (part of pair
@@ -462,7 +485,9 @@ class MergeResult:
         """``(i, the joined frames of pair i)`` for every pair that may have rows, in pair
         order whatever the thread count, each frame with rows and in the whole join's dtypes
         (one frame for a pair that fits; several for a pair split again or joined in chunks).
-        Read a pair's frames before asking for the next pair.
+        Read a pair's frames before asking for the next pair. Given an ``arrow`` plan (the
+        join job: sides of Arrow files, read and written as Arrow), a pair that fits comes as
+        one ``pyarrow.Table`` in the plan's schema, unless its keys hold a null.
 
         >>> import pandas as pd, shuffle_kit
         >>> left, right = pd.DataFrame({'k': [1, 2, 3]}), pd.DataFrame({'k': [2, 3, 4]})
@@ -472,7 +497,8 @@ class MergeResult:
         """
         variants = self.variants()
         for i, frames in self._pairs():
-            yield i, (self.join.conform(frame, variants) for frame in frames if len(frame))
+            yield i, (frame if isinstance(frame, pa.Table) else self.join.conform(frame, variants)
+                      for frame in frames if len(frame))
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         variants = self.variants()

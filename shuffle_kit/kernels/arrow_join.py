@@ -1,0 +1,107 @@
+"""An inner join of two Arrow tables with the rows, values, types and column names pandas'
+``merge`` gives for them, computed without pandas.
+
+A pair of a join larger than memory is read as Arrow and written as Arrow: going through
+pandas converts both sides to frames and the joined rows back, and pandas' merge holds the
+GIL for much of its work. For an inner join of tables whose columns pandas converts
+without changing a value (integers, floats, booleans, strings, timestamps and dates) on
+keys that are neither floats nor null, the pairs' row positions
+(:func:`.join_indices.inner_positions`, pandas' order) and one take of each side's
+columns (:func:`.take.take`) give the same table as pandas' merge converted back to the
+output schema. :meth:`ArrowJoin.plan` says whether a join qualifies (its output names
+must be pandas'); :meth:`ArrowJoin.join` returns None for a pair whose keys hold a null,
+which the caller joins with pandas (pandas matches nulls with nulls).
+
+>>> import pyarrow as pa
+>>> from shuffle_kit.kernels.joins import Join
+>>> left, right = pa.table({'k': [1, 2, 2], 'v': [1.5, 2.5, 3.5]}), pa.table({'k': [2, 3], 'v': ['x', 'y']})
+>>> out = pa.schema([('k', pa.int64()), ('v_x', pa.float64()), ('v_y', pa.large_string())])
+>>> plan = ArrowJoin.plan(Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True), left.schema, right.schema, out)
+>>> plan.join(left, right).to_pydict()
+{'k': [2, 2], 'v_x': [2.5, 3.5], 'v_y': ['x', 'x']}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .join_indices import inner_positions
+from .joins import Join
+from .take import take
+
+_STRINGS = (pa.string(), pa.large_string())
+
+
+def _kept(t: pa.DataType) -> bool:
+    """Whether pandas gives back every value of a column of type ``t`` unchanged."""
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or t in _STRINGS
+            or pa.types.is_timestamp(t) or pa.types.is_date32(t))
+
+
+def _key(t: pa.DataType) -> bool:
+    """Whether Arrow's equality of two values of type ``t`` is pandas' (not for floats:
+    pandas matches NaN with NaN)."""
+    return _kept(t) and not pa.types.is_floating(t)
+
+
+def _same(source: pa.DataType, out: pa.DataType) -> bool:
+    return source == out or (source in _STRINGS and out in _STRINGS)
+
+
+@dataclass(frozen=True)
+class ArrowJoin:
+    """The plan of an inner join of Arrow tables: the key columns of each side and, for
+    every output column, its side (0: left, 1: right) and source column; rows come out in
+    ``schema``."""
+
+    left_on: tuple[str, ...]
+    right_on: tuple[str, ...]
+    columns: tuple[tuple[int, str], ...]
+    schema: pa.Schema
+
+    @classmethod
+    def plan(cls, join: Join, left: pa.Schema, right: pa.Schema, out: pa.Schema) -> ArrowJoin | None:
+        """The plan of ``join`` of tables of schemas ``left`` and ``right`` into tables of
+        schema ``out`` (pandas' column names and types for the join), or None if pandas'
+        merge could differ from it in any row, value, type or name."""
+        if join.how != "inner" or not join.nulls_equal:
+            return None
+        if len(set(left.names)) != len(left.names) or len(set(right.names)) != len(right.names):
+            return None
+        if not all(_kept(f.type) for f in (*left, *right)):
+            return None
+        for lk, rk in zip(join.left_on, join.right_on):
+            if lk not in left.names or rk not in right.names:
+                return None
+            if not _key(left.field(lk).type) or left.field(lk).type != right.field(rk).type:
+                return None
+        # pandas' names: a key named alike on both sides is one column (the left's); other
+        # names both sides hold take the suffixes
+        shared = {lk for lk, rk in zip(join.left_on, join.right_on) if lk == rk}
+        both = (set(left.names) & set(right.names)) - shared
+        lsuffix, rsuffix = (s or "" for s in join.suffixes)
+        named = [(f"{n}{lsuffix}" if n in both else n, 0, n) for n in left.names]
+        named += [(f"{n}{rsuffix}" if n in both else n, 1, n) for n in right.names if n not in shared]
+        if [name for name, _, _ in named] != out.names:
+            return None
+        sides = (left, right)
+        if not all(_same(sides[side].field(source).type, out.field(i).type)
+                   for i, (_, side, source) in enumerate(named)):
+            return None
+        return cls(tuple(join.left_on), tuple(join.right_on), tuple((s, n) for _, s, n in named), out)
+
+    def join(self, left: pa.Table, right: pa.Table) -> pa.Table | None:
+        """The joined rows of ``left`` and ``right`` in pandas' order, in :attr:`schema`;
+        None if a key holds a null (join that pair with pandas)."""
+        positions = inner_positions([left.column(k) for k in self.left_on], [right.column(k) for k in self.right_on])
+        if positions is None:
+            return None
+        taken = []
+        for table, rows, side in ((left, positions[0], 0), (right, positions[1], 1)):
+            names = list(dict.fromkeys(n for s, n in self.columns if s == side))
+            part = take(table.select(names).combine_chunks(), rows)
+            taken.append({n: part.column(n) for n in names})
+        arrays = [taken[side][name] for side, name in self.columns]
+        return pa.Table.from_arrays(arrays, names=self.schema.names).cast(self.schema)

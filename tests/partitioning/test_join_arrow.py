@@ -1,0 +1,129 @@
+"""The join job joins pairs as Arrow (no pandas) where pandas' merge could not differ: the
+files are then the very bytes the pandas path writes, and other joins keep pandas."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shuffle_kit.kernels.arrow_join import ArrowJoin
+from shuffle_kit.kernels.join_indices import inner_positions
+from shuffle_kit.kernels.joins import Join
+from shuffle_kit.partitioning.join_job import join
+
+from .test_join import assert_same_rows, model, write
+
+
+def run(tmp_path, name: str, left: str, right: str, arrow: bool, monkeypatch, **kwargs) -> tuple[dict, int]:
+    """The output files' bytes, and how many pairs the Arrow path joined."""
+    joined = []
+    real = ArrowJoin.join
+
+    def counted(self, lt, rt):
+        out = real(self, lt, rt)
+        joined.append(out is not None)
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(ArrowJoin, "join", counted)
+        if not arrow:
+            m.setattr(ArrowJoin, "plan", classmethod(lambda cls, *a: None))
+        out = tmp_path / name
+        join(left, right, out=str(out), progress=False, **kwargs)
+    return {f: (out / f).read_bytes() for f in sorted(os.listdir(out))}, sum(joined)
+
+
+def key_values(kind: str, codes: np.ndarray) -> pd.Series:
+    if kind == "int64":
+        return pd.Series(codes * 7 - 3, dtype="int64")
+    if kind == "str":
+        return pd.Series([f"key-{c}" for c in codes], dtype="str")
+    if kind == "datetime":
+        return pd.Series(pd.to_datetime(codes, unit="h", utc=True))
+    return pd.Series(codes % 2 == 0)  # bool
+
+
+@given(kind=st.sampled_from(["int64", "str", "datetime", "bool"]), seed=st.integers(0, 2**16),
+       nkeys=st.integers(1, 2), npartitions=st.integers(1, 4), null_key=st.booleans())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arrow_pairs_are_the_bytes_pandas_pairs_give(tmp_path_factory, monkeypatch, kind, seed, nkeys, npartitions,
+                                                    null_key):
+    rng = np.random.default_rng(seed)
+    d = tmp_path_factory.mktemp("j")
+    frames = []
+    for side, n in (("l", 300), ("r", 120)):
+        f = pd.DataFrame({"k": key_values(kind, rng.integers(0, 25, n))})  # duplicates on both sides
+        if nkeys == 2:
+            f["k2"] = rng.integers(0, 3, n)
+        f[f"{side}_n"] = np.arange(n)
+        f["v"] = rng.random(n)  # in both: suffixed
+        f[f"{side}_s"] = pd.Series([f"{side}{i}" if i % 5 else None for i in range(n)], dtype="str")
+        frames.append(f)
+    if null_key and kind == "str":  # a pair with a null key goes to pandas (null matches null)
+        frames[0].loc[3, "k"] = None
+        frames[1].loc[4, "k"] = None
+    left, right = write(d / "left", frames[0]), write(d / "right", frames[1])
+    on = ["k", "k2"][:nkeys]
+    kwargs = dict(on=on, how="inner", npartitions=npartitions, threads=2)
+    with_arrow, arrow_pairs = run(d, "arrow", left, right, True, monkeypatch, **kwargs)
+    without, none = run(d, "pandas", left, right, False, monkeypatch, **kwargs)
+    assert none == 0 and (arrow_pairs > 0 or (null_key and kind == "str"))  # (every pair may hold a null)
+    assert with_arrow == without
+    assert_same_rows(pd.read_parquet(d / "arrow"), model(left, right, on=on, how="inner"))
+
+
+@pytest.mark.parametrize("how", ["left", "right", "outer"])
+def test_joins_that_keep_unmatched_rows_stay_with_pandas(tmp_path, how):
+    left = pa.schema([("k", pa.int64()), ("a", pa.float64())])
+    right = pa.schema([("k", pa.int64()), ("b", pa.int64())])
+    out = pa.schema([("k", pa.int64()), ("a", pa.float64()), ("b", pa.int64())])
+    assert ArrowJoin.plan(Join(["k"], ["k"], "inner", ("_x", "_y"), on=True), left, right, out) is not None
+    assert ArrowJoin.plan(Join(["k"], ["k"], how, ("_x", "_y"), on=True), left, right, out) is None
+
+
+@pytest.mark.parametrize("left_type, right_type", [
+    (pa.float64(), pa.float64()),  # pandas matches NaN with NaN
+    (pa.int64(), pa.int32()),  # pandas casts: left to the plan as two types
+    (pa.list_(pa.int64()), pa.list_(pa.int64())),
+])
+def test_keys_arrow_could_match_otherwise_than_pandas_stay_with_pandas(left_type, right_type):
+    left, right = pa.schema([("k", left_type), ("a", pa.int64())]), pa.schema([("k", right_type), ("b", pa.int64())])
+    out = pa.schema([("k", left_type), ("a", pa.int64()), ("b", pa.int64())])
+    assert ArrowJoin.plan(Join(["k"], ["k"], "inner", ("_x", "_y"), on=True), left, right, out) is None
+
+
+def test_names_that_are_not_pandas_own_stay_with_pandas():
+    left, right = pa.schema([("k", pa.int64()), ("v", pa.int64())]), pa.schema([("k", pa.int64()), ("v", pa.int64())])
+    pandas_names = pa.schema([("k", pa.int64()), ("v_x", pa.int64()), ("v_y", pa.int64())])
+    join = Join(["k"], ["k"], "inner", ("_x", "_y"), on=True)
+    assert ArrowJoin.plan(join, left, right, pandas_names) is not None
+    other = pa.schema([("k", pa.int64()), ("v_left", pa.int64()), ("v_right", pa.int64())])
+    assert ArrowJoin.plan(join, left, right, other) is None
+
+
+ROWS = st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(["a", "b", "c"])), max_size=30)
+
+
+@given(ROWS, ROWS, st.integers(0, 60))
+def test_inner_positions_are_pandas_merge_order(lrows, rrows, spread):
+    """Left rows in order, each with its matches in the right's order; integer keys spread
+    wide (hashed) or narrow (their own codes), with a second key column of strings."""
+    frames = []
+    for rows, pos in ((lrows, "a"), (rrows, "b")):
+        frames.append(pd.DataFrame({
+            "k": np.array([k for k, _ in rows], dtype=np.int64) * (1 << spread),
+            "w": pd.Series([w for _, w in rows], dtype="str"),
+            pos: np.arange(len(rows)),
+        }))
+    left, right = frames
+    for on in (["k"], ["k", "w"]):
+        expected = pd.merge(left, right, on=on, how="inner", sort=False)
+        lpos, rpos = inner_positions([pa.array(left[c]) for c in on], [pa.array(right[c]) for c in on])
+        np.testing.assert_array_equal(lpos, expected["a"].to_numpy())
+        np.testing.assert_array_equal(rpos, expected["b"].to_numpy())
