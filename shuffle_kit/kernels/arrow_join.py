@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from .join_indices import inner_positions
@@ -98,10 +99,16 @@ class ArrowJoin:
         positions = inner_positions([left.column(k) for k in self.left_on], [right.column(k) for k in self.right_on])
         if positions is None:
             return None
+        return self.assemble(left, right, *positions)
+
+    def assemble(self, left: pa.Table, right: pa.Table, lpos: np.ndarray, rpos: np.ndarray) -> pa.Table:
+        """The output rows pairing row ``lpos[i]`` of ``left`` with row ``rpos[i]`` of
+        ``right``, in :attr:`schema`: each side's columns taken once."""
         taken = []
-        for table, rows, side in ((left, positions[0], 0), (right, positions[1], 1)):
-            names = list(dict.fromkeys(n for s, n in self.columns if s == side))
-            part = take(table.select(names).combine_chunks(), rows)
-            taken.append({n: part.column(n) for n in names})
-        arrays = [taken[side][name] for side, name in self.columns]
+        for table, rows, side in ((left, lpos, 0), (right, rpos, 1)):
+            part = table.select(list(dict.fromkeys(n for s, n in self.columns if s == side)))
+            if any(c.num_chunks > 1 for c in part.columns):
+                part = part.combine_chunks()
+            taken.append(take(part, rows))
+        arrays = [taken[side].column(name) for side, name in self.columns]
         return pa.Table.from_arrays(arrays, names=self.schema.names).cast(self.schema)

@@ -66,6 +66,21 @@ def inner_positions(left: Sequence[Column], right: Sequence[Column]) -> tuple[np
     return lpos, by_code[np.repeat(starts[lcodes], matches) + within]
 
 
+def repeats(columns: Sequence[Column]) -> bool | None:
+    """Whether two rows of the key ``columns`` are equal; None if a key holds a null.
+
+    >>> repeats([pa.array([1, 2, 1]), pa.array(['a', 'b', 'c'])]), repeats([pa.array([1, None])])
+    (False, None)
+    """
+    if not len(columns[0]):
+        return None if any(c.null_count for c in columns) else False
+    coded = _codes(columns, [c.slice(0, 0) for c in columns])
+    if coded is None:
+        return None
+    codes, ncodes = coded
+    return bool(np.bincount(codes, minlength=ncodes).max() > 1)
+
+
 def _codes(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray, int] | None:
     """One int64 code per row (the left's rows, then the right's) such that rows with
     equal keys have equal codes, and the number of codes; None if a key holds a null."""
@@ -109,3 +124,64 @@ def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _chunks(column: Column) -> list[pa.Array]:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
+class KeyLookup:
+    """The rows of a unique, non-null integer key column, found by value, built once and
+    probed many times (a dimension table's key, probed by a fact table's chunks): a table
+    of one row per value when the values span no more than a few times their number, else
+    pandas' hash index of them (built on first use, then kept).
+
+    >>> lookup = KeyLookup.of(pa.chunked_array([[30, 10, 20]]))
+    >>> [p.tolist() for p in lookup.find(pa.chunked_array([[20, 5, None, 30, 20]]))]
+    [[0, 3, 4], [2, 0, 2]]
+    """
+
+    def __init__(self, values: np.ndarray):
+        self.n = len(values)
+        self.low = self.high = 0
+        self.table: np.ndarray | None = None
+        self.index: pd.Index | None = None
+        low, high = (int(values.min()), int(values.max())) if len(values) else (0, -1)
+        if high - low <= 4 * len(values) and high < 2**63:
+            self.low, self.high = low, high
+            self.table = np.full(high - low + 1, -1, dtype=np.int64)
+            self.table[values.astype(np.int64) - low] = np.arange(len(values), dtype=np.int64)
+        else:
+            self.index = pd.Index(values)
+
+    @classmethod
+    def of(cls, column: Column) -> KeyLookup | None:
+        """The lookup of ``column``'s values, or None if they are not integers, hold a null
+        or repeat."""
+        if not pa.types.is_integer(column.type) or column.null_count or repeats([column]) is not False:
+            return None
+        return cls(_numbers(column))
+
+    def find(self, column: Column) -> tuple[np.ndarray, np.ndarray]:
+        """(the positions in ``column`` whose value is a key, in order; the key's row for
+        each): a null finds nothing."""
+        if not len(column) or not self.n:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        probe = _numbers(column)
+        if self.table is not None:
+            inside = (probe >= self.low) & (probe <= self.high)
+            rows = np.full(len(probe), -1, dtype=np.int64)
+            rows[inside] = self.table[probe[inside].astype(np.int64) - self.low]
+        else:
+            assert self.index is not None
+            rows = self.index.get_indexer(probe)
+        if column.null_count:
+            chunks = _chunks(column)
+            valid = arrow_numpy.valid_mask(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks))
+            assert valid is not None
+            rows[~valid] = -1
+        found = np.flatnonzero(rows >= 0)
+        return found, rows[found].astype(np.int64, copy=False)
+
+
+def _numbers(column: Column) -> np.ndarray:
+    """An integer column's values as NumPy (entries under a null unspecified)."""
+    chunks = _chunks(column)
+    array = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+    return arrow_numpy.values(array, array.type.to_pandas_dtype())

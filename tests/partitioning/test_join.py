@@ -249,23 +249,26 @@ def test_keys_pandas_would_not_join_are_refused_naming_both(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["l", "r"]
 
 
-def test_a_failure_mid_join_leaves_nothing(tmp_path, monkeypatch):
-    from shuffle_kit.partitioning import join_job
+@pytest.mark.parametrize("right_keys", [np.arange(1000), np.arange(1000) // 2], ids=["held-whole", "staged"])
+def test_a_failure_mid_join_leaves_nothing(tmp_path, monkeypatch, right_keys):
+    """A write failing mid-job, whether the right side is held whole (its keys distinct) or
+    staged, leaves nothing: no output, no staging, nothing under tmp."""
+    from shuffle_kit.partitioning import writers
 
     left = write(tmp_path / "l", pd.DataFrame({"k": np.arange(1000), "a": np.arange(1000)}))
-    right = write(tmp_path / "r", pd.DataFrame({"k": np.arange(1000), "b": np.arange(1000)}))
+    right = write(tmp_path / "r", pd.DataFrame({"k": right_keys, "b": np.arange(1000)}))
     spill = tmp_path / "spill"
     spill.mkdir()
     calls = []
 
-    def fail_third(*args):
+    def fail_third(self, table):
         calls.append(1)
         if len(calls) == 3:
             raise OSError(5, "disk gone")
-        return real(*args)
+        return real(self, table)
 
-    real = join_job._write_pair
-    monkeypatch.setattr(join_job, "_write_pair", fail_third)
+    real = writers.Writer.write
+    monkeypatch.setattr(writers.Writer, "write", fail_third)
     with pytest.raises(OSError, match="disk gone"):
         join(left, right, "k", str(tmp_path / "out"), npartitions=8, tmp=str(spill), progress=False)
     assert sorted(os.listdir(tmp_path)) == ["l", "r", "spill"] and os.listdir(spill) == []
