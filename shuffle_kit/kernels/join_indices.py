@@ -165,9 +165,12 @@ class KeyLookup:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         probe = _numbers(column)
         if self.table is not None:
-            inside = (probe >= self.low) & (probe <= self.high)
-            rows = np.full(len(probe), -1, dtype=np.int64)
-            rows[inside] = self.table[probe[inside].astype(np.int64) - self.low]
+            if int(probe.min()) >= self.low and int(probe.max()) <= self.high:  # (the usual case: no mask)
+                rows = self.table[probe.astype(np.int64, copy=False) - self.low]
+            else:
+                inside = (probe >= self.low) & (probe <= self.high)
+                rows = np.full(len(probe), -1, dtype=np.int64)
+                rows[inside] = self.table[probe[inside].astype(np.int64) - self.low]
         else:
             assert self.index is not None
             rows = self.index.get_indexer(probe)
@@ -176,6 +179,8 @@ class KeyLookup:
             valid = arrow_numpy.valid_mask(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks))
             assert valid is not None
             rows[~valid] = -1
+        if rows.min() >= 0:  # every value found (a fact table's keys in its dimension)
+            return np.arange(len(rows), dtype=np.int64), rows.astype(np.int64, copy=False)
         found = np.flatnonzero(rows >= 0)
         return found, rows[found].astype(np.int64, copy=False)
 
