@@ -69,8 +69,6 @@ class ArrowJoin:
         merge could differ from it in any row, value, type or name."""
         if join.how != "inner" or not join.nulls_equal:
             return None
-        if len(set(left.names)) != len(left.names) or len(set(right.names)) != len(right.names):
-            return None
         if not all(_kept(f.type) for f in (*left, *right)):
             return None
         for lk, rk in zip(join.left_on, join.right_on):
@@ -78,14 +76,8 @@ class ArrowJoin:
                 return None
             if not _key(left.field(lk).type) or left.field(lk).type != right.field(rk).type:
                 return None
-        # pandas' names: a key named alike on both sides is one column (the left's); other
-        # names both sides hold take the suffixes
-        shared = {lk for lk, rk in zip(join.left_on, join.right_on) if lk == rk}
-        both = (set(left.names) & set(right.names)) - shared
-        lsuffix, rsuffix = (s or "" for s in join.suffixes)
-        named = [(f"{n}{lsuffix}" if n in both else n, 0, n) for n in left.names]
-        named += [(f"{n}{rsuffix}" if n in both else n, 1, n) for n in right.names if n not in shared]
-        if [name for name, _, _ in named] != out.names:
+        named = join.output_columns(left.names, right.names)
+        if named is None or [name for name, _, _ in named] != out.names:
             return None
         sides = (left, right)
         if not all(_same(sides[side].field(source).type, out.field(i).type)

@@ -8,7 +8,9 @@ knowing nothing of where the pairs come from:
 
 * :meth:`Join.join` is ``pandas.merge`` of the pair (``sort=False``), or, with
   ``nulls_equal=False``, SQL's rule (a null key matches nothing: rows of the kept side with
-  a null key follow the matched rows, their other side missing).
+  a null key follow the matched rows, their other side missing). A many-to-one join on one
+  integer key (a fact table and its dimension) finds each left row's right row through a
+  lookup of the right's keys (:meth:`Join.looked_up`), the same frame pandas gives.
 * A pair's dtypes depend on its rows: pandas gives a right-side ``int64`` column of a left
   join ``float64`` only where some left row found no match, and the key of a right or outer
   join the common type of both keys only where some row came from the right alone. The
@@ -36,10 +38,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import ArgumentTypeError, JobError, missing_column
+from .join_indices import KeyLookup
 
 HOWS = ("inner", "left", "right", "outer")
+_LOOKUP_ROWS = 1024  # right sides this long or longer are looked up; pandas' merge is as fast below
 _MATCH = "__shuffle_kit_match__"
 
 
@@ -121,9 +126,31 @@ class Join:
         )
         return pd.merge(left, right, how=how or self.how, suffixes=self.suffixes, sort=False, **keys, **kwargs)
 
+    def output_columns(self, left: Sequence[Any], right: Sequence[Any]) -> list[tuple[Any, int, Any]] | None:
+        """pandas' columns of the join of sides with the columns ``left`` and ``right`` (each
+        label once on its side), as ``(name, side, source)`` (side 0: the left); None for
+        labels pandas would name otherwise (not strings) or twice. A key both sides name
+        alike is one column, the left's; other labels both sides hold take the suffixes.
+
+        >>> Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True).output_columns(['k', 'v'], ['v', 'k'])
+        [('k', 0, 'k'), ('v_x', 0, 'v'), ('v_y', 1, 'v')]
+        """
+        if not all(isinstance(c, str) for c in (*left, *right)) or len(set(left)) != len(left) or \
+                len(set(right)) != len(right):
+            return None
+        shared = {lk for lk, rk in zip(self.left_on, self.right_on) if lk == rk}
+        both = (set(left) & set(right)) - shared
+        lsuffix, rsuffix = (s or "" for s in self.suffixes)
+        named = [(f"{n}{lsuffix}" if n in both else n, 0, n) for n in left]
+        named += [(f"{n}{rsuffix}" if n in both else n, 1, n) for n in right if n not in shared]
+        return named if len({name for name, _, _ in named}) == len(named) else None
+
     def join(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``left`` and ``right`` joined, in pandas' order for the pair (SQL
         null keys: those rows after the others)."""
+        looked_up = self.looked_up(left, right)
+        if looked_up is not None:
+            return looked_up
         if self.nulls_equal:
             return self._merge(left, right)
         lnull, rnull = _null_keys(left, self.left_on), _null_keys(right, self.right_on)
@@ -135,6 +162,33 @@ class Join:
         if self.how in ("right", "outer") and rnull.any():
             parts.append(self._merge(left.iloc[:0], right[rnull]))
         return _concat(parts)
+
+    def looked_up(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame | None:
+        """pandas' merge of a many-to-one join on one integer key, found through a lookup of
+        the right's key (:class:`.join_indices.KeyLookup`: a table when the keys span few
+        values) instead of pandas' factorizing of both sides; None unless it is exactly
+        that: an inner join (or a left join where every left row finds its right row) on a
+        key of one NumPy integer dtype on both sides, distinct on the right."""
+        if self.how not in ("inner", "left") or len(self.left_on) != 1 or len(right) < _LOOKUP_ROWS:
+            return None
+        lkey, rkey = left[self.left_on[0]], right[self.right_on[0]]
+        if not (isinstance(lkey.dtype, np.dtype) and lkey.dtype.kind in "iu" and lkey.dtype == rkey.dtype):
+            return None
+        named = self.output_columns(list(left.columns), list(right.columns))
+        if named is None:
+            return None
+        lookup = KeyLookup.of(pa.array(rkey.to_numpy()))
+        if lookup is None:
+            return None
+        lpos, rpos = lookup.find(pa.array(lkey.to_numpy()))
+        if self.how == "left" and len(lpos) < len(left):  # unmatched rows: pandas' dtypes for them
+            return None
+        kept = left.reset_index(drop=True) if len(lpos) == len(left) else left.take(lpos).reset_index(drop=True)
+        sources = [n for _, side, n in named if side == 1]
+        taken = right[sources].take(rpos).reset_index(drop=True)
+        out = pd.concat([kept, taken], axis=1)
+        out.columns = pd.Index([name for name, _, _ in named])
+        return out
 
     def join_chunks(
         self, chunks: Iterable[pd.DataFrame], whole: pd.DataFrame, chunked: str, empty: pd.DataFrame

@@ -8,8 +8,9 @@ of the left is then joined with partition ``i`` of the right by pandas' ``merge`
 (:mod:`shuffle_kit.kernels.joins`), one pair in memory at a time.
 
 Two pandas DataFrames that together fit the memory of one pair (below) are not shuffled:
-they are the one pair, joined by pandas' ``merge`` itself (a join that fits is not a
-larger-than-memory join; DuckDB and polars also partition only what does not fit).
+they are the one pair, joined as pandas' ``merge`` joins them (:meth:`Join.join`; a join
+that fits is not a larger-than-memory join: DuckDB and polars also partition only what
+does not fit).
 
 A side that is already a :class:`~shuffle_kit.ShuffleResult` of the documented hash
 (``partitioner='hash'``) on exactly that side's join keys, in their order, is co-partitioned
