@@ -8,7 +8,8 @@ limit while it runs, then a partition (and the batch read ahead) at a time.
 
 A pandas DataFrame whose sorted copy fits the limit (and no ``store`` given) needs no
 store: it is sorted whole in memory (:mod:`~shuffle_kit.shuffling.sorted_frame`), into the
-same rows in the same order.
+same rows in the same order. So is an Arrow table (or record batch) whose frame and its
+sorted copy fit beside it: converted as the shuffle converts its pieces, then sorted whole.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ..byte_sizes import check_memory_limit
 from ..defaults import shuffle_memory_limit
+from ..frames import tables_to_frame
 from ..kernels.keys import check_columns, check_npartitions, normalize_on
 from ..limits import resolve_threads
 from . import sorted_frame
@@ -72,8 +75,11 @@ def sort_values(
     ...     rows.to_pandas()['x'].tolist(), [len(p) for p in rows]
     (['c', 'e', 'a', 'd', 'b'], [2, 3])
     """
+    limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
+    if store is None and isinstance(data, (pa.Table, pa.RecordBatch)) and 3 * data.nbytes <= limit:
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        data = tables_to_frame([table])  # (the frame the shuffle's partitions would be cut from)
     if store is None and isinstance(data, pd.DataFrame):
-        limit = shuffle_memory_limit() if memory_limit is None else check_memory_limit(memory_limit)
         on = normalize_on(by)
         check_npartitions(npartitions)
         check_columns(on, list(data.columns) + [n for n in data.index.names if n is not None])

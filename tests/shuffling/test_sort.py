@@ -386,3 +386,18 @@ def test_a_frame_sorted_whole_reads_partitions_and_pieces_as_a_shuffle_result_do
             if pieces:
                 pd.testing.assert_frame_equal(pieces[0], part)
         pd.testing.assert_frame_equal(rows.empty(), df.iloc[:0])
+
+
+@given(cases(max_rows=40), st.integers(1, 6), st.sampled_from(["table", "batch", "indexed"]))
+def test_an_arrow_table_that_fits_is_sorted_whole_into_the_stores_partitions(case, npartitions, kind):
+    df, by, ascending, na_position = case
+    if kind == "indexed":  # an index in pandas' metadata comes back as the index
+        df = df.set_index(pd.Index(np.arange(len(df))[::-1], name="i"))
+    table = pa.Table.from_pandas(df, preserve_index=kind == "indexed")
+    data = table.to_batches()[0] if kind == "batch" and table.num_rows else table
+    with sk.sort_values(data, by, ascending, na_position, npartitions=npartitions, progress=False) as whole:
+        assert isinstance(whole, SortedFrame)
+        with sk.sort_values(iter([table]), by, ascending, na_position, npartitions=npartitions,
+                            progress=False) as shuffled:
+            assert not isinstance(shuffled, SortedFrame)
+            pd.testing.assert_frame_equal(whole.to_pandas(), shuffled.to_pandas())
