@@ -53,8 +53,10 @@ from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
 from ..io.readers import ReadOptions, open_source
 from ..kernels.arrow_join import ArrowJoin
+from ..kernels.block_join import join_blocks
 from ..kernels.hashing import partition_ids
 from ..kernels.joins import HOWS, Found, Join, resolve_keys
+from ..kernels.key_counts import KeyCounts, hot_keys
 from ..kernels.keys import check_npartitions
 from ..limits import resolve_threads
 from ..partition_sizes import HotKey
@@ -370,6 +372,7 @@ class MergeResult:
             return
         keys = (self.join.left_on, self.join.right_on)
         sides = []
+        unshrunk = False
         try:
             for result, on in zip((pair.left, pair.right), keys):
                 pieces = result.pieces(pair.i)
@@ -381,10 +384,10 @@ class MergeResult:
                 ))
             left, right = sides
             subs = _pairs_of(left, right)
-            if max(p.nbytes for p in subs) > 0.9 * total:  # one key (or keys that always collide)
-                yield from self._chunked(pair, top)
-                return
-            for sub in subs:
+            # one key (or keys that always collide): joined in chunks, once the stores of
+            # the split are gone
+            unshrunk = max(p.nbytes for p in subs) > 0.9 * total
+            for sub in [] if unshrunk else subs:
                 if not sub.joins_rows(self.join.how):
                     continue
                 if sub.nbytes > self.pair_bytes:
@@ -394,25 +397,43 @@ class MergeResult:
         finally:
             for side in sides:
                 side.close()
+        if unshrunk:
+            yield from self._chunked(pair, top)
 
     def _chunked(self, pair: _Pair, top: int) -> Iterator[pd.DataFrame]:
-        """A pair holding one key with too many rows: its larger side piece by piece
-        against the smaller, read whole. The key's rows are counted as the pieces go by
+        """A pair holding one key with too many rows, joined block by block (module
+        docstring): its smaller side read once in blocks that fit, its larger side streamed
+        piece by piece against each block. The keys are counted as the pieces go by
         (:attr:`skew`)."""
-        counts = _KeyCounts()
-        if pair.left_bytes >= pair.right_bytes:
-            small = pair.right.partition(pair.i)
-            yield from self.join.join_chunks(
-                counts.tally(pair.left.pieces(pair.i), self.join.left_on), small, "left", pair.left.empty())
-        else:
-            small = pair.left.partition(pair.i)
-            yield from self.join.join_chunks(
-                counts.tally(pair.right.pieces(pair.i), self.join.right_on), small, "right", pair.right.empty())
-        hot = counts.hottest(small, self.join.left_on if pair.left_bytes < pair.right_bytes else self.join.right_on)
-        if hot is not None:
-            key, big_rows, small_rows = hot
-            rows = (big_rows, small_rows) if pair.left_bytes >= pair.right_bytes else (small_rows, big_rows)
-            self._hot.setdefault(top, []).append(HotKey(top, tuple(self.join.left_on), key, *rows))
+        left_big = pair.left_bytes >= pair.right_bytes
+        big, small = (pair.left, pair.right) if left_big else (pair.right, pair.left)
+        big_rows, small_rows = (pair.left_rows, pair.right_rows) if left_big else (pair.right_rows, pair.left_rows)
+        big_bytes, small_bytes = (pair.left_bytes, pair.right_bytes) if left_big else (pair.right_bytes,
+                                                                                         pair.left_bytes)
+        big_keys, small_keys = ((self.join.left_on, self.join.right_on) if left_big
+                                else (self.join.right_on, self.join.left_on))
+        big_width, small_width = big_bytes / max(1, big_rows), small_bytes / max(1, small_rows)
+        # a step holds a block of the smaller side (half a pair's share at most) and its join
+        # with a cut of a streamed piece (a quarter; pandas' merge keeps two row numbers an
+        # output row besides); the block is never larger than a step's rows, so that one
+        # streamed row's join fits too
+        out_rows = max(1, int(self.pair_bytes // 4 // (big_width + small_width + 16)))
+        block_rows = max(1, min(out_rows, int(self.pair_bytes // 2 // max(1.0, small_width))))
+        counted, other = KeyCounts(), KeyCounts()
+        passes = 0
+
+        def stream() -> Iterator[pd.DataFrame]:
+            nonlocal passes
+            passes += 1
+            pieces = big.pieces(pair.i)
+            return counted.tally(pieces, big_keys) if passes == 1 else pieces
+
+        yield from join_blocks(
+            self.join, other.tally(small.pieces(pair.i), small_keys), block_rows, stream,
+            "right" if left_big else "left", (pair.left.empty(), pair.right.empty()), out_rows)
+        for key, rows, other_rows in hot_keys(counted, other, (big_width, small_width), self.pair_bytes):
+            lrows, rrows = (rows, other_rows) if left_big else (other_rows, rows)
+            self._hot.setdefault(top, []).append(HotKey(top, tuple(self.join.left_on), key, lrows, rrows))
 
     @property
     def skew(self) -> list[HotKey]:
@@ -610,36 +631,6 @@ class MergeResult:
             f"{format_size(sum(self.left.nbytes) + sum(self.right.nbytes))}"
             f"{''.join(f', {side} reused' for side, r in zip(('left', 'right'), self.reused) if r)}>"
         )
-
-
-class _KeyCounts:
-    """Rows per key of the pieces of a side as they go by, to name the hottest key."""
-
-    def __init__(self) -> None:
-        self.counts: pd.DataFrame | None = None  # the key columns and "rows"
-
-    def tally(self, pieces: Iterator[pd.DataFrame], keys: list) -> Iterator[pd.DataFrame]:
-        for piece in pieces:
-            counts = piece.groupby(keys, dropna=False, sort=False, observed=True).size().rename("rows").reset_index()
-            if self.counts is not None:
-                both = pd.concat([self.counts, counts], ignore_index=True)
-                counts = both.groupby(keys, dropna=False, sort=False, observed=True)["rows"].sum().reset_index()
-            self.counts = counts
-            yield piece
-
-    def hottest(self, other: pd.DataFrame, keys: list) -> tuple[tuple, int, int] | None:
-        """The key with the most rows, its rows, and its rows in ``other`` (on its ``keys``);
-        None if no piece went by."""
-        if self.counts is None or not len(self.counts):
-            return None
-        at = int(np.argmax(self.counts["rows"].to_numpy()))
-        row = self.counts.iloc[at]
-        key = tuple(v.item() if isinstance(v, np.generic) else v for v in row.iloc[:-1])
-        match = np.ones(len(other), dtype=bool)
-        for column, value in zip(keys, key):
-            values = other[column]
-            match &= (values.isna() if pd.isna(value) else values == value).to_numpy(dtype=bool, na_value=False)
-        return key, int(row.iloc[-1]), int(match.sum())
 
 
 def _keys(side: Side, i: int, keys: list) -> pd.DataFrame:

@@ -279,23 +279,6 @@ def test_the_hot_key_of_the_larger_right_side_with_null_keys():
     assert hot.to_dict()["key"] == "(nan,)"
 
 
-@pytest.mark.parametrize("how", HOWS)
-def test_join_chunks_equals_the_whole_join(how):
-    from shuffle_kit.kernels.joins import Join
-
-    left = pd.DataFrame({"k": [1, 1, 2, None, 5, 1], "a": range(6)})
-    right = pd.DataFrame({"k": [1, 3, None, 1], "b": [True, False, True, True]})
-    for nulls_equal in (True, False):
-        join = Join(["k"], ["k"], how, ("_x", "_y"), on=True, nulls_equal=nulls_equal)
-        whole = join.join(left, right)
-        for chunked in ("left", "right"):
-            big, small = (left, right) if chunked == "left" else (right, left)
-            parts = list(join.join_chunks([big[:2], big[2:3], big[3:]], small, chunked, big[:0]))
-            got = pd.concat(parts, ignore_index=True)
-            assert len(got) == len(whole)
-            pd.testing.assert_frame_equal(canonical(got.astype(whole.dtypes.to_dict())), canonical(whole))
-
-
 def test_merge_errors():
     left = pd.DataFrame({"k": [1, 2], "a": [1, 2]})
     right = pd.DataFrame({"k": ["1", "2"], "kk": [1, 2], "b": [3, 4]})
