@@ -74,3 +74,18 @@ def test_blocks_regroup_pieces():
     got = list(blocks(cut(frame, [0, 3, 3]), 4))
     assert [b["x"].tolist() for b in got] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert list(blocks([frame.iloc[:0]], 4)) == []
+
+
+def test_hot_keys_names_every_key_above_the_threshold_most_rows_first():
+    from shuffle_kit.kernels.key_counts import KeyCounts, hot_keys
+
+    left, right = KeyCounts(), KeyCounts()
+    pieces = [pd.DataFrame({"k": [7.0] * 5 + [8.0] * 3 + [np.nan] * 4 + [1.0]}), pd.DataFrame({"k": [8.0] * 3})]
+    assert sum(len(p) for p in left.tally(pieces, ["k"])) == 16
+    list(right.tally([pd.DataFrame({"j": [8, 8, 2]})], ["j"]))
+    got = hot_keys(left, right, widths=(1.0, 10.0), threshold=3.5)
+    assert [(k, r, o) for k, r, o in got if not np.isnan(k[0])] == [((8.0,), 6, 2), ((7.0,), 5, 0)]
+    assert len(got) == 3 and np.isnan(got[2][0][0]) and got[2][1:] == (4, 0)
+    # the key with the most rows whatever the threshold; none without rows
+    assert hot_keys(right, left, widths=(1.0, 1.0), threshold=100) == [((8,), 2, 6)]
+    assert hot_keys(KeyCounts(), left, widths=(1.0, 1.0), threshold=0) == []

@@ -279,6 +279,58 @@ def test_the_hot_key_of_the_larger_right_side_with_null_keys():
     assert hot.to_dict()["key"] == "(nan,)"
 
 
+def hot_on_both_sides(seed: int, width: int, hot: tuple[int, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Key 7 on ``hot`` rows of each side (their cartesian product stays small), a few
+    other keys on each side, some on both, and NaN keys; rows of ``width``-byte strings."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for name, rows, others in (("a", hot[0], np.arange(0, 60.0)), ("b", hot[1], np.arange(30, 90.0))):
+        keys = np.r_[np.full(rows, 7.0), others, [np.nan, np.nan]]
+        order = rng.permutation(len(keys))
+        frames.append(pd.DataFrame({
+            "k": keys[order], name: np.arange(len(keys)),
+            f"{name}_text": pd.Series([chr(97 + i % 26) * width for i in range(len(keys))], dtype=object),
+        }))
+    return frames[0], frames[1]
+
+
+def text_bytes(frame: pd.DataFrame) -> int:
+    return int(frame[["a_text", "b_text"]].fillna("").map(len).to_numpy().sum())
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("nulls_equal", [True, False])
+def test_a_key_hot_on_both_sides_is_joined_block_by_block(how, nulls_equal):
+    # a 1 MiB limit: a pair's share is 1 MiB, and a step of the block join a quarter of it;
+    # key 7 holds 40 x 16 KiB rows on the left and 32 on the right (neither side's rows fit
+    # a step with the other's: blocks of 8 rows of the smaller side)
+    left, right = hot_on_both_sides(0, 2**14, (40, 32))
+    with sk.merge(left, right, on="k", how=how, nulls_equal=nulls_equal, npartitions=2, memory_limit="1MiB",
+                  progress=False) as joined:
+        frames = list(joined)
+        skew = joined.skew
+    got = pd.concat(frames, ignore_index=True)
+    if nulls_equal:
+        expected = pd.merge(left, right, on="k", how=how)
+    else:
+        expected = sql_model(left, right, ["k"], ["k"], how, on="k")
+    assert_same_join(got, expected)
+    step = 2**18  # bytes of a step's join: no frame of the hot key's rows is larger
+    assert max(text_bytes(f) for f in frames if (f["k"] == 7).any()) <= step
+    assert [(h.key, h.left_rows, h.right_rows) for h in skew] == [((7.0,), 41, 32)]  # (7 is one of the others too)
+
+
+def test_every_key_too_large_for_a_pair_is_named():
+    # keys 7 and 8 hold 1.6 MB of rows each, above a pair's 1 MiB share
+    n = 100_000
+    left = pd.DataFrame({"k": np.r_[np.full(n, 7), np.full(n, 8), np.arange(10, 110)], "a": np.arange(2 * n + 100)})
+    right = pd.DataFrame({"k": [7, 8, 8, 1], "b": [1, 2, 3, 4]})
+    with sk.merge(left, right, on="k", how="left", npartitions=1, memory_limit="1MiB", progress=False) as joined:
+        assert_same_join(joined.to_pandas(), pd.merge(left, right, on="k", how="left"))
+        skew = joined.skew
+    assert sorted((h.key, h.left_rows, h.right_rows) for h in skew) == [((7,), n, 1), ((8,), n, 2)]
+
+
 def test_merge_errors():
     left = pd.DataFrame({"k": [1, 2], "a": [1, 2]})
     right = pd.DataFrame({"k": ["1", "2"], "kk": [1, 2], "b": [3, 4]})
