@@ -100,7 +100,7 @@ class Side(Protocol):
     @property
     def nbytes(self) -> list[int]: ...
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]: ...
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]: ...
+    def pieces(self, i: int, max_bytes: int = ...) -> Iterator[pd.DataFrame]: ...
     def partition(self, i: int) -> pd.DataFrame: ...
     def empty(self) -> pd.DataFrame: ...
     def close(self) -> None: ...
@@ -134,7 +134,7 @@ class Whole:
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [self.partition(i) for i in indices]
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
         if len(self.frame):
             yield self.partition(i)
 
@@ -178,8 +178,8 @@ class Reused:
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [_unindexed(f) for f in self.result.read(indices)]
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
-        return (_unindexed(f) for f in self.result.pieces(i))
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
+        return (_unindexed(f) for f in self.result.pieces(i, max_bytes))
 
     def partition(self, i: int) -> pd.DataFrame:
         return _unindexed(self.result.partition(i))
@@ -268,6 +268,8 @@ class MergeResult:
         self.tmp = tmp  # where pairs split again spill (None: the system's temporary directory)
         # pairs that fit joined as Arrow tables (both sides then TableSides; see pairs())
         self.arrow = arrow
+        # the stored pieces of a pair too large for memory are read this many bytes at a time
+        self.read_bytes = max(1, pair_bytes // 8)
         self._hot: dict[int, list[HotKey]] = {}  # pair -> its keys joined in chunks
         self._variants: list[pd.DataFrame] | None = None
         self._sizes: list[int] | None = None
@@ -375,7 +377,7 @@ class MergeResult:
         unshrunk = False
         try:
             for result, on in zip((pair.left, pair.right), keys):
-                pieces = result.pieces(pair.i)
+                pieces = result.pieces(pair.i, self.read_bytes)
                 first = next(pieces, None)
                 sides.append(shuffle(
                     itertools.chain([result.empty() if first is None else first], pieces), on, n,
@@ -415,21 +417,21 @@ class MergeResult:
         big_width, small_width = big_bytes / max(1, big_rows), small_bytes / max(1, small_rows)
         # a step holds a block of the smaller side (half a pair's share at most) and its join
         # with a cut of a streamed piece (a quarter; pandas' merge keeps two row numbers an
-        # output row besides); the block is never larger than a step's rows, so that one
-        # streamed row's join fits too
+        # output row besides); a block holds no more rows of a key than a step's, so that
+        # one streamed row's join fits too
         out_rows = max(1, int(self.pair_bytes // 4 // (big_width + small_width + 16)))
-        block_rows = max(1, min(out_rows, int(self.pair_bytes // 2 // max(1.0, small_width))))
+        block_rows = max(1, int(self.pair_bytes // 2 // max(1.0, small_width)))
         counted, other = KeyCounts(), KeyCounts()
         passes = 0
 
         def stream() -> Iterator[pd.DataFrame]:
             nonlocal passes
             passes += 1
-            pieces = big.pieces(pair.i)
+            pieces = big.pieces(pair.i, self.read_bytes)
             return counted.tally(pieces, big_keys) if passes == 1 else pieces
 
         yield from join_blocks(
-            self.join, other.tally(small.pieces(pair.i), small_keys), block_rows, stream,
+            self.join, other.tally(small.pieces(pair.i, self.read_bytes), small_keys), block_rows, stream,
             "right" if left_big else "left", (pair.left.empty(), pair.right.empty()), out_rows)
         for key, rows, other_rows in hot_keys(counted, other, (big_width, small_width), self.pair_bytes):
             lrows, rrows = (rows, other_rows) if left_big else (other_rows, rows)

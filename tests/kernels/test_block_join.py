@@ -50,13 +50,15 @@ def test_join_blocks_equals_the_whole_join(left, right, how, blocked, nulls_equa
     frames = list(join_blocks(join, cut(big, bsizes), block_rows, stream, blocked, (left[:0], right[:0]),
                               out_rows))
     assert all(len(f) for f in frames)
-    assert all(len(f) <= max(out_rows, block_rows) or len(f) <= len(small) for f in frames)
+    # a step's joined rows are at most out_rows (frames of unmatched rows are cut otherwise)
+    assert all(len(f) <= out_rows for f in frames if f["a"].notna().all() and f["b"].notna().all())
     got = pd.concat(frames, ignore_index=True) if frames else whole.iloc[:0]
     assert len(got) == len(whole)
     assert list(got.columns) == list(whole.columns)
     pd.testing.assert_frame_equal(canonical(got.astype(whole.dtypes.to_dict())), canonical(whole))
     # the streamed side is read once per block (once when there is no block but it is kept)
-    assert len(passes) == -(-len(big) // block_rows) or (not len(big) and len(passes) <= 1)
+    nblocks = len(list(blocks(cut(big, bsizes), block_rows, out_rows, ["k"])))
+    assert len(passes) == nblocks or (not len(big) and len(passes) <= 1)
 
 
 def test_a_step_joins_at_most_out_rows_of_a_hot_key():
@@ -71,9 +73,13 @@ def test_a_step_joins_at_most_out_rows_of_a_hot_key():
 
 def test_blocks_regroup_pieces():
     frame = pd.DataFrame({"x": range(10)})
-    got = list(blocks(cut(frame, [0, 3, 3]), 4))
+    got = list(blocks(cut(frame, [0, 3, 3]), 4, 4, ["x"]))
     assert [b["x"].tolist() for b in got] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert list(blocks([frame.iloc[:0]], 4)) == []
+    # at most per_key rows of a key in a block, across pieces; nulls are one key
+    keys = pd.DataFrame({"k": [1, 1, None, 2, 1, None, None, 1, 1]})
+    got = list(blocks(cut(keys, [2, 1, 4]), 5, 2, ["k"]))
+    assert [b["k"].fillna(0).astype(int).tolist() for b in got] == [[1, 1, 0, 2], [1, 0, 0, 1], [1]]
+    assert list(blocks([frame.iloc[:0]], 4, 1, ["x"])) == []
 
 
 def test_hot_keys_names_every_key_above_the_threshold_most_rows_first():

@@ -493,3 +493,45 @@ def test_skewed_join_of_parquet_keeps_peak_rss_bounded(tmp_path):
     extra = r["peak"] - r["base"]
     print(f"input {left.nbytes / mb:.0f} MB: peak RSS above baseline {extra / mb:.0f} MB")
     assert extra < limit + 300 * mb, extra / mb
+
+
+HOT_RSS_SCRIPT = """
+import json, sys, shuffle_kit
+import pandas, pyarrow.dataset, pyarrow.parquet
+""" + WATCH_PEAK_RSS + """
+rows = 0
+with shuffle_kit.merge(sys.argv[1], sys.argv[2], on="key", how=sys.argv[4], memory_limit=int(sys.argv[3]),
+                       progress=False, tmp=sys.argv[5]) as joined:
+    for frame in joined:
+        rows += len(frame)
+        del frame
+    skew = [(h.key, h.left_rows, h.right_rows) for h in joined.skew]
+stop_watching()
+print(json.dumps({"base": base, "peak": peak[0], "rows": rows, "skew": skew}))
+"""
+
+
+def test_a_key_hot_on_both_sides_beyond_the_limit_keeps_peak_rss_bounded(tmp_path):
+    # key 7 holds 24 MB of rows on each side (16 rows of 1.5 MB), more than the whole 16 MiB
+    # limit: reading either side's rows of it whole breaks the limit by far (the pieces of
+    # the smaller side held whole, each joined with a piece of the larger one: ~270 MB
+    # above the baseline); block by block, a step holds a row of each side and their join
+    import pyarrow.parquet as pq
+
+    from tests.helpers.memory import run_watched
+
+    mb = 2**20
+    limit, hot, width = 16 * mb, 16, 3 * mb // 2
+    for name, others in (("left", np.arange(0, 2000)), ("right", np.arange(1000, 3000))):
+        keys = np.r_[np.full(hot, 7), others + 10]
+        text = pa.array([("ab"[i % 2]) * width if k == 7 else str(k) for i, k in enumerate(keys)], pa.large_string())
+        pq.write_table(pa.table({"key": keys, f"{name}_text": text}), tmp_path / f"{name}.parquet", row_group_size=1)
+    assert hot * width > limit
+    r = run_watched(HOT_RSS_SCRIPT, tmp_path / "left.parquet", tmp_path / "right.parquet", limit, "outer", tmp_path)
+    assert r["rows"] == hot * hot + 3000
+    assert r["skew"] == [[[7], hot, hot]]
+    extra = r["peak"] - r["base"]
+    print(f"hot key of {hot * width / mb:.0f} MB a side, limit {limit / mb:.0f} MB: "
+          f"peak RSS above baseline {extra / mb:.0f} MB")
+    # the shuffle of both sides takes most of the allowance (its chunks, Arrow's pools)
+    assert extra < limit + 96 * mb, extra / mb
