@@ -24,8 +24,19 @@ to a temporary directory under ``tmp``, as do the stores of pairs split again), 
 whose two sides together hold more than an eighth of it (Arrow's bytes) is not read whole:
 its pieces are shuffled again into smaller pairs with another seed of the hash, as many
 times as needed (:data:`MAX_RESPLITS`). A pair that splitting no longer shrinks holds one
-key with too many rows: its larger side is read piece by piece and joined against the
-smaller side, which is then read whole; that key, with its rows on each side, is named in
+key with too many rows, perhaps on both sides: it is joined block by block
+(:mod:`shuffle_kit.kernels.block_join`), never by loading a side whole. Its smaller side is
+read once, in blocks of half a pair's share (and no more rows of one key than a step may
+join); for each block the larger side is streamed again, piece by piece (read an eighth of
+a pair at a time from its store), and each piece is cut so that its join with the block
+takes at most a quarter of a pair's share (a single row at least). A smaller side that
+fits is one block, so the larger side is read once; a key hot on both sides costs a read of
+the larger side per block. Rows left unmatched (left, right, outer joins) come out once: a
+block's after the whole larger side went by, the larger side's during the last block's pass
+(a bit per row remembers what any block matched). Row widths are the pair's averages
+(Arrow's bytes), so a pair of rows of very different widths is held to the budget only
+roughly. Every key of such a pair whose rows on both sides take more than a pair's share,
+and at least the one with the most rows, is named with its rows on each side in
 :attr:`MergeResult.skew`.
 
 The dtypes of a pair depend on its rows (an ``int64`` column of the side that may be
@@ -238,8 +249,10 @@ class MergeResult:
     Within a pair the rows are in pandas' ``merge`` order for that pair (``sort=False``:
     the left's order for inner and left joins, the right's for right joins; an outer join
     orders the pair's keys as pandas does); with ``nulls_equal=False`` a pair's rows with
-    null keys come after its others. ``to_pandas()`` concatenates them (``ignore_index``):
-    pandas' ``merge`` up to row order, with its values and dtypes.
+    null keys come after its others. A pair joined in chunks (:attr:`skew`) gives its rows
+    block by block of its smaller side, in the larger side's order within a block.
+    ``to_pandas()`` concatenates them (``ignore_index``): pandas' ``merge`` up to row
+    order, with its values and dtypes.
 
     Use it as a context manager (or call :meth:`close`) to remove the temporary stores.
     ``reused``: (left, right), whether each side is a user's shuffle result taken as it was,
@@ -439,9 +452,11 @@ class MergeResult:
 
     @property
     def skew(self) -> list[HotKey]:
-        """The keys joined in chunks so far (a key with more rows than a pair's share of
-        memory, which splitting its pair again cannot shrink), in pair order, each with its
-        rows on both sides: what makes a pair, and its file, large. Read the rows first.
+        """The keys joined in chunks so far, in pair order (most rows first within a pair),
+        each with its rows on both sides: in every pair that splitting again could not
+        shrink (joined block by block), each key whose rows on both sides take more than a
+        pair's share of memory, and the pair's key with the most rows on its larger side
+        in any case. They are what makes a pair, and its file, large. Read the rows first.
 
         >>> import pandas as pd, shuffle_kit
         >>> left = pd.DataFrame({'k': [7] * 150_000 + [1, 2], 'a': range(150_002)})
