@@ -146,14 +146,9 @@ def _blocks(pieces: Iterable[pd.DataFrame], rows: int, per_key: int, keys: list
                 ready = None
             segment = piece.iloc[start:start + rows - n]
             take = len(segment)
-            if per_key < rows:  # the rows of each key so far, this row's included
+            if per_key < rows:
                 frame = segment[keys].set_axis(on, axis=1).reset_index(drop=True)
-                within = frame.groupby(on, dropna=False, sort=False, observed=True).cumcount().to_numpy() + 1
-                if counts is not None:
-                    prior = pd.merge(frame, counts, on=on, how="left", sort=False)[_ROWS]
-                    within = within + prior.fillna(0).to_numpy(dtype=np.int64)
-                over = np.flatnonzero(within > per_key)
-                take = int(over[0]) if len(over) else take
+                take = _first_over(frame, counts, per_key, on)
                 if take:
                     counts = _merge_counts(counts, frame.iloc[:take], on)
             if take:
@@ -166,6 +161,25 @@ def _blocks(pieces: Iterable[pd.DataFrame], rows: int, per_key: int, keys: list
         yield ready, not held
     if held:
         yield _concat(held), True
+
+
+def _first_over(frame: pd.DataFrame, counts: pd.DataFrame | None, per_key: int, on: list) -> int:
+    """The first row of ``frame`` that gives its key more than ``per_key`` rows, counting
+    the rows already held (``counts``); ``len(frame)`` if none does. Prefixes twice as long
+    each time are looked at, so a block costs about its own rows, not the segment's."""
+    length = min(len(frame), max(1024, 2 * per_key))
+    while True:
+        prefix = frame.iloc[:length]
+        within = prefix.groupby(on, dropna=False, sort=False, observed=True).cumcount().to_numpy() + 1
+        if counts is not None:
+            prior = pd.merge(prefix, counts, on=on, how="left", sort=False)[_ROWS]
+            within = within + prior.fillna(0).to_numpy(dtype=np.int64)
+        over = np.flatnonzero(within > per_key)
+        if len(over):
+            return int(over[0])
+        if length == len(frame):
+            return length
+        length = min(len(frame), 2 * length)
 
 
 def _merge_counts(counts: pd.DataFrame | None, frame: pd.DataFrame, on: list) -> pd.DataFrame:
