@@ -32,7 +32,7 @@ def side(draw, name: str) -> pd.DataFrame:
     return pd.DataFrame({"k": pd.array(keys, dtype="float64"), name: np.arange(n) + (100 if name == "b" else 0)})
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(side("a"), side("b"), st.sampled_from(HOWS), st.sampled_from(["left", "right"]), st.booleans(),
        st.integers(1, 30), st.integers(1, 40), st.lists(st.integers(0, 9), max_size=4),
        st.lists(st.integers(0, 9), max_size=4))
