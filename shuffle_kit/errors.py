@@ -25,7 +25,7 @@ __all__ = [
     "ShuffleKitError", "CorruptionError", "CodecError", "UnhashableKeyError", "UnorderableKeyError", "JobError",
     "ArgumentTypeError", "PartitionIndexError",
     "MissingColumnError", "PathError", "InputNotFoundError", "NotADirectory", "DiskFullError", "ShuffleDataLost",
-    "ClusterError", "ConnectionLost",
+    "ClusterError", "ConcurrentChange", "ConnectionLost",
     "ServerError", "MalformedMessage", "UnknownCommand", "UnsupportedVersion", "BadValue", "Refused",
     "RemoteStoreError", "RemoteTypeError", "RemoteValueError", "RemoteKeyError", "RemoteOSError",
     "RemoteCorruptionError", "MessageTooLarge",
@@ -131,6 +131,11 @@ class ShuffleDataLost(ShuffleKitError, RuntimeError):
     """Pieces of a ``shuffle_kit.dask`` shuffle were lost (a store server died with its
     data, or the run's store was removed): rows would be missing, so nothing is returned.
     Computing the shuffle again starts a new run."""
+
+
+class ConcurrentChange(ShuffleKitError, RuntimeError):
+    """A store changed under a reader in a way it cannot follow (a buffer flushed while
+    the pieces of a key were being read): read them again."""
 
 
 class ClusterError(ShuffleKitError, RuntimeError):

@@ -172,8 +172,9 @@ class PartitionSizes:
 class HotKey(NamedTuple):
     """A key of a join with more rows than a partition pair's share of memory: its pair
     (``pair``), its key columns (the left's) and values, and its
-    rows on each side. Splitting the pair again cannot shrink it, so its larger side was
-    joined in chunks against the other; it is what makes that pair's file large.
+    rows on each side. Splitting the pair again cannot shrink it, so its pair was joined in
+    chunks (block by block: the smaller side in blocks, the larger streamed against each);
+    it is what makes that pair's file large.
 
     >>> hot = HotKey(3, ('k',), (7,), 900_000, 2)
     >>> hot.warning()

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..byte_sizes import check_memory_limit
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, ConcurrentChange
 from ..frames import Piece, concat_tables, frame_to_table, table_to_frames, tables_to_frame, with_piece
 from ..stores import Store
 from ..stores.base import get_nested
@@ -292,16 +292,30 @@ class TableBuffer(ArrowIPC):
 
     def iter_pieces(self, key: Key, max_bytes: int = 64 * 2**20, lock: bool = True) -> Iterator[pa.Table]:
         """The tables appended to ``key`` in append order, spilled ones read about
-        ``max_bytes`` at a time, then those held in memory."""
+        ``max_bytes`` at a time, then those in spilled sorted blocks and in memory, a
+        sorted append's rows read only when their turn comes (a key's rows spilled as
+        sorted blocks are never read at once). The appends are those of the moment of the
+        call; a flush meanwhile, which moves the rows of sorted blocks, raises
+        :class:`~shuffle_kit.errors.ConcurrentChange` when they are reached."""
         kb = encode_key(key)
+        k = _int_key(key)
         with self._memory_lock:  # what is spilled and what is held, at one moment
             spilled = super().iter_pieces(key, max_bytes, lock=lock)
             first = next(spilled, None)
-            held = self._held(key, kb, self._reader(lock))
+            held = [*self._spilled_sorted, *(h for h, _ in self._appends)]
         if first is not None:
             yield first
             yield from spilled
-        yield from held
+        for h in held:
+            if isinstance(h, _Sorted):
+                with self._memory_lock:
+                    if h.table is None and not any(s is h for s in self._spilled_sorted):
+                        raise ConcurrentChange("the buffer was flushed while the pieces of a key were read")
+                    piece = h.piece(k, self._reader(lock))
+                if piece is not None:
+                    yield piece
+            elif kb in h:
+                yield h[kb][1]
 
     def get(self, keys: Any, lock: bool = True, as_arrow: bool = False, **kwargs: Any) -> Any:
         """The DataFrame of a key (a ``pyarrow.Table`` with ``as_arrow=True``); a list of

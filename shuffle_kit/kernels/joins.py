@@ -32,7 +32,7 @@ knowing nothing of where the pairs come from:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -189,42 +189,6 @@ class Join:
         out = pd.concat([kept, taken], axis=1)
         out.columns = pd.Index([name for name, _, _ in named])
         return out
-
-    def join_chunks(
-        self, chunks: Iterable[pd.DataFrame], whole: pd.DataFrame, chunked: str, empty: pd.DataFrame
-    ) -> Iterator[pd.DataFrame]:
-        """The join of one side given in ``chunks`` (``chunked``: 'left' or 'right'; ``empty``:
-        that side without rows) with the other side ``whole``, a chunk at a time: the rows
-        of :meth:`join` of the whole sides (in another order), without the chunked side
-        ever in memory at once. Rows of ``whole`` that no chunk matched come last, if
-        ``how`` keeps them.
-
-        >>> import pandas as pd
-        >>> j = Join(['k'], ['k'], 'outer', ('_x', '_y'), on=True)
-        >>> left = pd.DataFrame({'k': [1, 1, 2], 'a': [1, 2, 3]})
-        >>> parts = j.join_chunks([left[:2], left[2:]], pd.DataFrame({'k': [1, 3], 'b': [5, 6]}), 'left', left[:0])
-        >>> pd.concat(parts)[['k', 'a', 'b']].values.tolist()
-        [[1.0, 1.0, 5.0], [1.0, 2.0, 5.0], [2.0, 3.0, nan], [3.0, nan, 6.0]]
-        """
-        keeps_whole = self.how == "outer" or self.how == ("right" if chunked == "left" else "left")
-        if not keeps_whole:  # each chunk's join is all of its rows' and nothing else's
-            for chunk in chunks:
-                yield self.join(*((chunk, whole) if chunked == "left" else (whole, chunk)))
-            return
-        # the chunks keep their own unmatched rows (outer) or none (right of a left chunk);
-        # the whole side's wait until every chunk has been seen
-        how = "inner" if self.how != "outer" else chunked
-        per_chunk = Join(self.left_on, self.right_on, how, self.suffixes, self.on, self.nulls_equal)
-        matched = np.zeros(len(whole), dtype=bool)
-        numbered = whole.assign(**{_MATCH: np.arange(len(whole))})
-        for chunk in chunks:
-            out = per_chunk.join(*((chunk, numbered) if chunked == "left" else (numbered, chunk)))
-            rows = out[_MATCH].to_numpy(dtype=np.float64, na_value=np.nan)
-            matched[rows[~np.isnan(rows)].astype(np.intp)] = True
-            yield out.drop(columns=[_MATCH])
-        if not matched.all():
-            rest = whole[~matched]
-            yield self.join(*((empty, rest) if chunked == "left" else (rest, empty)))
 
     def check(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
         """Refuse, naming both columns, key columns pandas would not join (``left`` and

@@ -498,11 +498,11 @@ class StagedSide:
     def read_tables(self, indices: Sequence[int]) -> list[pa.Table]:
         return [self.table(i) for i in indices]
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
         if not self._rows[i]:
             return
         for batch in self._batches(i):
-            step = max(1, batch.num_rows * self.piece_bytes // max(1, batch.nbytes))
+            step = max(1, batch.num_rows * min(self.piece_bytes, max_bytes) // max(1, batch.nbytes))
             for at in range(0, batch.num_rows, step):
                 yield tables_to_frame([pa.Table.from_batches([batch.slice(at, step)], schema=self.schema)])
 

@@ -111,8 +111,8 @@ class FrameSlices(ShuffleResult):
             return self._empty_table() if as_arrow else self._empty.copy()
         return self._slice(j, as_arrow)
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
-        """Partition ``i`` as one piece (a slice of the frame), if it has rows."""
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
+        """Partition ``i`` as one piece (a slice of the frame, already in memory), if it has rows."""
         j = self._index(i)
         if self._sizes[j]:
             yield self._slice(j, False)

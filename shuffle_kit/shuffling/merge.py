@@ -25,8 +25,19 @@ to a temporary directory under ``tmp``, as do the stores of pairs split again), 
 whose two sides together hold more than an eighth of it (Arrow's bytes) is not read whole:
 its pieces are shuffled again into smaller pairs with another seed of the hash, as many
 times as needed (:data:`MAX_RESPLITS`). A pair that splitting no longer shrinks holds one
-key with too many rows: its larger side is read piece by piece and joined against the
-smaller side, which is then read whole; that key, with its rows on each side, is named in
+key with too many rows, perhaps on both sides: it is joined block by block
+(:mod:`shuffle_kit.kernels.block_join`), never by loading a side whole. Its smaller side is
+read once, in blocks of half a pair's share (and no more rows of one key than a step may
+join); for each block the larger side is streamed again, piece by piece (read an eighth of
+a pair at a time from its store), and each piece is cut so that its join with the block
+takes at most a quarter of a pair's share (a single row at least). A smaller side that
+fits is one block, so the larger side is read once; a key hot on both sides costs a read of
+the larger side per block. Rows left unmatched (left, right, outer joins) come out once: a
+block's after the whole larger side went by, the larger side's during the last block's pass
+(a bit per row remembers what any block matched). Row widths are the pair's averages
+(Arrow's bytes), so a pair of rows of very different widths is held to the budget only
+roughly. Every key of such a pair whose rows on both sides take more than a pair's share,
+and at least the one with the most rows, is named with its rows on each side in
 :attr:`MergeResult.skew`.
 
 The dtypes of a pair depend on its rows (an ``int64`` column of the side that may be
@@ -54,8 +65,10 @@ from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
 from ..io.readers import ReadOptions, open_source
 from ..kernels.arrow_join import ArrowJoin
+from ..kernels.block_join import join_blocks
 from ..kernels.hashing import partition_ids
 from ..kernels.joins import HOWS, Found, Join, resolve_keys
+from ..kernels.key_counts import KeyCounts, hot_keys
 from ..kernels.keys import check_npartitions
 from ..limits import resolve_threads
 from ..partition_sizes import HotKey
@@ -99,7 +112,7 @@ class Side(Protocol):
     @property
     def nbytes(self) -> list[int]: ...
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]: ...
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]: ...
+    def pieces(self, i: int, max_bytes: int = ...) -> Iterator[pd.DataFrame]: ...
     def partition(self, i: int) -> pd.DataFrame: ...
     def empty(self) -> pd.DataFrame: ...
     def close(self) -> None: ...
@@ -133,7 +146,7 @@ class Whole:
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [self.partition(i) for i in indices]
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
         if len(self.frame):
             yield self.partition(i)
 
@@ -177,8 +190,8 @@ class Reused:
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [_unindexed(f) for f in self.result.read(indices)]
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
-        return (_unindexed(f) for f in self.result.pieces(i))
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
+        return (_unindexed(f) for f in self.result.pieces(i, max_bytes))
 
     def partition(self, i: int) -> pd.DataFrame:
         return _unindexed(self.result.partition(i))
@@ -237,8 +250,10 @@ class MergeResult:
     Within a pair the rows are in pandas' ``merge`` order for that pair (``sort=False``:
     the left's order for inner and left joins, the right's for right joins; an outer join
     orders the pair's keys as pandas does); with ``nulls_equal=False`` a pair's rows with
-    null keys come after its others. ``to_pandas()`` concatenates them (``ignore_index``):
-    pandas' ``merge`` up to row order, with its values and dtypes.
+    null keys come after its others. A pair joined in chunks (:attr:`skew`) gives its rows
+    block by block of its smaller side, in the larger side's order within a block.
+    ``to_pandas()`` concatenates them (``ignore_index``): pandas' ``merge`` up to row
+    order, with its values and dtypes.
 
     Use it as a context manager (or call :meth:`close`) to remove the temporary stores.
     ``reused``: (left, right), whether each side is a user's shuffle result taken as it was,
@@ -267,6 +282,8 @@ class MergeResult:
         self.tmp = tmp  # where pairs split again spill (None: the system's temporary directory)
         # pairs that fit joined as Arrow tables (both sides then TableSides; see pairs())
         self.arrow = arrow
+        # the stored pieces of a pair too large for memory are read this many bytes at a time
+        self.read_bytes = max(1, pair_bytes // 8)
         self._hot: dict[int, list[HotKey]] = {}  # pair -> its keys joined in chunks
         self._variants: list[pd.DataFrame] | None = None
         self._sizes: list[int] | None = None
@@ -371,9 +388,10 @@ class MergeResult:
             return
         keys = (self.join.left_on, self.join.right_on)
         sides = []
+        unshrunk = False
         try:
             for result, on in zip((pair.left, pair.right), keys):
-                pieces = result.pieces(pair.i)
+                pieces = result.pieces(pair.i, self.read_bytes)
                 first = next(pieces, None)
                 sides.append(shuffle(
                     itertools.chain([result.empty() if first is None else first], pieces), on, n,
@@ -382,10 +400,10 @@ class MergeResult:
                 ))
             left, right = sides
             subs = _pairs_of(left, right)
-            if max(p.nbytes for p in subs) > 0.9 * total:  # one key (or keys that always collide)
-                yield from self._chunked(pair, top)
-                return
-            for sub in subs:
+            # one key (or keys that always collide): joined in chunks, once the stores of
+            # the split are gone
+            unshrunk = max(p.nbytes for p in subs) > 0.9 * total
+            for sub in [] if unshrunk else subs:
                 if not sub.joins_rows(self.join.how):
                     continue
                 if sub.nbytes > self.pair_bytes:
@@ -395,31 +413,51 @@ class MergeResult:
         finally:
             for side in sides:
                 side.close()
+        if unshrunk:
+            yield from self._chunked(pair, top)
 
     def _chunked(self, pair: _Pair, top: int) -> Iterator[pd.DataFrame]:
-        """A pair holding one key with too many rows: its larger side piece by piece
-        against the smaller, read whole. The key's rows are counted as the pieces go by
+        """A pair holding one key with too many rows, joined block by block (module
+        docstring): its smaller side read once in blocks that fit, its larger side streamed
+        piece by piece against each block. The keys are counted as the pieces go by
         (:attr:`skew`)."""
-        counts = _KeyCounts()
-        if pair.left_bytes >= pair.right_bytes:
-            small = pair.right.partition(pair.i)
-            yield from self.join.join_chunks(
-                counts.tally(pair.left.pieces(pair.i), self.join.left_on), small, "left", pair.left.empty())
-        else:
-            small = pair.left.partition(pair.i)
-            yield from self.join.join_chunks(
-                counts.tally(pair.right.pieces(pair.i), self.join.right_on), small, "right", pair.right.empty())
-        hot = counts.hottest(small, self.join.left_on if pair.left_bytes < pair.right_bytes else self.join.right_on)
-        if hot is not None:
-            key, big_rows, small_rows = hot
-            rows = (big_rows, small_rows) if pair.left_bytes >= pair.right_bytes else (small_rows, big_rows)
-            self._hot.setdefault(top, []).append(HotKey(top, tuple(self.join.left_on), key, *rows))
+        left_big = pair.left_bytes >= pair.right_bytes
+        big, small = (pair.left, pair.right) if left_big else (pair.right, pair.left)
+        big_rows, small_rows = (pair.left_rows, pair.right_rows) if left_big else (pair.right_rows, pair.left_rows)
+        big_bytes, small_bytes = (pair.left_bytes, pair.right_bytes) if left_big else (pair.right_bytes,
+                                                                                         pair.left_bytes)
+        big_keys, small_keys = ((self.join.left_on, self.join.right_on) if left_big
+                                else (self.join.right_on, self.join.left_on))
+        big_width, small_width = big_bytes / max(1, big_rows), small_bytes / max(1, small_rows)
+        # a step holds a block of the smaller side (half a pair's share at most) and its join
+        # with a cut of a streamed piece (a quarter; pandas' merge keeps two row numbers an
+        # output row besides); a block holds no more rows of a key than a step's, so that
+        # one streamed row's join fits too
+        out_rows = max(1, int(self.pair_bytes // 4 // (big_width + small_width + 16)))
+        block_rows = max(1, int(self.pair_bytes // 2 // max(1.0, small_width)))
+        counted, other = KeyCounts(), KeyCounts()
+        passes = 0
+
+        def stream() -> Iterator[pd.DataFrame]:
+            nonlocal passes
+            passes += 1
+            pieces = big.pieces(pair.i, self.read_bytes)
+            return counted.tally(pieces, big_keys) if passes == 1 else pieces
+
+        yield from join_blocks(
+            self.join, other.tally(small.pieces(pair.i, self.read_bytes), small_keys), block_rows, stream,
+            "right" if left_big else "left", (pair.left.empty(), pair.right.empty()), out_rows)
+        for key, rows, other_rows in hot_keys(counted, other, (big_width, small_width), self.pair_bytes):
+            lrows, rrows = (rows, other_rows) if left_big else (other_rows, rows)
+            self._hot.setdefault(top, []).append(HotKey(top, tuple(self.join.left_on), key, lrows, rrows))
 
     @property
     def skew(self) -> list[HotKey]:
-        """The keys joined in chunks so far (a key with more rows than a pair's share of
-        memory, which splitting its pair again cannot shrink), in pair order, each with its
-        rows on both sides: what makes a pair, and its file, large. Read the rows first.
+        """The keys joined in chunks so far, in pair order (most rows first within a pair),
+        each with its rows on both sides: in every pair that splitting again could not
+        shrink (joined block by block), each key whose rows on both sides take more than a
+        pair's share of memory, and the pair's key with the most rows on its larger side
+        in any case. They are what makes a pair, and its file, large. Read the rows first.
 
         >>> import pandas as pd, shuffle_kit
         >>> left = pd.DataFrame({'k': [7] * 150_000 + [1, 2], 'a': range(150_002)})
@@ -611,36 +649,6 @@ class MergeResult:
             f"{format_size(sum(self.left.nbytes) + sum(self.right.nbytes))}"
             f"{''.join(f', {side} reused' for side, r in zip(('left', 'right'), self.reused) if r)}>"
         )
-
-
-class _KeyCounts:
-    """Rows per key of the pieces of a side as they go by, to name the hottest key."""
-
-    def __init__(self) -> None:
-        self.counts: pd.DataFrame | None = None  # the key columns and "rows"
-
-    def tally(self, pieces: Iterator[pd.DataFrame], keys: list) -> Iterator[pd.DataFrame]:
-        for piece in pieces:
-            counts = piece.groupby(keys, dropna=False, sort=False, observed=True).size().rename("rows").reset_index()
-            if self.counts is not None:
-                both = pd.concat([self.counts, counts], ignore_index=True)
-                counts = both.groupby(keys, dropna=False, sort=False, observed=True)["rows"].sum().reset_index()
-            self.counts = counts
-            yield piece
-
-    def hottest(self, other: pd.DataFrame, keys: list) -> tuple[tuple, int, int] | None:
-        """The key with the most rows, its rows, and its rows in ``other`` (on its ``keys``);
-        None if no piece went by."""
-        if self.counts is None or not len(self.counts):
-            return None
-        at = int(np.argmax(self.counts["rows"].to_numpy()))
-        row = self.counts.iloc[at]
-        key = tuple(v.item() if isinstance(v, np.generic) else v for v in row.iloc[:-1])
-        match = np.ones(len(other), dtype=bool)
-        for column, value in zip(keys, key):
-            values = other[column]
-            match &= (values.isna() if pd.isna(value) else values == value).to_numpy(dtype=bool, na_value=False)
-        return key, int(row.iloc[-1]), int(match.sum())
 
 
 def _keys(side: Side, i: int, keys: list) -> pd.DataFrame:

@@ -217,10 +217,11 @@ class ShuffleResult(Sequence):
         """A DataFrame without rows with the partitions' columns and dtypes."""
         return self._empty.copy()
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
         """Partition ``i`` as DataFrames, one per piece the store holds (about a chunk's
         rows each), without reading the partition whole; together they hold its rows in
-        order (their index aside).
+        order (their index aside). The store is read about ``max_bytes`` of its (encoded)
+        pieces at a time.
 
         >>> import pandas as pd, shuffle_kit
         >>> df = pd.DataFrame({'k': [1] * 6, 'x': range(6)})
@@ -231,7 +232,7 @@ class ShuffleResult(Sequence):
         j = self._index(i)
         if self._sizes[j] == 0:
             return
-        for piece in self.codec.iter_pieces(j):
+        for piece in self.codec.iter_pieces(j, max_bytes):
             yield piece if isinstance(piece, pd.DataFrame) else tables_to_frame([piece])
 
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
@@ -408,7 +409,7 @@ class SortedResult(ShuffleResult):
             return super().partition(j, as_arrow)
         return self._sorted(j, as_arrow)
 
-    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
         """Partition ``i`` as one piece, sorted (a partition is sorted whole), if it has rows."""
         j = self._index(i)
         if self._sizes[j]:

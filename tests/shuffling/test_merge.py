@@ -279,21 +279,56 @@ def test_the_hot_key_of_the_larger_right_side_with_null_keys():
     assert hot.to_dict()["key"] == "(nan,)"
 
 
-@pytest.mark.parametrize("how", HOWS)
-def test_join_chunks_equals_the_whole_join(how):
-    from shuffle_kit.kernels.joins import Join
+def hot_on_both_sides(seed: int, width: int, hot: tuple[int, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Key 7 on ``hot`` rows of each side (their cartesian product stays small), a few
+    other keys on each side, some on both, and NaN keys; rows of ``width``-byte strings."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for name, rows, others in (("a", hot[0], np.arange(0, 60.0)), ("b", hot[1], np.arange(30, 90.0))):
+        keys = np.r_[np.full(rows, 7.0), others, [np.nan, np.nan]]
+        order = rng.permutation(len(keys))
+        frames.append(pd.DataFrame({
+            "k": keys[order], name: np.arange(len(keys)),
+            f"{name}_text": pd.Series([chr(97 + i % 26) * width for i in range(len(keys))], dtype=object),
+        }))
+    return frames[0], frames[1]
 
-    left = pd.DataFrame({"k": [1, 1, 2, None, 5, 1], "a": range(6)})
-    right = pd.DataFrame({"k": [1, 3, None, 1], "b": [True, False, True, True]})
-    for nulls_equal in (True, False):
-        join = Join(["k"], ["k"], how, ("_x", "_y"), on=True, nulls_equal=nulls_equal)
-        whole = join.join(left, right)
-        for chunked in ("left", "right"):
-            big, small = (left, right) if chunked == "left" else (right, left)
-            parts = list(join.join_chunks([big[:2], big[2:3], big[3:]], small, chunked, big[:0]))
-            got = pd.concat(parts, ignore_index=True)
-            assert len(got) == len(whole)
-            pd.testing.assert_frame_equal(canonical(got.astype(whole.dtypes.to_dict())), canonical(whole))
+
+def text_bytes(frame: pd.DataFrame) -> int:
+    return int(frame[["a_text", "b_text"]].fillna("").map(len).to_numpy().sum())
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("nulls_equal", [True, False])
+def test_a_key_hot_on_both_sides_is_joined_block_by_block(how, nulls_equal):
+    # a 1 MiB limit: a pair's share is 1 MiB, and a step of the block join a quarter of it;
+    # key 7 holds 40 x 16 KiB rows on the left and 32 on the right (neither side's rows fit
+    # a step with the other's: blocks of 8 rows of the smaller side)
+    left, right = hot_on_both_sides(0, 2**14, (40, 32))
+    with sk.merge(left, right, on="k", how=how, nulls_equal=nulls_equal, npartitions=2, memory_limit="1MiB",
+                  progress=False) as joined:
+        frames = list(joined)
+        skew = joined.skew
+    got = pd.concat(frames, ignore_index=True)
+    if nulls_equal:
+        expected = pd.merge(left, right, on="k", how=how)
+    else:
+        expected = sql_model(left, right, ["k"], ["k"], how, on="k")
+    assert_same_join(got, expected)
+    step = 2**18  # bytes of a step's join: no frame of the hot key's rows is larger
+    assert max(text_bytes(f) for f in frames if (f["k"] == 7).any()) <= step
+    assert [(h.key, h.left_rows, h.right_rows) for h in skew] == [((7.0,), 41, 32)]  # (7 is one of the others too)
+
+
+def test_every_key_too_large_for_a_pair_is_named():
+    # keys 7 and 8 hold 1.6 MB of rows each, above a pair's 1 MiB share
+    n = 100_000
+    left = pd.DataFrame({"k": np.r_[np.full(n, 7), np.full(n, 8), np.arange(10, 110)], "a": np.arange(2 * n + 100)})
+    right = pd.DataFrame({"k": [7, 8, 8, 1], "b": [1, 2, 3, 4]})
+    with sk.merge(left, right, on="k", how="left", npartitions=1, memory_limit="1MiB", progress=False) as joined:
+        assert_same_join(joined.to_pandas(), pd.merge(left, right, on="k", how="left"))
+        skew = joined.skew
+    assert sorted((h.key, h.left_rows, h.right_rows) for h in skew) == [((7,), n, 1), ((8,), n, 2)]
 
 
 def test_merge_errors():
@@ -458,3 +493,45 @@ def test_skewed_join_of_parquet_keeps_peak_rss_bounded(tmp_path):
     extra = r["peak"] - r["base"]
     print(f"input {left.nbytes / mb:.0f} MB: peak RSS above baseline {extra / mb:.0f} MB")
     assert extra < limit + 300 * mb, extra / mb
+
+
+HOT_RSS_SCRIPT = """
+import json, sys, shuffle_kit
+import pandas, pyarrow.dataset, pyarrow.parquet
+""" + WATCH_PEAK_RSS + """
+rows = 0
+with shuffle_kit.merge(sys.argv[1], sys.argv[2], on="key", how=sys.argv[4], memory_limit=int(sys.argv[3]),
+                       progress=False, tmp=sys.argv[5]) as joined:
+    for frame in joined:
+        rows += len(frame)
+        del frame
+    skew = [(h.key, h.left_rows, h.right_rows) for h in joined.skew]
+stop_watching()
+print(json.dumps({"base": base, "peak": peak[0], "rows": rows, "skew": skew}))
+"""
+
+
+def test_a_key_hot_on_both_sides_beyond_the_limit_keeps_peak_rss_bounded(tmp_path):
+    # key 7 holds 24 MB of rows on each side (16 rows of 1.5 MB), more than the whole 16 MiB
+    # limit: reading either side's rows of it whole breaks the limit by far (the pieces of
+    # the smaller side held whole, each joined with a piece of the larger one: ~270 MB
+    # above the baseline); block by block, a step holds a row of each side and their join
+    import pyarrow.parquet as pq
+
+    from tests.helpers.memory import run_watched
+
+    mb = 2**20
+    limit, hot, width = 16 * mb, 16, 3 * mb // 2
+    for name, others in (("left", np.arange(0, 2000)), ("right", np.arange(1000, 3000))):
+        keys = np.r_[np.full(hot, 7), others + 10]
+        text = pa.array([("ab"[i % 2]) * width if k == 7 else str(k) for i, k in enumerate(keys)], pa.large_string())
+        pq.write_table(pa.table({"key": keys, f"{name}_text": text}), tmp_path / f"{name}.parquet", row_group_size=1)
+    assert hot * width > limit
+    r = run_watched(HOT_RSS_SCRIPT, tmp_path / "left.parquet", tmp_path / "right.parquet", limit, "outer", tmp_path)
+    assert r["rows"] == hot * hot + 3000
+    assert r["skew"] == [[[7], hot, hot]]
+    extra = r["peak"] - r["base"]
+    print(f"hot key of {hot * width / mb:.0f} MB a side, limit {limit / mb:.0f} MB: "
+          f"peak RSS above baseline {extra / mb:.0f} MB")
+    # the shuffle of both sides takes most of the allowance (its chunks, Arrow's pools)
+    assert extra < limit + 96 * mb, extra / mb
