@@ -48,13 +48,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..byte_sizes import check_memory_limit, format_size
-from ..defaults import default_npartitions, shuffle_memory_limit
+from ..byte_sizes import check_memory_limit, format_size, parse_size
+from ..defaults import CHUNK_BYTES, default_npartitions, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
+from ..io.partitioned import PartitionedFiles, recognise
 from ..io.readers import ReadOptions, open_source
 from ..kernels.arrow_join import ArrowJoin
-from ..kernels.hashing import partition_ids
+from ..kernels.hashing import HASH_VERSION, partition_ids
 from ..kernels.joins import HOWS, Found, Join, resolve_keys
 from ..kernels.keys import check_npartitions
 from ..limits import resolve_threads
@@ -190,9 +191,22 @@ class Reused:
         pass
 
 
+TAKEN = (Reused, PartitionedFiles)  # the sides taken as they are: never shuffled by the join
+
+
 def _unindexed(frame: pd.DataFrame) -> pd.DataFrame:
     # a kept index is no column of the join (pandas' merge on columns drops it)
     return frame if type(frame.index) is pd.RangeIndex else frame.reset_index(drop=True)
+
+
+def _taken(data: Any, result: ShuffleResult | None, keys: list, read: ReadOptions,
+           piece_bytes: int) -> Reused | PartitionedFiles | None:
+    """A side hash-partitioned on exactly ``keys`` in their order, taken as it is: a user's
+    shuffle result (``result``), or the partition job's files recognised by their records
+    (:func:`~shuffle_kit.io.partitioned.recognise`); None for anything else."""
+    if result is not None:
+        return Reused(result) if result.on == keys else None
+    return recognise(data, keys, hash_version=HASH_VERSION, read=read, piece_bytes=piece_bytes)
 
 
 def _reusable(data: Any) -> ShuffleResult | None:
@@ -260,7 +274,7 @@ class MergeResult:
         self.right = right
         self.join = join
         self.npartitions = left.npartitions
-        self.reused = (isinstance(left, Reused), isinstance(right, Reused))
+        self.reused = (isinstance(left, TAKEN), isinstance(right, TAKEN))
         self.pair_bytes = pair_bytes
         self.store_bytes = store_bytes
         self.threads = threads
@@ -732,25 +746,25 @@ def merge(
         sides: tuple[Side, Side] = (Whole(left, lbytes or 0), Whole(right, rbytes or 0))
         join.check(sides[0].empty(), sides[1].empty())
         return MergeResult(*sides, join, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads, tmp=tmp)
-    # a user's result hashed on this side's keys is co-partitioned with the other side
-    # shuffled into its count: it is taken as it is
-    lreused = lreused if lreused is not None and lreused.on == lkeys else None
-    rreused = rreused if rreused is not None and rreused.on == rkeys else None
+    # a side already hashed on its keys (a user's shuffle result, the partition job's files)
+    # is co-partitioned with the other side shuffled into its count: it is taken as it is
+    piece_bytes = parse_size(chunk_bytes) if chunk_bytes is not None else min(CHUNK_BYTES, max(2**20, store_bytes // 8))
+    ltaken = _taken(left, lreused, lkeys, read, piece_bytes)
+    rtaken = _taken(right, rreused, rkeys, read, piece_bytes)
     if npartitions is None:
-        npartitions = next((r.npartitions for r in (lreused, rreused) if r is not None), None)
-    if lreused is not None and lreused.npartitions != npartitions:
-        lreused = None
-    if rreused is not None and rreused.npartitions != npartitions:
-        rreused = None
+        npartitions = next((side.npartitions for side in (ltaken, rtaken) if side is not None), None)
+    if ltaken is not None and ltaken.npartitions != npartitions:
+        ltaken = None
+    if rtaken is not None and rtaken.npartitions != npartitions:
+        rtaken = None
     if npartitions is None:
         known = (lbytes or 0) + (rbytes or 0)
         npartitions = max(default_npartitions(known or None), math.ceil(known / pair_bytes)) if known else None
     kwargs: dict[str, Any] = dict(memory_limit=store_bytes, progress=progress, keep_index=False,
                                   chunk_bytes=chunk_bytes, threads=threads, read=read, tmp=tmp)
-    left_parts: Side = Reused(lreused) if lreused is not None else shuffle(left, lkeys, npartitions, **kwargs)
+    left_parts: Side = ltaken if ltaken is not None else shuffle(left, lkeys, npartitions, **kwargs)
     try:
-        right_parts: Side = (Reused(rreused) if rreused is not None
-                             else shuffle(right, rkeys, left_parts.npartitions, **kwargs))
+        right_parts: Side = rtaken if rtaken is not None else shuffle(right, rkeys, left_parts.npartitions, **kwargs)
     except BaseException:
         left_parts.close()
         raise

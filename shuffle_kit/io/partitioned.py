@@ -1,0 +1,219 @@
+"""Files already hash-partitioned by the partition job, recognised by their records and
+read a partition at a time: a side a join takes as it is.
+
+:func:`recognise` takes what a shuffle would read (a directory, a glob, paths or URLs of
+the partition job's output, on any filesystem :mod:`~shuffle_kit.io.filesystems` opens)
+and returns its :class:`PartitionedFiles` only when every rule holds:
+
+- every file is Parquet or Arrow IPC, at the top of what was given (no hive directory
+  names: files by value are not hash partitions), and carries a record
+  (:mod:`shuffle_kit.io.provenance`) in a file named for its partition;
+- every record says ``hash``, the hash version and seed asked for, the key columns asked
+  for in their order, and one partition count (files of two runs with other counts, as
+  ``--exists append`` may leave, are not one layout);
+- the files' schemas concatenate.
+
+Anything else is None: the caller reads the input as any other, never a partition of the
+wrong rows. A partition may have several files (``--max-rows-per-file``, appends of runs
+with the same layout) or none (no rows).
+
+Each partition is read whole (``partition``) or in pieces of about ``piece_bytes``
+(``pieces``) and converted to pandas as a shuffle's partitions of the same files are
+(:func:`~shuffle_kit.frames.tables_to_frame`, the index the files' pandas metadata names
+dropped, as ``merge`` drops it); its rows and bytes come from the Parquet footers (an Arrow
+IPC file: its rows, and its size for its bytes), so nothing is read before the join.
+
+>>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
+>>> from shuffle_kit.io.provenance import Provenance
+>>> d = tempfile.mkdtemp()
+>>> for p, keys in enumerate([[2, 4], [1, 3, 1]]):
+...     schema = pa.schema({'k': pa.int64()}, metadata=Provenance('hash', ('k',), 2, p, 1, 0).metadata())
+...     pq.write_table(pa.table({'k': keys}, schema=schema), f'{d}/part-{p:05d}.parquet')
+>>> parts = recognise(d, ['k'], hash_version=1)
+>>> parts.npartitions, parts.sizes, parts.partition(1)['k'].tolist()
+(2, [2, 3], [1, 3, 1])
+>>> recognise(d, ['x'], hash_version=1) is None
+True
+>>> import shutil; shutil.rmtree(d)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..defaults import CHUNK_BYTES
+from ..errors import ShuffleKitError
+from .discovery import InputFile, discover
+from .provenance import Provenance, named_for, recorded_keys
+from .readers import ReadOptions, path_list
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class RecordedFile:
+    """One file of a partitioned output: where it is, its record, schema, rows and bytes."""
+
+    file: InputFile
+    record: Provenance
+    schema: pa.Schema
+    rows: int
+    nbytes: int
+
+
+def read_file(f: InputFile) -> RecordedFile | None:
+    """``f``'s record, schema, rows and in-memory bytes (from its footer), or None if it
+    has no record, is not Parquet or Arrow IPC, or cannot be read."""
+    if f.format not in ("parquet", "arrow"):
+        return None
+    try:
+        with f.location.fs.open_input_file(f.location.path) as handle:
+            if f.format == "parquet":
+                import pyarrow.parquet as pq
+
+                meta = pq.read_metadata(handle)
+                record = Provenance.from_metadata(meta.metadata)
+                nbytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                schema, rows = meta.schema.to_arrow_schema(), meta.num_rows
+            else:
+                reader = pa.ipc.open_file(handle)
+                schema = reader.schema
+                record = Provenance.from_metadata(schema.metadata)
+                rows, nbytes = reader.count_rows(), f.size  # (as the readers estimate an IPC file's bytes)
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    return None if record is None else RecordedFile(f, record, schema, rows, nbytes)
+
+
+def recognise(data: Any, on: Sequence[Any], *, hash_version: int, read: ReadOptions | None = None,
+              piece_bytes: int = CHUNK_BYTES) -> PartitionedFiles | None:
+    """``data`` as the hash partitions the partition job wrote, on exactly the key columns
+    ``on`` (in order) with hash ``hash_version`` and seed 0; None when it is anything else
+    (module docstring)."""
+    paths, keys = path_list(data), recorded_keys(on)
+    if paths is None or keys is None:
+        return None
+    read = read or ReadOptions()
+    try:
+        found = discover(paths, read.partitioning)
+    except (ShuffleKitError, OSError, ValueError):  # (the shuffle reports what is wrong, in its own words)
+        return None
+    files = []
+    for f in found.files:
+        recorded = None if f.partition else read_file(f)
+        if recorded is None or not named_for(f.location.name, recorded.record.partition):
+            return None
+        files.append(recorded)
+    if not files:
+        return None
+    first = files[0].record
+    wanted = Provenance("hash", keys, first.npartitions, first.partition, hash_version=hash_version, seed=0)
+    if not all(wanted.same_run_layout(f.record) for f in files):
+        return None
+    try:
+        schema = pa.unify_schemas([f.schema for f in files], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return PartitionedFiles(files, schema, first.npartitions, piece_bytes)
+
+
+class PartitionedFiles:
+    """The files of one hash-partitioned output, ``npartitions`` partitions, read as the
+    partitions of a join's side (:class:`shuffle_kit.shuffling.merge.Side`): whole, or in
+    pieces of about ``piece_bytes``, each file conformed to ``schema`` (what all the
+    files' schemas unify to)."""
+
+    def __init__(self, files: Sequence[RecordedFile], schema: pa.Schema, npartitions: int,
+                 piece_bytes: int = CHUNK_BYTES):
+        self.files = list(files)
+        self.schema, self.npartitions, self.piece_bytes = schema, npartitions, piece_bytes
+        self.on = files[0].record.on if files else ()
+        self._of: list[list[RecordedFile]] = [[] for _ in range(npartitions)]
+        for f in self.files:
+            self._of[f.record.partition].append(f)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [sum(f.rows for f in files) for files in self._of]
+
+    @property
+    def nbytes(self) -> list[int]:
+        return [sum(f.nbytes for f in files) for files in self._of]
+
+    def partition(self, i: int) -> pd.DataFrame:
+        """Partition ``i`` whole."""
+        tables = [_conformed(table, self.schema) for f in self._of[i] if f.rows for table in _file_tables(f, None)]
+        if not tables:
+            return self.empty()
+        return _frame(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+
+    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
+        return [self.partition(i) for i in indices]
+
+    def pieces(self, i: int) -> Iterator[pd.DataFrame]:
+        """Partition ``i`` in pieces of about ``piece_bytes`` in memory."""
+        for f in self._of[i]:
+            if not f.rows:
+                continue
+            rows = max(1, f.rows * self.piece_bytes // max(1, f.nbytes))
+            for table in _file_tables(f, rows):
+                yield _frame(_conformed(table, self.schema))
+
+    def empty(self) -> pd.DataFrame:
+        return _frame(self.schema.empty_table())
+
+    def close(self) -> None:
+        pass  # (the files are the user's)
+
+    def __repr__(self) -> str:
+        return (f"<PartitionedFiles: {len(self.files)} files, {self.npartitions} hash partitions on "
+                f"{', '.join(self.on)}, {sum(self.sizes):,} rows>")
+
+
+def _file_tables(f: RecordedFile, rows: int | None) -> Iterator[pa.Table]:
+    """The rows of ``f``: whole (``rows`` None), else in tables of at most ``rows`` rows."""
+    with f.file.location.fs.open_input_file(f.file.location.path) as handle:
+        if f.file.format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(handle, pre_buffer=False) as pf:
+                if rows is None:
+                    yield pf.read()
+                    return
+                for batch in pf.iter_batches(batch_size=rows):
+                    yield pa.Table.from_batches([batch])
+            return
+        reader = pa.ipc.open_file(handle)
+        batches = (reader.get_batch(b) for b in range(reader.num_record_batches))
+        if rows is None:
+            yield pa.Table.from_batches(list(batches), schema=reader.schema)
+            return
+        for batch in batches:
+            for at in range(0, batch.num_rows, rows):
+                yield pa.Table.from_batches([batch.slice(at, rows)])
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns, types and metadata (files of appended runs may
+    differ slightly, as a shuffle of them concatenates them)."""
+    if not table.schema.equals(schema, check_metadata=False):
+        table = pa.Table.from_arrays(
+            [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+             for f in schema], schema=schema)
+    return table.replace_schema_metadata(schema.metadata)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as pandas, as a shuffle's partition of it is, without an index (a join on
+    columns keeps none)."""
+    import pandas as pd
+
+    from ..frames import tables_to_frame
+
+    frame = tables_to_frame([table])
+    return frame if type(frame.index) is pd.RangeIndex else frame.reset_index(drop=True)
