@@ -51,7 +51,11 @@ while moving them takes back those moved so far. Appends are refused when the ex
 files' columns differ from the new rows' (:func:`~shuffle_kit.partitioning.destination.check_append`).
 
 Each file's layout (rows per file, row groups, key columns kept, sort order) is a
-:class:`~shuffle_kit.partitioning.layout.Layout`.
+:class:`~shuffle_kit.partitioning.layout.Layout`. Each Parquet and Arrow IPC file of hash
+or range partitions records how it was partitioned and its partition
+(:mod:`shuffle_kit.io.provenance`: :func:`provenance`), so that ``shuffle_kit.merge`` and
+the join job take an output hashed on their keys as it is; files by value and CSV files
+record nothing.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ engine.
    values, not storage types, so keys pandas joins, ``int64`` with ``Int64`` or
    ``float64``, every string type, meet in one partition). The partitions are uncompressed
    Arrow IPC files in a private directory under ``tmp`` (named like the engine's runs, so
-   a later job removes what a killed one left there).
+   a later job removes what a killed one left there). An input that is the partition
+   job's output hashed on that side's keys into the pairs' count (its own, unless
+   ``npartitions`` asks for another) is not partitioned again: its files, recognised by
+   their records (:mod:`shuffle_kit.io.partitioned`), are its partitions.
 2. **Pairs joined one at a time.** Partition ``i`` of the left is joined with partition
    ``i`` of the right by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop
    (``shuffle_kit.merge``'s: pandas' ``merge`` semantics, the whole join's dtypes on every

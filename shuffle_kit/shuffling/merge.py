@@ -18,7 +18,13 @@ with anything else hashed so: it is taken as it is (:class:`Reused`, never close
 join: the user owns it) and only the other side is shuffled, into its partition count; two
 such results of the same count are joined without any shuffle. A result on other keys, in
 another count than ``npartitions`` asks for (or than a reused left's), or of another
-partitioner is shuffled again as any input is.
+partitioner is shuffled again as any input is. So is the output of the partition job
+(``shuffle-kit partition``, :func:`shuffle_kit.partition`) given as a side: paths, a glob
+or a directory (local or an object store's) whose every file records that hash on exactly
+that side's keys, in order, and one partition count
+(:mod:`shuffle_kit.io.provenance`, read by :mod:`shuffle_kit.io.partitioned`) is read file
+by file as its partitions (:class:`~shuffle_kit.io.partitioned.PartitionedFiles`); any
+file without that record (CSV, by value, by range, another run's count) means a shuffle.
 
 Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
 to a temporary directory under ``tmp``, as do the stores of pairs split again), and a pair
@@ -255,8 +261,8 @@ class MergeResult:
     pandas' ``merge`` up to row order, with its values and dtypes.
 
     Use it as a context manager (or call :meth:`close`) to remove the temporary stores.
-    ``reused``: (left, right), whether each side is a user's shuffle result taken as it was,
-    without a shuffle (the join does not close it).
+    ``reused``: (left, right), whether each side was taken as it was, without a shuffle: a
+    user's shuffle result (the join does not close it) or the partition job's files.
 
     >>> import pandas as pd, shuffle_kit
     >>> left = pd.DataFrame({'k': [1, 2, 2], 'a': [10, 20, 30]})
@@ -694,7 +700,11 @@ def merge(
     ----------
     left, right : anything :func:`~shuffle_kit.shuffle` takes (frames, Arrow, polars,
         Parquet/CSV paths and datasets, streams); their index is not kept, as pandas'
-        ``merge`` on columns does not keep it.
+        ``merge`` on columns does not keep it. A side already hash-partitioned on its keys
+        (a :class:`~shuffle_kit.ShuffleResult` of ``partitioner='hash'``, or the files of
+        :func:`shuffle_kit.partition` in Parquet or Arrow, recognised by the record each
+        carries) is taken as it is, and the other side shuffled into its partition count
+        (module docstring; :attr:`MergeResult.reused` says which).
     on, left_on, right_on : key columns as pandas has them: ``on`` (both sides), or
         ``left_on`` and ``right_on`` (each side keeps its own columns), or none (the
         columns both sides have; the sides' columns must be known: a frame, table or files).
@@ -704,7 +714,8 @@ def merge(
     how : 'inner', 'left', 'right' or 'outer'.
     suffixes : added to the column names both sides have, as in pandas.
     nulls_equal : whether null keys match each other (pandas: True).
-    npartitions : pairs of partitions; default: enough for a pair to take an eighth of
+    npartitions : pairs of partitions; default: a side taken as it is gives its count (the
+        left's first); else enough for a pair to take an eighth of
         ``memory_limit``, and one per 100 MB of both sides when their size is known; two
         DataFrames within an eighth of ``memory_limit`` are one pair, not shuffled.
     memory_limit : bytes (or '2GB'): each side's store keeps a quarter of it in memory, and
@@ -720,6 +731,18 @@ def merge(
     >>> with merge(flights, planes, on='tailnum', how='left', progress=False) as joined:
     ...     joined.to_pandas().sort_values('dep')['seats'].tolist()
     [nan, 150.0, 90.0, 150.0]
+
+    The partition job's output on the join keys is joined as it is, partition by partition:
+
+    >>> import os, shutil, tempfile, shuffle_kit
+    >>> d = tempfile.mkdtemp()
+    >>> flights.to_parquet(os.path.join(d, 'flights.parquet'))
+    >>> _ = shuffle_kit.partition(os.path.join(d, 'flights.parquet'), 'tailnum', os.path.join(d, 'by_tail'),
+    ...                           npartitions=2, progress=False)
+    >>> with merge(os.path.join(d, 'by_tail'), planes, on='tailnum', progress=False) as joined:
+    ...     joined.reused, joined.npartitions, sorted(joined.to_pandas()['dep'])
+    ((True, False), 2, [5, 7, 9])
+    >>> shutil.rmtree(d)
     """
     if how not in HOWS:
         raise JobError(f"how must be one of {', '.join(map(repr, HOWS))}, not {how!r}")
