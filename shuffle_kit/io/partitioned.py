@@ -20,8 +20,10 @@ with the same layout) or none (no rows).
 Each partition is read whole (``partition``) or in pieces of about ``piece_bytes``
 (``pieces``) and converted to pandas as a shuffle's partitions of the same files are
 (:func:`~shuffle_kit.frames.tables_to_frame`, the index the files' pandas metadata names
-dropped, as ``merge`` drops it); its rows and bytes come from the Parquet footers (an Arrow
-IPC file: its rows, and its size for its bytes), so nothing is read before the join.
+dropped, as ``merge`` drops it); its rows and bytes come from the Parquet footers (their
+uncompressed sizes, as the readers estimate a Parquet file's memory), so nothing of a
+Parquet output is read before the join; an Arrow IPC file's batches are read once, one at
+a time, to measure them (its buffers may be compressed).
 
 >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
 >>> from shuffle_kit.io.provenance import Provenance
@@ -55,15 +57,26 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedFile:
-    """One file of a partitioned output: where it is, its record, schema, rows and bytes."""
+    """One file of a partitioned output: where it is, its record, schema, rows, and its
+    bytes in memory (None until measured: an Arrow IPC file's compressed buffers tell only
+    their compressed size, so its batches are read, one at a time, when first asked)."""
 
     file: InputFile
     record: Provenance
     schema: pa.Schema
     rows: int
-    nbytes: int
+    nbytes: int | None
+
+    def memory(self) -> int:
+        """The file's rows' bytes in memory: the Parquet footer's uncompressed size (as the
+        readers estimate it), or an Arrow IPC file's batches measured."""
+        if self.nbytes is None:
+            with self.file.location.fs.open_input_file(self.file.location.path) as handle:
+                reader = pa.ipc.open_file(handle)
+                self.nbytes = sum(reader.get_batch(b).nbytes for b in range(reader.num_record_batches))
+        return self.nbytes
 
 
 def read_file(f: InputFile) -> RecordedFile | None:
@@ -84,7 +97,7 @@ def read_file(f: InputFile) -> RecordedFile | None:
                 reader = pa.ipc.open_file(handle)
                 schema = reader.schema
                 record = Provenance.from_metadata(schema.metadata)
-                rows, nbytes = reader.count_rows(), f.size  # (as the readers estimate an IPC file's bytes)
+                rows, nbytes = reader.count_rows(), None
     except (pa.ArrowException, OSError, ValueError):
         return None
     return None if record is None else RecordedFile(f, record, schema, rows, nbytes)
@@ -143,7 +156,7 @@ class PartitionedFiles:
 
     @property
     def nbytes(self) -> list[int]:
-        return [sum(f.nbytes for f in files) for files in self._of]
+        return [sum(f.memory() for f in files) for files in self._of]
 
     def partition(self, i: int) -> pd.DataFrame:
         """Partition ``i`` whole."""
@@ -160,7 +173,7 @@ class PartitionedFiles:
         for f in self._of[i]:
             if not f.rows:
                 continue
-            rows = max(1, f.rows * self.piece_bytes // max(1, f.nbytes))
+            rows = max(1, f.rows * self.piece_bytes // max(1, f.memory()))
             for table in _file_tables(f, rows):
                 yield _frame(_conformed(table, self.schema))
 

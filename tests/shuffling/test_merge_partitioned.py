@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -224,3 +225,15 @@ def test_recognise_names_what_it_takes(tmp_path):
     assert recognise(str(tmp_path / "nowhere"), ["j", "k"], hash_version=HASH_VERSION) is None
     shutil.copy(f"{path}/part-00000.parquet", f"{path}/part-00003.parquet")  # a copy named for another partition
     assert recognise(path, ["j", "k"], hash_version=HASH_VERSION) is None
+
+
+def test_the_bytes_of_arrow_partitions_are_their_rows_in_memory(tmp_path):
+    # compressed Arrow files: the size on disk is far below what the rows take in memory
+    df = pd.DataFrame({"k": np.arange(20_000) % 50, "s": ["the same words"] * 20_000})
+    path = partitioned(tmp_path / "out", df, "k", 2, format="arrow")
+    parts = recognise(path, ["k"], hash_version=HASH_VERSION)
+    assert parts is not None
+    for i in range(2):
+        with pa.OSFile(f"{path}/part-{i:05d}.arrow", "rb") as f:
+            rows = pa.ipc.open_file(f).read_all()
+        assert parts.nbytes[i] == rows.nbytes > 2 * os.path.getsize(f"{path}/part-{i:05d}.arrow")
