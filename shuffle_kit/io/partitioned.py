@@ -41,20 +41,23 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..defaults import CHUNK_BYTES
-from ..errors import ShuffleKitError
+from ..errors import JobError, ShuffleKitError
 from .discovery import InputFile, discover
-from .provenance import Provenance, named_for, recorded_keys
+from .provenance import KEY, Provenance, named_for, recorded_keys
 from .readers import ReadOptions, path_list
 
 if TYPE_CHECKING:
     import pandas as pd
+
+PartitionIds = Callable[[pa.Table, list, int], Any]  # the hash of the key columns, mod n (an array)
 
 
 @dataclass
@@ -100,14 +103,17 @@ def read_file(f: InputFile) -> RecordedFile | None:
                 rows, nbytes = reader.count_rows(), None
     except (pa.ArrowException, OSError, ValueError):
         return None
-    return None if record is None else RecordedFile(f, record, schema, rows, nbytes)
+    if record is None or record.rows is not None and record.rows != rows:  # (rows copied elsewhere)
+        return None
+    return RecordedFile(f, record, schema, rows, nbytes)
 
 
 def recognise(data: Any, on: Sequence[Any], *, hash_version: int, read: ReadOptions | None = None,
-              piece_bytes: int = CHUNK_BYTES) -> PartitionedFiles | None:
+              piece_bytes: int = CHUNK_BYTES, ids: PartitionIds | None = None) -> PartitionedFiles | None:
     """``data`` as the hash partitions the partition job wrote, on exactly the key columns
     ``on`` (in order) with hash ``hash_version`` and seed 0; None when it is anything else
-    (module docstring)."""
+    (module docstring). ``ids``: that hash (``partition_ids(table, on, n)``), to check the
+    rows of each partition as they are read."""
     paths, keys = path_list(data), recorded_keys(on)
     if paths is None or keys is None:
         return None
@@ -132,19 +138,24 @@ def recognise(data: Any, on: Sequence[Any], *, hash_version: int, read: ReadOpti
         schema = pa.unify_schemas([f.schema for f in files], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    return PartitionedFiles(files, schema, first.npartitions, piece_bytes)
+    return PartitionedFiles(files, schema, first.npartitions, piece_bytes, ids)
 
 
 class PartitionedFiles:
     """The files of one hash-partitioned output, ``npartitions`` partitions, read as the
     partitions of a join's side (:class:`shuffle_kit.shuffling.merge.Side`): whole, or in
     pieces of about ``piece_bytes``, each file conformed to ``schema`` (what all the
-    files' schemas unify to)."""
+    files' schemas unify to).
+
+    With ``ids`` (the hash the records name, ``ids(table, on, npartitions)``), every table
+    read is checked to hold only rows of the partition its file's record names: a file
+    whose rows are not what its record says (a copy of other rows with its metadata) is a
+    :class:`~shuffle_kit.errors.JobError` naming it, never a wrong join."""
 
     def __init__(self, files: Sequence[RecordedFile], schema: pa.Schema, npartitions: int,
-                 piece_bytes: int = CHUNK_BYTES):
+                 piece_bytes: int = CHUNK_BYTES, ids: PartitionIds | None = None):
         self.files = list(files)
-        self.schema, self.npartitions, self.piece_bytes = schema, npartitions, piece_bytes
+        self.schema, self.npartitions, self.piece_bytes, self.ids = schema, npartitions, piece_bytes, ids
         self.on = files[0].record.on if files else ()
         self._of: list[list[RecordedFile]] = [[] for _ in range(npartitions)]
         for f in self.files:
@@ -158,9 +169,23 @@ class PartitionedFiles:
     def nbytes(self) -> list[int]:
         return [sum(f.memory() for f in files) for files in self._of]
 
+    def _checked(self, f: RecordedFile, table: pa.Table) -> pa.Table:
+        """``table`` of ``f`` conformed to ``schema``, its rows checked to be of its partition."""
+        if self.ids is not None and table.num_rows:
+            i = f.record.partition
+            found = np.unique(np.asarray(self.ids(table, list(self.on), self.npartitions)))
+            if len(found) > 1 or found[0] != i:
+                other = next(int(p) for p in found if p != i)
+                raise JobError(
+                    f"{f.file.location.url} holds rows of hash partition {other} of {self.npartitions} on "
+                    f"{', '.join(self.on)}, not only of partition {i} as its record ({KEY.decode()}) says: "
+                    "remove that metadata key from the file, or rename the file"
+                )
+        return _conformed(table, self.schema)
+
     def partition(self, i: int) -> pd.DataFrame:
         """Partition ``i`` whole."""
-        tables = [_conformed(table, self.schema) for f in self._of[i] if f.rows for table in _file_tables(f, None)]
+        tables = [self._checked(f, table) for f in self._of[i] if f.rows for table in _file_tables(f, None)]
         if not tables:
             return self.empty()
         return _frame(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
@@ -175,7 +200,7 @@ class PartitionedFiles:
                 continue
             rows = max(1, f.rows * self.piece_bytes // max(1, f.memory()))
             for table in _file_tables(f, rows):
-                yield _frame(_conformed(table, self.schema))
+                yield _frame(self._checked(f, table))
 
     def empty(self) -> pd.DataFrame:
         return _frame(self.schema.empty_table())

@@ -5,7 +5,7 @@ Arrow IPC file: in its schema's metadata) one entry under :data:`KEY`,
 ``shuffle_kit.partitioning``, a JSON object::
 
     {"version": 1, "partitioner": "hash", "hash": 1, "seed": 0,
-     "on": ["user"], "npartitions": 16, "partition": 3}
+     "on": ["user"], "npartitions": 16, "partition": 3, "rows": 52114}
 
 - ``version``: of this record; a reader takes a record of another version as none.
 - ``partitioner``: ``"hash"``: every row's key hashes to ``partition`` modulo
@@ -17,13 +17,17 @@ Arrow IPC file: in its schema's metadata) one entry under :data:`KEY`,
 - ``on``: the key columns in the order they were hashed (a hash of several columns
   depends on their order); ``npartitions`` and ``partition``: the partition count and this
   file's partition.
+- ``rows``: the file's rows, written into a Parquet footer when the file is closed (pyarrow
+  17 and later; else, and in Arrow IPC files, whose schema is written first, null).
 
 Files by value (hive directories) and CSV files carry none. A writer drops the key from
 every schema it is given (a schema copied from an input that carries one would otherwise
 describe the wrong file), and a reader believes a record only in a file named as the job
 names partition ``partition``'s files (``part-00003.parquet``, ``part-00003-<token>-00001.arrow``,
 see :func:`named_for`): a tool that rewrites rows into files of its own keeps the schema's
-metadata but names them otherwise.
+metadata but names them otherwise, and a copy of all the rows of a dataset into one file has
+another number of rows than the file whose record it copied. A reader of the rows checks
+that each holds the partition its record names (:class:`~shuffle_kit.io.partitioned.PartitionedFiles`).
 
 >>> record = Provenance("hash", ("user",), 16, 3, hash_version=1, seed=0)
 >>> Provenance.from_metadata(record.metadata()) == record
@@ -61,16 +65,21 @@ class Provenance:
     partition: int
     hash_version: int | None = None
     seed: int | None = None
+    rows: int | None = None
 
     def of_partition(self, partition: int) -> Provenance:
         """The same run's record for the file of ``partition``."""
         return replace(self, partition=partition)
 
+    def with_rows(self, rows: int) -> Provenance:
+        """This record for a file of ``rows`` rows."""
+        return replace(self, rows=rows)
+
     def metadata(self) -> dict[bytes, bytes]:
         """The record as the one key-value pair a file carries."""
         record = {"version": VERSION, "partitioner": self.partitioner, "hash": self.hash_version,
                   "seed": self.seed, "on": list(self.on), "npartitions": self.npartitions,
-                  "partition": self.partition}
+                  "partition": self.partition, "rows": self.rows}
         return {KEY: json.dumps(record, separators=(",", ":")).encode()}
 
     @classmethod
@@ -86,15 +95,16 @@ class Provenance:
             on, n, p = record["on"], record["npartitions"], record["partition"]
             ok = ok and isinstance(on, list) and all(isinstance(c, str) for c in on) and bool(on)
             ok = ok and _whole(n) and n >= 1 and _whole(p) and 0 <= p < n
-            hash_version, seed = record["hash"], record["seed"]
-            ok = ok and all(v is None or _whole(v) for v in (hash_version, seed))
-        except (ValueError, TypeError, KeyError):
+            hash_version, seed, rows = record["hash"], record["seed"], record.get("rows")
+            ok = ok and all(v is None or _whole(v) and v >= 0 for v in (hash_version, seed, rows))
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
-        return cls(record["partitioner"], tuple(on), n, p, hash_version, seed) if ok else None
+        return cls(record["partitioner"], tuple(on), n, p, hash_version, seed, rows) if ok else None
 
     def same_run_layout(self, other: Provenance) -> bool:
-        """Whether ``other`` partitions rows the way this record does (its partition aside)."""
-        return replace(other, partition=self.partition) == self
+        """Whether ``other`` partitions rows the way this record does (its partition and
+        rows aside)."""
+        return replace(other, partition=self.partition, rows=self.rows) == self
 
 
 def _whole(value: Any) -> bool:

@@ -75,7 +75,7 @@ from ..frames import tables_to_frame
 from ..io.partitioned import PartitionedFiles, recognise
 from ..io.readers import ReadOptions, Source, path_list
 from ..kernels.arrow_join import ArrowJoin
-from ..kernels.hashing import HASH_VERSION
+from ..kernels.hashing import HASH_VERSION, partition_ids
 from ..kernels.joins import HOWS, Join, resolve_keys
 from ..limits import arrow_threads, executor
 from ..partition_sizes import HotKey, PartitionSizes
@@ -407,7 +407,7 @@ def _recognised(side: Options, keys: list, budget: Budget) -> PartitionedFiles |
     if side.data is not None:
         return None
     return recognise(list(side.inputs), keys, hash_version=HASH_VERSION, read=side.read,
-                     piece_bytes=budget.chunk_bytes)
+                     piece_bytes=budget.chunk_bytes, ids=partition_ids)
 
 
 def _npartitions(opts: Options, lsource: Source, rsource: Source, pair_bytes: int,

@@ -62,6 +62,7 @@ class Writer:
         self.rows = 0
         self.row_group_size = row_group_size
         self._held: list[pa.Table] = []  # rows short of a whole row group
+        self._record: Provenance | None = None  # written into a Parquet footer at the end
         codec = None if compression == "none" else compression
         recorded = schema if record is None else schema.with_metadata({**(schema.metadata or {}), **record.metadata()})
         if fmt == "parquet":
@@ -74,15 +75,16 @@ class Writer:
             # an open file, not a path: pyarrow would look the path up as a file system URI
             # for every file, which costs more than writing a small one
             self._sink = pa.OSFile(path, "wb")
-            # the schema's metadata goes into the footer only with Arrow's schema; without
-            # it the record is added to the footer itself (pyarrow 17 and later; before,
-            # such a file has no record, and is never taken as partitioned)
+            # the record goes into the footer with the file's rows when it is closed (pyarrow
+            # 17 and later); before, in the schema's metadata, which only Arrow's stored
+            # schema puts in the footer (a file without it then has no record, and is never
+            # taken as partitioned)
+            late = record is not None and hasattr(pq.ParquetWriter, "add_key_value_metadata")
             self._w = pq.ParquetWriter(
-                self._sink, recorded if store_schema else schema, compression=codec or "none",
+                self._sink, recorded if store_schema and not late else schema, compression=codec or "none",
                 use_dictionary=encoded, write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,
             )
-            if record is not None and not store_schema and hasattr(self._w, "add_key_value_metadata"):
-                self._w.add_key_value_metadata(record.metadata())
+            self._record = record if late else None
         elif fmt == "arrow":
             ipc_codec = None if codec is None else {"lz4": "lz4_frame"}.get(codec, codec)
             options = pa.ipc.IpcWriteOptions(compression=ipc_codec)
@@ -140,6 +142,8 @@ class Writer:
         if self._held:
             held, self._held = pa.concat_tables(self._held), []
             self._encode(held, held.num_rows)
+        if self._record is not None:
+            self._w.add_key_value_metadata(self._record.with_rows(self.rows).metadata())
         self._w.close()
         if self.fmt != "csv":
             self._sink.close()

@@ -23,8 +23,9 @@ partitioner is shuffled again as any input is. So is the output of the partition
 or a directory (local or an object store's) whose every file records that hash on exactly
 that side's keys, in order, and one partition count
 (:mod:`shuffle_kit.io.provenance`, read by :mod:`shuffle_kit.io.partitioned`) is read file
-by file as its partitions (:class:`~shuffle_kit.io.partitioned.PartitionedFiles`); any
-file without that record (CSV, by value, by range, another run's count) means a shuffle.
+by file as its partitions (:class:`~shuffle_kit.io.partitioned.PartitionedFiles`, which
+checks that the rows it reads are of the partition their file's record names); any file
+without that record (CSV, by value, by range, another run's count) means a shuffle.
 
 Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
 to a temporary directory under ``tmp``, as do the stores of pairs split again), and a pair
@@ -212,7 +213,7 @@ def _taken(data: Any, result: ShuffleResult | None, keys: list, read: ReadOption
     (:func:`~shuffle_kit.io.partitioned.recognise`); None for anything else."""
     if result is not None:
         return Reused(result) if result.on == keys else None
-    return recognise(data, keys, hash_version=HASH_VERSION, read=read, piece_bytes=piece_bytes)
+    return recognise(data, keys, hash_version=HASH_VERSION, read=read, piece_bytes=piece_bytes, ids=partition_ids)
 
 
 def _reusable(data: Any) -> ShuffleResult | None:

@@ -70,6 +70,7 @@ def test_each_file_records_its_hash_partition_and_holds_its_rows(tmp_path_factor
         assert (record.on, record.npartitions, record.hash_version, record.seed) == (tuple(on), n, HASH_VERSION, 0)
         assert os.path.basename(path).startswith(f"part-{record.partition:05d}")
         got = read(path)
+        assert record.rows == (got.num_rows if fmt == "parquet" else None)  # (Arrow: its schema comes first)
         assert got.schema.equals(data.schema, check_metadata=False)  # the input's types
         # every row is in the partition the documented hash (shuffle()'s) gives its key
         assert set(partition_ids(got, on, n).tolist()) <= {record.partition}

@@ -237,3 +237,28 @@ def test_the_bytes_of_arrow_partitions_are_their_rows_in_memory(tmp_path):
         with pa.OSFile(f"{path}/part-{i:05d}.arrow", "rb") as f:
             rows = pa.ipc.open_file(f).read_all()
         assert parts.nbytes[i] == rows.nbytes > 2 * os.path.getsize(f"{path}/part-{i:05d}.arrow")
+
+
+def test_rows_copied_with_a_record_into_files_of_the_jobs_names_are_never_joined_as_partitions(tmp_path):
+    left, right = frames()
+    lpath = partitioned(tmp_path / "left", left, "k", 4)
+    # pyarrow reads the dataset with the first file's metadata (its record) and writes it
+    # into one file: a Parquet record names the rows of its own file, so this is no partition
+    whole = pq.read_table(lpath)
+    os.makedirs(tmp_path / "copy")
+    pq.write_table(whole, tmp_path / "copy" / "part-00000.parquet")
+    with sk.merge(str(tmp_path / "copy"), right, on="k", progress=False) as joined:
+        assert joined.reused == (False, False)
+        assert_same_join(joined.to_pandas(), pd.merge(left, right, on="k"))
+    # an Arrow file records no rows (its schema is written first): the rows read are
+    # checked to be of the partition the record names, and a file that is not is named
+    apath = partitioned(tmp_path / "arrow", left, "k", 4, format="arrow")
+    with pa.OSFile(f"{apath}/part-00000.arrow", "rb") as f:
+        schema = pa.ipc.open_file(f).schema
+    os.makedirs(tmp_path / "arrow_copy")
+    with pa.OSFile(str(tmp_path / "arrow_copy" / "part-00000.arrow"), "wb") as f, pa.ipc.new_file(f, schema) as w:
+        w.write_table(pa.Table.from_pandas(left, preserve_index=False).replace_schema_metadata(schema.metadata))
+    with pytest.raises(JobError, match=r"part-00000.arrow holds rows of hash partition \d of 4 on k, not only of "
+                                       r"partition 0 as its record \(shuffle_kit.partitioning\) says"):
+        with sk.merge(str(tmp_path / "arrow_copy"), right, on="k", progress=False) as joined:
+            joined.to_pandas()
