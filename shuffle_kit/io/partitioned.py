@@ -183,15 +183,23 @@ class PartitionedFiles:
                 )
         return _conformed(table, self.schema)
 
-    def partition(self, i: int) -> pd.DataFrame:
-        """Partition ``i`` whole."""
+    def table(self, i: int) -> pa.Table:
+        """Partition ``i`` whole, as Arrow in ``schema``."""
         tables = [self._checked(f, table) for f in self._of[i] if f.rows for table in _file_tables(f, None)]
         if not tables:
-            return self.empty()
-        return _frame(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+            return self.schema.empty_table()
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def partition(self, i: int) -> pd.DataFrame:
+        """Partition ``i`` whole."""
+        return _frame(self.table(i))
 
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [self.partition(i) for i in indices]
+
+    def read_tables(self, indices: Sequence[int]) -> list[pa.Table]:
+        """Partitions ``indices`` as Arrow (for pairs joined as Arrow: the join job's)."""
+        return [self.table(i) for i in indices]
 
     def pieces(self, i: int) -> Iterator[pd.DataFrame]:
         """Partition ``i`` in pieces of about ``piece_bytes`` in memory."""
