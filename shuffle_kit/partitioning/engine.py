@@ -80,6 +80,7 @@ import pyarrow as pa
 
 from .. import lifecycle
 from ..byte_sizes import format_size
+from ..io.provenance import Provenance
 from ..kernels.arrow_numpy import arrow_array
 from ..kernels.hashing import check_hashable, partition_ids
 from ..kernels.ranges import KeyOrder
@@ -203,7 +204,9 @@ class PartFiles:
     as); ``encode``: more columns to store with a dictionary. With ``layout.max_rows_per_file``
     a series ``part-NNNNN-00000``, ``part-NNNNN-00001`` ... per partition; ``token`` (a
     job's, when it appends) goes after the partition's number; ``descending`` and
-    ``na_position``: the order of ``layout.sort_by`` (see :func:`~shuffle_kit.partitioning.sorting.key_order`)."""
+    ``na_position``: the order of ``layout.sort_by`` (see :func:`~shuffle_kit.partitioning.sorting.key_order`);
+    ``provenance``: how the job partitions the rows, recorded in each file with its
+    partition (:mod:`shuffle_kit.io.provenance`; None: no record)."""
 
     directory: str
     schema: pa.Schema
@@ -215,13 +218,14 @@ class PartFiles:
     token: str | None = None
     descending: tuple[str, ...] = ()
     na_position: str = "last"
+    provenance: Provenance | None = None
     row_groups = True
 
     @classmethod
     def of(
         cls, directory: str, schema: pa.Schema, fmt: str, compression: str, *, dictionary: Sequence[str] = (),
         encode: Sequence[str] = (), layout: Layout = DEFAULT_LAYOUT, token: str | None = None,
-        descending: Sequence[str] = (), na_position: str = "last",
+        descending: Sequence[str] = (), na_position: str = "last", provenance: Provenance | None = None,
     ) -> PartFiles:
         """The files for chunks that read back as ``schema`` but hold the columns
         ``dictionary`` as dictionaries (written to Parquet as dictionaries, when the files
@@ -229,7 +233,7 @@ class PartFiles:
         to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
         encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
         return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token, tuple(descending),
-                   na_position)
+                   na_position, provenance)
 
     @property
     def sort_keys(self) -> KeyOrder | None:
@@ -250,8 +254,9 @@ class PartFiles:
         series = i if self.layout.max_rows_per_file is not None else None
         path = os.path.join(self.directory, part_name(p, self.fmt, self.token, series))
         # a schema with dictionaries reads back right without Arrow's stored schema
+        record = None if self.provenance is None else self.provenance.of_partition(p)
         return Writer(path, self.schema, self.fmt, self.compression, self.encode,
-                      store_schema=self.schema is self.plain, row_group_size=self.layout.row_group_size)
+                      store_schema=self.schema is self.plain, row_group_size=self.layout.row_group_size, record=record)
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
         writer = self.open(p)

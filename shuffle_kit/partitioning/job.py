@@ -51,7 +51,11 @@ while moving them takes back those moved so far. Appends are refused when the ex
 files' columns differ from the new rows' (:func:`~shuffle_kit.partitioning.destination.check_append`).
 
 Each file's layout (rows per file, row groups, key columns kept, sort order) is a
-:class:`~shuffle_kit.partitioning.layout.Layout`.
+:class:`~shuffle_kit.partitioning.layout.Layout`. Each Parquet and Arrow IPC file of hash
+or range partitions records how it was partitioned and its partition
+(:mod:`shuffle_kit.io.provenance`: :func:`provenance`), so that ``shuffle_kit.merge`` and
+the join job take an output hashed on their keys as it is; files by value and CSV files
+record nothing.
 """
 
 from __future__ import annotations
@@ -75,7 +79,9 @@ from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import PARTITION_BYTES, STREAM_NPARTITIONS, default_npartitions, job_memory_limit, show_progress
 from ..errors import DiskFullError, JobError, PathError, not_a_directory, one_line
 from ..io.filesystems import Location
+from ..io.provenance import Provenance, recorded_keys
 from ..io.readers import ReadOptions, Source, path_list
+from ..kernels.hashing import HASH_VERSION
 from ..limits import arrow_threads, resolve_threads
 from ..partition_sizes import PartitionSizes
 from . import by_range, destination, engine, job_inputs, options, publish_local, publish_objects
@@ -412,10 +418,23 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
             encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
-            descending=opts.descending, na_position=opts.na_position,
+            descending=opts.descending, na_position=opts.na_position, provenance=provenance(opts, n),
         )
         rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
         return _Written(reading.rows, rows_out, n, len(files_under(staging)), _part_sizes(rows, opts, token))
+
+
+def provenance(opts: Options, n: int) -> Provenance | None:
+    """What each file of the job records of how it was partitioned (its partition aside):
+    hash partitions by the documented hash, seed 0 (as :func:`shuffle_kit.shuffle`'s, so
+    that ``shuffle_kit.merge`` can take them as they are), or key ranges; None for keys
+    named otherwise than by strings."""
+    on = recorded_keys(opts.on)
+    if on is None:
+        return None
+    if opts.by_range:
+        return Provenance("range", on, n, 0)
+    return Provenance("hash", on, n, 0, hash_version=HASH_VERSION, seed=0)
 
 
 def _range_ids(opts: Options, source: Source, plan: _Plan) -> engine.PartitionIds:

@@ -9,7 +9,10 @@ engine.
    values, not storage types, so keys pandas joins, ``int64`` with ``Int64`` or
    ``float64``, every string type, meet in one partition). The partitions are uncompressed
    Arrow IPC files in a private directory under ``tmp`` (named like the engine's runs, so
-   a later job removes what a killed one left there).
+   a later job removes what a killed one left there). An input that is the partition
+   job's output hashed on that side's keys into the pairs' count (its own, unless
+   ``npartitions`` asks for another) is not partitioned again: its files, recognised by
+   their records (:mod:`shuffle_kit.io.partitioned`), are its partitions.
 2. **Pairs joined one at a time.** Partition ``i`` of the left is joined with partition
    ``i`` of the right by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop
    (``shuffle_kit.merge``'s: pandas' ``merge`` semantics, the whole join's dtypes on every
@@ -69,8 +72,10 @@ from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import default_npartitions, job_memory_limit, show_progress
 from ..errors import ArgumentTypeError, JobError, one_line, prefixed
 from ..frames import tables_to_frame
+from ..io.partitioned import PartitionedFiles, recognise
 from ..io.readers import ReadOptions, Source, path_list
 from ..kernels.arrow_join import ArrowJoin
+from ..kernels.hashing import HASH_VERSION, partition_ids
 from ..kernels.joins import HOWS, Join, resolve_keys
 from ..limits import arrow_threads, executor
 from ..partition_sizes import HotKey, PartitionSizes
@@ -266,7 +271,10 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
     opts.on = list(joined.left_on)
     place = prepare_out(opts, [*lsource.files, *rsource.files], None)
     pair_bytes = max(2**20, budget.limit // 8)
-    n = _npartitions(opts, lsource, rsource, pair_bytes)
+    taken = [_recognised(side, keys, budget) for side, keys in ((spec.left, joined.left_on),
+                                                                 (spec.right, joined.right_on))]
+    n = _npartitions(opts, lsource, rsource, pair_bytes, taken)
+    taken = [side if side is not None and side.npartitions == n else None for side in taken]
     logger.info("join (%s) on %s: %d partition pairs; threads: %d; memory limit %s", joined.how,
                 joined.left_on if joined.on else f"{joined.left_on} = {joined.right_on}", n, threads,
                 format_size(budget.limit))
@@ -286,9 +294,15 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
                 rread = rstaged = through.right.num_rows
                 hot_keys: list[HotKey] = []
             else:
+                for name, side in zip(("left", "right"), taken):
+                    if side is not None:
+                        logger.info("the %s input is hash-partitioned on %s into %d partitions (%d files): joined "
+                                    "as it is", name, ", ".join(side.on), n, len(side.files))
                 staged = [
                     _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
-                    for name, source, keys in (("left", lsource, joined.left_on), ("right", rsource, joined.right_on))
+                    if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
+                    for name, source, keys, recognised in (("left", lsource, joined.left_on, taken[0]),
+                                                           ("right", rsource, joined.right_on, taken[1]))
                 ]
                 (lside, lread, lstaged), (rside, rread, rstaged) = staged
                 result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
@@ -386,11 +400,26 @@ def _empty(schema: pa.Schema) -> pd.DataFrame:
     return tables_to_frame([schema.empty_table()])
 
 
-def _npartitions(opts: Options, lsource: Source, rsource: Source, pair_bytes: int) -> int:
-    """Partition pairs: as asked; else enough for a pair to fit its share of memory and
-    one per 100 MB of both sides in memory (as ``shuffle_kit.merge``)."""
+def _recognised(side: Options, keys: list, budget: Budget) -> PartitionedFiles | None:
+    """A side of files the partition job hash-partitioned on exactly ``keys``, recognised
+    by their records (:func:`~shuffle_kit.io.partitioned.recognise`): joined as they are,
+    partition by partition, instead of being partitioned again; None for any other input."""
+    if side.data is not None:
+        return None
+    return recognise(list(side.inputs), keys, hash_version=HASH_VERSION, read=side.read,
+                     piece_bytes=budget.chunk_bytes, ids=partition_ids)
+
+
+def _npartitions(opts: Options, lsource: Source, rsource: Source, pair_bytes: int,
+                 recognised: Sequence[PartitionedFiles | None] = ()) -> int:
+    """Partition pairs: as asked; else those of a side already partitioned (the left's
+    first); else enough for a pair to fit its share of memory and one per 100 MB of both
+    sides in memory (as ``shuffle_kit.merge``)."""
     if opts.npartitions is not None:
         return opts.npartitions
+    for side in recognised:
+        if side is not None:
+            return side.npartitions
     known = (lsource.nbytes or 0) + (rsource.nbytes or 0)
     if lsource.nbytes is None or rsource.nbytes is None:
         return default_npartitions(None)

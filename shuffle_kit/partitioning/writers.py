@@ -26,6 +26,8 @@ from contextlib import contextmanager
 import numpy as np
 import pyarrow as pa
 
+from ..io.provenance import Provenance, without_record
+
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
 COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
@@ -44,20 +46,25 @@ class Writer:
     schemas from :func:`parquet_dictionary_schema`, whose files read back without it.
     ``row_group_size``: rows of every row group (record batch) but the file's last; None:
     what each ``write`` brings, in groups of at most :data:`ROW_GROUP_ROWS`.
+    ``record``: how the file was partitioned (:mod:`shuffle_kit.io.provenance`), kept in a
+    Parquet file's key-value metadata or an Arrow IPC file's schema (a CSV file has no
+    place for it); a record in ``schema``'s metadata is never written (it is the input's).
     """
 
     def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str] = (),
-                 store_schema: bool = True, row_group_size: int | None = None):
+                 store_schema: bool = True, row_group_size: int | None = None, record: Provenance | None = None):
         self.path = path
         with naming(path):
-            self._open(path, schema, fmt, compression, encode, store_schema, row_group_size)
+            self._open(path, without_record(schema), fmt, compression, encode, store_schema, row_group_size, record)
 
     def _open(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str],
-              store_schema: bool, row_group_size: int | None) -> None:
+              store_schema: bool, row_group_size: int | None, record: Provenance | None) -> None:
         self.rows = 0
         self.row_group_size = row_group_size
         self._held: list[pa.Table] = []  # rows short of a whole row group
+        self._record: Provenance | None = None  # written into a Parquet footer at the end
         codec = None if compression == "none" else compression
+        recorded = schema if record is None else schema.with_metadata({**(schema.metadata or {}), **record.metadata()})
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -68,15 +75,21 @@ class Writer:
             # an open file, not a path: pyarrow would look the path up as a file system URI
             # for every file, which costs more than writing a small one
             self._sink = pa.OSFile(path, "wb")
+            # the record goes into the footer with the file's rows when it is closed (pyarrow
+            # 17 and later); before, in the schema's metadata, which only Arrow's stored
+            # schema puts in the footer (a file without it then has no record, and is never
+            # taken as partitioned)
+            late = record is not None and hasattr(pq.ParquetWriter, "add_key_value_metadata")
             self._w = pq.ParquetWriter(
-                self._sink, schema, compression=codec or "none", use_dictionary=encoded,
-                write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,
+                self._sink, recorded if store_schema and not late else schema, compression=codec or "none",
+                use_dictionary=encoded, write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,
             )
+            self._record = record if late else None
         elif fmt == "arrow":
             ipc_codec = None if codec is None else {"lz4": "lz4_frame"}.get(codec, codec)
             options = pa.ipc.IpcWriteOptions(compression=ipc_codec)
             self._sink = pa.OSFile(path, "wb")
-            self._w = pa.ipc.new_file(self._sink, schema, options=options)
+            self._w = pa.ipc.new_file(self._sink, recorded, options=options)
         else:
             import pyarrow.csv as pacsv
 
@@ -129,6 +142,8 @@ class Writer:
         if self._held:
             held, self._held = pa.concat_tables(self._held), []
             self._encode(held, held.num_rows)
+        if self._record is not None:
+            self._w.add_key_value_metadata(self._record.with_rows(self.rows).metadata())
         self._w.close()
         if self.fmt != "csv":
             self._sink.close()

@@ -18,7 +18,14 @@ with anything else hashed so: it is taken as it is (:class:`Reused`, never close
 join: the user owns it) and only the other side is shuffled, into its partition count; two
 such results of the same count are joined without any shuffle. A result on other keys, in
 another count than ``npartitions`` asks for (or than a reused left's), or of another
-partitioner is shuffled again as any input is.
+partitioner is shuffled again as any input is. So is the output of the partition job
+(``shuffle-kit partition``, :func:`shuffle_kit.partition`) given as a side: paths, a glob
+or a directory (local or an object store's) whose every file records that hash on exactly
+that side's keys, in order, and one partition count
+(:mod:`shuffle_kit.io.provenance`, read by :mod:`shuffle_kit.io.partitioned`) is read file
+by file as its partitions (:class:`~shuffle_kit.io.partitioned.PartitionedFiles`, which
+checks that the rows it reads are of the partition their file's record names); any file
+without that record (CSV, by value, by range, another run's count) means a shuffle.
 
 Memory: each side's store keeps a quarter of ``memory_limit`` in memory (the rest spills
 to a temporary directory under ``tmp``, as do the stores of pairs split again), and a pair
@@ -59,14 +66,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..byte_sizes import check_memory_limit, format_size
-from ..defaults import default_npartitions, shuffle_memory_limit
+from ..byte_sizes import check_memory_limit, format_size, parse_size
+from ..defaults import CHUNK_BYTES, default_npartitions, shuffle_memory_limit
 from ..errors import ArgumentTypeError, JobError, PartitionIndexError
 from ..io import polars_frames
+from ..io.partitioned import PartitionedFiles, recognise
 from ..io.readers import ReadOptions, open_source
 from ..kernels.arrow_join import ArrowJoin
 from ..kernels.block_join import join_blocks
-from ..kernels.hashing import partition_ids
+from ..kernels.hashing import HASH_VERSION, partition_ids
 from ..kernels.joins import HOWS, Found, Join, resolve_keys
 from ..kernels.key_counts import KeyCounts, hot_keys
 from ..kernels.keys import check_npartitions
@@ -203,9 +211,22 @@ class Reused:
         pass
 
 
+TAKEN = (Reused, PartitionedFiles)  # the sides taken as they are: never shuffled by the join
+
+
 def _unindexed(frame: pd.DataFrame) -> pd.DataFrame:
     # a kept index is no column of the join (pandas' merge on columns drops it)
     return frame if type(frame.index) is pd.RangeIndex else frame.reset_index(drop=True)
+
+
+def _taken(data: Any, result: ShuffleResult | None, keys: list, read: ReadOptions,
+           piece_bytes: int) -> Reused | PartitionedFiles | None:
+    """A side hash-partitioned on exactly ``keys`` in their order, taken as it is: a user's
+    shuffle result (``result``), or the partition job's files recognised by their records
+    (:func:`~shuffle_kit.io.partitioned.recognise`); None for anything else."""
+    if result is not None:
+        return Reused(result) if result.on == keys else None
+    return recognise(data, keys, hash_version=HASH_VERSION, read=read, piece_bytes=piece_bytes, ids=partition_ids)
 
 
 def _reusable(data: Any) -> ShuffleResult | None:
@@ -256,8 +277,8 @@ class MergeResult:
     order, with its values and dtypes.
 
     Use it as a context manager (or call :meth:`close`) to remove the temporary stores.
-    ``reused``: (left, right), whether each side is a user's shuffle result taken as it was,
-    without a shuffle (the join does not close it).
+    ``reused``: (left, right), whether each side was taken as it was, without a shuffle: a
+    user's shuffle result (the join does not close it) or the partition job's files.
 
     >>> import pandas as pd, shuffle_kit
     >>> left = pd.DataFrame({'k': [1, 2, 2], 'a': [10, 20, 30]})
@@ -275,7 +296,7 @@ class MergeResult:
         self.right = right
         self.join = join
         self.npartitions = left.npartitions
-        self.reused = (isinstance(left, Reused), isinstance(right, Reused))
+        self.reused = (isinstance(left, TAKEN), isinstance(right, TAKEN))
         self.pair_bytes = pair_bytes
         self.store_bytes = store_bytes
         self.threads = threads
@@ -688,7 +709,11 @@ def merge(
     ----------
     left, right : anything :func:`~shuffle_kit.shuffle` takes (frames, Arrow, polars,
         Parquet/CSV paths and datasets, streams); their index is not kept, as pandas'
-        ``merge`` on columns does not keep it.
+        ``merge`` on columns does not keep it. A side already hash-partitioned on its keys
+        (a :class:`~shuffle_kit.ShuffleResult` of ``partitioner='hash'``, or the files of
+        :func:`shuffle_kit.partition` in Parquet or Arrow, recognised by the record each
+        carries) is taken as it is, and the other side shuffled into its partition count
+        (module docstring; :attr:`MergeResult.reused` says which).
     on, left_on, right_on : key columns as pandas has them: ``on`` (both sides), or
         ``left_on`` and ``right_on`` (each side keeps its own columns), or none (the
         columns both sides have; the sides' columns must be known: a frame, table or files).
@@ -698,7 +723,8 @@ def merge(
     how : 'inner', 'left', 'right' or 'outer'.
     suffixes : added to the column names both sides have, as in pandas.
     nulls_equal : whether null keys match each other (pandas: True).
-    npartitions : pairs of partitions; default: enough for a pair to take an eighth of
+    npartitions : pairs of partitions; default: a side taken as it is gives its count (the
+        left's first); else enough for a pair to take an eighth of
         ``memory_limit``, and one per 100 MB of both sides when their size is known; two
         DataFrames within an eighth of ``memory_limit`` are one pair, not shuffled.
     memory_limit : bytes (or '2GB'): each side's store keeps a quarter of it in memory, and
@@ -714,6 +740,18 @@ def merge(
     >>> with merge(flights, planes, on='tailnum', how='left', progress=False) as joined:
     ...     joined.to_pandas().sort_values('dep')['seats'].tolist()
     [nan, 150.0, 90.0, 150.0]
+
+    The partition job's output on the join keys is joined as it is, partition by partition:
+
+    >>> import os, shutil, tempfile, shuffle_kit
+    >>> d = tempfile.mkdtemp()
+    >>> flights.to_parquet(os.path.join(d, 'flights.parquet'))
+    >>> _ = shuffle_kit.partition(os.path.join(d, 'flights.parquet'), 'tailnum', os.path.join(d, 'by_tail'),
+    ...                           npartitions=2, progress=False)
+    >>> with merge(os.path.join(d, 'by_tail'), planes, on='tailnum', progress=False) as joined:
+    ...     joined.reused, joined.npartitions, sorted(joined.to_pandas()['dep'])
+    ((True, False), 2, [5, 7, 9])
+    >>> shutil.rmtree(d)
     """
     if how not in HOWS:
         raise JobError(f"how must be one of {', '.join(map(repr, HOWS))}, not {how!r}")
@@ -740,25 +778,25 @@ def merge(
         sides: tuple[Side, Side] = (Whole(left, lbytes or 0), Whole(right, rbytes or 0))
         join.check(sides[0].empty(), sides[1].empty())
         return MergeResult(*sides, join, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads, tmp=tmp)
-    # a user's result hashed on this side's keys is co-partitioned with the other side
-    # shuffled into its count: it is taken as it is
-    lreused = lreused if lreused is not None and lreused.on == lkeys else None
-    rreused = rreused if rreused is not None and rreused.on == rkeys else None
+    # a side already hashed on its keys (a user's shuffle result, the partition job's files)
+    # is co-partitioned with the other side shuffled into its count: it is taken as it is
+    piece_bytes = parse_size(chunk_bytes) if chunk_bytes is not None else min(CHUNK_BYTES, max(2**20, store_bytes // 8))
+    ltaken = _taken(left, lreused, lkeys, read, piece_bytes)
+    rtaken = _taken(right, rreused, rkeys, read, piece_bytes)
     if npartitions is None:
-        npartitions = next((r.npartitions for r in (lreused, rreused) if r is not None), None)
-    if lreused is not None and lreused.npartitions != npartitions:
-        lreused = None
-    if rreused is not None and rreused.npartitions != npartitions:
-        rreused = None
+        npartitions = next((side.npartitions for side in (ltaken, rtaken) if side is not None), None)
+    if ltaken is not None and ltaken.npartitions != npartitions:
+        ltaken = None
+    if rtaken is not None and rtaken.npartitions != npartitions:
+        rtaken = None
     if npartitions is None:
         known = (lbytes or 0) + (rbytes or 0)
         npartitions = max(default_npartitions(known or None), math.ceil(known / pair_bytes)) if known else None
     kwargs: dict[str, Any] = dict(memory_limit=store_bytes, progress=progress, keep_index=False,
                                   chunk_bytes=chunk_bytes, threads=threads, read=read, tmp=tmp)
-    left_parts: Side = Reused(lreused) if lreused is not None else shuffle(left, lkeys, npartitions, **kwargs)
+    left_parts: Side = ltaken if ltaken is not None else shuffle(left, lkeys, npartitions, **kwargs)
     try:
-        right_parts: Side = (Reused(rreused) if rreused is not None
-                             else shuffle(right, rkeys, left_parts.npartitions, **kwargs))
+        right_parts: Side = rtaken if rtaken is not None else shuffle(right, rkeys, left_parts.npartitions, **kwargs)
     except BaseException:
         left_parts.close()
         raise

@@ -276,3 +276,44 @@ def test_a_failure_mid_join_leaves_nothing(tmp_path, monkeypatch, right_keys):
 
 def test_the_top_level_name_is_the_job():
     assert shuffle_kit.join is join
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_inputs_the_partition_job_hashed_on_the_keys_are_joined_as_they_are(tmp_path, caplog, how):
+    rng = np.random.default_rng(4)
+    lf = pd.DataFrame({"k": rng.integers(0, 30, 300), "a": np.arange(300)})
+    rf = pd.DataFrame({"key": pd.array(np.where(np.arange(90) % 9 == 0, None, rng.integers(0, 40, 90)), "Int64"),
+                       "b": np.arange(90)})
+    lraw, rraw = write(tmp_path / "l", lf), write(tmp_path / "r", rf)
+    for name, src, on, n in (("L", lraw, "k", 4), ("R", rraw, "key", 4), ("R3", rraw, "key", 3)):
+        shuffle_kit.partition(src, on, str(tmp_path / name), npartitions=n, progress=False)
+    cases = [  # (left, right, npartitions, the sides joined as they are)
+        ("L", "r", None, ["left"]), ("L", "R", None, ["left", "right"]), ("L", "R3", None, ["left"]),
+        ("L", "R3", 3, ["right"]), ("L", "R", 5, []),
+    ]
+    for i, (left, right, n, taken) in enumerate(cases):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="shuffle_kit.partitioning.join_job"):
+            s = join(str(tmp_path / left), str(tmp_path / right), out=str(tmp_path / f"out{i}"), left_on="k",
+                     right_on="key", how=how, npartitions=n, progress=False)
+        said = [side for side in ("left", "right") if f"the {side} input is hash-partitioned" in caplog.text]
+        assert said == taken, (left, right, n)
+        assert s.ok and s.partitions == (n or 4) and (s.left_rows, s.right_rows) == (300, 90)
+        expected = pd.merge(lf, rf, left_on="k", right_on="key", how=how)
+        assert_same_rows(pd.read_parquet(tmp_path / f"out{i}"), expected)
+
+
+def test_a_dimension_table_is_held_whole_even_beside_an_input_partitioned_on_the_keys(tmp_path, caplog):
+    # an inner join with a right side of unique keys that fits memory streams the left
+    # through it (nothing staged): that stays so when the left is the partition job's output
+    lf = pd.DataFrame({"k": np.arange(300) % 40, "a": np.arange(300)})
+    dim = pd.DataFrame({"k": np.arange(50), "name": [f"n{i}" for i in range(50)]})
+    shuffle_kit.partition(write(tmp_path / "l", lf), "k", str(tmp_path / "L"), npartitions=4, progress=False)
+    right = write(tmp_path / "dim", dim)
+    for how, held in (("inner", True), ("left", False)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="shuffle_kit.partitioning.join_job"):
+            s = join(str(tmp_path / "L"), right, "k", str(tmp_path / f"out_{how}"), how=how, progress=False)
+        assert s.right_held == held and s.partitions == 4
+        assert ("the left input is hash-partitioned" in caplog.text) == (not held)
+        assert_same_rows(pd.read_parquet(tmp_path / f"out_{how}"), pd.merge(lf, dim, on="k", how=how))

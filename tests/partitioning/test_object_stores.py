@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from shuffle_kit import Layout, partition, shuffle
+from shuffle_kit import Layout, merge, partition, shuffle
 from shuffle_kit.partitioning.job import JobError
 from tests.helpers.cli import assert_one_line_error, cli
 
@@ -218,6 +219,20 @@ def test_shuffle_reads_an_s3_dataset(s3, bucket, tmp_path):
     got = pa.concat_tables([pa.Table.from_pandas(p, preserve_index=False) for p in parts])
     assert sorted(got["row"].to_pylist()) == list(range(600))
     assert set(got["s"].to_pylist()) == {"a", "b c", "ü"}
+
+
+def test_merge_takes_a_hash_partitioned_s3_output_as_it_is(s3, bucket, tmp_path):
+    _, fs = s3
+    t = table(600)
+    pq.write_table(t, tmp_path / "in.parquet")
+    partition(str(tmp_path / "in.parquet"), "k", f"s3://{bucket}/out", npartitions=3, progress=False)
+    right = pd.DataFrame({"k": np.arange(0, 60, 2), "name": [f"n{i}" for i in range(30)]})
+    with merge(f"s3://{bucket}/out", right, on="k", how="left", progress=False) as joined:
+        assert joined.reused == (True, False) and joined.npartitions == 3  # (the _SUCCESS marker aside)
+        got = joined.to_pandas()
+    expected = pd.merge(t.to_pandas(), right, on="k", how="left")
+    assert sorted(got["row"]) == sorted(expected["row"]) and len(got) == len(expected)
+    assert got.sort_values("row")["name"].fillna("").tolist() == expected.sort_values("row")["name"].fillna("").tolist()
 
 
 # -- killed while publishing (kill -9 of a real process at each step) ---------------------------
