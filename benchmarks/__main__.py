@@ -1,6 +1,6 @@
 """Run every benchmark of the project and write ``benchmarks/RESULTS.md`` and a chart.
 
-    python -m benchmarks [--quick] [--only NAME[,NAME]] [--skip NAME[,NAME]]
+    python -m benchmarks [--quick] [--only NAME[,NAME]] [--skip NAME[,NAME]] [--args MODULE=ARGS]
 
 Every module ``benchmarks/<name>.py`` (except ``common``) is a benchmark, run in its own
 process so that one cannot disturb the next. The convention: a module exposes
@@ -30,9 +30,11 @@ import math
 import os
 import pkgutil
 import platform
+import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -85,9 +87,10 @@ def run_convention(module: str, quick: bool) -> tuple[list[dict], str, int]:
     return rows, log, r.returncode
 
 
-def run_adapted(module: str, quick: bool) -> tuple[str, int, list[str]]:
-    """A module without ``run(quick)``: its ``main()`` output, verbatim."""
-    args: list[str] = []
+def run_adapted(module: str, quick: bool, given: Sequence[str] = ()) -> tuple[str, int, list[str]]:
+    """A module without ``run(quick)``: its ``main()`` output, verbatim (run with ``given``
+    arguments, which the report shows)."""
+    args: list[str] = list(given)
     if quick:
         h = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", "--help"], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
@@ -270,7 +273,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=os.path.join(HERE, "results.json"),
                     help="every module's last result; --only updates just those modules' entries")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from --results, run nothing")
+    ap.add_argument("--args", action="append", default=[], metavar="MODULE=ARGS",
+                    help="command-line arguments for one module (shown in the report), e.g. "
+                         "'strings=--strings 10000,all --parts 64'; repeat for more modules")
     args = ap.parse_args(argv)
+    given: dict[str, list[str]] = {}
+    for item in args.args:
+        module, sep, rest = item.partition("=")
+        if not sep:
+            ap.error(f"--args {item!r}: give MODULE=ARGS")
+        given[module.strip()] = shlex.split(rest)
     if args.report_only:
         stored = _load(args.results)
         write_report([stored[m] for m in discover() if m in stored], args.quick, args.out, args.chart, 0.0)
@@ -292,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             if convention:
                 res["rows"], res["log"], res["rc"] = run_convention(module, args.quick)
             else:
-                res["log"], res["rc"], res["args"] = run_adapted(module, args.quick)
+                res["log"], res["rc"], res["args"] = run_adapted(module, args.quick, given.get(module, ()))
         except subprocess.TimeoutExpired:
             res.update(rows=[], log=f"timed out after {TIMEOUT} s", rc=-1)
         res["seconds"] = time.perf_counter() - t0
