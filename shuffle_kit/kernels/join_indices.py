@@ -45,6 +45,10 @@ def inner_positions(left: Sequence[Column], right: Sequence[Column]) -> tuple[np
         if any(c.null_count for c in (*left, *right)):
             return None
         return np.empty(0, np.int64), np.empty(0, np.int64)
+    if len(left) == 1 and not left[0].null_count:  # one integer key distinct on the right: looked up
+        lookup = KeyLookup.of(right[0])
+        if lookup is not None:
+            return lookup.find(left[0])
     coded = _codes(left, right)
     if coded is None:
         return None
@@ -64,21 +68,6 @@ def inner_positions(left: Sequence[Column], right: Sequence[Column]) -> tuple[np
     first_out = np.cumsum(matches) - matches
     within = np.arange(len(lpos), dtype=np.int64) - np.repeat(first_out, matches)
     return lpos, by_code[np.repeat(starts[lcodes], matches) + within]
-
-
-def repeats(columns: Sequence[Column]) -> bool | None:
-    """Whether two rows of the key ``columns`` are equal; None if a key holds a null.
-
-    >>> repeats([pa.array([1, 2, 1]), pa.array(['a', 'b', 'c'])]), repeats([pa.array([1, None])])
-    (False, None)
-    """
-    if not len(columns[0]):
-        return None if any(c.null_count for c in columns) else False
-    coded = _codes(columns, [c.slice(0, 0) for c in columns])
-    if coded is None:
-        return None
-    codes, ncodes = coded
-    return bool(np.bincount(codes, minlength=ncodes).max() > 1)
 
 
 def _codes(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray, int] | None:
@@ -150,13 +139,22 @@ class KeyLookup:
         else:
             self.index = pd.Index(values)
 
+    @property
+    def unique(self) -> bool:
+        """Whether no value repeats (else a value finds one of its rows only)."""
+        if self.table is not None:
+            return int(np.count_nonzero(self.table >= 0)) == self.n
+        assert self.index is not None
+        return bool(self.index.is_unique)  # (its hash table, which find then uses)
+
     @classmethod
     def of(cls, column: Column) -> KeyLookup | None:
         """The lookup of ``column``'s values, or None if they are not integers, hold a null
         or repeat."""
-        if not pa.types.is_integer(column.type) or column.null_count or repeats([column]) is not False:
+        if not pa.types.is_integer(column.type) or column.null_count:
             return None
-        return cls(_numbers(column))
+        lookup = cls(_numbers(column))
+        return lookup if lookup.unique else None
 
     def find(self, column: Column) -> tuple[np.ndarray, np.ndarray]:
         """(the positions in ``column`` whose value is a key, in order; the key's row for
