@@ -353,9 +353,7 @@ class _OpenFiles:
                  writer_bytes: int = WRITER_BYTES):
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * writer_bytes  # the writers' own buffers count against it
-        # a row group when a buffer holds half its share: the other half keeps the reading
-        # going while row groups are encoded
-        self.threshold = row_group_bytes(self.budget, n)
+        self.threshold = row_group_bytes(self.budget, n)  # a row group when a buffer holds this
         # partitions holding the oldest chunk are written when what waits reaches this (a
         # partition that rarely fills would pin old chunks): past what the row groups wait for
         self.forced = max(self.budget * 3 // 4, self.threshold * n)
