@@ -8,9 +8,7 @@ Where they go from there depends on what fits, never on a partition-count thresh
   process's open-file limit, raised to its hard limit, allows it) and the writers' own
   buffers take at most a quarter of the budget, a partition whose buffer reaches half its
   share of the budget is encoded as a row group of its file at once (the other half keeps
-  the reading going meanwhile), or up to its whole share when half would make row groups
-  smaller than :data:`ROW_GROUP_BYTES` (:func:`row_group_bytes`: the reading then waits
-  while the row groups are encoded, on every core). Each open Parquet
+  the reading going meanwhile). Reading, splitting and encoding overlap. Each open Parquet
   writer keeps about :data:`WRITER_BYTES` of Arrow buffers after its first row group, so
   this is counted against the budget.
 - **Sorted runs** otherwise (many partitions, a small budget, or files by value): each
@@ -97,9 +95,6 @@ logger = logging.getLogger(__name__)
 # the output stream), plus the file's footer entries; measured per writer, rounded up
 WRITER_BYTES = 192 * 2**10
 MIN_ROW_GROUP_BYTES = 256 * 2**10  # below this the writer's fixed cost per row group dominates
-# row groups this large, while the budget holds one per file: the writer pays per row group
-# (a dictionary page, its hashing and statistics per dictionary column) until about here
-ROW_GROUP_BYTES = 4 * 2**20
 SPARE_FILES = 64  # descriptors left for the inputs, the run files and the interpreter
 # chunks being split at once, and files being written from runs at once: memory holds a
 # few of each whatever the thread count (other threads encode row groups meanwhile)
@@ -110,19 +105,6 @@ RUNS_PREFIX = ".shuffle_kit-runs-"  # sorted runs' directory: see shuffle_kit.li
 def batch_bytes(budget: int) -> int:
     """What a partition written from runs holds in memory at a time, for ``budget``."""
     return max(2**20, budget // 16)
-
-
-def row_group_bytes(budget: int, n: int) -> int:
-    """What a partition's buffer holds before it is written as a row group of its open
-    file, with ``budget`` bytes for ``n`` partitions: half its share, so that the other
-    half keeps the reading going while row groups are encoded; but as much as
-    :data:`ROW_GROUP_BYTES`, up to its whole share, when half is less (the reading then
-    waits while the files are written, and the cores encode them meanwhile).
-
-    >>> [row_group_bytes(b * 2**20, 64) / 2**20 for b in (1024, 256, 64)]
-    [8.0, 4.0, 1.0]
-    """
-    return min(budget // n, max(budget // (2 * n), ROW_GROUP_BYTES))
 
 
 def part_name(p: int, fmt: str, token: str | None = None, series: int | str | None = None) -> str:
@@ -353,10 +335,9 @@ class _OpenFiles:
                  writer_bytes: int = WRITER_BYTES):
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * writer_bytes  # the writers' own buffers count against it
-        self.threshold = row_group_bytes(self.budget, n)  # a row group when a buffer holds this
-        # partitions holding the oldest chunk are written when what waits reaches this (a
-        # partition that rarely fills would pin old chunks): past what the row groups wait for
-        self.forced = max(self.budget * 3 // 4, self.threshold * n)
+        # a row group when a buffer holds half its share: the other half keeps the reading
+        # going while row groups are encoded
+        self.threshold = self.budget // (2 * n)
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
         self.writers: list[FileSeries | None] = [None] * n
@@ -383,7 +364,7 @@ class _OpenFiles:
                 self.flush(p)
         # what is written when depends only on the chunks added so far (never on how fast
         # writes finish), so the files are the same for any thread count
-        while sum(size for size, _ in self.unflushed.values()) > self.forced:
+        while sum(size for size, _ in self.unflushed.values()) > self.budget * 3 // 4:
             oldest = next(iter(self.unflushed))
             for p, buffer in enumerate(self.buffers):
                 if buffer and buffer[0][0] == oldest:
