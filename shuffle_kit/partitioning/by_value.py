@@ -75,13 +75,14 @@ class ValueFiles:
     def open(self, p: int) -> FileSeries:
         raise NotImplementedError("files by value are written whole: see ValueFiles.write")
 
-    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
+    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int, rows: int | None = None) -> int:
         """Partition ``p``'s rows, a batch of about ``batch_bytes`` at a time: a partition
         within one batch gets one file per value; a larger one may get several per value,
-        with at most ``max_open`` files open."""
+        with at most ``max_open`` files open (``rows``: unused, each file's rows are known
+        only once its batch is grouped)."""
         pool = WriterPool(self.directory, self.data_schema, self.fmt, self.compression, self.max_open,
                           self.layout.max_rows_per_file, self.layout.row_group_size, self.token)
-        rows: dict[str, int] = {}
+        written: dict[str, int] = {}  # rows per directory
         keys: dict[str, tuple] = {}
         try:
             for batch in conformed_batches(pieces, self.schema, batch_bytes):
@@ -91,12 +92,12 @@ class ValueFiles:
                         self._count(rel)
                         keys[rel] = key_row(values, i)
                     pool.write(rel, group)
-                    rows[rel] = rows.get(rel, 0) + group.num_rows
+                    written[rel] = written.get(rel, 0) + group.num_rows
         finally:
             pool.close_all()
         with self._lock:
             self.files += pool.files
-            self.rows.update(rows)  # a value lives in one partition: no directory is counted twice
+            self.rows.update(written)  # a value lives in one partition: no directory is counted twice
             self.values.update(keys)
         return pool.rows
 

@@ -13,6 +13,10 @@ The job's dictionaries are bounded (``max_bytes`` for all columns together, whic
 counts against its memory limit): a column whose dictionary would pass the bound stops
 growing it, and its later chunks keep their own dictionaries (the writers take any mix).
 What is mapped depends only on the chunks, in their order, never on the thread count.
+
+Each input row group gives every batch read from it a copy of the same dictionary: the
+mapping of the last dictionary of each column is kept, and a dictionary equal to it is
+mapped with it (comparing two dictionaries is a fraction of looking every value up).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class SharedDictionaries:
         self.max_bytes = max_bytes
         self.values: dict[str, pa.Array] = {}
         self.stopped: set[str] = set()
+        self.last: dict[str, tuple[pa.Array, pa.Array]] = {}  # column -> a dictionary, its lookup
         self.names = list(names)
 
     def __call__(self, chunk: pa.Table) -> pa.Table:
@@ -70,14 +75,21 @@ class SharedDictionaries:
             if len(dictionary) <= len(known) and known.slice(0, len(dictionary)).equals(dictionary):
                 lookups.append(None)  # its indices hold as they are
                 continue
-            new = pc.unique(dictionary.filter(pc.is_null(pc.index_in(dictionary, value_set=known))))
-            if len(new):
-                grown = len(known) + len(new)
+            last = self.last.get(name)
+            if last is not None and last[0].equals(dictionary):
+                lookups.append(last[1])  # (the job's dictionary only grows: the lookup holds)
+                continue
+            found = pc.index_in(dictionary, value_set=known)
+            if found.null_count:
+                new = pc.unique(dictionary.filter(pc.is_null(found)))
                 if (sum(v.nbytes for k, v in self.values.items() if k != name) + known.nbytes + new.nbytes
-                        > self.max_bytes or grown > np.iinfo(str(t.index_type)).max):
+                        > self.max_bytes or len(known) + len(new) > np.iinfo(str(t.index_type)).max):
                     return None
                 known = pa.concat_arrays([known, new])
-            lookups.append(pc.index_in(dictionary, value_set=known).cast(t.index_type))
+                found = pc.index_in(dictionary, value_set=known)
+            lookup = found.cast(t.index_type)
+            self.last[name] = (dictionary, lookup)
+            lookups.append(lookup)
         self.values[name] = known
         return pa.chunked_array(
             [pa.DictionaryArray.from_arrays(c.indices if at is None else at.take(c.indices), known, ordered=t.ordered)

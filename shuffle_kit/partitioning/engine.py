@@ -190,9 +190,10 @@ class Files(Protocol):
 
     def open(self, p: int) -> FileSeries: ...
 
-    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
+    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int, rows: int | None = None) -> int:
         """Write partition ``p`` from ``pieces`` (in input order), a batch of about
-        ``batch_bytes`` in memory at a time; return its rows."""
+        ``batch_bytes`` in memory at a time; return its rows. ``rows``: how many the pieces
+        hold, if known."""
         ...
 
 
@@ -245,27 +246,62 @@ class PartFiles:
     def held_rows(self) -> int:
         return self.layout.row_group_size or 0
 
-    def open(self, p: int) -> FileSeries:
+    def open(self, p: int, schema: pa.Schema | None = None) -> FileSeries:
         # a file is made when the partition's first row comes, so a partition without rows
         # has none, unless the layout asks for one file per partition whatever it holds
-        return FileSeries(lambda i: self._create(p, i), self.layout.max_rows_per_file, eager=self.layout.empty_files)
+        return FileSeries(lambda i: self._create(p, i, schema or self.schema), self.layout.max_rows_per_file,
+                          eager=self.layout.empty_files)
 
-    def _create(self, p: int, i: int) -> Writer:
+    def _create(self, p: int, i: int, schema: pa.Schema) -> Writer:
         series = i if self.layout.max_rows_per_file is not None else None
         path = os.path.join(self.directory, part_name(p, self.fmt, self.token, series))
-        # a schema with dictionaries reads back right without Arrow's stored schema
+        # a schema with dictionaries reads back right without Arrow's stored schema (and so
+        # does the same with some of them decoded: see file_schema)
         record = None if self.provenance is None else self.provenance.of_partition(p)
-        return Writer(path, self.schema, self.fmt, self.compression, self.encode,
+        return Writer(path, schema, self.fmt, self.compression, self.encode,
                       store_schema=self.schema is self.plain, row_group_size=self.layout.row_group_size, record=record)
 
-    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int) -> int:
-        writer = self.open(p)
+    def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int, rows: int | None = None) -> int:
+        pieces = iter(pieces)
+        first = next(pieces, None)
+        schema = self.schema if first is None or rows is None else self.file_schema(first, rows)
+        writer = self.open(p, schema)
         try:
-            for table in conformed_batches(pieces, self.schema, batch_bytes):
+            for table in conformed_batches(itertools.chain([] if first is None else [first], pieces), schema,
+                                           batch_bytes):
                 writer.write(table)
         finally:
             writer.close()
         return writer.rows
+
+    def file_schema(self, first: pa.Table, rows: int) -> pa.Schema:
+        """The schema of a file of ``rows`` rows whose first piece is ``first``: the
+        files' schema, but a dictionary column whose dictionary (the job's, as ``first``
+        has it) holds more values than the file has rows is decoded to its values.
+
+        The writer's cost of a dictionary column grows with the dictionary (the entries
+        the rows use are found and kept; the rest dropped) where that of the values grows
+        with the rows (the Parquet writer hashes them into the file's own dictionary): a
+        small file of a large dictionary is cheaper decoded, and reads back the same.
+
+        >>> d = pa.DictionaryArray.from_arrays(pa.array([0, 2], pa.int32()), pa.array(['a', 'b', 'c']))
+        >>> files = PartFiles.of('.', pa.schema({'s': pa.string()}), 'parquet', 'lz4', dictionary=['s'])
+        >>> [str(files.file_schema(pa.table({'s': d}), rows).field('s').type) for rows in (2, 3)]
+        ['string', 'dictionary<values=string, indices=int32, ordered=0>']
+        """
+        fields = []
+        for f in self.schema:
+            plain = self.plain.field(f.name)
+            if pa.types.is_dictionary(f.type) and not pa.types.is_dictionary(plain.type):
+                i = first.schema.get_field_index(f.name)
+                column = first.column(i) if i >= 0 and pa.types.is_dictionary(first.schema.field(i).type) else None
+                values = max((len(c.dictionary) for c in column.chunks), default=0) if column is not None else 0
+                if rows < values:
+                    f = plain
+            fields.append(f)
+        if all(a is b for a, b in zip(fields, self.schema)):
+            return self.schema
+        return pa.schema(fields, metadata=self.schema.metadata)
 
 
 PartitionIds = Callable[[pa.Table], np.ndarray]  # a chunk's partition of each row
@@ -462,9 +498,10 @@ class _SortedRuns:
         """The size in memory of ``rows`` rows, at the average row's size."""
         return rows * self.seen[1] // max(1, self.seen[0])
 
-    def _write_file(self, p: int, tail: list[pa.Table], whole: bool) -> int:
-        """Partition ``p`` from every run, then ``tail``, in input order: ``whole`` in one
-        table, else a bounded batch at a time (a skewed partition is never held whole)."""
+    def _write_file(self, p: int, tail: list[pa.Table], whole: bool, rows: int) -> int:
+        """Partition ``p`` (``rows`` rows) from every run, then ``tail``, in input order:
+        ``whole`` in one table, else a bounded batch at a time (a skewed partition is never
+        held whole)."""
         limit = batch_bytes(self.budget)
         pieces: Iterable[pa.Table] = itertools.chain((piece for run in self.runs for piece in run.read(p)), tail)
         if whole:
@@ -475,7 +512,7 @@ class _SortedRuns:
             del table  # (the sorted copy is what is written)
         elif self.out.sort_keys:
             pieces = sorted_stream(pieces, self.out.sort_keys, self.out.schema, limit, self.directory)
-        return self.out.write(p, pieces, limit)
+        return self.out.write(p, pieces, limit, rows)
 
     def finish(self) -> int:
         while self.spilling:
@@ -510,7 +547,7 @@ class _SortedRuns:
                 while inflight and (len(inflight) >= 2 * min(self.threads, MAX_IN_FLIGHT)
                                     or sum(c for _, c, _ in inflight) + cost > room):
                     rows += collect()
-                inflight.append((p, cost, self.pool.submit(self._write_file, p, tail, whole)))
+                inflight.append((p, cost, self.pool.submit(self._write_file, p, tail, whole, n)))
             while inflight:
                 rows += collect()
         finally:

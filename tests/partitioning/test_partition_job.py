@@ -56,6 +56,25 @@ def test_files_are_identical_for_1_2_and_5_threads_and_match_the_model(tmp_path,
         assert got.equals(table.filter(pa.array(ids == p)))  # its rows, in input order, input types
 
 
+@pytest.mark.parametrize("n", [2, 300], ids=["files of more rows than words", "files of fewer rows than words"])
+def test_string_columns_have_the_statistics_of_their_rows_and_a_dictionary_page(tmp_path, n):
+    # the input's strings come as dictionaries; a file with fewer rows than the job's
+    # dictionary has values is written from the values instead: either way the same file
+    table = _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    sk.partition(str(tmp_path / "in"), "k", str(out), npartitions=n, memory_limit="2MiB", progress=False)
+    for name in sorted(os.listdir(out)):
+        f = pq.ParquetFile(out / name)
+        assert f.schema_arrow == table.schema
+        rows = f.read()
+        for i in range(f.metadata.num_row_groups):
+            column = f.metadata.row_group(i).column(1)
+            low, high = pc.min_max(f.read_row_group(i).column("s")).values()
+            assert (column.statistics.min, column.statistics.max) == (low.as_py(), high.as_py())
+            assert "RLE_DICTIONARY" in column.encodings and column.statistics.null_count == 0
+        assert rows.num_rows < 300 if n == 300 else rows.num_rows > 300  # the case is what it says
+
+
 def test_summary_has_the_figures_and_an_html_repr(tmp_path):
     _inputs(tmp_path / "in", rows=1000, files=1)
     s = sk.partition([str(tmp_path / "in")], ["k"], str(tmp_path / "out"), npartitions=4, progress=False)
