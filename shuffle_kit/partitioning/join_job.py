@@ -19,11 +19,6 @@ engine.
    pair, a pair larger than its share of memory split again with another hash seed and a
    single hot key joined in chunks), pairs on ``threads`` workers; as Arrow, without
    pandas, where the result cannot differ (:mod:`shuffle_kit.kernels.arrow_join`).
-
-   A right side that fits a pair's share of memory, with distinct, non-null integer keys,
-   for an inner join is not staged: it is held whole and the left side streamed through
-   it into the partitions (:mod:`~shuffle_kit.partitioning.join_broadcast`), the same
-   rows in the same files in the same order, in fewer passes.
 3. **Written and published as the partition job's output.** Pair ``i``'s rows go to
    ``part-0000i.<format>`` through the job's writers, in a hidden directory beside
    ``out`` (for an object store: under ``tmp``) put in place only when complete and only
@@ -38,8 +33,7 @@ columns for every pair. Every file has the same columns and types (the whole joi
 column pandas types ``object`` takes the input column's Arrow type).
 
 Row order: files in pair order; within a file, pandas' ``merge`` order for the pair
-(``sort=False``); the same files, byte for byte, for any thread count (a right side held
-whole gives the same rows in the same order, in row groups of its own).
+(``sort=False``); the same files, byte for byte, for any thread count.
 
 Memory: reading and partitioning each side spends the budget as the partition job does
 (:func:`~shuffle_kit.partitioning.job.plan_budget`); joining keeps at most a quarter of
@@ -60,7 +54,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,7 +88,6 @@ from .job import (
     publish,
     user_errors,
 )
-from .join_broadcast import Broadcast
 from .layout import Layout
 from .options import Options
 from .summary import Summary, peak_rss
@@ -115,10 +108,8 @@ class JoinSummary(Summary):
     ``partitions``: partition pairs; ``sizes``: joined rows per pair) and each side's rows
     read and partitioned, and ``hot_keys``: the keys with more rows than a pair's share of
     memory, joined in chunks (:class:`~shuffle_kit.partition_sizes.HotKey`: a warning each,
-    and in ``--json``), ``right_held``: whether the right side was held whole in memory and
-    the left streamed through it (:mod:`~shuffle_kit.partitioning.join_broadcast`) instead
-    of both being staged. ``ok``: every row read went into the partitions (else nothing
-    was published).
+    and in ``--json``). ``ok``: every row read went into the partitions (else nothing was
+    published).
 
     >>> s = JoinSummary('out', rows_in=5, rows_out=6, partitions=2, files=1, how='inner', left_rows=3,
     ...                 right_rows=2, left_staged=3, right_staged=2)
@@ -132,7 +123,6 @@ class JoinSummary(Summary):
     left_staged: int = 0
     right_staged: int = 0
     hot_keys: list[HotKey] = field(default_factory=list)
-    right_held: bool = False
 
     @property
     def ok(self) -> bool:
@@ -143,8 +133,6 @@ class JoinSummary(Summary):
         lines[1] = f"rows in     {self.left_rows:,} left + {self.right_rows:,} right (from {self._read_from()})"
         lines[2] = f"rows out    {self.rows_out:,} ({self.how} join){'' if self.ok else '   <-- ROWS LOST'}"
         lines[3] = lines[3].replace("partitions ", "pairs      ", 1)
-        if self.right_held:
-            lines[3] += "; the right side held in memory, the left streamed through it"
         lines += [f"hot key     {hot.name()} (pair {hot.pair}: {hot.left_rows:,} left x {hot.right_rows:,} right rows)"
                   for hot in self.hot_keys]
         return lines
@@ -155,7 +143,7 @@ class JoinSummary(Summary):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "how": self.how, "left_rows": self.left_rows, "right_rows": self.right_rows,
-                "hot_keys": [hot.to_dict() for hot in self.hot_keys], "right_held": self.right_held}
+                "hot_keys": [hot.to_dict() for hot in self.hot_keys]}
 
     def _repr_html_(self) -> str:
         import html
@@ -284,37 +272,27 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
         staging = make_staging(opts, place)
         sides = lifecycle.make(SIDES_PREFIX, place.tmp)
         with user_errors(opts, staging, place.tmp), arrow_threads(threads):
-            through, rsource = _broadcast(joined, lsource, rsource, pair_bytes)
-            if through is not None:  # the right side whole in memory: the left streamed through it
-                schema = through.plan.schema
-                if place.appending:
-                    destination.check_append(place.out, schema, opts)
-                sizes = _stream(through, lsource, n, staging, opts, place, budget, threads, show)
-                lread = lstaged = through.rows_read
-                rread = rstaged = through.right.num_rows
-                hot_keys: list[HotKey] = []
-            else:
-                for name, side in zip(("left", "right"), taken):
-                    if side is not None:
-                        logger.info("the %s input is hash-partitioned on %s into %d partitions (%d files): joined "
-                                    "as it is", name, ", ".join(side.on), n, len(side.files))
-                staged = [
-                    _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
-                    if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
-                    for name, source, keys, recognised in (("left", lsource, joined.left_on, taken[0]),
-                                                           ("right", rsource, joined.right_on, taken[1]))
-                ]
-                (lside, lread, lstaged), (rside, rread, rstaged) = staged
-                result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
-                                     store_bytes=max(2**20, budget.limit // 4),
-                                     threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
-                schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
-                # Arrow in, Arrow out: pairs joined without pandas where the join allows
-                result.arrow = ArrowJoin.plan(joined, lside.schema, rside.schema, schema)
-                if place.appending:
-                    destination.check_append(place.out, schema, opts)
-                sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
-                hot_keys = result.skew
+            for name, side in zip(("left", "right"), taken):
+                if side is not None:
+                    logger.info("the %s input is hash-partitioned on %s into %d partitions (%d files): joined "
+                                "as it is", name, ", ".join(side.on), n, len(side.files))
+            staged = [
+                _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
+                if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
+                for name, source, keys, recognised in (("left", lsource, joined.left_on, taken[0]),
+                                                       ("right", rsource, joined.right_on, taken[1]))
+            ]
+            (lside, lread, lstaged), (rside, rread, rstaged) = staged
+            result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
+                                 store_bytes=max(2**20, budget.limit // 4),
+                                 threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
+            schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
+            # Arrow in, Arrow out: pairs joined without pandas where the join allows
+            result.arrow = ArrowJoin.plan(joined, lside.schema, rside.schema, schema)
+            if place.appending:
+                destination.check_append(place.out, schema, opts)
+            sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
+            hot_keys = result.skew
         bytes_out = sum(os.path.getsize(f) for f in files_under(staging))
         summary = JoinSummary(
             out=place.out, rows_in=lread + rread, rows_out=int(sizes.sum()), partitions=n,
@@ -322,7 +300,7 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
             bytes_out=bytes_out, inputs=len(lsource.files) + len(rsource.files),
             sizes=_pair_sizes(sizes, staging, opts, place.token),
             source=_described(spec, lsource, rsource), how=joined.how, left_rows=lread, right_rows=rread,
-            left_staged=lstaged, right_staged=rstaged, hot_keys=hot_keys, right_held=through is not None,
+            left_staged=lstaged, right_staged=rstaged, hot_keys=hot_keys,
         )
         if summary.ok and publish(staging, place, schema, opts):
             staging = None  # (moved into place)
@@ -437,49 +415,6 @@ def _stage(name: str, source: Source, keys: list, n: int, directory: str, budget
     written = engine.partition_into(reading, keys, n, files, engine.Resources(budget.held_bytes, threads, place.tmp),
                                     sizes=rows)
     return StagedSide(directory, source.schema, rows, budget.chunk_bytes), reading.rows, written
-
-
-def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int) -> tuple[Broadcast | None, Source]:
-    """The right side held whole for the left to stream through, if the join allows it
-    (:mod:`~shuffle_kit.partitioning.join_broadcast`); and the right side to stage
-    otherwise (what was read of it, then the rest)."""
-    if (joined.how != "inner" or len(joined.right_on) != 1 or not lsource.files or not rsource.files
-            or rsource.nbytes is None or rsource.nbytes > pair_bytes):
-        return None, rsource
-    assert lsource.schema is not None and rsource.schema is not None
-    empty = joined.join(_empty(lsource.schema), _empty(rsource.schema))
-    plan = ArrowJoin.plan(joined, lsource.schema, rsource.schema,
-                          _arrow_schema(empty, lsource.schema, rsource.schema, joined.suffixes))
-    if plan is None:
-        return None, rsource
-    chunks, held, rest = [], 0, rsource.chunks()
-    for chunk in rest:
-        chunks.append(chunk)
-        held += chunk.nbytes if isinstance(chunk, pa.Table) else pair_bytes + 1
-        if held > pair_bytes:  # larger than its estimate: staged after all
-            return None, replace(rsource, make_chunks=lambda: itertools.chain(chunks, rest))
-    tables = [c if c.schema.equals(rsource.schema) else c.cast(rsource.schema) for c in chunks]
-    right = pa.concat_tables(tables) if tables else rsource.schema.empty_table()
-    through = Broadcast.of(plan, right)
-    if through is None:
-        return None, replace(rsource, make_chunks=lambda: iter(chunks))
-    return through, rsource
-
-
-def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Options, place: Place, budget: Budget,
-            threads: int, show: bool) -> np.ndarray:
-    """The left side's chunks joined with the right side held whole, partitioned by the
-    join key into ``n`` files in ``staging`` by the engine (within the budget less the
-    right side's bytes); the rows of each file."""
-    schema = through.plan.schema
-    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, layout=opts.layout, token=place.token)
-    rows = np.zeros(n, dtype=np.int64)
-    reading = Reading(lsource, threads, show, "join")
-    reading.transform = through  # (on the reading thread, in input order)
-    key = schema.names[through.plan.columns.index((0, through.plan.left_on[0]))]
-    held = max(2**20, budget.held_bytes - through.right.nbytes)
-    engine.partition_into(reading, [key], n, files, engine.Resources(held, threads, place.tmp), sizes=rows)
-    return rows
 
 
 class StagedSide:
