@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="every module's last result; --only updates just those modules' entries")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from --results, run nothing")
     ap.add_argument("--args", action="append", default=[], metavar="MODULE=ARGS",
-                    help="command-line arguments for one module (shown in the report), e.g. "
-                         "'strings=--strings 10000,all --parts 64'; repeat for more modules")
+                    help="command-line arguments for one module whose output is captured (shown in the "
+                         "report), e.g. 'join=--rows 5000000'; repeat for more modules")
     args = ap.parse_args(argv)
     given: dict[str, list[str]] = {}
     for item in args.args:
@@ -288,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         write_report([stored[m] for m in discover() if m in stored], args.quick, args.out, args.chart, 0.0)
         print(f"wrote {os.path.relpath(args.out)} and {os.path.relpath(args.chart)}")
         return 0
+    for module in given:
+        if has_run(module):
+            ap.error(f"--args {module}: it runs as run(quick), which takes no arguments; "
+                     f"run python -m benchmarks.{module} with them instead")
     only = set(filter(None, args.only.split(",")))
     skip = set(filter(None, args.skip.split(",")))
     modules = [m for m in discover() if (not only or m in only) and m not in skip]
