@@ -1,13 +1,15 @@
 """The rows an inner join pairs, as row positions of each side, in pandas' order.
 
-Both sides' key values are coded together (Arrow's ``dictionary_encode`` of each key
-column over the left's values then the right's: equal values, equal codes; the codes of
-several columns combined into one; an integer column spanning few values is its own code),
-and each left row is paired with the right rows of its code: found by a table of one row
-per code when no code has two, else by the right's rows ordered by code (a stable sort). The pairs come in pandas'
-``merge(how="inner", sort=False)`` order: the left's rows in order, each with its matches
-in the right's order. Only NumPy and Arrow work is done, which releases the GIL, and no
-value is converted to Python or pandas.
+One integer key whose values are distinct on the right (a one-to-one or many-to-one join)
+is looked up (:class:`KeyLookup`: a table of one row per value when they span few values,
+else pandas' hash index of them). Other keys are coded together: Arrow's
+``dictionary_encode`` of each key column over the left's values then the right's (equal
+values, equal codes; an integer column spanning few values is its own code), the codes of
+several columns combined into one. Each left row is then paired with the right rows of its
+code, found by a table of one row per code when no code has two, else by the right's rows
+ordered by code (a stable sort). The pairs come in pandas' ``merge(how="inner",
+sort=False)`` order: the left's rows in order, each with its matches in the right's order.
+No value is converted to a Python object.
 
 Keys holding nulls are not coded here (None): pandas matches a null with a null (and a
 float NaN with a null), which a caller keeps by joining such a pair with pandas.
@@ -116,10 +118,10 @@ def _chunks(column: Column) -> list[pa.Array]:
 
 
 class KeyLookup:
-    """The rows of a unique, non-null integer key column, found by value, built once and
-    probed many times (a dimension table's key, probed by a fact table's chunks): a table
-    of one row per value when the values span no more than a few times their number, else
-    pandas' hash index of them (built on first use, then kept).
+    """The rows of a unique, non-null integer key column (a join's right side), found by
+    value (for the left side's keys): a table of one row per value when the values span no
+    more than a few times their number, else pandas' hash index of them (built once, by the
+    uniqueness check, and used by every lookup).
 
     >>> lookup = KeyLookup.of(pa.chunked_array([[30, 10, 20]]))
     >>> [p.tolist() for p in lookup.find(pa.chunked_array([[20, 5, None, 30, 20]]))]
