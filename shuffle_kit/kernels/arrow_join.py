@@ -99,8 +99,16 @@ class ArrowJoin:
         taken = []
         for table, rows, side in ((left, lpos, 0), (right, rpos, 1)):
             part = table.select(list(dict.fromkeys(n for s, n in self.columns if s == side)))
+            if _every_row_in_order(rows, part.num_rows):  # (a fact table's rows, each with its match)
+                taken.append(part)
+                continue
             if any(c.num_chunks > 1 for c in part.columns):
                 part = part.combine_chunks()
             taken.append(take(part, rows))
         arrays = [taken[side].column(name) for side, name in self.columns]
         return pa.Table.from_arrays(arrays, names=self.schema.names).cast(self.schema)
+
+
+def _every_row_in_order(rows: np.ndarray, n: int) -> bool:
+    """Whether ``rows`` is ``0, 1, ..., n - 1``: the table itself, no take."""
+    return len(rows) == n and (n == 0 or (int(rows[0]) == 0 and bool((np.diff(rows) == 1).all())))

@@ -127,3 +127,18 @@ def test_inner_positions_are_pandas_merge_order(lrows, rrows, spread):
         lpos, rpos = inner_positions([pa.array(left[c]) for c in on], [pa.array(right[c]) for c in on])
         np.testing.assert_array_equal(lpos, expected["a"].to_numpy())
         np.testing.assert_array_equal(rpos, expected["b"].to_numpy())
+
+
+def test_every_left_row_matching_once_is_the_bytes_pandas_gives(tmp_path, monkeypatch):
+    """Each left row with one match (a fact table and its dimension): the left's columns
+    are taken as they are, in order."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    left = write(tmp_path / "left", pd.DataFrame({"id": rng.permutation(n), "k": rng.integers(0, 50, n),
+                                                  "s": pd.Series([f"s{i % 7}" for i in range(n)], dtype="str")}))
+    right = write(tmp_path / "right", pd.DataFrame({"k": rng.permutation(50), "name": [f"n{i}" for i in range(50)]}))
+    kwargs = dict(on="k", how="inner", npartitions=3, threads=2)
+    with_arrow, arrow_pairs = run(tmp_path, "arrow", left, right, True, monkeypatch, **kwargs)
+    without, _ = run(tmp_path, "pandas", left, right, False, monkeypatch, **kwargs)
+    assert arrow_pairs == 3 and with_arrow == without
+    assert_same_rows(pd.read_parquet(tmp_path / "arrow"), model(left, right, on="k", how="inner"))
