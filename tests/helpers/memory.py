@@ -30,3 +30,16 @@ def run_watched(script: str, *args: object, timeout: float = 600) -> dict:
     out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
                          check=True, timeout=timeout).stdout
     return json.loads(out)
+
+
+def assert_frame_held_within(script: str, key: str, bytes_per_row: int, what: str, rows: int = 2_000_000) -> None:
+    """Run ``script`` (a frame of ``rows`` rows handled whole in memory by ``key``, printing
+    ``base``, ``peak``, ``nbytes``, ``whole`` and ``rows``) and check that it held no more
+    than what the in-memory path counts: the new copy, a copy of the keys and
+    ``bytes_per_row`` per row, plus the interpreter's and libraries' allowance."""
+    mb = 2**20
+    r = run_watched(script, rows, key, "1GB")
+    assert r["whole"] and r["rows"] == rows
+    extra = r["peak"] - r["base"]
+    print(f"frame {r['nbytes'] / mb:.0f} MB {what} {key}: peak RSS above baseline {extra / mb:.0f} MB")
+    assert extra < 2 * r["nbytes"] + bytes_per_row * rows + 100 * mb, extra / mb

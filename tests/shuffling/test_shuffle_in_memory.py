@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import shuffle_kit as sk
 from shuffle_kit.frames import tables_to_frame
 from shuffle_kit.shuffling.frame_slices import FrameSlices
-from tests.helpers.memory import WATCH_PEAK_RSS, run_watched
+from tests.helpers.memory import WATCH_PEAK_RSS, assert_frame_held_within
 
 
 @st.composite
@@ -177,11 +177,5 @@ print(json.dumps({"base": base, "peak": peak[0], "nbytes": nbytes, "whole": whol
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["key", "s"])
 def test_a_frame_shuffled_in_memory_holds_its_copy_keys_and_order_within_the_limit(key):
-    # what fits() counts: the shuffled copy, a copy of the keys and 24 bytes per row, plus
-    # the interpreter's and libraries' allowance
-    mb, n = 2**20, 2_000_000
-    r = run_watched(FRAME_RSS_SCRIPT, n, key, "1GB")
-    assert r["whole"] and r["rows"] == n
-    extra = r["peak"] - r["base"]
-    print(f"frame {r['nbytes'] / mb:.0f} MB shuffled on {key}: peak RSS above baseline {extra / mb:.0f} MB")
-    assert extra < 2 * r["nbytes"] + 24 * n + 100 * mb, extra / mb
+    # what fits() counts: the shuffled copy, a copy of the keys and 24 bytes per row
+    assert_frame_held_within(FRAME_RSS_SCRIPT, key, 24, "shuffled on")

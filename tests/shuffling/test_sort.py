@@ -19,7 +19,7 @@ import shuffle_kit as sk
 from shuffle_kit.errors import JobError, UnorderableKeyError
 from shuffle_kit.frames import tables_to_frame
 from shuffle_kit.shuffling.sorted_frame import SortedFrame
-from tests.helpers.memory import WATCH_PEAK_RSS, run_watched
+from tests.helpers.memory import WATCH_PEAK_RSS, assert_frame_held_within
 from tests.helpers.models import ordered_column
 
 KINDS = ["int", "Int64", "float", "str", "datetime_tz", "bool", "ordered", "unordered"]  # of ORDERED_KINDS
@@ -364,13 +364,8 @@ print(json.dumps({"base": base, "peak": peak[0], "nbytes": nbytes, "whole": whol
 @pytest.mark.parametrize("key", ["key", "s"])
 def test_a_frame_sorted_whole_holds_its_sorted_copy_keys_and_order_within_the_limit(key):
     # the sort of a frame in memory holds what fits() counts: the sorted copy, a copy of
-    # the keys and 32 bytes per row, plus the interpreter's and libraries' allowance
-    mb, n = 2**20, 2_000_000
-    r = run_watched(FRAME_RSS_SCRIPT, n, key, "1GB")
-    assert r["whole"] and r["rows"] == n
-    extra = r["peak"] - r["base"]
-    print(f"frame {r['nbytes'] / mb:.0f} MB sorted by {key}: peak RSS above baseline {extra / mb:.0f} MB")
-    assert extra < 2 * r["nbytes"] + 32 * n + 100 * mb, extra / mb
+    # the keys and 32 bytes per row
+    assert_frame_held_within(FRAME_RSS_SCRIPT, key, 32, "sorted by")
 
 
 def test_a_frame_sorted_whole_reads_partitions_and_pieces_as_a_shuffle_result_does():
