@@ -41,9 +41,10 @@ Writers that hold rows back for whole row groups (``Files.held_rows``) hold that
 each: with files open, all of them count against the budget (too many, and the job takes
 sorted runs); from runs, a row group larger than a partition's batch is refused.
 
-Columns read as dictionaries (``dictionary``) are written to Parquet as dictionaries, when
-the files then read back with ``schema`` (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`);
-otherwise they are decoded first.
+Columns read as dictionaries (``dictionary``) are written to Parquet as dictionaries, the
+files keeping ``schema`` as Arrow's so that they read back as its values
+(:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`); to other formats
+they are decoded first.
 
 Memory: a chunk's pieces are slices of one sorted copy of it, alive until its last piece is
 written. When those copies exceed the budget, every partition still holding a piece of the
@@ -229,8 +230,8 @@ class PartFiles:
         descending: Sequence[str] = (), na_position: str = "last", provenance: Provenance | None = None,
     ) -> PartFiles:
         """The files for chunks that read back as ``schema`` but hold the columns
-        ``dictionary`` as dictionaries (written to Parquet as dictionaries, when the files
-        then read back with ``schema``; otherwise decoded first); ``encode``: more columns
+        ``dictionary`` as dictionaries (written to Parquet as dictionaries, the files
+        keeping ``schema`` as Arrow's; to other formats decoded first); ``encode``: more columns
         to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
         encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
         return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token, tuple(descending),
@@ -255,11 +256,12 @@ class PartFiles:
     def _create(self, p: int, i: int, schema: pa.Schema) -> Writer:
         series = i if self.layout.max_rows_per_file is not None else None
         path = os.path.join(self.directory, part_name(p, self.fmt, self.token, series))
-        # a schema with dictionaries reads back right without Arrow's stored schema (and so
-        # does the same with some of them decoded: see file_schema)
+        # a file of dictionaries (some of them decoded: see file_schema) keeps the plain
+        # schema as Arrow's, so that it reads back as values
         record = None if self.provenance is None else self.provenance.of_partition(p)
         return Writer(path, schema, self.fmt, self.compression, self.encode,
-                      store_schema=self.schema is self.plain, row_group_size=self.layout.row_group_size, record=record)
+                      stored=None if self.schema is self.plain else self.plain,
+                      row_group_size=self.layout.row_group_size, record=record)
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int, rows: int | None = None) -> int:
         pieces = iter(pieces)

@@ -31,6 +31,7 @@ from ..io.provenance import Provenance, without_record
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
 COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
+ARROW_SCHEMA = "ARROW:schema"  # where a Parquet footer keeps Arrow's schema (base64 of its IPC message)
 MAX_OPEN_FILES = 64
 # values handed to the Parquet encoder at a time: its statistics of dictionary columns cost
 # a hash table per call, so fewer, larger calls are cheaper (pages still end near 1 MiB)
@@ -42,8 +43,9 @@ class Writer:
 
     ``encode``: more columns to store with a dictionary in Parquet, whatever their type
     (partition keys whose input had one: a hash partition holds a fraction of their values).
-    ``store_schema=False`` leaves Arrow's schema out of a Parquet file's metadata, for
-    schemas from :func:`parquet_dictionary_schema`, whose files read back without it.
+    ``stored``: the schema a Parquet file reads back as, kept in its footer as Arrow's
+    schema, when it is not ``schema`` (one from :func:`parquet_dictionary_schema`, whose
+    dictionary columns read back as their values).
     ``row_group_size``: rows of every row group (record batch) but the file's last; None:
     what each ``write`` brings, in groups of at most :data:`ROW_GROUP_ROWS`.
     ``record``: how the file was partitioned (:mod:`shuffle_kit.io.provenance`), kept in a
@@ -52,13 +54,13 @@ class Writer:
     """
 
     def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str] = (),
-                 store_schema: bool = True, row_group_size: int | None = None, record: Provenance | None = None):
+                 stored: pa.Schema | None = None, row_group_size: int | None = None, record: Provenance | None = None):
         self.path = path
         with naming(path):
-            self._open(path, without_record(schema), fmt, compression, encode, store_schema, row_group_size, record)
+            self._open(path, without_record(schema), fmt, compression, encode, stored, row_group_size, record)
 
     def _open(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str],
-              store_schema: bool, row_group_size: int | None, record: Provenance | None) -> None:
+              stored: pa.Schema | None, row_group_size: int | None, record: Provenance | None) -> None:
         self.rows = 0
         self.row_group_size = row_group_size
         self._held: list[pa.Table] = []  # rows short of a whole row group
@@ -81,9 +83,14 @@ class Writer:
             # taken as partitioned)
             late = record is not None and hasattr(pq.ParquetWriter, "add_key_value_metadata")
             self._w = pq.ParquetWriter(
-                self._sink, recorded if store_schema and not late else schema, compression=codec or "none",
-                use_dictionary=encoded, write_batch_size=WRITE_BATCH_ROWS, store_schema=store_schema,
+                self._sink, recorded if stored is None and not late else schema, compression=codec or "none",
+                use_dictionary=encoded, write_batch_size=WRITE_BATCH_ROWS, store_schema=stored is None,
             )
+            if stored is not None:  # what Arrow stores for a table of that schema
+                import base64
+
+                serialized = without_record(stored).serialize().to_pybytes()
+                self._w.add_key_value_metadata({ARROW_SCHEMA: base64.b64encode(serialized).decode()})
             self._record = record if late else None
         elif fmt == "arrow":
             ipc_codec = None if codec is None else {"lz4": "lz4_frame"}.get(codec, codec)
@@ -192,29 +199,19 @@ def _joined(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
 
 
 def parquet_dictionary_schema(schema: pa.Schema, names: Sequence[str]) -> pa.Schema | None:
-    """``schema`` with columns ``names`` as dictionaries, if a Parquet file written with it
-    and without Arrow's stored schema reads back as ``schema``; else None.
+    """``schema`` with columns ``names`` as dictionaries (None if there are none), for
+    Parquet files that read back as ``schema``: their writer is given ``schema`` to store
+    as Arrow's (``Writer(stored=...)``), which would otherwise be this one, and make
+    readers return those columns as dictionaries.
 
-    Arrow's stored schema would make readers return those columns as dictionaries; without
-    it they read Parquet's own types, which is only right when they say everything.
-
-    >>> parquet_dictionary_schema(pa.schema({'s': pa.string(), 'x': pa.int64()}), ['s'])
-    s: dictionary<values=string, indices=int32, ordered=0>
+    >>> parquet_dictionary_schema(pa.schema({'s': pa.large_string(), 'x': pa.int64()}), ['s'])
+    s: dictionary<values=large_string, indices=int32, ordered=0>
     x: int64
-    >>> parquet_dictionary_schema(pa.schema({'s': pa.large_string()}), ['s']) is None
-    True
     """
-    import pyarrow.parquet as pq
-
     if not names:
         return None
     fields = [f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in names else f for f in schema]
-    encoded = pa.schema(fields, metadata=schema.metadata)
-    sink = pa.BufferOutputStream()
-    # not empty_table(): it imports pandas
-    pq.write_table(pa.Table.from_batches([], schema=encoded), sink, store_schema=False)
-    back = pq.read_schema(pa.BufferReader(sink.getvalue()))
-    return encoded if back.equals(schema, check_metadata=False) else None
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def one_dictionary_each(table: pa.Table) -> pa.Table:

@@ -18,20 +18,34 @@ from shuffle_kit.partitioning.writers import (
 SCHEMA = pa.schema({"v": pa.int64()})
 
 
-def test_dictionaries_are_written_only_where_files_read_back_plain():
-    plain = pa.schema({"s": pa.string(), "b": pa.binary(), "n": pa.int64()}, metadata={b"k": b"v"})
-    encoded = parquet_dictionary_schema(plain, ["s", "b"])
-    assert [str(t) for t in encoded.types] == [
-        "dictionary<values=string, indices=int32, ordered=0>",
-        "dictionary<values=binary, indices=int32, ordered=0>",
-        "int64",
-    ]
-    assert encoded.metadata == plain.metadata
-    assert parquet_dictionary_schema(plain, []) is None
-    # Parquet alone cannot say "large", nor which time zone: those need Arrow's stored schema
-    assert parquet_dictionary_schema(pa.schema({"s": pa.string(), "l": pa.large_string()}), ["s"]) is None
-    zoned = pa.schema({"s": pa.string(), "t": pa.timestamp("us", "Europe/Paris")})
-    assert parquet_dictionary_schema(zoned, ["s"]) is None
+@given(st.sampled_from([pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]),
+       st.sampled_from([None, "UTC", "Europe/Paris"]), st.booleans())
+def test_dictionaries_written_to_parquet_read_back_as_the_plain_schema(tmp_path_factory, text, zone, record):
+    # any string type, beside types Parquet alone cannot say (large, a time zone): the
+    # file keeps the plain schema as Arrow's, and reads back as it, with dictionary pages
+    from shuffle_kit.io.provenance import Provenance
+    from shuffle_kit.partitioning.writers import Writer
+
+    plain = pa.schema({"s": text, "t": pa.timestamp("us", zone), "n": pa.int64()}, metadata={b"k": b"v"})
+    encoded = parquet_dictionary_schema(plain, ["s"])
+    assert [str(t) for t in encoded.types] == [str(pa.dictionary(pa.int32(), text)), str(plain.field("t").type),
+                                               "int64"]
+    assert encoded.metadata == plain.metadata and parquet_dictionary_schema(plain, []) is None
+    values = pa.array([b"b", b"a", None, b"b"], text).dictionary_encode()
+    table = pa.table([values, pa.array([0, 1, 2, 3], plain.field("t").type), [1, 2, 3, 4]], schema=encoded)
+    path = str(tmp_path_factory.mktemp("w") / "f.parquet")
+    made = Provenance("hash", ("n",), 4, 1, hash_version=1) if record else None
+    writer = Writer(path, encoded, "parquet", "lz4", stored=plain, record=made)
+    writer.write(table)
+    writer.close()
+    back = pq.read_table(path)
+    assert back.schema.equals(plain) and back.column("s").to_pylist() == values.to_pylist()
+    column = pq.read_metadata(path).row_group(0).column(0)
+    stats = column.statistics
+    as_bytes = [v if isinstance(v, bytes) else v.encode() for v in (stats.min, stats.max)]
+    assert column.has_dictionary_page and as_bytes == [b"a", b"b"]
+    if record:
+        assert Provenance.from_metadata(pq.read_metadata(path).metadata) is not None
 
 
 def test_one_dictionary_per_column_chunk():
