@@ -99,7 +99,7 @@ class ArrowJoin:
         taken = []
         for table, rows, side in ((left, lpos, 0), (right, rpos, 1)):
             part = table.select(list(dict.fromkeys(n for s, n in self.columns if s == side)))
-            if _every_row_in_order(rows, part.num_rows):  # (a fact table's rows, each with its match)
+            if every_row_in_order(rows, part.num_rows):  # (a fact table's rows, each with its match)
                 taken.append(part)
                 continue
             if any(c.num_chunks > 1 for c in part.columns):
@@ -109,6 +109,6 @@ class ArrowJoin:
         return pa.Table.from_arrays(arrays, names=self.schema.names).cast(self.schema)
 
 
-def _every_row_in_order(rows: np.ndarray, n: int) -> bool:
+def every_row_in_order(rows: np.ndarray, n: int) -> bool:
     """Whether ``rows`` is ``0, 1, ..., n - 1``: the table itself, no take."""
     return len(rows) == n and (n == 0 or (int(rows[0]) == 0 and bool((np.diff(rows) == 1).all())))

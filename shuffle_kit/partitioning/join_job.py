@@ -19,6 +19,12 @@ engine.
    pair, a pair larger than its share of memory split again with another hash seed and a
    single hot key joined in chunks), pairs on ``threads`` workers; as Arrow, without
    pandas, where the result cannot differ (:mod:`shuffle_kit.kernels.arrow_join`).
+
+   A dimension table is not staged: a right side that fits a pair's share of memory,
+   with distinct, non-null integer keys, for an inner join, is held whole and the left
+   side streamed through it into the partitions
+   (:mod:`~shuffle_kit.partitioning.join_broadcast`): the same rows in the same files in
+   the same order, reading the left once.
 3. **Written and published as the partition job's output.** Pair ``i``'s rows go to
    ``part-0000i.<format>`` through the job's writers, in a hidden directory beside
    ``out`` (for an object store: under ``tmp``) put in place only when complete and only
@@ -30,10 +36,11 @@ Files: one per partition pair whose join has rows; a pair without rows (an inner
 pair where either side is empty, or whose keys never meet) has no file unless
 ``Layout(empty_files=True)`` (``--empty-files``), which writes an empty file with the
 columns for every pair. Every file has the same columns and types (the whole join's; a
-column pandas types ``object`` takes the input column's Arrow type).
+column pandas types ``object`` or as strings takes the input column's Arrow type).
 
 Row order: files in pair order; within a file, pandas' ``merge`` order for the pair
-(``sort=False``); the same files, byte for byte, for any thread count.
+(``sort=False``); the same files, byte for byte, for any thread count (a right side held
+whole gives the same rows in the same order, in row groups of its own).
 
 Memory: reading and partitioning each side spends the budget as the partition job does
 (:func:`~shuffle_kit.partitioning.job.plan_budget`); joining keeps at most a quarter of
@@ -54,7 +61,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -75,7 +82,9 @@ from ..limits import arrow_threads, executor
 from ..partition_sizes import HotKey, PartitionSizes
 from ..shuffling.merge import MergeResult
 from . import destination, engine, job_inputs, options, publish_local
+from .dictionaries import SharedDictionaries
 from .job import (
+    SHARED_DICTIONARY_SHARE,
     Budget,
     Place,
     Reading,
@@ -88,6 +97,7 @@ from .job import (
     publish,
     user_errors,
 )
+from .join_broadcast import Broadcast, joined_in_order
 from .layout import Layout
 from .options import Options
 from .summary import Summary, peak_rss
@@ -108,8 +118,10 @@ class JoinSummary(Summary):
     ``partitions``: partition pairs; ``sizes``: joined rows per pair) and each side's rows
     read and partitioned, and ``hot_keys``: the keys with more rows than a pair's share of
     memory, joined in chunks (:class:`~shuffle_kit.partition_sizes.HotKey`: a warning each,
-    and in ``--json``). ``ok``: every row read went into the partitions (else nothing was
-    published).
+    and in ``--json``), ``right_held``: whether the right side was held whole in memory and
+    the left streamed through it (:mod:`~shuffle_kit.partitioning.join_broadcast`) instead
+    of both being staged. ``ok``: every row read went into the partitions (else nothing
+    was published).
 
     >>> s = JoinSummary('out', rows_in=5, rows_out=6, partitions=2, files=1, how='inner', left_rows=3,
     ...                 right_rows=2, left_staged=3, right_staged=2)
@@ -123,6 +135,7 @@ class JoinSummary(Summary):
     left_staged: int = 0
     right_staged: int = 0
     hot_keys: list[HotKey] = field(default_factory=list)
+    right_held: bool = False
 
     @property
     def ok(self) -> bool:
@@ -133,6 +146,8 @@ class JoinSummary(Summary):
         lines[1] = f"rows in     {self.left_rows:,} left + {self.right_rows:,} right (from {self._read_from()})"
         lines[2] = f"rows out    {self.rows_out:,} ({self.how} join){'' if self.ok else '   <-- ROWS LOST'}"
         lines[3] = lines[3].replace("partitions ", "pairs      ", 1)
+        if self.right_held:
+            lines[3] += "; the right side held in memory, the left streamed through it"
         lines += [f"hot key     {hot.name()} (pair {hot.pair}: {hot.left_rows:,} left x {hot.right_rows:,} right rows)"
                   for hot in self.hot_keys]
         return lines
@@ -143,7 +158,7 @@ class JoinSummary(Summary):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "how": self.how, "left_rows": self.left_rows, "right_rows": self.right_rows,
-                "hot_keys": [hot.to_dict() for hot in self.hot_keys]}
+                "hot_keys": [hot.to_dict() for hot in self.hot_keys], "right_held": self.right_held}
 
     def _repr_html_(self) -> str:
         import html
@@ -272,27 +287,39 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
         staging = make_staging(opts, place)
         sides = lifecycle.make(SIDES_PREFIX, place.tmp)
         with user_errors(opts, staging, place.tmp), arrow_threads(threads):
-            for name, side in zip(("left", "right"), taken):
-                if side is not None:
-                    logger.info("the %s input is hash-partitioned on %s into %d partitions (%d files): joined "
-                                "as it is", name, ", ".join(side.on), n, len(side.files))
-            staged = [
-                _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
-                if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
-                for name, source, keys, recognised in (("left", lsource, joined.left_on, taken[0]),
-                                                       ("right", rsource, joined.right_on, taken[1]))
-            ]
-            (lside, lread, lstaged), (rside, rread, rstaged) = staged
-            result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
-                                 store_bytes=max(2**20, budget.limit // 4),
-                                 threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
-            schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
-            # Arrow in, Arrow out: pairs joined without pandas where the join allows
-            result.arrow = ArrowJoin.plan(joined, lside.schema, rside.schema, schema)
-            if place.appending:
-                destination.check_append(place.out, schema, opts)
-            sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
-            hot_keys = result.skew
+            through, rsource = _broadcast(joined, lsource, rsource, pair_bytes)
+            if through is not None:  # a dimension table held whole: the left streamed through it
+                logger.info("the right side (%s rows, %s) held in memory, the left streamed through it",
+                            f"{through.right.num_rows:,}", format_size(through.nbytes))
+                schema = through.plan.schema
+                if place.appending:
+                    destination.check_append(place.out, schema, opts)
+                sizes, lread = _stream(through, lsource, n, staging, opts, place, budget, threads, show)
+                lstaged, rread = lread, through.right.num_rows
+                rstaged = rread
+                hot_keys: list[HotKey] = []
+            else:
+                for name, side in zip(("left", "right"), taken):
+                    if side is not None:
+                        logger.info("the %s input is hash-partitioned on %s into %d partitions (%d files): joined "
+                                    "as it is", name, ", ".join(side.on), n, len(side.files))
+                staged = [
+                    _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
+                    if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
+                    for name, source, keys, recognised in (("left", lsource, joined.left_on, taken[0]),
+                                                           ("right", rsource, joined.right_on, taken[1]))
+                ]
+                (lside, lread, lstaged), (rside, rread, rstaged) = staged
+                result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
+                                     store_bytes=max(2**20, budget.limit // 4),
+                                     threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
+                schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
+                # Arrow in, Arrow out: pairs joined without pandas where the join allows
+                result.arrow = ArrowJoin.plan(joined, lside.schema, rside.schema, schema)
+                if place.appending:
+                    destination.check_append(place.out, schema, opts)
+                sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
+                hot_keys = result.skew
         bytes_out = sum(os.path.getsize(f) for f in files_under(staging))
         summary = JoinSummary(
             out=place.out, rows_in=lread + rread, rows_out=int(sizes.sum()), partitions=n,
@@ -300,7 +327,7 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
             bytes_out=bytes_out, inputs=len(lsource.files) + len(rsource.files),
             sizes=_pair_sizes(sizes, staging, opts, place.token),
             source=_described(spec, lsource, rsource), how=joined.how, left_rows=lread, right_rows=rread,
-            left_staged=lstaged, right_staged=rstaged, hot_keys=hot_keys,
+            left_staged=lstaged, right_staged=rstaged, hot_keys=hot_keys, right_held=through is not None,
         )
         if summary.ok and publish(staging, place, schema, opts):
             staging = None  # (moved into place)
@@ -417,6 +444,60 @@ def _stage(name: str, source: Source, keys: list, n: int, directory: str, budget
     return StagedSide(directory, source.schema, rows, budget.chunk_bytes), reading.rows, written
 
 
+def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int) -> tuple[Broadcast | None, Source]:
+    """The right side held whole for the left to stream through, if the join allows it
+    (:mod:`~shuffle_kit.partitioning.join_broadcast`); and the right side to stage
+    otherwise (what was read of it, then the rest)."""
+    if (joined.how != "inner" or len(joined.right_on) != 1 or not lsource.files or not rsource.files
+            or rsource.nbytes is None or rsource.nbytes > pair_bytes):
+        return None, rsource
+    assert lsource.schema is not None and rsource.schema is not None
+    empty = joined.join(_empty(lsource.schema), _empty(rsource.schema))
+    plan = ArrowJoin.plan(joined, lsource.schema, rsource.schema,
+                          _arrow_schema(empty, lsource.schema, rsource.schema, joined.suffixes))
+    if plan is None:
+        return None, rsource
+    chunks: list[pa.Table] = []
+    held, rest = 0, rsource.chunks()
+    for chunk in rest:
+        chunks.append(chunk)
+        held += chunk.nbytes if isinstance(chunk, pa.Table) else pair_bytes + 1
+        if held > pair_bytes:  # larger than its estimate: staged after all
+            return None, replace(rsource, make_chunks=lambda: itertools.chain(chunks, rest))
+    through = Broadcast.of(plan, chunks)
+    if through is None:
+        return None, replace(rsource, make_chunks=lambda: iter(chunks))
+    return through, rsource
+
+
+def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Options, place: Place, budget: Budget,
+            threads: int, show: bool) -> tuple[np.ndarray, int]:
+    """The left side's chunks joined with the right side held whole (on ``threads``
+    workers, in input order), partitioned by the join key into ``n`` files in ``staging``
+    by the engine, within the budget less the right side, the chunks being joined and the
+    job's dictionaries; the rows of each file, and the left's rows read."""
+    plan = through.plan
+    origin = dict(zip(plan.schema.names, plan.columns))
+    dictionary = [name for name, (side, source) in origin.items() if side == 0 and source in lsource.dictionary]
+    files = engine.PartFiles.of(staging, plan.schema, opts.format, opts.compression,
+                                dictionary=[*dictionary, *through.dictionaries], layout=opts.layout, token=place.token)
+    rows = np.zeros(n, dtype=np.int64)
+    reading = Reading(lsource, threads, show, "join")
+    depth = min(threads, engine.MAX_IN_FLIGHT)
+    # each chunk being joined, its joined rows and the right side's columns taken for it
+    held = budget.held_bytes - through.nbytes - 3 * depth * budget.chunk_bytes
+    if opts.format == "parquet" and lsource.dictionary:  # (see the partition job)
+        shared = SharedDictionaries(lsource.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
+        held -= shared.max_bytes
+        reading.transform = shared
+    key = plan.schema.names[plan.columns.index((0, plan.left_on[0]))]
+    with executor(threads, "shuffle_kit-join") as pool:
+        joined = joined_in_order(through, reading, pool, depth)
+        engine.partition_into(joined, [key], n, files, engine.Resources(max(2**20, held), threads, place.tmp),
+                              sizes=rows)
+    return rows, reading.rows
+
+
 class StagedSide:
     """A side of the join as the engine wrote it: ``part-NNNNN.arrow`` in ``directory`` for
     every partition with rows (``rows[i]``); read as
@@ -483,7 +564,16 @@ class StagedSide:
 def _arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, suffixes: tuple) -> pa.Schema:
     """The output files' schema: the joined columns' (pandas' whole-join dtypes), a column
     pandas holds as ``object`` typed as the input column it comes from (by name, with its
-    side's suffix)."""
+    side's suffix), and so is a string column of pandas' (``large_string``) from a string
+    input: the files then keep the inputs' string type, as the partition job's do, and can
+    take their dictionaries as they are (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`).
+
+    >>> left, right = pa.schema({'k': pa.int64(), 's': pa.string()}), pa.schema({'k': pa.int64(), 'o': pa.null()})
+    >>> empty = pd.DataFrame({'k': pd.Series([], dtype='int64'), 's': pd.Series([], dtype='str'),
+    ...                       'o': pd.Series([], dtype=object)})
+    >>> _arrow_schema(empty, left, right, ('_x', '_y')).types
+    [DataType(int64), DataType(string), DataType(null)]
+    """
     schema = pa.Schema.from_pandas(empty, preserve_index=False)
     origin: dict[str, pa.DataType] = {}
     for side, suffix in ((right, suffixes[1]), (left, suffixes[0])):  # (the left's name wins)
@@ -491,8 +581,15 @@ def _arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, suffix
             origin[f.name] = f.type
             if suffix:
                 origin[f"{f.name}{suffix}"] = f.type
-    fields = [f.with_type(origin[f.name]) if pa.types.is_null(f.type) and f.name in origin else f for f in schema]
+    fields = [f.with_type(origin[f.name]) if f.name in origin and _from_input(f.type, origin[f.name]) else f
+              for f in schema]
     return pa.schema(fields, metadata=schema.metadata)
+
+
+def _from_input(out: pa.DataType, source: pa.DataType) -> bool:
+    """Whether an output column of pandas' type ``out`` takes its input's type ``source``."""
+    strings = (pa.string(), pa.large_string())
+    return pa.types.is_null(out) or (out in strings and source in strings)
 
 
 def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame | pa.Table], schema: pa.Schema) -> int:

@@ -1,0 +1,123 @@
+"""The join job's way with a dimension table: a right side small enough to hold is held
+whole, and the left side streamed through it chunk by chunk into the partitions, by the
+partition engine; neither side is staged on disk and read back.
+
+It is taken for an inner join on one integer key column that
+:class:`~shuffle_kit.kernels.arrow_join.ArrowJoin` computes exactly (no pandas), whose
+right side's rows take no more than a pair's share of memory and hold each key at most
+once, never null (:class:`~shuffle_kit.kernels.join_indices.KeyLookup`). A left row then
+has at most one match, and a left row with a null key none. Every joined row lands in the
+file of its key's hash, as the staged join puts it; within a file the rows come in the
+left's order, each with its match: pandas' order for the pair.
+
+Why it is fast only done this way:
+
+- **Chunks joined on worker threads** (:func:`joined_in_order`), in input order, while
+  the reading thread decodes the next ones and the engine's workers split and write.
+- **String columns stay dictionaries.** The left's columns read as dictionaries keep them
+  (a row that matches is used as it is, or taken: its index is); the right's are joined
+  into one dictionary each when the side is held, so a take gathers indices. The files
+  then take the dictionaries as they are, where decoded strings would be hashed into a
+  dictionary again by the Parquet writer, value by value.
+- **The right's columns are one chunk each**: a take from many chunks costs several times
+  a take from one.
+
+>>> import pyarrow as pa
+>>> from shuffle_kit.kernels.arrow_join import ArrowJoin
+>>> from shuffle_kit.kernels.joins import Join
+>>> left, right = pa.table({'k': [1, None, 2, 5]}), pa.table({'k': [2, 1], 'v': ['b', 'a']})
+>>> plan = ArrowJoin.plan(Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True), left.schema, right.schema,
+...                       pa.schema([('k', pa.int64()), ('v', pa.string())]))
+>>> through = Broadcast.of(plan, [right])
+>>> through(left).to_pydict()
+{'k': [1, 2], 'v': ['a', 'b']}
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from typing import TypeVar
+
+import pyarrow as pa
+
+from ..kernels.arrow_join import ArrowJoin, every_row_in_order
+from ..kernels.join_indices import KeyLookup
+from ..kernels.take import take
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Broadcast:
+    """The right side held whole (the columns the join takes, one chunk each, a dictionary
+    column with one dictionary) with a lookup of its key; called with a left chunk (the
+    plan's left columns, any of them as dictionaries), it gives that chunk's joined rows,
+    named as the plan's schema, each column of its side's type."""
+
+    def __init__(self, plan: ArrowJoin, right: pa.Table, lookup: KeyLookup):
+        self.plan, self.right, self.lookup = plan, right, lookup
+        self.key_type = right.schema.field(plan.right_on[0]).type
+        self.left_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 0))
+
+    @classmethod
+    def of(cls, plan: ArrowJoin, chunks: Sequence[pa.Table]) -> Broadcast | None:
+        """The broadcast of the right side read as ``chunks`` (its columns as the plan reads
+        them, string columns plain or dictionaries), or None unless the join is on one
+        integer key column whose values on the right are distinct and never null."""
+        if len(plan.right_on) != 1 or not chunks:
+            return None
+        names = list(dict.fromkeys([plan.right_on[0], *(name for side, name in plan.columns if side == 1)]))
+        whole = pa.concat_tables([c.select(names) for c in chunks])
+        if any(pa.types.is_dictionary(t) for t in whole.schema.types):
+            whole = whole.unify_dictionaries()
+        lookup = KeyLookup.of(whole.column(plan.right_on[0]))
+        return None if lookup is None else cls(plan, whole.combine_chunks(), lookup)
+
+    @property
+    def nbytes(self) -> int:
+        return self.right.nbytes
+
+    @property
+    def dictionaries(self) -> list[str]:
+        """The output columns the right side gives as dictionaries."""
+        return [name for name, (side, source) in zip(self.plan.schema.names, self.plan.columns)
+                if side == 1 and pa.types.is_dictionary(self.right.schema.field(source).type)]
+
+    def __call__(self, chunk: pa.Table) -> pa.Table:
+        key = chunk.column(self.plan.left_on[0])
+        if key.type != self.key_type:  # (a reader may give another width of the same numbers)
+            key = key.cast(self.key_type)
+        lpos, rpos = self.lookup.find(key)
+        left = chunk.select(self.left_columns)
+        if not every_row_in_order(lpos, left.num_rows):  # (a fact table's rows each have their match)
+            left = take(left, lpos)
+        right = take(self.right, rpos)
+        sides = (left, right)
+        return pa.Table.from_arrays([sides[side].column(name) for side, name in self.plan.columns],
+                                    names=self.plan.schema.names)
+
+
+def joined_in_order(fn: Callable[[T], R], items: Iterable[T], pool: Executor, depth: int) -> Iterator[R]:
+    """``map(fn, items)`` computed on ``pool``, up to ``depth`` items at a time, given in
+    the items' order; what is still pending is cancelled when the consumer stops.
+
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     list(joined_in_order(lambda x: x * x, range(5), pool, 2))
+    [0, 1, 4, 9, 16]
+    """
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            del item
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+

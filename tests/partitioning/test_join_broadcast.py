@@ -1,0 +1,192 @@
+"""The join job's right side held whole (a dimension table): the left streamed through it
+gives the same rows, in the same files and the same order within each, as staging both
+sides; anything it cannot hold exactly is staged."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shuffle_kit.partitioning import join_job
+from shuffle_kit.partitioning.join_job import join
+
+from .test_join import assert_same_rows, model, write
+
+
+def files(out) -> dict[str, pd.DataFrame]:
+    return {f: pq.read_table(os.path.join(out, f)).to_pandas() for f in sorted(os.listdir(out))}
+
+
+def staged(monkeypatch, *args, **kwargs):
+    """The job with its right side staged whatever it holds."""
+    with monkeypatch.context() as m:
+        m.setattr(join_job, "_broadcast", lambda joined, lsource, rsource, pair_bytes: (None, rsource))
+        return join(*args, **kwargs)
+
+
+@given(seed=st.integers(0, 2**16), wide=st.booleans(), null_keys=st.booleans(), npartitions=st.integers(1, 5),
+       dtype=st.sampled_from(["int64", "int32", "uint16"]))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_held_whole_gives_the_staged_rows_in_the_same_files_and_order(tmp_path_factory, monkeypatch, seed, wide,
+                                                                      null_keys, npartitions, dtype):
+    rng = np.random.default_rng(seed)
+    d = tmp_path_factory.mktemp("b")
+    n, m = 2000, 300
+    step = 1 if not wide or dtype == "uint16" else 10**6  # keys spanning few values, or hashed
+    right_keys = (rng.permutation(m) * step).astype(dtype)
+    left_keys = pd.Series((rng.integers(0, m + 50, n) * step).astype(dtype))  # some match nothing
+    if null_keys:
+        left_keys = left_keys.astype(dtype.capitalize().replace("Uint", "UInt"))
+        left_keys[rng.random(n) < 0.1] = None
+    left = write(d / "left", pd.DataFrame({
+        "k": left_keys, "x": rng.random(n), "s": pd.Series(rng.choice(["a", "bb", None], n), dtype="str"),
+        "t": pd.to_datetime(rng.integers(0, 10**6, n), unit="s"),
+    }), nfiles=3)
+    right = write(d / "right", pd.DataFrame({"k": right_keys, "x": rng.integers(0, 9, m),
+                                             "label": pd.Series([f"L{i}" for i in range(m)], dtype="str")}))
+    held = join(left, right, "k", str(d / "held"), npartitions=npartitions, progress=False, threads=2)
+    both = staged(monkeypatch, left, right, "k", str(d / "staged"), npartitions=npartitions, progress=False, threads=2)
+    assert held.right_held and not both.right_held
+    assert held.sizes.rows.tolist() == both.sizes.rows.tolist() and held.rows_out == both.rows_out
+    got, expected = files(d / "held"), files(d / "staged")
+    assert got.keys() == expected.keys()
+    for name in got:
+        pd.testing.assert_frame_equal(got[name], expected[name])
+    assert_same_rows(pd.read_parquet(d / "held"), model(left, right, on="k", how="inner"))
+
+
+@pytest.fixture
+def dimension(tmp_path):
+    rng = np.random.default_rng(3)
+    left = write(tmp_path / "left", pd.DataFrame({"k": rng.integers(0, 500, 5000), "a": np.arange(5000)}), nfiles=2)
+    return tmp_path, left, rng
+
+
+@pytest.mark.parametrize("right, how, limit", [
+    (pd.DataFrame({"k": np.arange(400) // 2, "b": np.arange(400)}), "inner", "64MB"),  # keys repeat
+    (pd.DataFrame({"k": pd.array([1, None, 3], "Int64"), "b": [1, 2, 3]}), "inner", "64MB"),  # a null key
+    (pd.DataFrame({"k": np.arange(400), "b": np.arange(400)}), "left", "64MB"),  # unmatched rows kept
+    (pd.DataFrame({"k": np.arange(200_000), "b": np.arange(200_000)}), "inner", "8MB"),  # more than a pair's share
+], ids=["repeating", "null", "left-join", "too-large"])
+def test_what_cannot_be_held_exactly_is_staged(dimension, right, how, limit):
+    tmp_path, left, _ = dimension
+    r = write(tmp_path / "right", right)
+    s = join(left, r, "k", str(tmp_path / "out"), how=how, npartitions=4, memory_limit=limit, progress=False)
+    assert not s.right_held and s.ok
+    assert_same_rows(pd.read_parquet(tmp_path / "out"), model(left, r, on="k", how=how))
+
+
+def test_string_keys_are_staged_and_integer_ones_held(dimension):
+    tmp_path, left, _ = dimension
+    frame = pd.DataFrame({"k": np.arange(500), "b": np.arange(500)})
+    r = write(tmp_path / "right", frame)
+    assert join(left, r, "k", str(tmp_path / "ints"), npartitions=3, progress=False).right_held
+    lstr = write(tmp_path / "lstr", pd.read_parquet(left).astype({"k": "str"}))
+    rstr = write(tmp_path / "rstr", frame.astype({"k": "str"}))
+    s = join(lstr, rstr, "k", str(tmp_path / "strs"), npartitions=3, progress=False)
+    assert not s.right_held
+    assert_same_rows(pd.read_parquet(tmp_path / "strs"), model(lstr, rstr, on="k"))
+
+
+def test_held_whole_files_are_the_same_for_1_2_and_5_threads(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 200_000
+    left = write(tmp_path / "l", pd.DataFrame({"k": rng.integers(0, 5000, n), "x": rng.random(n),
+                                               "s": rng.choice(["a", "bb", None], n)}), nfiles=3)
+    right = write(tmp_path / "r", pd.DataFrame({"k": np.arange(5000), "y": rng.integers(0, 9, 5000)}))
+    contents = []
+    for threads in (1, 2, 5):
+        out = tmp_path / f"out{threads}"
+        s = join(left, right, "k", str(out), npartitions=6, threads=threads, memory_limit="16MB", progress=False)
+        assert s.right_held
+        contents.append({f: (out / f).read_bytes() for f in sorted(os.listdir(out))})
+    assert contents[0] == contents[1] == contents[2] and len(contents[0]) == 6
+
+
+def test_the_summary_says_the_right_side_was_held(dimension):
+    tmp_path, left, _ = dimension
+    r = write(tmp_path / "right", pd.DataFrame({"k": np.arange(500), "b": np.arange(500)}))
+    s = join(left, r, "k", str(tmp_path / "out"), npartitions=3, progress=False)
+    assert json.loads(json.dumps(s.to_dict()))["right_held"] is True
+    assert any("right side held in memory" in line for line in s.lines())
+
+
+@pytest.mark.slow
+def test_peak_memory_holds_with_the_right_side_held(tmp_path):
+    from shuffle_kit.byte_sizes import check_memory_limit
+    from shuffle_kit.partitioning.job import OVERHEAD
+    from tests.helpers.cli import cli
+
+    rng = np.random.default_rng(6)
+    n, m = 4_000_000, 300_000  # the right side takes most of a pair's share of 64MB
+    left = write(tmp_path / "l", pd.DataFrame({"k": rng.integers(0, m, n), "x": rng.random(n),
+                                               "s": rng.choice(["ab", "cd", "ef"], n)}), nfiles=4)
+    right = write(tmp_path / "r", pd.DataFrame({"k": rng.permutation(m), "y": rng.random(m)}))
+    r = cli("join", left, "--with", right, "--on", "k", "--out", tmp_path / "out", "--memory-limit", "64MB",
+            "--npartitions", 32, "--json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["right_held"] and summary["rows_out"] == n
+    assert summary["peak_rss"] <= check_memory_limit("64MB") + OVERHEAD, summary["peak_rss"] / 2**20
+
+
+def test_a_dimension_table_is_held_whole_even_beside_an_input_partitioned_on_the_keys(tmp_path, caplog):
+    # an inner join with a right side of unique keys that fits memory streams the left
+    # through it (nothing staged): that stays so when the left is the partition job's output
+    import shuffle_kit
+
+    lf = pd.DataFrame({"k": np.arange(300) % 40, "a": np.arange(300)})
+    dim = pd.DataFrame({"k": np.arange(50), "name": [f"n{i}" for i in range(50)]})
+    shuffle_kit.partition(write(tmp_path / "l", lf), "k", str(tmp_path / "L"), npartitions=4, progress=False)
+    right = write(tmp_path / "dim", dim)
+    for how, held in (("inner", True), ("left", False)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="shuffle_kit.partitioning.join_job"):
+            s = join(str(tmp_path / "L"), right, "k", str(tmp_path / f"out_{how}"), how=how, progress=False)
+        assert s.right_held == held and s.partitions == 4
+        assert ("the left input is hash-partitioned" in caplog.text) == (not held)
+        assert_same_rows(pd.read_parquet(tmp_path / f"out_{how}"), pd.merge(lf, dim, on="k", how=how))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow", "csv"])
+def test_string_columns_of_both_sides_keep_their_type_and_true_statistics(tmp_path, fmt):
+    # the left's and the right's strings reach the Parquet writer as dictionaries (both
+    # inputs store them with one): the files read back as the inputs' type, with a
+    # dictionary page, and each row group's min and max are those of its own values
+    rng = np.random.default_rng(8)
+    n, m = 30_000, 2_000
+    words = np.array([f"w{i:05d}" for i in range(m)])
+    left = write(tmp_path / "l", pd.DataFrame({"k": rng.integers(0, m, n), "s": rng.choice(words[:300], n)}),
+                 nfiles=3)
+    right = write(tmp_path / "r", pd.DataFrame({"k": rng.permutation(m), "label": words}))
+    s = join(left, right, "k", str(tmp_path / "out"), npartitions=5, format=fmt, memory_limit="16MB",
+             progress=False)
+    assert s.right_held and s.rows_out == n
+    read = {"parquet": pd.read_parquet, "arrow": lambda p: pd.concat(
+        pa.ipc.open_file(os.path.join(p, f)).read_pandas() for f in sorted(os.listdir(p))),
+        "csv": lambda p: pd.concat(pd.read_csv(os.path.join(p, f)) for f in sorted(os.listdir(p)))}[fmt]
+    got = read(tmp_path / "out")
+    assert_same_rows(got.astype({"s": "str", "label": "str"}), model(left, right, on="k", how="inner"))
+    if fmt != "parquet":
+        return
+    types = {name: pq.read_schema(os.path.join(path, sorted(os.listdir(path))[0])).field(name).type
+             for name, path in (("s", left), ("label", right))}
+    for f in sorted(os.listdir(tmp_path / "out")):
+        pf = pq.ParquetFile(tmp_path / "out" / f)
+        assert pf.schema_arrow.field("s").type == types["s"] and pf.schema_arrow.field("label").type == types["label"]
+        for g in range(pf.metadata.num_row_groups):
+            values = pf.read_row_group(g)
+            for name in ("s", "label"):
+                column = pf.metadata.row_group(g).column(pf.schema_arrow.get_field_index(name))
+                assert column.has_dictionary_page
+                stats = column.statistics
+                assert (stats.min, stats.max) == (pc.min(values[name]).as_py(), pc.max(values[name]).as_py())
