@@ -484,8 +484,9 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
     rows = np.zeros(n, dtype=np.int64)
     reading = Reading(lsource, threads, show, "join")
     depth = min(threads, engine.MAX_IN_FLIGHT)
-    # each chunk being joined, its joined rows and the right side's columns taken for it
-    held = budget.held_bytes - through.nbytes - 3 * depth * budget.chunk_bytes
+    # the joined chunks waiting for the engine: a stage the partition job does not have
+    # (the chunks read and being split are in the budget's allowance, as there)
+    held = budget.held_bytes - through.nbytes - depth * budget.chunk_bytes
     if opts.format == "parquet" and lsource.dictionary:  # (see the partition job)
         shared = SharedDictionaries(lsource.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
         held -= shared.max_bytes
