@@ -166,7 +166,7 @@ class KeyOrder:
         [2, 0, 3, 1]
         """
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
-        codes = self._codes(comparable)
+        codes = self.codes(comparable)
         if codes is not None:
             return stable_argsort(codes[0])
         return self._compared(keys, comparable, threads)
@@ -190,7 +190,7 @@ class KeyOrder:
         ([2, 0, 3, 1], (1, 2), (3, 3))
         """
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
-        codes = self._codes(comparable)
+        codes = self.codes(comparable)
         ranked = stable_argsort(codes[0]) if codes is not None else self._compared(keys, comparable, threads)
         if npartitions <= BISECTED_PARTITIONS:
             columns = [codes[0]] if codes is not None else comparable
@@ -202,7 +202,7 @@ class KeyOrder:
             starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
         return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
 
-    def _codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
+    def codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
         """One integer code per row in the key order (:mod:`.order_codes`), and the count
         of codes, when the key columns have codes that fit 64 bits together; else None."""
         columns = []
@@ -405,6 +405,16 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
                 ids = m - _count_below(b, values, equal=closed == "right")
             ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
             return ids.astype(dtype)
+    # keys with integer codes (strings of few distinct values, several columns): the codes
+    # of keys and bounds together order them as the keys do, and the bounds below each key
+    # are counted as for numbers; Arrow's sort of every key with the bounds is the fallback
+    comparable = [_comparable(pa.chunked_array([*keys.column(name).chunks, *bounds.column(name).chunks],
+                                               keys.schema.field(name).type), order.categories[i])
+                  for i, name in enumerate(order.fields)]
+    codes = order.codes(comparable)
+    if codes is not None:
+        below = np.sort(codes[0][n:])
+        return _count_below(below, codes[0][:n], equal=closed == "left").astype(dtype)
     parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
     if closed == "left":
         parts.reverse()

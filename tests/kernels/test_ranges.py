@@ -92,6 +92,21 @@ def test_left_closed_ids_count_the_boundaries_at_or_before_each_key(case, na_pos
         assert left[row] == before + len(equal)
 
 
+@given(frames(), st.sampled_from(["last", "first"]), st.integers(1, 6), st.sampled_from(["right", "left"]))
+def test_ids_from_codes_are_those_of_arrows_sort(case, na_position, npartitions, closed):
+    # keys with integer codes (few distinct strings, several columns) count the bounds
+    # below each key's code; without codes, the keys are sorted with the bounds by Arrow
+    df, on, ascending = case
+    keys = _keys(df, on)
+    order = KeyOrder.of(keys, on, ascending, na_position)
+    bounds = boundaries(keys, npartitions, order)
+    coded = range_ids(keys, bounds, order, closed=closed)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(KeyOrder, "codes", lambda self, comparable: None)
+        sorted_ = range_ids(keys, bounds, order, closed=closed)
+    assert coded.dtype == sorted_.dtype and coded.tolist() == sorted_.tolist()
+
+
 @pytest.mark.parametrize("type_", [pa.int8(), pa.uint8(), pa.int16(), pa.int64(), pa.uint64()], ids=str)
 @given(data=st.data(), ascending=st.booleans(), closed=st.sampled_from(["right", "left"]))
 def test_integer_keys_at_the_ends_of_their_type_count_the_boundaries_before_them(type_, data, ascending, closed):
