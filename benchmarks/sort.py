@@ -1,16 +1,17 @@
 """Sorting (issue 23): a global sort of Parquet larger than memory, and sort_values in memory.
 
     python -m benchmarks.sort [--rows 20000000] [--limits 256MB,512MB,1GB] [--repeats 2]
-                              [--only memory|out-of-core] [--memory-rows 5000000]
+                              [--by key,s] [--only memory|out-of-core] [--memory-rows 5000000]
 
-Out of core: the out-of-core benchmark's input (int64 key with 100k distinct values, float,
-int, a string), sorted by the key into Parquet with LZ4 by each tool as its own process:
+Out of core: the out-of-core benchmark's input (int64 ``key`` with 100k distinct values,
+float, int, ``s`` a string of 1000 distinct values), sorted by each ``--by`` column in turn
+(the int key, then the string) into Parquet with LZ4 by each tool as its own process:
 
-- ``shuffle-kit partition --by-range --sort-by key`` into 64 files (read in name order,
+- ``shuffle-kit partition --on COL --by-range --sort-by COL`` into 64 files (read in name order,
   they are the sorted rows), under ``--memory-limit``;
-- polars ``scan_parquet(...).sort("key").sink_parquet(...)`` into one file (polars holds
+- polars ``scan_parquet(...).sort(COL).sink_parquet(...)`` into one file (polars holds
   no memory limit);
-- DuckDB ``COPY (SELECT * ... ORDER BY key) TO ...`` into one file, under the same
+- DuckDB ``COPY (SELECT * ... ORDER BY COL) TO ...`` into one file, under the same
   ``memory_limit``.
 
 In memory: ``sort_values`` of the 5M-row frame by the int key, by the string column (1000
@@ -37,27 +38,28 @@ from benchmarks.common import best_of, make_frame
 from benchmarks.out_of_core import NPARTS, count_rows, generate, measure
 
 LIMITS = ["256MB", "512MB", "1GB"]
+KEYS = ["key", "s"]
 
 
-def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
+def _programs(data: str, out: str, memory_limit: str, by: str = "key") -> dict[str, list[str]]:
     py = sys.executable
     glob = os.path.join(data, "*.parquet")
     polars = f"""
         import os, polars as pl
         os.makedirs({out!r})
-        pl.scan_parquet({glob!r}).sort("key").sink_parquet(os.path.join({out!r}, "sorted.parquet"), compression="lz4")
+        pl.scan_parquet({glob!r}).sort({by!r}).sink_parquet(os.path.join({out!r}, "sorted.parquet"), compression="lz4")
     """
     duck = f"""
         import os, duckdb
         os.makedirs({out!r})
         con = duckdb.connect()
         con.execute("SET memory_limit = '{memory_limit}'")
-        con.execute(\"\"\"COPY (SELECT * FROM read_parquet('{glob}') ORDER BY key)
+        con.execute(\"\"\"COPY (SELECT * FROM read_parquet('{glob}') ORDER BY {by})
             TO '{os.path.join(out, "sorted.parquet")}' (FORMAT parquet, COMPRESSION lz4)\"\"\")
     """
     return {
         "shuffle-kit partition --by-range": [
-            py, "-m", "shuffle_kit", "partition", glob, "--on", "key", "--by-range", "--sort-by", "key",
+            py, "-m", "shuffle_kit", "partition", glob, "--on", by, "--by-range", "--sort-by", by,
             "--out", out, "--npartitions", str(NPARTS), "--memory-limit", memory_limit, "--no-progress",
         ],
         "polars sort().sink_parquet": [py, "-c", textwrap.dedent(polars)],
@@ -65,27 +67,28 @@ def _programs(data: str, out: str, memory_limit: str) -> dict[str, list[str]]:
     }
 
 
-def out_of_core(rows: int, limits: list[str], repeats: int) -> dict[tuple[str, str], dict]:
+def out_of_core(rows: int, limits: list[str], repeats: int, keys: list[str] = KEYS) -> dict[tuple[str, str, str], dict]:
     data = os.path.join(tempfile.gettempdir(), f"shuffle_kit-ooc-{rows}")
     print(f"input: {rows:,} rows in Parquet at {data}", flush=True)
     generate(data, rows)
     root = tempfile.mkdtemp(prefix="sk-sort-out-")
-    results: dict[tuple[str, str], dict] = {}
+    results: dict[tuple[str, str, str], dict] = {}
     try:
         for _ in range(repeats):  # interleaved: drift hits every tool alike
-            for limit in limits:
-                for name in _programs(data, "", limit):
-                    out = os.path.join(root, "out")
-                    wall, peak, rc, err = measure(_programs(data, out, limit)[name])
-                    ok = rc == 0 and count_rows(out) == rows
-                    shutil.rmtree(out, ignore_errors=True)
-                    best = results.get((name, limit))
-                    if best is None or (ok and wall < best["seconds"]):
-                        results[(name, limit)] = {
-                            "seconds": wall, "peak_rss": peak, "ok": ok, "error": err if rc else "",
-                        }
-                    print(f"  {limit:>6s} {name:34s} {wall:7.2f} s  peak RSS {peak / 2**20:6.0f} MiB"
-                          f"  {'ok' if ok else 'FAILED ' + err}", flush=True)
+            for by in keys:
+                for limit in limits:
+                    for name in _programs(data, "", limit, by):
+                        out = os.path.join(root, "out")
+                        wall, peak, rc, err = measure(_programs(data, out, limit, by)[name])
+                        ok = rc == 0 and count_rows(out) == rows
+                        shutil.rmtree(out, ignore_errors=True)
+                        best = results.get((name, limit, by))
+                        if best is None or (ok and wall < best["seconds"]):
+                            results[(name, limit, by)] = {
+                                "seconds": wall, "peak_rss": peak, "ok": ok, "error": err if rc else "",
+                            }
+                        print(f"  by {by!r:5s} {limit:>6s} {name:34s} {wall:7.2f} s  peak RSS {peak / 2**20:6.0f} MiB"
+                              f"  {'ok' if ok else 'FAILED ' + err}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return results
@@ -134,12 +137,12 @@ def in_memory(rows: int, repeats: int) -> dict[tuple[str, str], float]:
 def _report(ooc: dict, mem: dict, rows: int, mem_rows: int) -> list[dict]:
     out = []
     ours_name = "shuffle-kit partition --by-range"
-    for (name, limit), r in ooc.items():
-        ours = ooc.get((ours_name, limit))
+    for (name, limit, by), r in ooc.items():
+        ours = ooc.get((ours_name, limit, by))
         if name == ours_name or ours is None:
             continue
         out.append({
-            "workload": f"global sort: {rows / 1e6:g}M rows Parquet, --memory-limit {limit}, wall time (s)",
+            "workload": f"global sort: {rows / 1e6:g}M rows Parquet by {by!r}, --memory-limit {limit}, wall time (s)",
             "shuffle_kit": round(ours["seconds"], 2), "peer": name,
             "peer_value": round(r["seconds"], 2) if r["ok"] else float("nan"),
             "ratio": round(r["seconds"] / ours["seconds"], 2) if r["ok"] else float("nan"), "unit": "s",
@@ -169,9 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--memory-rows", type=int, default=5_000_000)
     ap.add_argument("--limits", default=",".join(LIMITS))
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--by", default=",".join(KEYS), help="the columns to sort by, one after the other")
     ap.add_argument("--only", choices=["memory", "out-of-core"], help="run one of the two parts")
     args = ap.parse_args(argv)
-    ooc = {} if args.only == "memory" else out_of_core(args.rows, args.limits.split(","), args.repeats)
+    ooc = {} if args.only == "memory" else out_of_core(args.rows, args.limits.split(","), args.repeats,
+                                                       args.by.split(","))
     mem = {} if args.only == "out-of-core" else in_memory(args.memory_rows, args.repeats)
     rows = _report(ooc, mem, args.rows, args.memory_rows)
     print(f"\n{'workload':80s} {'shuffle-kit':>11s} {'peer':>32s} {'peer':>7s} {'ratio':>6s}")
