@@ -407,21 +407,22 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
             return ids.astype(dtype)
     # keys with integer codes (strings of few distinct values, several columns): the codes
     # of keys and bounds together order them as the keys do, and the bounds below each key
-    # are counted as for numbers; Arrow's sort of every key with the bounds is the fallback
-    comparable = [_comparable(pa.chunked_array([*keys.column(name).chunks, *bounds.column(name).chunks],
-                                               keys.schema.field(name).type), order.categories[i])
+    # are counted as for numbers; else the keys are sorted with the bounds
+    first, second = (keys, bounds) if closed == "right" else (bounds, keys)
+    comparable = [pa.concat_arrays([_comparable(side.column(name), order.categories[i]) for side in (first, second)])
                   for i, name in enumerate(order.fields)]
     codes = order.codes(comparable)
     if codes is not None:
-        below = np.sort(codes[0][n:])
-        return _count_below(below, codes[0][:n], equal=closed == "left").astype(dtype)
-    parts = [order.columns(keys), order.columns(bounds.select(list(order.fields)))]
-    if closed == "left":
-        parts.reverse()
-    both = pa.concat_tables(parts)
-    # stable: a key equal to a boundary sorts on the side of it that it came from in
-    # ``both`` (before it: closed right; after it: closed left)
-    idx = np.asarray(pc.sort_indices(both, sort_keys=order.sort_keys()))
+        key_codes, bound_codes = (codes[0][:n], codes[0][n:]) if closed == "right" else (codes[0][m:], codes[0][:m])
+        return _count_below(np.sort(bound_codes), key_codes, equal=closed == "left").astype(dtype)
+    # stable: a key equal to a boundary sorts on the side of it that it came from (before
+    # it: closed right; after it: closed left)
+    if len(comparable) == 1:
+        idx = array_order(comparable[0], order.ascending[0], order.nulls_last)
+    else:
+        both = pa.concat_tables([order.columns(first.select(list(order.fields))),
+                                 order.columns(second.select(list(order.fields)))])
+        idx = np.asarray(pc.sort_indices(both, sort_keys=order.sort_keys()))
     if closed == "left":
         idx = np.where(idx < m, idx + n, idx - m)  # back to the numbering keys first, bounds after
     is_bound = idx >= n
