@@ -185,6 +185,51 @@ class KeyLookup:
         return found, rows[found].astype(np.int64, copy=False)
 
 
+class ValueLookup:
+    """The rows of a unique, non-null key column of a type Arrow hashes by value (strings,
+    dates, timestamps, booleans), found by value through Arrow's hash table of them
+    (``index_in``): :class:`KeyLookup`'s interface, for keys that are not integers.
+
+    >>> lookup = ValueLookup.of(pa.chunked_array([['c', 'a'], ['b']]))
+    >>> [p.tolist() for p in lookup.find(pa.chunked_array([['b', 'x', None, 'c']]))]
+    [[0, 3], [2, 0]]
+    >>> ValueLookup.of(pa.chunked_array([['a', 'a']])) is None
+    True
+    """
+
+    def __init__(self, values: pa.Array):
+        self.values = values
+
+    @classmethod
+    def of(cls, column: Column) -> ValueLookup | None:
+        """The lookup of ``column``'s values, or None if they hold a null or repeat."""
+        if column.null_count:
+            return None
+        chunks = _chunks(column)
+        values = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+        return cls(values) if len(pc.unique(values)) == len(values) else None
+
+    def find(self, column: Column) -> tuple[np.ndarray, np.ndarray]:
+        """(the positions in ``column`` whose value is a key, in order; the key's row for
+        each): a null finds nothing."""
+        if not len(column) or not len(self.values):
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        rows = np.asarray(pc.index_in(column, value_set=self.values).fill_null(-1)).astype(np.int64)
+        if rows.min() >= 0:
+            return np.arange(len(rows), dtype=np.int64), rows
+        found = np.flatnonzero(rows >= 0)
+        return found, rows[found]
+
+
+def unique_lookup(column: Column) -> KeyLookup | ValueLookup | None:
+    """The lookup of a key column whose values are distinct and never null (a dimension
+    table's key): :class:`KeyLookup` for integers, :class:`ValueLookup` for other types;
+    None if its values repeat or hold a null."""
+    if pa.types.is_integer(column.type):
+        return KeyLookup.of(column)
+    return ValueLookup.of(column)
+
+
 def _numbers(column: Column) -> np.ndarray:
     """An integer column's values as NumPy (entries under a null unspecified)."""
     chunks = _chunks(column)

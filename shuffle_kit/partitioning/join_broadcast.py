@@ -2,10 +2,11 @@
 whole, and the left side streamed through it chunk by chunk into the partitions, by the
 partition engine; neither side is staged on disk and read back.
 
-It is taken for an inner join on one integer key column that
-:class:`~shuffle_kit.kernels.arrow_join.ArrowJoin` computes exactly (no pandas), whose
-right side's rows take no more than a pair's share of memory and hold each key at most
-once, never null (:class:`~shuffle_kit.kernels.join_indices.KeyLookup`). A left row then
+It is taken for an inner join on one key column that
+:class:`~shuffle_kit.kernels.arrow_join.ArrowJoin` computes exactly (no pandas: integers,
+strings, timestamps, dates, booleans), whose right side's rows take no more than a pair's
+share of memory and hold each key at most once, never null
+(:func:`~shuffle_kit.kernels.join_indices.unique_lookup`). A left row then
 has at most one match, and a left row with a null key none. Every joined row lands in the
 file of its key's hash, as the staged join puts it; within a file the rows come in the
 left's order, each with its match: pandas' order for the pair.
@@ -43,7 +44,7 @@ from typing import TypeVar
 import pyarrow as pa
 
 from ..kernels.arrow_join import ArrowJoin, every_row_in_order
-from ..kernels.join_indices import KeyLookup
+from ..kernels.join_indices import KeyLookup, ValueLookup, unique_lookup
 from ..kernels.take import take
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ class Broadcast:
     plan's left columns, any of them as dictionaries), it gives that chunk's joined rows,
     named as the plan's schema, each column of its side's type."""
 
-    def __init__(self, plan: ArrowJoin, right: pa.Table, lookup: KeyLookup):
+    def __init__(self, plan: ArrowJoin, right: pa.Table, lookup: KeyLookup | ValueLookup):
         self.plan, self.right, self.lookup = plan, right, lookup
         self.key_type = right.schema.field(plan.right_on[0]).type
         self.left_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 0))
@@ -64,15 +65,15 @@ class Broadcast:
     @classmethod
     def of(cls, plan: ArrowJoin, chunks: Sequence[pa.Table]) -> Broadcast | None:
         """The broadcast of the right side read as ``chunks`` (its columns as the plan reads
-        them, string columns plain or dictionaries), or None unless the join is on one
-        integer key column whose values on the right are distinct and never null."""
+        them, string columns plain or dictionaries), or None unless the join is on one key
+        column whose values on the right are distinct and never null."""
         if len(plan.right_on) != 1 or not chunks:
             return None
         names = list(dict.fromkeys([plan.right_on[0], *(name for side, name in plan.columns if side == 1)]))
         whole = pa.concat_tables([c.select(names) for c in chunks])
         if any(pa.types.is_dictionary(t) for t in whole.schema.types):
             whole = whole.unify_dictionaries()
-        lookup = KeyLookup.of(whole.column(plan.right_on[0]))
+        lookup = unique_lookup(whole.column(plan.right_on[0]))
         return None if lookup is None else cls(plan, whole.combine_chunks(), lookup)
 
     @property

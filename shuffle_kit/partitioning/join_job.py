@@ -21,7 +21,7 @@ engine.
    pandas, where the result cannot differ (:mod:`shuffle_kit.kernels.arrow_join`).
 
    A dimension table is not staged: a right side that fits a pair's share of memory,
-   with distinct, non-null integer keys, for an inner join, is held whole and the left
+   with distinct, non-null keys, for an inner join, is held whole and the left
    side streamed through it into the partitions
    (:mod:`~shuffle_kit.partitioning.join_broadcast`): the same rows in the same files in
    the same order, reading the left once.
@@ -485,8 +485,9 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
     reading = Reading(lsource, threads, show, "join")
     depth = min(threads, engine.MAX_IN_FLIGHT)
     # the joined chunks waiting for the engine: a stage the partition job does not have
-    # (the chunks read and being split are in the budget's allowance, as there)
-    held = budget.held_bytes - through.nbytes - depth * budget.chunk_bytes
+    # (the chunks read and being split are in the budget's allowance, as there); as many
+    # as the most threads wait, since the files must not depend on the thread count
+    held = budget.held_bytes - through.nbytes - engine.MAX_IN_FLIGHT * budget.chunk_bytes
     if opts.format == "parquet" and lsource.dictionary:  # (see the partition job)
         shared = SharedDictionaries(lsource.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
         held -= shared.max_bytes
