@@ -9,8 +9,8 @@ knowing nothing of where the pairs come from:
 * :meth:`Join.join` is ``pandas.merge`` of the pair (``sort=False``), or, with
   ``nulls_equal=False``, SQL's rule (a null key matches nothing: rows of the kept side with
   a null key follow the matched rows, their other side missing). A many-to-one join on one
-  integer key (a fact table and its dimension) finds each left row's right row through a
-  lookup of the right's keys (:meth:`Join.looked_up`), the same frame pandas gives.
+  integer or string key (a fact table and its dimension) finds each left row's right row
+  through a lookup of the right's keys (:meth:`Join.looked_up`), the same frame pandas gives.
 * A pair's dtypes depend on its rows: pandas gives a right-side ``int64`` column of a left
   join ``float64`` only where some left row found no match, and the key of a right or outer
   join the common type of both keys only where some row came from the right alone. The
@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ArgumentTypeError, JobError, missing_column
-from .join_indices import KeyLookup
+from .join_indices import KeyLookup, ValueLookup
 
 HOWS = ("inner", "left", "right", "outer")
 _LOOKUP_ROWS = 1024  # right sides this long or longer are looked up; pandas' merge is as fast below
@@ -164,23 +164,29 @@ class Join:
         return _concat(parts)
 
     def looked_up(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame | None:
-        """pandas' merge of a many-to-one join on one integer key, found through a lookup of
-        the right's key (:class:`.join_indices.KeyLookup`: a table when the keys span few
-        values) instead of pandas' factorizing of both sides; None unless it is exactly
-        that: an inner join (or a left join where every left row finds its right row) on a
-        key of one NumPy integer dtype on both sides, distinct on the right."""
+        """pandas' merge of a many-to-one join on one key, found through a lookup of the
+        right's key (:class:`.join_indices.KeyLookup`: a table when integer keys span few
+        values; :class:`.join_indices.ValueLookup`: Arrow's hash of strings) instead of
+        pandas' factorizing of both sides; None unless it is exactly that: an inner join
+        (or a left join where every left row finds its right row) on a key of one NumPy
+        integer or pandas string dtype on both sides, distinct and never missing on the
+        right (a missing left key then matches nothing, as in pandas)."""
         if self.how not in ("inner", "left") or len(self.left_on) != 1 or len(right) < _LOOKUP_ROWS:
             return None
         lkey, rkey = left[self.left_on[0]], right[self.right_on[0]]
-        if not (isinstance(lkey.dtype, np.dtype) and lkey.dtype.kind in "iu" and lkey.dtype == rkey.dtype):
+        if lkey.dtype != rkey.dtype:
+            return None
+        lookup: KeyLookup | ValueLookup | None
+        if isinstance(lkey.dtype, np.dtype) and lkey.dtype.kind in "iu":
+            lookup, probe = KeyLookup.of(pa.array(rkey.to_numpy())), pa.array(lkey.to_numpy())
+        elif isinstance(lkey.dtype, pd.StringDtype):
+            lookup, probe = ValueLookup.of(pa.array(rkey)), pa.array(lkey)
+        else:
             return None
         named = self.output_columns(list(left.columns), list(right.columns))
-        if named is None:
+        if named is None or lookup is None:
             return None
-        lookup = KeyLookup.of(pa.array(rkey.to_numpy()))
-        if lookup is None:
-            return None
-        lpos, rpos = lookup.find(pa.array(lkey.to_numpy()))
+        lpos, rpos = lookup.find(probe)
         if self.how == "left" and len(lpos) < len(left):  # unmatched rows: pandas' dtypes for them
             return None
         kept = left.reset_index(drop=True) if len(lpos) == len(left) else left.take(lpos).reset_index(drop=True)
