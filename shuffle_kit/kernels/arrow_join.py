@@ -105,8 +105,20 @@ class ArrowJoin:
             if any(c.num_chunks > 1 for c in part.columns):
                 part = part.combine_chunks()
             taken.append(take(part, rows))
-        arrays = [taken[side].column(name) for side, name in self.columns]
-        return pa.Table.from_arrays(arrays, names=self.schema.names).cast(self.schema)
+        # a column read as a dictionary of the output's type stays one (its file takes it so)
+        arrays = [column if column.type == f.type or _dictionary_of(column.type, f.type) else column.cast(f.type)
+                  for column, f in zip((taken[side].column(name) for side, name in self.columns), self.schema)]
+        return pa.Table.from_arrays(arrays, schema=self.schema_of(arrays))
+
+    def schema_of(self, arrays: list[pa.ChunkedArray]) -> pa.Schema:
+        """:attr:`schema` with the types of ``arrays`` (some of them dictionaries)."""
+        if all(a.type == f.type for a, f in zip(arrays, self.schema)):
+            return self.schema
+        return pa.schema([f.with_type(a.type) for a, f in zip(arrays, self.schema)], metadata=self.schema.metadata)
+
+
+def _dictionary_of(t: pa.DataType, values: pa.DataType) -> bool:
+    return pa.types.is_dictionary(t) and t.value_type == values
 
 
 def every_row_in_order(rows: np.ndarray, n: int) -> bool:

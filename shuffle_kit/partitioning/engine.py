@@ -89,7 +89,16 @@ from ..kernels.split import sorted_runs, split
 from ..limits import executor, resolve_threads
 from .layout import DEFAULT_LAYOUT, Layout
 from .sorting import key_order, sorted_stream, sorted_table
-from .writers import FileSeries, Writer, conform, conformed_batches, file_name, naming, parquet_dictionary_schema
+from .writers import (
+    STAGED,
+    FileSeries,
+    Writer,
+    conform,
+    conformed_batches,
+    file_name,
+    naming,
+    parquet_dictionary_schema,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -231,9 +240,10 @@ class PartFiles:
     ) -> PartFiles:
         """The files for chunks that read back as ``schema`` but hold the columns
         ``dictionary`` as dictionaries (written to Parquet as dictionaries, the files
-        keeping ``schema`` as Arrow's; to other formats decoded first); ``encode``: more columns
+        keeping ``schema`` as Arrow's, and so to the join's staged sides; to other formats
+        decoded first); ``encode``: more columns
         to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
-        encoded = parquet_dictionary_schema(schema, dictionary) if fmt == "parquet" else None
+        encoded = parquet_dictionary_schema(schema, dictionary) if fmt in ("parquet", STAGED) else None
         return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token, tuple(descending),
                    na_position, provenance)
 

@@ -101,6 +101,7 @@ from .join_broadcast import Broadcast, joined_in_order
 from .layout import Layout
 from .options import Options
 from .summary import Summary, peak_rss
+from .writers import STAGED, conform
 
 __all__ = ["JoinSummary", "join"]
 
@@ -433,15 +434,27 @@ def _npartitions(opts: Options, lsource: Source, rsource: Source, pair_bytes: in
 
 def _stage(name: str, source: Source, keys: list, n: int, directory: str, budget: Budget, threads: int,
            place: Place, show: bool) -> tuple[StagedSide, int, int]:
-    """One side partitioned by ``keys`` into ``n`` Arrow IPC files in ``directory``; the
-    side, its rows read and its rows written."""
+    """One side partitioned by ``keys`` into ``n`` Arrow IPC streams in ``directory`` (its
+    string columns read as dictionaries staying so, in one dictionary per column for the
+    side); the side, its rows read and its rows written."""
     os.mkdir(directory)
-    files = engine.PartFiles.of(directory, source.schema, "arrow", "none", dictionary=source.dictionary)
+    files = engine.PartFiles.of(directory, source.schema, STAGED, "none", dictionary=source.dictionary)
     rows = np.zeros(n, dtype=np.int64)
     reading = Reading(source, threads, show, f"read {name}")
-    written = engine.partition_into(reading, keys, n, files, engine.Resources(budget.held_bytes, threads, place.tmp),
-                                    sizes=rows)
-    return StagedSide(directory, source.schema, rows, budget.chunk_bytes), reading.rows, written
+    held = budget.held_bytes - _shared_dictionaries(reading, source, budget)
+    written = engine.partition_into(reading, keys, n, files, engine.Resources(held, threads, place.tmp), sizes=rows)
+    return StagedSide(directory, files.schema, source.schema, rows, budget.chunk_bytes), reading.rows, written
+
+
+def _shared_dictionaries(reading: Reading, source: Source, budget: Budget) -> int:
+    """Have ``reading`` map its dictionary columns into one dictionary per column for the
+    job (:mod:`~shuffle_kit.partitioning.dictionaries`), as the partition job does; the
+    bytes those may take (0 if there are none)."""
+    if not source.dictionary:
+        return 0
+    shared = SharedDictionaries(source.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
+    reading.transform = shared
+    return shared.max_bytes
 
 
 def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int) -> tuple[Broadcast | None, Source]:
@@ -488,10 +501,8 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
     # (the chunks read and being split are in the budget's allowance, as there); as many
     # as the most threads wait, since the files must not depend on the thread count
     held = budget.held_bytes - through.nbytes - engine.MAX_IN_FLIGHT * budget.chunk_bytes
-    if opts.format == "parquet" and lsource.dictionary:  # (see the partition job)
-        shared = SharedDictionaries(lsource.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
-        held -= shared.max_bytes
-        reading.transform = shared
+    if opts.format == "parquet":
+        held -= _shared_dictionaries(reading, lsource, budget)
     key = plan.schema.names[plan.columns.index((0, plan.left_on[0]))]
     with executor(threads, "shuffle_kit-join") as pool:
         joined = joined_in_order(through, reading, pool, depth)
@@ -501,20 +512,21 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
 
 
 class StagedSide:
-    """A side of the join as the engine wrote it: ``part-NNNNN.arrow`` in ``directory`` for
-    every partition with rows (``rows[i]``); read as
+    """A side of the join as the engine wrote it: ``part-NNNNN.arrows`` in ``directory`` for
+    every partition with rows (``rows[i]``), record batches of ``stored`` (some string
+    columns as dictionaries) whose values are ``schema``'s; read as
     :class:`shuffle_kit.shuffling.merge.Side` (pieces of about ``piece_bytes``), converted
-    to pandas as a shuffle's partitions are."""
+    to pandas as a shuffle's partitions are, and as tables with their dictionaries."""
 
-    def __init__(self, directory: str, schema: pa.Schema, rows: np.ndarray, piece_bytes: int):
-        self.directory, self.schema, self.piece_bytes = directory, schema, piece_bytes
+    def __init__(self, directory: str, stored: pa.Schema, schema: pa.Schema, rows: np.ndarray, piece_bytes: int):
+        self.directory, self.stored, self.schema, self.piece_bytes = directory, stored, schema, piece_bytes
         self.npartitions = len(rows)
         self._rows = [int(r) for r in rows]
         # uncompressed IPC: a file's size is about its rows' bytes in memory
         self._bytes = [os.path.getsize(self._path(i)) if r else 0 for i, r in enumerate(self._rows)]
 
     def _path(self, i: int) -> str:
-        return os.path.join(self.directory, engine.part_name(i, "arrow"))
+        return os.path.join(self.directory, engine.part_name(i, STAGED))
 
     @property
     def sizes(self) -> list[int]:
@@ -527,17 +539,19 @@ class StagedSide:
     def _batches(self, i: int) -> Iterator[pa.RecordBatch]:
         # read into memory (not mapped: mapped pages of the file would count as the job's)
         with pa.OSFile(self._path(i), "rb") as f:
-            reader = pa.ipc.open_file(f)
-            for b in range(reader.num_record_batches):
-                yield reader.get_batch(b)
+            yield from pa.ipc.open_stream(f)
 
     def table(self, i: int) -> pa.Table:
-        return pa.Table.from_batches(list(self._batches(i)) if self._rows[i] else [], schema=self.schema)
+        """Partition ``i`` as stored (dictionaries kept)."""
+        return pa.Table.from_batches(list(self._batches(i)) if self._rows[i] else [], schema=self.stored)
+
+    def _values(self, table: pa.Table) -> pa.Table:
+        return table if self.stored is self.schema else table.cast(self.schema)
 
     def partition(self, i: int) -> pd.DataFrame:
         if not self._rows[i]:
             return self.empty()
-        return tables_to_frame([self.table(i)])
+        return tables_to_frame([self._values(self.table(i))])
 
     def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
         return [self.partition(i) for i in indices]
@@ -545,13 +559,19 @@ class StagedSide:
     def read_tables(self, indices: Sequence[int]) -> list[pa.Table]:
         return [self.table(i) for i in indices]
 
+    @property
+    def dictionaries(self) -> list[str]:
+        """The columns stored as dictionaries."""
+        return [f.name for f in self.stored if pa.types.is_dictionary(f.type)]
+
     def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
         if not self._rows[i]:
             return
         for batch in self._batches(i):
             step = max(1, batch.num_rows * min(self.piece_bytes, max_bytes) // max(1, batch.nbytes))
             for at in range(0, batch.num_rows, step):
-                yield tables_to_frame([pa.Table.from_batches([batch.slice(at, step)], schema=self.schema)])
+                piece = pa.Table.from_batches([batch.slice(at, step)], schema=self.stored)
+                yield tables_to_frame([self._values(piece)])
 
     def empty(self) -> pd.DataFrame:
         return _empty(self.schema)
@@ -600,8 +620,9 @@ def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame |
     writer = files.open(i)
     try:
         for frame in frames:
-            writer.write(frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, schema=schema,
-                                                                                        preserve_index=False))
+            table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, schema=schema,
+                                                                                   preserve_index=False)
+            writer.write(conform(table, files.schema))  # (a column the files take as a dictionary)
     finally:
         writer.close()
     return writer.rows
@@ -611,9 +632,11 @@ def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Opt
                  budget: Budget, show: bool) -> np.ndarray:
     """Every pair's joined rows written into ``staging``, a file per pair (several pairs
     written at once, at most a quarter of the memory limit of joined rows waiting); the
-    rows of each pair."""
+    rows of each pair. Columns a staged side holds as dictionaries reach Parquet files so,
+    when the pairs are joined as Arrow."""
     n = result.npartitions
-    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, layout=opts.layout, token=place.token)
+    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, dictionary=_dictionaries(result),
+                                layout=opts.layout, token=place.token)
     rows = np.zeros(n, dtype=np.int64)
     limit = max(2**20, budget.limit // 4)
     inflight: deque[tuple[int, Future, int]] = deque()
@@ -657,6 +680,16 @@ def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Opt
         for i in np.flatnonzero(~seen).tolist():
             files.open(i).close()
     return rows
+
+
+def _dictionaries(result: MergeResult) -> list[str]:
+    """The output columns that come from a staged side's dictionary columns, when the
+    pairs are joined as Arrow (a pair joined by pandas is encoded again)."""
+    if result.arrow is None:
+        return []
+    sides = [side.dictionaries if isinstance(side, StagedSide) else [] for side in (result.left, result.right)]
+    return [name for name, (side, source) in zip(result.arrow.schema.names, result.arrow.columns)
+            if source in sides[side]]
 
 
 def _pair_sizes(rows: np.ndarray, staging: str, opts: Options, token: str | None) -> PartitionSizes:

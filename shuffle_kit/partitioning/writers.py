@@ -29,6 +29,10 @@ import pyarrow as pa
 from ..io.provenance import Provenance, without_record
 
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "arrow": ".arrow"}
+# the join's staged sides: an Arrow IPC stream, whose dictionaries may grow (deltas) or be
+# replaced from batch to batch, where a file's may not
+STAGED = "arrow-stream"
+EXTENSIONS = {**FORMATS, STAGED: ".arrows"}
 COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
 ARROW_SCHEMA = "ARROW:schema"  # where a Parquet footer keeps Arrow's schema (base64 of its IPC message)
@@ -92,11 +96,11 @@ class Writer:
                 serialized = without_record(stored).serialize().to_pybytes()
                 self._w.add_key_value_metadata({ARROW_SCHEMA: base64.b64encode(serialized).decode()})
             self._record = record if late else None
-        elif fmt == "arrow":
+        elif fmt in ("arrow", STAGED):
             ipc_codec = None if codec is None else {"lz4": "lz4_frame"}.get(codec, codec)
-            options = pa.ipc.IpcWriteOptions(compression=ipc_codec)
+            options = pa.ipc.IpcWriteOptions(compression=ipc_codec, emit_dictionary_deltas=fmt == STAGED)
             self._sink = pa.OSFile(path, "wb")
-            self._w = pa.ipc.new_file(self._sink, recorded, options=options)
+            self._w = (pa.ipc.new_stream if fmt == STAGED else pa.ipc.new_file)(self._sink, recorded, options=options)
         else:
             import pyarrow.csv as pacsv
 
@@ -361,7 +365,7 @@ def file_name(fmt: str, *parts: int | str | None) -> str:
     ('part-00003.parquet', 'part-00003-a1b2-00000.csv', 'part-00002.arrow')
     """
     text = "-".join(f"{p:05d}" if isinstance(p, int) else p for p in parts if p is not None)
-    return f"part-{text}{FORMATS[fmt]}"
+    return f"part-{text}{EXTENSIONS[fmt]}"
 
 
 class FileSeries:

@@ -167,8 +167,10 @@ def test_a_hot_key_larger_than_memory_is_split_named_and_still_equals_pandas(tmp
     # one key with 300k rows on the left: far more than a pair's share of 8MB, joined in chunks
     rng = np.random.default_rng(3)
     n = 300_000
-    lf = pd.DataFrame({"k": np.where(rng.random(n) < 0.9, 7, rng.integers(0, 1000, n)), "x": rng.random(n)})
-    rf = pd.DataFrame({"k": np.arange(1000), "y": rng.random(1000)})
+    # (strings on both sides: staged as dictionaries, read back as values in the pieces)
+    lf = pd.DataFrame({"k": np.where(rng.random(n) < 0.9, 7, rng.integers(0, 1000, n)), "x": rng.random(n),
+                       "s": pd.Series(rng.choice(["ab", "cd", None], n), dtype="str")})
+    rf = pd.DataFrame({"k": np.arange(1000), "y": rng.random(1000), "t": [f"t{i % 9}" for i in range(1000)]})
     left, right = write(tmp_path / "l", lf, nfiles=4), write(tmp_path / "r", rf)
     # nothing goes to the system's temporary directory, pairs split again included: all under
     # tmp (a temporary directory that is a file makes anything written there fail)
