@@ -43,9 +43,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
+from .arrow_numpy import arrow_array
 from .hashing import id_dtype, mix
 from .order_codes import array_order, column_codes, joined_codes
 from .stable_sort import stable_argsort
+from .string_prefixes import STRING_TYPES, prefixes
 
 NA_POSITIONS = ("last", "first")
 MIN_SAMPLE_ROWS = 1000
@@ -407,16 +409,60 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
             return ids.astype(dtype)
     # keys with integer codes (strings of few distinct values, several columns): the codes
     # of keys and bounds together order them as the keys do, and the bounds below each key
-    # are counted as for numbers; else the keys are sorted with the bounds
-    first, second = (keys, bounds) if closed == "right" else (bounds, keys)
-    comparable = [pa.concat_arrays([_comparable(side.column(name), order.categories[i]) for side in (first, second)])
-                  for i, name in enumerate(order.fields)]
+    # are counted as for numbers
+    comparable = _comparable_both(keys, bounds, order, closed)
     codes = order.codes(comparable)
     if codes is not None:
         key_codes, bound_codes = (codes[0][:n], codes[0][n:]) if closed == "right" else (codes[0][m:], codes[0][:m])
         return _count_below(np.sort(bound_codes), key_codes, equal=closed == "left").astype(dtype)
-    # stable: a key equal to a boundary sorts on the side of it that it came from (before
-    # it: closed right; after it: closed left)
+    if len(comparable) == 1 and comparable[0].type in STRING_TYPES:  # mostly distinct strings
+        values = comparable[0]
+        key_values, bound_values = (values[:n], values[n:]) if closed == "right" else (values[m:], values[:m])
+        if not bound_values.null_count:
+            return _prefix_ids(key_values, bound_values, keys, bounds, order, closed).astype(dtype)
+    return _sorted_ids(keys, bounds, order, closed, comparable)
+
+
+def _comparable_both(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str) -> list[pa.Array]:
+    """Each key column's comparable values (:func:`_comparable`) of the keys then the
+    bounds (closed right), or of the bounds then the keys (closed left)."""
+    sides = (keys, bounds) if closed == "right" else (bounds, keys)
+    return [pa.concat_arrays([_comparable(side.column(name), order.categories[i]) for side in sides])
+            for i, name in enumerate(order.fields)]
+
+
+def _prefix_ids(key_values: pa.Array, bound_values: pa.Array, keys: pa.Table, bounds: pa.Table, order: KeyOrder,
+                closed: str) -> np.ndarray:
+    """:func:`range_ids` of one string key column (``key_values``, comparable) against
+    bounds holding no null, through the strings' first bytes as integers
+    (:mod:`.string_prefixes`): exact for every key whose prefix no bound shares; the
+    keys that share one are sorted with the bounds."""
+    m = len(bound_values)
+    key_prefixes, bound_prefixes = prefixes(key_values), np.sort(prefixes(bound_values))
+    below = np.searchsorted(bound_prefixes, key_prefixes, side="left")
+    ties = below != np.searchsorted(bound_prefixes, key_prefixes, side="right")
+    # a key whose prefix no bound shares equals no bound: as many bounds sort before it
+    # (ascending: those below it; descending: those above it)
+    ids = below if order.ascending[0] else m - below
+    nulls = np.asarray(key_values.is_null(), dtype=bool)
+    ids[nulls] = m if order.nulls_last else 0
+    tied = np.flatnonzero(ties & ~nulls)
+    if len(tied):
+        ids[tied] = _sorted_ids(keys.take(arrow_array(tied)), bounds, order, closed)
+    return ids
+
+
+def _sorted_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str,
+                comparable: list[pa.Array] | None = None) -> np.ndarray:
+    """:func:`range_ids` by a stable sort of the keys with the bounds (``comparable``: the
+    key columns' comparable values, keys then bounds, or bounds then keys for ``closed``
+    left, if known): a key equal to a bound sorts on the side of it that it came from
+    (before it: closed right; after it: closed left)."""
+    n, m = keys.num_rows, bounds.num_rows
+    dtype = id_dtype(m + 1)
+    first, second = (keys, bounds) if closed == "right" else (bounds, keys)
+    if comparable is None:
+        comparable = _comparable_both(keys, bounds, order, closed)
     if len(comparable) == 1:
         idx = array_order(comparable[0], order.ascending[0], order.nulls_last)
     else:
@@ -430,8 +476,6 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
     ids = np.empty(n, dtype=dtype)
     ids[idx[~is_bound]] = before[~is_bound]
     return ids
-
-
 
 FEW_BOUNDS = 16  # up to this many, one comparison pass per bound beats a binary search per key
 

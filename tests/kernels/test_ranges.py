@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shuffle_kit.errors import ShuffleKitError, UnorderableKeyError
@@ -245,3 +246,46 @@ def test_a_key_without_codes_sorted_in_ranges_on_threads_has_one_order(values, a
     for threads in (1, 2, 5):  # from one row on, every number of threads splits the keys
         got = array_order(keys, ascending, nulls_last, threads=threads, parallel_rows=1)
         assert got.tolist() == want.index.tolist()
+
+
+texts = st.lists(st.one_of(st.none(), st.text(alphabet="ab\x00é", max_size=12).map(lambda t: "abcdefg" + t
+                                                                                      if len(t) % 3 else t)),
+                 min_size=1, max_size=80)
+
+
+@given(texts, st.booleans(), st.sampled_from(["last", "first"]), st.integers(2, 9),
+       st.sampled_from(["right", "left"]), st.sampled_from([pa.string(), pa.large_binary()]))
+@settings(max_examples=200)
+def test_ids_from_string_prefixes_count_the_bounds_before_each_key(values, ascending, na_position, npartitions,
+                                                                   closed, type_):
+    # mostly distinct strings have no codes: their first 8 bytes as integers decide every
+    # key no bound shares them with (long common starts, empty strings, NUL bytes, UTF-8);
+    # the model compares the bytes of each key with each bound
+    encoded = [None if v is None else v.encode() for v in values]
+    keys = pa.table({"k": pa.array(encoded if type_ == pa.large_binary() else values, type_)})
+    order = KeyOrder.of(keys, ["k"], [ascending], na_position)
+    found = boundaries(keys, npartitions, order)
+    bounds = found.filter(pc.is_valid(found.column("k")))  # (bounds holding a null are sorted with the keys)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(KeyOrder, "codes", lambda self, comparable: None)
+        got = range_ids(keys, bounds, order, closed=closed)
+    marks = [b if isinstance(b, bytes) else b.encode() for b in bounds.column("k").to_pylist()]
+    for key, ident in zip(encoded, got.tolist()):
+        if key is None:
+            assert ident == (len(marks) if na_position == "last" else 0)
+            continue
+        before = [b < key if ascending else b > key for b in marks]
+        equal = [b == key for b in marks]
+        assert ident == sum(before) + (sum(equal) if closed == "left" else 0)
+
+
+@given(st.lists(st.binary(max_size=12), min_size=2, max_size=40))
+def test_string_prefixes_order_strings_where_they_differ(values):
+    from shuffle_kit.kernels.string_prefixes import prefixes
+
+    got = prefixes(pa.array(values, pa.binary()))
+    for a, pa_, b, pb in ((a, x, b, y) for a, x in zip(values, got) for b, y in zip(values, got)):
+        if pa_ < pb:
+            assert a < b
+        if a <= b:
+            assert pa_ <= pb
