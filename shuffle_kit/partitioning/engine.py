@@ -212,7 +212,8 @@ class PartFiles:
     """One ``part-NNNNN`` file of ``fmt`` per partition that has rows (per partition, with
     ``layout.empty_files``) in ``directory``, with ``schema``
     (that of the chunks, dictionaries included) and ``plain`` (what the files read back
-    as); ``encode``: more columns to store with a dictionary. With ``layout.max_rows_per_file``
+    as); ``encode``: more columns to store with a dictionary, ``values_only``: string columns
+    to store without one (see :class:`~shuffle_kit.partitioning.writers.Writer`). With ``layout.max_rows_per_file``
     a series ``part-NNNNN-00000``, ``part-NNNNN-00001`` ... per partition; ``token`` (a
     job's, when it appends) goes after the partition's number; ``descending`` and
     ``na_position``: the order of ``layout.sort_by`` (see :func:`~shuffle_kit.partitioning.sorting.key_order`);
@@ -230,6 +231,7 @@ class PartFiles:
     descending: tuple[str, ...] = ()
     na_position: str = "last"
     provenance: Provenance | None = None
+    values_only: tuple[str, ...] = ()
     row_groups = True
 
     @classmethod
@@ -237,15 +239,16 @@ class PartFiles:
         cls, directory: str, schema: pa.Schema, fmt: str, compression: str, *, dictionary: Sequence[str] = (),
         encode: Sequence[str] = (), layout: Layout = DEFAULT_LAYOUT, token: str | None = None,
         descending: Sequence[str] = (), na_position: str = "last", provenance: Provenance | None = None,
+        values_only: Sequence[str] = (),
     ) -> PartFiles:
         """The files for chunks that read back as ``schema`` but hold the columns
         ``dictionary`` as dictionaries (written to Parquet as dictionaries, the files
         keeping ``schema`` as Arrow's, and so to the join's staged sides; to other formats
-        decoded first); ``encode``: more columns
-        to store with a dictionary (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
+        decoded first); ``encode``: more columns to store with a dictionary, ``values_only``:
+        string columns to store without one (see :class:`~shuffle_kit.partitioning.writers.Writer`)."""
         encoded = parquet_dictionary_schema(schema, dictionary) if fmt in ("parquet", STAGED) else None
         return cls(directory, encoded or schema, schema, fmt, compression, encode, layout, token, tuple(descending),
-                   na_position, provenance)
+                   na_position, provenance, tuple(values_only))
 
     @property
     def sort_keys(self) -> KeyOrder | None:
@@ -271,7 +274,7 @@ class PartFiles:
         record = None if self.provenance is None else self.provenance.of_partition(p)
         return Writer(path, schema, self.fmt, self.compression, self.encode,
                       stored=None if self.schema is self.plain else self.plain,
-                      row_group_size=self.layout.row_group_size, record=record)
+                      row_group_size=self.layout.row_group_size, record=record, values_only=self.values_only)
 
     def write(self, p: int, pieces: Iterable[pa.Table], batch_bytes: int, rows: int | None = None) -> int:
         pieces = iter(pieces)

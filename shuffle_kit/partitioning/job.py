@@ -61,12 +61,13 @@ record nothing.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -415,13 +416,25 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
             shared = SharedDictionaries(source.dictionary, plan.budget.held_bytes // SHARED_DICTIONARY_SHARE)
             use = engine.Resources(use.budget - shared.max_bytes, use.threads, use.spill_dir)
             reading.transform = shared
+        chunks: Iterable[pa.Table] = reading
+        encode, values_only = job_inputs.dictionary_keys(source, on), []
+        if opts.format == "parquet":  # (told by the input's first rows, whatever the thread count)
+            first, chunks = _peek(reading)
+            values_only = job_inputs.distinct_strings(first, exclude=encode)
         files = engine.PartFiles.of(
             staging, source.schema, opts.format, opts.compression, dictionary=source.dictionary,
-            encode=job_inputs.dictionary_keys(source, on), layout=opts.layout, token=token,
-            descending=opts.descending, na_position=opts.na_position, provenance=provenance(opts, n),
+            encode=encode, layout=opts.layout, token=token, descending=opts.descending,
+            na_position=opts.na_position, provenance=provenance(opts, n), values_only=values_only,
         )
-        rows_out = engine.partition_into(reading, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
+        rows_out = engine.partition_into(chunks, on, n, files, use, written=bar.update, sizes=rows, ids=ids)
         return _Written(reading.rows, rows_out, n, len(files_under(staging)), _part_sizes(rows, opts, token))
+
+
+def _peek(chunks: Iterable[pa.Table]) -> tuple[pa.Table | None, Iterator[pa.Table]]:
+    """The first of ``chunks`` (None if there is none), and all of them, that one included."""
+    it = iter(chunks)
+    first = next(it, None)
+    return first, it if first is None else itertools.chain([first], it)
 
 
 def provenance(opts: Options, n: int) -> Provenance | None:

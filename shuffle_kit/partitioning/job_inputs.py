@@ -140,3 +140,42 @@ def dictionary_keys(source: Source, on: list[str]) -> list[str]:
     from ..io.readers import stored_with_dictionary
 
     return stored_with_dictionary(source.parquet_metadata, on)
+
+
+# a string column is stored without a dictionary when at least this share of its first
+# DISTINCT_SAMPLE_ROWS values in the input (at least MIN_DISTINCT_SAMPLE_ROWS of them) differ
+DISTINCT_SHARE = 0.99
+DISTINCT_SAMPLE_ROWS = 1 << 16
+MIN_DISTINCT_SAMPLE_ROWS = 1 << 12
+
+
+def distinct_strings(first: pa.Table | None, exclude: Sequence[str] = ()) -> list[str]:
+    """String and binary columns of ``first`` (the input's first chunk), other than
+    ``exclude``, whose first values are nearly all distinct (:data:`DISTINCT_SHARE`):
+    columns to write as values. A Parquet writer asked to store them with a dictionary
+    builds one for each row group, sees it outgrow its page limit and starts again from
+    the values, the work of the dictionary lost.
+
+    What is looked at is the input's first rows, whatever the thread count; a first chunk
+    too short to tell (:data:`MIN_DISTINCT_SAMPLE_ROWS`) leaves every column as it is.
+
+    >>> t = pa.table({'id': [f'u{i}' for i in range(5000)], 'w': [f'w{i % 50}' for i in range(5000)]})
+    >>> distinct_strings(t), distinct_strings(t.slice(0, 100))
+    (['id'], [])
+    """
+    import pyarrow.compute as pc
+
+    if not isinstance(first, pa.Table) or first.num_rows < MIN_DISTINCT_SAMPLE_ROWS:
+        return []
+    sample = first.slice(0, DISTINCT_SAMPLE_ROWS)
+    names = []
+    for f in sample.schema:
+        t = f.type
+        text = (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+                or pa.types.is_binary(t) or pa.types.is_large_binary(t))
+        if not text or f.name in exclude:
+            continue
+        column = sample.column(f.name)
+        if pc.count_distinct(column).as_py() >= DISTINCT_SHARE * (len(column) - column.null_count):
+            names.append(f.name)
+    return names

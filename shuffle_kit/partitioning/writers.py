@@ -46,7 +46,10 @@ class Writer:
     """One output file of a given format, written table by table.
 
     ``encode``: more columns to store with a dictionary in Parquet, whatever their type
-    (partition keys whose input had one: a hash partition holds a fraction of their values).
+    (partition keys whose input had one: a hash partition holds a fraction of their values);
+    ``values_only``: string columns to store without one (values nearly all distinct: the
+    Parquet writer would build a dictionary for each row group, see it outgrow its page
+    limit and start again from the values).
     ``stored``: the schema a Parquet file reads back as, kept in its footer as Arrow's
     schema, when it is not ``schema`` (one from :func:`parquet_dictionary_schema`, whose
     dictionary columns read back as their values).
@@ -58,13 +61,16 @@ class Writer:
     """
 
     def __init__(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str] = (),
-                 stored: pa.Schema | None = None, row_group_size: int | None = None, record: Provenance | None = None):
+                 stored: pa.Schema | None = None, row_group_size: int | None = None, record: Provenance | None = None,
+                 values_only: Sequence[str] = ()):
         self.path = path
         with naming(path):
-            self._open(path, without_record(schema), fmt, compression, encode, stored, row_group_size, record)
+            self._open(path, without_record(schema), fmt, compression, encode, stored, row_group_size, record,
+                       values_only)
 
     def _open(self, path: str, schema: pa.Schema, fmt: str, compression: str, encode: Sequence[str],
-              stored: pa.Schema | None, row_group_size: int | None, record: Provenance | None) -> None:
+              stored: pa.Schema | None, row_group_size: int | None, record: Provenance | None,
+              values_only: Sequence[str]) -> None:
         self.rows = 0
         self.row_group_size = row_group_size
         self._held: list[pa.Table] = []  # rows short of a whole row group
@@ -77,7 +83,8 @@ class Writer:
             # dictionary pages pay off for strings; for numbers that are all distinct the
             # writer builds a dictionary for nothing (it abandons it once it outgrows its
             # page limit), and the file grows
-            encoded = [f.name for f in schema if stringlike(f.type) or f.name in encode]
+            encoded = [f.name for f in schema
+                       if (stringlike(f.type) and f.name not in values_only) or f.name in encode]
             # an open file, not a path: pyarrow would look the path up as a file system URI
             # for every file, which costs more than writing a small one
             self._sink = pa.OSFile(path, "wb")

@@ -75,6 +75,41 @@ def test_string_columns_have_the_statistics_of_their_rows_and_a_dictionary_page(
         assert rows.num_rows < 300 if n == 300 else rows.num_rows > 300  # the case is what it says
 
 
+@pytest.mark.parametrize("limit", ["1GB", "2MiB"])
+def test_strings_nearly_all_distinct_are_stored_as_values_and_the_files_are_the_same_for_any_thread_count(
+    tmp_path, limit
+):
+    # the writer would build a dictionary of such a column for every row group and give it
+    # up; the column of few values keeps its dictionary; either way the statistics are right
+    rng = np.random.default_rng(3)
+    rows = 60_000
+    table = pa.table({
+        "k": rng.integers(0, 5000, rows),
+        "id": pa.array([f"user-{v:016x}" for v in rng.integers(0, 2**62, rows)]),
+        "w": pa.array([f"w{v}" for v in rng.integers(0, 50, rows)]),
+    })
+    os.makedirs(tmp_path / "in")
+    pq.write_table(table, tmp_path / "in" / "in.parquet")  # (its writer gives up the dictionary of "id")
+    outputs = []
+    for threads in (1, 2, 5):
+        out = tmp_path / f"out{threads}"
+        sk.partition(str(tmp_path / "in"), "k", str(out), npartitions=5, memory_limit=limit, threads=threads,
+                     progress=False)
+        outputs.append({f: (out / f).read_bytes() for f in sorted(os.listdir(out))})
+    assert outputs[0] == outputs[1] == outputs[2]
+    ids = partition_ids(table, ["k"], 5)
+    for p in range(5):
+        f = pq.ParquetFile(tmp_path / "out1" / f"part-{p:05d}.parquet")
+        assert f.read().equals(table.filter(pa.array(ids == p)))  # its rows, in input order, input types
+        for i in range(f.metadata.num_row_groups):
+            group = f.read_row_group(i)
+            for j, name in [(1, "id"), (2, "w")]:
+                column = f.metadata.row_group(i).column(j)
+                low, high = pc.min_max(group.column(name)).values()
+                assert (column.statistics.min, column.statistics.max) == (low.as_py(), high.as_py())
+                assert column.has_dictionary_page == (name == "w")
+
+
 def test_summary_has_the_figures_and_an_html_repr(tmp_path):
     _inputs(tmp_path / "in", rows=1000, files=1)
     s = sk.partition([str(tmp_path / "in")], ["k"], str(tmp_path / "out"), npartitions=4, progress=False)
