@@ -18,6 +18,7 @@ they are, instead of every string being decoded and hashed again.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,8 +38,9 @@ COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
 ARROW_SCHEMA = "ARROW:schema"  # where a Parquet footer keeps Arrow's schema (base64 of its IPC message)
 MAX_OPEN_FILES = 64
-# values handed to the Parquet encoder at a time: its statistics of dictionary columns cost
-# a hash table per call, so fewer, larger calls are cheaper (pages still end near 1 MiB)
+# values handed to the Parquet encoder at a time, and the most rows of a page: its
+# statistics of a dictionary column cost a hash table of the page's indices and a copy of
+# the values they use, so fewer, larger pages are cheaper (they still end near 1 MiB)
 WRITE_BATCH_ROWS = 1 << 16
 
 
@@ -96,6 +98,7 @@ class Writer:
             self._w = pq.ParquetWriter(
                 self._sink, recorded if stored is None and not late else schema, compression=codec or "none",
                 use_dictionary=encoded, write_batch_size=WRITE_BATCH_ROWS, store_schema=stored is None,
+                **_page_rows(),
             )
             if stored is not None:  # what Arrow stores for a table of that schema
                 import base64
@@ -165,6 +168,18 @@ class Writer:
         self._w.close()
         if self.fmt != "csv":
             self._sink.close()
+
+
+@functools.cache
+def _page_rows() -> dict[str, int]:
+    """The Parquet writer's option of the most rows of a page (:data:`WRITE_BATCH_ROWS`),
+    where pyarrow has it: older versions end pages by their size alone."""
+    import inspect
+
+    import pyarrow.parquet as pq
+
+    return {"max_rows_per_page": WRITE_BATCH_ROWS} if "max_rows_per_page" in inspect.signature(
+        pq.ParquetWriter.__init__).parameters else {}
 
 
 @contextmanager
