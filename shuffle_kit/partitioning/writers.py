@@ -38,9 +38,11 @@ COMPRESSIONS = ("lz4", "zstd", "none")
 ROW_GROUP_ROWS = 1 << 20
 ARROW_SCHEMA = "ARROW:schema"  # where a Parquet footer keeps Arrow's schema (base64 of its IPC message)
 MAX_OPEN_FILES = 64
-# values handed to the Parquet encoder at a time, and the most rows of a page: its
-# statistics of a dictionary column cost a hash table of the page's indices and a copy of
-# the values they use, so fewer, larger pages are cheaper (they still end near 1 MiB)
+# values handed to the Parquet encoder at a time, and the most rows of a page in a file with
+# a dictionary column: the encoder's statistics of one cost a hash table of each page's
+# indices and a copy of the values they use, so fewer, larger pages are cheaper (they still
+# end near 1 MiB); other files keep pyarrow's shorter pages, of which an open writer keeps
+# less memory
 WRITE_BATCH_ROWS = 1 << 16
 
 
@@ -98,7 +100,7 @@ class Writer:
             self._w = pq.ParquetWriter(
                 self._sink, recorded if stored is None and not late else schema, compression=codec or "none",
                 use_dictionary=encoded, write_batch_size=WRITE_BATCH_ROWS, store_schema=stored is None,
-                **_page_rows(),
+                **(_page_rows() if any(pa.types.is_dictionary(t) for t in schema.types) else {}),
             )
             if stored is not None:  # what Arrow stores for a table of that schema
                 import base64
