@@ -142,8 +142,8 @@ def dictionary_keys(source: Source, on: list[str]) -> list[str]:
     return stored_with_dictionary(source.parquet_metadata, on)
 
 
-# a string column is stored without a dictionary when at least this share of its first
-# DISTINCT_SAMPLE_ROWS values in the input (at least MIN_DISTINCT_SAMPLE_ROWS of them) differ
+# a string column is stored without a dictionary when at least this share of its values
+# among the input's first DISTINCT_SAMPLE_ROWS rows (at least MIN_DISTINCT_SAMPLE_ROWS of them) differ
 DISTINCT_SHARE = 0.99
 DISTINCT_SAMPLE_ROWS = 1 << 16
 MIN_DISTINCT_SAMPLE_ROWS = 1 << 12
@@ -156,10 +156,12 @@ def distinct_strings(first: pa.Table | None, exclude: Sequence[str] = ()) -> lis
     builds one for each row group, sees it outgrow its page limit and starts again from
     the values, the work of the dictionary lost.
 
-    What is looked at is the input's first rows, whatever the thread count; a first chunk
-    too short to tell (:data:`MIN_DISTINCT_SAMPLE_ROWS`) leaves every column as it is.
+    What is looked at is the input's first rows, whatever the thread count; a column with
+    too few values there to tell (:data:`MIN_DISTINCT_SAMPLE_ROWS`, nulls aside) is left as
+    it is.
 
-    >>> t = pa.table({'id': [f'u{i}' for i in range(5000)], 'w': [f'w{i % 50}' for i in range(5000)]})
+    >>> t = pa.table({'id': [f'u{i}' for i in range(5000)], 'w': [f'w{i % 50}' for i in range(5000)],
+    ...               'none': pa.nulls(5000, pa.string())})
     >>> distinct_strings(t), distinct_strings(t.slice(0, 100))
     (['id'], [])
     """
@@ -176,6 +178,7 @@ def distinct_strings(first: pa.Table | None, exclude: Sequence[str] = ()) -> lis
         if not text or f.name in exclude:
             continue
         column = sample.column(f.name)
-        if pc.count_distinct(column).as_py() >= DISTINCT_SHARE * (len(column) - column.null_count):
+        values = len(column) - column.null_count
+        if values >= MIN_DISTINCT_SAMPLE_ROWS and pc.count_distinct(column).as_py() >= DISTINCT_SHARE * values:
             names.append(f.name)
     return names
