@@ -91,7 +91,10 @@ class SharedDictionaries:
             self.last[name] = (dictionary, lookup)
             lookups.append(lookup)
         self.values[name] = known
+        # (safe=False: every index holds in the job's dictionary by construction; Arrow would
+        # check each of them again)
         return pa.chunked_array(
-            [pa.DictionaryArray.from_arrays(c.indices if at is None else at.take(c.indices), known, ordered=t.ordered)
+            [pa.DictionaryArray.from_arrays(c.indices if at is None else at.take(c.indices), known, ordered=t.ordered,
+                                            safe=False)
              for c, at in zip(column.chunks, lookups)], t,
         )

@@ -279,7 +279,9 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
         if all(len(c.dictionary) == len(longest) for c in chunks):
             return _used_only(column)
         return _used_only(pa.chunked_array(
-            [pa.DictionaryArray.from_arrays(c.indices, longest, ordered=column.type.ordered) for c in chunks],
+            # (its indices hold in the longer dictionary: Arrow need not check them again)
+            [pa.DictionaryArray.from_arrays(c.indices, longest, ordered=column.type.ordered, safe=False)
+             for c in chunks],
             column.type,
         ))
     # pieces of one input row group share its dictionary: count each once
@@ -318,8 +320,9 @@ def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
     lookup[keep] = np.arange(len(keep), dtype=index_type)
     lookup_array, compact = arrow_array(lookup), dictionary.take(arrow_array(keep))
     return pa.chunked_array(
-        # a take keeps the nulls of the indices
-        [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact, ordered=column.type.ordered)
+        # a take keeps the nulls of the indices; every entry of the lookup holds in the compact
+        # dictionary (Arrow need not check them again)
+        [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact, ordered=column.type.ordered, safe=False)
          for c in column.chunks], column.type,
     )
 
