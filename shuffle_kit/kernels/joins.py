@@ -177,11 +177,14 @@ class Join:
         if lkey.dtype != rkey.dtype:
             return None
         lookup: KeyLookup | ValueLookup | None
-        if isinstance(lkey.dtype, np.dtype) and lkey.dtype.kind in "iu":
-            lookup, probe = KeyLookup.of(pa.array(rkey.to_numpy())), pa.array(lkey.to_numpy())
-        elif isinstance(lkey.dtype, pd.StringDtype):
-            lookup, probe = ValueLookup.of(pa.array(rkey)), pa.array(lkey)
-        else:
+        try:
+            if isinstance(lkey.dtype, np.dtype) and lkey.dtype.kind in "iu":
+                lookup, probe = KeyLookup.of(pa.array(rkey.to_numpy())), pa.array(lkey.to_numpy())
+            elif isinstance(lkey.dtype, pd.StringDtype):
+                lookup, probe = ValueLookup.of(pa.array(rkey)), pa.array(lkey)
+            else:
+                return None
+        except (pa.ArrowException, UnicodeError):  # (strings Arrow cannot hold, a lone surrogate: pandas')
             return None
         named = self.output_columns(list(left.columns), list(right.columns))
         if named is None or lookup is None:

@@ -61,16 +61,18 @@ class Broadcast:
         self.plan, self.right, self.lookup = plan, right, lookup
         self.key_type = right.schema.field(plan.right_on[0]).type
         self.left_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 0))
+        self.row_bytes = right.nbytes / max(1, right.num_rows)  # (what each joined row takes of the right)
 
     @classmethod
-    def of(cls, plan: ArrowJoin, chunks: Sequence[pa.Table]) -> Broadcast | None:
+    def of(cls, plan: ArrowJoin, chunks: Sequence[pa.Table], schema: pa.Schema) -> Broadcast | None:
         """The broadcast of the right side read as ``chunks`` (its columns as the plan reads
-        them, string columns plain or dictionaries), or None unless the join is on one key
-        column whose values on the right are distinct and never null."""
+        them, string columns plain or dictionaries; each file's own types, cast here to
+        the side's ``schema``), or None unless the join is on one key column whose values
+        on the right are distinct and never null."""
         if len(plan.right_on) != 1 or not chunks:
             return None
         names = list(dict.fromkeys([plan.right_on[0], *(name for side, name in plan.columns if side == 1)]))
-        whole = pa.concat_tables([c.select(names) for c in chunks])
+        whole = pa.concat_tables([_typed(c.select(names), schema) for c in chunks])
         if any(pa.types.is_dictionary(t) for t in whole.schema.types):
             whole = whole.unify_dictionaries()
         lookup = unique_lookup(whole.column(plan.right_on[0]))
@@ -98,6 +100,32 @@ class Broadcast:
         sides = (left, right)
         return pa.Table.from_arrays([sides[side].column(name) for side, name in self.plan.columns],
                                     names=self.plan.schema.names)
+
+
+def _typed(chunk: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``chunk`` with each column of ``schema``'s type, a dictionary of that type's values
+    left as it is (files of one input may hold a column narrower or wider)."""
+    fields = []
+    for f in chunk.schema:
+        want = schema.field(f.name).type
+        keep = f.type == want or (pa.types.is_dictionary(f.type) and f.type.value_type == want)
+        fields.append(f if keep else f.with_type(want))
+    typed = pa.schema(fields)
+    return chunk if typed.equals(chunk.schema) else chunk.cast(typed)
+
+
+def sliced(chunks: Iterable[pa.Table], through: Broadcast, max_bytes: int) -> Iterator[pa.Table]:
+    """``chunks`` in slices whose joined rows take about ``max_bytes`` (a left row takes
+    the right's columns with it: a wide right side would make every joined chunk many
+    times its left chunk)."""
+    for chunk in chunks:
+        width = chunk.nbytes / max(1, chunk.num_rows) + through.row_bytes
+        step = max(1, int(max_bytes // max(1.0, width)))
+        if step >= chunk.num_rows:
+            yield chunk
+            continue
+        for at in range(0, chunk.num_rows, step):
+            yield chunk.slice(at, step)
 
 
 def joined_in_order(fn: Callable[[T], R], items: Iterable[T], pool: Executor, depth: int) -> Iterator[R]:

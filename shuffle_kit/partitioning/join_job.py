@@ -97,7 +97,7 @@ from .job import (
     publish,
     user_errors,
 )
-from .join_broadcast import Broadcast, joined_in_order
+from .join_broadcast import Broadcast, joined_in_order, sliced
 from .layout import Layout
 from .options import Options
 from .summary import Summary, peak_rss
@@ -288,7 +288,7 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
         staging = make_staging(opts, place)
         sides = lifecycle.make(SIDES_PREFIX, place.tmp)
         with user_errors(opts, staging, place.tmp), arrow_threads(threads):
-            through, rsource = _broadcast(joined, lsource, rsource, pair_bytes)
+            through, rsource, read_ahead = _broadcast(joined, lsource, rsource, pair_bytes)
             if through is not None:  # a dimension table held whole: the left streamed through it
                 logger.info("the right side (%s rows, %s) held in memory, the left streamed through it",
                             f"{through.right.num_rows:,}", format_size(through.nbytes))
@@ -304,11 +304,14 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
                     if side is not None:
                         logger.info("the %s input is hash-partitioned on %s into %d partitions (%d files): joined "
                                     "as it is", name, ", ".join(side.on), n, len(side.files))
+                # (the right's rows read to try holding it wait, uncounted by the left's engine)
+                left_budget = replace(budget, held_bytes=max(2**20, budget.held_bytes - read_ahead))
                 staged = [
-                    _stage(name, source, keys, n, os.path.join(sides, name), budget, threads, place, show)
+                    _stage(name, source, keys, n, os.path.join(sides, name), side_budget, threads, place, show)
                     if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
-                    for name, source, keys, recognised in (("left", lsource, joined.left_on, taken[0]),
-                                                           ("right", rsource, joined.right_on, taken[1]))
+                    for name, source, keys, recognised, side_budget in (
+                        ("left", lsource, joined.left_on, taken[0], left_budget),
+                        ("right", rsource, joined.right_on, taken[1], budget))
                 ]
                 (lside, lread, lstaged), (rside, rread, rstaged) = staged
                 result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
@@ -457,30 +460,32 @@ def _shared_dictionaries(reading: Reading, source: Source, budget: Budget) -> in
     return shared.max_bytes
 
 
-def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int) -> tuple[Broadcast | None, Source]:
+def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int
+               ) -> tuple[Broadcast | None, Source, int]:
     """The right side held whole for the left to stream through, if the join allows it
     (:mod:`~shuffle_kit.partitioning.join_broadcast`); and the right side to stage
-    otherwise (what was read of it, then the rest)."""
+    otherwise (what was read of it, then the rest), with the bytes already read of it
+    (held until it is staged)."""
     if (joined.how != "inner" or len(joined.right_on) != 1 or not lsource.files or not rsource.files
             or rsource.nbytes is None or rsource.nbytes > pair_bytes):
-        return None, rsource
+        return None, rsource, 0
     assert lsource.schema is not None and rsource.schema is not None
     empty = joined.join(_empty(lsource.schema), _empty(rsource.schema))
     plan = ArrowJoin.plan(joined, lsource.schema, rsource.schema,
                           _arrow_schema(empty, lsource.schema, rsource.schema, joined.suffixes))
     if plan is None:
-        return None, rsource
+        return None, rsource, 0
     chunks: list[pa.Table] = []
     held, rest = 0, rsource.chunks()
     for chunk in rest:
         chunks.append(chunk)
         held += chunk.nbytes if isinstance(chunk, pa.Table) else pair_bytes + 1
         if held > pair_bytes:  # larger than its estimate: staged after all
-            return None, replace(rsource, make_chunks=lambda: itertools.chain(chunks, rest))
-    through = Broadcast.of(plan, chunks)
+            return None, replace(rsource, make_chunks=lambda: itertools.chain(chunks, rest)), held
+    through = Broadcast.of(plan, chunks, rsource.schema)
     if through is None:
-        return None, replace(rsource, make_chunks=lambda: iter(chunks))
-    return through, rsource
+        return None, replace(rsource, make_chunks=lambda: iter(chunks)), held
+    return through, rsource, 0
 
 
 def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Options, place: Place, budget: Budget,
@@ -505,7 +510,7 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
         held -= _shared_dictionaries(reading, lsource, budget)
     key = plan.schema.names[plan.columns.index((0, plan.left_on[0]))]
     with executor(threads, "shuffle_kit-join") as pool:
-        joined = joined_in_order(through, reading, pool, depth)
+        joined = joined_in_order(through, sliced(reading, through, budget.chunk_bytes), pool, depth)
         engine.partition_into(joined, [key], n, files, engine.Resources(max(2**20, held), threads, place.tmp),
                               sizes=rows)
     return rows, reading.rows

@@ -37,7 +37,7 @@ def run(tmp_path, name: str, left: str, right: str, arrow: bool, monkeypatch, **
 
     with monkeypatch.context() as m:
         m.setattr(ArrowJoin, "join", counted)
-        m.setattr(join_job, "_broadcast", lambda joined, lsource, rsource, pair_bytes: (None, rsource))
+        m.setattr(join_job, "_broadcast", lambda joined, lsource, rsource, pair_bytes: (None, rsource, 0))
         if not arrow:
             m.setattr(ArrowJoin, "plan", classmethod(lambda cls, *a: None))
         out = tmp_path / name

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +30,7 @@ def files(out) -> dict[str, pd.DataFrame]:
 def staged(monkeypatch, *args, **kwargs):
     """The job with its right side staged whatever it holds."""
     with monkeypatch.context() as m:
-        m.setattr(join_job, "_broadcast", lambda joined, lsource, rsource, pair_bytes: (None, rsource))
+        m.setattr(join_job, "_broadcast", lambda joined, lsource, rsource, pair_bytes: (None, rsource, 0))
         return join(*args, **kwargs)
 
 
@@ -200,3 +201,41 @@ def test_string_columns_of_both_sides_keep_their_type_and_true_statistics(tmp_pa
                 assert column.has_dictionary_page
                 stats = column.statistics
                 assert (stats.min, stats.max) == (pc.min(values[name]).as_py(), pc.max(values[name]).as_py())
+
+
+def test_a_right_file_narrower_than_the_right_side_is_held_with_the_side_s_types(tmp_path):
+    # one right file holds the key as int32, another (empty) as int64: the side is int64,
+    # and a left key beyond int32 finds nothing rather than failing a cast
+    d = tmp_path
+    r = pa.table({"k": pa.array(np.arange(2000), pa.int32()), "name": [f"n{i}" for i in range(2000)]})
+    os.makedirs(d / "r")
+    pq.write_table(r, d / "r" / "r0.parquet")
+    pq.write_table(r.slice(0, 0).cast(pa.schema([("k", pa.int64()), ("name", pa.string())])), d / "r" / "r1.parquet")
+    os.makedirs(d / "l")
+    pq.write_table(pa.table({"k": pa.array([1, 2**40, 1999], pa.int64())}), d / "l" / "l.parquet")
+    s = join(str(d / "l"), str(d / "r"), "k", str(d / "out"), progress=False, threads=2)
+    assert s.right_held and s.rows_out == 2
+    assert_same_rows(pd.read_parquet(d / "out"), pd.merge(pd.read_parquet(d / "l"), pd.read_parquet(d / "r"), on="k"))
+
+
+@pytest.mark.slow
+def test_a_wide_right_side_held_keeps_the_memory_limit(tmp_path):
+    # each left row takes 800 bytes of the right's strings: the left's chunks are joined
+    # in slices whose joined rows fit a chunk, not whole
+    from shuffle_kit.byte_sizes import check_memory_limit
+    from shuffle_kit.partitioning.job import OVERHEAD
+    from tests.helpers.cli import cli
+
+    rng = np.random.default_rng(9)
+    m, n = 25_000, 3_000_000
+    right = pa.table({"k": np.arange(m), **{f"s{j}": [f"{j}-{i:0198d}" for i in range(m)] for j in range(4)}})
+    os.makedirs(tmp_path / "r")
+    feather.write_feather(right, str(tmp_path / "r" / "r.arrow"), compression="uncompressed")
+    os.makedirs(tmp_path / "l")
+    pq.write_table(pa.table({"k": rng.integers(0, m, n)}), tmp_path / "l" / "l.parquet")
+    r = cli("join", tmp_path / "l", "--with", tmp_path / "r", "--on", "k", "--out", tmp_path / "out",
+            "--memory-limit", "256MB", "--npartitions", 4, "--json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["right_held"] and summary["rows_out"] == n
+    assert summary["peak_rss"] <= check_memory_limit("256MB") + OVERHEAD, summary["peak_rss"] / 2**20
