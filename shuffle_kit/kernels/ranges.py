@@ -170,7 +170,7 @@ class KeyOrder:
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
         codes = self.codes(comparable)
         if codes is not None:
-            return stable_argsort(codes[0])
+            return stable_argsort(codes[0], count=codes[1])
         return self._compared(keys, comparable, threads)
 
     def _compared(self, keys: pa.Table, comparable: list[pa.Array], threads: int = 1) -> np.ndarray:
@@ -193,7 +193,10 @@ class KeyOrder:
         """
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
         codes = self.codes(comparable)
-        ranked = stable_argsort(codes[0]) if codes is not None else self._compared(keys, comparable, threads)
+        if codes is not None:
+            ranked = stable_argsort(codes[0], count=codes[1])
+        else:
+            ranked = self._compared(keys, comparable, threads)
         if npartitions <= BISECTED_PARTITIONS:
             columns = [codes[0]] if codes is not None else comparable
             return ranked, KeyRuns(len(ranked), in_order=InOrder(columns, ranked))
