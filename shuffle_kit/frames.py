@@ -452,11 +452,15 @@ class _Plan:
         for values, dtype, field, dictionary in zip(columns, dtypes, self.schema, self.dictionaries):
             if dictionary is not None:
                 codes = values.codes
-                indices = pa.array(codes, mask=codes < 0)
+                # (a mask costs a bitmap built row by row: only where some value is missing)
+                indices = pa.array(codes, mask=codes < 0) if len(codes) and codes.min() < 0 else pa.array(codes)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=field.type.ordered)
             elif isinstance(dtype, np.dtype):
-                # from_pandas=True: NaN and NaT become nulls, as pyarrow's from_pandas does
-                arr = pa.array(np.asarray(values), type=field.type, from_pandas=True)
+                # from_pandas=True: NaN and NaT become nulls, as pyarrow's from_pandas does;
+                # floats without NaN need no look for them value by value
+                array = np.asarray(values)
+                missing = dtype.kind != "f" or bool(np.isnan(array).any())
+                arr = pa.array(array, type=field.type, from_pandas=missing)
             else:
                 arr = pa.array(values)
                 if arr.type != field.type:
