@@ -481,6 +481,7 @@ def _sorted_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str,
     return ids
 
 FEW_BOUNDS = 16  # up to this many, one comparison pass per bound beats a binary search per key
+COMPARED_ROWS = 1 << 15  # keys compared with every bound before the next ones
 
 
 def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndarray:
@@ -501,11 +502,15 @@ def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndar
                 return table[values.astype(wide, copy=False) - wide.type(lo)]
         return np.searchsorted(bounds, values, side=side)
     counts = np.zeros(len(values), dtype=np.uint8)  # a byte a row: FEW_BOUNDS fits
-    above = np.empty(len(values), dtype=bool)
+    above = np.empty(min(len(values), COMPARED_ROWS), dtype=bool)
     compare = np.greater_equal if equal else np.greater
-    for b in bounds:
-        compare(values, b, out=above)
-        counts += above.view(np.uint8)
+    # block by block, so that the passes of every bound over a block read it from the cache
+    for start in range(0, len(values), COMPARED_ROWS):
+        block, total = values[start : start + COMPARED_ROWS], counts[start : start + COMPARED_ROWS]
+        mask = above[: len(block)]
+        for b in bounds:
+            compare(block, b, out=mask)
+            total += mask.view(np.uint8)
     return counts
 
 

@@ -289,3 +289,17 @@ def test_string_prefixes_order_strings_where_they_differ(values):
             assert a < b
         if a <= b:
             assert pa_ <= pb
+
+
+@pytest.mark.parametrize("closed", ["right", "left"])
+def test_keys_past_one_block_of_comparisons_count_the_bounds_before_them(closed):
+    # more keys than one block of comparisons, with a short last block
+    from shuffle_kit.kernels.ranges import COMPARED_ROWS
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(-50, 50, 2 * COMPARED_ROWS + 7)
+    keys = pa.table({"k": values})
+    bounds = np.array([-30, -2, 0, 0, 17, 40])
+    ids = range_ids(keys, pa.table({"k": bounds}), KeyOrder.of(keys, ["k"]), closed)
+    side = "right" if closed == "left" else "left"
+    assert ids.tolist() == np.searchsorted(bounds, values, side=side).tolist()
