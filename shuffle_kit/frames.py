@@ -452,11 +452,15 @@ class _Plan:
         for values, dtype, field, dictionary in zip(columns, dtypes, self.schema, self.dictionaries):
             if dictionary is not None:
                 codes = values.codes
-                indices = pa.array(codes, mask=codes < 0)
+                # (a mask costs a bitmap built row by row: only where some value is missing)
+                indices = pa.array(codes, mask=codes < 0) if len(codes) and codes.min() < 0 else pa.array(codes)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=field.type.ordered)
             elif isinstance(dtype, np.dtype):
-                # from_pandas=True: NaN and NaT become nulls, as pyarrow's from_pandas does
-                arr = pa.array(np.asarray(values), type=field.type, from_pandas=True)
+                # from_pandas=True: NaN and NaT become nulls, as pyarrow's from_pandas does;
+                # floats without NaN need no look for them value by value
+                array = np.asarray(values)
+                missing = dtype.kind != "f" or bool(np.isnan(array).any())
+                arr = pa.array(array, type=field.type, from_pandas=missing)
             else:
                 arr = pa.array(values)
                 if arr.type != field.type:
@@ -572,13 +576,13 @@ def _metas(table: pa.Table) -> tuple[bytes | None, Piece | None]:
     return (table.schema.metadata or {}).get(SCHEMA_KEY), piece_of(table)
 
 
-def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int, threads: bool = True) -> pd.DataFrame:
     """Columns of ``table`` as a DataFrame, with the fixups ``fix`` (by position) applied."""
     names = table.column_names
     pulled = {p: table.column(p) for p, s in fix.items() if s["k"] in _PULLED}
     rest = table.drop_columns([names[p] for p in pulled]) if pulled else table
     if rest.num_columns:
-        df = rest.to_pandas()
+        df = rest.to_pandas(use_threads=threads)
     else:
         df = pd.DataFrame(index=pd.RangeIndex(nrows))
     for p in sorted(pulled):
@@ -599,27 +603,27 @@ _PLAIN = {
 _PLAIN_KEYS = {str(dt): dt for dt in _PLAIN.values()}
 
 
-def _convert(table: pa.Table, schema: dict, pieces: list[Piece]) -> pd.DataFrame:
+def _convert(table: pa.Table, schema: dict, pieces: list[Piece], threads: bool = True) -> pd.DataFrame:
     """One DataFrame from a table of one or more pieces sharing ``schema``."""
     ncols = schema["ncols"]
     fix = {int(p): s for p, s in schema["fix"].items()}
     nrows = table.num_rows  # a slice keeps the metadata of the table it was cut from
     ispec = schema["index"]
     if ispec["kind"] == "range":
-        df = _to_pandas(table, fix, nrows)
+        df = _to_pandas(table, fix, nrows, threads)
         name = _label_from_json(ispec["name"])
         ranges = [p.range_index(name) for p in pieces]
         index = ranges[0].append(ranges[1:]) if len(ranges) > 1 else ranges[0]
     else:
         # data and index apart: selecting columns of a converted frame would copy them
-        df = _to_pandas(table.select(range(ncols)), {p: s for p, s in fix.items() if p < ncols}, nrows)
+        df = _to_pandas(table.select(range(ncols)), {p: s for p, s in fix.items() if p < ncols}, nrows, threads)
         levels = []
         for p in range(ncols, table.num_columns):
             column, plain = table.column(p), _PLAIN_KEYS.get(schema["dtypes"][p])
             if plain is not None and p not in fix and column.null_count == 0:
                 levels.append(pd.Series(column.to_numpy(), dtype=plain, copy=False))  # common: cheap
             else:
-                level = _to_pandas(table.select([p]), {0: fix[p]} if p in fix else {}, nrows)
+                level = _to_pandas(table.select([p]), {0: fix[p]} if p in fix else {}, nrows, threads)
                 levels.append(level.iloc[:, 0])
         index = _levels_to_index(levels, ispec)
     df.index = index
@@ -711,10 +715,12 @@ def _table_bytes(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
-def tables_to_frame(tables: list[pa.Table]) -> pd.DataFrame:
+def tables_to_frame(tables: list[pa.Table], threads: bool = True) -> pd.DataFrame:
     """The DataFrame of each table, concatenated as :func:`concat_frames` does.
 
-    Pieces with the same layout are concatenated as Arrow and converted once.
+    Pieces with the same layout are concatenated as Arrow and converted once. ``threads``:
+    whether pyarrow may convert columns on its thread pool (not where the caller already
+    runs on every core, as a dask task does: the two pools would contend).
     """
     if not tables:
         return pd.DataFrame()
@@ -725,9 +731,9 @@ def tables_to_frame(tables: list[pa.Table]) -> pd.DataFrame:
         if len(tables) > 1 and all(m[0] is None for m in metas) and all(
             t.schema.equals(tables[0].schema) for t in tables[1:]
         ):
-            return pa.concat_tables(tables).to_pandas()
+            return pa.concat_tables(tables).to_pandas(use_threads=threads)
         if len(tables) == 1:
-            return tables[0].to_pandas()
+            return tables[0].to_pandas(use_threads=threads)
     same = all(m[0] == first_schema for m in metas) and all(
         t.schema.equals(tables[0].schema) for t in tables[1:]
     )
@@ -737,9 +743,10 @@ def tables_to_frame(tables: list[pa.Table]) -> pd.DataFrame:
         # a frequency or a categorical index level would come out differently from concat
         if len(tables) == 1 or (ispec["kind"] == "range" or not (ispec["freq"] or ispec["categorical"])):
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-            return _convert(table, schema, [cast(Piece, m[1]) for m in metas])  # (a schema comes with its piece)
+            pieces = [cast(Piece, m[1]) for m in metas]  # (a schema comes with its piece)
+            return _convert(table, schema, pieces, threads)
     frames = [
-        _convert(t, json.loads(s), [cast(Piece, p)]) if s is not None else t.to_pandas()
+        _convert(t, json.loads(s), [cast(Piece, p)], threads) if s is not None else t.to_pandas(use_threads=threads)
         for t, (s, p) in zip(tables, metas)
     ]
     return concat_frames(frames)

@@ -94,10 +94,11 @@ class SortWithin:
             ranked = take(table, self.order.sort_indices(table.select(fields)))
             n = ranked.num_rows
             first = piece_of(tables[0])
-            frame = tables_to_frame([with_piece(ranked, Piece.numbered(n, 0) if first and first.ranged else Piece(n))])
+            piece = Piece.numbered(n, 0) if first and first.ranged else Piece(n)
+            frame = tables_to_frame([with_piece(ranked, piece)], threads=False)  # (tasks run on every core)
         else:
             keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
-            frame = tables_to_frame(tables)
+            frame = tables_to_frame(tables, threads=False)
             frame = frame.take(self.order.sort_indices(keys))
         return frame.set_index(self.index) if self.has_index else frame
 

@@ -3,6 +3,7 @@ only (``to_delayed``, ``delayed``, ``from_delayed``); the tasks are in :mod:`._t
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -113,17 +114,19 @@ def shuffle_graph(ddf: Any, spec: ShuffleSpec, meta: pd.DataFrame, divisions: An
 
     n = spec.npartitions
     delayed = dask.delayed
-    plan = delayed(setup, pure=True)(spec, dask_key_name=spec.task_key("setup"))
-    maps = [
-        delayed(map_partition, pure=True)(spec, plan, part, i, dask_key_name=(spec.task_key("map"), i))
-        for i, part in enumerate(ddf.to_delayed())
-    ]
+    # the spec is bound to the tasks' functions: an argument would be searched for dask
+    # collections, field by field, in every task (and a graph key of its own would be
+    # one more transfer before the tasks on other workers start)
+    def bound(func: Callable[..., Any], step: str) -> Any:
+        return delayed(functools.partial(func, spec), name=spec.task_key(f"{step}-function"), pure=True)
+
+    plan = bound(setup, "setup")(dask_key_name=spec.task_key("setup"))
+    map_task = bound(map_partition, "map")
+    maps = [map_task(plan, part, i, dask_key_name=(spec.task_key("map"), i)) for i, part in enumerate(ddf.to_delayed())]
     done = delayed(barrier, pure=True)(plan, n, *maps, dask_key_name=spec.barrier_key)
     empty = delayed(meta, pure=True)  # one copy in the graph, not one per read task
-    reads = [
-        delayed(read_partition, pure=True)(spec, done, j, empty, dask_key_name=(spec.task_key("read"), j))
-        for j in range(n)
-    ]
+    read_task = bound(read_partition, "read")
+    reads = [read_task(done, j, empty, dask_key_name=(spec.task_key("read"), j)) for j in range(n)]
     return dd.from_delayed(reads, meta=meta, divisions=divisions, prefix=f"{PREFIX}-{what}", verify_meta=False)
 
 

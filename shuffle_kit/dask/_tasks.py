@@ -110,7 +110,8 @@ def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, 
         if not spec.keep_index and spec.arrange is None:  # one RangeIndex 0..n-1 over the pieces
             starts = np.cumsum([0] + [t.num_rows for t in tables])
             tables = [with_piece(t, Piece.numbered(t.num_rows, int(s))) for t, s in zip(tables, starts)]
-        return tables_to_frame(tables) if spec.arrange is None else spec.arrange(tables)
+        # (dask runs tasks on every core: pyarrow's own pool would contend with them)
+        return tables_to_frame(tables, threads=False) if spec.arrange is None else spec.arrange(tables)
 
 
 def _source(t: pa.Table) -> int:

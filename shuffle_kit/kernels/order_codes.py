@@ -85,6 +85,8 @@ def _value_codes(values: pa.Array) -> tuple[np.ndarray, int] | None:
     elif pa.types.is_temporal(t):
         values = values.cast(pa.int64() if t.bit_width == 64 else pa.int32())
         t = values.type
+    if pa.types.is_signed_integer(t) and not values.null_count:
+        return _signed_codes(values.to_numpy(zero_copy_only=False))
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         return _shifted(_unsigned(values))
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -110,6 +112,16 @@ def _unsigned(values: pa.Array) -> np.ndarray:
     if pa.types.is_signed_integer(t):
         return v.astype(np.int64, copy=False).view(np.uint64) ^ _SIGN
     return v.astype(np.uint64)  # (a copy: changed in place by _shifted)
+
+
+def _signed_codes(v: np.ndarray) -> tuple[np.ndarray, int]:
+    """Signed integers less their least value, as uint64 (the difference wraps into place:
+    it is below 2**64), found in three passes rather than four."""
+    if not len(v):
+        return v.astype(np.uint64), 0
+    v = v.astype(np.int64, copy=False)
+    lo, hi = int(v.min()), int(v.max())
+    return v.view(np.uint64) - np.uint64(lo % (1 << 64)), hi - lo + 1
 
 
 def _shifted(u: np.ndarray) -> tuple[np.ndarray, int]:

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
 from .arrow_numpy import arrow_array
+from .arrow_numpy import values as buffer_values
 from .hashing import id_dtype, mix
 from .order_codes import array_order, column_codes, joined_codes
 from .stable_sort import stable_argsort
@@ -167,11 +168,42 @@ class KeyOrder:
         >>> order.sort_indices(pa.table({'k': [1, None, 3, 1]})).tolist()
         [2, 0, 3, 1]
         """
+        small = self._small_integers(keys)
+        if small is not None:
+            return np.argsort(small, kind="stable").astype(np.int64, copy=False)
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
         codes = self.codes(comparable)
         if codes is not None:
-            return stable_argsort(codes[0])
+            return stable_argsort(codes[0], count=codes[1])
         return self._compared(keys, comparable, threads)
+
+    def _small_integers(self, keys: pa.Table) -> np.ndarray | None:
+        """16-bit codes in the key order of one integer key column without nulls spanning
+        fewer than 2**16 values (its value less the least, or the greatest less it), made
+        chunk by chunk: no copy of the chunks into one, nor 64-bit codes in between; else
+        None. NumPy sorts them stably by radix."""
+        if len(self.fields) != 1 or self.categories[0] is not None:
+            return None
+        column = keys.column(self.fields[0])
+        if not pa.types.is_integer(column.type) or column.null_count or not len(column):
+            return None
+        chunks = [buffer_values(c, column.type.to_pandas_dtype()) for c in column.chunks if len(c)]
+        lo, hi = min(int(c.min()) for c in chunks), max(int(c.max()) for c in chunks)
+        if hi - lo >= 1 << 16:
+            return None
+        codes = np.empty(len(column), dtype=np.uint16)
+        # in signed 64 bits, wrapping (the largest unsigned keys too): the difference
+        # itself is below 2**16
+        lo, hi = (x - (1 << 64) if x >= 1 << 63 else x for x in (lo, hi))
+        start = 0
+        for c in chunks:
+            out = codes[start : start + len(c)]
+            if self.ascending[0]:
+                np.subtract(c, lo, out=out, dtype=np.int64, casting="unsafe")
+            else:
+                np.subtract(hi, c, out=out, dtype=np.int64, casting="unsafe")
+            start += len(c)
+        return codes
 
     def _compared(self, keys: pa.Table, comparable: list[pa.Array], threads: int = 1) -> np.ndarray:
         """Arrow's stable sort of the key columns: of one column's comparable values (every
@@ -193,7 +225,10 @@ class KeyOrder:
         """
         comparable = [_comparable(keys.column(name), self.categories[i]) for i, name in enumerate(self.fields)]
         codes = self.codes(comparable)
-        ranked = stable_argsort(codes[0]) if codes is not None else self._compared(keys, comparable, threads)
+        if codes is not None:
+            ranked = stable_argsort(codes[0], count=codes[1])
+        else:
+            ranked = self._compared(keys, comparable, threads)
         if npartitions <= BISECTED_PARTITIONS:
             columns = [codes[0]] if codes is not None else comparable
             return ranked, KeyRuns(len(ranked), in_order=InOrder(columns, ranked))
@@ -478,6 +513,7 @@ def _sorted_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str,
     return ids
 
 FEW_BOUNDS = 16  # up to this many, one comparison pass per bound beats a binary search per key
+COMPARED_ROWS = 1 << 15  # keys compared with every bound before the next ones
 
 
 def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndarray:
@@ -498,11 +534,15 @@ def _count_below(bounds: np.ndarray, values: np.ndarray, equal: bool) -> np.ndar
                 return table[values.astype(wide, copy=False) - wide.type(lo)]
         return np.searchsorted(bounds, values, side=side)
     counts = np.zeros(len(values), dtype=np.uint8)  # a byte a row: FEW_BOUNDS fits
-    above = np.empty(len(values), dtype=bool)
+    above = np.empty(min(len(values), COMPARED_ROWS), dtype=bool)
     compare = np.greater_equal if equal else np.greater
-    for b in bounds:
-        compare(values, b, out=above)
-        counts += above.view(np.uint8)
+    # block by block, so that the passes of every bound over a block read it from the cache
+    for start in range(0, len(values), COMPARED_ROWS):
+        block, total = values[start : start + COMPARED_ROWS], counts[start : start + COMPARED_ROWS]
+        mask = above[: len(block)]
+        for b in bounds:
+            compare(block, b, out=mask)
+            total += mask.view(np.uint8)
     return counts
 
 

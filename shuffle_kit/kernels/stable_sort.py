@@ -19,18 +19,24 @@ _SIGN = np.uint64(1 << 63)
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
-def stable_argsort(values: np.ndarray, descending: bool = False) -> np.ndarray:
+def stable_argsort(values: np.ndarray, descending: bool = False, *, count: int | None = None) -> np.ndarray:
     """Row positions of ``values`` in ascending (or descending) order, equal values in input
     order, as ``np.argsort(values, kind="stable")`` (int64): integers, booleans, and floats
     with no NaN (NaN has no place in the order; ``-0.0`` equals ``0.0``).
+
+    ``count``: the values are codes, unsigned integers below ``count`` (as
+    :mod:`.order_codes` gives them), so their range need not be found again.
 
     >>> stable_argsort(np.array([3, 1, 3, 2, 1])).tolist()
     [1, 4, 3, 0, 2]
     >>> stable_argsort(np.array([3, 1, 3, 2, 1]), descending=True).tolist()
     [0, 2, 3, 1, 4]
+    >>> stable_argsort(np.array([2, 0, 2, 1], dtype=np.uint64), count=3).tolist()
+    [1, 3, 0, 2]
     """
     n = len(values)
-    words = _ordered_words(values)
+    coded = count is not None and not descending and values.dtype.kind == "u"
+    words = values if coded else _ordered_words(values)
     if words is None or n < SMALL or n >= 1 << 32:
         if descending:  # stable descending: the reversed values' stable order, reversed
             return (n - 1 - np.argsort(values[::-1], kind="stable"))[::-1].astype(np.int64)
@@ -38,12 +44,16 @@ def stable_argsort(values: np.ndarray, descending: bool = False) -> np.ndarray:
     if descending:
         words = ~words  # the reverse order; equal values stay equal
     shift = (n - 1).bit_length()
-    low = words.min()
-    span = int(words.max() - low)
+    if coded:
+        low, span = np.uint64(0), max(int(count or 0) - 1, 0)
+    else:
+        low = words.min()
+        span = int(words.max() - low)
     if span < 1 << 16:  # NumPy sorts 16-bit values stably by radix, in one pass
-        return np.argsort((words - low).astype(np.uint16), kind="stable").astype(np.int64, copy=False)
+        small = words.astype(np.uint16) if coded else (words - low).astype(np.uint16)
+        return np.argsort(small, kind="stable").astype(np.int64, copy=False)
     if span.bit_length() + shift <= 64:
-        ranks = words - low
+        ranks = words if coded else words - low
     else:  # too wide to pack: the dense rank of each value (fewer than n, so it fits)
         order = np.argsort(words)
         ranked = words[order]

@@ -236,3 +236,14 @@ def test_iter_pieces_reads_a_key_piece_by_piece(make, tmp_path):
     assert list(codec.iter_pieces("never")) == []
     if isinstance(codec, TableBufferCodec):
         assert 0 < codec.memory_usage < sum(df.memory_usage().sum() for df in frames)
+
+
+def test_every_dtype_converts_alike_without_pyarrows_threads():
+    """tables_to_frame(threads=False) (pyarrow's pool left alone, as dask tasks do) gives
+    the frame the threaded conversion gives, every dtype and index level included."""
+    from shuffle_kit.frames import frame_to_table, tables_to_frame
+
+    df = _one_of_each()
+    tables = [frame_to_table(df.iloc[:1]), frame_to_table(df.iloc[1:])]
+    pd.testing.assert_frame_equal(tables_to_frame(tables, threads=False), df, check_exact=True)
+    pd.testing.assert_frame_equal(tables_to_frame(tables, threads=False), tables_to_frame(tables), check_exact=True)

@@ -63,7 +63,9 @@ def test_the_graph_carries_the_spec_and_pickles(tmp_path):
         out = skd.shuffle(ddf, "k", 3)
     graph = dict(out.__dask_graph__())
     cloudpickle.loads(cloudpickle.dumps(graph))  # as the processes scheduler sends it
-    specs = [a for task in graph.values() for a in getattr(task, "args", ()) if isinstance(a, ShuffleSpec)]
+    # bound to the tasks' functions
+    specs = [a for task in graph.values() for a in getattr(getattr(task, "func", None), "args", ())
+             if isinstance(a, ShuffleSpec)]
     assert specs and {s.keys for s in specs} == {("k",)} and {s.npartitions for s in specs} == {3}
 
 

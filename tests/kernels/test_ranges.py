@@ -289,3 +289,39 @@ def test_string_prefixes_order_strings_where_they_differ(values):
             assert a < b
         if a <= b:
             assert pa_ <= pb
+
+
+@pytest.mark.parametrize("closed", ["right", "left"])
+def test_keys_past_one_block_of_comparisons_count_the_bounds_before_them(closed):
+    # more keys than one block of comparisons, with a short last block
+    from shuffle_kit.kernels.ranges import COMPARED_ROWS
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(-50, 50, 2 * COMPARED_ROWS + 7)
+    keys = pa.table({"k": values})
+    bounds = np.array([-30, -2, 0, 0, 17, 40])
+    ids = range_ids(keys, pa.table({"k": bounds}), KeyOrder.of(keys, ["k"]), closed)
+    side = "right" if closed == "left" else "left"
+    assert ids.tolist() == np.searchsorted(bounds, values, side=side).tolist()
+
+
+@pytest.mark.parametrize("type_", [pa.int8(), pa.uint8(), pa.int16(), pa.int32(), pa.int64(), pa.uint64()], ids=str)
+@given(data=st.data(), ascending=st.booleans())
+def test_integer_keys_of_a_small_span_sort_as_pandas_at_the_ends_of_their_type(type_, data, ascending):
+    # sorted by 16-bit codes made chunk by chunk: near the ends of a type, the
+    # differences must not wrap; spans just under and over 2**16
+    info = np.iinfo(type_.to_pandas_dtype())
+    width = data.draw(st.sampled_from([0, 3, 255, 300, (1 << 16) - 1, 1 << 16]))
+    width = min(width, int(info.max) - int(info.min))
+    low = data.draw(st.sampled_from([int(info.min), 0, int(info.max) - width]))
+    low = max(int(info.min), min(low, int(info.max) - width))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    n = data.draw(st.sampled_from([1, 40, 3000]))
+    values = [low + int(v) for v in rng.integers(0, width + 1, n)]
+    values[0], values[-1] = low, low + width
+    column = pa.array(values, type_)
+    cut = data.draw(st.integers(0, n))
+    keys = pa.table({"k": pa.chunked_array([column.slice(0, cut), column.slice(cut)], type_)})
+    got = KeyOrder.of(keys, ["k"], ascending).sort_indices(keys)
+    want = pd.Series(values, dtype=object).sort_values(ascending=ascending, kind="stable").index
+    assert got.tolist() == want.tolist()

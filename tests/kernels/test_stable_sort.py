@@ -57,3 +57,16 @@ def test_spans_at_the_edge_of_sixteen_bits_sort_alike():
         values[:2] = [-(2**40), span - 2**40]
         for descending in False, True:
             np.testing.assert_array_equal(stable_argsort(values, descending), model(values, descending))
+
+
+@given(
+    st.sampled_from([1, 5, (1 << 16) - 1, 1 << 16, 1 << 40, 1 << 63]),
+    st.sampled_from([0, 7, SMALL, 3 * SMALL]),
+    st.integers(0, 2**32),
+)
+def test_codes_with_their_count_sort_as_numpy(count, n, seed):
+    """Codes below a given count (order_codes') skip finding their range, whichever way
+    they then go (16-bit radix, packed, dense ranks), and may not reach the count."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, min(count, 1 << 62), n, dtype=np.uint64)
+    np.testing.assert_array_equal(stable_argsort(codes, count=count), np.argsort(codes, kind="stable"))
