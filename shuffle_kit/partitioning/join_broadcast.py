@@ -29,7 +29,7 @@ Why it is fast only done this way:
 >>> left, right = pa.table({'k': [1, None, 2, 5]}), pa.table({'k': [2, 1], 'v': ['b', 'a']})
 >>> plan = ArrowJoin.plan(Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True), left.schema, right.schema,
 ...                       pa.schema([('k', pa.int64()), ('v', pa.string())]))
->>> through = Broadcast.of(plan, [right])
+>>> through = Broadcast.of(plan, [right], right.schema)
 >>> through(left).to_pydict()
 {'k': [1, 2], 'v': ['a', 'b']}
 """
