@@ -179,10 +179,7 @@ class KeyLookup:
             valid = arrow_numpy.valid_mask(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks))
             assert valid is not None
             rows[~valid] = -1
-        if rows.min() >= 0:  # every value found (a fact table's keys in its dimension)
-            return np.arange(len(rows), dtype=np.int64), rows.astype(np.int64, copy=False)
-        found = np.flatnonzero(rows >= 0)
-        return found, rows[found].astype(np.int64, copy=False)
+        return _found(rows.astype(np.int64, copy=False))
 
 
 class ValueLookup:
@@ -214,11 +211,15 @@ class ValueLookup:
         each): a null finds nothing."""
         if not len(column) or not len(self.values):
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        rows = np.asarray(pc.index_in(column, value_set=self.values).fill_null(-1)).astype(np.int64)
-        if rows.min() >= 0:
-            return np.arange(len(rows), dtype=np.int64), rows
-        found = np.flatnonzero(rows >= 0)
-        return found, rows[found]
+        return _found(np.asarray(pc.index_in(column, value_set=self.values).fill_null(-1)).astype(np.int64))
+
+
+def _found(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the positions whose row was found, their rows) of each probe's row, -1 where none."""
+    if rows.min() >= 0:  # every value found (a fact table's keys in its dimension)
+        return np.arange(len(rows), dtype=np.int64), rows
+    found = np.flatnonzero(rows >= 0)
+    return found, rows[found]
 
 
 def unique_lookup(column: Column) -> KeyLookup | ValueLookup | None:
