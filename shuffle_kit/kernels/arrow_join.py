@@ -5,12 +5,11 @@ A pair of a join larger than memory is read as Arrow and written as Arrow: going
 pandas converts both sides to frames and the joined rows back, and pandas' merge holds the
 GIL for much of its work. For an inner join of tables whose columns pandas converts
 without changing a value (integers, floats, booleans, strings, timestamps and dates) on
-keys that are neither floats nor null, the pairs' row positions
-(:func:`.join_indices.inner_positions`, pandas' order) and one take of each side's
+keys that are not floats, the pairs' row positions (:func:`.join_indices.inner_positions`,
+pandas' order, null keys matching null keys as in pandas) and one take of each side's
 columns (:func:`.take.take`) give the same table as pandas' merge converted back to the
-output schema. :meth:`ArrowJoin.plan` says whether a join qualifies (its output names
-must be pandas'); :meth:`ArrowJoin.join` returns None for a pair whose keys hold a null,
-which the caller joins with pandas (pandas matches nulls with nulls).
+output schema; a float NaN stays NaN, where pandas' frame would read back as null.
+:meth:`ArrowJoin.plan` says whether a join qualifies (its output names must be pandas').
 
 >>> import pyarrow as pa
 >>> from shuffle_kit.kernels.joins import Join
@@ -85,12 +84,9 @@ class ArrowJoin:
             return None
         return cls(tuple(join.left_on), tuple(join.right_on), tuple((s, n) for _, s, n in named), out)
 
-    def join(self, left: pa.Table, right: pa.Table) -> pa.Table | None:
-        """The joined rows of ``left`` and ``right`` in pandas' order, in :attr:`schema`;
-        None if a key holds a null (join that pair with pandas)."""
+    def join(self, left: pa.Table, right: pa.Table) -> pa.Table:
+        """The joined rows of ``left`` and ``right`` in pandas' order, in :attr:`schema`."""
         positions = inner_positions([left.column(k) for k in self.left_on], [right.column(k) for k in self.right_on])
-        if positions is None:
-            return None
         return self.assemble(left, right, *positions)
 
     def assemble(self, left: pa.Table, right: pa.Table, lpos: np.ndarray, rpos: np.ndarray) -> pa.Table:

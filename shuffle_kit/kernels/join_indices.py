@@ -9,10 +9,8 @@ several columns combined into one. Each left row is then paired with the right r
 code, found by a table of one row per code when no code has two, else by the right's rows
 ordered by code (a stable sort). The pairs come in pandas' ``merge(how="inner",
 sort=False)`` order: the left's rows in order, each with its matches in the right's order.
-No value is converted to a Python object.
-
-Keys holding nulls are not coded here (None): pandas matches a null with a null (and a
-float NaN with a null), which a caller keeps by joining such a pair with pandas.
+No value is converted to a Python object. A null key is a value like the others, as in
+pandas' merge: it matches the other side's nulls.
 
 >>> import pyarrow as pa
 >>> left, right = [pa.array([3, 1, 3, 2])], [pa.array([3, 3, 9, 1])]
@@ -38,23 +36,22 @@ _WIDEST = 1 << 62  # combined codes stay below this; beyond, they are renumbered
 Column: TypeAlias = "pa.Array | pa.ChunkedArray"
 
 
-def inner_positions(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray, np.ndarray] | None:
+def inner_positions(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray, np.ndarray]:
     """(left positions, right positions) of the rows an inner join of the key columns
     ``left`` and ``right`` (one per key, each the same type on both sides) pairs, in
-    pandas' order; None if a key holds a null."""
+    pandas' order (null keys matching null keys).
+
+    >>> [p.tolist() for p in inner_positions([pa.array([None, 1, None])], [pa.array([1, None])])]
+    [[0, 1, 2], [1, 0, 1]]
+    """
     nleft = len(left[0])
     if not nleft or not len(right[0]):
-        if any(c.null_count for c in (*left, *right)):
-            return None
         return np.empty(0, np.int64), np.empty(0, np.int64)
     if len(left) == 1 and not left[0].null_count:  # one integer key distinct on the right: looked up
         lookup = KeyLookup.of(right[0])
         if lookup is not None:
             return lookup.find(left[0])
-    coded = _codes(left, right)
-    if coded is None:
-        return None
-    codes, ncodes = coded
+    codes, ncodes = _codes(left, right)
     lcodes, rcodes = codes[:nleft], codes[nleft:]
     counts = np.bincount(rcodes, minlength=ncodes)
     if counts.max(initial=0) <= 1:  # many-to-one (or one-to-one): each code's right row, no sort
@@ -72,14 +69,12 @@ def inner_positions(left: Sequence[Column], right: Sequence[Column]) -> tuple[np
     return lpos, by_code[np.repeat(starts[lcodes], matches) + within]
 
 
-def _codes(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray, int] | None:
+def _codes(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray, int]:
     """One int64 code per row (the left's rows, then the right's) such that rows with
-    equal keys have equal codes, and the number of codes; None if a key holds a null."""
+    equal keys (nulls equal to nulls) have equal codes, and the number of codes."""
     combined: np.ndarray | None = None
     ncodes = 1
     for lcol, rcol in zip(left, right):
-        if lcol.null_count or rcol.null_count:
-            return None
         codes, width = _column_codes(pa.concat_arrays([*_chunks(lcol), *_chunks(rcol)]))
         if combined is None:
             combined, ncodes = codes, width
@@ -95,15 +90,26 @@ def _codes(left: Sequence[Column], right: Sequence[Column]) -> tuple[np.ndarray,
 
 
 def _column_codes(values: pa.Array) -> tuple[np.ndarray, int]:
-    """Codes of one key column's values (no nulls), and how many there may be: an integer
-    column whose values span no more than a few times its length is its own code (offset
-    from its smallest value: no hashing); any other is dictionary-encoded."""
-    if pa.types.is_integer(values.type) and len(values):
+    """Codes of one key column's values, and how many there may be: an integer column
+    whose values span no more than a few times its length is its own code (offset from its
+    smallest value: no hashing; a null the code after the largest); any other is
+    dictionary-encoded (a null one more entry).
+
+    >>> codes, count = _column_codes(pa.array([7, None, 5, 7]))
+    >>> codes.tolist(), count
+    ([2, 3, 0, 2], 4)
+    """
+    if pa.types.is_integer(values.type) and len(values) > values.null_count:
         numbers = arrow_numpy.values(values, values.type.to_pandas_dtype())
-        low, high = int(numbers.min()), int(numbers.max())
+        valid = arrow_numpy.valid_mask(values)
+        low, high = (int(numbers.min()), int(numbers.max())) if valid is None else \
+            (int(numbers[valid].min()), int(numbers[valid].max()))
         if high - low <= 4 * len(values):
-            return numbers.astype(np.int64) - low, high - low + 1
-    encoded = pc.dictionary_encode(values)
+            codes = numbers.astype(np.int64) - low
+            if valid is not None:
+                codes[~valid] = high - low + 1
+            return codes, high - low + 2
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
     indices = encoded.indices
     return arrow_numpy.values(indices, indices.type.to_pandas_dtype()).astype(np.int64), len(encoded.dictionary)
 

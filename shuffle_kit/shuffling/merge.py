@@ -349,7 +349,7 @@ class MergeResult:
                         nbytes = pairs[i].nbytes
                         while inflight and (len(inflight) >= workers or held + nbytes > self.store_bytes):
                             yield done()
-                        inflight.append((i, pool.submit(self._join_pair, i, lf, rf), nbytes))
+                        inflight.append((i, pool.submit(self._join_pair, lf, rf), nbytes))
                         held += nbytes
                     del frames
                 batch = following
@@ -385,15 +385,11 @@ class MergeResult:
             return list(zip(indices, tables[0].read_tables(indices), tables[1].read_tables(indices)))
         return list(zip(indices, self.left.read(indices), self.right.read(indices)))
 
-    def _join_pair(self, i: int, left: Any, right: Any) -> pd.DataFrame | pa.Table:
-        """The join of a pair read whole: as Arrow if it was read so and its keys allow,
-        else by pandas."""
+    def _join_pair(self, left: Any, right: Any) -> pd.DataFrame | pa.Table:
+        """The join of a pair read whole: as Arrow if it was read so, else by pandas."""
         if self.arrow is None:
             return self.join.join(left, right)
-        joined = self.arrow.join(left, right)
-        if joined is not None:
-            return joined
-        return self.join.join(self.left.partition(i), self.right.partition(i))  # null keys: pandas' matching
+        return self.arrow.join(left, right)
 
     def _large(self, pair: _Pair, seed: int, top: int) -> Iterator[pd.DataFrame]:
         """The joined frames of a pair larger than a pair's share of memory (part of pair
@@ -547,7 +543,7 @@ class MergeResult:
         (one frame for a pair that fits; several for a pair split again or joined in chunks).
         Read a pair's frames before asking for the next pair. Given an ``arrow`` plan (the
         join job: sides of Arrow files, read and written as Arrow), a pair that fits comes as
-        one ``pyarrow.Table`` in the plan's schema, unless its keys hold a null.
+        one ``pyarrow.Table`` in the plan's schema.
 
         >>> import pandas as pd, shuffle_kit
         >>> left, right = pd.DataFrame({'k': [1, 2, 3]}), pd.DataFrame({'k': [2, 3, 4]})

@@ -79,15 +79,17 @@ def test_arrow_pairs_are_what_pandas_pairs_give(tmp_path_factory, monkeypatch, k
         f["v"] = rng.random(n)  # in both: suffixed
         f[f"{side}_s"] = pd.Series([f"{side}{i}" if i % 5 else None for i in range(n)], dtype="str")
         frames.append(f)
-    if null_key and kind == "str":  # a pair with a null key goes to pandas (null matches null)
-        frames[0].loc[3, "k"] = None
-        frames[1].loc[4, "k"] = None
+    if null_key:  # null keys match null keys, as in pandas
+        for f, rows in zip(frames, ([3, 7], [4])):
+            if kind in ("int64", "bool"):
+                f["k"] = f["k"].astype({"int64": "Int64", "bool": "boolean"}[kind])
+            f.loc[rows, "k"] = None
     left, right = write(d / "left", frames[0]), write(d / "right", frames[1])
     on = ["k", "k2"][:nkeys]
     kwargs = dict(on=on, how="inner", npartitions=npartitions, threads=2)
     with_arrow, arrow_pairs = run(d, "arrow", left, right, True, monkeypatch, **kwargs)
     without, none = run(d, "pandas", left, right, False, monkeypatch, **kwargs)
-    assert none == 0 and (arrow_pairs > 0 or (null_key and kind == "str"))  # (every pair may hold a null)
+    assert none == 0 and arrow_pairs > 0
     assert with_arrow == without
     assert_same_rows(pd.read_parquet(d / "arrow"), model(left, right, on=on, how="inner"))
 
@@ -121,17 +123,19 @@ def test_names_that_are_not_pandas_own_stay_with_pandas():
     assert ArrowJoin.plan(join, left, right, other) is None
 
 
-ROWS = st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(["a", "b", "c"])), max_size=30)
+ROWS = st.lists(st.tuples(st.one_of(st.none(), st.integers(-3, 3)), st.sampled_from(["a", "b", "c", None])),
+                max_size=30)
 
 
 @given(ROWS, ROWS, st.integers(0, 60))
 def test_inner_positions_are_pandas_merge_order(lrows, rrows, spread):
-    """Left rows in order, each with its matches in the right's order; integer keys spread
-    wide (hashed) or narrow (their own codes), with a second key column of strings."""
+    """Left rows in order, each with its matches in the right's order, null keys matching
+    null keys; integer keys spread wide (hashed) or narrow (their own codes), with a second
+    key column of strings."""
     frames = []
     for rows, pos in ((lrows, "a"), (rrows, "b")):
         frames.append(pd.DataFrame({
-            "k": np.array([k for k, _ in rows], dtype=np.int64) * (1 << spread),
+            "k": pd.Series([k for k, _ in rows], dtype="Int64") * (1 << spread),
             "w": pd.Series([w for _, w in rows], dtype="str"),
             pos: np.arange(len(rows)),
         }))
@@ -156,3 +160,26 @@ def test_every_left_row_matching_once_is_what_pandas_gives(tmp_path, monkeypatch
     without, _ = run(tmp_path, "pandas", left, right, False, monkeypatch, **kwargs)
     assert arrow_pairs == 3 and with_arrow == without
     assert_same_rows(pd.read_parquet(tmp_path / "arrow"), model(left, right, on="k", how="inner"))
+
+
+def test_a_float_nan_stays_nan_and_a_null_stays_null(tmp_path):
+    """Arrow's float NaN and null are two values: every joined row keeps its own, pairs
+    with null keys too (pandas' frame would read both back as null)."""
+    n = 400
+    k = pa.array([None if i % 9 == 0 else i % 40 for i in range(n)], pa.int64())
+    x = pa.array([None if i % 7 == 0 else (float("nan") if i % 5 == 0 else float(i)) for i in range(n)])
+    os.makedirs(tmp_path / "left")
+    pq.write_table(pa.table({"k": k, "id": np.arange(n), "x": x}), tmp_path / "left" / "l.parquet")
+    rk = pa.array([None, *range(40), *range(0, 40, 3)], pa.int64())  # repeated keys: pairs, not held whole
+    os.makedirs(tmp_path / "right")
+    pq.write_table(pa.table({"k": rk, "w": np.arange(len(rk))}), tmp_path / "right" / "r.parquet")
+    join(str(tmp_path / "left"), str(tmp_path / "right"), on="k", out=str(tmp_path / "out"), npartitions=4,
+         progress=False)
+    out = pq.read_table(tmp_path / "out").sort_by([("id", "ascending"), ("w", "ascending")])
+    expected = model(str(tmp_path / "left"), str(tmp_path / "right"), on="k", how="inner")
+    assert out.column("id").to_pylist() == sorted(expected["id"].tolist())
+    ids = out.column("id").to_numpy()
+    got, given = out.column("x"), x.take(pa.array(ids))
+    assert got.is_null().to_pylist() == given.is_null().to_pylist()
+    assert np.array_equal(np.isnan(got.fill_null(0.0).to_numpy()), np.isnan(given.fill_null(0.0).to_numpy()))
+    assert any(i % 9 == 0 for i in ids)  # null keys matched
