@@ -50,6 +50,22 @@ def _same(source: pa.DataType, out: pa.DataType) -> bool:
     return source == out or (source in _STRINGS and out in _STRINGS)
 
 
+def _named(join: Join, left: pa.Schema, right: pa.Schema) -> list[tuple[str, int, str]] | None:
+    """The output columns (:meth:`Join.output_columns`) of an inner join Arrow computes as
+    pandas does (pandas' null keys, keys of one type on both sides that are not floats,
+    every column of a type pandas gives back unchanged); None for any other join."""
+    if join.how != "inner" or not join.nulls_equal:
+        return None
+    if not all(_kept(f.type) for f in (*left, *right)):
+        return None
+    for lk, rk in zip(join.left_on, join.right_on):
+        if lk not in left.names or rk not in right.names:
+            return None
+        if not _key(left.field(lk).type) or left.field(lk).type != right.field(rk).type:
+            return None
+    return join.output_columns(left.names, right.names)
+
+
 @dataclass(frozen=True)
 class ArrowJoin:
     """The plan of an inner join of Arrow tables: the key columns of each side and, for
@@ -66,22 +82,30 @@ class ArrowJoin:
         """The plan of ``join`` of tables of schemas ``left`` and ``right`` into tables of
         schema ``out`` (pandas' column names and types for the join), or None if pandas'
         merge could differ from it in any row, value, type or name."""
-        if join.how != "inner" or not join.nulls_equal:
-            return None
-        if not all(_kept(f.type) for f in (*left, *right)):
-            return None
-        for lk, rk in zip(join.left_on, join.right_on):
-            if lk not in left.names or rk not in right.names:
-                return None
-            if not _key(left.field(lk).type) or left.field(lk).type != right.field(rk).type:
-                return None
-        named = join.output_columns(left.names, right.names)
+        named = _named(join, left, right)
         if named is None or [name for name, _, _ in named] != out.names:
             return None
         sides = (left, right)
         if not all(_same(sides[side].field(source).type, out.field(i).type)
                    for i, (_, side, source) in enumerate(named)):
             return None
+        return cls(tuple(join.left_on), tuple(join.right_on), tuple((s, n) for _, s, n in named), out)
+
+    @classmethod
+    def of_inputs(cls, join: Join, left: pa.Schema, right: pa.Schema) -> ArrowJoin | None:
+        """:meth:`plan` of ``join`` into its inputs' own types, named as pandas names the
+        columns, without asking pandas: what it gives for pandas' schema of a join it
+        accepts, but for pandas' metadata (None where it gives None).
+
+        >>> left, right = pa.schema({'k': pa.int32(), 'v': pa.string()}), pa.schema({'k': pa.int32(), 'v': pa.date32()})
+        >>> ArrowJoin.of_inputs(Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True), left, right).schema.types
+        [DataType(int32), DataType(string), DataType(date32[day])]
+        """
+        named = _named(join, left, right)
+        if named is None:
+            return None
+        sides = (left, right)
+        out = pa.schema([pa.field(name, sides[side].field(source).type) for name, side, source in named])
         return cls(tuple(join.left_on), tuple(join.right_on), tuple((s, n) for _, s, n in named), out)
 
     def join(self, left: pa.Table, right: pa.Table) -> pa.Table:

@@ -10,7 +10,9 @@ code, found by a table of one row per code when no code has two, else by the rig
 ordered by code (a stable sort). The pairs come in pandas' ``merge(how="inner",
 sort=False)`` order: the left's rows in order, each with its matches in the right's order.
 No value is converted to a Python object. A null key is a value like the others, as in
-pandas' merge: it matches the other side's nulls.
+pandas' merge: it matches the other side's nulls. pandas (the hash index of integers that
+span too many values for a table, the renumbering of sparse codes) is imported where it is
+used: a join of dense keys never loads it.
 
 >>> import pyarrow as pa
 >>> left, right = [pa.array([3, 1, 3, 2])], [pa.array([3, 3, 9, 1])]
@@ -21,15 +23,17 @@ pandas' merge: it matches the other side's nulls.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import arrow_numpy
 from .stable_sort import stable_argsort
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _WIDEST = 1 << 62  # combined codes stay below this; beyond, they are renumbered densely
 
@@ -115,6 +119,8 @@ def _column_codes(values: pa.Array) -> tuple[np.ndarray, int]:
 
 
 def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    import pandas as pd
+
     dense, uniques = pd.factorize(codes)
     return dense.astype(np.int64, copy=False), len(uniques)
 
@@ -145,6 +151,8 @@ class KeyLookup:
             self.table = np.full(high - low + 1, -1, dtype=np.int64)
             self.table[values.astype(np.int64) - low] = np.arange(len(values), dtype=np.int64)
         else:
+            import pandas as pd
+
             self.index = pd.Index(values)
 
     @property

@@ -28,20 +28,26 @@ knowing nothing of where the pairs come from:
 [nan, 3.0]
 >>> Join(['k'], ['k'], 'left', ('_x', '_y'), on=True, nulls_equal=False).join(left, right)['b'].tolist()
 [nan, nan]
+
+pandas is imported by the methods that join frames, not with the module: a join whose
+pairs are all Arrow (:mod:`.arrow_join`) never loads it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from ..errors import ArgumentTypeError, JobError, missing_column
 from .join_indices import KeyLookup, ValueLookup
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HOWS = ("inner", "left", "right", "outer")
 _LOOKUP_ROWS = 1024  # right sides this long or longer are looked up; pandas' merge is as fast below
@@ -65,7 +71,7 @@ def resolve_keys(
         if not keys:
             raise JobError(f"{name}: give at least one key column")
         for k in keys:
-            if isinstance(k, (list, dict, set, pd.Series, np.ndarray)):
+            if isinstance(k, (list, dict, set, np.ndarray)) or _is_series(k):
                 raise ArgumentTypeError(f"{name}: key columns are named by their labels, not {type(k).__name__}")
         if len(set(map(repr, keys))) != len(keys):
             raise JobError(f"{name}: repeated column name in {keys!r}")
@@ -98,6 +104,12 @@ def resolve_keys(
     return left, right, given_on
 
 
+def _is_series(x: Any) -> bool:
+    """Whether ``x`` is a pandas Series (never, if pandas was not imported)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(x, pandas.Series)
+
+
 class Found(NamedTuple):
     """The kinds of rows a join holds (:meth:`Join.found`)."""
 
@@ -121,6 +133,8 @@ class Join:
     nulls_equal: bool = True
 
     def _merge(self, left: pd.DataFrame, right: pd.DataFrame, how: str | None = None, **kwargs: Any) -> pd.DataFrame:
+        import pandas as pd
+
         keys: dict[str, Any] = (
             {"on": self.left_on} if self.on else {"left_on": self.left_on, "right_on": self.right_on}
         )
@@ -171,6 +185,8 @@ class Join:
         (or a left join where every left row finds its right row) on a key of one NumPy
         integer or pandas string dtype on both sides, distinct and never missing on the
         right (a missing left key then matches nothing, as in pandas)."""
+        import pandas as pd
+
         if self.how not in ("inner", "left") or len(self.left_on) != 1 or len(right) < _LOOKUP_ROWS:
             return None
         lkey, rkey = left[self.left_on[0]], right[self.right_on[0]]
@@ -202,6 +218,8 @@ class Join:
     def check(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
         """Refuse, naming both columns, key columns pandas would not join (``left`` and
         ``right``: frames with each side's columns and dtypes, rows optional)."""
+        import pandas as pd
+
         for lk, rk in zip(self.left_on, self.right_on):
             try:
                 pd.merge(left[[lk]], right[[rk]].rename(columns={rk: lk}) if lk != rk else right[[rk]], on=lk)
@@ -219,6 +237,8 @@ class Join:
         """Which kinds of rows the join of ``left`` and ``right`` holds: matched ones, left
         rows that find no right row with their key, and the other way round (the frames
         may hold the key columns only)."""
+        import pandas as pd
+
         lkeys, rkeys = left[self.left_on], right[self.right_on]
         lnull = rnull = None
         if not self.nulls_equal:  # null keys never match: they are unmatched rows
@@ -250,6 +270,8 @@ class Join:
         same key (empty if either side has no row or the key cannot be carried over): the
         dtypes pandas gives matched rows once it has cast both sides' keys to one type
         (``str`` with ``object`` is ``object``), which a pair with an empty side lacks."""
+        import pandas as pd
+
         if not len(left) or not len(right):
             return []
         for src, dst, skeys, dkeys in ((left, right, self.left_on, self.right_on),
@@ -290,6 +312,8 @@ def _cast_positional(part: pd.DataFrame, dtypes: pd.Series) -> pd.DataFrame:
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [f for f in frames if len(f)] or frames[:1]
     if len(frames) == 1:
         return frames[0].reset_index(drop=True)

@@ -413,11 +413,9 @@ def _write(opts: Options, source: Source, staging: str, plan: _Plan) -> _Written
             return _Written(reading.rows, rows_out, len(values.dirs), values.files, _value_sizes(values))
         ids = _range_ids(opts, source, plan) if opts.by_range else None
         rows = np.zeros(n, dtype=np.int64)
-        if opts.format == "parquet" and source.dictionary:
-            # held for the whole job, so taken out of what the engine may hold
-            shared = SharedDictionaries(source.dictionary, plan.budget.held_bytes // SHARED_DICTIONARY_SHARE)
-            use = engine.Resources(use.budget - shared.max_bytes, use.threads, use.spill_dir)
-            reading.transform = shared
+        if opts.format == "parquet":
+            use = engine.Resources(use.budget - shared_dictionaries(reading, source, plan.budget), use.threads,
+                                   use.spill_dir)
         chunks: Iterable[pa.Table] = reading
         encode, values_only = job_inputs.dictionary_keys(source, on), []
         if opts.format == "parquet":  # (told by the input's first rows, whatever the thread count)
@@ -482,6 +480,17 @@ class Reading:
                 self.rows += rows
                 bar.update(rows)
                 yield chunk
+
+
+def shared_dictionaries(reading: Reading, source: Source, budget: Budget) -> int:
+    """Have ``reading`` map its dictionary columns into one dictionary per column for the
+    whole job (:mod:`~shuffle_kit.partitioning.dictionaries`); the bytes those may take (0
+    if there are none), held for the whole job and so taken out of what the engine may hold."""
+    if not source.dictionary:
+        return 0
+    shared = SharedDictionaries(source.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
+    reading.transform = shared
+    return shared.max_bytes
 
 
 @contextmanager

@@ -58,21 +58,17 @@ import math
 import os
 import re
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from .. import lifecycle
 from ..byte_sizes import check_memory_limit, format_size
 from ..defaults import default_npartitions, job_memory_limit, show_progress
 from ..errors import ArgumentTypeError, JobError, one_line, prefixed
-from ..frames import tables_to_frame
 from ..io.partitioned import PartitionedFiles, recognise
 from ..io.readers import ReadOptions, Source, path_list
 from ..kernels.arrow_join import ArrowJoin
@@ -80,11 +76,8 @@ from ..kernels.hashing import HASH_VERSION, partition_ids
 from ..kernels.joins import HOWS, Join, resolve_keys
 from ..limits import arrow_threads, executor
 from ..partition_sizes import HotKey, PartitionSizes
-from ..shuffling.merge import MergeResult
 from . import destination, engine, job_inputs, options, publish_local
-from .dictionaries import SharedDictionaries
 from .job import (
-    SHARED_DICTIONARY_SHARE,
     Budget,
     Place,
     Reading,
@@ -93,15 +86,14 @@ from .job import (
     make_staging,
     plan_budget,
     prepare_out,
-    progress_bar,
     publish,
+    shared_dictionaries,
     user_errors,
 )
 from .join_broadcast import Broadcast, joined_in_order, sliced
 from .layout import Layout
 from .options import Options
 from .summary import Summary, peak_rss
-from .writers import STAGED, conform
 
 __all__ = ["JoinSummary", "join"]
 
@@ -306,24 +298,20 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
                                     "as it is", name, ", ".join(side.on), n, len(side.files))
                 # (the right's rows read to try holding it wait, uncounted by the left's engine)
                 left_budget = replace(budget, held_bytes=max(2**20, budget.held_bytes - read_ahead))
+                from . import join_pairs  # (pandas and the in-memory merge: loaded for staged pairs only)
+
                 staged = [
-                    _stage(name, source, keys, n, os.path.join(sides, name), side_budget, threads, place, show)
+                    join_pairs.stage(name, source, keys, n, os.path.join(sides, name), side_budget, threads, place,
+                                     show)
                     if recognised is None else (recognised, sum(recognised.sizes), sum(recognised.sizes))
                     for name, source, keys, recognised, side_budget in (
                         ("left", lsource, joined.left_on, taken[0], left_budget),
                         ("right", rsource, joined.right_on, taken[1], budget))
                 ]
                 (lside, lread, lstaged), (rside, rread, rstaged) = staged
-                result = MergeResult(lside, rside, joined, pair_bytes=pair_bytes,
-                                     store_bytes=max(2**20, budget.limit // 4),
-                                     threads=threads, tmp=sides)  # (pairs split again spill under --tmp)
-                schema = _arrow_schema(result.empty(), lsource.schema, rsource.schema, joined.suffixes)
-                # Arrow in, Arrow out: pairs joined without pandas where the join allows
-                result.arrow = ArrowJoin.plan(joined, lside.schema, rside.schema, schema)
-                if place.appending:
-                    destination.check_append(place.out, schema, opts)
-                sizes = _write_pairs(result, staging, schema, opts, place, threads, budget, show)
-                hot_keys = result.skew
+                sizes, schema, hot_keys = join_pairs.pairs_written(
+                    lside, rside, joined, (lsource.schema, rsource.schema), _pandas_described(lsource, rsource),
+                    staging, opts, place, threads, budget, pair_bytes, sides, show)
         bytes_out = sum(os.path.getsize(f) for f in files_under(staging))
         summary = JoinSummary(
             out=place.out, rows_in=lread + rread, rows_out=int(sizes.sum()), partitions=n,
@@ -374,8 +362,25 @@ def _open_sides(spec: _Spec, budget: Budget) -> tuple[Source, Source, Join]:
     joined = Join(lkeys, rkeys, spec.how, spec.suffixes, on=given_on, nulls_equal=spec.nulls_equal)
     lsource = _open(spec.left, lkeys, budget, "left")
     rsource = _open(spec.right, rkeys, budget, "right")
-    joined.check(_empty(lsource.schema), _empty(rsource.schema))
+    if _arrow_plan(joined, lsource, rsource) is None:  # (else pandas joins these keys: they are Arrow's alike)
+        from . import join_pairs
+
+        join_pairs.check(joined, lsource.schema, rsource.schema)
     return lsource, rsource, joined
+
+
+def _pandas_described(*sources: Source) -> bool:
+    """Whether an input's schema holds pandas' metadata (a DataFrame's, or a file pandas
+    wrote): the join's dtypes are then pandas' to say, and its files keep its metadata."""
+    return any(b"pandas" in (s.schema.metadata or {}) for s in sources if s.schema is not None)
+
+
+def _arrow_plan(joined: Join, lsource: Source, rsource: Source) -> ArrowJoin | None:
+    """The Arrow plan of ``joined`` whose columns are the inputs' own (no pandas asked),
+    for inputs pandas did not describe; None otherwise."""
+    if _pandas_described(lsource, rsource) or lsource.schema is None or rsource.schema is None:
+        return None
+    return ArrowJoin.of_inputs(joined, lsource.schema, rsource.schema)
 
 
 def _listed(keys: Any) -> Any:
@@ -405,10 +410,6 @@ def _open(side: Options, keys: list, budget: Budget, name: str) -> Source:
     return source
 
 
-def _empty(schema: pa.Schema) -> pd.DataFrame:
-    return tables_to_frame([schema.empty_table()])
-
-
 def _recognised(side: Options, keys: list, budget: Budget) -> PartitionedFiles | None:
     """A side of files the partition job hash-partitioned on exactly ``keys``, recognised
     by their records (:func:`~shuffle_kit.io.partitioned.recognise`): joined as they are,
@@ -435,31 +436,6 @@ def _npartitions(opts: Options, lsource: Source, rsource: Source, pair_bytes: in
     return max(default_npartitions(known), math.ceil(known / pair_bytes))
 
 
-def _stage(name: str, source: Source, keys: list, n: int, directory: str, budget: Budget, threads: int,
-           place: Place, show: bool) -> tuple[StagedSide, int, int]:
-    """One side partitioned by ``keys`` into ``n`` Arrow IPC streams in ``directory`` (its
-    string columns read as dictionaries staying so, in one dictionary per column for the
-    side); the side, its rows read and its rows written."""
-    os.mkdir(directory)
-    files = engine.PartFiles.of(directory, source.schema, STAGED, "none", dictionary=source.dictionary)
-    rows = np.zeros(n, dtype=np.int64)
-    reading = Reading(source, threads, show, f"read {name}")
-    held = budget.held_bytes - _shared_dictionaries(reading, source, budget)
-    written = engine.partition_into(reading, keys, n, files, engine.Resources(held, threads, place.tmp), sizes=rows)
-    return StagedSide(directory, files.schema, source.schema, rows, budget.chunk_bytes), reading.rows, written
-
-
-def _shared_dictionaries(reading: Reading, source: Source, budget: Budget) -> int:
-    """Have ``reading`` map its dictionary columns into one dictionary per column for the
-    job (:mod:`~shuffle_kit.partitioning.dictionaries`), as the partition job does; the
-    bytes those may take (0 if there are none)."""
-    if not source.dictionary:
-        return 0
-    shared = SharedDictionaries(source.dictionary, budget.held_bytes // SHARED_DICTIONARY_SHARE)
-    reading.transform = shared
-    return shared.max_bytes
-
-
 def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int
                ) -> tuple[Broadcast | None, Source, int]:
     """The right side held whole for the left to stream through, if the join allows it
@@ -470,9 +446,12 @@ def _broadcast(joined: Join, lsource: Source, rsource: Source, pair_bytes: int
             or rsource.nbytes is None or rsource.nbytes > pair_bytes):
         return None, rsource, 0
     assert lsource.schema is not None and rsource.schema is not None
-    empty = joined.join(_empty(lsource.schema), _empty(rsource.schema))
-    plan = ArrowJoin.plan(joined, lsource.schema, rsource.schema,
-                          _arrow_schema(empty, lsource.schema, rsource.schema, joined.suffixes))
+    plan = _arrow_plan(joined, lsource, rsource)
+    if plan is None and _pandas_described(lsource, rsource):
+        from . import join_pairs
+
+        plan = ArrowJoin.plan(joined, lsource.schema, rsource.schema,
+                              join_pairs.pandas_schema(joined, lsource.schema, rsource.schema))
     if plan is None:
         return None, rsource, 0
     chunks: list[pa.Table] = []
@@ -507,194 +486,13 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
     # as the most threads wait, since the files must not depend on the thread count
     held = budget.held_bytes - through.nbytes - engine.MAX_IN_FLIGHT * budget.chunk_bytes
     if opts.format == "parquet":
-        held -= _shared_dictionaries(reading, lsource, budget)
+        held -= shared_dictionaries(reading, lsource, budget)
     key = plan.schema.names[plan.columns.index((0, plan.left_on[0]))]
     with executor(threads, "shuffle_kit-join") as pool:
         joined = joined_in_order(through, sliced(reading, through, budget.chunk_bytes), pool, depth)
         engine.partition_into(joined, [key], n, files, engine.Resources(max(2**20, held), threads, place.tmp),
                               sizes=rows)
     return rows, reading.rows
-
-
-class StagedSide:
-    """A side of the join as the engine wrote it: ``part-NNNNN.arrows`` in ``directory`` for
-    every partition with rows (``rows[i]``), record batches of ``stored`` (some string
-    columns as dictionaries) whose values are ``schema``'s; read as
-    :class:`shuffle_kit.shuffling.merge.Side` (pieces of about ``piece_bytes``), converted
-    to pandas as a shuffle's partitions are, and as tables with their dictionaries."""
-
-    def __init__(self, directory: str, stored: pa.Schema, schema: pa.Schema, rows: np.ndarray, piece_bytes: int):
-        self.directory, self.stored, self.schema, self.piece_bytes = directory, stored, schema, piece_bytes
-        self.npartitions = len(rows)
-        self._rows = [int(r) for r in rows]
-        # uncompressed IPC: a file's size is about its rows' bytes in memory
-        self._bytes = [os.path.getsize(self._path(i)) if r else 0 for i, r in enumerate(self._rows)]
-
-    def _path(self, i: int) -> str:
-        return os.path.join(self.directory, engine.part_name(i, STAGED))
-
-    @property
-    def sizes(self) -> list[int]:
-        return list(self._rows)
-
-    @property
-    def nbytes(self) -> list[int]:
-        return list(self._bytes)
-
-    def _batches(self, i: int) -> Iterator[pa.RecordBatch]:
-        # read into memory (not mapped: mapped pages of the file would count as the job's)
-        with pa.OSFile(self._path(i), "rb") as f:
-            yield from pa.ipc.open_stream(f)
-
-    def table(self, i: int) -> pa.Table:
-        """Partition ``i`` as stored (dictionaries kept)."""
-        return pa.Table.from_batches(list(self._batches(i)) if self._rows[i] else [], schema=self.stored)
-
-    def _values(self, table: pa.Table) -> pa.Table:
-        return table if self.stored is self.schema else table.cast(self.schema)
-
-    def partition(self, i: int) -> pd.DataFrame:
-        if not self._rows[i]:
-            return self.empty()
-        return tables_to_frame([self._values(self.table(i))])
-
-    def read(self, indices: Sequence[int]) -> list[pd.DataFrame]:
-        return [self.partition(i) for i in indices]
-
-    def read_tables(self, indices: Sequence[int]) -> list[pa.Table]:
-        return [self.table(i) for i in indices]
-
-    @property
-    def dictionaries(self) -> list[str]:
-        """The columns stored as dictionaries."""
-        return [f.name for f in self.stored if pa.types.is_dictionary(f.type)]
-
-    def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
-        if not self._rows[i]:
-            return
-        for batch in self._batches(i):
-            step = max(1, batch.num_rows * min(self.piece_bytes, max_bytes) // max(1, batch.nbytes))
-            for at in range(0, batch.num_rows, step):
-                piece = pa.Table.from_batches([batch.slice(at, step)], schema=self.stored)
-                yield tables_to_frame([self._values(piece)])
-
-    def empty(self) -> pd.DataFrame:
-        return _empty(self.schema)
-
-    def close(self) -> None:
-        pass  # (the job removes the directory)
-
-
-# -- the pairs ---------------------------------------------------------------------------------
-
-
-def _arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, suffixes: tuple) -> pa.Schema:
-    """The output files' schema: the joined columns' (pandas' whole-join dtypes), a column
-    pandas holds as ``object`` typed as the input column it comes from (by name, with its
-    side's suffix), and so is a string column of pandas' (``large_string``) from a string
-    input: the files then keep the inputs' string type, as the partition job's do, and can
-    take their dictionaries as they are (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`).
-
-    >>> left, right = pa.schema({'k': pa.int64(), 's': pa.string()}), pa.schema({'k': pa.int64(), 'o': pa.null()})
-    >>> empty = pd.DataFrame({'k': pd.Series([], dtype='int64'), 's': pd.Series([], dtype='str'),
-    ...                       'o': pd.Series([], dtype=object)})
-    >>> _arrow_schema(empty, left, right, ('_x', '_y')).types
-    [DataType(int64), DataType(string), DataType(null)]
-    """
-    schema = pa.Schema.from_pandas(empty, preserve_index=False)
-    origin: dict[str, pa.DataType] = {}
-    for side, suffix in ((right, suffixes[1]), (left, suffixes[0])):  # (the left's name wins)
-        for f in side:
-            origin[f.name] = f.type
-            if suffix:
-                origin[f"{f.name}{suffix}"] = f.type
-    fields = [f.with_type(origin[f.name]) if f.name in origin and _from_input(f.type, origin[f.name]) else f
-              for f in schema]
-    return pa.schema(fields, metadata=schema.metadata)
-
-
-def _from_input(out: pa.DataType, source: pa.DataType) -> bool:
-    """Whether an output column of pandas' type ``out`` takes its input's type ``source``."""
-    strings = (pa.string(), pa.large_string())
-    return pa.types.is_null(out) or (out in strings and source in strings)
-
-
-def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame | pa.Table], schema: pa.Schema) -> int:
-    """Pair ``i``'s joined ``frames`` (DataFrames, or tables in ``schema``) into its file
-    (or series of files); its rows."""
-    writer = files.open(i)
-    try:
-        for frame in frames:
-            table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, schema=schema,
-                                                                                   preserve_index=False)
-            writer.write(conform(table, files.schema))  # (a column the files take as a dictionary)
-    finally:
-        writer.close()
-    return writer.rows
-
-
-def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Options, place: Place, threads: int,
-                 budget: Budget, show: bool) -> np.ndarray:
-    """Every pair's joined rows written into ``staging``, a file per pair (several pairs
-    written at once, at most a quarter of the memory limit of joined rows waiting); the
-    rows of each pair. Columns a staged side holds as dictionaries reach Parquet files so,
-    when the pairs are joined as Arrow."""
-    n = result.npartitions
-    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, dictionary=_dictionaries(result),
-                                layout=opts.layout, token=place.token)
-    rows = np.zeros(n, dtype=np.int64)
-    limit = max(2**20, budget.limit // 4)
-    inflight: deque[tuple[int, Future, int]] = deque()
-    held = 0
-    seen = np.zeros(n, dtype=bool)  # pairs whose file was begun
-    with executor(threads, "shuffle_kit-join-write") as pool, progress_bar(show, total=n, desc="join") as bar:
-
-        def collect() -> None:
-            nonlocal held
-            i, future, nbytes = inflight.popleft()
-            rows[i] = future.result()
-            held -= nbytes
-            bar.update(1)
-
-        try:
-            for i, frames in result.pairs():
-                first = next(frames, None)
-                if first is None:
-                    continue
-                seen[i] = True
-                second = next(frames, None)
-                if second is None:
-                    nbytes = first.nbytes if isinstance(first, pa.Table) else int(first.memory_usage(index=False).sum())
-                    while inflight and (len(inflight) >= threads or held + nbytes > limit):
-                        collect()
-                    inflight.append((i, pool.submit(_write_pair, files, i, [first], schema), nbytes))
-                    held += nbytes
-                    del first
-                else:  # a pair split again (skew): written here, frame by frame, never held whole
-                    rows[i] = _write_pair(files, i, itertools.chain([first, second], frames), schema)
-                    bar.update(1)
-            while inflight:
-                collect()
-        finally:
-            for _, future, _ in inflight:
-                future.cancel()
-            for _, future, _ in inflight:
-                if not future.cancelled():
-                    future.exception()  # wait: its file is removed with the staging directory
-    if opts.layout.empty_files:  # a file for every pair, an empty one where the join has no rows
-        for i in np.flatnonzero(~seen).tolist():
-            files.open(i).close()
-    return rows
-
-
-def _dictionaries(result: MergeResult) -> list[str]:
-    """The output columns that come from a staged side's dictionary columns, when the
-    pairs are joined as Arrow (a pair joined by pandas is encoded again)."""
-    if result.arrow is None:
-        return []
-    sides = [side.dictionaries if isinstance(side, StagedSide) else [] for side in (result.left, result.right)]
-    return [name for name, (side, source) in zip(result.arrow.schema.names, result.arrow.columns)
-            if source in sides[side]]
 
 
 def _pair_sizes(rows: np.ndarray, staging: str, opts: Options, token: str | None) -> PartitionSizes:

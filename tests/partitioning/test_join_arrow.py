@@ -183,3 +183,29 @@ def test_a_float_nan_stays_nan_and_a_null_stays_null(tmp_path):
     assert got.is_null().to_pylist() == given.is_null().to_pylist()
     assert np.array_equal(np.isnan(got.fill_null(0.0).to_numpy()), np.isnan(given.fill_null(0.0).to_numpy()))
     assert any(i % 9 == 0 for i in ids)  # null keys matched
+
+
+TYPES = [pa.int8(), pa.int32(), pa.uint16(), pa.uint64(), pa.int64(), pa.float32(), pa.float64(), pa.bool_(),
+         pa.string(), pa.large_string(), pa.date32(), pa.timestamp("s"), pa.timestamp("us", tz="UTC"),
+         pa.timestamp("ns", tz="Europe/Paris"), pa.decimal128(5, 2), pa.list_(pa.int64())]
+
+
+@given(key=st.sampled_from(TYPES), other_key=st.one_of(st.none(), st.sampled_from(TYPES)),
+       lcols=st.lists(st.sampled_from(TYPES), max_size=3), rcols=st.lists(st.sampled_from(TYPES), max_size=3),
+       shared=st.booleans(), suffix=st.sampled_from(["_y", ""]))
+def test_a_join_of_arrow_types_has_the_schema_pandas_gives_it(key, other_key, lcols, rcols, shared, suffix):
+    """What the join job asks pandas of inputs pandas did not describe, it takes from Arrow
+    instead (:meth:`ArrowJoin.of_inputs`): the same plan, or None, and the same types."""
+    from shuffle_kit.partitioning.join_pairs import pandas_schema
+
+    left = pa.schema([("k", key), *((f"c{i}", t) for i, t in enumerate(lcols))])
+    right = pa.schema([("k", other_key or key), *((f"c{i}" if shared else f"d{i}", t) for i, t in enumerate(rcols))])
+    join = Join(["k"], ["k"], "inner", ("_x", suffix), on=True)
+    own = ArrowJoin.of_inputs(join, left, right)
+    try:
+        asked = ArrowJoin.plan(join, left, right, pandas_schema(join, left, right))
+    except (ValueError, TypeError):  # (keys pandas will not join, suffixes giving one name twice)
+        asked = None
+    assert (own is None) == (asked is None)
+    if own is not None and asked is not None:
+        assert own.schema.equals(asked.schema.remove_metadata()) and own.columns == asked.columns
