@@ -14,7 +14,8 @@ engine.
    ``npartitions`` asks for another) is not partitioned again: its files, recognised by
    their records (:mod:`shuffle_kit.io.partitioned`), are its partitions.
 2. **Pairs joined one at a time.** Partition ``i`` of the left is joined with partition
-   ``i`` of the right by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop
+   ``i`` of the right (:mod:`~shuffle_kit.partitioning.join_pairs`, imported only then:
+   it brings pandas) by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop
    (``shuffle_kit.merge``'s: pandas' ``merge`` semantics, the whole join's dtypes on every
    pair, a pair larger than its share of memory split again with another hash seed and a
    single hot key joined in chunks), pairs on ``threads`` workers; as Arrow, without
@@ -36,7 +37,9 @@ Files: one per partition pair whose join has rows; a pair without rows (an inner
 pair where either side is empty, or whose keys never meet) has no file unless
 ``Layout(empty_files=True)`` (``--empty-files``), which writes an empty file with the
 columns for every pair. Every file has the same columns and types (the whole join's; a
-column pandas types ``object`` or as strings takes the input column's Arrow type).
+column pandas types ``object`` or as strings takes the input column's Arrow type; an inner
+join of inputs without pandas' metadata, which Arrow computes exactly, keeps the inputs'
+own types, asking pandas nothing).
 
 Row order: files in pair order; within a file, pandas' ``merge`` order for the pair
 (``sort=False``); the same files, byte for byte, for any thread count (a right side held
