@@ -1,7 +1,7 @@
 """Joins out of core (issue 24): ``shuffle-kit join`` beside DuckDB and polars, each as a whole process.
 
     python -m benchmarks.join [--rows 20000000] [--dim-rows 1000000] [--memory-limit 512MB --memory-limit 1GB]
-                              [--joins many-to-one,one-to-one] [--repeats 2] [--data DIR]
+                              [--joins many-to-one,one-to-one] [--threads 1,2] [--repeats 2] [--data DIR]
 
 Inputs (Parquet, generated once into ``--data``, default ``$TMPDIR/shuffle_kit-join-<rows>``):
 
@@ -27,7 +27,9 @@ Peers, inner joins, LZ4 Parquet out, each its own subprocess timed from start to
   64).sink_parquet(pl.PartitionBy(OUT, key="part", include_key=False))``: 64 files.
 
 The peers the issue names write one file, shuffle-kit 64 (what the issue asks of it); the
-last row shows polars writing 64 too. Rounds are
+last row shows polars writing 64 too. ``--threads``: a curve over thread counts, each tool
+given the same count (shuffle-kit's ``--threads``, DuckDB's ``SET threads``, polars'
+``POLARS_MAX_THREADS``); by default each tool takes its own. Rounds are
 interleaved, each starting with another tool, and each tool's best of ``--repeats`` is
 kept; ratios are the peer's time over shuffle-kit's (above 1: shuffle-kit is faster).
 The machine's load (``os.getloadavg``) is printed before and after.
@@ -36,11 +38,13 @@ The machine's load (``os.getloadavg``) is printed before and after.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sys
 import tempfile
 import textwrap
+from collections.abc import Sequence
 
 from benchmarks.out_of_core import NFILES, count_rows, generate, measure
 
@@ -91,10 +95,14 @@ def make_inputs(directory: str, rows: int, dim_rows: int, seed: int = 0) -> dict
     return paths
 
 
-def programs(left: str, right: str, on: str, out: str, memory_limit: str) -> dict[str, list[str]]:
+def programs(left: str, right: str, on: str, out: str, memory_limit: str, threads: int | None = None
+             ) -> dict[str, list[str]]:
     """Each peer's command line: the inner join of the Parquet files of directories
-    ``left`` and ``right`` on ``on`` into ``out``."""
+    ``left`` and ``right`` on ``on`` into ``out`` (on ``threads`` threads; polars' are
+    set in its environment by :func:`bench`)."""
     py = sys.executable
+    duck_threads = "" if threads is None else f'con.execute("SET threads = {threads}")'
+    sk_threads = [] if threads is None else ["--threads", str(threads)]
     lglob, rglob = os.path.join(left, "*.parquet"), os.path.join(right, "*.parquet")
     target = os.path.join(out, "joined.parquet")
     duck = f"""
@@ -102,6 +110,7 @@ def programs(left: str, right: str, on: str, out: str, memory_limit: str) -> dic
         os.makedirs({out!r})
         con = duckdb.connect()
         con.execute("SET memory_limit = '{memory_limit}'")
+        {duck_threads}
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET temp_directory = '{out}.duckdb-tmp'")  # (not the working directory)
         con.execute(\"\"\"COPY (SELECT * FROM read_parquet('{lglob}') AS l
@@ -122,7 +131,7 @@ def programs(left: str, right: str, on: str, out: str, memory_limit: str) -> dic
     return {
         "shuffle-kit join": [
             py, "-m", "shuffle_kit", "join", lglob, "--with", rglob, "--on", on, "--out", out,
-            "--npartitions", str(NPARTS), "--memory-limit", memory_limit, "--no-progress", "-q",
+            "--npartitions", str(NPARTS), "--memory-limit", memory_limit, "--no-progress", "-q", *sk_threads,
         ],
         "DuckDB COPY (SELECT ... JOIN ...)": [py, "-c", textwrap.dedent(duck)],
         "polars join().sink_parquet()": [py, "-c", textwrap.dedent(polars)],
@@ -131,8 +140,8 @@ def programs(left: str, right: str, on: str, out: str, memory_limit: str) -> dic
     }
 
 
-def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats: int, data: str | None
-          ) -> list[dict]:
+def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats: int, data: str | None,
+          thread_counts: Sequence[int | None] = (None,)) -> list[dict]:
     data = data or os.path.join(tempfile.gettempdir(), f"shuffle_kit-join-{rows}")
     print(f"inputs: fact {rows:,} rows, dim {dim_rows:,} rows, twin {rows:,} rows, Parquet, at {data}", flush=True)
     paths = make_inputs(data, rows, dim_rows)
@@ -143,16 +152,18 @@ def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats
         for kind in joins:
             right, on = JOINS[kind]
             expected = rows
-            for limit in limits:
-                print(f"\n{kind} join on {on}, --memory-limit {limit}:", flush=True)
+            for limit, threads in itertools.product(limits, thread_counts):
+                print(f"\n{kind} join on {on}, --memory-limit {limit}"
+                      f"{'' if threads is None else f', {threads} threads'}:", flush=True)
                 names = list(programs(paths["fact"], paths[right], on, "", limit))
+                env = None if threads is None else {"POLARS_MAX_THREADS": str(threads)}
                 best: dict[str, dict] = {}
                 for attempt in range(repeats):
                     order = names[attempt % len(names):] + names[:attempt % len(names)]
                     for name in order:
                         out = os.path.join(root, f"out-{len(results)}-{attempt}-{names.index(name)}")
-                        cmd = programs(paths["fact"], paths[right], on, out, limit)[name]
-                        wall, peak, rc, err = measure(cmd)
+                        cmd = programs(paths["fact"], paths[right], on, out, limit, threads)[name]
+                        wall, peak, rc, err = measure(cmd, env=env)
                         got = count_rows(out) if rc == 0 else 0
                         shutil.rmtree(out, ignore_errors=True)
                         shutil.rmtree(out + ".duckdb-tmp", ignore_errors=True)
@@ -164,7 +175,8 @@ def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats
                 ours = best.get("shuffle-kit join")
                 for name, r in best.items():
                     ratio = r["seconds"] / ours["seconds"] if ours else float("nan")
-                    results.append({"join": kind, "memory_limit": limit, "tool": name, **r, "ratio": ratio})
+                    results.append({"join": kind, "memory_limit": limit, "threads": threads or "", "tool": name, **r,
+                                    "ratio": ratio})
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
@@ -172,9 +184,10 @@ def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats
 
 
 def report(results: list[dict]) -> None:
-    print(f"\n{'join':12s} {'limit':>6s} {'tool':36s} {'best s':>8s} {'peak MiB':>9s} {'time / ours':>12s}")
+    print(f"\n{'join':12s} {'limit':>6s} {'threads':>7s} {'tool':36s} {'best s':>8s} {'peak MiB':>9s} "
+          f"{'time / ours':>12s}")
     for r in results:
-        print(f"{r['join']:12s} {r['memory_limit']:>6s} {r['tool']:36s} {r['seconds']:8.2f} "
+        print(f"{r['join']:12s} {r['memory_limit']:>6s} {r['threads']!s:>7s} {r['tool']:36s} {r['seconds']:8.2f} "
               f"{r['peak_rss'] / 2**20:9.0f} {r['ratio']:11.2f}x")
 
 
@@ -184,11 +197,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dim-rows", type=int, default=1_000_000)
     ap.add_argument("--memory-limit", action="append", help="repeat for a curve (default 512MB and 1GB)")
     ap.add_argument("--joins", default="many-to-one,one-to-one")
+    ap.add_argument("--threads", help="thread counts for a curve, e.g. 1,2 (default: each tool's own)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--data", help="input directory (generated if missing)")
     args = ap.parse_args(argv)
+    thread_counts: list[int | None] = [int(t) for t in args.threads.split(",")] if args.threads else [None]
     report(bench(args.rows, args.dim_rows, args.memory_limit or ["512MB", "1GB"], args.joins.split(","),
-                 args.repeats, args.data))
+                 args.repeats, args.data, thread_counts))
 
 
 if __name__ == "__main__":
