@@ -27,9 +27,12 @@ from shuffle_kit.dask._plans import (  # noqa: E402
 from shuffle_kit.stores.remote.auth import generate_keys  # noqa: E402
 
 
-def servers_plan(keys: ClientKeys | None = None, addresses: tuple[str, ...] = ("tcp://127.0.0.1:1",)) -> ServersPlan:
+def servers_plan(
+    keys: ClientKeys | None = None, addresses: tuple[str, ...] = ("tcp://127.0.0.1:1",),
+    local: tuple[str | None, ...] = (),
+) -> ServersPlan:
     workers = tuple(f"tcp://127.0.0.1:{100 + i}" for i in range(len(addresses)))
-    return ServersPlan("run", "run-1", 8, addresses, workers, tuple((w, None) for w in workers), keys)
+    return ServersPlan("run", "run-1", 8, addresses, workers, tuple((w, None) for w in workers), keys, local)
 
 
 def test_specs_and_plans_are_frozen_dataclasses_that_pickle(tmp_path):
@@ -103,15 +106,30 @@ def test_a_curve_server_is_reached_with_the_plans_keys(tmp_path):
     client_public, client_secret = generate_keys()
     host = ServerHost()
     options = ServerOptions("run-1", ServerKeys(server_secret, client_public), None, None)
-    address = host.start(options, "127.0.0.1", str(tmp_path), 10**6)
+    addresses = host.start(options, "127.0.0.1", str(tmp_path), 10**6)
     try:
-        plan = servers_plan(ClientKeys(server_public, client_secret), (address,))
+        keys = ClientKeys(server_public, client_secret)
         frame = pd.DataFrame({"x": [1, 2, 3]})
-        with plan.opened(0) as codec:
-            codec.append({("run", 0): frame}, batch_id=b"run/0")
-            codec.append({("run", 0): frame}, batch_id=b"run/0")  # a re-run adds nothing
-            [pieces] = codec.get_pieces([("run", 0)])
-        assert [t.num_rows for t in pieces] == [3]
+        # through the tcp address, then through the ipc socket a task on this machine uses
+        for plan in servers_plan(keys, (addresses.tcp,)), servers_plan(keys, (addresses.tcp,), (addresses.local,)):
+            with plan.opened(0) as codec:
+                codec.append({("run", 0): frame}, batch_id=b"run/0")
+                codec.append({("run", 0): frame}, batch_id=b"run/0")  # a re-run adds nothing
+                [pieces] = codec.get_pieces([("run", 0)])
+            assert [t.num_rows for t in pieces] == [3]
+        assert plan.address(0) == addresses.local != addresses.tcp
+        assert host.servers["run-1"].server.stats()["clients"] == 2  # one client per address
+        # without the key the ipc socket refuses too
+        with pytest.raises(ConnectionError):
+            sk.Shared(addresses.local, timeout=5).ping()
     finally:
         host.stop_all()
     assert list(tmp_path.iterdir()) == []
+    assert not os.path.exists(addresses.local.removeprefix("ipc://"))
+
+
+def test_a_task_uses_the_ipc_socket_only_where_it_is():
+    plan = servers_plan(addresses=("tcp://127.0.0.1:1", "tcp://127.0.0.1:2"), local=("ipc:///nonexistent/socket", None))
+    assert [plan.address(0), plan.address(1)] == ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]
+    assert servers_plan().address(0) == "tcp://127.0.0.1:1"  # a plan with no local addresses
+
