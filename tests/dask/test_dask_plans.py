@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -133,3 +135,41 @@ def test_a_task_uses_the_ipc_socket_only_where_it_is():
     assert [plan.address(0), plan.address(1)] == ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]
     assert servers_plan().address(0) == "tcp://127.0.0.1:1"  # a plan with no local addresses
 
+
+@dataclasses.dataclass(frozen=True)
+class ManyStores:
+    """A plan over in-memory stores, some of which cannot be reached."""
+
+    codecs: tuple
+    n: int
+    broken: frozenset = frozenset()
+
+    def owner(self, p: int) -> int:
+        return p * len(self.codecs) // self.n
+
+    @contextmanager
+    def opened(self, owner: int) -> Iterator[sk.ArrowIPC]:
+        if owner in self.broken:
+            raise ConnectionError("refused")
+        yield self.codecs[owner]
+
+    def describe(self, owner: int) -> str:
+        return f"store {owner}"
+
+
+def test_a_map_task_sends_to_many_stores_at_once_and_reports_the_first_that_failed():
+    from shuffle_kit.dask._tasks import SENDS, map_partition
+
+    n = 4 * SENDS  # more stores than sends in flight: they go in turns
+    df = pd.DataFrame({"k": range(200), "x": [float(i) for i in range(200)]})
+    spec = ShuffleSpec("run", ("k",), n, HashIds(), None, "/nonexistent", 0)
+    plan = ManyStores(tuple(sk.ArrowIPC(sk.Dict()) for _ in range(2 * SENDS)), n)
+    counts = map_partition(spec, plan, df, 0)  # type: ignore[arg-type]
+    map_partition(spec, plan, df, 0)  # type: ignore[arg-type]  # a re-run adds nothing
+    for p in range(n):
+        [pieces] = plan.codecs[plan.owner(p)].get_pieces([("run", p)])
+        assert sum(t.num_rows for t in pieces) == counts[p] and len(pieces) == (counts[p] > 0)
+    # the error names the first store (in their order) that failed, whichever failed first in time
+    broken = ManyStores(tuple(sk.ArrowIPC(sk.Dict()) for _ in range(2 * SENDS)), n, frozenset({2, SENDS + 1}))
+    with pytest.raises(sk.ShuffleDataLost, match=r"input partition 7: the store store 2 is unreachable"):
+        map_partition(spec, broken, df, 7)  # type: ignore[arg-type]
