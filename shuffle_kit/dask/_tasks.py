@@ -31,18 +31,18 @@ from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
 SOURCE_KEY = b"shuffle_kit.dask.source"  # schema metadata: which input partition a piece came from
 SENDS = 4  # appends of one map task in flight at once (each holds its encoded pieces until answered)
 
-_senders: ThreadPoolExecutor | None = None
+_senders: tuple[int, ThreadPoolExecutor] | None = None  # (the pid it belongs to, the pool)
 _senders_lock = threading.Lock()
 
 
 def _sender_pool() -> ThreadPoolExecutor:
-    """This process's threads that send a map task's appends beside its own (shared by
-    its tasks; daemon threads of a pool that is never shut down: nothing to wait for at exit)."""
+    """This process's threads that send a map task's appends beside its own, shared by
+    its tasks (a forked child makes its own: the parent's threads are not in it)."""
     global _senders
     with _senders_lock:
-        if _senders is None:
-            _senders = ThreadPoolExecutor(max_workers=SENDS - 1, thread_name_prefix="shuffle_kit-send")
-        return _senders
+        if _senders is None or _senders[0] != os.getpid():
+            _senders = (os.getpid(), ThreadPoolExecutor(max_workers=SENDS - 1, thread_name_prefix="shuffle_kit-send"))
+        return _senders[1]
 
 
 def on_distributed_worker() -> bool:
