@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from .. import lifecycle
 from ..stores import Buffer, File, MemoryLog, Server
+from ..stores.remote.server import sweep_local_endpoints
 from .cluster import NAME, SERVER_MEMORY
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ class ServerHost:
         if options.run_id in self.servers:
             return _addresses(self.servers[options.run_id].server)
         # a scratch directory: the next run on this host removes it if this process dies
+        # (as the directories of the servers' ipc sockets)
         lifecycle.sweep(SPILL_PREFIX, directory)
+        sweep_local_endpoints()
         path = lifecycle.make(SPILL_PREFIX, directory)
         disk = File(path)
         buffer = Buffer(MemoryLog(), disk, memory_limit=memory)

@@ -359,6 +359,32 @@ def test_a_tcp_server_also_listens_on_a_private_ipc_socket():
         assert ipc.local_address == ipc.address
 
 
+def test_the_local_endpoint_of_a_killed_server_is_swept_and_a_live_ones_kept():
+    from shuffle_kit.stores.remote.server import sweep_local_endpoints
+
+    code = (
+        "import shuffle_kit as sk, sys, time\n"
+        "s = sk.Server(address='tcp://127.0.0.1:0', local_endpoint=True)\n"
+        "print(s.local_address, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        killed = child.stdout.readline().strip().removeprefix("ipc://")  # type: ignore[union-attr]
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+    live = sk.Server(address="tcp://127.0.0.1:0", local_endpoint=True)
+    try:
+        assert os.path.exists(killed)
+        swept = sweep_local_endpoints()
+        assert os.path.dirname(killed) in swept and not os.path.exists(os.path.dirname(killed))
+        assert live.local_address is not None and os.path.exists(live.local_address.removeprefix("ipc://"))
+        assert sk.Shared(live.local_address).ping() < 5
+    finally:
+        live.close()
+
+
 @pytest.mark.parametrize("address", ["tcp://*:0", "tcp://0.0.0.0:0", "tcp://eth0:0", "tcp://10.1.2.3:0"])
 def test_non_loopback_tcp_requires_keys(address):
     with pytest.raises(ValueError, match="CURVE"):
