@@ -109,18 +109,24 @@ def process_cpu() -> float:
     return t.user + t.system
 
 
+def pid_cpu() -> tuple[int, float]:
+    return os.getpid(), process_cpu()
+
+
 def cluster_cpu() -> float:
     """CPU seconds used so far by this process (the client and LocalCluster's scheduler),
-    the workers and their nannies (which host shuffle_kit's servers), if a client is running."""
+    the workers and their nannies (which host shuffle_kit's servers), if a client is running;
+    each process once (LocalCluster's nannies live in this process)."""
     try:
         from distributed import get_client
 
         client = get_client()
     except (ImportError, ValueError):
         return process_cpu()
-    workers = client.run(process_cpu)
-    nannies = client.run(process_cpu, nanny=True)
-    return process_cpu() + sum(workers.values()) + sum(nannies.values())
+    processes = dict([pid_cpu()])
+    processes.update(client.run(pid_cpu).values())
+    processes.update(client.run(pid_cpu, nanny=True).values())
+    return sum(processes.values())
 
 
 def run(ddf, op: str, method: str, scheduler: str | None) -> tuple[float, float]:

@@ -3,7 +3,8 @@ a nanny (or a worker without one) by the scheduler plugin, through distributed's
 
 Each host keeps its servers in a :class:`ServerHost` among its ``plugins``, so closing the
 host tears them down. A server spills to a scratch directory, which the next run on the
-host removes if its owner died.
+host removes if its owner died. Besides its tcp address a server listens on an ``ipc://``
+socket, which tasks on the same machine use instead (see :class:`~._plans.ServersPlan`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 
 from .. import lifecycle
 from ..stores import Buffer, File, MemoryLog, Server
+from ..stores.remote.server import sweep_local_endpoints
 from .cluster import NAME, SERVER_MEMORY
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,14 @@ class ServerOptions:
     directory: str | None  # where to spill; None: the host's local directory
 
 
+class ServerAddresses(NamedTuple):
+    """Where a started server listens: ``tcp`` for every worker, ``local`` (an ``ipc://``
+    socket, or None) for those on its machine."""
+
+    tcp: str
+    local: str | None
+
+
 class HostedServer(NamedTuple):
     server: Server
     buffer: Buffer
@@ -53,11 +63,13 @@ class ServerHost:
     def __init__(self) -> None:
         self.servers: dict[str, HostedServer] = {}
 
-    def start(self, options: ServerOptions, host: str, directory: str, memory: float) -> str:
+    def start(self, options: ServerOptions, host: str, directory: str, memory: float) -> ServerAddresses:
         if options.run_id in self.servers:
-            return self.servers[options.run_id].server.address
+            return _addresses(self.servers[options.run_id].server)
         # a scratch directory: the next run on this host removes it if this process dies
+        # (as the directories of the servers' ipc sockets)
         lifecycle.sweep(SPILL_PREFIX, directory)
+        sweep_local_endpoints()
         path = lifecycle.make(SPILL_PREFIX, directory)
         disk = File(path)
         buffer = Buffer(MemoryLog(), disk, memory_limit=memory)
@@ -67,14 +79,14 @@ class ServerHost:
             address = f"tcp://{host}:0"
             kwargs = {"secret_key": options.keys.server_secret, "authorized_keys": [options.keys.client_public]}
         try:
-            server = Server(buffer, address, **kwargs)
+            server = Server(buffer, address, local_endpoint=True, **kwargs)
         except BaseException:
             disk.close()
             lifecycle.remove(path)
             raise
         self.servers[options.run_id] = HostedServer(server, buffer, disk)
         logger.debug("started %r for shuffle run %s", server, options.run_id)
-        return server.address
+        return _addresses(server)
 
     def stop(self, run_id: str) -> None:
         entry = self.servers.pop(run_id, None)
@@ -102,6 +114,10 @@ class ServerHost:
         self.stop_all()
 
 
+def _addresses(server: Server) -> ServerAddresses:
+    return ServerAddresses(server.address, server.local_address)
+
+
 def _host(dask_worker: Any) -> ServerHost:
     host = dask_worker.plugins.get(NAME)
     if not isinstance(host, ServerHost):
@@ -109,8 +125,8 @@ def _host(dask_worker: Any) -> ServerHost:
     return host
 
 
-def host_start(options: ServerOptions, dask_worker: Any = None) -> str:
-    """Start the server of a run on this host (if not yet started): its address."""
+def host_start(options: ServerOptions, dask_worker: Any = None) -> ServerAddresses:
+    """Start the server of a run on this host (if not yet started): its addresses."""
     from distributed.comm import get_address_host
 
     memory: float

@@ -131,6 +131,10 @@ class ServersPlan:
     partitions ``[s*n/S, (s+1)*n/S)``. Made by the scheduler plugin (see
     :mod:`shuffle_kit.dask.cluster`), which stops the servers when the run ends.
 
+    A task reaches a server through its ``ipc://`` socket (``local``) where that socket
+    is there, on the server's machine (its path is in a new private directory, so no other
+    machine has it), else through its tcp address.
+
     >>> plan = ServersPlan("r", "r-1", 10, ("tcp://a:1", "tcp://b:2"), ("w1", "w2"), (("w1", None), ("w2", None)))
     >>> [plan.owner(p) for p in range(10)], plan.describe(1)
     ([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], 'server tcp://b:2 on worker w2 (output partitions 5-9)')
@@ -143,14 +147,22 @@ class ServersPlan:
     workers: tuple[str, ...]  # the worker of each server
     hosts: tuple[tuple[str, str | None], ...]  # (worker, its nanny or None): who holds each server
     keys: ClientKeys | None = None  # None on a loopback cluster
+    local: tuple[str | None, ...] = ()  # each server's ipc:// address, if it has one
 
     def owner(self, p: int) -> int:
         return p * len(self.servers) // self.n
 
+    def address(self, owner: int) -> str:
+        """The address this process reaches server ``owner`` at."""
+        local = self.local[owner] if owner < len(self.local) else None
+        if local is not None and os.path.exists(local.removeprefix("ipc://")):
+            return local
+        return self.servers[owner]
+
     @contextmanager
     def opened(self, owner: int) -> Iterator[Codec]:
         # the connection is shared by this process's tasks (and reused): not closed here
-        yield ArrowIPC(client_for(self.servers[owner], self.keys))
+        yield ArrowIPC(client_for(self.address(owner), self.keys))
 
     def describe(self, owner: int) -> str:
         s = len(self.servers)

@@ -139,10 +139,11 @@ class ShuffleRuns(SchedulerPlugin):
             raise ClusterError(f"shuffle_kit: could not start a store server for worker {worker}: {error!r}")
         return ServersPlan(
             name=name, run_id=run_id, n=n,
-            servers=tuple(address for _, address in started),
+            servers=tuple(addresses.tcp for _, addresses in started),
             workers=tuple(worker for (worker, _), _ in started),
             hosts=tuple(host for host, _ in started),
             keys=client_keys,
+            local=tuple(addresses.local for _, addresses in started),
         )
 
     async def _broadcast(

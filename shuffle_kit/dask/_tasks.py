@@ -3,6 +3,8 @@
 - :func:`setup` decides the run's plan where it runs (see :mod:`._plans`);
 - :func:`map_partition` appends every piece of one input partition, one append per
   store, all with the batch id ``<run>/<i>``: a retried or re-run map task adds nothing;
+  the appends to several stores are in flight at once (each waits for its server's
+  reply, and a server in a busy process answers late), at most :data:`SENDS` of them;
 - :func:`barrier` waits for every map task and adds up the rows each output partition
   must get;
 - :func:`read_partition` reads one output partition back, its pieces in input order, and
@@ -12,6 +14,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -25,6 +29,20 @@ from ._local import process_store
 from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
 
 SOURCE_KEY = b"shuffle_kit.dask.source"  # schema metadata: which input partition a piece came from
+SENDS = 4  # appends of one map task in flight at once (each holds its encoded pieces until answered)
+
+_senders: tuple[int, ThreadPoolExecutor] | None = None  # (the pid it belongs to, the pool)
+_senders_lock = threading.Lock()
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """This process's threads that send a map task's appends beside its own, shared by
+    its tasks (a forked child makes its own: the parent's threads are not in it)."""
+    global _senders
+    with _senders_lock:
+        if _senders is None or _senders[0] != os.getpid():
+            _senders = (os.getpid(), ThreadPoolExecutor(max_workers=SENDS - 1, thread_name_prefix="shuffle_kit-send"))
+        return _senders[1]
 
 
 def on_distributed_worker() -> bool:
@@ -74,9 +92,27 @@ def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np
     for p, t in pieces.items():
         groups.setdefault(plan.owner(p), {})[(spec.id, p)] = t.replace_schema_metadata(meta)
     del pieces
-    for owner, group in groups.items():
+
+    def send(owner: int) -> None:
         with store_errors(plan, owner, f"input partition {i}"), plan.opened(owner) as codec:
-            codec.append(group, batch_id=batch_id)
+            codec.append(groups[owner], batch_id=batch_id)
+
+    owners = list(groups)
+    for start in range(0, len(owners), SENDS):
+        batch = owners[start : start + SENDS]
+        others: list[Future] = [_sender_pool().submit(send, owner) for owner in batch[1:]]
+        errors: list[BaseException] = []
+        try:
+            send(batch[0])
+        except BaseException as e:
+            errors.append(e)
+        for future in others:  # every send answered before the task ends, failed or not
+            try:
+                future.result()
+            except BaseException as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]  # the first store's, in the order of the stores
     return counts
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -27,9 +29,12 @@ from shuffle_kit.dask._plans import (  # noqa: E402
 from shuffle_kit.stores.remote.auth import generate_keys  # noqa: E402
 
 
-def servers_plan(keys: ClientKeys | None = None, addresses: tuple[str, ...] = ("tcp://127.0.0.1:1",)) -> ServersPlan:
+def servers_plan(
+    keys: ClientKeys | None = None, addresses: tuple[str, ...] = ("tcp://127.0.0.1:1",),
+    local: tuple[str | None, ...] = (),
+) -> ServersPlan:
     workers = tuple(f"tcp://127.0.0.1:{100 + i}" for i in range(len(addresses)))
-    return ServersPlan("run", "run-1", 8, addresses, workers, tuple((w, None) for w in workers), keys)
+    return ServersPlan("run", "run-1", 8, addresses, workers, tuple((w, None) for w in workers), keys, local)
 
 
 def test_specs_and_plans_are_frozen_dataclasses_that_pickle(tmp_path):
@@ -103,15 +108,68 @@ def test_a_curve_server_is_reached_with_the_plans_keys(tmp_path):
     client_public, client_secret = generate_keys()
     host = ServerHost()
     options = ServerOptions("run-1", ServerKeys(server_secret, client_public), None, None)
-    address = host.start(options, "127.0.0.1", str(tmp_path), 10**6)
+    addresses = host.start(options, "127.0.0.1", str(tmp_path), 10**6)
     try:
-        plan = servers_plan(ClientKeys(server_public, client_secret), (address,))
+        keys = ClientKeys(server_public, client_secret)
         frame = pd.DataFrame({"x": [1, 2, 3]})
-        with plan.opened(0) as codec:
-            codec.append({("run", 0): frame}, batch_id=b"run/0")
-            codec.append({("run", 0): frame}, batch_id=b"run/0")  # a re-run adds nothing
-            [pieces] = codec.get_pieces([("run", 0)])
-        assert [t.num_rows for t in pieces] == [3]
+        # through the tcp address, then through the ipc socket a task on this machine uses
+        for plan in servers_plan(keys, (addresses.tcp,)), servers_plan(keys, (addresses.tcp,), (addresses.local,)):
+            with plan.opened(0) as codec:
+                codec.append({("run", 0): frame}, batch_id=b"run/0")
+                codec.append({("run", 0): frame}, batch_id=b"run/0")  # a re-run adds nothing
+                [pieces] = codec.get_pieces([("run", 0)])
+            assert [t.num_rows for t in pieces] == [3]
+        assert plan.address(0) == addresses.local != addresses.tcp
+        assert host.servers["run-1"].server.stats()["clients"] == 2  # one client per address
+        # without the key the ipc socket refuses too
+        with pytest.raises(ConnectionError):
+            sk.Shared(addresses.local, timeout=5).ping()
     finally:
         host.stop_all()
     assert list(tmp_path.iterdir()) == []
+    assert not os.path.exists(addresses.local.removeprefix("ipc://"))
+
+
+def test_a_task_uses_the_ipc_socket_only_where_it_is():
+    plan = servers_plan(addresses=("tcp://127.0.0.1:1", "tcp://127.0.0.1:2"), local=("ipc:///nonexistent/socket", None))
+    assert [plan.address(0), plan.address(1)] == ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]
+    assert servers_plan().address(0) == "tcp://127.0.0.1:1"  # a plan with no local addresses
+
+
+@dataclasses.dataclass(frozen=True)
+class ManyStores:
+    """A plan over in-memory stores, some of which cannot be reached."""
+
+    codecs: tuple
+    n: int
+    broken: frozenset = frozenset()
+
+    def owner(self, p: int) -> int:
+        return p * len(self.codecs) // self.n
+
+    @contextmanager
+    def opened(self, owner: int) -> Iterator[sk.ArrowIPC]:
+        if owner in self.broken:
+            raise ConnectionError("refused")
+        yield self.codecs[owner]
+
+    def describe(self, owner: int) -> str:
+        return f"store {owner}"
+
+
+def test_a_map_task_sends_to_many_stores_at_once_and_reports_the_first_that_failed():
+    from shuffle_kit.dask._tasks import SENDS, map_partition
+
+    n = 4 * SENDS  # more stores than sends in flight: they go in turns
+    df = pd.DataFrame({"k": range(200), "x": [float(i) for i in range(200)]})
+    spec = ShuffleSpec("run", ("k",), n, HashIds(), None, "/nonexistent", 0)
+    plan = ManyStores(tuple(sk.ArrowIPC(sk.Dict()) for _ in range(2 * SENDS)), n)
+    counts = map_partition(spec, plan, df, 0)  # type: ignore[arg-type]
+    map_partition(spec, plan, df, 0)  # type: ignore[arg-type]  # a re-run adds nothing
+    for p in range(n):
+        [pieces] = plan.codecs[plan.owner(p)].get_pieces([("run", p)])
+        assert sum(t.num_rows for t in pieces) == counts[p] and len(pieces) == (counts[p] > 0)
+    # the error names the first store (in their order) that failed, whichever failed first in time
+    broken = ManyStores(tuple(sk.ArrowIPC(sk.Dict()) for _ in range(2 * SENDS)), n, frozenset({2, SENDS + 1}))
+    with pytest.raises(sk.ShuffleDataLost, match=r"input partition 7: the store store 2 is unreachable"):
+        map_partition(spec, broken, df, 7)  # type: ignore[arg-type]

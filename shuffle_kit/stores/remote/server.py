@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from ... import lifecycle
 from ...defaults import STORE_MEMORY_LIMIT
 from ...errors import JobError, MalformedMessage, Refused, ServerError, UnknownCommand
 from ..base import Store, Usage
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_LIMIT = STORE_MEMORY_LIMIT
+# the directory of a tcp server's local endpoint, in the system's temporary directory: a
+# scratch directory (shuffle_kit.lifecycle), which sweep_local_endpoints() removes once
+# its server's process has died
+LOCAL_PREFIX = "shuffle_kit-socket-"
 # Replies ZeroMQ may queue for one client before the server stops sending to it: each
 # queued reply is a copy of what was asked for, so a client that reads slowly (or not at
 # all) would otherwise pin up to ZeroMQ's default of 1000 of them, and ROUTER drops the
@@ -85,10 +90,15 @@ class Server:
 
     ``address``: default ``ipc://`` in a new private directory (mode 0700); or an explicit
     ``ipc://PATH`` or ``tcp://HOST:PORT`` (port ``0`` or ``*`` picks a free one; the bound
-    address is ``server.address``). A tcp address that is not loopback-only requires
-    CURVE: this server's ``secret_key`` and the clients' ``authorized_keys`` (public
-    keys); clients without an authorised key are refused. ``public_key`` is what clients
-    pass as ``server_key``.
+    address is ``server.address``). With ``local_endpoint=True`` a tcp server also listens
+    on an ``ipc://`` socket in a new private directory, ``server.local_address`` (for an
+    ipc server, its address; else None): clients on this machine that use it skip the TCP
+    stack, which costs more CPU per byte on both sides. That directory goes with the
+    server, or, if its process is killed, with :func:`sweep_local_endpoints`.
+
+    A tcp address that is not loopback-only requires CURVE: this server's ``secret_key``
+    and the clients' ``authorized_keys`` (public keys); clients without an authorised key
+    are refused. ``public_key`` is what clients pass as ``server_key``.
 
     The server runs in a thread of this process (``start=False`` defers it). ``close()``
     stops it; it flushes memory to disk first when the store is persistent (``path``
@@ -113,6 +123,7 @@ class Server:
         max_message_bytes: int | None = None,
         reply_chunk: int = P.REPLY_CHUNK,
         remote_shutdown: bool = False,
+        local_endpoint: bool = False,
     ):
         if store is not None and path is not None:
             raise JobError("pass either a store or a path for the default store, not both")
@@ -137,6 +148,7 @@ class Server:
         self._shutdown_requested = False
         self._closed = False
         self._ipc_dir: str | None = None
+        self._local_dir: str | None = None  # of the local endpoint, a lifecycle directory
         self._ipc_file: str | None = None  # an explicit ipc:// path we bound
         self._auth: ThreadAuthenticator | None = None
         self.public_key: bytes | None = None
@@ -181,6 +193,12 @@ class Server:
                 raise error from None
             bound = address.startswith("tcp://")  # (port 0: the one the system chose)
             self.address: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) if bound else address
+            self.local_address: str | None = None if bound else address
+            if bound and local_endpoint:
+                # the same socket (and so the same CURVE rules) on a second endpoint
+                self._local_dir = lifecycle.make(LOCAL_PREFIX, tempfile.gettempdir())  # mode 0700
+                self.local_address = f"ipc://{self._local_dir}/socket"
+                self.socket.bind(self.local_address)
         except BaseException:
             self._teardown()
             raise
@@ -292,6 +310,9 @@ class Server:
         if self._ipc_dir is not None:
             shutil.rmtree(self._ipc_dir, ignore_errors=True)
             self._ipc_dir = None
+        if self._local_dir is not None:
+            lifecycle.remove(self._local_dir)
+            self._local_dir = None
         if self._ipc_file is not None and getattr(self, "address", None) is not None:
             try:  # ZeroMQ leaves the socket file behind
                 if stat.S_ISSOCK(os.lstat(self._ipc_file).st_mode):
@@ -599,6 +620,12 @@ class _Waiting:
         self.replies: deque[list] = deque()
         self.requests: deque[list] = deque()
         self.request_bytes = 0
+
+
+def sweep_local_endpoints() -> list[str]:
+    """Remove the local endpoints' directories of servers whose process has died (a
+    ``kill -9`` leaves them behind); those of live servers stay. The directories removed."""
+    return lifecycle.sweep(LOCAL_PREFIX, tempfile.gettempdir())
 
 
 def _usage(store: Store) -> Usage:

@@ -338,6 +338,53 @@ def test_explicit_addresses(tmp_path):
         assert sk.Shared(server.address).ping() < 5
 
 
+def test_a_tcp_server_also_listens_on_a_private_ipc_socket():
+    server = sk.Server(address="tcp://127.0.0.1:0", local_endpoint=True)
+    try:
+        assert server.local_address is not None and server.local_address.startswith("ipc://")
+        path = server.local_address.removeprefix("ipc://")
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+        near, far = sk.Shared(server.local_address), sk.Shared(server.address)
+        near.append({"k": b"ab"}, batch_id=b"1")
+        far.append({"k": b"ab"}, batch_id=b"1")  # one store behind both: the batch is known
+        far.append({"k": b"cd"})
+        assert near.get("k") == far.get("k") == b"abcd"
+        near.close(), far.close()
+    finally:
+        server.close()
+    assert not os.path.exists(os.path.dirname(path))
+    with thread_server(address="tcp://127.0.0.1:0") as plain:  # only when asked
+        assert plain.local_address is None
+    with thread_server() as ipc:  # an ipc server is local already
+        assert ipc.local_address == ipc.address
+
+
+def test_the_local_endpoint_of_a_killed_server_is_swept_and_a_live_ones_kept():
+    from shuffle_kit.stores.remote.server import sweep_local_endpoints
+
+    code = (
+        "import shuffle_kit as sk, sys, time\n"
+        "s = sk.Server(address='tcp://127.0.0.1:0', local_endpoint=True)\n"
+        "print(s.local_address, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        killed = child.stdout.readline().strip().removeprefix("ipc://")  # type: ignore[union-attr]
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+    live = sk.Server(address="tcp://127.0.0.1:0", local_endpoint=True)
+    try:
+        assert os.path.exists(killed)
+        swept = sweep_local_endpoints()
+        assert os.path.dirname(killed) in swept and not os.path.exists(os.path.dirname(killed))
+        assert live.local_address is not None and os.path.exists(live.local_address.removeprefix("ipc://"))
+        assert sk.Shared(live.local_address).ping() < 5
+    finally:
+        live.close()
+
+
 @pytest.mark.parametrize("address", ["tcp://*:0", "tcp://0.0.0.0:0", "tcp://eth0:0", "tcp://10.1.2.3:0"])
 def test_non_loopback_tcp_requires_keys(address):
     with pytest.raises(ValueError, match="CURVE"):
