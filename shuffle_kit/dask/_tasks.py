@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..errors import ShuffleDataLost
 from ..frames import INDEX_NAME, Piece, tables_to_frame, with_piece
 from ..kernels.keys import to_table
-from ..kernels.split import split, split_numbered
+from ..kernels.split import count_ids, split, split_numbered
 from ._local import process_store
 from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
 
@@ -62,7 +62,7 @@ def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np
     keys, n = list(spec.keys), spec.npartitions
     table, fields, _ = to_table(df, keys, keep_index=spec.keep_index)
     ids = spec.ids(df, table, fields, n)
-    counts = np.bincount(ids, minlength=n).astype(np.int64)
+    counts = count_ids(ids, n)
     numbered = _numbered_index(df, table, fields) if spec.keep_index else None
     if numbered is None:
         pieces = split(table, ids, n, counts)

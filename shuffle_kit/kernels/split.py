@@ -78,6 +78,21 @@ def sorted_runs(
     return [(_take_sorted(table, ids), counts)]
 
 
+FEW_PARTITIONS = 16  # up to this many, rows per partition are counted by comparisons
+
+
+def count_ids(ids: np.ndarray, npartitions: int) -> np.ndarray:
+    """Rows per partition id (int64, ``npartitions`` of them): for a few partitions one
+    comparison of the ids with each (NumPy's ``bincount`` first copies them into 64 bits).
+
+    >>> count_ids(np.array([2, 0, 2], np.uint8), 4).tolist()
+    [1, 0, 2, 0]
+    """
+    if npartitions <= FEW_PARTITIONS and ids.dtype.itemsize == 1:
+        return np.array([np.count_nonzero(ids == p) for p in range(npartitions)], dtype=np.int64)
+    return np.bincount(ids, minlength=npartitions).astype(np.int64, copy=False)
+
+
 def split_numbered(
     table: pa.Table, ids: np.ndarray, npartitions: int, column: str, start: int, step: int,
     counts: np.ndarray | None = None,
@@ -101,7 +116,7 @@ def split_numbered(
     where = table.schema.get_field_index(column)
     rows, order = _order(ids)
     taken = pc.take(table.remove_column(where), order, boundscheck=False)  # a permutation: in bounds
-    values = rows if (start, step) == (0, 1) else rows * step + start
+    values = rows if (start, step) == (0, 1) else rows + start if step == 1 else rows * step + start
     whole = taken.add_column(where, table.schema.field(where), pa.array(values, type=pa.int64()))
     starts = np.cumsum(counts) - counts
     return {int(p): whole.slice(int(starts[p]), int(counts[p])) for p in np.flatnonzero(counts)}

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.kernels.split import split, split_numbered
+from shuffle_kit.kernels.split import count_ids, split, split_numbered
 from tests.helpers.models import tables
 
 
@@ -51,3 +51,10 @@ def test_split_numbered_equals_split_of_the_numbers(case, start, step, give_coun
     for p, piece in got.items():
         assert piece.schema.equals(want[p].schema, check_metadata=True)
         assert piece.to_pydict() == want[p].to_pydict()
+
+
+@given(st.lists(st.integers(0, 299), max_size=80), st.sampled_from([1, 2, 3, 16, 17, 64, 300]))
+def test_count_ids_equals_bincount(values, n):
+    ids = np.array([v % n for v in values], dtype=np.uint8 if n <= 256 else np.uint16)
+    got = count_ids(ids, n)
+    assert got.dtype == np.int64 and got.tolist() == np.bincount(ids, minlength=n).tolist()
