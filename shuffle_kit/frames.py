@@ -576,13 +576,16 @@ def _metas(table: pa.Table) -> tuple[bytes | None, Piece | None]:
     return (table.schema.metadata or {}).get(SCHEMA_KEY), piece_of(table)
 
 
-def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int, threads: bool = True) -> pd.DataFrame:
-    """Columns of ``table`` as a DataFrame, with the fixups ``fix`` (by position) applied."""
+def _to_pandas(
+    table: pa.Table, fix: dict[int, dict], nrows: int, threads: bool = True, owned: bool = False
+) -> pd.DataFrame:
+    """Columns of ``table`` as a DataFrame, with the fixups ``fix`` (by position) applied
+    (``owned``: see :func:`tables_to_frame`)."""
     names = table.column_names
     pulled = {p: table.column(p) for p, s in fix.items() if s["k"] in _PULLED}
     rest = table.drop_columns([names[p] for p in pulled]) if pulled else table
     if rest.num_columns:
-        df = rest.to_pandas(use_threads=threads)
+        df = _adopted(rest, threads) if owned else rest.to_pandas(use_threads=threads)
     else:
         df = pd.DataFrame(index=pd.RangeIndex(nrows))
     for p in sorted(pulled):
@@ -596,6 +599,41 @@ def _to_pandas(table: pa.Table, fix: dict[int, dict], nrows: int, threads: bool 
     return df
 
 
+def _adopted(table: pa.Table, threads: bool) -> pd.DataFrame:
+    """``table.to_pandas()`` where the caller owns the table's buffers (nothing else holds
+    them): each column of numbers without nulls becomes a writable NumPy array over its
+    own Arrow buffer, one block per column, instead of a copy into pandas' blocks (Arrow
+    hands such columns over only read-only, which a frame given to a user must not be)."""
+    df = table.to_pandas(use_threads=threads, split_blocks=True)
+    columns: dict[int, Any] = {}
+    adopted = False
+    for j, column in enumerate(table.columns):
+        values = _own_numbers(column, df.dtypes.iloc[j])
+        adopted |= values is not None
+        columns[j] = df.iloc[:, j] if values is None else values
+    if not adopted:
+        return df
+    out = pd.DataFrame(columns, index=df.index, copy=False)
+    out.columns = df.columns
+    return out
+
+
+def _own_numbers(column: pa.ChunkedArray, dtype: Any) -> np.ndarray | None:
+    """A writable array of ``dtype`` over the data buffer of ``column`` (one chunk of
+    integers or floats without nulls, in a buffer Arrow allows writes to), else None."""
+    if column.num_chunks != 1 or column.null_count or not (
+        pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    ):
+        return None
+    if not isinstance(dtype, np.dtype) or dtype != np.dtype(column.type.to_pandas_dtype()):
+        return None
+    chunk = column.chunk(0)
+    data = chunk.buffers()[1]
+    if data is None or not data.is_mutable:
+        return None
+    return np.frombuffer(data, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+
+
 _PLAIN = {
     np.dtype(t).str: np.dtype(t)
     for t in ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"]
@@ -603,20 +641,24 @@ _PLAIN = {
 _PLAIN_KEYS = {str(dt): dt for dt in _PLAIN.values()}
 
 
-def _convert(table: pa.Table, schema: dict, pieces: list[Piece], threads: bool = True) -> pd.DataFrame:
+def _convert(
+    table: pa.Table, schema: dict, pieces: list[Piece], threads: bool = True, owned: bool = False
+) -> pd.DataFrame:
     """One DataFrame from a table of one or more pieces sharing ``schema``."""
     ncols = schema["ncols"]
     fix = {int(p): s for p, s in schema["fix"].items()}
     nrows = table.num_rows  # a slice keeps the metadata of the table it was cut from
     ispec = schema["index"]
     if ispec["kind"] == "range":
-        df = _to_pandas(table, fix, nrows, threads)
+        df = _to_pandas(table, fix, nrows, threads, owned)
         name = _label_from_json(ispec["name"])
         ranges = [p.range_index(name) for p in pieces]
         index = ranges[0].append(ranges[1:]) if len(ranges) > 1 else ranges[0]
     else:
         # data and index apart: selecting columns of a converted frame would copy them
-        df = _to_pandas(table.select(range(ncols)), {p: s for p, s in fix.items() if p < ncols}, nrows, threads)
+        df = _to_pandas(
+            table.select(range(ncols)), {p: s for p, s in fix.items() if p < ncols}, nrows, threads, owned
+        )
         levels = []
         for p in range(ncols, table.num_columns):
             column, plain = table.column(p), _PLAIN_KEYS.get(schema["dtypes"][p])
@@ -715,12 +757,14 @@ def _table_bytes(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
-def tables_to_frame(tables: list[pa.Table], threads: bool = True) -> pd.DataFrame:
+def tables_to_frame(tables: list[pa.Table], threads: bool = True, owned: bool = False) -> pd.DataFrame:
     """The DataFrame of each table, concatenated as :func:`concat_frames` does.
 
     Pieces with the same layout are concatenated as Arrow and converted once. ``threads``:
     whether pyarrow may convert columns on its thread pool (not where the caller already
-    runs on every core, as a dask task does: the two pools would contend).
+    runs on every core, as a dask task does: the two pools would contend). ``owned``: the
+    caller made the one table given and nothing else holds its buffers (the output of a
+    take): its columns of numbers without nulls become the frame's own, without a copy.
     """
     if not tables:
         return pd.DataFrame()
@@ -744,7 +788,7 @@ def tables_to_frame(tables: list[pa.Table], threads: bool = True) -> pd.DataFram
         if len(tables) == 1 or (ispec["kind"] == "range" or not (ispec["freq"] or ispec["categorical"])):
             table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
             pieces = [cast(Piece, m[1]) for m in metas]  # (a schema comes with its piece)
-            return _convert(table, schema, pieces, threads)
+            return _convert(table, schema, pieces, threads, owned=owned and len(tables) == 1)
     frames = [
         _convert(t, json.loads(s), [cast(Piece, p)], threads) if s is not None else t.to_pandas(use_threads=threads)
         for t, (s, p) in zip(tables, metas)

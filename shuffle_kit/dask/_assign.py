@@ -95,7 +95,9 @@ class SortWithin:
             n = ranked.num_rows
             first = piece_of(tables[0])
             piece = Piece.numbered(n, 0) if first and first.ranged else Piece(n)
-            frame = tables_to_frame([with_piece(ranked, piece)], threads=False)  # (tasks run on every core)
+            # (tasks run on every core: no pyarrow pool; the take made the table's buffers,
+            # so the frame may own them)
+            frame = tables_to_frame([with_piece(ranked, piece)], threads=False, owned=True)
         else:
             keys = pa.concat_tables([t.select(fields) for t in tables], promote_options="permissive")
             frame = tables_to_frame(tables, threads=False)

@@ -22,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ShuffleDataLost
-from ..frames import Piece, tables_to_frame, with_piece
+from ..frames import INDEX_NAME, Piece, tables_to_frame, with_piece
 from ..kernels.keys import to_table
-from ..kernels.split import split
+from ..kernels.split import count_ids, split, split_numbered
 from ._local import process_store
 from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
 
@@ -80,8 +80,12 @@ def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np
     keys, n = list(spec.keys), spec.npartitions
     table, fields, _ = to_table(df, keys, keep_index=spec.keep_index)
     ids = spec.ids(df, table, fields, n)
-    counts = np.bincount(ids, minlength=n).astype(np.int64)
-    pieces = split(table, ids, n, counts)
+    counts = count_ids(ids, n)
+    numbered = _numbered_index(df, table, fields) if spec.keep_index else None
+    if numbered is None:
+        pieces = split(table, ids, n, counts)
+    else:  # a kept RangeIndex: its values are made again from the rows each piece took
+        pieces = split_numbered(table, ids, n, numbered, df.index.start, df.index.step, counts)
     del ids
     if not pieces:
         return counts
@@ -114,6 +118,15 @@ def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np
         if errors:
             raise errors[0]  # the first store's, in the order of the stores
     return counts
+
+
+def _numbered_index(df: pd.DataFrame, table: pa.Table, fields: list[str]) -> str | None:
+    """The Arrow name of the column holding ``df``'s RangeIndex as values (``to_table``
+    keeps it so), if it has one and it is not a key."""
+    name = INDEX_NAME.format(0)
+    if type(df.index) is not pd.RangeIndex or name in fields or table.column_names[-1:] != [name]:
+        return None
+    return name if table.num_columns == df.shape[1] + 1 and table.schema.field(name).type == pa.int64() else None
 
 
 def barrier(plan: Plan, n: int, *counts: np.ndarray) -> tuple[Plan, np.ndarray]:

@@ -116,7 +116,8 @@ def to_table(chunk: Chunk, on: list, keep_index: bool | None = None) -> tuple[pa
     if not keep:
         df = df.set_axis(pd.RangeIndex(len(df)), axis=0)
     elif isinstance(df.index, pd.RangeIndex):
-        df = df.set_axis(pd.Index(np.asarray(df.index), name=df.index.name), axis=0)
+        # (the values are a fresh array: the Index may own it rather than copy it)
+        df = df.set_axis(pd.Index(np.asarray(df.index), name=df.index.name, copy=False), axis=0)
     table = frame_to_table(df)  # raises TypeError naming a column it cannot store
     names = table.column_names
     fields = []

@@ -78,12 +78,61 @@ def sorted_runs(
     return [(_take_sorted(table, ids), counts)]
 
 
-def _take_sorted(table: pa.Table, ids: np.ndarray) -> pa.Table:
+FEW_PARTITIONS = 16  # up to this many, rows per partition are counted by comparisons
+
+
+def count_ids(ids: np.ndarray, npartitions: int) -> np.ndarray:
+    """Rows per partition id (int64, ``npartitions`` of them): for a few partitions one
+    comparison of the ids with each (NumPy's ``bincount`` first copies them into 64 bits).
+
+    >>> count_ids(np.array([2, 0, 2], np.uint8), 4).tolist()
+    [1, 0, 2, 0]
+    """
+    if npartitions <= FEW_PARTITIONS and ids.dtype.itemsize == 1:
+        return np.array([np.count_nonzero(ids == p) for p in range(npartitions)], dtype=np.int64)
+    return np.bincount(ids, minlength=npartitions).astype(np.int64, copy=False)
+
+
+def split_numbered(
+    table: pa.Table, ids: np.ndarray, npartitions: int, column: str, start: int, step: int,
+    counts: np.ndarray | None = None,
+) -> dict[int, pa.Table]:
+    """:func:`split` of a table whose int64 column ``column`` holds ``start + step * row``
+    for each row (a RangeIndex stored as values): that column is not gathered but made
+    again for each piece from the rows it took, a pass of arithmetic in place of a take.
+
+    >>> import numpy as np, pyarrow as pa
+    >>> t = pa.table({'x': [10, 11, 12], 'i': [5, 7, 9]})
+    >>> pieces = split_numbered(t, np.array([1, 0, 1], np.uint8), 2, 'i', 5, 2)
+    >>> {p: piece['i'].to_pylist() for p, piece in pieces.items()}
+    {0: [7], 1: [5, 9]}
+    """
+    if len(ids) != table.num_rows:
+        raise ValueError(f"{len(ids)} partition ids for {table.num_rows} rows")
+    if counts is None:
+        counts = np.bincount(ids, minlength=npartitions)
+    if np.count_nonzero(counts) <= 1 or any(c.num_chunks > 1 for c in table.columns):
+        return split(table, ids, npartitions, counts)
+    where = table.schema.get_field_index(column)
+    rows, order = _order(ids)
+    taken = pc.take(table.remove_column(where), order, boundscheck=False)  # a permutation: in bounds
+    values = rows if (start, step) == (0, 1) else rows + start if step == 1 else rows * step + start
+    whole = taken.add_column(where, table.schema.field(where), pa.array(values, type=pa.int64()))
+    starts = np.cumsum(counts) - counts
+    return {int(p): whole.slice(int(starts[p]), int(counts[p])) for p in np.flatnonzero(counts)}
+
+
+def _order(ids: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """The rows sorted stably by partition id, as int64 NumPy and as Arrow (one buffer)."""
     if ids.dtype.itemsize == 1:
-        order = pc.array_sort_indices(arrow_array(ids))
-    else:
-        order = arrow_array(np.argsort(ids, kind="stable"))
-    return pc.take(table, order, boundscheck=False)  # a permutation: in bounds
+        order = pc.array_sort_indices(arrow_array(ids))  # (uint64: below 2**63, read as int64)
+        return np.asarray(order).view(np.int64), order
+    rows = np.argsort(ids, kind="stable")
+    return rows, arrow_array(rows)
+
+
+def _take_sorted(table: pa.Table, ids: np.ndarray) -> pa.Table:
+    return pc.take(table, _order(ids)[1], boundscheck=False)  # a permutation: in bounds
 
 
 def _split_batches(table: pa.Table, ids: np.ndarray, npartitions: int) -> dict[int, pa.Table]:

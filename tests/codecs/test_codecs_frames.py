@@ -24,6 +24,7 @@ from tests.helpers.frames import (
     LIGHT,
     appends,
     check,
+    frames,
 )
 
 try:  # the other frame codecs join this file's tests as they land
@@ -247,3 +248,40 @@ def test_every_dtype_converts_alike_without_pyarrows_threads():
     tables = [frame_to_table(df.iloc[:1]), frame_to_table(df.iloc[1:])]
     pd.testing.assert_frame_equal(tables_to_frame(tables, threads=False), df, check_exact=True)
     pd.testing.assert_frame_equal(tables_to_frame(tables, threads=False), tables_to_frame(tables), check_exact=True)
+
+
+@settings(max_examples=40)
+@given(df=frames(), data=st.data())
+def test_an_owned_table_converts_alike_into_writable_columns(df, data):
+    """tables_to_frame(owned=True) of a table a take made (as a dask sort's read task
+    does): the frame of the copying conversion, its number columns over the table's
+    buffers and writable in place."""
+    from shuffle_kit.frames import frame_to_table, tables_to_frame
+    from shuffle_kit.kernels.take import take
+
+    rows = np.array(data.draw(st.permutations(range(len(df)))), dtype=np.int64)
+    table = take(frame_to_table(df), rows)
+    want = tables_to_frame([table])
+    got = tables_to_frame([table], owned=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    for j in range(got.shape[1]):
+        column = got.iloc[:, j]
+        if len(got) and isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+            got.iloc[0, j] = column.iloc[-1]
+            assert got.iloc[0, j] == column.iloc[-1] or column.dtype.kind == "f"
+
+
+def test_an_owned_table_hands_its_numbers_over_without_a_copy():
+    from shuffle_kit.frames import frame_to_table, tables_to_frame
+    from shuffle_kit.kernels.take import take
+
+    n = 10_000
+    df = pd.DataFrame({"i": np.arange(n), "x": np.arange(n) / 2, "s": pd.Series(["a", "b"] * (n // 2), dtype="str")})
+    table = take(frame_to_table(df), np.arange(n)[::-1].copy())
+    got = tables_to_frame([table], owned=True)
+    for name in ("i", "x"):
+        arrow = np.frombuffer(table.column(name).chunk(0).buffers()[1], dtype=got[name].dtype)
+        assert np.shares_memory(got[name].to_numpy(), arrow)
+    got.loc[0, "i"] = -1
+    assert got["i"].iloc[0] == -1
+    pd.testing.assert_frame_equal(got.iloc[1:], df.iloc[::-1].reset_index(drop=True).iloc[1:])

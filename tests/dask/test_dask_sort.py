@@ -206,3 +206,30 @@ def test_bad_arguments_are_one_line(call, error, message):
         call(ddf)
     assert isinstance(info.value, ShuffleKitError)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("index", [pd.RangeIndex(15_000), pd.RangeIndex(-40, -40 + 3 * 15_000, 3)],
+                         ids=["0..n", "stepped"])
+def test_a_range_index_input_sorts_alike_on_any_number_of_threads(index):
+    """A RangeIndex input (dask's usual) keeps its numbers through sort_values (made again
+    from the rows each map task's pieces took), and the partitions, as large as a real
+    job's pieces, are the same for 1, 2 and 5 threads; their columns are writable."""
+    df = make_frame("int", len(index), seed=17, distinct=3000).set_axis(index, axis=0)
+    ddf = dd.from_pandas(df, npartitions=3, sort=False)
+    want = df.sort_values("k", kind="stable")
+    outs = {}
+    for workers in (1, 2, 5):
+        parts = list(dask.compute(*skd.sort_values(ddf, "k", npartitions=4).to_delayed(), scheduler="threads",
+                                  num_workers=workers))
+        pd.testing.assert_frame_equal(pd.concat(parts), want)
+        indexed = list(dask.compute(*skd.set_index(ddf, "k", npartitions=4).to_delayed(), scheduler="threads",
+                                    num_workers=workers))
+        pd.testing.assert_frame_equal(pd.concat(indexed), want.set_index("k"))
+        outs[workers] = parts + indexed
+    for workers in (2, 5):
+        for mine, one in zip(outs[workers], outs[1]):
+            pd.testing.assert_frame_equal(mine, one)
+    part = outs[1][0]
+    part.loc[part.index[0], "x"] = -1.0  # a user's frame: written in place
+    part["id"] += 1
+    assert part["x"].iloc[0] == -1.0 and (part["id"] == outs[2][0]["id"] + 1).all()

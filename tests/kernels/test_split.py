@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.kernels.split import split
+from shuffle_kit.kernels.split import count_ids, split, split_numbered
 from tests.helpers.models import tables
 
 
@@ -35,3 +35,26 @@ def test_a_chunked_table_is_not_concatenated():
 def test_ids_must_match_rows():
     with pytest.raises(ValueError, match="3 partition ids for 2 rows"):
         split(pa.table({"x": [1, 2]}), np.zeros(3, np.uint8), 2)
+
+
+@given(tables(), st.integers(-1000, 1000), st.sampled_from([1, 2, -3]), st.booleans())
+def test_split_numbered_equals_split_of_the_numbers(case, start, step, give_counts):
+    """A RangeIndex held as values is made again from the rows each piece took: the
+    pieces equal split()'s, the numbers and the schema included."""
+    table, ids, n = case
+    numbers = pa.array(start + step * np.arange(table.num_rows), pa.int64())
+    table = table.add_column(1, "__index_level_0__", numbers)
+    counts = np.bincount(ids, minlength=n) if give_counts else None
+    got = split_numbered(table, ids, n, "__index_level_0__", start, step, counts)
+    want = split(table, ids, n, counts)
+    assert list(got) == list(want)
+    for p, piece in got.items():
+        assert piece.schema.equals(want[p].schema, check_metadata=True)
+        assert piece.to_pydict() == want[p].to_pydict()
+
+
+@given(st.lists(st.integers(0, 299), max_size=80), st.sampled_from([1, 2, 3, 16, 17, 64, 300]))
+def test_count_ids_equals_bincount(values, n):
+    ids = np.array([v % n for v in values], dtype=np.uint8 if n <= 256 else np.uint16)
+    got = count_ids(ids, n)
+    assert got.dtype == np.int64 and got.tolist() == np.bincount(ids, minlength=n).tolist()
