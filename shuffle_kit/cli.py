@@ -21,6 +21,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 PARTITION_EPILOG = """\
 examples:
@@ -111,14 +115,25 @@ INTERRUPTED = "shuffle-kit: interrupted; no output was written"
 _interrupted = threading.Event()  # set by the first signal: nothing may handle another
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGINT/SIGTERM: stop the program once. Later signals are ignored, so the cleanup that
     follows (temporary files, the hidden output directory) runs to its end and the program
     prints one line."""
+    if _in_import_lock_callback(frame):
+        # Python ignores an exception raised in a weakref callback, as the one that drops a
+        # module's import lock while modules load: the job would go on. The signal comes
+        # again until it lands outside it
+        signal.raise_signal(signum)
+        return
     _interrupted.set()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _in_import_lock_callback(frame: FrameType | None) -> bool:
+    """Whether ``frame`` is importlib's callback that drops a module's lock."""
+    return frame is not None and frame.f_code.co_name == "cb" and "importlib" in frame.f_code.co_filename
 
 
 def _guarded(job: Callable[[], int]) -> int:

@@ -942,3 +942,39 @@ def test_a_signal_at_any_moment_is_one_line_and_exit_130(tmp_path, long_input, s
         assert os.listdir(work) == [], where  # nothing staged, nothing spilled
         early += before_arrow
     assert early >= 1, "no signal landed before pyarrow loaded: start-up is not covered"
+
+
+def test_a_signal_inside_an_import_lock_callback_comes_again_outside_it(tmp_path):
+    """Python ignores an exception raised in a weakref callback, as importlib's that drops
+    a module's lock (a signal landing there while modules load would be lost): the handler
+    sends the signal again instead, and the program stops once outside the callback."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import gc, signal, sys\n"
+        "import importlib._bootstrap as bootstrap\n"
+        "from shuffle_kit import cli\n"
+        "frames = []\n"
+        "def tracer(frame, event, arg):\n"
+        "    if event == 'call' and frame.f_code.co_name == 'cb':\n"
+        "        frames.append(frame)\n"
+        "lock = bootstrap._get_module_lock('shuffle_kit_probe')\n"
+        "sys.settrace(tracer)\n"
+        "del lock\n"
+        "gc.collect()\n"
+        "sys.settrace(None)\n"
+        "print(len(frames) == 1 and cli._in_import_lock_callback(frames[0]),"
+        " cli._in_import_lock_callback(sys._getframe()))\n"
+        "signal.signal(signal.SIGINT, cli._interrupt)\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])  # (held until unblocked)\n"
+        "try:\n"
+        "    cli._interrupt(signal.SIGINT, frames[0])\n"
+        "    print('deferred', cli._interrupted.is_set())\n"
+        "    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
+        "    for _ in range(10**6):\n"
+        "        pass\n"
+        "    print('not stopped')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped', cli._interrupted.is_set())\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "False", "deferred", "False", "stopped", "True"], done.stderr
