@@ -24,7 +24,7 @@ grouped by value whole (at most :data:`BY_VALUE_MAX_NPARTITIONS`).
   as dictionary indices, into Parquet outputs' dictionary pages: indices into one
   dictionary per column for the whole job, up to 1 / :data:`SHARED_DICTIONARY_SHARE` of the
   budget (:mod:`~shuffle_kit.partitioning.dictionaries`); string columns whose first values
-  are nearly all distinct are written as values, without the Parquet writer's dictionary
+  are mostly distinct are written as values, without the Parquet writer's dictionary
   (:func:`~shuffle_kit.partitioning.job_inputs.distinct_strings`).
 - ``by_value``: the same engine, through sorted runs: each hash partition, once whole, is
   grouped by key value into hive directories (:mod:`shuffle_kit.partitioning.by_value`).

@@ -143,27 +143,31 @@ def dictionary_keys(source: Source, on: list[str]) -> list[str]:
 
 
 # a string column is stored without a dictionary when at least this share of its values
-# among the input's first DISTINCT_SAMPLE_ROWS rows (at least MIN_DISTINCT_SAMPLE_ROWS of them) differ
-DISTINCT_SHARE = 0.99
+# among the input's first DISTINCT_SAMPLE_ROWS rows (at least MIN_DISTINCT_SAMPLE_ROWS of them)
+# differ: a row group of that many rows would then hold a dictionary of most of its values,
+# which saves little room for hashing every value (and past the writer's page limit it is
+# given up)
+DISTINCT_SHARE = 0.5
 DISTINCT_SAMPLE_ROWS = 1 << 16
 MIN_DISTINCT_SAMPLE_ROWS = 1 << 12
 
 
 def distinct_strings(first: pa.Table | None, exclude: Sequence[str] = ()) -> list[str]:
     """String and binary columns of ``first`` (the input's first chunk), other than
-    ``exclude``, whose first values are nearly all distinct (:data:`DISTINCT_SHARE`):
+    ``exclude``, whose first values are mostly distinct (:data:`DISTINCT_SHARE`):
     columns to write as values. A Parquet writer asked to store them with a dictionary
-    builds one for each row group, sees it outgrow its page limit and starts again from
-    the values, the work of the dictionary lost.
+    hashes every value into a dictionary for each row group, one that holds most of the
+    group's values and so saves little room (past its page limit, the writer gives it up
+    and starts again from the values, the work lost).
 
     What is looked at is the input's first rows, whatever the thread count; a column with
     too few values there to tell (:data:`MIN_DISTINCT_SAMPLE_ROWS`, nulls aside) is left as
     it is.
 
     >>> t = pa.table({'id': [f'u{i}' for i in range(5000)], 'w': [f'w{i % 50}' for i in range(5000)],
-    ...               'none': pa.nulls(5000, pa.string())})
+    ...               'half': [f'h{i // 2}' for i in range(5000)], 'none': pa.nulls(5000, pa.string())})
     >>> distinct_strings(t), distinct_strings(t.slice(0, 100))
-    (['id'], [])
+    (['id', 'half'], [])
     """
     import pyarrow.compute as pc
 

@@ -51,9 +51,9 @@ class Writer:
 
     ``encode``: more columns to store with a dictionary in Parquet, whatever their type
     (partition keys whose input had one: a hash partition holds a fraction of their values);
-    ``values_only``: string columns to store without one (values nearly all distinct: the
-    Parquet writer would build a dictionary for each row group, see it outgrow its page
-    limit and start again from the values).
+    ``values_only``: string columns to store without one (values mostly distinct: the
+    Parquet writer would hash every value into a dictionary for each row group that saves
+    little room, or outgrows its page limit and is given up).
     ``stored``: the schema a Parquet file reads back as, kept in its footer as Arrow's
     schema, when it is not ``schema`` (one from :func:`parquet_dictionary_schema`, whose
     dictionary columns read back as their values).

@@ -110,6 +110,34 @@ def test_strings_nearly_all_distinct_are_stored_as_values_and_the_files_are_the_
                 assert column.has_dictionary_page == (name == "w")
 
 
+def test_strings_mostly_distinct_are_stored_as_values(tmp_path):
+    # three of four values distinct among the first rows: a row group's dictionary would
+    # hold most of its values, so the column is written as values; a column of few values
+    # keeps its dictionary
+    rng = np.random.default_rng(4)
+    rows = 60_000
+    table = pa.table({
+        "k": rng.integers(0, 5000, rows),
+        "m": pa.array([f"m{v}" for v in rng.integers(0, 100_000, rows)]),
+        "w": pa.array([f"w{v}" for v in rng.integers(0, 50, rows)]),
+    })
+    os.makedirs(tmp_path / "in")
+    # "m" stored as values, as a writer that gave up its dictionary would: read as strings
+    pq.write_table(table, tmp_path / "in" / "in.parquet", use_dictionary=["w"])
+    sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), npartitions=3, progress=False)
+    ids = partition_ids(table, ["k"], 3)
+    for p in range(3):
+        f = pq.ParquetFile(tmp_path / "out" / f"part-{p:05d}.parquet")
+        assert f.read().equals(table.filter(pa.array(ids == p)))
+        for i in range(f.metadata.num_row_groups):
+            group = f.read_row_group(i)
+            for j, name in [(1, "m"), (2, "w")]:
+                column = f.metadata.row_group(i).column(j)
+                low, high = pc.min_max(group.column(name)).values()
+                assert (column.statistics.min, column.statistics.max) == (low.as_py(), high.as_py())
+                assert column.has_dictionary_page == (name == "w")
+
+
 def test_summary_has_the_figures_and_an_html_repr(tmp_path):
     _inputs(tmp_path / "in", rows=1000, files=1)
     s = sk.partition([str(tmp_path / "in")], ["k"], str(tmp_path / "out"), npartitions=4, progress=False)
