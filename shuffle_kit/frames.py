@@ -218,7 +218,10 @@ def _levels_to_index(levels: list[pd.Series], j: dict) -> pd.Index:
     (s,) = levels
     idx = pd.Index(s, copy=False).rename(names[0])
     if j.get("freq"):
-        idx = type(idx)(idx, freq=j["freq"])
+        try:
+            idx = type(idx)(idx, freq=j["freq"])
+        except ValueError:  # rows reordered or left out (a sort, a shuffle): as in pandas, no freq then
+            pass
     return idx
 
 

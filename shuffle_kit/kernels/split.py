@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow_numpy import arrow_array
+from .arrow_numpy import arrow_array, values
 
 
 def split(
@@ -116,8 +116,8 @@ def split_numbered(
     where = table.schema.get_field_index(column)
     rows, order = _order(ids)
     taken = pc.take(table.remove_column(where), order, boundscheck=False)  # a permutation: in bounds
-    values = rows if (start, step) == (0, 1) else rows + start if step == 1 else rows * step + start
-    whole = taken.add_column(where, table.schema.field(where), pa.array(values, type=pa.int64()))
+    numbers = rows if (start, step) == (0, 1) else rows + start if step == 1 else rows * step + start
+    whole = taken.add_column(where, table.schema.field(where), pa.array(numbers, type=pa.int64()))
     starts = np.cumsum(counts) - counts
     return {int(p): whole.slice(int(starts[p]), int(counts[p])) for p in np.flatnonzero(counts)}
 
@@ -126,7 +126,7 @@ def _order(ids: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """The rows sorted stably by partition id, as int64 NumPy and as Arrow (one buffer)."""
     if ids.dtype.itemsize == 1:
         order = pc.array_sort_indices(arrow_array(ids))  # (uint64: below 2**63, read as int64)
-        return np.asarray(order).view(np.int64), order
+        return values(order, np.int64), order  # (not np.asarray: pyarrow's conversion imports pandas)
     rows = np.argsort(ids, kind="stable")
     return rows, arrow_array(rows)
 

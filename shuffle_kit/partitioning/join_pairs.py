@@ -69,7 +69,7 @@ def pairs_written(left: StagedSide | PartitionedFiles, right: StagedSide | Parti
     result = MergeResult(left, right, joined, pair_bytes=pair_bytes, store_bytes=max(2**20, budget.limit // 4),
                          threads=threads, tmp=spill)  # (pairs split again spill under --tmp)
     own = None if pandas_metadata else ArrowJoin.of_inputs(joined, *schemas)
-    schema = own.schema if own is not None else arrow_schema(result.empty(), *schemas, joined.suffixes)
+    schema = own.schema if own is not None else arrow_schema(result.empty(), *schemas, joined)
     if not pandas_metadata:
         schema = schema.remove_metadata()
     # Arrow in, Arrow out: pairs joined without pandas where the join allows
@@ -87,7 +87,7 @@ def empty_frame(schema: pa.Schema) -> pd.DataFrame:
 def pandas_schema(joined: Join, left: pa.Schema, right: pa.Schema) -> pa.Schema:
     """The files' schema of ``joined`` of inputs of schemas ``left`` and ``right`` as pandas
     has it (:func:`arrow_schema` of pandas' join of two empty frames)."""
-    return arrow_schema(joined.join(empty_frame(left), empty_frame(right)), left, right, joined.suffixes)
+    return arrow_schema(joined.join(empty_frame(left), empty_frame(right)), left, right, joined)
 
 
 def check(joined: Join, left: pa.Schema, right: pa.Schema) -> None:
@@ -164,26 +164,32 @@ class StagedSide:
         pass  # (the job removes the directory)
 
 
-def arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, suffixes: tuple) -> pa.Schema:
+def arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, joined: Join) -> pa.Schema:
     """The output files' schema: the joined columns' (pandas' whole-join dtypes), a column
-    pandas holds as ``object`` typed as the input column it comes from (by name, with its
-    side's suffix), and so is a string column of pandas' (``large_string``) from a string
-    input: the files then keep the inputs' string type, as the partition job's do, and can
-    take their dictionaries as they are (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`).
+    pandas holds as ``object`` typed as the input column it comes from (its side's, as
+    :meth:`Join.output_columns` names them; else by name, with its side's suffix), and so is
+    a string column of pandas' (``large_string``) from a string input: the files then keep
+    the inputs' string type, as the partition job's do, and can take their dictionaries as
+    they are (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`).
 
     >>> left, right = pa.schema({'k': pa.int64(), 's': pa.string()}), pa.schema({'k': pa.int64(), 'o': pa.null()})
     >>> empty = pd.DataFrame({'k': pd.Series([], dtype='int64'), 's': pd.Series([], dtype='str'),
     ...                       'o': pd.Series([], dtype=object)})
-    >>> arrow_schema(empty, left, right, ('_x', '_y')).types
+    >>> arrow_schema(empty, left, right, Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True)).types
     [DataType(int64), DataType(string), DataType(null)]
     """
     schema = pa.Schema.from_pandas(empty, preserve_index=False)
     origin: dict[str, pa.DataType] = {}
-    for side, suffix in ((right, suffixes[1]), (left, suffixes[0])):  # (the left's name wins)
-        for f in side:
-            origin[f.name] = f.type
-            if suffix:
-                origin[f"{f.name}{suffix}"] = f.type
+    named = joined.output_columns(left.names, right.names)
+    if named is not None:
+        sides = (left, right)
+        origin = {name: sides[side].field(source).type for name, side, source in named}
+    else:
+        for side, suffix in ((right, joined.suffixes[1]), (left, joined.suffixes[0])):  # (the left's name wins)
+            for f in side:
+                origin[f.name] = f.type
+                if suffix:
+                    origin[f"{f.name}{suffix}"] = f.type
     fields = [f.with_type(origin[f.name]) if f.name in origin and _from_input(f.type, origin[f.name]) else f
               for f in schema]
     return pa.schema(fields, metadata=schema.metadata)

@@ -233,3 +233,15 @@ def test_a_range_index_input_sorts_alike_on_any_number_of_threads(index):
     part.loc[part.index[0], "x"] = -1.0  # a user's frame: written in place
     part["id"] += 1
     assert part["x"].iloc[0] == -1.0 and (part["id"] == outs[2][0]["id"] + 1).all()
+
+
+def test_an_index_with_a_frequency_sorts_and_shuffles():
+    """A DatetimeIndex with a freq (``pd.date_range``'s): each piece records it, and the
+    rows a sort or a shuffle puts together no longer follow it; pandas then has none."""
+    n = 2000
+    df = make_frame("int", n, seed=5).set_axis(pd.date_range("2000-01-01", periods=n, freq="D"), axis=0)
+    ddf = dd.from_pandas(df, npartitions=4)
+    got = skd.sort_values(ddf, "k").compute(scheduler="threads")
+    pd.testing.assert_frame_equal(got, df.sort_values("k", kind="stable"), check_freq=False)
+    shuffled = skd.shuffle(ddf, "k", npartitions=3).compute(scheduler="threads")
+    pd.testing.assert_frame_equal(shuffled.sort_index(), df, check_freq=False)
