@@ -97,14 +97,21 @@ def test_strings_nearly_all_distinct_are_stored_as_values_and_the_files_are_the_
                      progress=False)
         outputs.append({f: (out / f).read_bytes() for f in sorted(os.listdir(out))})
     assert outputs[0] == outputs[1] == outputs[2]
-    ids = partition_ids(table, ["k"], 5)
-    for p in range(5):
-        f = pq.ParquetFile(tmp_path / "out1" / f"part-{p:05d}.parquet")
-        assert f.read().equals(table.filter(pa.array(ids == p)))  # its rows, in input order, input types
+    assert_rows_and_statistics(tmp_path / "out1", table, 5, plain="id")
+
+
+def assert_rows_and_statistics(out, table: pa.Table, n: int, plain: str) -> None:
+    """Each of the ``n`` files holds its partition's rows of ``table`` in input order, with
+    its input types; every row group has true min/max statistics of the string columns
+    ``plain`` and ``w``, and a dictionary page for ``w`` only."""
+    ids = partition_ids(table, ["k"], n)
+    for p in range(n):
+        f = pq.ParquetFile(out / f"part-{p:05d}.parquet")
+        assert f.read().equals(table.filter(pa.array(ids == p)))
         for i in range(f.metadata.num_row_groups):
             group = f.read_row_group(i)
-            for j, name in [(1, "id"), (2, "w")]:
-                column = f.metadata.row_group(i).column(j)
+            for name in (plain, "w"):
+                column = f.metadata.row_group(i).column(table.schema.get_field_index(name))
                 low, high = pc.min_max(group.column(name)).values()
                 assert (column.statistics.min, column.statistics.max) == (low.as_py(), high.as_py())
                 assert column.has_dictionary_page == (name == "w")
@@ -125,17 +132,7 @@ def test_strings_mostly_distinct_are_stored_as_values(tmp_path):
     # "m" stored as values, as a writer that gave up its dictionary would: read as strings
     pq.write_table(table, tmp_path / "in" / "in.parquet", use_dictionary=["w"])
     sk.partition(str(tmp_path / "in"), "k", str(tmp_path / "out"), npartitions=3, progress=False)
-    ids = partition_ids(table, ["k"], 3)
-    for p in range(3):
-        f = pq.ParquetFile(tmp_path / "out" / f"part-{p:05d}.parquet")
-        assert f.read().equals(table.filter(pa.array(ids == p)))
-        for i in range(f.metadata.num_row_groups):
-            group = f.read_row_group(i)
-            for j, name in [(1, "m"), (2, "w")]:
-                column = f.metadata.row_group(i).column(j)
-                low, high = pc.min_max(group.column(name)).values()
-                assert (column.statistics.min, column.statistics.max) == (low.as_py(), high.as_py())
-                assert column.has_dictionary_page == (name == "w")
+    assert_rows_and_statistics(tmp_path / "out", table, 3, plain="m")
 
 
 def test_summary_has_the_figures_and_an_html_repr(tmp_path):
