@@ -22,7 +22,7 @@ output schema; a float NaN stays NaN, where pandas' frame would read back as nul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -82,14 +82,12 @@ class ArrowJoin:
         """The plan of ``join`` of tables of schemas ``left`` and ``right`` into tables of
         schema ``out`` (pandas' column names and types for the join), or None if pandas'
         merge could differ from it in any row, value, type or name."""
-        named = _named(join, left, right)
-        if named is None or [name for name, _, _ in named] != out.names:
+        own = cls.of_inputs(join, left, right)
+        if own is None or own.schema.names != out.names:
             return None
-        sides = (left, right)
-        if not all(_same(sides[side].field(source).type, out.field(i).type)
-                   for i, (_, side, source) in enumerate(named)):
+        if not all(_same(source, wanted) for source, wanted in zip(own.schema.types, out.types)):
             return None
-        return cls(tuple(join.left_on), tuple(join.right_on), tuple((s, n) for _, s, n in named), out)
+        return replace(own, schema=out)
 
     @classmethod
     def of_inputs(cls, join: Join, left: pa.Schema, right: pa.Schema) -> ArrowJoin | None:
