@@ -274,16 +274,16 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     longest = max((c.dictionary for c in chunks), key=len)
     # pieces of one job's dictionary (see dictionaries.py) hold it, or an earlier state of
     # it, which is a start of it: their indices hold in it as they are
-    others = [d for d in (c.dictionary for c in chunks) if not longest.slice(0, len(d)).equals(d)]
+    # (most pieces hold the very dictionary: Arrow compares that one without reading it)
+    others = [d for d in (c.dictionary for c in chunks) if not (d.equals(longest) or
+                                                                longest.slice(0, len(d)).equals(d))]
     if not others:
-        if all(len(c.dictionary) == len(longest) for c in chunks):
-            return _used_only(column)
-        return _used_only(pa.chunked_array(
-            # (its indices hold in the longer dictionary: Arrow need not check them again)
-            [pa.DictionaryArray.from_arrays(c.indices, longest, ordered=column.type.ordered, safe=False)
-             for c in chunks],
-            column.type,
-        ))
+        # one chunk of indices first: finding the used entries then costs a pass over the
+        # rows, not a few NumPy and Arrow calls for each of a file's many small pieces
+        indices = chunks[0].indices if len(chunks) == 1 else pa.concat_arrays([c.indices for c in chunks])
+        # (its indices hold in the longer dictionary: Arrow need not check them again)
+        joined = pa.DictionaryArray.from_arrays(indices, longest, ordered=column.type.ordered, safe=False)
+        return _used_only(pa.chunked_array([joined], column.type))
     # pieces of one input row group share its dictionary: count each once
     values = len(longest) + sum(len(d) for d, before in zip(others, [None, *others]) if before is None or
                                 not d.equals(before))

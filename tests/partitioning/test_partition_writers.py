@@ -74,6 +74,27 @@ def test_one_dictionary_per_column_chunk():
     assert kept.type == ranks.type and kept.to_pylist() == ["hi", None]
 
 
+@given(st.integers(1, 30), st.lists(st.tuples(st.integers(1, 30), st.lists(st.one_of(st.none(), st.integers(0, 29)),
+                                                                           max_size=40)), min_size=1, max_size=12),
+       st.sampled_from([pa.int8(), pa.int32()]), st.booleans())
+def test_pieces_of_one_growing_dictionary_share_one_of_the_entries_they_use(size, pieces, index_type, ordered):
+    # a file's pieces as the job's dictionary gives them: each holds the dictionary as it
+    # stood (a start of the whole), its indices within that start
+    words = pa.array([f"w{i:02d}" for i in range(size)])
+    t = pa.dictionary(index_type, pa.string(), ordered=ordered)
+    chunks = []
+    for known, rows in pieces:
+        known = min(known, size)
+        indices = pa.array([None if i is None else i % known for i in rows], index_type)
+        chunks.append(pa.DictionaryArray.from_arrays(indices, words.slice(0, known), ordered=ordered))
+    column = pa.chunked_array(chunks, t)
+    out = one_dictionary_each(pa.table({"s": column})).column("s")
+    assert out.type == t and out.to_pylist() == column.to_pylist()
+    assert all(c.dictionary.equals(out.chunk(0).dictionary) for c in out.chunks)
+    used = {v for v in column.to_pylist() if v is not None}
+    assert sorted(out.chunk(0).dictionary.to_pylist()) == sorted(used)
+
+
 def _files(root) -> dict[str, list[int]]:
     """relative file path -> its values"""
     return {
