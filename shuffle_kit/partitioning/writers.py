@@ -312,7 +312,9 @@ def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
     used = np.zeros(len(dictionary), dtype=bool)
     for chunk in column.chunks:
         indices, valid = values(chunk.indices, index_type), valid_mask(chunk.indices)
-        used[indices if valid is None else indices[valid]] = True
+        # (as NumPy's own index type: narrower indices are converted in small buffered
+        # steps, which costs more than one conversion)
+        used[(indices if valid is None else indices[valid]).astype(np.intp, copy=False)] = True
     keep = np.flatnonzero(used)
     if len(keep) == len(dictionary):
         return column
