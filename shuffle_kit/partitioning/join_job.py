@@ -14,12 +14,12 @@ engine.
    ``npartitions`` asks for another) is not partitioned again: its files, recognised by
    their records (:mod:`shuffle_kit.io.partitioned`), are its partitions.
 2. **Pairs joined one at a time.** Partition ``i`` of the left is joined with partition
-   ``i`` of the right (:mod:`~shuffle_kit.partitioning.join_pairs`, imported only then:
-   it brings pandas) by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop
-   (``shuffle_kit.merge``'s: pandas' ``merge`` semantics, the whole join's dtypes on every
-   pair, a pair larger than its share of memory split again with another hash seed and a
-   single hot key joined in chunks), pairs on ``threads`` workers; as Arrow, without
-   pandas, where the result cannot differ (:mod:`shuffle_kit.kernels.arrow_join`).
+   ``i`` of the right (:mod:`~shuffle_kit.partitioning.join_pairs`, imported only then),
+   pairs on ``threads`` workers: as Arrow, without pandas, where the result cannot differ
+   (:mod:`shuffle_kit.kernels.arrow_join`); by :class:`shuffle_kit.shuffling.merge.MergeResult`'s
+   pair loop (``shuffle_kit.merge``'s: pandas' ``merge`` semantics, the whole join's dtypes
+   on every pair, a pair larger than its share of memory split again with another hash
+   seed and a single hot key joined in chunks) for the rest, which brings pandas.
 
    A dimension table is not staged: a right side that fits a pair's share of memory,
    with distinct, non-null keys, for an inner join, is held whole and the left
@@ -301,7 +301,7 @@ def _run(opts: Options, spec: _Spec) -> JoinSummary:
                                     "as it is", name, ", ".join(side.on), n, len(side.files))
                 # (the right's rows read to try holding it wait, uncounted by the left's engine)
                 left_budget = replace(budget, held_bytes=max(2**20, budget.held_bytes - read_ahead))
-                from . import join_pairs  # (pandas and the in-memory merge: loaded for staged pairs only)
+                from . import join_pairs  # (loaded for staged pairs only)
 
                 staged = [
                     join_pairs.stage(name, source, keys, n, os.path.join(sides, name), side_budget, threads, place,

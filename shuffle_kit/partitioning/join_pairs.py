@@ -2,15 +2,16 @@
 (:func:`~shuffle_kit.partitioning.join_job.join`) when the right side is not held whole.
 
 Each side is partitioned by the engine into uncompressed Arrow IPC streams, one per
-partition (:func:`stage`, :class:`StagedSide`); pair ``i`` is joined by
-:class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop (pandas' ``merge`` semantics,
-as Arrow where the result cannot differ) and written into its file (:func:`pairs_written`).
-Here too is pandas' idea of a join's columns (:func:`pandas_schema`, :func:`check`), which
-the job asks only of inputs pandas described.
+partition (:func:`stage`, :class:`StagedSide`); pair ``i`` is joined and written into its
+file (:func:`pairs_written`): as Arrow, pair after pair, for an inner join Arrow computes
+exactly of inputs pandas did not describe whose every pair fits its share of memory; else
+by :class:`shuffle_kit.shuffling.merge.MergeResult`'s pair loop (pandas' ``merge``
+semantics, as Arrow where the result cannot differ; a pair larger than its share split
+again, a hot key joined in chunks). Here too is pandas' idea of a join's columns
+(:func:`pandas_schema`, :func:`check`), which the job asks only of inputs pandas described.
 
-This module imports pandas and the in-memory merge; the join job imports it only when it
-stages pairs or asks pandas: an inner join with a dimension table held whole, of inputs
-without pandas metadata, never loads pandas.
+pandas and the in-memory merge are imported only for the second way, or when pandas is
+asked: a join of Arrow, polars or DuckDB files whose pairs fit never loads pandas.
 """
 
 from __future__ import annotations
@@ -20,23 +21,25 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from ..frames import tables_to_frame
 from ..io.partitioned import PartitionedFiles
 from ..io.readers import Source
 from ..kernels.arrow_join import ArrowJoin
 from ..kernels.joins import Join
 from ..limits import executor
 from ..partition_sizes import HotKey
-from ..shuffling.merge import MergeResult
 from . import destination, engine
 from .job import Budget, Place, Reading, progress_bar, shared_dictionaries
 from .options import Options
 from .writers import STAGED, conform
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 
 def stage(name: str, source: Source, keys: list, n: int, directory: str, budget: Budget, threads: int,
@@ -66,9 +69,21 @@ def pairs_written(left: StagedSide | PartitionedFiles, right: StagedSide | Parti
     its inputs' types (:meth:`ArrowJoin.of_inputs`), as with a side held whole: pandas'
     dtypes would depend on the rows (an integer column with a null reads as float64).
     Other joins take pandas' dtypes without its metadata: a reader finds them in Arrow's."""
-    result = MergeResult(left, right, joined, pair_bytes=pair_bytes, store_bytes=max(2**20, budget.limit // 4),
-                         threads=threads, tmp=spill)  # (pairs split again spill under --tmp)
+    store_bytes = max(2**20, budget.limit // 4)
     own = None if pandas_metadata else ArrowJoin.of_inputs(joined, *schemas)
+    if own is not None and _fit(left, right, pair_bytes):
+        schema = own.schema.remove_metadata()
+        plan = ArrowJoin.plan(joined, left.schema, right.schema, schema)
+        if plan is not None:
+            if place.appending:
+                destination.check_append(place.out, schema, opts)
+            pairs = _arrow_pairs(left, right, plan, threads, store_bytes)
+            return (_write_pairs(pairs, left.npartitions, _dictionaries(plan, left, right), staging, schema, opts,
+                                 place, threads, budget, show), schema, [])
+    from ..shuffling.merge import MergeResult  # (pandas: for pairs split again, or pandas' dtypes)
+
+    result = MergeResult(left, right, joined, pair_bytes=pair_bytes, store_bytes=store_bytes, threads=threads,
+                         tmp=spill)  # (pairs split again spill under --tmp)
     schema = own.schema if own is not None else arrow_schema(result.empty(), *schemas, joined)
     if not pandas_metadata:
         schema = schema.remove_metadata()
@@ -76,11 +91,54 @@ def pairs_written(left: StagedSide | PartitionedFiles, right: StagedSide | Parti
     result.arrow = ArrowJoin.plan(joined, left.schema, right.schema, schema)
     if place.appending:
         destination.check_append(place.out, schema, opts)
-    return _write_pairs(result, staging, schema, opts, place, threads, budget, show), schema, result.skew
+    dictionaries = [] if result.arrow is None else _dictionaries(result.arrow, left, right)
+    written = _write_pairs(result.pairs(), left.npartitions, dictionaries, staging, schema, opts, place, threads,
+                           budget, show)
+    return written, schema, result.skew
+
+
+def _fit(left: StagedSide | PartitionedFiles, right: StagedSide | PartitionedFiles, pair_bytes: int) -> bool:
+    """Whether every pair of an inner join whose sides both have rows fits a pair's share
+    of memory (no pair is split again)."""
+    return all(lb + rb <= pair_bytes for lrows, rrows, lb, rb in zip(left.sizes, right.sizes, left.nbytes,
+                                                                     right.nbytes) if lrows and rrows)
+
+
+def _arrow_pairs(left: StagedSide | PartitionedFiles, right: StagedSide | PartitionedFiles, plan: ArrowJoin,
+                 threads: int, store_bytes: int) -> Iterator[tuple[int, Iterator[pa.Table]]]:
+    """(i, pair i's joined rows) for every pair whose sides both have rows, in pair order
+    whatever the thread count: each pair read and joined as Arrow on one of ``threads``
+    workers, the pairs in flight holding at most ``store_bytes`` of their sides."""
+    inflight: deque[tuple[int, Future, int]] = deque()
+    held = 0
+
+    def joined(i: int) -> pa.Table:
+        return plan.join(left.table(i), right.table(i))
+
+    with executor(threads, "shuffle_kit-join-pairs") as pool:
+        try:
+            for i, (lrows, rrows, lbytes, rbytes) in enumerate(zip(left.sizes, right.sizes, left.nbytes,
+                                                                   right.nbytes)):
+                if not (lrows and rrows):
+                    continue
+                while inflight and (len(inflight) >= threads or held + lbytes + rbytes > store_bytes):
+                    j, future, nbytes = inflight.popleft()
+                    held -= nbytes
+                    yield j, iter([future.result()])
+                inflight.append((i, pool.submit(joined, i), lbytes + rbytes))
+                held += lbytes + rbytes
+            while inflight:
+                j, future, _ = inflight.popleft()
+                yield j, iter([future.result()])
+        finally:
+            for _, future, _ in inflight:
+                future.cancel()
 
 
 def empty_frame(schema: pa.Schema) -> pd.DataFrame:
     """The empty DataFrame pandas reads of ``schema``."""
+    from ..frames import tables_to_frame
+
     return tables_to_frame([schema.empty_table()])
 
 
@@ -133,6 +191,8 @@ class StagedSide:
         return table if self.stored is self.schema else table.cast(self.schema)
 
     def partition(self, i: int) -> pd.DataFrame:
+        from ..frames import tables_to_frame
+
         if not self._rows[i]:
             return self.empty()
         return tables_to_frame([self._values(self.table(i))])
@@ -149,6 +209,8 @@ class StagedSide:
         return [f.name for f in self.stored if pa.types.is_dictionary(f.type)]
 
     def pieces(self, i: int, max_bytes: int = 64 * 2**20) -> Iterator[pd.DataFrame]:
+        from ..frames import tables_to_frame
+
         if not self._rows[i]:
             return
         for batch in self._batches(i):
@@ -173,6 +235,7 @@ def arrow_schema(empty: pd.DataFrame, left: pa.Schema, right: pa.Schema, joined:
     they are (:func:`~shuffle_kit.partitioning.writers.parquet_dictionary_schema`).
 
     >>> left, right = pa.schema({'k': pa.int64(), 's': pa.string()}), pa.schema({'k': pa.int64(), 'o': pa.null()})
+    >>> import pandas as pd
     >>> empty = pd.DataFrame({'k': pd.Series([], dtype='int64'), 's': pd.Series([], dtype='str'),
     ...                       'o': pd.Series([], dtype=object)})
     >>> arrow_schema(empty, left, right, Join(['k'], ['k'], 'inner', ('_x', '_y'), on=True)).types
@@ -215,14 +278,14 @@ def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame |
     return writer.rows
 
 
-def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Options, place: Place, threads: int,
-                 budget: Budget, show: bool) -> np.ndarray:
-    """Every pair's joined rows written into ``staging``, a file per pair (several pairs
-    written at once, at most a quarter of the memory limit of joined rows waiting); the
-    rows of each pair. Columns a staged side holds as dictionaries reach Parquet files so,
-    when the pairs are joined as Arrow."""
-    n = result.npartitions
-    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, dictionary=_dictionaries(result),
+def _write_pairs(pairs: Iterable[tuple[int, Iterator[pd.DataFrame | pa.Table]]], n: int, dictionaries: list[str],
+                 staging: str, schema: pa.Schema, opts: Options, place: Place, threads: int, budget: Budget,
+                 show: bool) -> np.ndarray:
+    """The joined rows of ``pairs`` (of ``n``) written into ``staging``, a file per pair
+    (several pairs written at once, at most a quarter of the memory limit of joined rows
+    waiting); the rows of each pair. The output columns ``dictionaries`` come as
+    dictionaries (from a staged side's, pairs joined as Arrow) and reach Parquet files so."""
+    files = engine.PartFiles.of(staging, schema, opts.format, opts.compression, dictionary=dictionaries,
                                 layout=opts.layout, token=place.token)
     rows = np.zeros(n, dtype=np.int64)
     limit = max(2**20, budget.limit // 4)
@@ -239,7 +302,7 @@ def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Opt
             bar.update(1)
 
         try:
-            for i, frames in result.pairs():
+            for i, frames in pairs:
                 first = next(frames, None)
                 if first is None:
                     continue
@@ -269,13 +332,11 @@ def _write_pairs(result: MergeResult, staging: str, schema: pa.Schema, opts: Opt
     return rows
 
 
-def _dictionaries(result: MergeResult) -> list[str]:
+def _dictionaries(plan: ArrowJoin, left: StagedSide | PartitionedFiles, right: StagedSide | PartitionedFiles
+                  ) -> list[str]:
     """The output columns that come from a staged side's dictionary columns, when the
-    pairs are joined as Arrow (a pair joined by pandas is encoded again)."""
-    if result.arrow is None:
-        return []
-    sides = [side.dictionaries if isinstance(side, StagedSide) else [] for side in (result.left, result.right)]
-    return [name for name, (side, source) in zip(result.arrow.schema.names, result.arrow.columns)
-            if source in sides[side]]
+    pairs are joined as Arrow by ``plan`` (a pair joined by pandas is encoded again)."""
+    sides = [side.dictionaries if isinstance(side, StagedSide) else [] for side in (left, right)]
+    return [name for name, (side, source) in zip(plan.schema.names, plan.columns) if source in sides[side]]
 
 

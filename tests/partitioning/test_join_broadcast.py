@@ -263,17 +263,27 @@ def test_a_wide_right_side_held_keeps_the_memory_limit(tmp_path):
     assert summary["peak_rss"] <= check_memory_limit("256MB") + OVERHEAD, summary["peak_rss"] / 2**20
 
 
-def test_a_join_of_arrow_files_with_the_right_side_held_never_loads_pandas(tmp_path):
+@pytest.mark.parametrize("held", [True, False])
+def test_a_join_of_arrow_files_never_loads_pandas(tmp_path, held):
     """The pandas' dtypes of a join of Arrow's types are its inputs' own: nothing asks
-    pandas (whose import is most of a small join's time)."""
+    pandas (whose import is most of a small join's time), whether the right side is held
+    whole or, holding a key twice, staged and joined pair by pair."""
     n, m = 5000, 300
     rng = np.random.default_rng(3)
     os.makedirs(tmp_path / "l"), os.makedirs(tmp_path / "r")
-    pq.write_table(pa.table({"k": rng.integers(0, m, n), "s": pa.array([f"s{i % 7}" for i in range(n)])}),
-                   tmp_path / "l" / "l.parquet")
-    pq.write_table(pa.table({"k": rng.permutation(m), "w": rng.random(m)}), tmp_path / "r" / "r.parquet")
+    left = pa.table({"k": rng.integers(0, m, n), "s": pa.array([f"s{i % 7}" for i in range(n)])})
+    keys = rng.permutation(m) if held else np.concatenate([rng.permutation(m), rng.integers(0, m, 50)])
+    right = pa.table({"k": keys, "w": rng.random(len(keys))})
+    pq.write_table(left, tmp_path / "l" / "l.parquet")
+    pq.write_table(right, tmp_path / "r" / "r.parquet")
     code = (f"import sys, shuffle_kit.partitioning.join_job as j; "
             f"s = j.join({str(tmp_path / 'l')!r}, {str(tmp_path / 'r')!r}, 'k', {str(tmp_path / 'out')!r}, "
             f"npartitions=4, progress=False); print(s.right_held, s.rows_out, 'pandas' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
-    assert done.stdout.split() == ["True", str(n), "False"]
+    expected = left.to_pandas().merge(right.to_pandas(), on="k")
+    assert done.stdout.split() == [str(held), str(len(expected)), "False"]
+    got = pq.read_table(tmp_path / "out").to_pandas()
+    assert got.dtypes.tolist() == expected.dtypes.tolist()
+    order = ["k", "s", "w"]
+    pd.testing.assert_frame_equal(got.sort_values(order, ignore_index=True),
+                                  expected.sort_values(order, ignore_index=True))
