@@ -36,9 +36,11 @@ def take(table: pa.Table, indices: np.ndarray) -> pa.Table:
     # every column's take reads the positions again: as 32 bits where they fit, half the bytes
     narrow = len(positions) >= SMALL and table.num_rows < 1 << 31 and len(table.columns) > 1
     arrow_positions = arrow_array(positions.astype(np.int32) if narrow else positions)
+    # (the positions are in bounds, as the caller promises: Arrow need not check them
+    # again for every column)
     columns = [
         _take_strings(column, positions) if column.type in _VIEWS and len(positions) >= SMALL
-        else column.take(arrow_positions)
+        else pc.take(column, arrow_positions, boundscheck=False)
         for column in table.columns
     ]
     return pa.Table.from_arrays(columns, schema=table.schema)
