@@ -12,7 +12,7 @@ of the same kind (keys, memory, directory), which empties it again (a task of a 
 run may have appended since) and takes it at the same address (the tasks' connections to
 it are reused) instead of starting one.
 It goes with the host like the others (``teardown``, or the process's death: then its
-scratch directories are swept by the next new server on the machine). Starting and
+scratch directories are swept by the next run on the machine, as those of any server). Starting and
 stopping run in a thread: on a ``LocalCluster`` the nannies share the scheduler's event
 loop, which a server's start or close would otherwise hold up.
 """
@@ -92,6 +92,7 @@ class ServerHost:
             # emptied again: a task of a failed run that was still running may have
             # appended to it while it waited
             entry.server.drop()
+            _sweep(directory)  # as a new server does: what hosts killed since left here
             with self._lock:
                 if options.run_id not in self.servers:
                     self.servers[options.run_id] = entry
@@ -116,8 +117,7 @@ class ServerHost:
     def _new_server(self, options: ServerOptions, host: str, directory: str, memory: float) -> HostedServer:
         # a scratch directory: the next run on this host removes it if this process dies
         # (as the directories of the servers' ipc sockets)
-        lifecycle.sweep(SPILL_PREFIX, directory)
-        sweep_local_endpoints()
+        _sweep(directory)
         path = lifecycle.make(SPILL_PREFIX, directory)
         disk = File(path)
         buffer = Buffer(MemoryLog(), disk, memory_limit=memory)
@@ -180,6 +180,12 @@ class ServerHost:
 
     def teardown(self, *args: Any, **kwargs: Any) -> None:
         self.stop_all()
+
+
+def _sweep(directory: str) -> None:
+    """Remove the spill directories and ipc socket directories of servers whose process died."""
+    lifecycle.sweep(SPILL_PREFIX, directory)
+    sweep_local_endpoints()
 
 
 def _close(entry: HostedServer) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -189,6 +191,23 @@ def test_runs_at_once_have_servers_of_their_own_and_one_per_host_is_kept(client,
     pd.testing.assert_frame_equal(b, frame.sort_values("x", kind="stable"))
     assert_cleaned_up(client)  # (the other server of each host was closed)
     assert len(shuffle_servers(client)[1]) == 2
+
+
+def test_a_kept_server_taken_again_sweeps_what_a_killed_host_left(client, ddf):
+    skd.shuffle(ddf, "k", 3).compute()
+    assert_cleaned_up(client)
+    assert len(shuffle_servers(client)[1]) == 2  # the next run takes these, starts none
+    directory = next(iter(client.cluster.workers.values())).local_directory
+    # a server's spill directory whose process was killed -9 (its lock goes with it)
+    code = (
+        "import os, sys; from shuffle_kit import lifecycle; from shuffle_kit.dask._hosts import SPILL_PREFIX; "
+        "print(lifecycle.make(SPILL_PREFIX, sys.argv[1]), flush=True); os.kill(os.getpid(), 9)"
+    )
+    left = subprocess.run([sys.executable, "-c", code, directory], capture_output=True, text=True).stdout.strip()
+    assert os.path.isdir(left)
+    skd.shuffle(ddf, "k", 3).compute()
+    assert not os.path.exists(left)
+    assert_cleaned_up(client)
 
 
 def test_kept_servers_go_with_the_cluster(tmp_path_factory):
