@@ -17,10 +17,12 @@ The graph, built with public dask APIs only (``to_delayed``, ``delayed``, ``from
     shuffle_kit-read j    per output partition: read its pieces back, in input order, and
                           check the row count against the barrier (never silently short)
 
-``sort_values``, ``set_index`` and ``shuffle(..., partitioner="range")`` first compute a
-sample of every input partition's keys (as dask computes its divisions), then run the same
-graph with key ranges for the hash; for the first two, each read task sorts its partition
-(see ``shuffle_kit/dask/_sort.py``). ``merge`` shuffles both sides into one store and joins
+``sort_values``, ``set_index`` and ``shuffle(..., partitioner="range")`` run the same
+graph with key ranges for the hash, from a sample of every input partition's keys: for
+``set_index`` computed first (its divisions are part of the result, as dask computes
+them), for the others by a sample task per input partition and one ``ranges`` task in the
+same graph; for the first two, each read task sorts its partition (see
+``shuffle_kit/dask/_sort.py``). ``merge`` shuffles both sides into one store and joins
 partition pairs (``shuffle_kit/dask/_merge.py``).
 
 Where the pieces live, decided when the setup task runs, so one graph works everywhere:

@@ -16,10 +16,10 @@ from ..errors import ArgumentTypeError, JobError, missing_column
 from ..kernels.keys import check_npartitions, check_partitioner, normalize_on
 from ..kernels.ranges import NA_POSITIONS
 from ..stores import File, Store
-from ._assign import Arrange, DaskIds, HashIds, PartitionIds, RangeIds
+from ._assign import Arrange, DaskIds, HashIds, PartitionIds
 from ._local import local_cleanup, temporary_directory
 from ._plans import PREFIX, ShuffleSpec
-from ._ranges import key_ranges
+from ._ranges import SampledRanges, check_order, key_fields, sample_partition
 from ._tasks import barrier, map_partition, read_partition, setup
 from .cluster import server_settings
 
@@ -40,7 +40,7 @@ def shuffle(
     ``i`` sorts no later than every key of partition ``i + 1`` (``ascending`` and
     ``na_position`` as pandas' ``sort_values``: one bool or one per key, nulls and NaN
     last by default), equal keys never split, sizes balanced from a sample of every input
-    partition, which is computed at once (as dask computes divisions). The rows of a
+    partition taken in the same graph. The rows of a
     partition stay in input order and the divisions stay unknown (the key is not the
     index, or the partitions are not sorted): :func:`sort_values` sorts them too, and
     :func:`set_index` gives known divisions. Empty partitions are kept when the keys have
@@ -78,16 +78,19 @@ def shuffle(
         raise JobError("partitioner='dask' shuffles on columns only (as ddf.shuffle does)")
     server_settings()  # a bad shuffle_kit.dask config value fails here, before any task runs
     n = int(npartitions) if npartitions is not None else ddf.npartitions
-    ids: PartitionIds = DaskIds(tuple(keys)) if partitioner == "dask" else HashIds()
+    ids: PartitionIds | None = DaskIds(tuple(keys)) if partitioner == "dask" else HashIds()
+    sampled = None
     if partitioner == "range":
-        order, bounds = key_ranges(ddf, keys, n, True if ascending is None else ascending, na_position or "last")
-        ids = RangeIds(order, bounds)
+        direction = True if ascending is None else ascending
+        check_order(keys, direction, na_position or "last")
+        sampled = SampledRanges(tuple(keys), tuple(key_fields(ddf, keys)), n, direction, na_position or "last")
+        ids = None
     spec = new_spec(ddf, keys, n, ids, store=store, token=partitioner)
-    return shuffle_graph(ddf, spec, meta, None, "shuffle")
+    return shuffle_graph(ddf, spec, meta, None, "shuffle", sampled)
 
 
 def new_spec(
-    ddf: Any, keys: list, n: int, ids: PartitionIds, *, store: Any = None, arrange: Arrange | None = None,
+    ddf: Any, keys: list, n: int, ids: PartitionIds | None, *, store: Any = None, arrange: Arrange | None = None,
     token: Any = None, keep_index: bool = True,
 ) -> ShuffleSpec:
     """The spec of one graph build (a fresh id: two builds share no store, batch id or task key);
@@ -106,9 +109,15 @@ def new_spec(
     return spec
 
 
-def shuffle_graph(ddf: Any, spec: ShuffleSpec, meta: pd.DataFrame, divisions: Any, what: str) -> Any:
+def shuffle_graph(
+    ddf: Any, spec: ShuffleSpec, meta: pd.DataFrame, divisions: Any, what: str, sampled: SampledRanges | None = None,
+) -> Any:
     """The dask DataFrame of ``spec``'s shuffle of ``ddf``: setup, a map task per input
-    partition, the barrier, a read task per output partition (each ``meta``-like)."""
+    partition, the barrier, a read task per output partition (each ``meta``-like).
+
+    With ``sampled``, the key ranges are made in the same graph: a sample task per input
+    partition and one ``ranges`` task, whose :class:`~._assign.RangeIds` the map tasks
+    use and whose order the read tasks sort by (``spec.ids`` is then not used)."""
     import dask
     import dask.dataframe as dd
 
@@ -121,12 +130,22 @@ def shuffle_graph(ddf: Any, spec: ShuffleSpec, meta: pd.DataFrame, divisions: An
         return delayed(functools.partial(func, spec), name=spec.task_key(f"{step}-function"), pure=True)
 
     plan = bound(setup, "setup")(dask_key_name=spec.task_key("setup"))
+    parts = ddf.to_delayed()
+    ranges = None
+    if sampled is not None:
+        sample = delayed(sample_partition, pure=True)
+        keys, fields = list(sampled.keys), list(sampled.fields)
+        samples = [
+            sample(part, keys, fields, sampled.size, False, dask_key_name=(spec.task_key("sample"), i))
+            for i, part in enumerate(parts)
+        ]
+        ranges = delayed(sampled, pure=True)(*samples, dask_key_name=spec.task_key("ranges"))
     map_task = bound(map_partition, "map")
-    maps = [map_task(plan, part, i, dask_key_name=(spec.task_key("map"), i)) for i, part in enumerate(ddf.to_delayed())]
+    maps = [map_task(plan, part, i, ranges, dask_key_name=(spec.task_key("map"), i)) for i, part in enumerate(parts)]
     done = delayed(barrier, pure=True)(plan, n, *maps, dask_key_name=spec.barrier_key)
     empty = delayed(meta, pure=True)  # one copy in the graph, not one per read task
     read_task = bound(read_partition, "read")
-    reads = [read_task(done, j, empty, dask_key_name=(spec.task_key("read"), j)) for j in range(n)]
+    reads = [read_task(done, j, empty, ranges, dask_key_name=(spec.task_key("read"), j)) for j in range(n)]
     return dd.from_delayed(reads, meta=meta, divisions=divisions, prefix=f"{PREFIX}-{what}", verify_meta=False)
 
 

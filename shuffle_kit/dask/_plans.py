@@ -45,7 +45,8 @@ class ShuffleSpec:
     id: str  # unique per graph build: two builds share no store, batch id or task key
     keys: tuple[str, ...]
     npartitions: int
-    ids: PartitionIds  # the output partition of each row (a hash, dask's assignment, key ranges)
+    ids: PartitionIds | None  # the output partition of each row (a hash, dask's assignment, key ranges);
+    # None: key ranges the graph samples (its ranges task gives them to the map tasks)
     store: Codec | None  # the user's store, used as is
     local_path: str  # else on a local scheduler: a File store here, removed when done
     builder_pid: int  # the process that built the graph (threads / sync run in it)

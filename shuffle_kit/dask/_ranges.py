@@ -6,8 +6,10 @@ sample of its key columns (every row of a partition no larger than the sample), 
 count and, for ``set_index``, its smallest and largest non-null key. :func:`combine`
 draws from the samples in proportion to the partitions' rows (so a small partition does
 not weigh as much as a large one) and takes the boundaries of that sample;
-:func:`divisions` turns them into dask's divisions. :func:`key_ranges` is the whole first
-pass of ``shuffle(..., partitioner="range")``.
+:func:`divisions_of` turns them into dask's divisions (``set_index`` needs them before
+its graph is built, so it computes the samples first, as dask does); ``sort_values`` and
+``shuffle(..., partitioner="range")``, whose divisions are unknown, sample in their own
+graph (:class:`SampledRanges`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pyarrow as pa
 
 from ..kernels.keys import to_table
 from ..kernels.ranges import KeyOrder, Sampler, boundaries, range_ids
+from ._assign import RangeIds
 
 SAMPLE_ROWS = 1000  # sampled per input partition at least (every row of a smaller one)
 SAMPLE_PER_OUTPUT = 20  # ... and this many per output partition
@@ -101,19 +104,50 @@ def divisions_of(order: KeyOrder, sample: pa.Table, bounds: pa.Table,
     return opening, (low, *inner, high)
 
 
-def key_ranges(ddf: Any, keys: list, npartitions: int, ascending: Any, na_position: str) -> tuple[KeyOrder, pa.Table]:
-    """(the order of ``ddf``'s key columns ``keys``, the ``npartitions - 1`` keys closing
-    its partitions but the last), from a sample of every input partition computed now, as
-    dask computes divisions.
+@dataclass(frozen=True)
+class SampledRanges:
+    """The key ranges of a shuffle whose sample is taken in its own graph (no first
+    computation, and an input partition that is not persisted is computed once): the
+    graph's sample tasks call :func:`sample_partition` with ``keys``, ``fields`` and
+    ``size``, and one task calls this object on their samples.
 
-    >>> import dask.dataframe as dd
-    >>> ddf = dd.from_pandas(pd.DataFrame({'k': [5, 1, 4, 2, 3, 3]}), npartitions=2)
-    >>> order, bounds = key_ranges(ddf, ['k'], 3, False, 'last')
-    >>> bounds['k'].to_pylist()
-    [4, 3]
+    >>> ranges = SampledRanges(("k",), ("k",), 2, True, "last")
+    >>> part = sample_partition(pd.DataFrame({'k': [3, 1, 2, 4]}), ['k'], ['k'], ranges.size, False)
+    >>> ranges(part).bounds['k'].to_pylist()
+    [2]
     """
-    _, order, _, bounds = sample_ranges(ddf, keys, npartitions, ascending, na_position, extremes=False)
-    return order, bounds
+
+    keys: tuple[str, ...]
+    fields: tuple[str, ...]  # the keys' Arrow names (see key_fields)
+    npartitions: int
+    ascending: Any
+    na_position: str
+
+    @property
+    def size(self) -> int:
+        return sample_size(self.npartitions)
+
+    def __call__(self, *samples: PartitionSample) -> RangeIds:
+        order, _, bounds = combine(list(samples), list(self.fields), self.npartitions, self.ascending,
+                                   self.na_position)
+        return RangeIds(order, bounds)
+
+
+def sample_size(npartitions: int) -> int:
+    """Rows sampled per input partition for ``npartitions`` output partitions."""
+    return max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * npartitions)
+
+
+def check_order(fields: list[str], ascending: Any, na_position: str) -> KeyOrder:
+    """The order ``ascending`` and ``na_position`` give the key columns ``fields``, checked
+    now (a bad argument fails at the call); the key types, and the categories a
+    categorical sorts by, come with the sample.
+
+    >>> check_order(['a', 'b'], [True, False], 'first').ascending
+    (True, False)
+    """
+    placeholder = pa.table({f: pa.array([], pa.int64()) for f in fields})
+    return KeyOrder.of(placeholder, fields, ascending, na_position)
 
 
 def sample_ranges(ddf: Any, keys: list, n: int, ascending: Any, na_position: str, extremes: bool) -> tuple:
@@ -121,7 +155,7 @@ def sample_ranges(ddf: Any, keys: list, n: int, ascending: Any, na_position: str
     boundaries), computed now: the graph to come needs them, as dask's divisions."""
     import dask
 
-    size = max(SAMPLE_ROWS, SAMPLE_PER_OUTPUT * n)
+    size = sample_size(n)
     task = dask.delayed(sample_partition, pure=True)
     fields = key_fields(ddf, keys)
     samples = list(dask.compute(*[task(part, keys, fields, size, extremes) for part in ddf.to_delayed()]))

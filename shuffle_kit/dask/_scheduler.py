@@ -1,9 +1,10 @@
 """The scheduler's side of the per-worker servers (the rules: :mod:`shuffle_kit.dask.cluster`).
 
 A setup task calls :func:`open_run`, which asks the scheduler plugin :class:`ShuffleRuns`
-(installed on first use) for the run's :class:`~._plans.ServersPlan`: the plugin starts
-one server per answering host, keeps the plan while the run's barrier task lives, and
-stops the servers when it is forgotten or the scheduler closes.
+(installed on first use) for the run's :class:`~._plans.ServersPlan`: the plugin asks
+every answering host for a server (an idle one it kept, else a new one), keeps the plan
+while the run's barrier task lives, and releases the servers when it is forgotten or the
+scheduler closes (the hosts empty them and keep them for the next run).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class ShuffleRuns(SchedulerPlugin):
         self.opening: dict[str, asyncio.Future] = {}
         self.unreachable: dict[str, float] = {}  # worker address -> when its host last failed to answer
         self._tasks: set[asyncio.Future] = set()
+        self._keys: tuple[ClientKeys, ServerKeys] | None = None
 
     async def open(self, name: str, barrier_key: str, n: int) -> ServersPlan:
         if name in self.runs:
@@ -111,11 +113,7 @@ class ShuffleRuns(SchedulerPlugin):
         run_id = f"{name}-{uuid.uuid4().hex[:8]}"
         client_keys, server_keys = None, None
         if not all(is_loopback(f"tcp://{ws.host}:0") for ws in workers):
-            server_public, server_secret = generate_keys()
-            client_public, client_secret = generate_keys()
-            # clients get only the public half of the server's key pair
-            client_keys = ClientKeys(server_public, client_secret)
-            server_keys = ServerKeys(server_secret, client_public)
+            client_keys, server_keys = self._curve_keys()
         settings = server_settings()
         hosts: list[Host] = [(ws.address, ws.nanny if settings.by_nanny else None) for ws in workers]
         options = ServerOptions(run_id, server_keys, settings.memory, settings.directory)
@@ -145,6 +143,16 @@ class ShuffleRuns(SchedulerPlugin):
             keys=client_keys,
             local=tuple(addresses.local for _, addresses in started),
         )
+
+    def _curve_keys(self) -> tuple[ClientKeys, ServerKeys]:
+        """The key pairs of this scheduler's runs off loopback, made once: a host keeps a
+        run's server for the next run, which must then hold the keys it requires."""
+        if self._keys is None:
+            server_public, server_secret = generate_keys()
+            client_public, client_secret = generate_keys()
+            # clients get only the public half of the server's key pair
+            self._keys = (ClientKeys(server_public, client_secret), ServerKeys(server_secret, client_public))
+        return self._keys
 
     async def _broadcast(
         self, hosts: list[Host], func: Any, args: tuple, patience: float | None = None,

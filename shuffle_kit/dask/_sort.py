@@ -1,8 +1,9 @@
-"""``sort_values`` and ``set_index`` of a dask DataFrame through shuffle_kit: a first pass
-samples the keys of every input partition and is computed at once (as dask computes its
-divisions), the boundaries then travel in the graph of a shuffle by key range (the hash
-shuffle's tasks, with :class:`~._assign.RangeIds` for the hash), and each read task sorts
-its partition (:class:`~._assign.SortWithin`)."""
+"""``sort_values`` and ``set_index`` of a dask DataFrame through shuffle_kit: a shuffle by
+key range (the hash shuffle's tasks, with :class:`~._assign.RangeIds` for the hash) whose
+read tasks sort their partition (:class:`~._assign.SortWithin`). The key ranges come from
+a sample of every input partition: ``set_index`` computes it at once (its divisions are
+part of the result, as dask computes them), ``sort_values`` in the same graph (its
+divisions are unknown: one computation, and the input is computed once)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..kernels.keys import check_npartitions, normalize_on, to_table
 from ..kernels.ranges import NA_POSITIONS, KeyOrder
 from ._assign import RangeIds, SortWithin
 from ._graph import new_spec, shuffle_graph
-from ._ranges import divisions_of, sample_ranges
+from ._ranges import SampledRanges, check_order, divisions_of, key_fields, sample_ranges
 from .cluster import server_settings
 
 
@@ -44,10 +45,11 @@ def sort_values(
     if na_position not in NA_POSITIONS:
         raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
     n = int(npartitions) if npartitions is not None else ddf.npartitions
-    _, order, _, bounds = sample_ranges(ddf, keys, n, ascending, na_position, extremes=False)
-    spec = new_spec(ddf, keys, n, RangeIds(order, bounds), store=store, arrange=SortWithin(order),
-                    token="sort_values")
-    return shuffle_graph(ddf, spec, ddf._meta, None, "sort-values")
+    fields = key_fields(ddf, keys)
+    order = check_order(fields, ascending, na_position)  # the read tasks get the sample's
+    sampled = SampledRanges(tuple(keys), tuple(fields), n, ascending, na_position)
+    spec = new_spec(ddf, keys, n, None, store=store, arrange=SortWithin(order), token="sort_values")
+    return shuffle_graph(ddf, spec, ddf._meta, None, "sort-values", sampled)
 
 
 def set_index(

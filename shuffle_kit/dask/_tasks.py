@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from ..errors import ShuffleDataLost
 from ..frames import INDEX_NAME, Piece, tables_to_frame, with_piece
 from ..kernels.keys import to_table
 from ..kernels.split import count_ids, split, split_numbered
+from ._assign import RangeIds, SortWithin
 from ._local import process_store
 from ._plans import FilePlan, Plan, ShuffleSpec, StorePlan, store_errors
 
@@ -74,12 +76,18 @@ def setup(spec: ShuffleSpec) -> Plan:
     return FilePlan(spec.local_path, spec.npartitions)
 
 
-def map_partition(spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int) -> np.ndarray:
-    """Partition input partition ``i`` and append all its pieces, once per store; the
-    rows it sent to each output partition."""
+def map_partition(
+    spec: ShuffleSpec, plan: Plan, df: pd.DataFrame, i: int, ranges: RangeIds | None = None,
+) -> np.ndarray:
+    """Partition input partition ``i`` (by ``ranges`` when the graph sampled them, else
+    by ``spec.ids``) and append all its pieces, once per store; the rows it sent to each
+    output partition."""
     keys, n = list(spec.keys), spec.npartitions
     table, fields, _ = to_table(df, keys, keep_index=spec.keep_index)
-    ids = spec.ids(df, table, fields, n)
+    assign = ranges if ranges is not None else spec.ids
+    if assign is None:  # a spec without ids is only built with a ranges task
+        raise TypeError("shuffle_kit: a map task of a sampled shuffle got no key ranges")
+    ids = assign(df, table, fields, n)
     counts = count_ids(ids, n)
     numbered = _numbered_index(df, table, fields) if spec.keep_index else None
     if numbered is None:
@@ -137,8 +145,11 @@ def barrier(plan: Plan, n: int, *counts: np.ndarray) -> tuple[Plan, np.ndarray]:
     return plan, total
 
 
-def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, meta: pd.DataFrame) -> pd.DataFrame:
-    """Output partition ``p``: its pieces in input order, all of them or an error."""
+def read_partition(
+    spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, meta: pd.DataFrame, ranges: RangeIds | None = None,
+) -> pd.DataFrame:
+    """Output partition ``p``: its pieces in input order, all of them or an error; sorted
+    by the order of ``ranges`` (the graph's sample) when ``spec.arrange`` sorts."""
     plan, expected = barrier
     want = int(expected[p])
     if want == 0:
@@ -160,7 +171,10 @@ def read_partition(spec: ShuffleSpec, barrier: tuple[Plan, np.ndarray], p: int, 
             starts = np.cumsum([0] + [t.num_rows for t in tables])
             tables = [with_piece(t, Piece.numbered(t.num_rows, int(s))) for t, s in zip(tables, starts)]
         # (dask runs tasks on every core: pyarrow's own pool would contend with them)
-        return tables_to_frame(tables, threads=False) if spec.arrange is None else spec.arrange(tables)
+        arrange = spec.arrange
+        if ranges is not None and isinstance(arrange, SortWithin):
+            arrange = replace(arrange, order=ranges.order)
+        return tables_to_frame(tables, threads=False) if arrange is None else arrange(tables)
 
 
 def _source(t: pa.Table) -> int:

@@ -19,9 +19,11 @@ system. For every shuffle run (one computation of one graph build):
   servers, so re-run map tasks land where the others did and their batch ids
   de-duplicate them.
 - when the barrier task is forgotten (every read finished, or the computation failed or
-  was cancelled), the plugin stops the run's servers and removes their directories; it
-  stops all of them when the scheduler closes, and each host stops its own when it
-  closes (``teardown``), so nothing outlives the cluster.
+  was cancelled), the plugin releases the run's servers: each host empties its server
+  (memory freed, spill log truncated) and keeps it, idle, for its next run, which then
+  pays for no new server or connection; the plugin releases all of them when the
+  scheduler closes, and each host closes its servers, idle or not, and removes their
+  directories when it closes (``teardown``), so nothing outlives the cluster.
 - a host lost with its nanny takes its pieces with it: appends to it fail and reads
   from it come up short, both raising :class:`~shuffle_kit.ShuffleDataLost` (the
   clients give up on a server that refuses or ignores them within seconds).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -16,7 +18,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import shuffle_kit.dask as skd  # noqa: E402
-from tests.helpers.dask_cluster import two_workers  # noqa: E402
+from tests.helpers.dask_cluster import shuffle_servers, two_workers  # noqa: E402
 from tests.helpers.dask_faults import arm, despite_a_killed_worker, disarm, fail, fail_once, sleep  # noqa: E402
 from tests.helpers.dask_frames import check_shuffled, make_frame  # noqa: E402
 
@@ -45,20 +47,26 @@ def runs(client) -> dict:
     return client.run_on_scheduler(live)
 
 
-def assert_cleaned_up(client, timeout: float = 10.0) -> None:
-    """No run left on the scheduler, no server or spill directory on the hosts."""
+def assert_cleaned_up(client, timeout: float = 10.0, failed: bool = False) -> None:
+    """No run left on the scheduler or the hosts; the servers kept for the next run hold
+    nothing (after a ``failed`` run: until the next run takes them, for tasks that were
+    running when it failed may append to them), and theirs are the only spill directories."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        servers = [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
-        if not runs(client) and not servers:
+        if not runs(client) and not shuffle_servers(client)[0]:
             break
         time.sleep(0.1)
     assert runs(client) == {}
-    assert not [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
+    live, idle = shuffle_servers(client)
+    assert live == [] and (failed or [held for _, held, _ in idle] == [0] * len(idle))
+    servers = [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
+    assert len(servers) == len(idle)  # (the nannies live in this process)
     cluster = client.cluster
-    assert not [
-        d for n in cluster.workers.values() for d in glob.glob(os.path.join(n.local_directory, "shuffle_kit-*"))
-    ]
+    directories = {
+        d for n in cluster.workers.values() for d in glob.glob(os.path.join(n.local_directory, "shuffle_kit-server-*"))
+        if os.path.isdir(d)
+    }
+    assert directories == {path for _, _, path in idle}
 
 
 def gather_partitions(client, collection) -> list[pd.DataFrame]:
@@ -103,6 +111,10 @@ def test_failure_cleans_up(client, ddf):
             skd.shuffle(ddf, "k", 5).compute()
     finally:
         client.run(disarm)
+    assert_cleaned_up(client, failed=True)
+    frame = ddf.compute(scheduler="sync")
+    got = skd.shuffle(ddf, "k", 5).compute()  # on the same servers, emptied
+    pd.testing.assert_frame_equal(got.sort_values("id"), frame.sort_values("id"))
     assert_cleaned_up(client)
 
 
@@ -115,7 +127,7 @@ def test_worker_killed_mid_shuffle(client, ddf):
     result = despite_a_killed_worker(client, skd.shuffle(ddf, "k", 6))
     if result is not None:
         pd.testing.assert_frame_equal(result.sort_values("id"), frame.sort_values("id"))
-    assert_cleaned_up(client)
+    assert_cleaned_up(client, failed=True)
 
 
 def test_sort_values_and_set_index_on_cluster(client, ddf):
@@ -152,7 +164,63 @@ def test_worker_killed_mid_set_index(client, ddf):
     result = despite_a_killed_worker(client, out)
     if result is not None:
         pd.testing.assert_frame_equal(result, frame.sort_values("x", kind="stable").set_index("x"))
+    assert_cleaned_up(client, failed=True)
+
+
+def test_the_next_run_takes_the_servers_the_last_one_left_empty(client, ddf):
+    frame = ddf.compute(scheduler="sync")
+    skd.shuffle(ddf, "k", 5).compute()
     assert_cleaned_up(client)
+    _, before = shuffle_servers(client)
+    assert len(before) == 2  # one per host, kept for the next run
+    got = skd.sort_values(ddf, "n", npartitions=4).compute()
+    pd.testing.assert_frame_equal(got, frame.sort_values("n", kind="stable"))  # nothing of the last run
+    assert_cleaned_up(client)
+    _, after = shuffle_servers(client)
+    assert sorted(address for address, _, _ in after) == sorted(address for address, _, _ in before)
+
+
+def test_runs_at_once_have_servers_of_their_own_and_one_per_host_is_kept(client, ddf):
+    frame = ddf.compute(scheduler="sync")
+    client.run(arm, functools.partial(sleep, 0.2))  # both runs' maps overlap
+    try:
+        a, b = client.compute([skd.shuffle(ddf, "k", 5), skd.sort_values(ddf, "x", npartitions=3)], sync=True)
+    finally:
+        client.run(disarm)
+    pd.testing.assert_frame_equal(a.sort_values("id"), frame.sort_values("id"))
+    pd.testing.assert_frame_equal(b, frame.sort_values("x", kind="stable"))
+    assert_cleaned_up(client)  # (the other server of each host was closed)
+    assert len(shuffle_servers(client)[1]) == 2
+
+
+def test_a_kept_server_taken_again_sweeps_what_a_killed_host_left(client, ddf):
+    skd.shuffle(ddf, "k", 3).compute()
+    assert_cleaned_up(client)
+    assert len(shuffle_servers(client)[1]) == 2  # the next run takes these, starts none
+    directory = next(iter(client.cluster.workers.values())).local_directory
+    # a server's spill directory whose process was killed -9 (its lock goes with it)
+    code = (
+        "import os, sys; from shuffle_kit import lifecycle; from shuffle_kit.dask._hosts import SPILL_PREFIX; "
+        "print(lifecycle.make(SPILL_PREFIX, sys.argv[1]), flush=True); os.kill(os.getpid(), 9)"
+    )
+    left = subprocess.run([sys.executable, "-c", code, directory], capture_output=True, text=True).stdout.strip()
+    assert os.path.isdir(left)
+    skd.shuffle(ddf, "k", 3).compute()
+    assert not os.path.exists(left)
+    assert_cleaned_up(client)
+
+
+def test_kept_servers_go_with_the_cluster(tmp_path_factory):
+    with two_workers(str(tmp_path_factory.mktemp("workers"))) as (_, other):
+        skd.shuffle(dd.from_pandas(make_frame(2_000), npartitions=3), "k", 3).compute()
+        deadline, idle = time.monotonic() + 10, []
+        while len(idle) < 2 and time.monotonic() < deadline:  # released once the run is forgotten
+            time.sleep(0.05)
+            _, idle = shuffle_servers(other)
+        assert len(idle) == 2
+    names = {t.name for t in threading.enumerate()}
+    assert not [address for address, _, _ in idle if f"shuffle_kit server {address}" in names]
+    assert not [path for _, _, path in idle if os.path.exists(path)]
 
 
 def test_groupby_apply_on_cluster(client, ddf):

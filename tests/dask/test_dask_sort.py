@@ -191,6 +191,29 @@ def test_processes_scheduler():
     pd.testing.assert_frame_equal(pd.concat(parts), df.sort_values("k", kind="stable").set_index("k"))
 
 
+@pytest.mark.parametrize("ranged", [False, True], ids=["sort_values", "range shuffle"])
+def test_a_sort_without_divisions_samples_in_its_own_graph_and_computes_its_input_once(ranged):
+    df = make_frame("int", 400, seed=3 + ranged)  # (frames of their own: dask caches by token)
+    calls: list[int] = []
+
+    def counted(part: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(part))
+        return part
+
+    ddf = dd.from_pandas(df, npartitions=4, sort=False).map_partitions(counted, meta=df.iloc[:0])
+    if ranged:
+        out = skd.shuffle(ddf, "k", 3, partitioner="range")
+    else:
+        out = skd.sort_values(ddf, "k", npartitions=3)
+    assert calls == []  # nothing computed by the call
+    got = out.compute(scheduler="sync")
+    assert len(calls) == 4 and sum(calls) == len(df)  # each input partition once: sample and map
+    want = df.sort_values("k", kind="stable")
+    if ranged:
+        got = got.sort_values("k", kind="stable")  # (ranges in order, rows in input order within)
+    pd.testing.assert_frame_equal(got, want)
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda ddf: skd.sort_values(ddf, "nope"), KeyError, "nope"),
     (lambda ddf: skd.sort_values(ddf, "k", na_position="middle"), ValueError, "na_position"),

@@ -4,7 +4,6 @@ local schedulers and on dask.distributed."""
 from __future__ import annotations
 
 import functools
-import threading
 import time
 import warnings
 
@@ -19,7 +18,7 @@ dd = pytest.importorskip("dask.dataframe")
 
 import shuffle_kit.dask as skd  # noqa: E402
 from shuffle_kit.errors import ArgumentTypeError, JobError  # noqa: E402
-from tests.helpers.dask_cluster import two_workers  # noqa: E402
+from tests.helpers.dask_cluster import shuffle_servers, two_workers  # noqa: E402
 from tests.helpers.dask_faults import arm, despite_a_killed_worker, sleep  # noqa: E402
 
 HOWS = ["inner", "left", "right", "outer"]
@@ -207,8 +206,8 @@ def no_runs_left(client, timeout: float = 10.0) -> bool:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        servers = [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
-        if not client.run_on_scheduler(live) and not servers:
+        servers, idle = shuffle_servers(client)  # idle ones, kept for the next run, hold nothing
+        if not client.run_on_scheduler(live) and not servers and not any(held for _, held, _ in idle):
             return True
         time.sleep(0.1)
     return False
