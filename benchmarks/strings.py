@@ -21,7 +21,8 @@ them, every output's row count checked, all writing LZ4 Parquet:
   pyarrow copying the input into one file, each input file read (string columns as the
   dictionaries they are stored as, as shuffle-kit reads them) and written whole, with the
   string columns alone dictionary-encoded (as shuffle-kit writes them): what reading and
-  encoding alone cost, without any partitioning.
+  encoding alone cost, without any partitioning. pyarrow encodes one file on one thread:
+  its CPU seconds, printed beside shuffle-kit's, are the floor to compare with.
 
 ``--compare-with DIR`` runs shuffle-kit from another source tree (a checkout of an earlier
 commit) beside this one at every point. Best of ``--repeats`` rounds; within a round the
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -69,7 +71,7 @@ def arrow_copy(data: str, out: str) -> list[str]:
         os.makedirs({out!r}, exist_ok=True)
         writer = None
         for f in files:
-            table = pq.read_table(f, read_dictionary=strings)
+            table = pq.ParquetFile(f, read_dictionary=strings).read()
             if writer is None:
                 writer = pq.ParquetWriter(os.path.join({out!r}, "all.parquet"), table.schema, compression="lz4",
                                           use_dictionary=strings)
@@ -107,19 +109,24 @@ def bench(rows: int, strings: tuple[str, ...], parts: tuple[int, ...], limits: t
                     out = os.path.join(out_root, "out")
                     cmd = arrow_copy(data, out) if tool == ARROW_COPY else ooc._programs(
                         data, out, limit or "1GB", nparts=max(n, 1))[SK if tool == BASE else tool]
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     wall, peak, rc, err = ooc.measure(
                         # its directory first on sys.path (``-m`` puts the working directory there)
                         cmd, env={"PYTHONPATH": base} if tool == BASE else None, cwd=base if tool == BASE else None,
                     )
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                     got = ooc.count_rows(out) if rc == 0 else 0
                     shutil.rmtree(out, ignore_errors=True)
                     ok = rc == 0 and got == rows
                     key = (distinct, tool, n, limit)
                     best = results.get(key)
                     if best is None or (ok and (not best["ok"] or wall < best["seconds"])):
-                        results[key] = {"seconds": wall, "peak_rss": peak, "ok": ok, "error": "" if ok else err}
+                        results[key] = {"seconds": wall, "cpu": cpu, "peak_rss": peak, "ok": ok,
+                                        "error": "" if ok else err}
                     status = "ok" if ok else f"FAILED rc={rc} rows={got:,}: {err}"
-                    print(f"  [{attempt}] {SHORT[tool]:11s} {n:5d} files {limit or '-':6s} {wall:7.2f} s  "
+                    print(f"  [{attempt}] {SHORT[tool]:11s} {n:5d} files {limit or '-':6s} {wall:7.2f} s "
+                          f"{cpu:6.2f} CPU-s "
                           f"peak RSS {peak / 2**20:6.0f} MiB  {status}", flush=True)
             print_point_table(results, distinct, parts, limits)
     finally:
@@ -135,10 +142,12 @@ def _secs(results: dict, key: tuple) -> float | None:
 def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limits: tuple[str, ...]) -> None:
     copy = _secs(results, (distinct, COPY, 0, ""))
     floor = _secs(results, (distinct, ARROW_COPY, 0, ""))
+    floor_cpu = results.get((distinct, ARROW_COPY, 0, ""), {}).get("cpu")
     print(f"\n{distinct} distinct strings; floor: polars copy {copy or float('nan'):.2f} s, "
-          f"pyarrow copy {floor or float('nan'):.2f} s")
+          f"pyarrow copy {floor or float('nan'):.2f} s ({floor_cpu or float('nan'):.2f} CPU-s, one thread)")
     print(f"{'files':>6s} {'limit':>6s} {'shuffle-kit':>11s} {'polars':>7s} {'DuckDB':>7s} {'sk/best':>8s} "
-          f"{'sk/copy':>8s} {'sk/arrow':>8s} {'.9pol/arrow':>11s} {'sk RSS MiB':>10s} {'sk before':>9s}")
+          f"{'sk/copy':>8s} {'sk/arrow':>8s} {'.9pol/arrow':>11s} {'sk CPU-s':>8s} {'sk RSS MiB':>10s} "
+          f"{'sk before':>9s}")
     for n in parts:
         for limit in limits:
             sk = _secs(results, (distinct, SK, n, limit))
@@ -146,6 +155,7 @@ def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limi
             duck = _secs(results, (distinct, DUCK, n, limit))
             best = min((t for t in (pol, duck) if t is not None), default=None)
             rss = results.get((distinct, SK, n, limit), {}).get("peak_rss", 0) / 2**20
+            sk_cpu = results.get((distinct, SK, n, limit), {}).get("cpu")
             before = _secs(results, (distinct, BASE, n, limit))
 
             def cell(v: float | None, width: int = 7) -> str:
@@ -154,7 +164,8 @@ def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limi
             print(f"{n:6d} {limit:>6s} {cell(sk, 11)} {cell(pol)} {cell(duck)} "
                   f"{cell(sk / best if sk and best else None, 8)} {cell(sk / copy if sk and copy else None, 8)} "
                   f"{cell(sk / floor if sk and floor else None, 8)} "
-                  f"{cell(0.9 * pol / floor if pol and floor else None, 11)} {rss:10.0f} {cell(before, 9)}")
+                  f"{cell(0.9 * pol / floor if pol and floor else None, 11)} {cell(sk_cpu, 8)} {rss:10.0f} "
+                  f"{cell(before, 9)}")
     print(flush=True)
 
 
