@@ -17,29 +17,39 @@ them, every output's row count checked, all writing LZ4 Parquet:
 - ``shuffle-kit partition DATA --on key --npartitions N --memory-limit L``;
 - polars ``sink_parquet(pl.PartitionBy(...))`` (no memory limit: one run per N serves
   every limit) and DuckDB ``COPY ... PARTITION_BY`` with ``SET memory_limit`` to L;
-- the floor: polars ``scan_parquet(DATA).sink_parquet(one file)`` (once per data set).
+- the floor, once per data set: polars ``scan_parquet(DATA).sink_parquet(one file)``, and
+  pyarrow copying the input into one file, each input file read and written whole, its
+  string columns read as dictionaries and dictionary-encoded, but those of mostly distinct
+  values in the first row group, read and written as values (as shuffle-kit does): what
+  reading and encoding alone cost, without any partitioning. pyarrow encodes one file on
+  one thread: its CPU seconds, printed beside shuffle-kit's, are the floor to compare with.
 
 ``--compare-with DIR`` runs shuffle-kit from another source tree (a checkout of an earlier
 commit) beside this one at every point. Best of ``--repeats`` rounds; within a round the
 tools are interleaved, the first rotating, so drift on a shared machine hits them alike.
 The points run in the order given (data sets outermost), so the ones that matter most can
 go first. Printed per point: each tool's seconds and shuffle-kit's time over the best
-peer's and over the copy's.
+peer's and over each copy's, and 0.9 of polars' time (the goal) over pyarrow's copy.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import sys
 import tempfile
+import textwrap
 
 from . import out_of_core as ooc
 
 SK, POLARS, DUCK = "shuffle-kit partition", "polars sink_parquet(PartitionBy)", "DuckDB COPY PARTITION_BY"
 COPY = ooc.COPY
+ARROW_COPY = "pyarrow copy (one file, no partitioning)"
 BASE = "shuffle-kit partition (--compare-with)"
-SHORT = {SK: "shuffle-kit", POLARS: "polars", DUCK: "DuckDB", COPY: "copy", BASE: "sk before"}
+SHORT = {SK: "shuffle-kit", POLARS: "polars", DUCK: "DuckDB", COPY: "copy", ARROW_COPY: "arrow copy",
+         BASE: "sk before"}
 NFILES = 16
 STRINGS = ("10", "1000", "10000", "100000", "all")
 PARTS = (64, 1024, 4096)
@@ -50,9 +60,33 @@ def data_dir(root: str, rows: int, strings: str) -> str:
     return os.path.join(root, f"shuffle_kit-strings-{rows}-{strings}-{NFILES}")
 
 
+def arrow_copy(data: str, out: str) -> list[str]:
+    """The command line of pyarrow's copy of ``data`` into ``out/all.parquet`` (see the
+    module's docstring)."""
+    program = f"""
+        import glob, os, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+        files = sorted(glob.glob(os.path.join({data!r}, "*.parquet")))
+        schema = pq.read_schema(files[0])
+        strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        # mostly distinct strings are read and written as values, as shuffle-kit does
+        sample = pq.ParquetFile(files[0]).read_row_group(0, columns=strings)
+        strings = [s for s in strings if 2 * pc.count_distinct(sample.column(s)).as_py() < sample.num_rows]
+        os.makedirs({out!r}, exist_ok=True)
+        writer = None
+        for f in files:
+            table = pq.ParquetFile(f, read_dictionary=strings).read()
+            if writer is None:
+                writer = pq.ParquetWriter(os.path.join({out!r}, "all.parquet"), table.schema, compression="lz4",
+                                          use_dictionary=strings)
+            writer.write_table(table)
+        writer.close()
+    """
+    return [sys.executable, "-c", textwrap.dedent(program)]
+
+
 def _jobs(parts: tuple[int, ...], limits: tuple[str, ...], base: bool) -> list[tuple[str, int, str]]:
     """(tool, files, limit) of one data set; tools without a limit once per file count."""
-    jobs: list[tuple[str, int, str]] = [(COPY, 0, "")]
+    jobs: list[tuple[str, int, str]] = [(COPY, 0, ""), (ARROW_COPY, 0, "")]
     for n in parts:
         jobs.append((POLARS, n, ""))
         for limit in limits:
@@ -76,20 +110,26 @@ def bench(rows: int, strings: tuple[str, ...], parts: tuple[int, ...], limits: t
                 # whole points stay together, and which comes first rotates between rounds
                 for tool, n, limit in jobs[attempt % len(jobs):] + jobs[:attempt % len(jobs)]:
                     out = os.path.join(out_root, "out")
-                    cmd = ooc._programs(data, out, limit or "1GB", nparts=max(n, 1))[SK if tool == BASE else tool]
+                    cmd = arrow_copy(data, out) if tool == ARROW_COPY else ooc._programs(
+                        data, out, limit or "1GB", nparts=max(n, 1))[SK if tool == BASE else tool]
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     wall, peak, rc, err = ooc.measure(
                         # its directory first on sys.path (``-m`` puts the working directory there)
                         cmd, env={"PYTHONPATH": base} if tool == BASE else None, cwd=base if tool == BASE else None,
                     )
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                     got = ooc.count_rows(out) if rc == 0 else 0
                     shutil.rmtree(out, ignore_errors=True)
                     ok = rc == 0 and got == rows
                     key = (distinct, tool, n, limit)
                     best = results.get(key)
                     if best is None or (ok and (not best["ok"] or wall < best["seconds"])):
-                        results[key] = {"seconds": wall, "peak_rss": peak, "ok": ok, "error": "" if ok else err}
+                        results[key] = {"seconds": wall, "cpu": cpu, "peak_rss": peak, "ok": ok,
+                                        "error": "" if ok else err}
                     status = "ok" if ok else f"FAILED rc={rc} rows={got:,}: {err}"
-                    print(f"  [{attempt}] {SHORT[tool]:11s} {n:5d} files {limit or '-':6s} {wall:7.2f} s  "
+                    print(f"  [{attempt}] {SHORT[tool]:11s} {n:5d} files {limit or '-':6s} {wall:7.2f} s "
+                          f"{cpu:6.2f} CPU-s "
                           f"peak RSS {peak / 2**20:6.0f} MiB  {status}", flush=True)
             print_point_table(results, distinct, parts, limits)
     finally:
@@ -104,9 +144,13 @@ def _secs(results: dict, key: tuple) -> float | None:
 
 def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limits: tuple[str, ...]) -> None:
     copy = _secs(results, (distinct, COPY, 0, ""))
-    print(f"\n{distinct} distinct strings; copy (floor) {copy or float('nan'):.2f} s")
+    floor = _secs(results, (distinct, ARROW_COPY, 0, ""))
+    floor_cpu = results.get((distinct, ARROW_COPY, 0, ""), {}).get("cpu")
+    print(f"\n{distinct} distinct strings; floor: polars copy {copy or float('nan'):.2f} s, "
+          f"pyarrow copy {floor or float('nan'):.2f} s ({floor_cpu or float('nan'):.2f} CPU-s, one thread)")
     print(f"{'files':>6s} {'limit':>6s} {'shuffle-kit':>11s} {'polars':>7s} {'DuckDB':>7s} {'sk/best':>8s} "
-          f"{'sk/copy':>8s} {'sk RSS MiB':>10s} {'sk before':>9s}")
+          f"{'sk/copy':>8s} {'sk/arrow':>8s} {'.9pol/arrow':>11s} {'sk CPU-s':>8s} {'sk RSS MiB':>10s} "
+          f"{'sk before':>9s}")
     for n in parts:
         for limit in limits:
             sk = _secs(results, (distinct, SK, n, limit))
@@ -114,6 +158,7 @@ def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limi
             duck = _secs(results, (distinct, DUCK, n, limit))
             best = min((t for t in (pol, duck) if t is not None), default=None)
             rss = results.get((distinct, SK, n, limit), {}).get("peak_rss", 0) / 2**20
+            sk_cpu = results.get((distinct, SK, n, limit), {}).get("cpu")
             before = _secs(results, (distinct, BASE, n, limit))
 
             def cell(v: float | None, width: int = 7) -> str:
@@ -121,7 +166,9 @@ def print_point_table(results: dict, distinct: str, parts: tuple[int, ...], limi
 
             print(f"{n:6d} {limit:>6s} {cell(sk, 11)} {cell(pol)} {cell(duck)} "
                   f"{cell(sk / best if sk and best else None, 8)} {cell(sk / copy if sk and copy else None, 8)} "
-                  f"{rss:10.0f} {cell(before, 9)}")
+                  f"{cell(sk / floor if sk and floor else None, 8)} "
+                  f"{cell(0.9 * pol / floor if pol and floor else None, 11)} {cell(sk_cpu, 8)} {rss:10.0f} "
+                  f"{cell(before, 9)}")
     print(flush=True)
 
 

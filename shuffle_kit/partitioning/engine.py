@@ -25,7 +25,11 @@ Parquet writer and each open writer holds memory, so with many partitions the ro
 become tiny and the writers outgrow the budget. A run costs one uncompressed write and
 read of the data (page cache speed) and turns thousands of tiny row groups into one
 per file. The choice follows from the budget and the writers' memory, so the two meet
-where their costs do rather than at a fixed count.
+where their costs do rather than at a fixed count. Dictionary columns kept as dictionaries
+weigh in too: each row group writes a dictionary page of its own, and the writer hashes its
+values for the page and for the statistics, so open files whose row groups would hold fewer
+rows than :data:`DICTIONARY_ROWS` times the dictionaries' values (those of the first chunk)
+take sorted runs, with one or a few row groups per file.
 
 Order: a partition's rows are written in input order (its writes are issued in order,
 one at a time; runs are read back in the order they were written), unless the files ask
@@ -106,6 +110,11 @@ logger = logging.getLogger(__name__)
 # the output stream), plus the file's footer entries; measured per writer, rounded up
 WRITER_BYTES = 192 * 2**10
 MIN_ROW_GROUP_BYTES = 256 * 2**10  # below this the writer's fixed cost per row group dominates
+# each row group of a dictionary column writes its own dictionary page and hashes its values
+# (for the page and for the statistics): row groups of fewer rows than this many times the
+# values of the chunks' dictionaries cost more in those than sorted runs cost to write and
+# read back their rows, and every file then gets one row group
+DICTIONARY_ROWS = 5
 SPARE_FILES = 64  # descriptors left for the inputs, the run files and the interpreter
 # chunks being split at once, and files being written from runs at once: memory holds a
 # few of each whatever the thread count (other threads encode row groups meanwhile)
@@ -153,12 +162,31 @@ def keeps_files_open(npartitions: int, budget: int, writer_bytes: int = WRITER_B
     return why_not_open(npartitions, budget, writer_bytes) is None
 
 
-def why_not_open(npartitions: int, budget: int, writer_bytes: int = WRITER_BYTES) -> str | None:
+def row_group_bytes(npartitions: int, budget: int, writer_bytes: int = WRITER_BYTES) -> int:
+    """What a partition's buffer holds when it is written as a row group of its open file:
+    half its share of ``budget`` once the writers' own buffers are counted (the other half
+    keeps the reading going while row groups are encoded).
+
+    >>> row_group_bytes(64, 500 * 2**20) // 2**20
+    3
+    """
+    return (budget - npartitions * writer_bytes) // (2 * npartitions)
+
+
+def why_not_open(npartitions: int, budget: int, writer_bytes: int = WRITER_BYTES, row_bytes: int = 0,
+                 dictionary_values: int = 0) -> str | None:
     """Why the ``npartitions`` files cannot all stay open within ``budget``, each writer
-    holding ``writer_bytes`` (one phrase), or None if they can.
+    holding ``writer_bytes`` (one phrase), or None if they can. ``row_bytes``: the size of
+    a row in memory, and ``dictionary_values``: the values of its dictionary columns'
+    dictionaries, if the rows have any: row groups of fewer than :data:`DICTIONARY_ROWS`
+    times as many rows are refused (see there).
 
     >>> why_not_open(64, 500 * 2**20) is None, why_not_open(100, 2**20)
     (True, "100 writers' buffers (19.7 MB) exceed a quarter of the budget 1.0 MB")
+    >>> why_not_open(64, 128 * 2**20, row_bytes=28, dictionary_values=1_000) is None
+    True
+    >>> why_not_open(64, 128 * 2**20, row_bytes=28, dictionary_values=10_000)
+    'row groups of about 33,938 rows would each write dictionaries of 10,000 values'
     """
     writers = npartitions * writer_bytes
     limit = open_file_limit()
@@ -170,7 +198,23 @@ def why_not_open(npartitions: int, budget: int, writer_bytes: int = WRITER_BYTES
     if (budget - writers) // npartitions < MIN_ROW_GROUP_BYTES:
         share = (budget - writers) // npartitions
         return f"row groups of {format_size(share)} per file would be below {format_size(MIN_ROW_GROUP_BYTES)}"
+    if row_bytes and dictionary_values:
+        rows = row_group_bytes(npartitions, budget, writer_bytes) // row_bytes
+        if rows < DICTIONARY_ROWS * dictionary_values:
+            return f"row groups of about {rows:,} rows would each write dictionaries of {dictionary_values:,} values"
     return None
+
+
+def dictionary_values(table: pa.Table) -> int:
+    """The values of the dictionaries of ``table``'s dictionary columns, all together (of
+    each column its largest).
+
+    >>> d = pa.DictionaryArray.from_arrays(pa.array([0], pa.int32()), pa.array(['a', 'b', 'c']))
+    >>> dictionary_values(pa.table({'s': d, 't': d, 'x': [1]}))
+    6
+    """
+    return sum(max((len(c.dictionary) for c in column.chunks), default=0)
+               for column in table.columns if pa.types.is_dictionary(column.type))
 
 
 class Files(Protocol):
@@ -355,9 +399,7 @@ class _OpenFiles:
                  writer_bytes: int = WRITER_BYTES):
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * writer_bytes  # the writers' own buffers count against it
-        # a row group when a buffer holds half its share: the other half keeps the reading
-        # going while row groups are encoded
-        self.threshold = self.budget // (2 * n)
+        self.threshold = row_group_bytes(n, budget, writer_bytes)
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
         self.writers: list[FileSeries | None] = [None] * n
@@ -698,11 +740,15 @@ def partition_into(
     threads = resolve_threads(use.threads)
     chunks = iter(chunks)
     writer_bytes = WRITER_BYTES
-    if out.held_rows:  # the first chunk tells the size of a row (the same for any thread count)
-        first = next(chunks, None)
-        if first is not None:
-            chunks = itertools.chain([first], chunks)
-            held = out.held_rows * max(1, first.nbytes // max(1, first.num_rows))
+    # the first chunk tells the size of a row and of the dictionaries (the same for any
+    # thread count)
+    first = next(chunks, None)
+    row_bytes = values = 0
+    if first is not None:
+        chunks = itertools.chain([first], chunks)
+        row_bytes, values = max(1, first.nbytes // max(1, first.num_rows)), dictionary_values(first)
+        if out.held_rows:
+            held = out.held_rows * row_bytes
             if held > batch_bytes(budget):
                 raise ValueError(
                     f"--row-group-size {out.held_rows:,}: a row group of these rows takes about "
@@ -711,13 +757,15 @@ def partition_into(
                     f"use at most {out.held_rows * batch_bytes(budget) // held:,} rows or a larger --memory-limit"
                 )
             writer_bytes += held
-            del first
+    del first
     if not out.row_groups:
         why: str | None = "a partition's files are known once it is whole"
     elif out.sort_keys:
         why = f"files sorted by {', '.join(out.sort_keys.fields)} are written whole"
     else:
-        why = why_not_open(n, budget, writer_bytes)
+        # (dictionaries count where the files keep them: other formats take the values)
+        kept = any(pa.types.is_dictionary(t) for t in out.schema.types)
+        why = why_not_open(n, budget, writer_bytes, row_bytes, values if kept else 0)
     runs = None if why is None else lifecycle.make(RUNS_PREFIX, spill_dir)
     if runs is None:
         logger.info("open files: every partition's file takes row groups as the input is read (%d partitions, "

@@ -271,12 +271,12 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if column.num_chunks == 0:
         return column
     chunks = column.chunks
-    longest = max((c.dictionary for c in chunks), key=len)
+    dictionaries = [c.dictionary for c in chunks]
+    longest = max(dictionaries, key=len)
     # pieces of one job's dictionary (see dictionaries.py) hold it, or an earlier state of
-    # it, which is a start of it: their indices hold in it as they are
-    # (most pieces hold the very dictionary: Arrow compares that one without reading it)
-    others = [d for d in (c.dictionary for c in chunks) if not (d.equals(longest) or
-                                                                longest.slice(0, len(d)).equals(d))]
+    # it, which is a start of it: their indices hold in it as they are (most share its
+    # very buffers, which settles it without comparing a value)
+    others = [d for d in dictionaries if not (same_buffers(d, longest) or longest.slice(0, len(d)).equals(d))]
     if not others:
         # one chunk of indices first: finding the used entries then costs a pass over the
         # rows, not a few NumPy and Arrow calls for each of a file's many small pieces
@@ -310,11 +310,11 @@ def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
     dictionary = column.chunk(0).dictionary
     index_type = np.dtype(str(column.type.index_type))
     used = np.zeros(len(dictionary), dtype=bool)
-    for chunk in column.chunks:
-        indices, valid = values(chunk.indices, index_type), valid_mask(chunk.indices)
-        # (as NumPy's own index type: narrower indices are converted in small buffered
-        # steps, which costs more than one conversion)
-        used[(indices if valid is None else indices[valid]).astype(np.intp, copy=False)] = True
+    indices = [c.indices for c in column.chunks]
+    # one scatter, of the chunks' valid indices end to end, as NumPy's own index type
+    # (narrower indices would be converted in small buffered steps)
+    used[np.concatenate([values(i, index_type) if not i.null_count else values(i, index_type)[valid_mask(i)]
+                         for i in indices]).astype(np.intp, copy=False)] = True
     keep = np.flatnonzero(used)
     if len(keep) == len(dictionary):
         return column
@@ -324,9 +324,25 @@ def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array(
         # a take keeps the nulls of the indices; every entry of the lookup holds in the compact
         # dictionary (Arrow need not check them again)
-        [pa.DictionaryArray.from_arrays(lookup_array.take(c.indices), compact, ordered=column.type.ordered, safe=False)
-         for c in column.chunks], column.type,
+        [pa.DictionaryArray.from_arrays(lookup_array.take(i), compact, ordered=column.type.ordered, safe=False)
+         for i in indices], column.type,
     )
+
+
+def same_buffers(a: pa.Array, b: pa.Array) -> bool:
+    """Whether ``a`` and ``b`` are views of the same memory, at the same offset and length
+    (then equal, whatever their values).
+
+    >>> x = pa.array(['a', 'b'])
+    >>> same_buffers(x, x.slice(0)), same_buffers(x, pa.array(['a', 'b'])), same_buffers(x, x.slice(1))
+    (True, False, False)
+    """
+    if len(a) != len(b) or a.offset != b.offset or a.type != b.type:
+        return False
+    ours, theirs = a.buffers(), b.buffers()
+    return len(ours) == len(theirs) and all(
+        (x is None) == (y is None) and (x is None or (x.address == y.address and x.size == y.size))
+        for x, y in zip(ours, theirs))
 
 
 def stringlike(t: pa.DataType) -> bool:

@@ -323,3 +323,36 @@ def test_dictionary_encoded_tells_dictionary_pages_from_a_fallback(tmp_path):
     source = open_source([str(p)], 2**20, dictionary_except=["few"])
     assert next(iter(source.chunks())).schema.field("few").type == pa.string()
     assert next(iter(open_source([str(p)], 2**20).chunks())).schema.equals(t.schema, check_metadata=False)
+
+
+@pytest.mark.parametrize("values", [40, 8000])
+def test_dictionaries_larger_than_a_fifth_of_the_open_files_row_groups_go_through_sorted_runs(
+        tmp_path, caplog, values):
+    # each row group of an open file writes its own dictionary page: a dictionary of more
+    # values than a fifth of the rows of the row groups open files would get makes the
+    # engine write sorted runs, and each file whole, instead; the files are right either way
+    rng = np.random.default_rng(5)
+    rows = 200_000
+    words = pa.array([f"w{i:05d}" for i in rng.permutation(values)])
+    s = pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, values, rows).astype(np.int32)), words)
+    table = pa.table({"k": rng.integers(0, 1000, rows), "s": s, "row": np.arange(rows)})
+    plain = table.cast(pa.schema({"k": pa.int64(), "s": pa.string(), "row": pa.int64()}))
+    chunks = _chunks(table, 10_000)
+    budget = 2 * engine.WRITER_BYTES * 4 + 3 * chunks[0].nbytes
+    assert engine.keeps_files_open(2, budget)  # by the writers' buffers and the row groups' bytes
+    row_bytes = chunks[0].nbytes // chunks[0].num_rows
+    group_rows = engine.row_group_bytes(2, budget) // row_bytes
+    assert values < group_rows // engine.DICTIONARY_ROWS or values > group_rows // engine.DICTIONARY_ROWS
+    files = engine.PartFiles.of(str(tmp_path), plain.schema, "parquet", "lz4", dictionary=["s"])
+    with caplog.at_level("INFO", logger="shuffle_kit.partitioning.engine"):
+        engine.partition_into(chunks, ["k"], 2, files, engine.Resources(budget))
+    runs = values * engine.DICTIONARY_ROWS > group_rows
+    assert ("sorted runs" in caplog.text) == runs and ("open files" in caplog.text) == (not runs)
+    for p, (got, want) in enumerate(zip(_read(tmp_path, _expected(plain, 2)), _expected(plain, 2))):
+        assert got.equals(want)
+        f = pq.ParquetFile(tmp_path / f"part-{p:05d}.parquet")
+        assert dictionary_encoded(f.metadata, "s")
+        for i in range(f.metadata.num_row_groups):
+            got_values = f.read_row_group(i, columns=["s"]).column("s").to_pylist()
+            stats = f.metadata.row_group(i).column(1).statistics
+            assert (stats.min, stats.max) == (min(got_values), max(got_values))
