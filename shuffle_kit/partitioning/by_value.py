@@ -46,6 +46,7 @@ class ValueFiles:
     (:func:`~shuffle_kit.partitioning.sorting.key_order`)."""
 
     row_groups = False  # the values a partition holds are known only once it is whole
+    dictionary_pages = False  # (written whole: never as row groups of open files)
 
     def __init__(self, directory: str, schema: pa.Schema, on: Sequence[str], fmt: str, compression: str,
                  max_open: int = MAX_OPEN_FILES, max_values: int | None = None, layout: Layout = DEFAULT_LAYOUT,

@@ -238,6 +238,12 @@ class Files(Protocol):
         ...
 
     @property
+    def dictionary_pages(self) -> bool:
+        """Whether every row group writes its dictionary columns' dictionaries whole
+        (Parquet's dictionary pages), and hashes their values for its statistics."""
+        ...
+
+    @property
     def held_rows(self) -> int:
         """Rows an open writer may hold back (an unfinished row group)."""
         ...
@@ -277,6 +283,10 @@ class PartFiles:
     provenance: Provenance | None = None
     values_only: tuple[str, ...] = ()
     row_groups = True
+
+    @property
+    def dictionary_pages(self) -> bool:
+        return self.fmt == "parquet"
 
     @classmethod
     def of(
@@ -763,8 +773,7 @@ def partition_into(
     elif out.sort_keys:
         why = f"files sorted by {', '.join(out.sort_keys.fields)} are written whole"
     else:
-        # (dictionaries count where the files keep them: other formats take the values)
-        kept = any(pa.types.is_dictionary(t) for t in out.schema.types)
+        kept = out.dictionary_pages and any(pa.types.is_dictionary(t) for t in out.schema.types)
         why = why_not_open(n, budget, writer_bytes, row_bytes, values if kept else 0)
     runs = None if why is None else lifecycle.make(RUNS_PREFIX, spill_dir)
     if runs is None:
