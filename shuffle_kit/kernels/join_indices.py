@@ -119,10 +119,15 @@ def _column_codes(values: pa.Array) -> tuple[np.ndarray, int]:
 
 
 def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    import pandas as pd
+    """``codes`` numbered again from 0 in the order they first come (as pandas' factorize,
+    without pandas), and how many there are.
 
-    dense, uniques = pd.factorize(codes)
-    return dense.astype(np.int64, copy=False), len(uniques)
+    >>> [a.tolist() if hasattr(a, 'tolist') else a for a in _dense(np.array([70, 5, 70, 9]))]
+    [[0, 1, 0, 2], 3]
+    """
+    encoded = pc.dictionary_encode(arrow_numpy.arrow_array(codes))
+    indices = encoded.indices
+    return arrow_numpy.values(indices, indices.type.to_pandas_dtype()).astype(np.int64), len(encoded.dictionary)
 
 
 def _chunks(column: Column) -> list[pa.Array]:

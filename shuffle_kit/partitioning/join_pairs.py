@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,6 @@ from .writers import STAGED, conform
 
 if TYPE_CHECKING:
     import pandas as pd
-
 
 
 def stage(name: str, source: Source, keys: list, n: int, directory: str, budget: Budget, threads: int,
@@ -105,15 +104,16 @@ def _fit(left: StagedSide | PartitionedFiles, right: StagedSide | PartitionedFil
 
 
 def _arrow_pairs(left: StagedSide | PartitionedFiles, right: StagedSide | PartitionedFiles, plan: ArrowJoin,
-                 threads: int, store_bytes: int) -> Iterator[tuple[int, Iterator[pa.Table]]]:
+                 threads: int, store_bytes: int) -> Generator[tuple[int, Iterator[pa.Table]], None, None]:
     """(i, pair i's joined rows) for every pair whose sides both have rows, in pair order
     whatever the thread count: each pair read and joined as Arrow on one of ``threads``
     workers, the pairs in flight holding at most ``store_bytes`` of their sides."""
     inflight: deque[tuple[int, Future, int]] = deque()
     held = 0
 
-    def joined(i: int) -> pa.Table:
-        return plan.join(left.table(i), right.table(i))
+    def joined(i: int) -> list[pa.Table]:
+        table = plan.join(left.table(i), right.table(i))
+        return [table] if table.num_rows else []  # (keys that never meet: no file)
 
     with executor(threads, "shuffle_kit-join-pairs") as pool:
         try:
@@ -124,12 +124,12 @@ def _arrow_pairs(left: StagedSide | PartitionedFiles, right: StagedSide | Partit
                 while inflight and (len(inflight) >= threads or held + lbytes + rbytes > store_bytes):
                     j, future, nbytes = inflight.popleft()
                     held -= nbytes
-                    yield j, iter([future.result()])
+                    yield j, iter(future.result())
                 inflight.append((i, pool.submit(joined, i), lbytes + rbytes))
                 held += lbytes + rbytes
             while inflight:
                 j, future, _ = inflight.popleft()
-                yield j, iter([future.result()])
+                yield j, iter(future.result())
         finally:
             for _, future, _ in inflight:
                 future.cancel()
@@ -184,8 +184,11 @@ class StagedSide:
             yield from pa.ipc.open_stream(f)
 
     def table(self, i: int) -> pa.Table:
-        """Partition ``i`` as stored (dictionaries kept)."""
-        return pa.Table.from_batches(list(self._batches(i)) if self._rows[i] else [], schema=self.stored)
+        """Partition ``i`` as stored: dictionaries kept, but where its file holds a column
+        decoded (a file of fewer rows than the dictionary has values: see
+        :meth:`~shuffle_kit.partitioning.engine.PartFiles.file_schema`)."""
+        batches = list(self._batches(i)) if self._rows[i] else []
+        return pa.Table.from_batches(batches) if batches else self.stored.empty_table()
 
     def _values(self, table: pa.Table) -> pa.Table:
         return table if self.stored is self.schema else table.cast(self.schema)
@@ -216,7 +219,7 @@ class StagedSide:
         for batch in self._batches(i):
             step = max(1, batch.num_rows * min(self.piece_bytes, max_bytes) // max(1, batch.nbytes))
             for at in range(0, batch.num_rows, step):
-                piece = pa.Table.from_batches([batch.slice(at, step)], schema=self.stored)
+                piece = pa.Table.from_batches([batch.slice(at, step)])  # (its file's schema: see table())
                 yield tables_to_frame([self._values(piece)])
 
     def empty(self) -> pd.DataFrame:
@@ -278,7 +281,7 @@ def _write_pair(files: engine.PartFiles, i: int, frames: Iterable[pd.DataFrame |
     return writer.rows
 
 
-def _write_pairs(pairs: Iterable[tuple[int, Iterator[pd.DataFrame | pa.Table]]], n: int, dictionaries: list[str],
+def _write_pairs(pairs: Generator[tuple[int, Iterator[Any]], None, None], n: int, dictionaries: list[str],
                  staging: str, schema: pa.Schema, opts: Options, place: Place, threads: int, budget: Budget,
                  show: bool) -> np.ndarray:
     """The joined rows of ``pairs`` (of ``n``) written into ``staging``, a file per pair
@@ -321,6 +324,7 @@ def _write_pairs(pairs: Iterable[tuple[int, Iterator[pd.DataFrame | pa.Table]]],
             while inflight:
                 collect()
         finally:
+            pairs.close()  # (the pairs being joined: cancelled, or waited for)
             for _, future, _ in inflight:
                 future.cancel()
             for _, future, _ in inflight:

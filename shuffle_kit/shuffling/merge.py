@@ -58,7 +58,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -537,7 +537,7 @@ class MergeResult:
         return Found(matched, found_left, found_right)
 
     # -- reading ---------------------------------------------------------------------------
-    def pairs(self) -> Iterator[tuple[int, Iterator[pd.DataFrame]]]:
+    def pairs(self) -> Generator[tuple[int, Iterator[pd.DataFrame]], None, None]:
         """``(i, the joined frames of pair i)`` for every pair that may have rows, in pair
         order whatever the thread count, each frame with rows and in the whole join's dtypes
         (one frame for a pair that fits; several for a pair split again or joined in chunks).

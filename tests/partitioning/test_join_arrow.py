@@ -209,3 +209,24 @@ def test_a_join_of_arrow_types_has_the_schema_pandas_gives_it(key, other_key, lc
     assert (own is None) == (asked is None)
     if own is not None and asked is not None:
         assert own.schema.equals(asked.schema.remove_metadata()) and own.columns == asked.columns
+
+
+@pytest.mark.parametrize("by_pandas", [True, False])
+def test_staged_files_of_small_partitions_hold_a_large_dictionary_decoded_and_join_alike(tmp_path, by_pandas):
+    """Under a small limit the sides are staged through sorted runs, and a partition of
+    fewer rows than a string column's dictionary has values is staged with the column
+    decoded, beside partitions that keep the dictionary: every pair still joins (it was
+    refused, "Schema at index 0 was different"), as pandas joins the inputs."""
+    rng = np.random.default_rng(22)
+    n, m = 20_000, 1_500
+    left = pd.DataFrame({"k": rng.integers(0, m, n), "s": [f"s{i}" for i in rng.integers(0, 3_000, n)]})
+    right = pd.DataFrame({"k": rng.integers(0, m, 2 * m), "u": [f"u{i}" for i in range(2 * m)]})
+    paths = []
+    for name, df in (("l", left), ("r", right)):
+        os.makedirs(tmp_path / name)
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        pq.write_table(table if by_pandas else table.replace_schema_metadata(None), tmp_path / name / "f.parquet")
+        paths.append(str(tmp_path / name))
+    summary = join(*paths, "k", str(tmp_path / "out"), npartitions=40, memory_limit="8MB", progress=False)
+    assert not summary.right_held
+    assert_same_rows(pd.read_parquet(tmp_path / "out"), model(*paths, on="k"))
