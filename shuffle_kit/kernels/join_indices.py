@@ -248,21 +248,23 @@ class ValueLookup:
         each): a null finds nothing."""
         if not len(column) or not len(self.values):
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        probe = _unviewed(_whole(column))
         if self.index is None:
+            probe = _unviewed(_whole(column))
             found = pc.index_in(probe, value_set=self.values)  # (a null where none)
             rows = arrow_numpy.values(found, np.int32).astype(np.int64)
             if found.null_count:
                 rows[~_valid(found)] = -1
-        else:
-            rows = self.index.find(hash_array(probe))
-        if probe.null_count:
-            rows[~_valid(probe)] = -1
-        if self.index is None:
+            if probe.null_count:
+                rows[~_valid(probe)] = -1
             return _found(rows)
+        key = _unviewed(column)  # (its chunks as they are: hashed and compared chunk by chunk)
+        rows = self.index.find(hash_array(key))
+        if key.null_count:
+            rows[~_valid(key)] = -1
         lpos, rpos = _found(rows)
         if len(lpos):  # the values each hash found, compared: a collision finds nothing
-            key = probe if len(lpos) == len(probe) else probe.take(arrow_numpy.arrow_array(lpos))
+            if len(lpos) < len(key):
+                key = key.take(arrow_numpy.arrow_array(lpos))
             same = _bools(pc.equal(self.values.take(arrow_numpy.arrow_array(rpos)), key))
             if not same.all():
                 lpos, rpos = lpos[same], rpos[same]
@@ -278,7 +280,7 @@ def _hashed(t: pa.DataType) -> bool:
             or pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_duration(t))
 
 
-def _unviewed(array: pa.Array) -> pa.Array:
+def _unviewed(array: Column) -> Column:
     """A string or binary view ``array`` as large strings or binary (which Arrow's take and
     comparisons know); any other as it is."""
     if pa.types.is_string_view(array.type):
@@ -296,17 +298,19 @@ def _mixed_bits(numbers: np.ndarray) -> np.ndarray:
 
 def _valid(column: Column) -> np.ndarray:
     """The mask of ``column``'s non-null entries (it holds a null)."""
-    valid = arrow_numpy.valid_mask(_whole(column))
-    assert valid is not None
-    return valid
+    masks = [arrow_numpy.valid_mask(chunk) for chunk in _chunks(column)]
+    return np.concatenate([np.ones(len(c), dtype=bool) if m is None else m for c, m in zip(_chunks(column), masks)])
 
 
-def _bools(array: pa.Array) -> np.ndarray:
-    """A boolean array's values as NumPy, a null as False."""
-    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-    values = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].view(bool)
-    valid = arrow_numpy.valid_mask(array)
-    return values if valid is None else values & valid
+def _bools(column: Column) -> np.ndarray:
+    """A boolean column's values as NumPy, a null as False."""
+    parts = []
+    for array in _chunks(column):
+        bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+        values = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].view(bool)
+        valid = arrow_numpy.valid_mask(array)
+        parts.append(values if valid is None else values & valid)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _found(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
