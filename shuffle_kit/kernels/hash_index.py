@@ -53,6 +53,11 @@ class HashIndex:
         table[2 * slots + 1] = order.astype(np.int64).view(np.uint64)
         self.slots = table.view(np.complex128)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes the table holds."""
+        return int(self.slots.nbytes)
+
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """The row of each of ``hashes`` (uint64), -1 where none has it (int64)."""
         found = np.full(len(hashes), -1, dtype=np.int64)

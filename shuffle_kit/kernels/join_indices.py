@@ -166,6 +166,11 @@ class KeyLookup:
             self.index = HashIndex(_mixed_bits(values))
 
     @property
+    def nbytes(self) -> int:
+        """The bytes the lookup holds (its table)."""
+        return int(self.table.nbytes) if self.table is not None else self.index.nbytes if self.index is not None else 0
+
+    @property
     def unique(self) -> bool:
         """Whether no value repeats (else a value finds one of its rows only)."""
         if self.table is not None:
@@ -230,6 +235,11 @@ class ValueLookup:
 
     def __init__(self, values: pa.Array, index: HashIndex | None = None):
         self.values, self.index = values, index
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes the lookup holds beside the key column's values (its table)."""
+        return self.index.nbytes if self.index is not None else 0
 
     @classmethod
     def of(cls, column: Column) -> ValueLookup | None:
