@@ -2,7 +2,7 @@
 
 One integer key whose values are distinct on the right (a one-to-one or many-to-one join)
 is looked up (:class:`KeyLookup`: a table of one row per value when they span few values,
-else pandas' hash index of them). Other keys are coded together: Arrow's
+else a hash table of them built once). Other keys are coded together: Arrow's
 ``dictionary_encode`` of each key column over the left's values then the right's (equal
 values, equal codes; an integer column spanning few values is its own code), the codes of
 several columns combined into one. Each left row is then paired with the right rows of its
@@ -10,9 +10,8 @@ code, found by a table of one row per code when no code has two, else by the rig
 ordered by code (a stable sort). The pairs come in pandas' ``merge(how="inner",
 sort=False)`` order: the left's rows in order, each with its matches in the right's order.
 No value is converted to a Python object. A null key is a value like the others, as in
-pandas' merge: it matches the other side's nulls. pandas (the hash index of integers that
-span too many values for a table, the renumbering of sparse codes) is imported where it is
-used: a join of dense keys never loads it.
+pandas' merge: it matches the other side's nulls. pandas (the renumbering of sparse codes)
+is imported where it is used: a join of dense keys, and any lookup, never loads it.
 
 >>> import pyarrow as pa
 >>> left, right = [pa.array([3, 1, 3, 2])], [pa.array([3, 3, 9, 1])]
@@ -23,17 +22,16 @@ used: a join of dense keys never loads it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import arrow_numpy
+from .hash_index import HashIndex
+from .hashing import hash_array, mix
 from .stable_sort import stable_argsort
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 _WIDEST = 1 << 62  # combined codes stay below this; beyond, they are renumbered densely
 
@@ -130,6 +128,14 @@ def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
     return arrow_numpy.values(indices, indices.type.to_pandas_dtype()).astype(np.int64), len(encoded.dictionary)
 
 
+def _whole(column: Column) -> pa.Array:
+    """``column`` as one array (of no chunk: empty)."""
+    chunks = _chunks(column)
+    if len(chunks) == 1:
+        return chunks[0]
+    return pa.concat_arrays(chunks) if chunks else pa.array([], type=column.type)
+
+
 def _chunks(column: Column) -> list[pa.Array]:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
@@ -137,28 +143,37 @@ def _chunks(column: Column) -> list[pa.Array]:
 class KeyLookup:
     """The rows of a unique, non-null integer key column (a join's right side), found by
     value (for the left side's keys): a table of one row per value when the values span no
-    more than a few times their number, else pandas' hash index of them (built once, by the
-    uniqueness check, and used by every lookup).
+    more than a few times their number, else a :class:`~.hash_index.HashIndex` of the
+    values' bits mixed (``mix`` is one-to-one on 64 bits: distinct integers never share a
+    hash, and a hash found is its value found). Either is built once, by the uniqueness
+    check, and used by every lookup; neither imports pandas.
 
     >>> lookup = KeyLookup.of(pa.chunked_array([[30, 10, 20]]))
     >>> [p.tolist() for p in lookup.find(pa.chunked_array([[20, 5, None, 30, 20]]))]
     [[0, 3, 4], [2, 0, 2]]
+    >>> sparse = KeyLookup.of(pa.array([2**60, -7, 2**60 + 1]))
+    >>> [p.tolist() for p in sparse.find(pa.array([2**60 + 1, 2**60 + 2, -7]))]
+    [[0, 2], [2, 1]]
     """
 
     def __init__(self, values: np.ndarray):
         self.n = len(values)
         self.low = self.high = 0
         self.table: np.ndarray | None = None
-        self.index: pd.Index | None = None
+        self.index: HashIndex | None = None
+        self.dtype = values.dtype
         low, high = (int(values.min()), int(values.max())) if len(values) else (0, -1)
         if high - low <= 4 * len(values) and high < 2**63:
             self.low, self.high = low, high
             self.table = np.full(high - low + 1, -1, dtype=np.int64)
             self.table[values.astype(np.int64) - low] = np.arange(len(values), dtype=np.int64)
         else:
-            import pandas as pd
+            self.index = HashIndex(_mixed_bits(values))
 
-            self.index = pd.Index(values)
+    @property
+    def nbytes(self) -> int:
+        """The bytes the lookup holds (its table)."""
+        return int(self.table.nbytes) if self.table is not None else self.index.nbytes if self.index is not None else 0
 
     @property
     def unique(self) -> bool:
@@ -166,7 +181,7 @@ class KeyLookup:
         if self.table is not None:
             return int(np.count_nonzero(self.table >= 0)) == self.n
         assert self.index is not None
-        return bool(self.index.is_unique)  # (its hash table, which find then uses)
+        return self.index.distinct
 
     @classmethod
     def of(cls, column: Column) -> KeyLookup | None:
@@ -192,19 +207,29 @@ class KeyLookup:
                 rows[inside] = self.table[probe[inside].astype(np.int64) - self.low]
         else:
             assert self.index is not None
-            rows = self.index.get_indexer(probe)
+            rows = self.index.find(_mixed_bits(probe))
+            # the bits are compared, not the numbers: a uint64 past int64's range has the
+            # bits of a negative int64, and finds nothing in a column of the other kind
+            if probe.dtype == np.uint64 and self.dtype.kind == "i":
+                rows[probe > np.uint64(2**63 - 1)] = -1
+            elif self.dtype == np.uint64 and probe.dtype.kind == "i":
+                rows[probe < 0] = -1
         if column.null_count:
-            chunks = _chunks(column)
-            valid = arrow_numpy.valid_mask(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks))
-            assert valid is not None
-            rows[~valid] = -1
-        return _found(rows.astype(np.int64, copy=False))
+            rows[~_valid(column)] = -1
+        return _found(rows)
 
 
 class ValueLookup:
-    """The rows of a unique, non-null key column of a type Arrow hashes by value (strings,
-    dates, timestamps, booleans), found by value through Arrow's hash table of them
-    (``index_in``): :class:`KeyLookup`'s interface, for keys that are not integers.
+    """The rows of a unique, non-null key column of another type (strings, binary, dates,
+    timestamps, booleans...), found by value: :class:`KeyLookup`'s interface, for keys that
+    are not integers.
+
+    Strings and binary of every Arrow type, dates, times, timestamps, durations and
+    booleans are hashed once (:func:`~.hashing.hash_array`) into a
+    :class:`~.hash_index.HashIndex`; a chunk probed is hashed, and each row its hash finds
+    is checked by comparing the values (a null never equal): distinct values may share a
+    hash. Keys two of whose values share a hash, and keys of other types, go to Arrow's
+    ``index_in`` (which builds its hash table of the keys on each call).
 
     >>> lookup = ValueLookup.of(pa.chunked_array([['c', 'a'], ['b']]))
     >>> [p.tolist() for p in lookup.find(pa.chunked_array([['b', 'x', None, 'c']]))]
@@ -213,16 +238,24 @@ class ValueLookup:
     True
     """
 
-    def __init__(self, values: pa.Array):
-        self.values = values
+    def __init__(self, values: pa.Array, index: HashIndex | None = None):
+        self.values, self.index = values, index
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes the lookup holds beside the key column's values (its table)."""
+        return self.index.nbytes if self.index is not None else 0
 
     @classmethod
     def of(cls, column: Column) -> ValueLookup | None:
         """The lookup of ``column``'s values, or None if they hold a null or repeat."""
         if column.null_count:
             return None
-        chunks = _chunks(column)
-        values = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+        values = _unviewed(_whole(column))
+        if _hashed(values.type):
+            index = HashIndex(hash_array(values))
+            if index.distinct:  # (distinct hashes: distinct values)
+                return cls(values, index)
         return cls(values) if len(pc.unique(values)) == len(values) else None
 
     def find(self, column: Column) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +263,69 @@ class ValueLookup:
         each): a null finds nothing."""
         if not len(column) or not len(self.values):
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        return _found(np.asarray(pc.index_in(column, value_set=self.values).fill_null(-1)).astype(np.int64))
+        if self.index is None:
+            probe = _unviewed(_whole(column))
+            found = pc.index_in(probe, value_set=self.values)  # (a null where none)
+            rows = arrow_numpy.values(found, np.int32).astype(np.int64)
+            if found.null_count:
+                rows[~_valid(found)] = -1
+            if probe.null_count:
+                rows[~_valid(probe)] = -1
+            return _found(rows)
+        key = _unviewed(column)  # (its chunks as they are: hashed and compared chunk by chunk)
+        rows = self.index.find(hash_array(key))
+        if key.null_count:
+            rows[~_valid(key)] = -1
+        lpos, rpos = _found(rows)
+        if len(lpos):  # the values each hash found, compared: a collision finds nothing
+            if len(lpos) < len(key):
+                key = key.take(arrow_numpy.arrow_array(lpos))
+            same = _bools(pc.equal(self.values.take(arrow_numpy.arrow_array(rpos)), key))
+            if not same.all():
+                lpos, rpos = lpos[same], rpos[same]
+        return lpos, rpos
+
+
+def _hashed(t: pa.DataType) -> bool:
+    """Whether keys of type ``t`` are found by their hash (:func:`~.hashing.hash_array`
+    hashes them by value, and ``pc.equal`` compares them as ``index_in`` does)."""
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+            or pa.types.is_fixed_size_binary(t) or pa.types.is_boolean(t) or pa.types.is_timestamp(t)
+            or pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_duration(t))
+
+
+def _unviewed(array: Column) -> Column:
+    """A string or binary view ``array`` as large strings or binary (which Arrow's take and
+    comparisons know); any other as it is."""
+    if pa.types.is_string_view(array.type):
+        return array.cast(pa.large_string())
+    if pa.types.is_binary_view(array.type):
+        return array.cast(pa.large_binary())
+    return array
+
+
+def _mixed_bits(numbers: np.ndarray) -> np.ndarray:
+    """Integers' 64 bits (as int64), mixed: one uint64 per value, distinct for distinct
+    values of one dtype."""
+    return mix(numbers.astype(np.int64).view(np.uint64))
+
+
+def _valid(column: Column) -> np.ndarray:
+    """The mask of ``column``'s non-null entries (it holds a null)."""
+    masks = [arrow_numpy.valid_mask(chunk) for chunk in _chunks(column)]
+    return np.concatenate([np.ones(len(c), dtype=bool) if m is None else m for c, m in zip(_chunks(column), masks)])
+
+
+def _bools(column: Column) -> np.ndarray:
+    """A boolean column's values as NumPy, a null as False."""
+    parts = []
+    for array in _chunks(column):
+        bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+        values = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].view(bool)
+        valid = arrow_numpy.valid_mask(array)
+        parts.append(values if valid is None else values & valid)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _found(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +347,5 @@ def unique_lookup(column: Column) -> KeyLookup | ValueLookup | None:
 
 def _numbers(column: Column) -> np.ndarray:
     """An integer column's values as NumPy (entries under a null unspecified)."""
-    chunks = _chunks(column)
-    array = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+    array = _whole(column)
     return arrow_numpy.values(array, array.type.to_pandas_dtype())

@@ -180,7 +180,7 @@ class Join:
     def looked_up(self, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame | None:
         """pandas' merge of a many-to-one join on one key, found through a lookup of the
         right's key (:class:`.join_indices.KeyLookup`: a table when integer keys span few
-        values; :class:`.join_indices.ValueLookup`: Arrow's hash of strings) instead of
+        values; :class:`.join_indices.ValueLookup`: a hash table of strings) instead of
         pandas' factorizing of both sides; None unless it is exactly that: an inner join
         (or a left join where every left row finds its right row) on a key of one NumPy
         integer or pandas string dtype on both sides, distinct and never missing on the

@@ -75,12 +75,14 @@ class Broadcast:
         whole = pa.concat_tables([_typed(c.select(names), schema) for c in chunks])
         if any(pa.types.is_dictionary(t) for t in whole.schema.types):
             whole = whole.unify_dictionaries()
+        whole = whole.combine_chunks()  # (before the lookup: it holds the key column's values as they are)
         lookup = unique_lookup(whole.column(plan.right_on[0]))
-        return None if lookup is None else cls(plan, whole.combine_chunks(), lookup)
+        return None if lookup is None else cls(plan, whole, lookup)
 
     @property
     def nbytes(self) -> int:
-        return self.right.nbytes
+        """The bytes held: the right side and its key's lookup."""
+        return self.right.nbytes + self.lookup.nbytes
 
     @property
     def dictionaries(self) -> list[str]:

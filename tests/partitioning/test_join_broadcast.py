@@ -263,17 +263,21 @@ def test_a_wide_right_side_held_keeps_the_memory_limit(tmp_path):
     assert summary["peak_rss"] <= check_memory_limit("256MB") + OVERHEAD, summary["peak_rss"] / 2**20
 
 
-@pytest.mark.parametrize("held", [True, False])
-def test_a_join_of_arrow_files_never_loads_pandas(tmp_path, held):
+@pytest.mark.parametrize("held, keys", [(True, "dense"), (False, "dense"), (True, "sparse"), (True, "string")])
+def test_a_join_of_arrow_files_never_loads_pandas(tmp_path, held, keys):
     """The pandas' dtypes of a join of Arrow's types are its inputs' own: nothing asks
     pandas (whose import is most of a small join's time), whether the right side is held
-    whole or, holding a key twice, staged and joined pair by pair."""
+    whole (its key dense integers, integers spanning far more values than they are, or
+    strings) or, holding a key twice, staged and joined pair by pair."""
     n, m = 5000, 300
     rng = np.random.default_rng(3)
     os.makedirs(tmp_path / "l"), os.makedirs(tmp_path / "r")
-    left = pa.table({"k": rng.integers(0, m, n), "s": pa.array([f"s{i % 7}" for i in range(n)])})
-    keys = rng.permutation(m) if held else np.concatenate([rng.permutation(m), rng.integers(0, m, 50)])
-    right = pa.table({"k": keys, "w": rng.random(len(keys))})
+    values = {"dense": np.arange(m), "sparse": rng.choice(2**62, m, replace=False) - 2**61,
+              "string": pa.array([f"k-{i}-é" for i in range(m)])}[keys]
+    left = pa.table({"k": pc.take(values, pa.array(rng.integers(0, m, n))),
+                     "s": pa.array([f"s{i % 7}" for i in range(n)])})
+    rows = rng.permutation(m) if held else np.concatenate([rng.permutation(m), rng.integers(0, m, 50)])
+    right = pa.table({"k": pc.take(values, pa.array(rows)), "w": rng.random(len(rows))})
     pq.write_table(left, tmp_path / "l" / "l.parquet")
     pq.write_table(right, tmp_path / "r" / "r.parquet")
     code = (f"import sys, shuffle_kit.partitioning.join_job as j; "
