@@ -10,8 +10,7 @@ code, found by a table of one row per code when no code has two, else by the rig
 ordered by code (a stable sort). The pairs come in pandas' ``merge(how="inner",
 sort=False)`` order: the left's rows in order, each with its matches in the right's order.
 No value is converted to a Python object. A null key is a value like the others, as in
-pandas' merge: it matches the other side's nulls. pandas (the renumbering of sparse codes)
-is imported where it is used: a join of dense keys, and any lookup, never loads it.
+pandas' merge: it matches the other side's nulls. Nothing here imports pandas.
 
 >>> import pyarrow as pa
 >>> left, right = [pa.array([3, 1, 3, 2])], [pa.array([3, 3, 9, 1])]
