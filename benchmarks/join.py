@@ -1,7 +1,8 @@
 """Joins out of core (issue 24): ``shuffle-kit join`` beside DuckDB and polars, each as a whole process.
 
     python -m benchmarks.join [--rows 20000000] [--dim-rows 1000000] [--memory-limit 512MB --memory-limit 1GB]
-                              [--joins many-to-one,one-to-one] [--threads 1,2] [--repeats 2] [--data DIR]
+                              [--joins many-to-one,one-to-one,many-to-one-str] [--threads 1,2] [--repeats 2]
+                              [--data DIR]
 
 Inputs (Parquet, generated once into ``--data``, default ``$TMPDIR/shuffle_kit-join-<rows>``):
 
@@ -12,7 +13,9 @@ Inputs (Parquet, generated once into ``--data``, default ``$TMPDIR/shuffle_kit-j
   float64, ``label`` a string: the many-to-one join ``fact JOIN dim USING (key)`` (every
   fact row matches one dimension row);
 - ``twin``: ``--rows`` rows, ``id`` a permutation of the fact's ids, ``z`` float64, ``t``
-  a string: the one-to-one join ``fact JOIN twin USING (id)``, 8 files.
+  a string: the one-to-one join ``fact JOIN twin USING (id)``, 8 files;
+- ``sfact`` and ``sdim`` (made only for ``many-to-one-str``): ``fact`` and ``dim`` with
+  ``key`` a string, ``k`` and the number in 9 digits: the many-to-one join on a string key.
 
 Peers, inner joins, LZ4 Parquet out, each its own subprocess timed from start to exit
 (imports included) and watched for peak RSS (:func:`benchmarks.out_of_core.measure`):
@@ -46,20 +49,24 @@ import tempfile
 import textwrap
 from collections.abc import Sequence
 
+import pyarrow as pa
+
 from benchmarks.out_of_core import NFILES, count_rows, generate, measure
 
 NPARTS = 64
-JOINS = {"many-to-one": ("dim", "key"), "one-to-one": ("twin", "id")}
+JOINS = {"many-to-one": ("fact", "dim", "key"), "one-to-one": ("fact", "twin", "id"),
+         "many-to-one-str": ("sfact", "sdim", "key")}
 
 
-def make_inputs(directory: str, rows: int, dim_rows: int, seed: int = 0) -> dict[str, str]:
-    """``fact``, ``dim`` and ``twin`` under ``directory`` (each skipped if already complete)."""
+def make_inputs(directory: str, rows: int, dim_rows: int, seed: int = 0, strings: bool = False) -> dict[str, str]:
+    """``fact``, ``dim`` and ``twin`` under ``directory``, and with ``strings`` ``sfact`` and
+    ``sdim`` (each skipped if already complete)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     raw = generate(os.path.join(directory, "raw"), rows, seed)
-    paths = {name: os.path.join(directory, name) for name in ("fact", "dim", "twin")}
+    paths = {name: os.path.join(directory, name) for name in ("fact", "dim", "twin", "sfact", "sdim")}
     words = pa.array([f"t{i:08d}" for i in range(1000)])
     rng = np.random.default_rng(seed + 1)
     if not os.path.exists(os.path.join(paths["fact"], "_SUCCESS")):
@@ -92,7 +99,24 @@ def make_inputs(directory: str, rows: int, dim_rows: int, seed: int = 0) -> dict
                 "t": words.take(pa.array(rng.integers(0, len(words), n))),
             }), os.path.join(paths["twin"], f"twin-{i:02d}.parquet"), row_group_size=1 << 20)
         open(os.path.join(paths["twin"], "_SUCCESS"), "w").close()
+    for name, source in (("sfact", "fact"), ("sdim", "dim")):
+        if strings and not os.path.exists(os.path.join(paths[name], "_SUCCESS")):
+            shutil.rmtree(paths[name], ignore_errors=True)
+            os.makedirs(paths[name])
+            for f in sorted(f for f in os.listdir(paths[source]) if f.endswith(".parquet")):
+                t = pq.read_table(os.path.join(paths[source], f))
+                i = t.schema.get_field_index("key")
+                t = t.set_column(i, "key", _string_keys(t.column(i)))
+                pq.write_table(t, os.path.join(paths[name], f), row_group_size=1 << 20)
+            open(os.path.join(paths[name], "_SUCCESS"), "w").close()
     return paths
+
+
+def _string_keys(keys: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``k`` and each number in 9 digits: the same keys, as strings."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise("k", pc.utf8_lpad(pc.cast(keys, pa.string()), 9, "0"), "")
 
 
 def programs(left: str, right: str, on: str, out: str, memory_limit: str, threads: int | None = None
@@ -144,25 +168,25 @@ def bench(rows: int, dim_rows: int, limits: list[str], joins: list[str], repeats
           thread_counts: Sequence[int | None] = (None,)) -> list[dict]:
     data = data or os.path.join(tempfile.gettempdir(), f"shuffle_kit-join-{rows}")
     print(f"inputs: fact {rows:,} rows, dim {dim_rows:,} rows, twin {rows:,} rows, Parquet, at {data}", flush=True)
-    paths = make_inputs(data, rows, dim_rows)
+    paths = make_inputs(data, rows, dim_rows, strings=any(JOINS[kind][0] == "sfact" for kind in joins))
     root = tempfile.mkdtemp(prefix="sk-join-out-")
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)", flush=True)
     results = []
     try:
         for kind in joins:
-            right, on = JOINS[kind]
+            left, right, on = JOINS[kind]
             expected = rows
             for limit, threads in itertools.product(limits, thread_counts):
                 print(f"\n{kind} join on {on}, --memory-limit {limit}"
                       f"{'' if threads is None else f', {threads} threads'}:", flush=True)
-                names = list(programs(paths["fact"], paths[right], on, "", limit))
+                names = list(programs(paths[left], paths[right], on, "", limit))
                 env = None if threads is None else {"POLARS_MAX_THREADS": str(threads)}
                 best: dict[str, dict] = {}
                 for attempt in range(repeats):
                     order = names[attempt % len(names):] + names[:attempt % len(names)]
                     for name in order:
                         out = os.path.join(root, f"out-{len(results)}-{attempt}-{names.index(name)}")
-                        cmd = programs(paths["fact"], paths[right], on, out, limit, threads)[name]
+                        cmd = programs(paths[left], paths[right], on, out, limit, threads)[name]
                         wall, peak, rc, err = measure(cmd, env=env)
                         got = count_rows(out) if rc == 0 else 0
                         shutil.rmtree(out, ignore_errors=True)
@@ -196,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--dim-rows", type=int, default=1_000_000)
     ap.add_argument("--memory-limit", action="append", help="repeat for a curve (default 512MB and 1GB)")
-    ap.add_argument("--joins", default="many-to-one,one-to-one")
+    ap.add_argument("--joins", default="many-to-one,one-to-one,many-to-one-str")
     ap.add_argument("--threads", help="thread counts for a curve, e.g. 1,2 (default: each tool's own)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--data", help="input directory (generated if missing)")
