@@ -61,6 +61,8 @@ class Broadcast:
         self.plan, self.right, self.lookup = plan, right, lookup
         self.key_type = right.schema.field(plan.right_on[0]).type
         self.left_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 0))
+        # (the right's key is held for the lookup; the joined rows take it only if the plan does)
+        self.right_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 1))
         self.row_bytes = right.nbytes / max(1, right.num_rows)  # (what each joined row takes of the right)
 
     @classmethod
@@ -98,7 +100,7 @@ class Broadcast:
         left = chunk.select(self.left_columns)
         if not every_row_in_order(lpos, left.num_rows):  # (a fact table's rows each have their match)
             left = take(left, lpos)
-        right = take(self.right, rpos)
+        right = take(self.right.select(self.right_columns), rpos)
         sides = (left, right)
         return pa.Table.from_arrays([sides[side].column(name) for side, name in self.plan.columns],
                                     names=self.plan.schema.names)

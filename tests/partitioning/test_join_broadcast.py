@@ -291,3 +291,21 @@ def test_a_join_of_arrow_files_never_loads_pandas(tmp_path, held, keys):
     order = ["k", "s", "w"]
     pd.testing.assert_frame_equal(got.sort_values(order, ignore_index=True),
                                   expected.sort_values(order, ignore_index=True))
+
+
+def test_a_held_dimension_joined_on_keys_of_other_names_gives_both_key_columns(tmp_path):
+    """The joined rows take the right's key only where the join's columns have it (keys of
+    other names: pandas keeps both), as pandas merges."""
+    rng = np.random.default_rng(5)
+    n, m = 30_000, 2_000
+    os.makedirs(tmp_path / "l"), os.makedirs(tmp_path / "r")
+    pq.write_table(pa.table({"a": rng.integers(0, m + 50, n), "x": rng.random(n)}), tmp_path / "l" / "l.parquet")
+    pq.write_table(pa.table({"b": rng.permutation(m), "w": [f"w{i}" for i in range(m)]}), tmp_path / "r" / "r.parquet")
+    summary = join(str(tmp_path / "l"), str(tmp_path / "r"), None, str(tmp_path / "out"), left_on="a", right_on="b",
+                   npartitions=4, progress=False)
+    expected = pd.merge(pd.read_parquet(tmp_path / "l"), pd.read_parquet(tmp_path / "r"), left_on="a", right_on="b")
+    got = pd.read_parquet(tmp_path / "out")
+    assert summary.right_held and list(got.columns) == ["a", "x", "b", "w"]
+    order = list(expected.columns)
+    pd.testing.assert_frame_equal(got.sort_values(order, ignore_index=True),
+                                  expected.sort_values(order, ignore_index=True))
