@@ -10,6 +10,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -359,16 +360,20 @@ def test_a_tcp_server_also_listens_on_a_private_ipc_socket():
         assert ipc.local_address == ipc.address
 
 
-def test_the_local_endpoint_of_a_killed_server_is_swept_and_a_live_ones_kept():
+def test_the_local_endpoint_of_a_killed_server_is_swept_and_a_live_ones_kept(tmp_path, monkeypatch):
     from shuffle_kit.stores.remote.server import sweep_local_endpoints
 
+    # a temporary directory of the test's own: any server started on this machine sweeps
+    # the shared one (another copy of the suite too), which would take the killed one's first
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     code = (
         "import shuffle_kit as sk, sys, time\n"
         "s = sk.Server(address='tcp://127.0.0.1:0', local_endpoint=True)\n"
         "print(s.local_address, flush=True)\n"
         "time.sleep(600)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         killed = child.stdout.readline().strip().removeprefix("ipc://")  # type: ignore[union-attr]
     finally:
@@ -376,7 +381,7 @@ def test_the_local_endpoint_of_a_killed_server_is_swept_and_a_live_ones_kept():
         child.wait(timeout=60)
     live = sk.Server(address="tcp://127.0.0.1:0", local_endpoint=True)
     try:
-        assert os.path.exists(killed)
+        assert killed.startswith(str(tmp_path)) and os.path.exists(killed)
         swept = sweep_local_endpoints()
         assert os.path.dirname(killed) in swept and not os.path.exists(os.path.dirname(killed))
         assert live.local_address is not None and os.path.exists(live.local_address.removeprefix("ipc://"))
