@@ -68,6 +68,13 @@ def cases(draw):
     return name, type_, keys, probes, cuts
 
 
+def built_and_checked(keys, probes, type_, cuts):
+    """The lookup of ``keys`` finds in every probe what the dict model finds."""
+    lookup = unique_lookup(chunked(keys, type_, cuts))
+    assert lookup is not None
+    check(lookup, probes, keys, type_, cuts)
+
+
 def check(lookup, probes, keys, type_, cuts):
     for probe in probes:  # (one lookup, many chunks: as the fact table streams through it)
         lpos, rpos = lookup.find(chunked(probe, type_, cuts))
@@ -79,9 +86,7 @@ def check(lookup, probes, keys, type_, cuts):
 @settings(max_examples=150, deadline=None)
 def test_a_lookup_finds_what_a_dict_of_the_keys_finds(case):
     name, type_, keys, probes, cuts = case
-    lookup = unique_lookup(chunked(keys, type_, cuts))
-    assert lookup is not None
-    check(lookup, probes, keys, type_, cuts)
+    built_and_checked(keys, probes, type_, cuts)
 
 
 @given(cases())
@@ -91,9 +96,7 @@ def test_with_every_hash_equal_a_lookup_still_finds_exactly(case):
     name, type_, keys, probes, cuts = case
     with pytest.MonkeyPatch.context() as patch:  # every value hashes alike: the build finds them equal
         patch.setattr(join_indices, "hash_array", lambda column: np.zeros(len(column), dtype=np.uint64))
-        lookup = unique_lookup(chunked(keys, type_, cuts))
-        assert lookup is not None
-        check(lookup, probes, keys, type_, cuts)
+        built_and_checked(keys, probes, type_, cuts)
 
 
 @given(cases())
