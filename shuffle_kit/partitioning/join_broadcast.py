@@ -22,6 +22,13 @@ Why it is fast only done this way:
   dictionary again by the Parquet writer, value by value.
 - **The right's columns are one chunk each**: a take from many chunks costs several times
   a take from one.
+- **A key found by hash is hashed once.** A lookup by the partitions' own hash (strings,
+  times...: :attr:`~shuffle_kit.kernels.join_indices.ValueLookup.by_hash`) hashes the
+  left's keys; the joined rows carry those hashes to the engine
+  (:class:`~shuffle_kit.partitioning.engine.HashedChunk`), whose partition ids are theirs:
+  the ids hashing the keys again would give, without hashing them again. (They weigh 8
+  bytes a row while the chunk waits for the engine, as the engine's own hashes would
+  while it splits.)
 
 >>> import pyarrow as pa
 >>> from shuffle_kit.kernels.arrow_join import ArrowJoin
