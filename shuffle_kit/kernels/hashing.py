@@ -181,6 +181,8 @@ def _hash_binary(arr: pa.Array) -> np.ndarray:
     h = lengths.astype(np.uint64)
     h ^= _STR
     mix(h)
+    if n and int(lengths.min()) == int(lengths.max()):  # every value of one length (ids, codes)
+        return _set_nulls(_hash_words_of_width(h, padded, n, int(lengths[0])), arr)
     nwords = (lengths + 7) >> 3
     maxwords = int(nwords.max()) if n else 0
     # rows sorted by word count, longest first: step k touches only rows still going,
@@ -214,6 +216,19 @@ def _hash_binary(arr: pa.Array) -> np.ndarray:
             hk = h[rows] ^ w
             h[rows] = mix(hk)
     return _set_nulls(h, arr)
+
+
+def _hash_words_of_width(h: np.ndarray, padded: np.ndarray, n: int, width: int) -> np.ndarray:
+    """``h`` (each value's length hashed) folded with the words of ``n`` values of
+    ``width`` bytes each, back to back in ``padded``: the k-th words of all values are one
+    strided view, read in place (no gather by row), and no value finishes early."""
+    for k in range(0, width, 8):
+        w = np.ndarray((n,), dtype="<u8", buffer=padded, offset=k, strides=(width,))
+        if width - k < 8:  # the last word, zero-padded
+            w = w & ((_U64(1) << _U64(8 * (width - k))) - _U64(1))
+        h ^= w
+        mix(h)
+    return h
 
 
 def _hash_dictionary(arr: pa.DictionaryArray) -> np.ndarray:
@@ -361,12 +376,34 @@ def partition_ids(
         if seed:
             h ^= salt
             mix(h)
-        if npartitions & (npartitions - 1) == 0:  # a power of two: the same, without a division
-            np.bitwise_and(h, _U64(npartitions - 1), out=h)
-        else:
-            np.remainder(h, _U64(npartitions), out=h)
-        out[start:stop] = h
+        out[start:stop] = _reduced(h, npartitions)
     return out
+
+
+def ids_of_hashes(hashes: np.ndarray, npartitions: int, block: int = BLOCK_ROWS) -> np.ndarray:
+    """The partition of each row whose keys' hash (:func:`hash_columns`) is in ``hashes``:
+    :func:`partition_ids` (seed 0) of those rows, for a caller that hashed their keys
+    already (a join's lookup of its dimension's keys), so they are not hashed twice.
+
+    >>> t = pa.table({'k': ['a', 'b', 'a']})
+    >>> ids_of_hashes(hash_columns([t.column('k')]), 4).tolist() == partition_ids(t, ['k'], 4).tolist()
+    True
+    """
+    out = np.empty(len(hashes), dtype=id_dtype(npartitions))
+    scratch = np.empty(min(block, len(hashes)), dtype=np.uint64)  # (``hashes`` stay as they are)
+    for start in range(0, len(hashes), block):
+        stop = min(start + block, len(hashes))
+        h = scratch[: stop - start]
+        h[:] = hashes[start:stop]
+        out[start:stop] = _reduced(h, npartitions)
+    return out
+
+
+def _reduced(h: np.ndarray, npartitions: int) -> np.ndarray:
+    """``h % npartitions``, in place."""
+    if npartitions & (npartitions - 1) == 0:  # a power of two: the same, without a division
+        return np.bitwise_and(h, _U64(npartitions - 1), out=h)
+    return np.remainder(h, _U64(npartitions), out=h)
 
 
 # -- Python objects (object-dtype key columns) -------------------------------------------

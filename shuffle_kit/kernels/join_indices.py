@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import arrow_numpy
+from .equal_pairs import equal_pairs
 from .hash_index import HashIndex
 from .hashing import hash_array, mix
 from .stable_sort import stable_argsort
@@ -191,9 +192,11 @@ class KeyLookup:
         lookup = cls(_numbers(column))
         return lookup if lookup.unique else None
 
-    def find(self, column: Column) -> tuple[np.ndarray, np.ndarray]:
+    by_hash = False  # (its table and index take the values' bits, not the documented hash)
+
+    def find(self, column: Column, hashes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(the positions in ``column`` whose value is a key, in order; the key's row for
-        each): a null finds nothing."""
+        each): a null finds nothing. ``hashes``: unused (see :attr:`by_hash`)."""
         if not len(column) or not self.n:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         probe = _numbers(column)
@@ -257,9 +260,16 @@ class ValueLookup:
                 return cls(values, index)
         return cls(values) if len(pc.unique(values)) == len(values) else None
 
-    def find(self, column: Column) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def by_hash(self) -> bool:
+        """Whether :meth:`find` hashes the probed values with :func:`~.hashing.hash_array`
+        (the partitions' hash), so a caller holding those hashes may give them."""
+        return self.index is not None
+
+    def find(self, column: Column, hashes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(the positions in ``column`` whose value is a key, in order; the key's row for
-        each): a null finds nothing."""
+        each): a null finds nothing. ``hashes``: ``hash_array(column)``, if the caller has
+        them (used when :attr:`by_hash`)."""
         if not len(column) or not len(self.values):
             return np.empty(0, np.int64), np.empty(0, np.int64)
         if self.index is None:
@@ -272,14 +282,12 @@ class ValueLookup:
                 rows[~_valid(probe)] = -1
             return _found(rows)
         key = _unviewed(column)  # (its chunks as they are: hashed and compared chunk by chunk)
-        rows = self.index.find(hash_array(key))
+        rows = self.index.find(hash_array(key) if hashes is None else hashes)
         if key.null_count:
             rows[~_valid(key)] = -1
         lpos, rpos = _found(rows)
         if len(lpos):  # the values each hash found, compared: a collision finds nothing
-            if len(lpos) < len(key):
-                key = key.take(arrow_numpy.arrow_array(lpos))
-            same = _bools(pc.equal(self.values.take(arrow_numpy.arrow_array(rpos)), key))
+            same = equal_pairs(self.values, rpos, key, lpos)
             if not same.all():
                 lpos, rpos = lpos[same], rpos[same]
         return lpos, rpos
@@ -314,17 +322,6 @@ def _valid(column: Column) -> np.ndarray:
     """The mask of ``column``'s non-null entries (it holds a null)."""
     masks = [arrow_numpy.valid_mask(chunk) for chunk in _chunks(column)]
     return np.concatenate([np.ones(len(c), dtype=bool) if m is None else m for c, m in zip(_chunks(column), masks)])
-
-
-def _bools(column: Column) -> np.ndarray:
-    """A boolean column's values as NumPy, a null as False."""
-    parts = []
-    for array in _chunks(column):
-        bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-        values = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].view(bool)
-        valid = arrow_numpy.valid_mask(array)
-        parts.append(values if valid is None else values & valid)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _found(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

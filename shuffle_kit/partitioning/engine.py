@@ -78,7 +78,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -87,7 +87,7 @@ from .. import lifecycle
 from ..byte_sizes import format_size
 from ..io.provenance import Provenance
 from ..kernels.arrow_numpy import arrow_array
-from ..kernels.hashing import check_hashable, partition_ids
+from ..kernels.hashing import check_hashable, ids_of_hashes, partition_ids
 from ..kernels.ranges import KeyOrder
 from ..kernels.split import sorted_runs, split
 from ..limits import executor, resolve_threads
@@ -376,21 +376,55 @@ class PartFiles:
 PartitionIds = Callable[[pa.Table], np.ndarray]  # a chunk's partition of each row
 
 
+@dataclass(frozen=True)
+class HashedChunk:
+    """A chunk for :func:`partition_into` with the documented hash of its key columns
+    already computed, one per row (:func:`~shuffle_kit.kernels.hashing.hash_columns` of
+    ``on``, as whoever made the chunk had them: a join's lookup hashes its keys), so the
+    engine's hash partition ids come from them instead of hashing the keys again. Other
+    partition ids (``ids=``) ignore them.
+
+    >>> t = pa.table({'k': ['a', 'b', 'a']})
+    >>> from shuffle_kit.kernels.hashing import hash_array
+    >>> chunk = HashedChunk(t, hash_array(t.column('k')))
+    >>> _ids_of(chunk, hash_ids(['k'], 4), 4, True).tolist() == partition_ids(t, ['k'], 4).tolist()
+    True
+    """
+
+    table: pa.Table
+    hashes: np.ndarray
+
+
+Chunk: TypeAlias = "pa.Table | HashedChunk"
+
+
 def hash_ids(on: Sequence[str], n: int) -> PartitionIds:
     """Hash partition ids: :func:`shuffle_kit.kernels.hashing.partition_ids` of the key
     columns ``on`` into ``n`` partitions (those of :func:`shuffle_kit.shuffle`)."""
     return lambda table: partition_ids(table, on, n)
 
 
-def _split(table: pa.Table, ids_of: PartitionIds, n: int) -> tuple[dict[int, pa.Table], int]:
-    ids = ids_of(table)
+def _ids_of(chunk: Chunk, ids_of: PartitionIds, n: int, by_hash: bool) -> np.ndarray:
+    """The partition of each of ``chunk``'s rows: those of its hashes, when the ids are
+    the hash partition ids (``by_hash``) into ``n`` and it is a :class:`HashedChunk`;
+    else ``ids_of`` its rows."""
+    if isinstance(chunk, HashedChunk):
+        return ids_of_hashes(chunk.hashes, n) if by_hash else ids_of(chunk.table)
+    return ids_of(chunk)
+
+
+def _split(chunk: Chunk, ids_of: PartitionIds, n: int, by_hash: bool = False) -> tuple[dict[int, pa.Table], int]:
+    ids = _ids_of(chunk, ids_of, n, by_hash)
+    table = chunk.table if isinstance(chunk, HashedChunk) else chunk
     return split(table, ids, n, np.bincount(ids, minlength=n)), table.nbytes
 
 
-def _sort(table: pa.Table, ids_of: PartitionIds, n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
-    """``table``'s rows ordered by partition id (stably) and the rows of each partition, as
+def _sort(chunk: Chunk, ids_of: PartitionIds, n: int, by_hash: bool = False
+          ) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
+    """``chunk``'s rows ordered by partition id (stably) and the rows of each partition, as
     one or more runs (see :func:`~shuffle_kit.kernels.split.sorted_runs`)."""
-    return sorted_runs(table, ids_of(table), n), table.nbytes
+    table = chunk.table if isinstance(chunk, HashedChunk) else chunk
+    return sorted_runs(table, _ids_of(chunk, ids_of, n, by_hash), n), table.nbytes
 
 
 def _write(writer: FileSeries, pieces: list[pa.Table], schema: pa.Schema) -> int:
@@ -727,7 +761,7 @@ class Resources:
 
 
 def partition_into(
-    chunks: Iterable[pa.Table], on: Sequence[str], n: int, out: Files, use: Resources, *,
+    chunks: Iterable[Chunk], on: Sequence[str], n: int, out: Files, use: Resources, *,
     written: Callable[[int], None] = lambda rows: None, sizes: np.ndarray | None = None,
     ids: PartitionIds | None = None,
 ) -> int:
@@ -740,8 +774,10 @@ def partition_into(
     :mod:`~shuffle_kit.partitioning.by_range`) goes through the same engine, as long as it
     depends on nothing but the rows. ``written(rows)`` is called after each write. ``sizes``:
     an array of ``n`` integers that receives the rows written to each partition (as
-    NumPy's ``out=``; the writers counted them, nothing is read again).
+    NumPy's ``out=``; the writers counted them, nothing is read again). A chunk may be a
+    :class:`HashedChunk`: its keys' hashes, computed already, give its hash partition ids.
     """
+    by_hash = ids is None
     if ids is None:
         for name in on:
             check_hashable(out.schema.field(name).type, name)
@@ -756,7 +792,9 @@ def partition_into(
     row_bytes = values = 0
     if first is not None:
         chunks = itertools.chain([first], chunks)
-        row_bytes, values = max(1, first.nbytes // max(1, first.num_rows)), dictionary_values(first)
+        table = first.table if isinstance(first, HashedChunk) else first
+        row_bytes, values = max(1, table.nbytes // max(1, table.num_rows)), dictionary_values(table)
+        del table
         if out.held_rows:
             held = out.held_rows * row_bytes
             if held > batch_bytes(budget):
@@ -790,7 +828,7 @@ def partition_into(
             inflight: deque[tuple[int, Future]] = deque()
             try:
                 for index, chunk in enumerate(chunks):
-                    inflight.append((index, pool.submit(sink.prepare, chunk, ids, n)))
+                    inflight.append((index, pool.submit(sink.prepare, chunk, ids, n, by_hash)))
                     del chunk
                     # twice the workers: a split is queued behind writes on the same pool, and
                     # should be ready when the thread that adds chunks asks for it

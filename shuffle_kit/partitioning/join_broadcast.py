@@ -22,6 +22,13 @@ Why it is fast only done this way:
   dictionary again by the Parquet writer, value by value.
 - **The right's columns are one chunk each**: a take from many chunks costs several times
   a take from one.
+- **A key found by hash is hashed once.** A lookup by the partitions' own hash (strings,
+  times...: :attr:`~shuffle_kit.kernels.join_indices.ValueLookup.by_hash`) hashes the
+  left's keys; the joined rows carry those hashes to the engine
+  (:class:`~shuffle_kit.partitioning.engine.HashedChunk`), whose partition ids are theirs:
+  the ids hashing the keys again would give, without hashing them again. (They weigh 8
+  bytes a row while the chunk waits for the engine, as the engine's own hashes would
+  while it splits.)
 
 >>> import pyarrow as pa
 >>> from shuffle_kit.kernels.arrow_join import ArrowJoin
@@ -44,8 +51,10 @@ from typing import TypeVar
 import pyarrow as pa
 
 from ..kernels.arrow_join import ArrowJoin, every_row_in_order
+from ..kernels.hashing import hash_array
 from ..kernels.join_indices import KeyLookup, ValueLookup, unique_lookup
 from ..kernels.take import take
+from .engine import HashedChunk
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -92,18 +101,26 @@ class Broadcast:
         return [name for name, (side, source) in zip(self.plan.schema.names, self.plan.columns)
                 if side == 1 and pa.types.is_dictionary(self.right.schema.field(source).type)]
 
-    def __call__(self, chunk: pa.Table) -> pa.Table:
+    def __call__(self, chunk: pa.Table) -> pa.Table | HashedChunk:
         key = chunk.column(self.plan.left_on[0])
+        # a lookup that finds by the partitions' hash: the joined rows keep their keys'
+        # hashes, and the engine takes its partition ids from them instead of hashing again
+        hashes = hash_array(key) if self.lookup.by_hash else None
         if key.type != self.key_type:  # (a reader may give another width of the same numbers)
             key = key.cast(self.key_type)
-        lpos, rpos = self.lookup.find(key)
+            hashes = None  # (hashes are of values: the same, but the lookup hashes what it probes)
+        lpos, rpos = self.lookup.find(key, hashes)
         left = chunk.select(self.left_columns)
-        if not every_row_in_order(lpos, left.num_rows):  # (a fact table's rows each have their match)
+        every = every_row_in_order(lpos, left.num_rows)
+        if not every:  # (a fact table's rows each have their match)
             left = take(left, lpos)
         right = take(self.right.select(self.right_columns), rpos)
         sides = (left, right)
-        return pa.Table.from_arrays([sides[side].column(name) for side, name in self.plan.columns],
-                                    names=self.plan.schema.names)
+        joined = pa.Table.from_arrays([sides[side].column(name) for side, name in self.plan.columns],
+                                      names=self.plan.schema.names)
+        if hashes is None:
+            return joined
+        return HashedChunk(joined, hashes if every else hashes[lpos])
 
 
 def _typed(chunk: pa.Table, schema: pa.Schema) -> pa.Table:

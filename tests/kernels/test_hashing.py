@@ -20,6 +20,7 @@ from shuffle_kit.kernels.hashing import (
     check_hashable,
     hash_array,
     hash_columns,
+    ids_of_hashes,
     partition_ids,
 )
 
@@ -71,6 +72,30 @@ def test_strings_match_reference(values, cut):
     assert hash_array(arr.slice(cut)).tolist() == expect[cut:]
     assert hash_array(pa.array(values, type=pa.string())).tolist() == expect
     assert hash_array(pa.array(values, type=pa.string_view())).tolist() == expect
+
+
+@given(st.integers(0, 30), st.lists(st.binary(min_size=30, max_size=30), max_size=40), st.integers(0, 5),
+       st.sampled_from([pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.string_view()]))
+def test_strings_of_one_width_match_reference(width, raw, cut, type_):
+    # values all of one width are hashed from strided words (no gather by row): the same hashes
+    values = [b[:width].hex()[:width].encode() for b in raw]
+    arr = pa.array(values if pa.types.is_binary(type_) or pa.types.is_large_binary(type_)
+                   else [v.decode() for v in values], type=type_)
+    expect = [ref_bytes(v) for v in values]
+    assert hash_array(arr).tolist() == expect
+    assert hash_array(arr.slice(cut)).tolist() == expect[cut:]
+    with_null = pa.concat_arrays([arr, pa.array([None], type=type_)])  # (a null: of another width)
+    assert hash_array(with_null).tolist() == [*expect, int(NULL_HASH)]
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=300), st.integers(1, 300), st.integers(1, 64))
+def test_ids_of_hashes_are_partition_ids(values, n, block):
+    t = pa.table({"k": pa.array(values, type=pa.string())})
+    hashes = hash_columns([t["k"]])
+    before = hashes.copy()
+    assert ids_of_hashes(hashes, n, block=block).tolist() == partition_ids(t, ["k"], n, block=block).tolist()
+    assert ids_of_hashes(hashes, n).dtype == partition_ids(t, ["k"], n).dtype
+    assert hashes.tolist() == before.tolist()  # (the caller's hashes are left as they were)
 
 
 @given(st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.floats()), max_size=40))

@@ -40,6 +40,8 @@ def keys_of(values: np.ndarray, dtype: str) -> pd.Series:
     """Integer ``values`` as keys of ``dtype``: the integers, their strings, or instants."""
     if dtype == "str":
         return pd.Series([f"key{v}" for v in values], dtype="str")
+    if dtype == "str-of-one-width":  # (ids, codes: hashed and compared by words in place)
+        return pd.Series([f"k{v:012d}" for v in values], dtype="str")
     if dtype.startswith("datetime"):
         return pd.Series(pd.to_datetime(values, unit="s", utc=True)).astype(dtype)
     return pd.Series(values.astype(dtype))
@@ -56,7 +58,8 @@ def write_arrow(path, df: pd.DataFrame, nfiles: int = 2) -> str:
 
 
 @given(seed=st.integers(0, 2**16), wide=st.booleans(), null_keys=st.booleans(), npartitions=st.integers(1, 5),
-       dtype=st.sampled_from(["int64", "int32", "uint16", "str", "datetime64[ms, UTC]"]), by_pandas=st.booleans())
+       dtype=st.sampled_from(["int64", "int32", "uint16", "str", "str-of-one-width", "datetime64[ms, UTC]"]),
+       by_pandas=st.booleans())
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_held_whole_gives_the_staged_rows_in_the_same_files_and_order(tmp_path_factory, monkeypatch, seed, wide,
                                                                       null_keys, npartitions, dtype, by_pandas):

@@ -1,0 +1,87 @@
+"""Whether pairs of values of two string or binary columns are equal: a held dimension's key
+found by hash, checked against the fact's key that found it (distinct values may share a
+64-bit hash).
+
+Arrow's way is to take the found values into a new column and compare the two columns
+(:func:`pyarrow.compute.equal`), copying every value once more. Keys are often of one
+width (ids, codes: ``k000000123``): values of one width ``W`` lie back to back, so the
+bytes at ``k .. k+8`` of every value are one strided view of 64-bit words, and two values
+of width ``W`` (at least 8) are equal when their words at ``0, 8, 16 ...`` and at ``W - 8``
+are (the windows cover every byte; the last may overlap the one before, and none reads
+past a value's end). Those words are compared in place, the dimension's gathered by row;
+columns of other widths, of several widths or chunks, or of other types are compared as
+Arrow does.
+
+>>> import numpy as np, pyarrow as pa
+>>> dim = pa.array(['k000000001', 'k000000002', 'k000000003'])
+>>> fact = pa.array(['k000000003', 'k000000001', 'k00000000x'])
+>>> equal_pairs(dim, np.array([2, 0, 1]), fact, np.array([0, 1, 2])).tolist()
+[True, True, False]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import arrow_numpy
+
+_OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
+
+
+def equal_pairs(values: pa.Array, rows: np.ndarray, probe: pa.Array | pa.ChunkedArray,
+                positions: np.ndarray) -> np.ndarray:
+    """``values[rows[i]] == probe[positions[i]]`` for each ``i`` (a bool array; a null
+    equal to nothing), for columns of one type; ``positions`` increasing."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    whole = probe.chunk(0) if isinstance(probe, pa.ChunkedArray) and probe.num_chunks == 1 else probe
+    if isinstance(whole, pa.Array) and not values.null_count and not whole.null_count:
+        ours, theirs = _words(values), _words(whole)
+        if ours is not None and theirs is not None and ours[1] == theirs[1]:
+            return _equal_words(ours, rows, theirs, positions, len(positions) == len(whole))
+    taken = probe if len(positions) == len(probe) else probe.take(arrow_numpy.arrow_array(positions))
+    return _bools(pc.equal(values.take(arrow_numpy.arrow_array(rows)), taken))
+
+
+def _words(array: pa.Array) -> tuple[np.ndarray, int, int, int] | None:
+    """(``array``'s data bytes, its values' width, where the first starts, how many) when
+    every value is of one width of at least 8 bytes; else None."""
+    offset_type = _OFFSETS.get(array.type)
+    if offset_type is None or not len(array):
+        return None
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[array.offset:array.offset + len(array) + 1]
+    width = int(offsets[1] - offsets[0])
+    if width < 8 or int(offsets[-1] - offsets[0]) != width * len(array):
+        return None
+    lengths = np.diff(offsets)
+    if int(lengths.min()) != width or int(lengths.max()) != width:
+        return None
+    return np.frombuffer(buffers[2], dtype=np.uint8), width, int(offsets[0]), len(array)
+
+
+def _equal_words(ours: tuple[np.ndarray, int, int, int], rows: np.ndarray,
+                 theirs: tuple[np.ndarray, int, int, int], positions: np.ndarray, every: bool) -> np.ndarray:
+    """The pairs' equality by 64-bit windows (module docstring); ``every``: the positions
+    are every probe value in order (no gather of the probe's words)."""
+    (data, width, start, n), (pdata, _, pstart, pn) = ours, theirs
+    same = np.ones(len(rows), dtype=bool)
+    for k in sorted({*range(0, width - 7, 8), width - 8}):
+        mine = np.ndarray((n,), dtype="<u8", buffer=data, offset=start + k, strides=(width,))
+        other = np.ndarray((pn,), dtype="<u8", buffer=pdata, offset=pstart + k, strides=(width,))
+        same &= mine[rows] == (other if every else other[positions])
+    return same
+
+
+def _bools(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean column's values as NumPy, a null as False (its bits unpacked: Arrow's
+    ``to_numpy`` of a chunked column would import pandas)."""
+    parts = []
+    for array in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+        values = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].view(bool)
+        valid = arrow_numpy.valid_mask(array)
+        parts.append(values if valid is None else values & valid)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
