@@ -103,12 +103,13 @@ class Broadcast:
 
     def __call__(self, chunk: pa.Table) -> pa.Table | HashedChunk:
         key = chunk.column(self.plan.left_on[0])
+        cast = key.type != self.key_type  # (a reader may give another width of the same numbers)
+        if cast:
+            key = key.cast(self.key_type)
         # a lookup that finds by the partitions' hash: the joined rows keep their keys'
         # hashes, and the engine takes its partition ids from them instead of hashing again
-        hashes = hash_array(key) if self.lookup.by_hash else None
-        if key.type != self.key_type:  # (a reader may give another width of the same numbers)
-            key = key.cast(self.key_type)
-            hashes = None  # (hashes are of values: the same, but the lookup hashes what it probes)
+        # (not after a cast: the engine hashes the column as the chunk has it)
+        hashes = hash_array(key) if self.lookup.by_hash and not cast else None
         lpos, rpos = self.lookup.find(key, hashes)
         left = chunk.select(self.left_columns)
         every = every_row_in_order(lpos, left.num_rows)
