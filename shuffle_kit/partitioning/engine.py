@@ -830,9 +830,7 @@ def partition_into(
                 for index, chunk in enumerate(chunks):
                     inflight.append((index, pool.submit(sink.prepare, chunk, ids, n, by_hash)))
                     del chunk
-                    # twice the workers: a split is queued behind writes on the same pool, and
-                    # should be ready when the thread that adds chunks asks for it
-                    if len(inflight) >= min(2 * threads, MAX_IN_FLIGHT):
+                    if len(inflight) >= min(threads, MAX_IN_FLIGHT):
                         i, future = inflight.popleft()
                         sink.add(i, *future.result())
                 while inflight:
