@@ -78,7 +78,6 @@ def sorted_runs(
     return [(_take_sorted(table, ids), counts)]
 
 
-NARROW = 4096  # rows from which the positions are narrowed to 32 bits before a take
 FEW_PARTITIONS = 16  # up to this many, rows per partition are counted by comparisons
 
 
@@ -117,7 +116,6 @@ def split_numbered(
     where = table.schema.get_field_index(column)
     rows, order = _order(ids)
     taken = pc.take(table.remove_column(where), order, boundscheck=False)  # a permutation: in bounds
-    rows = rows.astype(np.int64, copy=False)  # (the numbers may not fit the positions' 32 bits)
     numbers = rows if (start, step) == (0, 1) else rows + start if step == 1 else rows * step + start
     whole = taken.add_column(where, table.schema.field(where), pa.array(numbers, type=pa.int64()))
     starts = np.cumsum(counts) - counts
@@ -125,16 +123,11 @@ def split_numbered(
 
 
 def _order(ids: np.ndarray) -> tuple[np.ndarray, pa.Array]:
-    """The rows sorted stably by partition id, as NumPy and as Arrow (one buffer): 32-bit
-    where they fit (a take reads the positions once per column: half the bytes), else
-    64-bit."""
+    """The rows sorted stably by partition id, as int64 NumPy and as Arrow (one buffer)."""
     if ids.dtype.itemsize == 1:
         order = pc.array_sort_indices(arrow_array(ids))  # (uint64: below 2**63, read as int64)
-        rows = values(order, np.int64)  # (not np.asarray: pyarrow's conversion imports pandas)
-    else:
-        rows = np.argsort(ids, kind="stable")
-    if len(rows) >= NARROW and len(rows) < 1 << 31:
-        rows = rows.astype(np.int32)
+        return values(order, np.int64), order  # (not np.asarray: pyarrow's conversion imports pandas)
+    rows = np.argsort(ids, kind="stable")
     return rows, arrow_array(rows)
 
 
