@@ -62,8 +62,9 @@ def test_count_ids_equals_bincount(values, n):
 
 @given(st.integers(0, 2**20), st.sampled_from([2, 3, 300]), st.integers(0, 2**62 // 10_000), st.booleans())
 def test_a_long_table_splits_as_a_filter(seed, n, start, numbered):
-    """Past the rows from which the positions are taken as 32 bits: every piece equals the
-    filter of its rows, and a RangeIndex whose numbers do not fit 32 bits is made exactly."""
+    """A table of thousands of rows (past the short-table paths of the takes): every piece
+    equals the filter of its rows, and a RangeIndex whose numbers do not fit 32 bits is made
+    again exactly."""
     rng = np.random.default_rng(seed)
     rows = 5000
     ids = rng.integers(0, n, rows).astype(np.uint8 if n <= 256 else np.uint16)
