@@ -58,3 +58,20 @@ def test_count_ids_equals_bincount(values, n):
     ids = np.array([v % n for v in values], dtype=np.uint8 if n <= 256 else np.uint16)
     got = count_ids(ids, n)
     assert got.dtype == np.int64 and got.tolist() == np.bincount(ids, minlength=n).tolist()
+
+
+@given(st.integers(0, 2**20), st.sampled_from([2, 3, 300]), st.integers(0, 2**62 // 10_000), st.booleans())
+def test_a_long_table_splits_as_a_filter(seed, n, start, numbered):
+    """A table of thousands of rows (past the short-table paths of the takes): every piece
+    equals the filter of its rows, and a RangeIndex whose numbers do not fit 32 bits is made
+    again exactly."""
+    rng = np.random.default_rng(seed)
+    rows = 5000
+    ids = rng.integers(0, n, rows).astype(np.uint8 if n <= 256 else np.uint16)
+    table = pa.table({
+        "x": rng.integers(-(2**40), 2**40, rows), "s": [f"v{v}" for v in rng.integers(0, 50, rows)],
+        "i": pa.array(start + 3 * np.arange(rows), pa.int64()),
+    })
+    pieces = split_numbered(table, ids, n, "i", start, 3) if numbered else split(table, ids, n)
+    for p, piece in pieces.items():
+        assert piece.to_pydict() == table.filter(pa.array(ids == p)).to_pydict()
