@@ -373,7 +373,7 @@ class PartFiles:
         return pa.schema(fields, metadata=self.schema.metadata)
 
 
-PartitionIds = Callable[[pa.Table], np.ndarray]  # a chunk's partition of each row
+PartitionIds = Callable[[pa.Table], np.ndarray]  # the partition of each of a table's rows
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ class HashedChunk:
     >>> t = pa.table({'k': ['a', 'b', 'a']})
     >>> from shuffle_kit.kernels.hashing import hash_array
     >>> chunk = HashedChunk(t, hash_array(t.column('k')))
-    >>> _ids_of(chunk, hash_ids(['k'], 4), 4, True).tolist() == partition_ids(t, ['k'], 4).tolist()
+    >>> hash_ids(['k'], 4)(chunk).tolist() == partition_ids(t, ['k'], 4).tolist()
     True
     """
 
@@ -396,35 +396,36 @@ class HashedChunk:
 
 
 Chunk: TypeAlias = "pa.Table | HashedChunk"
+ChunkIds = Callable[[Chunk], np.ndarray]  # a chunk's partition of each row
 
 
-def hash_ids(on: Sequence[str], n: int) -> PartitionIds:
+def rows_of(chunk: Chunk) -> pa.Table:
+    """The rows of ``chunk`` (a :class:`HashedChunk`'s without their hashes)."""
+    return chunk.table if isinstance(chunk, HashedChunk) else chunk
+
+
+def hash_ids(on: Sequence[str], n: int) -> ChunkIds:
     """Hash partition ids: :func:`shuffle_kit.kernels.hashing.partition_ids` of the key
-    columns ``on`` into ``n`` partitions (those of :func:`shuffle_kit.shuffle`)."""
-    return lambda table: partition_ids(table, on, n)
+    columns ``on`` into ``n`` partitions (those of :func:`shuffle_kit.shuffle`), from a
+    :class:`HashedChunk`'s hashes when it has them."""
+    return lambda chunk: (ids_of_hashes(chunk.hashes, n) if isinstance(chunk, HashedChunk)
+                          else partition_ids(chunk, on, n))
 
 
-def _ids_of(chunk: Chunk, ids_of: PartitionIds, n: int, by_hash: bool) -> np.ndarray:
-    """The partition of each of ``chunk``'s rows: those of its hashes, when the ids are
-    the hash partition ids (``by_hash``) into ``n`` and it is a :class:`HashedChunk`;
-    else ``ids_of`` its rows."""
-    if isinstance(chunk, HashedChunk):
-        return ids_of_hashes(chunk.hashes, n) if by_hash else ids_of(chunk.table)
-    return ids_of(chunk)
+def _of_rows(ids: PartitionIds) -> ChunkIds:
+    return lambda chunk: ids(rows_of(chunk))
 
 
-def _split(chunk: Chunk, ids_of: PartitionIds, n: int, by_hash: bool = False) -> tuple[dict[int, pa.Table], int]:
-    ids = _ids_of(chunk, ids_of, n, by_hash)
-    table = chunk.table if isinstance(chunk, HashedChunk) else chunk
+def _split(chunk: Chunk, ids_of: ChunkIds, n: int) -> tuple[dict[int, pa.Table], int]:
+    ids, table = ids_of(chunk), rows_of(chunk)
     return split(table, ids, n, np.bincount(ids, minlength=n)), table.nbytes
 
 
-def _sort(chunk: Chunk, ids_of: PartitionIds, n: int, by_hash: bool = False
-          ) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
+def _sort(chunk: Chunk, ids_of: ChunkIds, n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:
     """``chunk``'s rows ordered by partition id (stably) and the rows of each partition, as
     one or more runs (see :func:`~shuffle_kit.kernels.split.sorted_runs`)."""
-    table = chunk.table if isinstance(chunk, HashedChunk) else chunk
-    return sorted_runs(table, _ids_of(chunk, ids_of, n, by_hash), n), table.nbytes
+    table = rows_of(chunk)
+    return sorted_runs(table, ids_of(chunk), n), table.nbytes
 
 
 def _write(writer: FileSeries, pieces: list[pa.Table], schema: pa.Schema) -> int:
@@ -777,11 +778,12 @@ def partition_into(
     NumPy's ``out=``; the writers counted them, nothing is read again). A chunk may be a
     :class:`HashedChunk`: its keys' hashes, computed already, give its hash partition ids.
     """
-    by_hash = ids is None
     if ids is None:
         for name in on:
             check_hashable(out.schema.field(name).type, name)
-        ids = hash_ids(on, n)
+        ids_of = hash_ids(on, n)
+    else:
+        ids_of = _of_rows(ids)
     budget, spill_dir = use.budget, use.spill_dir
     threads = resolve_threads(use.threads)
     chunks = iter(chunks)
@@ -792,7 +794,7 @@ def partition_into(
     row_bytes = values = 0
     if first is not None:
         chunks = itertools.chain([first], chunks)
-        table = first.table if isinstance(first, HashedChunk) else first
+        table = rows_of(first)
         row_bytes, values = max(1, table.nbytes // max(1, table.num_rows)), dictionary_values(table)
         del table
         if out.held_rows:
@@ -828,7 +830,7 @@ def partition_into(
             inflight: deque[tuple[int, Future]] = deque()
             try:
                 for index, chunk in enumerate(chunks):
-                    inflight.append((index, pool.submit(sink.prepare, chunk, ids, n, by_hash)))
+                    inflight.append((index, pool.submit(sink.prepare, chunk, ids_of, n)))
                     del chunk
                     if len(inflight) >= min(threads, MAX_IN_FLIGHT):
                         i, future = inflight.popleft()
