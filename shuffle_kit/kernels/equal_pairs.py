@@ -9,8 +9,8 @@ bytes at ``k .. k+8`` of every value are one strided view of 64-bit words, and t
 of width ``W`` (at least 8) are equal when their words at ``0, 8, 16 ...`` and at ``W - 8``
 are (the windows cover every byte; the last may overlap the one before, and none reads
 past a value's end). Those words are compared in place, the dimension's gathered by row;
-columns of other widths, of several widths or chunks, or of other types are compared as
-Arrow does.
+columns of other widths, of several widths or chunks, or with nulls are compared with
+Arrow's ``equal``.
 
 >>> import numpy as np, pyarrow as pa
 >>> dim = pa.array(['k000000001', 'k000000002', 'k000000003'])
@@ -30,19 +30,40 @@ from . import arrow_numpy
 _OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
 
 
+class HeldValues:
+    """A held key column ready to be compared pair by pair with probes' values: when its
+    values are of one width (8 bytes or more, no nulls), its bytes are viewed as words
+    once, here, not on every call (a dimension's key is compared with chunk after chunk).
+
+    >>> held = HeldValues(pa.array(['k000000001', 'k000000002', 'k000000003']))
+    >>> held.equal(np.array([0, 2]), pa.array(['k000000001', 'k000000003']), np.array([0, 1])).tolist()
+    [True, True]
+    """
+
+    def __init__(self, values: pa.Array):
+        self.values = values
+        self.words = None if values.null_count else _words(values)
+
+    def equal(self, rows: np.ndarray, probe: pa.Array | pa.ChunkedArray, positions: np.ndarray) -> np.ndarray:
+        """``values[rows[i]] == probe[positions[i]]`` for each ``i`` (a bool array; a null
+        equal to nothing), for columns of one type; ``positions`` strictly increasing
+        (each probe value at most once: as many as the probe's values are all of them)."""
+        if not len(rows):
+            return np.zeros(0, dtype=bool)
+        whole = probe.chunk(0) if isinstance(probe, pa.ChunkedArray) and probe.num_chunks == 1 else probe
+        if self.words is not None and isinstance(whole, pa.Array) and not whole.null_count:
+            theirs = _words(whole)
+            if theirs is not None and self.words[1] == theirs[1]:
+                return _equal_words(self.words, rows, theirs, positions, len(positions) == len(whole))
+        every = len(positions) == len(probe)
+        taken = probe if every else probe.take(arrow_numpy.arrow_array(positions))
+        return _bools(pc.equal(self.values.take(arrow_numpy.arrow_array(rows)), taken))
+
+
 def equal_pairs(values: pa.Array, rows: np.ndarray, probe: pa.Array | pa.ChunkedArray,
                 positions: np.ndarray) -> np.ndarray:
-    """``values[rows[i]] == probe[positions[i]]`` for each ``i`` (a bool array; a null
-    equal to nothing), for columns of one type; ``positions`` increasing."""
-    if not len(rows):
-        return np.zeros(0, dtype=bool)
-    whole = probe.chunk(0) if isinstance(probe, pa.ChunkedArray) and probe.num_chunks == 1 else probe
-    if isinstance(whole, pa.Array) and not values.null_count and not whole.null_count:
-        ours, theirs = _words(values), _words(whole)
-        if ours is not None and theirs is not None and ours[1] == theirs[1]:
-            return _equal_words(ours, rows, theirs, positions, len(positions) == len(whole))
-    taken = probe if len(positions) == len(probe) else probe.take(arrow_numpy.arrow_array(positions))
-    return _bools(pc.equal(values.take(arrow_numpy.arrow_array(rows)), taken))
+    """:meth:`HeldValues.equal` of ``values``, for one comparison."""
+    return HeldValues(values).equal(rows, probe, positions)
 
 
 def _words(array: pa.Array) -> tuple[np.ndarray, int, int, int] | None:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import arrow_numpy
-from .equal_pairs import equal_pairs
+from .equal_pairs import HeldValues
 from .hash_index import HashIndex
 from .hashing import hash_array, mix
 from .stable_sort import stable_argsort
@@ -242,6 +242,7 @@ class ValueLookup:
 
     def __init__(self, values: pa.Array, index: HashIndex | None = None):
         self.values, self.index = values, index
+        self.held = HeldValues(values)  # (what each hash found is checked against)
 
     @property
     def nbytes(self) -> int:
@@ -287,7 +288,7 @@ class ValueLookup:
             rows[~_valid(key)] = -1
         lpos, rpos = _found(rows)
         if len(lpos):  # the values each hash found, compared: a collision finds nothing
-            same = equal_pairs(self.values, rpos, key, lpos)
+            same = self.held.equal(rpos, key, lpos)
             if not same.all():
                 lpos, rpos = lpos[same], rpos[same]
         return lpos, rpos

@@ -386,13 +386,18 @@ class HashedChunk:
 
     >>> t = pa.table({'k': ['a', 'b', 'a']})
     >>> from shuffle_kit.kernels.hashing import hash_array
-    >>> chunk = HashedChunk(t, hash_array(t.column('k')))
+    >>> chunk = HashedChunk(t, hash_array(t.column('k')), ('k',))
     >>> hash_ids(['k'], 4)(chunk).tolist() == partition_ids(t, ['k'], 4).tolist()
     True
     """
 
     table: pa.Table
     hashes: np.ndarray
+    on: tuple[str, ...]  # the columns hashed: partition ids by other columns hash those
+
+    def __post_init__(self) -> None:
+        if len(self.hashes) != self.table.num_rows:
+            raise ValueError(f"{len(self.hashes):,} hashes for a chunk of {self.table.num_rows:,} rows")
 
 
 Chunk: TypeAlias = "pa.Table | HashedChunk"
@@ -408,8 +413,9 @@ def hash_ids(on: Sequence[str], n: int) -> ChunkIds:
     """Hash partition ids: :func:`shuffle_kit.kernels.hashing.partition_ids` of the key
     columns ``on`` into ``n`` partitions (those of :func:`shuffle_kit.shuffle`), from a
     :class:`HashedChunk`'s hashes when it has them."""
-    return lambda chunk: (ids_of_hashes(chunk.hashes, n) if isinstance(chunk, HashedChunk)
-                          else partition_ids(chunk, on, n))
+    on = tuple(on)
+    return lambda chunk: (ids_of_hashes(chunk.hashes, n) if isinstance(chunk, HashedChunk) and chunk.on == on
+                          else partition_ids(rows_of(chunk), on, n))
 
 
 def _of_rows(ids: PartitionIds) -> ChunkIds:

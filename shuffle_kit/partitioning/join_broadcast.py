@@ -26,9 +26,8 @@ Why it is fast only done this way:
   times...: :attr:`~shuffle_kit.kernels.join_indices.ValueLookup.by_hash`) hashes the
   left's keys; the joined rows carry those hashes to the engine
   (:class:`~shuffle_kit.partitioning.engine.HashedChunk`), whose partition ids are theirs:
-  the ids hashing the keys again would give, without hashing them again. (They weigh 8
-  bytes a row while the chunk waits for the engine, as the engine's own hashes would
-  while it splits.)
+  the ids hashing the keys again would give, without hashing them again. (Their 8 bytes
+  a row count in a joined row's size, which sets how many left rows a chunk joins.)
 
 >>> import pyarrow as pa
 >>> from shuffle_kit.kernels.arrow_join import ArrowJoin
@@ -56,6 +55,8 @@ from ..kernels.join_indices import KeyLookup, ValueLookup, unique_lookup
 from ..kernels.take import take
 from .engine import HashedChunk
 
+HASH_BYTES = 8  # (a joined row's key hash: one uint64)
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -72,7 +73,10 @@ class Broadcast:
         self.left_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 0))
         # (the right's key is held for the lookup; the joined rows take it only if the plan does)
         self.right_columns = list(dict.fromkeys(name for side, name in plan.columns if side == 1))
-        self.row_bytes = right.nbytes / max(1, right.num_rows)  # (what each joined row takes of the right)
+        # what each joined row takes of the right, and the key's hash it carries to the
+        # engine when the lookup gives one
+        self.row_bytes = right.nbytes / max(1, right.num_rows) + (HASH_BYTES if lookup.by_hash else 0)
+        self.key_name = plan.schema.names[plan.columns.index((0, plan.left_on[0]))]  # (in the joined rows)
 
     @classmethod
     def of(cls, plan: ArrowJoin, chunks: Sequence[pa.Table], schema: pa.Schema) -> Broadcast | None:
@@ -121,7 +125,7 @@ class Broadcast:
                                       names=self.plan.schema.names)
         if hashes is None:
             return joined
-        return HashedChunk(joined, hashes if every else hashes[lpos])
+        return HashedChunk(joined, hashes if every else hashes[lpos], (self.key_name,))
 
 
 def _typed(chunk: pa.Table, schema: pa.Schema) -> pa.Table:

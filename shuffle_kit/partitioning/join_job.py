@@ -490,11 +490,10 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
     held = budget.held_bytes - through.nbytes - engine.MAX_IN_FLIGHT * budget.chunk_bytes
     if opts.format == "parquet":
         held -= shared_dictionaries(reading, lsource, budget)
-    key = plan.schema.names[plan.columns.index((0, plan.left_on[0]))]
     with executor(threads, "shuffle_kit-join") as pool:
         joined = joined_in_order(through, sliced(reading, through, budget.chunk_bytes), pool, depth)
-        engine.partition_into(joined, [key], n, files, engine.Resources(max(2**20, held), threads, place.tmp),
-                              sizes=rows)
+        engine.partition_into(joined, [through.key_name], n, files,
+                              engine.Resources(max(2**20, held), threads, place.tmp), sizes=rows)
     return rows, reading.rows
 
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.kernels.equal_pairs import equal_pairs
+from shuffle_kit.kernels.equal_pairs import HeldValues, equal_pairs
 
 TYPES = [pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]
 
@@ -41,21 +41,31 @@ def cases(draw):
 
 
 def as_array(strings: list[str], type_: pa.DataType, cut: int) -> pa.Array:
-    """``strings`` as an array of ``type_`` that is a slice ``cut`` values into a larger one."""
-    items = [s.encode() if pa.types.is_binary(type_) or pa.types.is_large_binary(type_) else s
-             for s in ["z" * 9] * cut + strings]
+    """``strings`` (None: a null) as an array of ``type_`` that is a slice ``cut`` values
+    into a larger one."""
+    binary = pa.types.is_binary(type_) or pa.types.is_large_binary(type_)
+    items = [s.encode() if binary and s is not None else s for s in ["z" * 9] * cut + strings]
     return pa.array(items, type=type_).slice(cut)
 
 
-@given(cases())
-def test_equal_pairs_is_python_equality(case):
+@given(cases(), st.sets(st.integers(0, 39)), st.integers(0, 40))
+def test_equal_pairs_is_python_equality(case, nulls, at):
     type_, values, probe, rows, positions, cut = case
     pairs = [rows[p] for p in positions]  # (each position's row)
     expect = [values[r] == probe[p] for r, p in zip(pairs, positions)]
-    for held in (as_array(values, type_, cut), as_array(values, type_, 0)):
-        for probed in (as_array(probe, type_, cut), pa.chunked_array([as_array(probe, type_, 0)])):
-            got = equal_pairs(held, np.array(pairs, dtype=np.int64), probed, np.array(positions, dtype=np.int64))
-            assert got.dtype == bool and got.tolist() == expect
+    with_nulls = [None if i in nulls else v for i, v in enumerate(probe)]
+    expect_nulls = [e and p not in nulls for e, p in zip(expect, positions)]  # (a null equals nothing)
+    two = min(at, len(probe))
+    for held in (HeldValues(as_array(values, type_, cut)), HeldValues(as_array(values, type_, 0))):
+        for probed, want in (
+            (as_array(probe, type_, cut), expect),
+            (pa.chunked_array([as_array(probe, type_, 0)]), expect),
+            (pa.chunked_array([as_array(probe[:two], type_, 0), as_array(probe[two:], type_, cut)]), expect),
+            (as_array(with_nulls, type_, cut), expect_nulls),
+        ):
+            # (one held column, compared with probe after probe)
+            got = held.equal(np.array(pairs, dtype=np.int64), probed, np.array(positions, dtype=np.int64))
+            assert got.dtype == bool and got.tolist() == want
 
 
 def test_a_null_equals_nothing():

@@ -312,3 +312,29 @@ def test_a_held_dimension_joined_on_keys_of_other_names_gives_both_key_columns(t
     order = list(expected.columns)
     pd.testing.assert_frame_equal(got.sort_values(order, ignore_index=True),
                                   expected.sort_values(order, ignore_index=True))
+
+
+@pytest.mark.parametrize("key_type", [pa.string(), pa.large_string(), pa.int64()])
+def test_joined_rows_carry_their_key_s_hashes_when_the_lookup_hashes_them(key_type):
+    """A dimension found by hash (strings) gives the joined rows with their key's hashes, of
+    the joined key column (unmatched rows left out), for the engine's partition ids; one
+    found by its integers' bits gives the rows alone."""
+    from shuffle_kit.kernels.arrow_join import ArrowJoin
+    from shuffle_kit.kernels.hashing import hash_columns
+    from shuffle_kit.kernels.joins import Join
+    from shuffle_kit.partitioning.engine import HashedChunk
+    from shuffle_kit.partitioning.join_broadcast import Broadcast
+
+    keys = [f"k{i:09d}" for i in range(50)] if key_type != pa.int64() else list(range(0, 500, 10))
+    right = pa.table({"id": pa.array(keys[::2], key_type), "v": np.arange(25)})
+    left = pa.table({"key": pa.array([keys[i % 50] for i in range(7, 300, 3)] + [None], key_type)})
+    plan = ArrowJoin.plan(Join(["key"], ["id"], "inner", ("_x", "_y"), on=False), left.schema, right.schema,
+                          pa.schema([("key", key_type), ("id", key_type), ("v", pa.int64())]))
+    through = Broadcast.of(plan, [right], right.schema)
+    out = through(left)
+    if key_type == pa.int64():
+        assert isinstance(out, pa.Table)
+        return
+    assert isinstance(out, HashedChunk) and out.on == ("key",)
+    assert 0 < out.table.num_rows < left.num_rows  # (some left rows found nothing)
+    assert out.hashes.tolist() == hash_columns([out.table.column("key")]).tolist()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import shuffle_kit as sk
 from shuffle_kit.io.readers import dictionary_encoded, open_source
-from shuffle_kit.kernels.hashing import partition_ids
+from shuffle_kit.kernels.hashing import hash_columns, partition_ids
 from shuffle_kit.partitioning import engine
 
 WORDS = ["a", "", "b/../c", "é", "x" * 30, None]
@@ -58,9 +58,10 @@ def _read(directory, want: list[pa.Table], empty_files: bool = False) -> list[pa
     seed=st.integers(0, 2**16), rows=st.integers(0, 3000), n=st.integers(1, 9),
     distinct=st.sampled_from([1, 3, 50, 10**6]), cuts=st.lists(st.integers(0, 3000), max_size=6),
     budget=st.sampled_from([1, 2_000, 50_000, 2**30]), direct=st.booleans(), empty_files=st.booleans(),
+    hashed=st.sampled_from([None, "k", "row"]),
 )
 def test_files_equal_the_model_for_any_chunking_and_budget(
-    tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct, empty_files
+    tmp_path_factory, seed, rows, n, distinct, cuts, budget, direct, empty_files, hashed
 ):
     table = _table(seed, rows, distinct)
     bounds = sorted({0, rows, *(c for c in cuts if c < rows)})
@@ -71,6 +72,8 @@ def test_files_equal_the_model_for_any_chunking_and_budget(
         c.set_column(1, "w", c.column("w").dictionary_encode()).set_column(2, "u", c.column("u").dictionary_encode())
         for c in chunks
     ]
+    if hashed:  # chunks that carry their hashes, of the key (used) or of another column (not)
+        chunks = [engine.HashedChunk(c, hash_columns([c.column(hashed)]), (hashed,)) for c in chunks]
     d = tmp_path_factory.mktemp("out")
     written = []
     # a partition without rows has no file, unless the layout asks for one per partition
@@ -356,3 +359,9 @@ def test_dictionaries_larger_than_a_fifth_of_the_open_files_row_groups_go_throug
             got_values = f.read_row_group(i, columns=["s"]).column("s").to_pylist()
             stats = f.metadata.row_group(i).column(1).statistics
             assert (stats.min, stats.max) == (min(got_values), max(got_values))
+
+
+def test_a_chunk_with_hashes_of_another_length_is_refused():
+    t = pa.table({"k": [1, 2, 3]})
+    with pytest.raises(ValueError, match="2 hashes for a chunk of 3 rows"):
+        engine.HashedChunk(t, hash_columns([t.column("k")])[:2], ("k",))
