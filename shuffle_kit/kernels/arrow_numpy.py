@@ -32,7 +32,15 @@ def valid_mask(arr: pa.Array) -> np.ndarray | None:
     """Boolean mask of the valid entries of ``arr``, or None when it has no null."""
     if arr.null_count == 0:
         return None
-    bits = arr.is_valid()  # a BooleanArray without nulls, whatever the type of ``arr``
+    return bool_values(arr.is_valid())  # (a BooleanArray without nulls, whatever the type of ``arr``)
+
+
+def bool_values(bits: pa.BooleanArray) -> np.ndarray:
+    """The values of a boolean array as NumPy booleans, its nulls' slots as they are stored.
+
+    >>> bool_values(pa.array([True, False, True]).slice(1)).tolist()
+    [False, True]
+    """
     packed = np.frombuffer(bits.buffers()[1], dtype=np.uint8)
     return np.unpackbits(packed, count=bits.offset + len(bits), bitorder="little")[bits.offset :].view(bool)
 

@@ -50,12 +50,12 @@ class HeldValues:
         (each probe value at most once: as many as the probe's values are all of them)."""
         if not len(rows):
             return np.zeros(0, dtype=bool)
+        every = len(positions) == len(probe)
         whole = probe.chunk(0) if isinstance(probe, pa.ChunkedArray) and probe.num_chunks == 1 else probe
         if self.words is not None and isinstance(whole, pa.Array) and not whole.null_count:
             theirs = _words(whole)
             if theirs is not None and self.words[1] == theirs[1]:
-                return _equal_words(self.words, rows, theirs, positions, len(positions) == len(whole))
-        every = len(positions) == len(probe)
+                return _equal_words(self.words, rows, theirs, positions, every)
         taken = probe if every else probe.take(arrow_numpy.arrow_array(positions))
         return _bools(pc.equal(self.values.take(arrow_numpy.arrow_array(rows)), taken))
 
@@ -97,12 +97,11 @@ def _equal_words(ours: tuple[np.ndarray, int, int, int], rows: np.ndarray,
 
 
 def _bools(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean column's values as NumPy, a null as False (its bits unpacked: Arrow's
-    ``to_numpy`` of a chunked column would import pandas)."""
+    """A boolean column's values as NumPy, a null as False (Arrow's ``to_numpy`` of a
+    chunked column would import pandas)."""
     parts = []
     for array in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
-        bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-        values = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].view(bool)
+        values = arrow_numpy.bool_values(array)
         valid = arrow_numpy.valid_mask(array)
         parts.append(values if valid is None else values & valid)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
