@@ -44,7 +44,7 @@ from ..memory_log import MemoryLog
 from . import protocol as P
 from .auth import KeyLike, KeySet, as_key, is_loopback
 from .auth import public_key as derive_public_key
-from .zmq_events import pending_events
+from .zmq_events import close_monitored, pending_events
 
 if TYPE_CHECKING:
     from zmq.auth.thread import ThreadAuthenticator
@@ -292,15 +292,11 @@ class Server:
             _live.discard(self)
 
     def _teardown(self) -> None:
-        for name in ("monitor", "socket"):
-            sock = getattr(self, name, None)
-            if sock is not None:
-                if name == "socket":
-                    try:
-                        sock.disable_monitor()
-                    except zmq.ZMQError:
-                        pass
-                sock.close()
+        sock, monitor = getattr(self, "socket", None), getattr(self, "monitor", None)
+        if sock is not None and monitor is not None:
+            close_monitored(sock, monitor)
+        elif sock is not None:  # (its set-up failed before the monitor was made)
+            sock.close()
         if self._auth is not None:
             self._auth.stop()
             self._auth = None

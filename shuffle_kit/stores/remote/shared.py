@@ -32,7 +32,7 @@ from ..keys import Key, encode_key, encode_keys
 from . import protocol as P
 from .auth import KeyLike, as_key
 from .auth import public_key as derive_public_key
-from .zmq_events import pending_event_values
+from .zmq_events import close_monitored, pending_event_values
 
 DEFAULT_TIMEOUT = CLIENT_TIMEOUT
 _SMALL_PART = 1 << 16  # see Shared._check_size
@@ -209,16 +209,8 @@ class _Connection:
             deadline = time.monotonic() + timeout  # a streaming reply is progress
 
     def close(self) -> None:
-        """Close without waiting: the monitor is drained first, so the I/O thread that
-        stopping it waits for is never stuck writing to it."""
-        try:
-            for _ in pending_event_values(self.monitor):
-                pass
-            self.sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        self.monitor.close(0)
-        self.sock.close(0)
+        """Close without waiting (:func:`~.zmq_events.close_monitored`)."""
+        close_monitored(self.sock, self.monitor, linger=0)
 
 
 class _PoolSweeper:
