@@ -122,8 +122,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     if _in_import_lock_callback(frame):
         # Python ignores an exception raised in a weakref callback, as the one that drops a
         # module's import lock while modules load: the job would go on. The signal comes
-        # again until it lands outside it
-        signal.raise_signal(signum)
+        # again, from another thread a moment later, until it lands outside it (sent from
+        # this one, it would be handled at once, still inside the callback)
+        threading.Timer(0.005, os.kill, (os.getpid(), signum)).start()
         return
     _interrupted.set()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -132,8 +133,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _in_import_lock_callback(frame: FrameType | None) -> bool:
-    """Whether ``frame`` is importlib's callback that drops a module's lock."""
-    return frame is not None and frame.f_code.co_name == "cb" and "importlib" in frame.f_code.co_filename
+    """Whether ``frame`` is, or is called by, importlib's callback that drops a module's lock."""
+    while frame is not None:
+        if frame.f_code.co_name == "cb" and "importlib" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _guarded(job: Callable[[], int]) -> int:

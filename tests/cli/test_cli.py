@@ -8,6 +8,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -950,7 +951,7 @@ def test_a_signal_inside_an_import_lock_callback_comes_again_outside_it(tmp_path
     sends the signal again instead, and the program stops once outside the callback."""
     script = tmp_path / "probe.py"
     script.write_text(
-        "import gc, signal, sys\n"
+        "import gc, signal, sys, time\n"
         "import importlib._bootstrap as bootstrap\n"
         "from shuffle_kit import cli\n"
         "frames = []\n"
@@ -970,11 +971,35 @@ def test_a_signal_inside_an_import_lock_callback_comes_again_outside_it(tmp_path
         "    cli._interrupt(signal.SIGINT, frames[0])\n"
         "    print('deferred', cli._interrupted.is_set())\n"
         "    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
-        "    for _ in range(10**6):\n"
-        "        pass\n"
+        "    end = time.monotonic() + 60  # (the signal comes again from another thread)\n"
+        "    while time.monotonic() < end:\n"
+        "        time.sleep(0.001)\n"
         "    print('not stopped')\n"
         "except KeyboardInterrupt:\n"
         "    print('stopped', cli._interrupted.is_set())\n"
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["True", "False", "deferred", "False", "stopped", "True"], done.stderr
+
+
+def test_a_signal_inside_the_import_lock_callback_comes_again_outside_it():
+    # Python ignores an exception raised in importlib's weakref callback (which drops a
+    # module's lock): the handler must neither raise there nor handle the signal again
+    # while still inside it, but see it again once the callback has returned
+    program = textwrap.dedent("""
+        import signal, sys, time
+        from shuffle_kit import cli
+        signal.signal(signal.SIGTERM, cli._interrupt)
+        space = {}
+        exec(compile("def cb(inner):\\n    return inner()", "<frozen importlib._bootstrap>", "exec"), space)
+        space["cb"](lambda: cli._interrupt(signal.SIGTERM, sys._getframe()))
+        print("returned from the callback", flush=True)
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                time.sleep(0.001)
+        except KeyboardInterrupt:
+            print("interrupted outside it", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines() == ["returned from the callback", "interrupted outside it"], done.stderr
