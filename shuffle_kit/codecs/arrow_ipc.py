@@ -17,7 +17,7 @@ from ..frames import (
     tables_to_frame,
     write_table,
 )
-from ..stores.base import Record, Store
+from ..stores.base import Record, SealedBytes, Store
 from ..stores.keys import Key
 from . import header
 from .encode import Encode
@@ -43,12 +43,13 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     # would copy as it grows and keep up to twice the bytes it holds
     measure = pa.MockOutputStream()
     _write(measure, table, codec)
-    # a NumPy array owning its memory, then read-only: nothing else holds it, so an
-    # in-memory store may keep it and a server connection may send it without a copy
-    buffer = np.empty(measure.size(), np.uint8)
-    _write(pa.FixedSizeBufferWriter(pa.py_buffer(buffer)), table, codec)
-    buffer.flags.writeable = False
-    return memoryview(buffer.data)
+    # Arrow's pool reuses freed memory where a fresh array would map its pages anew;
+    # nothing else holds the buffer, so it is sealed: a store may keep it and a server
+    # connection send it without a copy
+    written = pa.allocate_buffer(measure.size())
+    _write(pa.FixedSizeBufferWriter(written), table, codec)
+    frozen = pa.foreign_buffer(written.address, written.size, base=written)
+    return np.frombuffer(frozen, np.uint8).view(SealedBytes).data
 
 
 def _write(sink: Any, table: pa.Table, codec: int) -> None:

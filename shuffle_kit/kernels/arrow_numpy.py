@@ -50,3 +50,19 @@ def arrow_array(a: np.ndarray) -> pa.Array:
     first only if not contiguous)."""
     a = np.ascontiguousarray(a)
     return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
+
+
+def pooled(count: int, dtype: np.dtype | type) -> np.ndarray:
+    """An uninitialised, writable NumPy array of ``count`` items in Arrow's memory pool.
+
+    The pool keeps freed memory for the next allocation. NumPy's large arrays map fresh
+    pages, and fault every one in again, wherever the heap is trimmed at every free
+    (dask's workers do so), which costs more than a pass over the data.
+
+    >>> a = pooled(3, np.int32)
+    >>> a[:] = [1, 2, 3]
+    >>> a.tolist(), a.dtype
+    ([1, 2, 3], dtype('int32'))
+    """
+    dtype = np.dtype(dtype)
+    return np.frombuffer(pa.allocate_buffer(count * dtype.itemsize), dtype=dtype, count=count)

@@ -251,17 +251,18 @@ class KeyOrder:
         return joined_codes(columns)
 
 
-def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A comparable column (see :func:`_comparable`) of numbers, instants or durations as
-    (NumPy values in the same order, NA mask), or None for any other type: one numeric
-    key sorts and finds its range in NumPy, without the NA flag column."""
+    (NumPy values in the same order, NA mask or None without NA), or None for any other
+    type: one numeric key sorts and finds its range in NumPy, without the NA flag column."""
     t = values.type
     if pa.types.is_temporal(t):
         values = values.cast(pa.int32() if pa.types.is_date32(t) or pa.types.is_time32(t) else pa.int64())
     elif not (pa.types.is_integer(t) or pa.types.is_floating(t)):
         return None
-    nulls = np.asarray(values.is_null(), dtype=bool)
+    nulls = None
     if values.null_count:
+        nulls = np.asarray(values.is_null(), dtype=bool)
         values = values.fill_null(pa.scalar(0, values.type))
     return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
 
@@ -433,15 +434,16 @@ def range_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str = "
         name, categories = order.fields[0], order.categories[0]
         numbers = _as_numbers(_comparable(keys.column(name), categories))
         bound_numbers = _as_numbers(_comparable(bounds.column(name), categories)) if numbers is not None else None
-        if numbers is not None and bound_numbers is not None and not bound_numbers[1].any():
+        if numbers is not None and bound_numbers is not None and bound_numbers[1] is None:
             values, nulls = numbers
             b = np.sort(bound_numbers[0])  # counting needs no order of the bounds
             if order.ascending[0]:  # bounds below the key (or equal to it: closed left)
                 ids = _count_below(b, values, equal=closed == "left")
             else:  # bounds above the key (or equal to it): those not below it (nor equal)
                 ids = m - _count_below(b, values, equal=closed == "right")
-            ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
-            return ids.astype(dtype)
+            if nulls is not None:
+                ids[nulls] = m if order.nulls_last else 0  # NA: after every bound, or before
+            return ids.astype(dtype, copy=False)
     # keys with integer codes (strings of few distinct values, several columns): the codes
     # of keys and bounds together order them as the keys do, and the bounds below each key
     # are counted as for numbers

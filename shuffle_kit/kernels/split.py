@@ -89,7 +89,8 @@ def count_ids(ids: np.ndarray, npartitions: int) -> np.ndarray:
     [1, 0, 2, 0]
     """
     if npartitions <= FEW_PARTITIONS and ids.dtype.itemsize == 1:
-        return np.array([np.count_nonzero(ids == p) for p in range(npartitions)], dtype=np.int64)
+        same = np.empty(len(ids), dtype=bool)  # one mask for every id: each fresh one costs its pages
+        return np.array([np.count_nonzero(np.equal(ids, p, out=same)) for p in range(npartitions)], dtype=np.int64)
     return np.bincount(ids, minlength=npartitions).astype(np.int64, copy=False)
 
 

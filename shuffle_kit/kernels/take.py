@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow_numpy import arrow_array
+from .arrow_numpy import arrow_array, pooled
 
 SMALL = 4096  # rows below which Arrow's own take is as fast
 
@@ -35,7 +35,7 @@ def take(table: pa.Table, indices: np.ndarray) -> pa.Table:
     positions = np.ascontiguousarray(indices, dtype=np.int64)
     # every column's take reads the positions again: as 32 bits where they fit, half the bytes
     narrow = len(positions) >= SMALL and table.num_rows < 1 << 31 and len(table.columns) > 1
-    arrow_positions = arrow_array(positions.astype(np.int32) if narrow else positions)
+    arrow_positions = arrow_array(_narrowed(positions) if narrow else positions)
     # (the positions are in bounds, as the caller promises: Arrow need not check them
     # again for every column)
     columns = [
@@ -54,10 +54,16 @@ def _take_strings(column: pa.ChunkedArray, positions: np.ndarray) -> pa.Array:
     validity = None
     if array.null_count:
         validity = pc.is_valid(array).take(arrow_array(positions)).buffers()[1]  # a bitmap, offset 0
-    gathered = pa.Array.from_buffers(
-        views.type, len(positions), [validity, pa.py_buffer(items[positions]), *views.buffers()[2:]]
-    )
+    # (the positions are in bounds: "clip" only spares NumPy checking them)
+    taken = np.take(items, positions, out=pooled(len(positions), np.complex128), mode="clip")
+    gathered = pa.Array.from_buffers(views.type, len(positions), [validity, pa.py_buffer(taken), *views.buffers()[2:]])
     return gathered.cast(array.type)
+
+
+def _narrowed(positions: np.ndarray) -> np.ndarray:
+    narrow = pooled(len(positions), np.int32)
+    np.copyto(narrow, positions, casting="unsafe")
+    return narrow
 
 
 def _unsliced(array: pa.Array) -> pa.Array:

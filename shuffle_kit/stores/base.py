@@ -62,11 +62,28 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..errors import ArgumentTypeError
 from .keys import Key, encode_key, encode_keys
 from .logformat import starts_of
 
 Record = bytes | memoryview
+
+
+class SealedBytes(np.ndarray):
+    """Read-only bytes in memory made for them alone, which nothing writes to or frees
+    while anything views them: a store may keep them and a server connection send them
+    without a copy, as it does a read-only NumPy array that owns its memory. Codecs
+    encode into them from a pool that reuses freed memory (a fresh array's pages are
+    mapped anew each time where the heap is trimmed at every free, as in dask's workers).
+
+    >>> import pyarrow as pa
+    >>> memory = pa.py_buffer(b'abc')
+    >>> sealed = np.frombuffer(memory, np.uint8).view(SealedBytes)
+    >>> bytes(sealed), sealed.flags.writeable
+    (b'abc', False)
+    """
 
 
 class ReentrantLock:

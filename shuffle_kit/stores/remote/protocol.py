@@ -63,6 +63,7 @@ from ...errors import (
     UnknownCommand,
     UnsupportedVersion,
 )
+from ..base import SealedBytes
 from ..keys import MAX_KEY_BYTES, decode_key, encode_key
 
 MAGIC = b"SK"
@@ -249,11 +250,12 @@ def zero_copy_safe(record: Any) -> bool:
     """Whether ZeroMQ's I/O thread may send ``record``'s memory as it is, after the call
     that queued it returned: only memory nobody may change or unmap (never a view of an
     mmap, or of a buffer a store or a caller may reuse), i.e. a ``bytes``, a received
-    ZeroMQ frame, a read-only NumPy array that owns its memory (as codecs encode into) or
-    views such memory (a ``MemoryLog``'s values), or a view of one of these."""
+    ZeroMQ frame, :class:`~..base.SealedBytes` (as codecs encode into), a read-only NumPy
+    array that owns its memory or views such memory (a ``MemoryLog``'s values), or a view
+    of one of these."""
     while True:
         kind = type(record)
-        if kind is bytes or kind is zmq.Frame:
+        if kind is bytes or kind is zmq.Frame or kind is SealedBytes:
             return True
         if kind is memoryview:
             record = record.obj

@@ -8,6 +8,7 @@ import mmap
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from shuffle_kit import MemoryLog, Server, Shared
@@ -36,6 +37,8 @@ def readonly_view_of_writable() -> np.ndarray:
     (lambda: owned_readonly()[SIZE:], True),
     (lambda: memoryview(owned_readonly()), True),
     (lambda: encode(pd.DataFrame({"a": np.arange(SIZE)})), True),
+    (lambda: encode(pd.DataFrame({"a": np.arange(SIZE)}))[SIZE:], True),
+    (lambda: np.frombuffer(pa.py_buffer(b"x" * SIZE), np.uint8), False),  # read-only, not sealed
     (lambda: bytearray(SIZE), False),
     (lambda: memoryview(bytearray(SIZE)).toreadonly(), False),
     (lambda: np.zeros(SIZE, np.uint8), False),
@@ -55,13 +58,14 @@ def test_a_view_of_an_mmap_is_copied(tmp_path):
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
         view = memoryview(m)
         as_array = np.frombuffer(m, np.uint8)
+        arrow = np.frombuffer(pa.memory_map(str(path)).read_buffer(), np.uint8)  # Arrow's, immutable
         try:
-            assert not zero_copy_safe(view) and not zero_copy_safe(as_array)
+            assert not zero_copy_safe(view) and not zero_copy_safe(as_array) and not zero_copy_safe(arrow)
             frame = pack_records([view])[1]
             assert frame is not view and type(frame) is bytes
         finally:
             view.release()
-            del as_array
+            del as_array, arrow
 
 
 def test_a_servers_memory_log_values_are_sent_as_they_are_and_stay_right():
