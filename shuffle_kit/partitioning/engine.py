@@ -120,6 +120,11 @@ SPARE_FILES = 64  # descriptors left for the inputs, the run files and the inter
 # few of each whatever the thread count (other threads encode row groups meanwhile)
 MAX_IN_FLIGHT = 4
 RUNS_PREFIX = ".shuffle_kit-runs-"  # sorted runs' directory: see shuffle_kit.lifecycle
+# a run whose pieces (a partition's rows of one chunk) hold this many rows on average is
+# written piece by piece, each a record batch sliced from its chunk: gathering them into
+# one batch per partition would copy every row for a few batches fewer; shorter pieces
+# are gathered, as each batch costs its own metadata and write
+SLICED_PIECE_ROWS = 4096
 
 
 def batch_bytes(budget: int) -> int:
@@ -675,12 +680,14 @@ class _SortedRuns:
 
 class _SpilledRun:
     """One spilled run: an Arrow IPC file holding, for each partition in order that has
-    rows in it (``rows[p]``), those rows as one record batch. Each thread that reads it
-    keeps its own open reader."""
+    rows in it (``rows[p]``), those rows as ``pieces[p]`` record batches (one, or one per
+    chunk of the run that has rows of it: see :data:`SLICED_PIECE_ROWS`). Each thread that
+    reads it keeps its own open reader."""
 
-    def __init__(self, path: str, rows: np.ndarray):
+    def __init__(self, path: str, rows: np.ndarray, pieces: np.ndarray | None = None):
         self.path, self.rows = path, rows
-        self.batches = np.cumsum(rows > 0) - 1  # batch p holds partition p's rows, if any
+        self.pieces = (rows > 0).astype(np.int64) if pieces is None else pieces
+        self.first = np.cumsum(self.pieces) - self.pieces  # partition p's first batch
         self._local = threading.local()
         self._files: list[pa.OSFile] = []
         self._lock = threading.Lock()
@@ -689,8 +696,10 @@ class _SpilledRun:
     def write(
         cls, path: str, chunks: list[tuple[pa.Table, np.ndarray]], schema: pa.Schema, group_bytes: int
     ) -> _SpilledRun:
-        """Write sorted ``chunks`` as a run, a group of partitions of about ``group_bytes``
-        at a time: their rows are gathered into partition order with one take."""
+        """Write sorted ``chunks`` as a run: each partition's slice of every chunk as a
+        batch of its own when those slices are long (nothing is copied), else a group of
+        partitions of about ``group_bytes`` at a time, their rows gathered into partition
+        order with one take."""
         counts = np.stack([c for _, c in chunks])  # [chunk, partition]
         starts = np.cumsum(counts, axis=1) - counts  # of each partition within its chunk
         per_partition = counts.sum(axis=0)
@@ -698,6 +707,17 @@ class _SpilledRun:
         # indices are remapped, the data stays where it is
         whole = pa.concat_tables([conform(t, schema) for t, _ in chunks]).unify_dictionaries()
         offsets = np.concatenate([[0], np.cumsum([t.num_rows for t, _ in chunks])])
+        if int(offsets[-1]) >= SLICED_PIECE_ROWS * max(1, int(np.count_nonzero(counts))):
+            batches = np.zeros(len(per_partition), dtype=np.int64)  # of each partition
+            with naming(path), pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
+                for p in np.flatnonzero(per_partition):
+                    for c in np.flatnonzero(counts[:, p]):
+                        piece = whole.slice(int(offsets[c] + starts[c, p]), int(counts[c, p]))
+                        for batch in piece.to_batches():
+                            if batch.num_rows:
+                                writer.write_batch(batch)
+                                batches[p] += 1
+            return cls(path, per_partition, batches)
         row_bytes = max(1, sum(t.nbytes for t, _ in chunks) // max(1, int(offsets[-1])))
         bounds = _groups(per_partition, max(1, group_bytes // row_bytes))
         with naming(path), pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
@@ -722,14 +742,21 @@ class _SpilledRun:
     def read(self, p: int) -> Iterator[pa.Table]:
         if not self.rows[p]:
             return
-        number = int(self.batches[p])
         reader = getattr(self._local, "reader", None)
         if reader is None:
             f = pa.OSFile(self.path, "rb")  # reads of one batch at a time, not a mapping
             with self._lock:
                 self._files.append(f)
             reader = self._local.reader = pa.ipc.open_file(f)
-        yield pa.Table.from_batches([reader.get_batch(number)])
+        first = int(self.first[p])
+        table = pa.Table.from_batches([reader.get_batch(i) for i in range(first, first + int(self.pieces[p]))])
+        if table.num_columns and table.column(0).num_chunks > 1:
+            # a dictionary column's pieces (of one dictionary) joined: their indices end to
+            # end, where each piece would count the dictionary again in the table's size
+            for i, t in enumerate(table.schema.types):
+                if pa.types.is_dictionary(t):
+                    table = table.set_column(i, table.schema.field(i), table.column(i).combine_chunks())
+        yield table
 
     def close(self) -> None:
         with self._lock:

@@ -214,6 +214,43 @@ def test_files_are_the_same_bytes_for_1_2_and_5_threads(tmp_path, budget, empty_
         assert got.equals(model)
 
 
+def test_runs_of_long_pieces_written_piece_by_piece_make_the_same_files_as_gathered_runs(monkeypatch, tmp_path):
+    # pieces (a partition's rows of a chunk) of thousands of rows go into a run as batches
+    # sliced from their chunks, short ones gathered into one batch per partition: the
+    # files are the same bytes either way, for 1, 2 and 5 threads, and equal the model
+    table = _table(6, 120_000, 5000)
+    # chunks of two record batches each, of their own dictionaries, as a reader's are
+    chunks = [pa.concat_tables([b.set_column(1, "w", b.column("w").dictionary_encode())
+                                for b in (c.slice(0, 19_000), c.slice(19_000))]) for c in _chunks(table, 40_000)]
+    n, budget = 2, 1_500_000
+    assert not engine.keeps_files_open(n, budget)
+    pieces = []
+    real = engine._SpilledRun.write.__func__
+
+    def write(cls, *args):
+        run = real(cls, *args)
+        pieces.append(int(run.pieces.max()))
+        return run
+
+    contents = []
+    for sliced in (True, False):
+        monkeypatch.setattr(engine, "SLICED_PIECE_ROWS", 4096 if sliced else 10**9)
+        monkeypatch.setattr(engine._SpilledRun, "write", classmethod(write))
+        for threads in (1, 2, 5):
+            pieces.clear()
+            d = tmp_path / f"{sliced}-{threads}"
+            d.mkdir()
+            files = engine.PartFiles.of(str(d), table.schema, "parquet", "lz4", dictionary=["w"])
+            engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget, threads, str(tmp_path)))
+            contents.append({f.name: f.read_bytes() for f in d.iterdir()})
+            # the case is what it says: several runs, whose partitions are several batches each
+            assert len(pieces) > 2 and (min(pieces) > 1) == sliced
+    assert all(c == contents[0] for c in contents)
+    want = _expected(table, n)
+    for got, model in zip(_read(tmp_path / "True-1", want), want):
+        assert got.equals(model)
+
+
 @pytest.mark.parametrize("budget", [2**30, 300_000], ids=["open files", "sorted runs"])
 def test_pieces_of_wide_dictionaries_make_files_of_the_values_they_use(tmp_path, budget):
     # every chunk carries the whole 3,000-word dictionary, each in its own order (as each
