@@ -13,11 +13,13 @@ Where they go from there depends on what fits, never on a partition-count thresh
   this is counted against the budget.
 - **Sorted runs** otherwise (many partitions, a small budget, or files by value): each
   time the chunks held fill half the budget, they are written, on a worker while the next
-  half fills, as one *run*: an uncompressed Arrow IPC file under ``spill_dir`` with one
-  record batch per partition, in partition order. At the end each partition is read back
-  from every run (one batch per run, never the whole run) and written whole, a few files
-  at a time. Every file then has the fewest, largest row groups, and only those few
-  writers are open at once.
+  half fills, as one *run*: an uncompressed Arrow IPC file under ``spill_dir`` holding
+  the partitions in order, each as one record batch (or, when a partition's rows of each
+  chunk are long, as those pieces, sliced from the chunks rather than copied together:
+  :data:`SLICED_PIECE_ROWS`). At the end each partition is read back from every run (its
+  batches only, never the whole run) and written whole, a few files at a time. Every
+  file then has the fewest, largest row groups, and only those few writers are open at
+  once.
 
 Why both: writing row groups into open files overlaps the encoding with the reading
 and costs no second pass over the data, but each row group has a fixed cost in the
