@@ -2,7 +2,8 @@
 
 One integer key whose values are distinct on the right (a one-to-one or many-to-one join)
 is looked up (:class:`KeyLookup`: a table of one row per value when they span few values,
-else a hash table of them built once). Other keys are coded together: Arrow's
+a bitmap of their span when it is some tens of times longer, else a hash table of them,
+each built once). Other keys are coded together: Arrow's
 ``dictionary_encode`` of each key column over the left's values then the right's (equal
 values, equal codes; an integer column spanning few values is its own code), the codes of
 several columns combined into one. Each left row is then paired with the right rows of its
@@ -31,8 +32,10 @@ from . import arrow_numpy
 from .equal_pairs import HeldValues
 from .hash_index import HashIndex
 from .hashing import hash_array, mix
+from .rank_index import RankIndex, fits
 from .stable_sort import stable_argsort
 
+_RANKED = 128  # integer keys spanning up to this many times their number are found by rank
 _WIDEST = 1 << 62  # combined codes stay below this; beyond, they are renumbered densely
 
 Column: TypeAlias = "pa.Array | pa.ChunkedArray"
@@ -143,14 +146,19 @@ def _chunks(column: Column) -> list[pa.Array]:
 class KeyLookup:
     """The rows of a unique, non-null integer key column (a join's right side), found by
     value (for the left side's keys): a table of one row per value when the values span no
-    more than a few times their number, else a :class:`~.hash_index.HashIndex` of the
-    values' bits mixed (``mix`` is one-to-one on 64 bits: distinct integers never share a
-    hash, and a hash found is its value found). Either is built once, by the uniqueness
-    check, and used by every lookup; neither imports pandas.
+    more than a few times their number; a :class:`~.rank_index.RankIndex` (a bitmap of
+    the span and the rows by value) when they span up to some tens of times their number
+    (one hash partition of a dense key, a pair of a one-to-one join); else a
+    :class:`~.hash_index.HashIndex` of the values' bits mixed (``mix`` is one-to-one on 64
+    bits: distinct integers never share a hash, and a hash found is its value found). Each
+    is built once, by the uniqueness check, and used by every lookup; none imports pandas.
 
     >>> lookup = KeyLookup.of(pa.chunked_array([[30, 10, 20]]))
     >>> [p.tolist() for p in lookup.find(pa.chunked_array([[20, 5, None, 30, 20]]))]
     [[0, 3, 4], [2, 0, 2]]
+    >>> spread = KeyLookup.of(pa.array([200, -7, 300]))
+    >>> spread.ranks is not None, [p.tolist() for p in spread.find(pa.array([300, 2**40, 299, -7]))]
+    (True, [[0, 3], [2, 1]])
     >>> sparse = KeyLookup.of(pa.array([2**60, -7, 2**60 + 1]))
     >>> [p.tolist() for p in sparse.find(pa.array([2**60 + 1, 2**60 + 2, -7]))]
     [[0, 2], [2, 1]]
@@ -160,6 +168,7 @@ class KeyLookup:
         self.n = len(values)
         self.low = self.high = 0
         self.table: np.ndarray | None = None
+        self.ranks: RankIndex | None = None
         self.index: HashIndex | None = None
         self.dtype = values.dtype
         low, high = (int(values.min()), int(values.max())) if len(values) else (0, -1)
@@ -167,19 +176,27 @@ class KeyLookup:
             self.low, self.high = low, high
             self.table = np.full(high - low + 1, -1, dtype=np.int64)
             self.table[values.astype(np.int64) - low] = np.arange(len(values), dtype=np.int64)
+        elif high - low <= _RANKED * len(values) and high < 2**63 and fits(len(values), high - low + 1):
+            self.low, self.high = low, high
+            self.ranks = RankIndex(values.astype(np.int64) - low, high - low + 1)
         else:
             self.index = HashIndex(_mixed_bits(values))
 
     @property
     def nbytes(self) -> int:
         """The bytes the lookup holds (its table)."""
-        return int(self.table.nbytes) if self.table is not None else self.index.nbytes if self.index is not None else 0
+        if self.table is not None:
+            return int(self.table.nbytes)
+        held = self.ranks if self.ranks is not None else self.index
+        return held.nbytes if held is not None else 0
 
     @property
     def unique(self) -> bool:
         """Whether no value repeats (else a value finds one of its rows only)."""
         if self.table is not None:
             return int(np.count_nonzero(self.table >= 0)) == self.n
+        if self.ranks is not None:
+            return self.ranks.distinct
         assert self.index is not None
         return self.index.distinct
 
@@ -200,13 +217,13 @@ class KeyLookup:
         if not len(column) or not self.n:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         probe = _numbers(column)
-        if self.table is not None:
+        if self.table is not None or self.ranks is not None:
             if int(probe.min()) >= self.low and int(probe.max()) <= self.high:  # (the usual case: no mask)
-                rows = self.table[probe.astype(np.int64, copy=False) - self.low]
+                rows = self._at(probe.astype(np.int64, copy=False) - self.low)
             else:
                 inside = (probe >= self.low) & (probe <= self.high)
                 rows = np.full(len(probe), -1, dtype=np.int64)
-                rows[inside] = self.table[probe[inside].astype(np.int64) - self.low]
+                rows[inside] = self._at(probe[inside].astype(np.int64) - self.low)
         else:
             assert self.index is not None
             rows = self.index.find(_mixed_bits(probe))
@@ -219,6 +236,14 @@ class KeyLookup:
         if column.null_count:
             rows[~_valid(column)] = -1
         return _found(rows)
+
+    def _at(self, offsets: np.ndarray) -> np.ndarray:
+        """The row of each value at ``offsets`` from the smallest key (each within the
+        keys' span), -1 where none has it."""
+        if self.table is not None:
+            return self.table[offsets]
+        assert self.ranks is not None
+        return self.ranks.find(offsets)
 
 
 class ValueLookup:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import shuffle_kit.kernels.join_indices as join_indices
 from shuffle_kit.kernels.hash_index import HashIndex
 from shuffle_kit.kernels.join_indices import KeyLookup, ValueLookup, unique_lookup
+from shuffle_kit.kernels.rank_index import RankIndex
 
 BIG = 2**60
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)  # (Arrow holds no lone surrogate)
@@ -24,6 +25,9 @@ TYPES: dict[str, tuple[pa.DataType, st.SearchStrategy]] = {
     "int64": (pa.int64(), st.integers(-(2**63), 2**63 - 1)),
     "int64-near-2**60": (pa.int64(), st.integers(BIG - 40, BIG + 40)),  # (float64 tells few of these apart)
     "int64-dense": (pa.int64(), st.integers(-50, 50)),
+    # (some tens of times the keys' number: found by rank; values past int64 go around)
+    "int64-spread": (pa.int64(), st.integers(-1500, 1500)),
+    "uint64-spread": (pa.uint64(), st.integers(2**63 - 3000, 2**63 + 50)),
     "uint64": (pa.uint64(), st.integers(0, 2**64 - 1)),
     "int32": (pa.int32(), st.integers(-(2**31), 2**31 - 1)),
     "string": (pa.string(), TEXT),
@@ -163,3 +167,31 @@ def test_a_hash_index_finds_the_row_of_each_hash(keys, others):
     assert index.find(probe).tolist() == [row_of.get(int(h), -1) for h in probe]
     if keys:
         assert not HashIndex(np.append(hashes, hashes[-1])).distinct
+
+
+@given(st.lists(st.integers(0, 5000), unique=True, min_size=1, max_size=300), st.lists(st.integers(0, 5000),
+                                                                                      max_size=100))
+@settings(max_examples=100, deadline=None)
+def test_a_rank_index_finds_the_row_of_each_value(keys, others):
+    span = max(keys + others) + 1 + len(others)  # (a span past the largest value: its last word partly used)
+    index = RankIndex(np.array(keys, dtype=np.int64), span)
+    assert index.distinct
+    probe = np.array(keys[::-2] + others + [0, span - 1], dtype=np.int64)
+    row_of = {k: i for i, k in enumerate(keys)}
+    assert index.find(probe).tolist() == [row_of.get(int(v), -1) for v in probe]
+    assert index.find(np.array(keys, dtype=np.int64)).tolist() == list(range(len(keys)))
+    assert not RankIndex(np.array([*keys, keys[len(keys) // 2]], dtype=np.int64), span).distinct
+
+
+def test_keys_spread_over_tens_of_times_their_number_are_found_by_rank():
+    keys = np.random.default_rng(3).permutation(30_000)[:1000] * 2 - 5000  # (one hash partition's share)
+    lookup = unique_lookup(pa.array(keys))
+    assert isinstance(lookup, KeyLookup) and lookup.ranks is not None
+    probe = pa.array([*keys[::-3].tolist(), None, int(keys.max()) + 1, int(keys.min()) - 1, 2**62])
+    row_of = {int(k): i for i, k in enumerate(keys)}
+    assert [p.tolist() for p in lookup.find(probe)] == model_of(row_of, probe.to_pylist())
+
+
+def model_of(row_of: dict, probe: list) -> list[list[int]]:
+    found = [(i, row_of[v]) for i, v in enumerate(probe) if v is not None and v in row_of]
+    return [[i for i, _ in found], [r for _, r in found]]
