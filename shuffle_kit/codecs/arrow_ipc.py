@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -43,13 +42,8 @@ def encode(obj: pd.DataFrame | pa.Table | pa.RecordBatch, codec: int = header.AR
     # would copy as it grows and keep up to twice the bytes it holds
     measure = pa.MockOutputStream()
     _write(measure, table, codec)
-    # Arrow's pool reuses freed memory where a fresh array would map its pages anew;
-    # nothing else holds the buffer, so it is sealed: a store may keep it and a server
-    # connection send it without a copy
-    written = pa.allocate_buffer(measure.size())
-    _write(pa.FixedSizeBufferWriter(written), table, codec)
-    frozen = pa.foreign_buffer(written.address, written.size, base=written)
-    return np.frombuffer(frozen, np.uint8).view(SealedBytes).data
+    # sealed: a store may keep it and a server connection send it without a copy
+    return SealedBytes.written(measure.size(), lambda memory: _write(pa.FixedSizeBufferWriter(memory), table, codec))
 
 
 def _write(sink: Any, table: pa.Table, codec: int) -> None:

@@ -30,8 +30,9 @@ _VIEWS = {
 
 
 def take(table: pa.Table, indices: np.ndarray) -> pa.Table:
-    """The rows of ``table`` at ``indices`` (int64 positions, each in bounds), in that
-    order; the schema, metadata included, is kept."""
+    """The rows of ``table`` at ``indices`` (int64 positions, each in bounds: others are
+    not checked, and give undefined rows), in that order; the schema, metadata included,
+    is kept."""
     positions = np.ascontiguousarray(indices, dtype=np.int64)
     # every column's take reads the positions again: as 32 bits where they fit, half the bytes
     narrow = len(positions) >= SMALL and table.num_rows < 1 << 31 and len(table.columns) > 1

@@ -709,7 +709,9 @@ class _SpilledRun:
         # indices are remapped, the data stays where it is
         whole = pa.concat_tables([conform(t, schema) for t, _ in chunks]).unify_dictionaries()
         offsets = np.concatenate([[0], np.cumsum([t.num_rows for t, _ in chunks])])
-        if int(offsets[-1]) >= SLICED_PIECE_ROWS * max(1, int(np.count_nonzero(counts))):
+        # (a slice of a view column would take the chunk's whole data buffers into its batch)
+        views = any(pa.types.is_string_view(t) or pa.types.is_binary_view(t) for t in whole.schema.types)
+        if not views and int(offsets[-1]) >= SLICED_PIECE_ROWS * max(1, int(np.count_nonzero(counts))):
             batches = np.zeros(len(per_partition), dtype=np.int64)  # of each partition
             with naming(path), pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, whole.schema) as writer:
                 for p in np.flatnonzero(per_partition):

@@ -59,10 +59,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import ArgumentTypeError
 from .keys import Key, encode_key, encode_keys
@@ -74,16 +75,24 @@ Record = bytes | memoryview
 class SealedBytes(np.ndarray):
     """Read-only bytes in memory made for them alone, which nothing writes to or frees
     while anything views them: a store may keep them and a server connection send them
-    without a copy, as it does a read-only NumPy array that owns its memory. Codecs
-    encode into them from a pool that reuses freed memory (a fresh array's pages are
-    mapped anew each time where the heap is trimmed at every free, as in dask's workers).
+    without a copy, as it does a read-only NumPy array that owns its memory. Made only by
+    :meth:`written`, in Arrow's memory pool, which reuses freed memory (a fresh array's
+    pages are mapped anew each time where the heap is trimmed at every free, as in dask's
+    workers); an array derived from one (a copy) is writable, and no longer trusted.
 
-    >>> import pyarrow as pa
-    >>> memory = pa.py_buffer(b'abc')
-    >>> sealed = np.frombuffer(memory, np.uint8).view(SealedBytes)
-    >>> bytes(sealed), sealed.flags.writeable
-    (b'abc', False)
+    >>> sealed = SealedBytes.written(3, lambda memory: memory.to_pybytes())
+    >>> len(sealed), sealed.readonly, type(sealed.obj).__name__
+    (3, True, 'SealedBytes')
     """
+
+    @classmethod
+    def written(cls, size: int, write: Callable[[pa.Buffer], object]) -> memoryview:
+        """``size`` bytes of Arrow's memory pool, written by ``write`` (given them as a
+        writable Arrow buffer, which it must not keep), then sealed."""
+        memory = pa.allocate_buffer(size)
+        write(memory)
+        frozen = pa.foreign_buffer(memory.address, memory.size, base=memory)
+        return np.frombuffer(frozen, np.uint8).view(cls).data
 
 
 class ReentrantLock:

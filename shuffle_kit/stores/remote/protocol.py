@@ -250,13 +250,15 @@ def zero_copy_safe(record: Any) -> bool:
     """Whether ZeroMQ's I/O thread may send ``record``'s memory as it is, after the call
     that queued it returned: only memory nobody may change or unmap (never a view of an
     mmap, or of a buffer a store or a caller may reuse), i.e. a ``bytes``, a received
-    ZeroMQ frame, :class:`~..base.SealedBytes` (as codecs encode into), a read-only NumPy
-    array that owns its memory or views such memory (a ``MemoryLog``'s values), or a view
-    of one of these."""
+    ZeroMQ frame, read-only :class:`~..base.SealedBytes` (as codecs encode into), a
+    read-only NumPy array that owns its memory or views such memory (a ``MemoryLog``'s
+    values), or a view of one of these."""
     while True:
         kind = type(record)
-        if kind is bytes or kind is zmq.Frame or kind is SealedBytes:
+        if kind is bytes or kind is zmq.Frame:
             return True
+        if kind is SealedBytes:
+            return not record.flags.writeable
         if kind is memoryview:
             record = record.obj
         elif kind is np.ndarray and not record.flags.writeable:

@@ -39,6 +39,7 @@ def readonly_view_of_writable() -> np.ndarray:
     (lambda: encode(pd.DataFrame({"a": np.arange(SIZE)})), True),
     (lambda: encode(pd.DataFrame({"a": np.arange(SIZE)}))[SIZE:], True),
     (lambda: np.frombuffer(pa.py_buffer(b"x" * SIZE), np.uint8), False),  # read-only, not sealed
+    (lambda: encode(pd.DataFrame({"a": np.arange(SIZE)})).obj.copy(), False),  # derived: writable
     (lambda: bytearray(SIZE), False),
     (lambda: memoryview(bytearray(SIZE)).toreadonly(), False),
     (lambda: np.zeros(SIZE, np.uint8), False),
