@@ -31,6 +31,7 @@ from ..defaults import CHUNK_BYTES
 from ..errors import ArgumentTypeError, InputNotFoundError, JobError, PathError
 from . import polars_frames
 from .discovery import InputFile, discover
+from .view_types import widened_schema, widened_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -283,10 +284,10 @@ def _file_schema(f: InputFile, read: ReadOptions) -> tuple[pa.Schema, Any]:
 
             with fs.open_input_file(path) as handle:
                 meta = pq.read_metadata(handle)
-            return meta.schema.to_arrow_schema(), meta
+            return widened_schema(meta.schema.to_arrow_schema()), meta
         if f.format == "arrow":
             with fs.open_input_file(path) as handle:
-                return _open_ipc(handle).schema, None
+                return widened_schema(_open_ipc(handle).schema), None
     except (pa.ArrowException, OSError) as e:
         raise _naming(e, f"cannot read {f.location.url}") from None
     # the types inferred from the first block (1 MB): later blocks are converted to them
@@ -623,8 +624,28 @@ def open_source(data: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, dictionary_ex
     instead of decoded strings, so splitting moves far fewer bytes), except the columns it
     names. ``Source.schema`` still gives their plain types: the caller casts back.
     ``columns``: for files, read only these columns (Parquet's column projection: the
-    others are never decoded, nor fetched); other inputs ignore it.
+    others are never decoded, nor fetched); other inputs ignore it. View columns
+    (``string_view``, ``binary_view``) are read as their large types (:mod:`.view_types`).
     """
+    return _without_views(_open(data, chunk_bytes, dictionary_except, read, columns))
+
+
+def _without_views(source: Source) -> Source:
+    """``source`` with its view columns read as their large types (:mod:`.view_types`)."""
+    chunks = source.make_chunks
+
+    def widened() -> Iterator[Chunk]:
+        for chunk in chunks():
+            yield widened_table(chunk) if isinstance(chunk, pa.Table) else chunk
+
+    source.make_chunks = widened
+    if source.schema is not None:
+        source.schema = widened_schema(source.schema)
+    return source
+
+
+def _open(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None, read: ReadOptions,
+          columns: Sequence[str] | None) -> Source:
     if _is_frame(data):
         return _frame_source(data, chunk_bytes)
     if isinstance(data, pa.Table):
