@@ -95,6 +95,20 @@ class SealedBytes(np.ndarray):
         return np.frombuffer(frozen, np.uint8).view(cls).data
 
 
+def immutable(value: Any) -> bool:
+    """Whether nobody can change ``value`` through it, so a store may keep it without a
+    copy: bytes, read-only buffers (Arrow's, a :class:`SealedBytes`' memory), read-only
+    arrays.
+
+    >>> immutable(b"x"), immutable(bytearray(b"x")), immutable(memoryview(b"x"))
+    (True, False, True)
+    """
+    t = type(value)
+    # (not any array subclass: a read-only np.memmap's file can still change)
+    return t is bytes or (t is memoryview and value.readonly) or (
+        (t is np.ndarray or t is SealedBytes) and not value.flags.writeable)
+
+
 class ReentrantLock:
     """A lock that the holding thread may take again, optionally wrapping an outer lock.
 

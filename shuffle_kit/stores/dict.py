@@ -7,20 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, Store, Usage
-
-
-def _immutable(value: Any) -> bool:
-    """Whether nobody can change ``value`` through it: bytes, read-only buffers such as
-    Arrow's, read-only arrays."""
-    t = type(value)
-    return t is bytes or (t is memoryview and value.readonly) or (t is np.ndarray and not value.flags.writeable)
+from .base import Record, Store, Usage, immutable
 
 
 def _owned(value: Record) -> Record:
     """``value`` itself if it cannot change, else a copy: the caller may reuse a writable
     buffer after ``append`` returns."""
-    return value if _immutable(value) else bytes(value)
+    return value if immutable(value) else bytes(value)
 
 
 def _viewed(record: Record) -> Any:
@@ -75,7 +68,7 @@ class Dict(Store):
             if batch_id in self._batch_ids:
                 return
             self._batch_ids.add(batch_id)
-        if not all(map(_immutable, values)):
+        if not all(map(immutable, values)):
             values = list(map(_owned, values))
         data = self._data
         get = data.get

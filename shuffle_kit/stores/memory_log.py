@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Record, Store, Usage
+from .base import Record, Store, Usage, immutable
 from .logformat import APPEND, BLOCK_SHIFT, DELETE, ISET, Batch, starts_of
 from .logindex import LogIndex
 
@@ -57,7 +57,7 @@ class MemoryLog(Store):
                 return
             self._index.batch_ids.add(batch_id)
         for kbs, lengths, body in parts:
-            if not _readonly(body):
+            if not immutable(body):
                 body = bytes(body)
             self._add(APPEND, kbs, np.asarray(lengths, np.int64), body)
 
@@ -76,7 +76,7 @@ class MemoryLog(Store):
         if self._index.was_iset(kb):
             return
         self._forget([kb])  # an iset replaces what was appended
-        self._add(ISET, [kb], np.array([len(value)], np.int64), value if _readonly(value) else bytes(value))
+        self._add(ISET, [kb], np.array([len(value)], np.int64), value if immutable(value) else bytes(value))
 
     def _delete(self, kbs: Sequence[bytes]) -> None:
         present = [kb for kb in dict.fromkeys(kbs) if self._index.known(kb)]
@@ -161,7 +161,3 @@ class MemoryLog(Store):
     def __repr__(self) -> str:
         return f"MemoryLog(<{self.nbytes_live} bytes>)"
 
-
-def _readonly(body: Any) -> bool:
-    t = type(body)
-    return t is bytes or (t is memoryview and body.readonly) or (t is np.ndarray and not body.flags.writeable)
