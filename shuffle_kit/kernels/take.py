@@ -84,7 +84,8 @@ def take_one_width(column: pa.Array | pa.ChunkedArray, positions: pa.Array) -> p
     if int(lengths.min()) != width or int(lengths.max()) != width:
         return None
     m = len(positions)
-    if m * width > np.iinfo(np.dtype(offset_type)).max:  # (a take that repeats rows: more bytes than 32-bit offsets hold)
+    # (a take that repeats rows may make more bytes than the offsets can address)
+    if m * width >= 2 ** (8 * np.dtype(offset_type).itemsize - 1):
         return None
     items = pa.Array.from_buffers(pa.binary(width), n, [None, buffers[2].slice(base, width * n)])
     taken = pc.take(items, positions, boundscheck=False)
