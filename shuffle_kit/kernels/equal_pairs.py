@@ -106,9 +106,12 @@ def _equal_windows(ours: list[np.ndarray], rows: np.ndarray, theirs: list[np.nda
                    every: bool) -> np.ndarray:
     """The pairs' equality by 64-bit windows (module docstring): ours gathered by row,
     theirs by position unless ``every`` (the positions are every probe value in order)."""
-    same = np.ones(len(rows), dtype=bool)
-    for mine, other in zip(ours, theirs):
-        same &= np.take(mine, rows) == (other if every else other[positions])
+    same: np.ndarray | None = None
+    for mine, other in zip(ours, theirs):  # (at least one window: values of 8 bytes or more)
+        # (the rows are the held column's: "clip" spares NumPy checking them)
+        equal = np.take(mine, rows, mode="clip") == (other if every else other[positions])
+        same = equal if same is None else np.logical_and(same, equal, out=same)
+    assert same is not None
     return same
 
 

@@ -102,19 +102,36 @@ _ALL_ONES = _U64(0xFFFFFFFFFFFFFFFF)
 BLOCK_ROWS = 1 << 16
 
 
+MIX_BLOCK = 1 << 15  # values mixed at a time: a block and its scratch stay in the core's cache
+
+
 def mix(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's fmix64, in place on a uint64 array (and returned).
+
+    Its eight steps are taken block by block: over a whole long array each step would read
+    and write it from memory again, and make a temporary array as long.
 
     >>> hex(int(mix(np.array([1], dtype=np.uint64))[0]))
     '0xb456bcfc34c2cb2c'
     """
-    with np.errstate(over="ignore"):
-        h ^= h >> _U64(33)
-        h *= _C1
-        h ^= h >> _U64(33)
-        h *= _C2
-        h ^= h >> _U64(33)
+    scratch = np.empty(min(len(h), MIX_BLOCK), dtype=np.uint64)
+    for at in range(0, len(h), MIX_BLOCK):
+        _mix_block(h[at:at + MIX_BLOCK], scratch)
     return h
+
+
+def _mix_block(h: np.ndarray, scratch: np.ndarray) -> None:
+    """fmix64 of ``h`` in place, ``scratch`` (as long or longer) holding the shifts."""
+    shifted = scratch[:len(h)]
+    with np.errstate(over="ignore"):
+        np.right_shift(h, _U64(33), out=shifted)
+        h ^= shifted
+        h *= _C1
+        np.right_shift(h, _U64(33), out=shifted)
+        h ^= shifted
+        h *= _C2
+        np.right_shift(h, _U64(33), out=shifted)
+        h ^= shifted
 
 
 NULL_HASH = _U64(mix(np.array([0x6E756C6C], dtype=np.uint64))[0])
@@ -247,14 +264,21 @@ def _hash_one_width(arr: pa.Array) -> np.ndarray | None:
     data = np.frombuffer(buffers[2], dtype=np.uint8)
     first = mix(np.array([width], dtype=np.uint64) ^ _STR)[0]  # (what every value's length hashes to)
     h = np.full(n, first, dtype=np.uint64)
-    for k in range(0, width, 8):
-        if width - k >= 8:
-            w = np.ndarray((n,), dtype="<u8", buffer=data, offset=base + k, strides=(width,))
-        else:
-            w = np.ndarray((n,), dtype="<u8", buffer=data, offset=base + width - 8, strides=(width,))
-            w = w >> _U64(8 * (8 - (width - k)))
-        h ^= w
-        mix(h)
+    # each word position a strided view of the data, and the shift that drops the bytes
+    # before it from a last word read as the value's last 8 bytes
+    words = [(np.ndarray((n,), dtype="<u8", buffer=data, offset=base + min(k, width - 8), strides=(width,)),
+              _U64(8 * (k - min(k, width - 8)))) for k in range(0, width, 8)]
+    scratch = np.empty(min(n, MIX_BLOCK), dtype=np.uint64)
+    # block by block, every word of a block folded in while it is in the cache (see mix)
+    for at in range(0, n, MIX_BLOCK):
+        block = h[at:at + MIX_BLOCK]
+        for word, shift in words:
+            if shift:
+                np.right_shift(word[at:at + MIX_BLOCK], shift, out=scratch[:len(block)])
+                block ^= scratch[:len(block)]
+            else:
+                block ^= word[at:at + MIX_BLOCK]
+            _mix_block(block, scratch)
     return _set_nulls(h, arr)
 
 
