@@ -10,7 +10,9 @@ increase with the hashes) on: linear probing, whose slots, filled in the order o
 hashes, are placed by one running maximum instead of a loop over rows. A hash is found
 by reading slots from its home on until it is met, or a slot is empty or holds a larger
 hash: a round per slot read, each over the hashes still going (at most half full, the
-runs are short).
+runs are short). An empty slot holds the largest hash and row -1: every probe stops there
+(no hash is larger) without a second test of whether the slot is taken, and a hash equal
+to it finds row -1, none.
 
 Two equal hashes are found while building (:attr:`HashIndex.distinct` is then False): the
 table answers only for distinct hashes. Equal hashes of unequal values (a 64-bit
@@ -27,6 +29,8 @@ False
 from __future__ import annotations
 
 import numpy as np
+
+_EMPTY = np.uint64(2**64 - 1)  # an empty slot's hash and row (-1)
 
 
 class HashIndex:
@@ -47,8 +51,7 @@ class HashIndex:
         size = max(1 << bits, int(slots[-1]) + 1 if n else 0) + 1  # (the last slot stays empty: probes stop)
         # a slot is its hash and its row side by side (a probe reads one cache line, not
         # two), gathered as one 16-byte item: a complex128, copied bit for bit
-        table = np.zeros(2 * size, dtype=np.uint64)
-        table[1::2] = np.uint64(2**64 - 1)  # (row -1: empty)
+        table = np.full(2 * size, _EMPTY, dtype=np.uint64)  # (hash: the largest; row: -1)
         table[2 * slots] = ordered
         table[2 * slots + 1] = order.astype(np.int64).view(np.uint64)
         self.slots = table.view(np.complex128)
@@ -60,19 +63,20 @@ class HashIndex:
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """The row of each of ``hashes`` (uint64), -1 where none has it (int64)."""
-        found = np.full(len(hashes), -1, dtype=np.int64)
         wanted = np.ascontiguousarray(hashes, dtype=np.uint64)
-        at: np.ndarray | None = None  # (the first round: every hash, in order)
-        slots = (wanted >> self.shift).astype(np.intp)
+        slots = (wanted >> self.shift).view(np.int64)  # (shifted by at least a bit: below 2**63)
+        # the first round, over every hash: most are found in their home slot. (np.take:
+        # faster than indexing; every slot read is in the table, "clip" spares the check)
+        read = np.take(self.slots, slots, mode="clip").view(np.uint64)
+        held, occupant = read[0::2], read[1::2].view(np.int64)
+        found = np.where(held == wanted, occupant, -1)  # (an empty slot's row is -1)
+        at = np.flatnonzero(held < wanted)
+        slots, wanted = slots[at] + 1, wanted[at]
         while len(slots):
-            read = self.slots[slots].view(np.uint64)
+            read = np.take(self.slots, slots, mode="clip").view(np.uint64)
             held, occupant = read[0::2], read[1::2].view(np.int64)
-            hit = (held == wanted) & (occupant >= 0)  # (an empty slot's hash is 0: a hash 0 must not match it)
-            if at is None:
-                found[hit] = occupant[hit]
-            else:
-                found[at[hit]] = occupant[hit]
-            going = np.flatnonzero((held < wanted) & (occupant >= 0))
-            at = going if at is None else at[going]
-            slots, wanted = slots[going] + 1, wanted[going]
+            hit = held == wanted
+            found[at[hit]] = occupant[hit]
+            going = np.flatnonzero(held < wanted)
+            at, slots, wanted = at[going], slots[going] + 1, wanted[going]
         return found

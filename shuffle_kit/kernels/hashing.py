@@ -102,19 +102,36 @@ _ALL_ONES = _U64(0xFFFFFFFFFFFFFFFF)
 BLOCK_ROWS = 1 << 16
 
 
+MIX_BLOCK = 1 << 15  # values mixed at a time: a block and its scratch stay in the core's cache
+
+
 def mix(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's fmix64, in place on a uint64 array (and returned).
+
+    Its eight steps are taken block by block: over a whole long array each step would read
+    and write it from memory again, and make a temporary array as long.
 
     >>> hex(int(mix(np.array([1], dtype=np.uint64))[0]))
     '0xb456bcfc34c2cb2c'
     """
-    with np.errstate(over="ignore"):
-        h ^= h >> _U64(33)
-        h *= _C1
-        h ^= h >> _U64(33)
-        h *= _C2
-        h ^= h >> _U64(33)
+    scratch = np.empty(min(len(h), MIX_BLOCK), dtype=np.uint64)
+    for at in range(0, len(h), MIX_BLOCK):
+        _mix_block(h[at:at + MIX_BLOCK], scratch)
     return h
+
+
+def _mix_block(h: np.ndarray, scratch: np.ndarray) -> None:
+    """fmix64 of ``h`` in place, ``scratch`` (as long or longer) holding the shifts."""
+    shifted = scratch[:len(h)]
+    with np.errstate(over="ignore"):
+        np.right_shift(h, _U64(33), out=shifted)
+        h ^= shifted
+        h *= _C1
+        np.right_shift(h, _U64(33), out=shifted)
+        h ^= shifted
+        h *= _C2
+        np.right_shift(h, _U64(33), out=shifted)
+        h ^= shifted
 
 
 NULL_HASH = _U64(mix(np.array([0x6E756C6C], dtype=np.uint64))[0])
@@ -162,8 +179,15 @@ def _hash_temporal(arr: pa.Array) -> np.ndarray:
     return _set_nulls(_hash_ints(ints, _TIME), arr)
 
 
+_OFFSET_TYPES = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64,
+                 pa.large_binary(): np.int64}
+
+
 def _hash_binary(arr: pa.Array) -> np.ndarray:
     """Hash variable-length bytes 8 at a time: one vectorised step per word position."""
+    one_width = _hash_one_width(arr)
+    if one_width is not None:
+        return one_width
     if not (pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)):
         arr = arr.cast(pa.large_binary())
     n = len(arr)
@@ -215,6 +239,46 @@ def _hash_binary(arr: pa.Array) -> np.ndarray:
         else:
             hk = h[rows] ^ w
             h[rows] = mix(hk)
+    return _set_nulls(h, arr)
+
+
+def _hash_one_width(arr: pa.Array) -> np.ndarray | None:
+    """The hashes of a string or binary array whose every slot is of one width of at least
+    8 bytes (ids, codes), read where they lie: no cast, no padded copy of the bytes, every
+    length's hash the same one (None for any other array). Each value's last word, short
+    of 8 bytes, is read as the 8 bytes ending at the value's end, shifted down: the bytes
+    a zero-padded read would give, without reading past the data."""
+    offset_type = _OFFSET_TYPES.get(arr.type)
+    if offset_type is None:
+        return None
+    n = len(arr)
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1,
+                            offset=arr.offset * np.dtype(offset_type).itemsize)
+    base, width = int(offsets[0]), int(offsets[1] - offsets[0])
+    if width < 8 or int(offsets[-1]) - base != width * n:
+        return None
+    lengths = np.diff(offsets)
+    if int(lengths.min()) != width or int(lengths.max()) != width:
+        return None
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    first = mix(np.array([width], dtype=np.uint64) ^ _STR)[0]  # (what every value's length hashes to)
+    h = np.full(n, first, dtype=np.uint64)
+    # each word position a strided view of the data, and the shift that drops the bytes
+    # before it from a last word read as the value's last 8 bytes
+    words = [(np.ndarray((n,), dtype="<u8", buffer=data, offset=base + min(k, width - 8), strides=(width,)),
+              _U64(8 * (k - min(k, width - 8)))) for k in range(0, width, 8)]
+    scratch = np.empty(min(n, MIX_BLOCK), dtype=np.uint64)
+    # block by block, every word of a block folded in while it is in the cache (see mix)
+    for at in range(0, n, MIX_BLOCK):
+        block = h[at:at + MIX_BLOCK]
+        for word, shift in words:
+            if shift:
+                np.right_shift(word[at:at + MIX_BLOCK], shift, out=scratch[:len(block)])
+                block ^= scratch[:len(block)]
+            else:
+                block ^= word[at:at + MIX_BLOCK]
+            _mix_block(block, scratch)
     return _set_nulls(h, arr)
 
 

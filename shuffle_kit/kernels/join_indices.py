@@ -271,8 +271,9 @@ class ValueLookup:
 
     @property
     def nbytes(self) -> int:
-        """The bytes the lookup holds beside the key column's values (its table)."""
-        return self.index.nbytes if self.index is not None else 0
+        """The bytes the lookup holds beside the key column's values (its table, and the
+        copies of the values it compares)."""
+        return (self.index.nbytes if self.index is not None else 0) + self.held.nbytes
 
     @classmethod
     def of(cls, column: Column) -> ValueLookup | None:

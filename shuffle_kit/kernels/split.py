@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrow_numpy import arrow_array, values
+from .take import take_one_width
 
 
 def split(
@@ -133,7 +134,14 @@ def _order(ids: np.ndarray) -> tuple[np.ndarray, pa.Array]:
 
 
 def _take_sorted(table: pa.Table, ids: np.ndarray) -> pa.Table:
-    return pc.take(table, _order(ids)[1], boundscheck=False)  # a permutation: in bounds
+    order = _order(ids)[1]
+    # (a permutation: in bounds); a string column of one width is taken as fixed-width
+    # items, several times faster than Arrow's take of strings and no more memory
+    columns = [take_one_width(column, order) for column in table.columns]
+    if not any(c is not None for c in columns):
+        return pc.take(table, order, boundscheck=False)
+    return pa.Table.from_arrays([pc.take(column, order, boundscheck=False) if taken is None else taken
+                                 for column, taken in zip(table.columns, columns)], schema=table.schema)
 
 
 def _split_batches(table: pa.Table, ids: np.ndarray, npartitions: int) -> dict[int, pa.Table]:

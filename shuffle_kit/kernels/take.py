@@ -1,11 +1,13 @@
-"""``table.take(indices)``, with string and binary columns gathered as their views.
+"""``table.take(indices)``, with string and binary columns gathered as fixed-width items.
 
 Arrow's take of a string column copies each value on its own, and costs several times
-the take of an integer column of the same length. Cast to ``string_view`` (each value a
-16-byte view that holds a string of up to 12 bytes whole, or points into the original
-data), the column is gathered as one NumPy array of 16-byte items and cast back: a few
-passes over fixed-width memory instead of a copy per value. Every other column, and
-short tables, go to Arrow's take.
+the take of an integer column of the same length. A column whose values are all of one
+width (ids, codes: ``k000000123``) is the same bytes as a fixed-size binary column:
+taken as one (:func:`take_one_width`), its offsets made again, a multiple of the row.
+Any other string column is cast to ``string_view`` (each value a 16-byte view that holds
+a string of up to 12 bytes whole, or points into the original data), gathered as one
+NumPy array of 16-byte items and cast back: a few passes over fixed-width memory instead
+of a copy per value. Every other column, and short tables, go to Arrow's take.
 
 >>> import numpy as np, pyarrow as pa
 >>> t = pa.table({'s': ['a', None, 'a long string of bytes'], 'x': [1, 2, 3]})
@@ -40,15 +42,62 @@ def take(table: pa.Table, indices: np.ndarray) -> pa.Table:
     # (the positions are in bounds, as the caller promises: Arrow need not check them
     # again for every column)
     columns = [
-        _take_strings(column, positions) if column.type in _VIEWS and len(positions) >= SMALL
+        _take_strings(column, positions, arrow_positions) if column.type in _VIEWS and len(positions) >= SMALL
         else pc.take(column, arrow_positions, boundscheck=False)
         for column in table.columns
     ]
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
-def _take_strings(column: pa.ChunkedArray, positions: np.ndarray) -> pa.Array:
+_OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
+
+
+def take_one_width(column: pa.Array | pa.ChunkedArray, positions: pa.Array) -> pa.Array | None:
+    """``column.take(positions)`` (integer positions in bounds, unchecked) for a string or
+    binary column of one chunk, without nulls, whose values are all of one width of at
+    least a byte: its bytes taken as fixed-size binary items, the offsets made again (a
+    multiple of the row); None for any other column (the caller takes it its own way).
+
+    The new column's data is the taken values' bytes alone, as Arrow's take gives.
+
+    >>> take_one_width(pa.array(['ab', 'cd', 'ef']).slice(1), pa.array([1, 0, 1])).to_pylist()
+    ['ef', 'cd', 'ef']
+    >>> take_one_width(pa.array(['ab', 'c']), pa.array([0])) is None
+    True
+    """
+    if isinstance(column, pa.ChunkedArray):
+        if column.num_chunks != 1:
+            return None
+        column = column.chunk(0)
+    offset_type = _OFFSETS.get(column.type)
+    n = len(column)
+    if offset_type is None or not n or column.null_count:
+        return None
+    buffers = column.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1,
+                            offset=column.offset * np.dtype(offset_type).itemsize)
+    base, width = int(offsets[0]), int(offsets[1] - offsets[0])
+    # (the ends first: a column of several widths is nearly always told by them, in no time)
+    if not width or int(offsets[-1]) - base != width * n or int(offsets[-1] - offsets[-2]) != width:
+        return None
+    lengths = np.diff(offsets)
+    if int(lengths.min()) != width or int(lengths.max()) != width:
+        return None
+    m = len(positions)
+    # (a take that repeats rows may make more bytes than the offsets can address)
+    if m * width >= 2 ** (8 * np.dtype(offset_type).itemsize - 1):
+        return None
+    items = pa.Array.from_buffers(pa.binary(width), n, [None, buffers[2].slice(base, width * n)])
+    taken = pc.take(items, positions, boundscheck=False)
+    made = np.arange(0, (m + 1) * width, width, dtype=offset_type)
+    return pa.Array.from_buffers(column.type, m, [None, pa.py_buffer(made), taken.buffers()[1]])
+
+
+def _take_strings(column: pa.ChunkedArray, positions: np.ndarray, arrow_positions: pa.Array) -> pa.Array:
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    one_width = take_one_width(array, arrow_positions)
+    if one_width is not None:
+        return one_width
     views = _unsliced(array).cast(_VIEWS[array.type])
     # a view is 16 bytes: gathered as complex128, copied bit for bit
     items = np.frombuffer(views.buffers()[1], dtype=np.complex128, count=len(views))

@@ -479,8 +479,12 @@ def _stream(through: Broadcast, lsource: Source, n: int, staging: str, opts: Opt
     plan = through.plan
     origin = dict(zip(plan.schema.names, plan.columns))
     dictionary = [name for name, (side, source) in origin.items() if side == 0 and source in lsource.dictionary]
+    # the join key, stored with a dictionary in the left's files, is too in the joined
+    # ones, as the partition job's keys are: a file holds the keys of one hash partition
+    encode = [through.key_name] if job_inputs.dictionary_keys(lsource, list(plan.left_on)) else []
     files = engine.PartFiles.of(staging, plan.schema, opts.format, opts.compression,
-                                dictionary=[*dictionary, *through.dictionaries], layout=opts.layout, token=place.token)
+                                dictionary=[*dictionary, *through.dictionaries], encode=encode, layout=opts.layout,
+                                token=place.token)
     rows = np.zeros(n, dtype=np.int64)
     reading = Reading(lsource, threads, show, "join")
     depth = min(threads, engine.MAX_IN_FLIGHT)

@@ -276,7 +276,10 @@ def _one_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     # pieces of one job's dictionary (see dictionaries.py) hold it, or an earlier state of
     # it, which is a start of it: their indices hold in it as they are (most share its
     # very buffers, which settles it without comparing a value)
-    others = [d for d in dictionaries if not (same_buffers(d, longest) or longest.slice(0, len(d)).equals(d))]
+    held = _buffer_spans(longest)  # (once: compared with every chunk's)
+    others = [d for d in dictionaries
+              if not ((len(d) == len(longest) and d.offset == longest.offset and _buffer_spans(d) == held)
+                      or longest.slice(0, len(d)).equals(d))]
     if not others:
         # one chunk of indices first: finding the used entries then costs a pass over the
         # rows, not a few NumPy and Arrow calls for each of a file's many small pieces
@@ -304,17 +307,28 @@ def _encoded_again(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """``column``, whose chunks share one dictionary, with the entries no row uses dropped."""
+    """``column``, whose chunks share one dictionary, with the entries no row uses dropped.
+
+    (Called for every row group of every file: a file's many small writes make its cost
+    per call, and so its NumPy and Arrow calls, count.)
+
+    >>> d = pa.array(['a', 'b', 'c'])
+    >>> c = pa.chunked_array([pa.DictionaryArray.from_arrays(pa.array(i, pa.int32()), d) for i in ([2, None], [2])])
+    >>> [(x.dictionary.to_pylist(), x.indices.to_pylist()) for x in _used_only(c).chunks]
+    [(['c'], [0, None]), (['c'], [0])]
+    """
+    import pyarrow.compute as pc
+
     from ..kernels.arrow_numpy import arrow_array, valid_mask, values
 
     dictionary = column.chunk(0).dictionary
-    index_type = np.dtype(str(column.type.index_type))
+    index_type: np.dtype = _INDEX_TYPES.get(column.type.index_type) or np.dtype(str(column.type.index_type))
     used = np.zeros(len(dictionary), dtype=bool)
     indices = [c.indices for c in column.chunks]
     # one scatter, of the chunks' valid indices end to end, as NumPy's own index type
     # (narrower indices would be converted in small buffered steps)
-    used[np.concatenate([values(i, index_type) if not i.null_count else values(i, index_type)[valid_mask(i)]
-                         for i in indices]).astype(np.intp, copy=False)] = True
+    valid = [values(i, index_type) if not i.null_count else values(i, index_type)[valid_mask(i)] for i in indices]
+    used[(valid[0] if len(valid) == 1 else np.concatenate(valid)).astype(np.intp)] = True
     keep = np.flatnonzero(used)
     if len(keep) == len(dictionary):
         return column
@@ -322,27 +336,30 @@ def _used_only(column: pa.ChunkedArray) -> pa.ChunkedArray:
     lookup[keep] = np.arange(len(keep), dtype=index_type)
     lookup_array, compact = arrow_array(lookup), dictionary.take(arrow_array(keep))
     return pa.chunked_array(
-        # a take keeps the nulls of the indices; every entry of the lookup holds in the compact
-        # dictionary (Arrow need not check them again)
-        [pa.DictionaryArray.from_arrays(lookup_array.take(i), compact, ordered=column.type.ordered, safe=False)
+        # a take keeps the nulls of the indices; every index holds in the lookup, and every
+        # entry of the lookup in the compact dictionary (Arrow need not check them again)
+        [pa.DictionaryArray.from_arrays(pc.take(lookup_array, i, boundscheck=False), compact,
+                                        ordered=column.type.ordered, safe=False)
          for i in indices], column.type,
     )
 
 
-def same_buffers(a: pa.Array, b: pa.Array) -> bool:
-    """Whether ``a`` and ``b`` are views of the same memory, at the same offset and length
-    (then equal, whatever their values).
+_INDEX_TYPES: dict[pa.DataType, np.dtype] = {
+    t: np.dtype(t.to_pandas_dtype()) for t in (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(),
+                                                pa.uint32(), pa.uint64())
+}
+
+
+def _buffer_spans(a: pa.Array) -> list[tuple[int, int] | None]:
+    """Where each of ``a``'s buffers lies (address, size): arrays of equal length and
+    offset whose buffers lie at the same places are views of the same memory (then equal,
+    whatever their values).
 
     >>> x = pa.array(['a', 'b'])
-    >>> same_buffers(x, x.slice(0)), same_buffers(x, pa.array(['a', 'b'])), same_buffers(x, x.slice(1))
-    (True, False, False)
+    >>> _buffer_spans(x.slice(0)) == _buffer_spans(x), _buffer_spans(pa.array(['a', 'b'])) == _buffer_spans(x)
+    (True, False)
     """
-    if len(a) != len(b) or a.offset != b.offset or a.type != b.type:
-        return False
-    ours, theirs = a.buffers(), b.buffers()
-    return len(ours) == len(theirs) and all(
-        (x is None) == (y is None) and (x is None or (x.address == y.address and x.size == y.size))
-        for x, y in zip(ours, theirs))
+    return [None if b is None else (b.address, b.size) for b in a.buffers()]
 
 
 def stringlike(t: pa.DataType) -> bool:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from shuffle_kit.kernels.dask_assignment import dask_partition_ids
 from shuffle_kit.kernels.hashing import (
+    MIX_BLOCK,
     NULL_HASH,
     UnhashableKeyError,
     check_hashable,
@@ -232,3 +233,21 @@ def test_independent_of_pythonhashseed():
         run = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
         outs.append(run.stdout)
     assert outs[0] == outs[1] and len(outs[0]) > 100
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([8, 10, 16, 21]), st.integers(0, 3))
+def test_long_arrays_hash_as_the_reference_across_blocks(seed, width, cut):
+    # past MIX_BLOCK values the hash is computed block by block: every value, those at a
+    # block's edges too, still hashes as the reference says
+    rng = np.random.default_rng(seed)
+    n = 2 * MIX_BLOCK + 7
+    numbers = rng.integers(-(2**53), 2**53, n)
+    codes = [b"k%0*d" % (width - 1, v) for v in rng.integers(0, 10 ** min(18, width - 1), n)]
+    for arr, ref in ((pa.array(numbers), ref_number), (pa.array(codes, pa.binary()), ref_bytes),
+                     (pa.array([c.decode() for c in codes], pa.large_string()), lambda s: ref_bytes(s.encode()))):
+        got = hash_array(arr.slice(cut))
+        values = arr.slice(cut).to_pylist()
+        edges = [0, 1, MIX_BLOCK - cut - 1, MIX_BLOCK - cut, MIX_BLOCK - cut + 1, 2 * MIX_BLOCK - cut, len(values) - 1]
+        assert [int(got[i]) for i in edges] == [ref(values[i]) for i in edges]
+        pieces = [hash_array(arr.slice(cut + at, 1000)) for at in range(0, n - cut, 1000)]
+        assert np.array_equal(got, np.concatenate(pieces))  # (short arrays: one block each)

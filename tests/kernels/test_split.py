@@ -75,3 +75,15 @@ def test_a_long_table_splits_as_a_filter(seed, n, start, numbered):
     pieces = split_numbered(table, ids, n, "i", start, 3) if numbered else split(table, ids, n)
     for p, piece in pieces.items():
         assert piece.to_pydict() == table.filter(pa.array(ids == p)).to_pydict()
+
+
+@given(st.lists(st.text("abé", min_size=3, max_size=3).filter(lambda w: len(w.encode()) == 3), min_size=1, max_size=60),
+       st.sampled_from([pa.string(), pa.large_binary()]), st.data())
+def test_a_string_column_of_one_width_splits_as_a_filter(words, kind, data):
+    # (its values taken as fixed-width items: the same strings as Arrow's take gives)
+    values = [w.encode() for w in words] if kind == pa.large_binary() else words
+    table = pa.table({"s": pa.array(values, kind), "x": np.arange(len(words))}).slice(data.draw(st.integers(0, 1)))
+    ids = np.array(data.draw(st.lists(st.integers(0, 2), min_size=table.num_rows, max_size=table.num_rows)), np.uint8)
+    for p, piece in split(table, ids, 3).items():
+        piece.validate(full=True)
+        assert piece.to_pydict() == table.filter(pa.array(ids == p)).to_pydict()

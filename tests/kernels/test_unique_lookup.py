@@ -162,11 +162,23 @@ def test_a_hash_index_finds_the_row_of_each_hash(keys, others):
     hashes = np.array(keys, dtype=np.uint64)
     index = HashIndex(hashes)
     assert index.distinct
-    probe = np.array(keys[::2] + others + [0], dtype=np.uint64)
+    probe = np.array(keys[::2] + others + [0, 2**64 - 1], dtype=np.uint64)  # (2**64 - 1: an empty slot's hash)
     row_of = {k: i for i, k in enumerate(keys)}
     assert index.find(probe).tolist() == [row_of.get(int(h), -1) for h in probe]
     if keys:
         assert not HashIndex(np.append(hashes, hashes[-1])).distinct
+
+
+@given(st.lists(st.sampled_from([0, 1, 2**63, 2**64 - 2, 2**64 - 1]), unique=True),
+       st.lists(st.integers(0, 2**64 - 1), unique=True, max_size=50))
+def test_the_smallest_and_largest_hashes_are_found(ends, keys):
+    # the largest hash is an empty slot's: a key of that hash is still found, and a probe
+    # of it finds nothing where no key has it
+    keys = list(dict.fromkeys(ends + keys))
+    index = HashIndex(np.array(keys, dtype=np.uint64))
+    probe = np.array([0, 1, 2**63, 2**64 - 2, 2**64 - 1, *keys], dtype=np.uint64)
+    row_of = {k: i for i, k in enumerate(keys)}
+    assert index.find(probe).tolist() == [row_of.get(int(h), -1) for h in probe]
 
 
 @given(st.lists(st.integers(0, 5000), unique=True, min_size=1, max_size=300), st.lists(st.integers(0, 5000),

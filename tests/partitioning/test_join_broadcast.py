@@ -338,3 +338,25 @@ def test_joined_rows_carry_their_key_s_hashes_when_the_lookup_hashes_them(key_ty
     assert isinstance(out, HashedChunk) and out.on == ("key",)
     assert 0 < out.table.num_rows < left.num_rows  # (some left rows found nothing)
     assert out.hashes.tolist() == hash_columns([out.table.column("key")]).tolist()
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_the_key_keeps_its_inputs_dictionary_in_the_files(tmp_path, dictionary):
+    # an integer key the left's files store with a dictionary is stored with one in the
+    # joined files too (a file holds one hash partition's keys), as the partition job does
+    rng = np.random.default_rng(3)
+    os.makedirs(tmp_path / "l")
+    os.makedirs(tmp_path / "r")
+    left = pa.table({"k": rng.integers(0, 300, 5000), "x": rng.random(5000)})
+    pq.write_table(left, tmp_path / "l" / "l.parquet", use_dictionary=["k"] if dictionary else False)
+    right = pa.table({"k": np.arange(300), "y": rng.random(300)})
+    pq.write_table(right, tmp_path / "r" / "r.parquet")
+    s = join(str(tmp_path / "l"), str(tmp_path / "r"), "k", str(tmp_path / "out"), npartitions=3, progress=False)
+    assert s.right_held
+    for f in sorted(os.listdir(tmp_path / "out")):
+        meta = pq.ParquetFile(tmp_path / "out" / f).metadata
+        chunks = [meta.row_group(g).column(meta.schema.names.index(name)) for g in range(meta.num_row_groups)
+                  for name in ("k", "x")]
+        assert [c.has_dictionary_page for c in chunks] == [dictionary, False] * meta.num_row_groups
+    got = pq.read_table(tmp_path / "out").to_pandas()
+    assert_same_rows(got, pd.merge(left.to_pandas(), right.to_pandas(), on="k"))
