@@ -26,7 +26,11 @@ _LARGE = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary
 
 def widened_type(t: pa.DataType) -> pa.DataType:
     """``t`` with every view type in it replaced by its large type (``t`` itself if it has
-    none). List views are left as they are: Arrow takes them, and casts them wrongly."""
+    none). List views are left as they are: Arrow takes them, and casts them wrongly.
+
+    >>> widened_type(pa.struct([('s', pa.string_view()), ('x', pa.int8())]))
+    StructType(struct<s: large_string, x: int8>)
+    """
     if t in _LARGE:
         return _LARGE[t]
     if pa.types.is_dictionary(t):
@@ -54,7 +58,12 @@ def widened_type(t: pa.DataType) -> pa.DataType:
 
 def widened_schema(schema: pa.Schema) -> pa.Schema:
     """``schema`` with its view types widened (the same object if it has none); fields'
-    and the schema's metadata are kept."""
+    and the schema's metadata are kept.
+
+    >>> plain = pa.schema([('x', pa.int64())])
+    >>> widened_schema(plain) is plain, widened_schema(pa.schema([('b', pa.binary_view())])).types
+    (True, [DataType(large_binary)])
+    """
     fields = [f.with_type(widened_type(f.type)) for f in schema]
     if all(w.type == f.type for w, f in zip(fields, schema)):
         return schema

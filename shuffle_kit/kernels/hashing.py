@@ -249,9 +249,9 @@ def _hash_one_width(arr: pa.Array) -> np.ndarray | None:
     of 8 bytes, is read as the 8 bytes ending at the value's end, shifted down: the bytes
     a zero-padded read would give, without reading past the data."""
     offset_type = _OFFSET_TYPES.get(arr.type)
-    if offset_type is None:
-        return None
     n = len(arr)
+    if offset_type is None or not n:
+        return None
     buffers = arr.buffers()
     offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1,
                             offset=arr.offset * np.dtype(offset_type).itemsize)

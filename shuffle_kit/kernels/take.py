@@ -56,13 +56,16 @@ def take_one_width(column: pa.Array | pa.ChunkedArray, positions: pa.Array) -> p
     """``column.take(positions)`` (integer positions in bounds, unchecked) for a string or
     binary column of one chunk, without nulls, whose values are all of one width of at
     least a byte: its bytes taken as fixed-size binary items, the offsets made again (a
-    multiple of the row); None for any other column (the caller takes it its own way).
+    multiple of the row); None for any other column, or positions holding a null (the
+    caller takes them its own way).
 
     The new column's data is the taken values' bytes alone, as Arrow's take gives.
 
     >>> take_one_width(pa.array(['ab', 'cd', 'ef']).slice(1), pa.array([1, 0, 1])).to_pylist()
     ['ef', 'cd', 'ef']
     >>> take_one_width(pa.array(['ab', 'c']), pa.array([0])) is None
+    True
+    >>> take_one_width(pa.array(['ab', 'cd']), pa.array([0, None])) is None
     True
     """
     if isinstance(column, pa.ChunkedArray):
@@ -71,7 +74,7 @@ def take_one_width(column: pa.Array | pa.ChunkedArray, positions: pa.Array) -> p
         column = column.chunk(0)
     offset_type = _OFFSETS.get(column.type)
     n = len(column)
-    if offset_type is None or not n or column.null_count:
+    if offset_type is None or not n or column.null_count or positions.null_count:
         return None
     buffers = column.buffers()
     offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1,
