@@ -462,10 +462,11 @@ class _OpenFiles:
         self.budget = budget - n * writer_bytes  # the writers' own buffers count against it
         self.threshold = row_group_bytes(n, budget, writer_bytes)
         # each partition's first row group ends at a point of its own, spread evenly
-        # between half and all of the threshold: partitions that fill at one pace then
-        # reach it on different chunks, so their writes come a few with each chunk instead
-        # of all on one, with the chunks' splits waiting behind them
-        self.due = self.threshold * (n + np.arange(n, dtype=np.int64)) // (2 * n)
+        # from all of the threshold (partition 0: one file is as before) down to about half
+        # of it: partitions that fill at one pace then reach it on different chunks, so
+        # their writes come a few with each chunk instead of all on one, with the chunks'
+        # splits waiting behind them
+        self.due = self.threshold - self.threshold * np.arange(n, dtype=np.int64) // (2 * n)
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
         self.writers: list[FileSeries | None] = [None] * n
