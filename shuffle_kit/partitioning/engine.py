@@ -8,7 +8,10 @@ Where they go from there depends on what fits, never on a partition-count thresh
   process's open-file limit, raised to its hard limit, allows it) and the writers' own
   buffers take at most a quarter of the budget, a partition whose buffer reaches half its
   share of the budget is encoded as a row group of its file at once (the other half keeps
-  the reading going meanwhile). Reading, splitting and encoding overlap. Each open Parquet
+  the reading going meanwhile); its first row group ends earlier, at a point of its own
+  between half and all of that, so that partitions filling at one pace (evenly hashed
+  keys) are written a few with each chunk, not all on the same one, with the next chunks'
+  splits queued behind them. Reading, splitting and encoding overlap. Each open Parquet
   writer keeps about :data:`WRITER_BYTES` of Arrow buffers after its first row group, so
   this is counted against the budget.
 - **Sorted runs** otherwise (many partitions, a small budget, or files by value): each
@@ -458,6 +461,12 @@ class _OpenFiles:
         self.pool, self.out, self.written = pool, out, written
         self.budget = budget - n * writer_bytes  # the writers' own buffers count against it
         self.threshold = row_group_bytes(n, budget, writer_bytes)
+        # each partition's first row group ends at a point of its own, spread evenly
+        # from all of the threshold (partition 0: one file is as before) down to about half
+        # of it: partitions that fill at one pace then reach it on different chunks, so
+        # their writes come a few with each chunk instead of all on one, with the chunks'
+        # splits waiting behind them
+        self.due = self.threshold - self.threshold * np.arange(n, dtype=np.int64) // (2 * n)
         self.buffers: list[list[tuple[int, pa.Table]]] = [[] for _ in range(n)]
         self.sizes = np.zeros(n, dtype=np.int64)
         self.writers: list[FileSeries | None] = [None] * n
@@ -480,7 +489,7 @@ class _OpenFiles:
         for p, piece in pieces.items():
             self.buffers[p].append((index, piece))
             self.sizes[p] += nbytes * piece.num_rows // rows
-            if self.sizes[p] >= self.threshold:
+            if self.sizes[p] >= self.due[p]:
                 self.flush(p)
         # what is written when depends only on the chunks added so far (never on how fast
         # writes finish), so the files are the same for any thread count
@@ -514,6 +523,7 @@ class _OpenFiles:
             previous.result()  # one write per file at a time, in input order
         items, self.buffers[p] = self.buffers[p], []
         self.sizes[p] = 0
+        self.due[p] = self.threshold
         for i, _ in items:
             entry = self.unflushed[i]
             entry[1] -= 1

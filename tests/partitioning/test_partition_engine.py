@@ -152,6 +152,45 @@ def test_pinned_memory_stays_within_the_budget_with_open_files(monkeypatch, tmp_
         assert pq.ParquetFile(tmp_path / f"part-{p:05d}.parquet").metadata.num_row_groups > 1
 
 
+def test_open_files_filling_at_one_pace_are_written_a_few_per_chunk(monkeypatch, tmp_path):
+    # every partition gets about the same share of each chunk: were their row groups all
+    # cut at one size, every file would be written on the same chunk (and the next chunks'
+    # splits would wait behind those writes); their first row groups end at points spread
+    # between half and all of a row group's share instead, and so do the later ones
+    n = 8
+    table = _table(5, 400_000, 10**9)
+    chunks = _chunks(table, 4_000)
+    budget = 2**23
+    assert engine.keeps_files_open(n, budget)
+    flushed: list[int] = []  # partitions handed to a writer on each chunk, as it is added
+    real_add, real_flush = engine._OpenFiles.add, engine._OpenFiles.flush
+
+    def add(self, index, pieces, nbytes):
+        flushed.append(0)
+        real_add(self, index, pieces, nbytes)
+
+    def flush(self, p, last=False):
+        if not last:
+            flushed[-1] += 1
+        real_flush(self, p, last)
+
+    monkeypatch.setattr(engine._OpenFiles, "add", add)
+    monkeypatch.setattr(engine._OpenFiles, "flush", flush)
+    files = engine.PartFiles.of(str(tmp_path), table.schema, "parquet", "none")
+    engine.partition_into(chunks, ["k"], n, files, engine.Resources(budget))
+    assert sum(flushed) >= 3 * n  # several row groups a file
+    assert max(flushed) <= n // 4, flushed
+    first = []
+    for p, (got, want) in enumerate(zip(_read(tmp_path, _expected(table, n)), _expected(table, n))):
+        assert got.equals(want)
+        meta = pq.read_metadata(tmp_path / f"part-{p:05d}.parquet")
+        first.append(meta.row_group(0).num_rows)
+        # later row groups are of one size again (the last one aside: what is left)
+        later = [meta.row_group(i).num_rows for i in range(1, meta.num_row_groups - 1)]
+        assert max(later) <= 1.2 * min(later)
+    assert min(first) < 0.6 * max(first)
+
+
 @pytest.mark.parametrize("skew", [False, True])
 def test_sorted_runs_hold_at_most_the_budget_and_leave_nothing_behind(monkeypatch, tmp_path, skew):
     table = _table(4, 120_000, 3000)
