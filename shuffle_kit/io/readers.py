@@ -17,6 +17,7 @@ or Arrow tables of about ``chunk_bytes`` each: files are read in batches, never 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -638,10 +639,8 @@ def _without_views(source: Source) -> Source:
         for chunk in chunks():
             yield widened_table(chunk) if isinstance(chunk, pa.Table) else chunk
 
-    source.make_chunks = widened
-    if source.schema is not None:
-        source.schema = widened_schema(source.schema)
-    return source
+    schema = None if source.schema is None else widened_schema(source.schema)
+    return dataclasses.replace(source, make_chunks=widened, schema=schema)
 
 
 def _open(data: Any, chunk_bytes: int, dictionary_except: Sequence[str] | None, read: ReadOptions,
