@@ -14,6 +14,8 @@ command line does not otherwise import pandas, so they go through these instead.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pyarrow as pa
 
@@ -66,3 +68,47 @@ def pooled(count: int, dtype: np.dtype | type) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     return np.frombuffer(pa.allocate_buffer(count * dtype.itemsize), dtype=dtype, count=count)
+
+
+OFFSET_TYPES: dict[pa.DataType, np.dtype] = {
+    pa.string(): np.dtype(np.int32), pa.binary(): np.dtype(np.int32),
+    pa.large_string(): np.dtype(np.int64), pa.large_binary(): np.dtype(np.int64),
+}
+
+
+class OneWidth(NamedTuple):
+    """Where the values of a string or binary array all of one width lie: ``rows`` values
+    of ``width`` bytes back to back in ``data`` from byte ``start``."""
+
+    data: pa.Buffer
+    start: int
+    width: int
+    rows: int
+    offset_type: np.dtype
+
+
+def one_width(array: pa.Array, least: int = 1) -> OneWidth | None:
+    """The layout of a string or binary ``array`` whose every slot (a null's too) is of
+    one width of at least ``least`` bytes (ids, codes, UUIDs), or None: such values can be
+    read and moved as fixed-size items where they lie.
+
+    >>> w = one_width(pa.array(['ab', 'cd', 'ef']).slice(1))
+    >>> w.start, w.width, w.rows
+    (2, 2, 2)
+    >>> one_width(pa.array(['ab', 'c'])) is None, one_width(pa.array(['ab']), least=8) is None
+    (True, True)
+    """
+    offset_type = OFFSET_TYPES.get(array.type)
+    n = len(array)
+    if offset_type is None or not n:
+        return None
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1, offset=array.offset * offset_type.itemsize)
+    start, width = int(offsets[0]), int(offsets[1] - offsets[0])
+    # (the ends first: an array of several widths is nearly always told by them, in no time)
+    if width < max(least, 1) or int(offsets[-1]) - start != width * n or int(offsets[-1] - offsets[-2]) != width:
+        return None
+    lengths = np.diff(offsets)
+    if int(lengths.min()) != width or int(lengths.max()) != width:
+        return None
+    return OneWidth(buffers[2], start, width, n, offset_type)

@@ -28,8 +28,6 @@ import pyarrow.compute as pc
 
 from . import arrow_numpy
 
-_OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
-
 
 class HeldValues:
     """A held key column ready to be compared pair by pair with probes' values: when its
@@ -80,18 +78,10 @@ def equal_pairs(values: pa.Array, rows: np.ndarray, probe: pa.Array | pa.Chunked
 def _words(array: pa.Array) -> tuple[np.ndarray, int, int, int] | None:
     """(``array``'s data bytes, its values' width, where the first starts, how many) when
     every value is of one width of at least 8 bytes; else None."""
-    offset_type = _OFFSETS.get(array.type)
-    if offset_type is None or not len(array):
+    layout = arrow_numpy.one_width(array, least=8)
+    if layout is None:
         return None
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type)[array.offset:array.offset + len(array) + 1]
-    width = int(offsets[1] - offsets[0])
-    if width < 8 or int(offsets[-1] - offsets[0]) != width * len(array):
-        return None
-    lengths = np.diff(offsets)
-    if int(lengths.min()) != width or int(lengths.max()) != width:
-        return None
-    return np.frombuffer(buffers[2], dtype=np.uint8), width, int(offsets[0]), len(array)
+    return np.frombuffer(layout.data, dtype=np.uint8), layout.width, layout.start, layout.rows
 
 
 def _windows(words: tuple[np.ndarray, int, int, int]) -> list[np.ndarray]:

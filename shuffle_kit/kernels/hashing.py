@@ -81,7 +81,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UnhashableKeyError
-from .arrow_numpy import valid_mask, values
+from .arrow_numpy import one_width, valid_mask, values
 
 if TYPE_CHECKING:
     pass
@@ -179,15 +179,11 @@ def _hash_temporal(arr: pa.Array) -> np.ndarray:
     return _set_nulls(_hash_ints(ints, _TIME), arr)
 
 
-_OFFSET_TYPES = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64,
-                 pa.large_binary(): np.int64}
-
-
 def _hash_binary(arr: pa.Array) -> np.ndarray:
     """Hash variable-length bytes 8 at a time: one vectorised step per word position."""
-    one_width = _hash_one_width(arr)
-    if one_width is not None:
-        return one_width
+    same_width = _hash_one_width(arr)
+    if same_width is not None:
+        return same_width
     if not (pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)):
         arr = arr.cast(pa.large_binary())
     n = len(arr)
@@ -248,20 +244,11 @@ def _hash_one_width(arr: pa.Array) -> np.ndarray | None:
     length's hash the same one (None for any other array). Each value's last word, short
     of 8 bytes, is read as the 8 bytes ending at the value's end, shifted down: the bytes
     a zero-padded read would give, without reading past the data."""
-    offset_type = _OFFSET_TYPES.get(arr.type)
-    n = len(arr)
-    if offset_type is None or not n:
+    layout = one_width(arr, least=8)
+    if layout is None:
         return None
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1,
-                            offset=arr.offset * np.dtype(offset_type).itemsize)
-    base, width = int(offsets[0]), int(offsets[1] - offsets[0])
-    if width < 8 or int(offsets[-1]) - base != width * n:
-        return None
-    lengths = np.diff(offsets)
-    if int(lengths.min()) != width or int(lengths.max()) != width:
-        return None
-    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    n, base, width = layout.rows, layout.start, layout.width
+    data = np.frombuffer(layout.data, dtype=np.uint8)
     first = mix(np.array([width], dtype=np.uint64) ^ _STR)[0]  # (what every value's length hashes to)
     h = np.full(n, first, dtype=np.uint64)
     # each word position a strided view of the data, and the shift that drops the bytes

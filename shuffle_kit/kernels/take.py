@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow_numpy import arrow_array, pooled
+from .arrow_numpy import arrow_array, one_width, pooled
 
 SMALL = 4096  # rows below which Arrow's own take is as fast
 
@@ -49,9 +49,6 @@ def take(table: pa.Table, indices: np.ndarray) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
-_OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
-
-
 def take_one_width(column: pa.Array | pa.ChunkedArray, positions: pa.Array) -> pa.Array | None:
     """``column.take(positions)`` (integer positions in bounds, unchecked) for a string or
     binary column of one chunk, without nulls, whose values are all of one width of at
@@ -72,27 +69,17 @@ def take_one_width(column: pa.Array | pa.ChunkedArray, positions: pa.Array) -> p
         if column.num_chunks != 1:
             return None
         column = column.chunk(0)
-    offset_type = _OFFSETS.get(column.type)
-    n = len(column)
-    if offset_type is None or not n or column.null_count or positions.null_count:
+    layout = None if column.null_count or positions.null_count else one_width(column)
+    if layout is None:
         return None
-    buffers = column.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=offset_type, count=n + 1,
-                            offset=column.offset * np.dtype(offset_type).itemsize)
-    base, width = int(offsets[0]), int(offsets[1] - offsets[0])
-    # (the ends first: a column of several widths is nearly always told by them, in no time)
-    if not width or int(offsets[-1]) - base != width * n or int(offsets[-1] - offsets[-2]) != width:
-        return None
-    lengths = np.diff(offsets)
-    if int(lengths.min()) != width or int(lengths.max()) != width:
-        return None
-    m = len(positions)
+    m, width = len(positions), layout.width
     # (a take that repeats rows may make more bytes than the offsets can address)
-    if m * width >= 2 ** (8 * np.dtype(offset_type).itemsize - 1):
+    if m * width >= 2 ** (8 * layout.offset_type.itemsize - 1):
         return None
-    items = pa.Array.from_buffers(pa.binary(width), n, [None, buffers[2].slice(base, width * n)])
+    items = pa.Array.from_buffers(pa.binary(width), layout.rows,
+                                  [None, layout.data.slice(layout.start, width * layout.rows)])
     taken = pc.take(items, positions, boundscheck=False)
-    made = np.arange(0, (m + 1) * width, width, dtype=offset_type)
+    made = np.arange(0, (m + 1) * width, width, dtype=layout.offset_type)
     return pa.Array.from_buffers(column.type, m, [None, pa.py_buffer(made), taken.buffers()[1]])
 
 
