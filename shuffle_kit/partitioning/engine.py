@@ -94,7 +94,7 @@ from ..io.provenance import Provenance
 from ..kernels.arrow_numpy import arrow_array
 from ..kernels.hashing import check_hashable, ids_of_hashes, partition_ids
 from ..kernels.ranges import KeyOrder
-from ..kernels.split import sorted_runs, split
+from ..kernels.split import count_ids, sorted_runs, split
 from ..limits import executor, resolve_threads
 from .layout import DEFAULT_LAYOUT, Layout
 from .sorting import key_order, sorted_stream, sorted_table
@@ -434,7 +434,7 @@ def _of_rows(ids: PartitionIds) -> ChunkIds:
 
 def _split(chunk: Chunk, ids_of: ChunkIds, n: int) -> tuple[dict[int, pa.Table], int]:
     ids, table = ids_of(chunk), rows_of(chunk)
-    return split(table, ids, n, np.bincount(ids, minlength=n)), table.nbytes
+    return split(table, ids, n, count_ids(ids, n)), table.nbytes
 
 
 def _sort(chunk: Chunk, ids_of: ChunkIds, n: int) -> tuple[list[tuple[pa.Table, np.ndarray]], int]:

@@ -44,7 +44,7 @@ from ..kernels.keys import (
     to_table,
 )
 from ..kernels.ranges import KeyOrder
-from ..kernels.split import sorted_runs, split
+from ..kernels.split import count_ids, sorted_runs, split
 from ..limits import resolve_threads
 from ..stores import File, Store
 from . import by_range, hashed_frame
@@ -398,7 +398,7 @@ class Splitting:
         if not table.num_rows:
             return Split(rows, None, {}, renumber, 0.0)
         ids = assign(chunk, table, self.on, fields, self.n, self.partitioner)
-        counts = np.bincount(ids, minlength=self.n)
+        counts = count_ids(ids, self.n)
         parts = sorted_runs(table, ids, self.n, counts) if self.sorted else split(table, ids, self.n, counts)
         return Split(rows, counts, parts, renumber, table.nbytes / table.num_rows)
 

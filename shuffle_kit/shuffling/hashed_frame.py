@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..kernels.keys import check_key_types, drop_null_keys, keeps_index, to_table
+from ..kernels.split import count_ids, id_order
 from .assign import Partitioner, assign
 from .frame_slices import FrameSlices, take_rows
 
@@ -76,9 +77,9 @@ def shuffle_frame(
             keys = numbered.drop_columns([ROW])
     ids = assign(df, keys, on, fields, npartitions, partitioner)
     del keys
-    counts = np.bincount(ids, minlength=npartitions).astype(np.int64)
-    # stable: rows of a partition keep their input order (NumPy sorts small ids by radix)
-    positions = np.argsort(ids, kind="stable")
+    counts = count_ids(ids, npartitions)
+    # stable: rows of a partition keep their input order
+    positions = id_order(ids)[0]
     del ids
     if kept is not None:
         positions = kept[positions]

@@ -53,10 +53,12 @@ def test_split_numbered_equals_split_of_the_numbers(case, start, step, give_coun
         assert piece.to_pydict() == want[p].to_pydict()
 
 
-@given(st.lists(st.integers(0, 299), max_size=80), st.sampled_from([1, 2, 3, 16, 17, 64, 300]))
-def test_count_ids_equals_bincount(values, n):
+@given(st.lists(st.integers(0, 299), max_size=80), st.sampled_from([1, 2, 3, 16, 17, 64, 300]),
+       st.sampled_from([1, 3, 7, 1 << 18]))
+def test_count_ids_equals_bincount(values, n, block):
+    """Every id counted once, whether the ids come in one block or many (a last short one)."""
     ids = np.array([v % n for v in values], dtype=np.uint8 if n <= 256 else np.uint16)
-    got = count_ids(ids, n)
+    got = count_ids(ids, n, block)
     assert got.dtype == np.int64 and got.tolist() == np.bincount(ids, minlength=n).tolist()
 
 
