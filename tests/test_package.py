@@ -43,8 +43,11 @@ def test_unknown_names_raise_attribute_error():
         shuffle_kit.no_such_name  # noqa: B018
 
 
-@pytest.mark.parametrize("on", ["k,t,s,x", "k"])  # "k": the string column goes as a dictionary
-def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path, on):
+@pytest.mark.parametrize("on, mode", [
+    ("k,t,s,x", []), ("k", []),  # "k": the string column goes as a dictionary
+    ("k", ["--by-range"]), ("t,s", ["--by-range", "--sort-by", "t,s"]),  # (the key order's checks too)
+])
+def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path, on, mode):
     # start-up time: importing pandas costs ~0.3 s, and pyarrow's own conversions
     # (to_numpy, pa.array of a NumPy array) would import it behind our back
     import numpy as np
@@ -60,7 +63,7 @@ def test_the_command_line_partitions_without_pandas_or_zeromq(tmp_path, on):
 import sys
 from shuffle_kit import cli
 assert cli.main(["partition", {str(tmp_path / "in.parquet")!r}, "--on", {on!r}, "--out", {str(tmp_path / "out")!r},
-                 "--npartitions", "4"]) == 0
+                 "--npartitions", "4", *{mode!r}]) == 0
 print(sorted(m for m in ("pandas", "zmq", "dask") if m in sys.modules))
 """
     assert _run(code).splitlines()[-1] == "[]"

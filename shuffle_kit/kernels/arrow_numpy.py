@@ -30,6 +30,18 @@ def values(arr: pa.Array, dtype: np.dtype | type) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
+def numbers(arr: pa.Array) -> np.ndarray:
+    """The values of an integer or floating-point array as NumPy of the same width, a
+    read-only view (entries under a null unspecified).
+
+    >>> numbers(pa.array([3, 1], pa.uint16())).dtype, numbers(pa.array([0.5, 2.0]).slice(1)).tolist()
+    (dtype('uint16'), [2.0])
+    """
+    t = arr.type
+    kind = "float" if pa.types.is_floating(t) else "int" if pa.types.is_signed_integer(t) else "uint"
+    return values(arr, np.dtype(f"{kind}{t.bit_width}"))
+
+
 def valid_mask(arr: pa.Array) -> np.ndarray | None:
     """Boolean mask of the valid entries of ``arr``, or None when it has no null."""
     if arr.null_count == 0:
@@ -52,6 +64,19 @@ def arrow_array(a: np.ndarray) -> pa.Array:
     first only if not contiguous)."""
     a = np.ascontiguousarray(a)
     return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table of ``schema`` with no rows, in one (empty) chunk per column, as a kernel
+    given a table expects (``Schema.empty_table`` and ``pa.array([])`` load pyarrow's
+    pandas integration; a column of no chunks gives pyarrow's ``combine_chunks`` that
+    same work).
+
+    >>> t = empty_table(pa.schema({'a': pa.int8()}))
+    >>> t.num_rows, t.column('a').num_chunks
+    (0, 1)
+    """
+    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
 
 
 def pooled(count: int, dtype: np.dtype | type) -> np.ndarray:

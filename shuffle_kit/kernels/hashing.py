@@ -412,7 +412,7 @@ def partition_ids(
     """
     n = table.num_rows
     out = np.empty(n, dtype=id_dtype(npartitions))
-    pickled = _pickled_fields(table.schema, on)
+    pickled = pickled_keys(table.schema, on)
     # pickled objects are hashed whole (once per distinct value, not once per block); the
     # blocks below are views of those hashes, each reduced in place once
     columns = [hash_pickled(table.column(name), name) if name in pickled else table.column(name) for name in on]
@@ -636,9 +636,17 @@ _SCALAR: dict[type, Any] = {
 }
 
 
-def _pickled_fields(schema: pa.Schema, on: Sequence[Any]) -> frozenset[str]:
-    # pickles are binary columns of frames converted by shuffle_kit.frames; that module imports
-    # pandas, which the command line never needs for its Arrow inputs: only asked when it can matter
+def pickled_keys(schema: pa.Schema, on: Sequence[Any]) -> frozenset[str]:
+    """The key columns ``on`` of ``schema`` that hold pickled objects
+    (``shuffle_kit.frames.pickled_fields``).
+
+    Pickles are binary columns of frames converted by ``shuffle_kit.frames``; that module
+    imports pandas, which the command line never needs for its Arrow inputs and whose import
+    is a large part of a short job's start: it is asked only when a key column can be one.
+
+    >>> pickled_keys(pa.schema({'k': pa.int64()}), ['k'])
+    frozenset()
+    """
     if not schema.metadata or not any(pa.types.is_binary(schema.field(name).type) for name in on):
         return frozenset()
     from ..frames import pickled_fields

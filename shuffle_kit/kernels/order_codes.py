@@ -35,6 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow_numpy import arrow_array, bool_values, numbers
+from .arrow_numpy import values as buffer_values
+
 CODE_BITS = 64
 # rows whose distinct values decide whether a string column is ranked (few distinct
 # values) or left to Arrow's sort (mostly distinct: ranking would sort them all anyway)
@@ -65,7 +68,7 @@ def column_codes(values: pa.Array, ascending: bool, nulls_last: bool) -> tuple[n
     if not ascending and count:
         codes = np.uint64(count - 1) - codes
     if values.null_count:
-        nulls = np.asarray(values.is_null(), dtype=bool)
+        nulls = bool_values(values.is_null())
         if not nulls_last:
             codes = codes + np.uint64(1)
         codes[nulls] = count if nulls_last else 0
@@ -86,7 +89,7 @@ def _value_codes(values: pa.Array) -> tuple[np.ndarray, int] | None:
         values = values.cast(pa.int64() if t.bit_width == 64 else pa.int32())
         t = values.type
     if pa.types.is_signed_integer(t) and not values.null_count:
-        return _signed_codes(values.to_numpy(zero_copy_only=False))
+        return _signed_codes(numbers(values))
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         return _shifted(_unsigned(values))
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -100,7 +103,7 @@ def _unsigned(values: pa.Array) -> np.ndarray:
     t = values.type
     if values.null_count:
         values = values.fill_null(pc.min(values)) if values.null_count < len(values) else values.fill_null(0)
-    v = values.to_numpy(zero_copy_only=False)
+    v = numbers(values)
     if pa.types.is_floating(t):
         bits = v.astype(np.float64).view(np.uint64)  # (a copy: changed in place below)
         # negative floats: every bit flipped (larger magnitude, smaller); others: the sign set
@@ -138,7 +141,7 @@ def _ranks(values: pa.Array) -> tuple[np.ndarray, int] | None:
     n = len(values)
     if n > DISTINCT_SAMPLE_ROWS:
         step = n // DISTINCT_SAMPLE_ROWS
-        sample = values.take(pa.array(np.arange(0, step * DISTINCT_SAMPLE_ROWS, step)))
+        sample = values.take(arrow_array(np.arange(0, step * DISTINCT_SAMPLE_ROWS, step)))
         if len(pc.unique(sample)) > DISTINCT_SAMPLE_SHARE * DISTINCT_SAMPLE_ROWS:  # (count_distinct is slower)
             return None
     encoded = pc.dictionary_encode(values)
@@ -146,11 +149,11 @@ def _ranks(values: pa.Array) -> tuple[np.ndarray, int] | None:
     if not len(distinct):  # nulls only
         return np.zeros(n, dtype=np.uint64), 0
     rank = np.empty(len(distinct), dtype=np.uint64)
-    rank[np.asarray(pc.sort_indices(distinct))] = np.arange(len(distinct), dtype=np.uint64)
+    rank[buffer_values(pc.sort_indices(distinct), np.int64)] = np.arange(len(distinct), dtype=np.uint64)
     indices = encoded.indices
     if indices.null_count:
         indices = indices.fill_null(0)
-    return rank[np.asarray(indices)], len(distinct)
+    return rank[numbers(indices)], len(distinct)
 
 
 def joined_codes(columns: Sequence[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int] | None:
@@ -191,16 +194,16 @@ def array_order(
     n = len(values)
     if threads == 1 or n < max(parallel_rows, 1) or values.null_count == n:
         ranked = pc.array_sort_indices(values, order=order, null_placement="at_end" if nulls_last else "at_start")
-        return np.asarray(ranked).astype(np.int64, copy=False)
-    nulls = np.asarray(values.is_null(), dtype=bool) if values.null_count else None
+        return buffer_values(ranked, np.int64)
+    nulls = bool_values(values.is_null()) if values.null_count else None
     valid = values.drop_null() if nulls is not None else values
     step = max(1, len(valid) // (SAMPLE_ROWS_PER_THREAD * threads))
-    sample = valid.take(pa.array(np.arange(0, len(valid), step)))
+    sample = valid.take(arrow_array(np.arange(0, len(valid), step)))
     sample = sample.take(pc.array_sort_indices(sample))
     cuts = [sample[len(sample) * k // threads] for k in range(1, threads)]
     ranges = np.zeros(n, dtype=np.int16)  # how many cuts each key is above
     for cut in cuts:
-        ranges += np.asarray(pc.fill_null(pc.greater(values, cut), False), dtype=bool)
+        ranges += bool_values(pc.fill_null(pc.greater(values, cut), False))
     if nulls is not None:
         ranges[nulls] = -1
     groups = [np.flatnonzero(ranges == r) for r in range(threads)]
@@ -208,7 +211,7 @@ def array_order(
         groups.reverse()
 
     def sort(rows: np.ndarray) -> np.ndarray:
-        return rows[np.asarray(pc.array_sort_indices(values.take(pa.array(rows)), order=order))]
+        return rows[buffer_values(pc.array_sort_indices(values.take(arrow_array(rows)), order=order), np.int64)]
 
     with ThreadPoolExecutor(threads, thread_name_prefix="shuffle_kit-sort") as pool:
         parts = list(pool.map(sort, [g for g in groups if len(g)]))

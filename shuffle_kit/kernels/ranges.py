@@ -43,9 +43,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ArgumentTypeError, JobError, UnorderableKeyError
-from .arrow_numpy import arrow_array
+from .arrow_numpy import arrow_array, bool_values, numbers
 from .arrow_numpy import values as buffer_values
-from .hashing import id_dtype, mix
+from .hashing import id_dtype, mix, pickled_keys
 from .order_codes import array_order, column_codes, joined_codes
 from .stable_sort import stable_argsort
 from .string_prefixes import STRING_TYPES, prefixes
@@ -113,9 +113,7 @@ class KeyOrder:
             directions = tuple(bool(a) for a in directions)
         if na_position not in NA_POSITIONS:
             raise JobError(f"na_position must be 'last' or 'first', not {na_position!r}")
-        from ..frames import pickled_fields  # (pandas: not for an Arrow-only job)
-
-        pickled = pickled_fields(table.schema)
+        pickled = pickled_keys(table.schema, fields)
         # pandas sorts a categorical by its categories' order, ordered or not; a dictionary
         # that is only Parquet's encoding of strings sorts by value
         pandas_columns = (table.schema.pandas_metadata or {}).get("columns", [])
@@ -210,7 +208,7 @@ class KeyOrder:
         NA a null there, placed by the sort; on ``threads``), else of the sort columns."""
         if len(comparable) == 1:
             return array_order(comparable[0], self.ascending[0], self.nulls_last, threads)
-        return np.asarray(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys())).astype(np.int64, copy=False)
+        return buffer_values(pc.sort_indices(self.columns(keys), sort_keys=self.sort_keys()), np.int64)
 
     def ranked_runs(self, keys: pa.Table, npartitions: int, threads: int = 1) -> tuple[np.ndarray, KeyRuns]:
         """(the stable order of the rows of ``keys``, the runs of equal keys in that order),
@@ -236,7 +234,7 @@ class KeyOrder:
             ordered = codes[0][ranked]
             starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         else:
-            starts = _run_starts(self.columns(keys).take(pa.array(ranked)))[1:]
+            starts = _run_starts(self.columns(keys).take(arrow_array(ranked)))[1:]
         return ranked, KeyRuns(len(ranked), starts=np.concatenate([[0], starts]).astype(np.int64))
 
     def codes(self, comparable: list[pa.Array]) -> tuple[np.ndarray, int] | None:
@@ -262,14 +260,14 @@ def _as_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray | None] | None
         return None
     nulls = None
     if values.null_count:
-        nulls = np.asarray(values.is_null(), dtype=bool)
+        nulls = bool_values(values.is_null())
         values = values.fill_null(pa.scalar(0, values.type))
-    return np.asarray(values.to_numpy(zero_copy_only=False)), nulls
+    return numbers(values), nulls
 
 
 def _categories(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    return chunks[0].dictionary if chunks else pa.array([], column.type.value_type)
+    return chunks[0].dictionary if chunks else pa.nulls(0, column.type.value_type)
 
 
 def _comparable(column: pa.ChunkedArray | pa.Array, categories: pa.Array | None) -> pa.Array:
@@ -364,7 +362,7 @@ def boundaries(sample: pa.Table, npartitions: int, order: KeyOrder) -> pa.Table:
     if m == 0 or npartitions <= 1:
         return keys.slice(0, 0)
     ranked, runs = order.ranked_runs(keys, npartitions)
-    return keys.take(pa.array(ranked[partition_ends(runs, npartitions)]))
+    return keys.take(arrow_array(ranked[partition_ends(runs, npartitions)]))
 
 
 def partition_ends(runs: KeyRuns, npartitions: int) -> np.ndarray:
@@ -481,7 +479,7 @@ def _prefix_ids(key_values: pa.Array, bound_values: pa.Array, keys: pa.Table, bo
     # a key whose prefix no bound shares equals no bound: as many bounds sort before it
     # (ascending: those below it; descending: those above it)
     ids = below if order.ascending[0] else m - below
-    nulls = np.asarray(key_values.is_null(), dtype=bool)
+    nulls = bool_values(key_values.is_null())
     ids[nulls] = m if order.nulls_last else 0
     tied = np.flatnonzero(ties & ~nulls)
     if len(tied):
@@ -505,7 +503,7 @@ def _sorted_ids(keys: pa.Table, bounds: pa.Table, order: KeyOrder, closed: str,
     else:
         both = pa.concat_tables([order.columns(first.select(list(order.fields))),
                                  order.columns(second.select(list(order.fields)))])
-        idx = np.asarray(pc.sort_indices(both, sort_keys=order.sort_keys()))
+        idx = buffer_values(pc.sort_indices(both, sort_keys=order.sort_keys()), np.int64)
     if closed == "left":
         idx = np.where(idx < m, idx + n, idx - m)  # back to the numbering keys first, bounds after
     is_bound = idx >= n
@@ -610,7 +608,7 @@ class Sampler:
     @classmethod
     def of(cls, tables: Sequence[pa.Table], size: int) -> pa.Table:
         if len(tables) == 1 and tables[0].num_rows:  # which rows depends only on how many
-            return tables[0].take(pa.array(sample_positions(tables[0].num_rows, size)))
+            return tables[0].take(arrow_array(sample_positions(tables[0].num_rows, size)))
         sampler = cls(size)
         for t in tables:
             sampler.add(t)
@@ -623,7 +621,7 @@ class Sampler:
         self.rows += n
         if self._threshold is not None:
             picked = np.flatnonzero(h < self._threshold)
-            h, keys = h[picked], keys.take(pa.array(picked))
+            h, keys = h[picked], keys.take(arrow_array(picked))
         if len(h):
             self._hashes.append(h)
             self._tables.append(keys)
@@ -650,7 +648,7 @@ class Sampler:
             keep = np.argpartition(h, self.size - 1)[: self.size]
             keep.sort()  # the rows' input order (it decides nothing, but is reproducible)
             self._threshold = h[keep].max()
-            h, keys = h[keep], keys.take(pa.array(keep))
+            h, keys = h[keep], keys.take(arrow_array(keep))
         self._hashes, self._tables, self._held = [h], [keys], len(h)
 
     def sample(self) -> pa.Table:

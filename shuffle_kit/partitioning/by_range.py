@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ..kernels.arrow_numpy import empty_table
 from ..kernels.ranges import MIN_SAMPLE_ROWS, KeyOrder, Sampler, boundaries, chunk_range_ids, sample_rows
 from .sorting import key_order
 
@@ -106,7 +107,7 @@ def plan(keys: Iterable[pa.Table], on: Sequence[str], npartitions: int, schema: 
             sampler = Sampler(sample_size(npartitions, part.nbytes / part.num_rows, budget))
         sampler.add(part)
         del chunk, part
-    sample = key_schema.empty_table() if sampler is None else sampler.sample()
+    sample = empty_table(key_schema) if sampler is None else sampler.sample()
     bounds = boundaries(sample, npartitions, order)
     rows = 0 if sampler is None else sampler.rows
     logger.info("range boundaries of %d partitions from a sample of %s of %s rows%s", npartitions,

@@ -217,7 +217,7 @@ def value_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
     if pa.types.is_dictionary(t):
         # the codes of the dictionary's values (a null appended for the null indices), by index
         chunks = column.unify_dictionaries().chunks if isinstance(column, pa.ChunkedArray) else [column]
-        dictionary = chunks[0].dictionary if chunks else pa.array([], t.value_type)
+        dictionary = chunks[0].dictionary if chunks else pa.nulls(0, t.value_type)
         by_index, bound = value_codes(pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)]))
         if not chunks:
             return np.zeros(0, dtype=np.int64), bound

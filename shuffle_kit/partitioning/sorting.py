@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import UnorderableKeyError
-from ..kernels.arrow_numpy import arrow_array
+from ..kernels.arrow_numpy import arrow_array, empty_table
 from ..kernels.ranges import KeyOrder
 from .writers import conformed_batches
 
@@ -60,7 +60,7 @@ def key_order(schema: pa.Schema, columns: Sequence[str], descending: Collection[
     """
     fields = [schema.field(c) for c in columns]
     plain = pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in fields])
-    return KeyOrder.of(plain.empty_table(), list(columns), [c not in descending for c in columns], na_position)
+    return KeyOrder.of(empty_table(plain), list(columns), [c not in descending for c in columns], na_position)
 
 
 SortKeys = Sequence[str] | KeyOrder  # column names (ascending, missing values last) or an order
@@ -73,7 +73,7 @@ def _order(keys: SortKeys, schema: pa.Schema) -> KeyOrder:
 def sortable(t: pa.DataType) -> bool:
     """Whether values of type ``t`` have an order to sort by."""
     try:
-        sort_indices(pa.table({"c": pa.array([], t)}), ["c"])
+        sort_indices(empty_table(pa.schema({"c": t})), ["c"])
         return True
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid, UnorderableKeyError):
         return False

@@ -5,8 +5,8 @@ Through a store every row is converted to Arrow, split per chunk, appended and r
 to pandas. A frame already in memory whose shuffled copy fits the limit needs none of it:
 its key columns alone are converted to Arrow (the conversion the store path uses, so the
 ids are the same), each row's partition id computed once (:func:`.assign.assign`), the
-row numbers sorted stably by id (a radix sort of small integers: rows keep their input
-order within a partition), every column taken once in that order on ``threads`` threads
+row numbers sorted stably by id (a counting or radix sort of small integers: rows keep
+their input order within a partition), every column taken once in that order on ``threads`` threads
 (:func:`.frame_slices.take_rows`), and the partitions handed out as slices of the one
 shuffled frame (:class:`.frame_slices.FrameSlices`): the same rows in the same order,
 with the input's dtypes, as the store path's partitions.

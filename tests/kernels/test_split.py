@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuffle_kit.kernels.split import count_ids, split, split_numbered
+from shuffle_kit.kernels.split import ARROW_COUNTING_RANGE, count_ids, id_order, split, split_numbered
 from tests.helpers.models import tables
 
 
@@ -89,3 +89,17 @@ def test_a_string_column_of_one_width_splits_as_a_filter(words, kind, data):
     for p, piece in split(table, ids, 3).items():
         piece.validate(full=True)
         assert piece.to_pydict() == table.filter(pa.array(ids == p)).to_pydict()
+
+
+@given(st.integers(0, 2**20), st.sampled_from([np.uint8, np.uint16, np.uint32]),
+       st.sampled_from([1, 2, 255, ARROW_COUNTING_RANGE, ARROW_COUNTING_RANGE + 1, ARROW_COUNTING_RANGE + 2, 60_000]),
+       st.integers(0, 3000))
+def test_id_order_is_the_stable_order(seed, dtype, span, rows):
+    """Ids spanning up to Arrow's counting range and past it (each sort's side of the
+    line): the same order as NumPy's stable sort, as int64 and as Arrow."""
+    span = min(span, np.iinfo(dtype).max + 1)
+    ids = np.random.default_rng(seed).integers(0, span, rows).astype(dtype)
+    rows_order, arrow_order = id_order(ids)
+    want = np.argsort(ids, kind="stable")
+    assert rows_order.dtype == np.int64 and rows_order.tolist() == want.tolist()
+    assert arrow_order.to_pylist() == want.tolist()
