@@ -51,21 +51,27 @@ def assert_cleaned_up(client, timeout: float = 10.0, failed: bool = False) -> No
     """No run left on the scheduler or the hosts; the servers kept for the next run hold
     nothing (after a ``failed`` run: until the next run takes them, for tasks that were
     running when it failed may append to them), and theirs are the only spill directories."""
+    def state() -> tuple:
+        live, idle = shuffle_servers(client)
+        servers = [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
+        directories = {
+            d for n in client.cluster.workers.values()
+            for d in glob.glob(os.path.join(n.local_directory, "shuffle_kit-server-*")) if os.path.isdir(d)
+        }
+        return runs(client), live, idle, servers, directories
+
+    # a host closes the servers it does not keep, and removes their directories, after the
+    # run is gone from the scheduler and the hosts: wait for all of it, then say what is left
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not runs(client) and not shuffle_servers(client)[0]:
+    while True:
+        left, live, idle, servers, directories = state()
+        if (not left and not live and len(servers) == len(idle) and directories == {path for _, _, path in idle}) \
+                or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert runs(client) == {}
-    live, idle = shuffle_servers(client)
+    assert left == {}
     assert live == [] and (failed or [held for _, held, _ in idle] == [0] * len(idle))
-    servers = [t for t in threading.enumerate() if t.name.startswith("shuffle_kit server")]
     assert len(servers) == len(idle)  # (the nannies live in this process)
-    cluster = client.cluster
-    directories = {
-        d for n in cluster.workers.values() for d in glob.glob(os.path.join(n.local_directory, "shuffle_kit-server-*"))
-        if os.path.isdir(d)
-    }
     assert directories == {path for _, _, path in idle}
 
 
